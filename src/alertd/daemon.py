@@ -1,0 +1,171 @@
+"""The daemon: one trio nursery holding the HTTP server and every background loop.
+
+Start-up: load and validate the config, open (and migrate) the store, bind the
+HTTP server, start the loops, then tell systemd READY=1. SIGHUP validates the
+whole file again and swaps it in only if it is valid. SIGTERM/SIGINT: stop
+accepting, let in-flight requests finish (bounded by server.graceful_timeout),
+cancel the loops, commit what is queued, exit 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import hypercorn.trio
+import pluggy
+import trio
+from hypercorn.config import Config as HyperConfig
+
+from alertd.config import Config, ConfigError, load_config
+from alertd.http.app import build_app
+from alertd.log import get_logger, set_level, setup_logging
+from alertd.runtime import Runtime
+from alertd.sdnotify import Notifier
+from alertd.store import Store
+
+log = get_logger("alertd.daemon")
+
+# Settings read once at start; a reload that changes them asks for a restart.
+RESTART_ONLY = ("server.listen", "store.path", "store.synchronous", "plugins_dir")
+
+
+def _restart_only_values(config: Config) -> dict[str, Any]:
+    raw = config.raw
+    return {
+        "server.listen": raw.server.listen,
+        "store.path": str(config.db_path),
+        "store.synchronous": raw.store.synchronous,
+        "plugins_dir": str(raw.plugins_dir),
+    }
+
+
+class Daemon:
+    def __init__(
+        self, config_path: Path, config: Config, pm: pluggy.PluginManager, notifier: Notifier | None = None
+    ) -> None:
+        self.config_path = config_path
+        self.notifier = notifier or Notifier()
+        store = Store(config.db_path, synchronous=config.raw.store.synchronous)
+        self.runtime = Runtime(config=config, store=store, pm=pm)
+        self.shutdown = trio.Event()
+        self.reloads = 0
+
+    # --- signals ---------------------------------------------------------------
+    async def _signals(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    await self.reload()
+                else:
+                    log.info("daemon.stopping", signal=signal.Signals(signum).name)
+                    self.shutdown.set()
+
+    async def reload(self) -> bool:
+        """Validate the config file whole; swap it in only if it is valid."""
+        self.notifier.notify("RELOADING=1")
+        try:
+            new = await trio.to_thread.run_sync(load_config, self.config_path, self.runtime.pm)
+        except ConfigError as exc:
+            log.error("config.reload_rejected", problems=len(exc.problems), errors=str(exc))
+            self.notifier.notify("READY=1", "STATUS=reload rejected; running on the previous config")
+            return False
+        old = self.runtime.config
+        before, after = _restart_only_values(old), _restart_only_values(new)
+        for key in RESTART_ONLY:
+            if before[key] != after[key]:
+                log.warning("config.restart_needed", key=key, running=before[key], file=after[key])
+        self.runtime.config = new
+        set_level(new.raw.log.level)
+        self.reloads += 1
+        for callback in self.runtime.on_config_change:
+            callback(new)
+        log.info("config.reloaded", path=str(self.config_path), integrations=len(new.integrations))
+        self.notifier.notify("READY=1", "STATUS=serving (config reloaded)")
+        return True
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            if self.runtime.store.is_open:
+                self.notifier.notify("WATCHDOG=1")
+            await trio.sleep(interval)
+
+    def _start_background(self, nursery: trio.Nursery) -> None:
+        """The core loops, then whatever loops plugins ask for."""
+        runtime = self.runtime
+        for loop in runtime.background:
+            nursery.start_soon(loop, runtime)
+        for result in runtime.pm.hook.alertd_startup(runtime=runtime):
+            if result is not None:
+                runtime.spawn(result)
+
+    # --- main ------------------------------------------------------------------
+    async def run(self) -> None:
+        runtime = self.runtime
+        config = runtime.config
+        version = runtime.store.open()
+        log.info("store.opened", path=str(config.db_path), schema_version=version)
+        runtime.store.start()
+        try:
+            async with trio.open_nursery() as outer:
+                await outer.start(self._signals)
+                interval = self.notifier.watchdog_interval()
+                if interval:
+                    outer.start_soon(self._watchdog, interval)
+                async with trio.open_nursery() as loops:
+                    runtime.nursery = loops
+                    self._start_background(loops)
+                    hc = HyperConfig()
+                    hc.bind = [config.raw.server.listen]
+                    hc.graceful_timeout = config.raw.server.graceful_timeout
+                    hc.accesslog = None
+                    hc.errorlog = "-"
+                    hc.loglevel = "WARNING"
+                    served = trio.Event()
+
+                    async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+                        try:
+                            await hypercorn.trio.serve(
+                                build_app(runtime),
+                                hc,
+                                shutdown_trigger=self.shutdown.wait,
+                                task_status=task_status,
+                            )
+                        finally:
+                            served.set()
+
+                    binds = await loops.start(serve)
+                    runtime.ready = True
+                    for url in binds:
+                        log.info("http.listening", url=url)
+                    self.notifier.notify(
+                        "READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}"
+                    )
+                    await self.shutdown.wait()
+                    runtime.ready = False
+                    self.notifier.notify("STOPPING=1")
+                    with trio.move_on_after(config.raw.server.graceful_timeout + 5):
+                        await served.wait()
+                    loops.cancel_scope.cancel()
+                outer.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await runtime.store.aclose()
+            log.info("daemon.stopped", reloads=self.reloads)
+
+
+def run(config_path: Path, pm: pluggy.PluginManager) -> int:
+    """Entry point of ``alertd run``; returns the process exit code."""
+    try:
+        config = load_config(config_path, pm)
+    except ConfigError as exc:
+        setup_logging("info")
+        log.error("config.invalid", problems=len(exc.problems), errors=str(exc))
+        return 2
+    setup_logging(config.raw.log.level)
+    daemon = Daemon(config_path, config, pm)
+    trio.run(daemon.run)
+    return 0

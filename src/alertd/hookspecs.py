@@ -1,0 +1,120 @@
+"""alertd's plugin hooks.
+
+A plugin is a module (or object) with functions named like the hooks below,
+decorated with ``alertd.hookimpl``. Ship it as a distribution with an entry
+point in the ``alertd`` group::
+
+    [project.entry-points.alertd]
+    my_plugin = "my_plugin"
+
+or drop a ``.py`` file into the directory named by ``plugins_dir`` in
+``alertd.toml``. The built-in plugins under ``plugins/`` are written exactly
+this way. ``alertd plugins`` lists what is loaded and which hooks each
+implements.
+
+Hooks are called synchronously. Where a hook needs to do I/O, it returns an
+object whose ``async`` methods alertd awaits at the right time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from alertd.channels import Channel
+    from alertd.events import AlertEvent
+    from alertd.inbound import InboundType
+    from alertd.runtime import Runtime
+
+hookspec = pluggy.HookspecMarker("alertd")
+
+
+@hookspec
+def alertd_inbound_types() -> list[InboundType]:
+    """Return the inbound types this plugin provides.
+
+    An inbound type turns one HTTP request to an integration's secret URL
+    (``POST /in/{token}``) into an :class:`alertd.inbound.InboundMessage`, or a
+    :class:`alertd.inbound.Rejection` with an HTTP status and a reason. It
+    declares:
+
+    - ``name``: what ``type = "..."`` in an ``[integrations.*]`` table names;
+    - ``options_model``: a pydantic model validating that integration's
+      ``options`` table (unknown keys are errors);
+    - ``settings_model``: optional pydantic model for the global table
+      ``[inbound.<name>]``;
+    - ``rulesets``: named default rulesets (dicts in the same syntax as an
+      integration's ``[integrations.*.rules]``), and ``default_ruleset``;
+    - ``async handle(request, integration, runtime)``: verify and unwrap.
+      Called before anything is stored; it must not change state. Whatever it
+      returns is written to the inbound log before the sender gets a 2xx;
+    - ``async after_commit(message, integration, runtime)``: optional; called
+      after the inbound log row is committed (e.g. to confirm a subscription);
+    - ``sample_request(data)``: build a request from a sample file, for
+      ``alertd test-integration``.
+
+    Names must be unique across all plugins.
+    """
+
+
+@hookspec
+def alertd_channels() -> list[Channel]:
+    """Return the outbound channels this plugin provides.
+
+    A channel delivers notifications for one or more contact-method kinds
+    (``email``, ``sms``, ``voice``, ``push``, ``webhook`` ...). It declares
+    ``name`` (its table ``[channels.<name>]`` in ``alertd.toml``),
+    ``kinds`` (the contact-method kinds it serves), ``config_model`` (a pydantic
+    model validating its table), ``concurrency`` (how many sends may run at
+    once), and ``async send(notification, runtime) -> DeliveryResult``.
+    ``send`` is retried by the outbox when it returns a retryable failure or
+    raises; it receives the notification's idempotency key so that a retry after
+    a crash can be recognised by the provider where the provider supports it.
+    A channel configured in ``alertd.toml`` is enabled; one that is not is idle.
+    """
+
+
+@hookspec
+def alertd_alert_event(event: AlertEvent, runtime: Runtime) -> None:
+    """Called after an alert changed state and the change is committed.
+
+    ``event`` carries the alert (id, integration, status, title, fields), the
+    kind of change (``opened``, ``appended``, ``acknowledged``, ``closed``,
+    ``reopened``, ``escalated``, ``notification_failed``) and who or what caused
+    it. Use it for workflows and extensions. It must not block: start
+    background work with ``runtime.spawn(async_fn, *args)``. Exceptions are
+    logged and do not affect the alert.
+    """
+
+
+@hookspec
+def alertd_startup(runtime: Runtime) -> Any:
+    """Called once when the daemon has loaded its config and opened its store.
+
+    May return an async function; it is started as a task in the daemon's
+    nursery (a background loop of the plugin's own) and cancelled at shutdown.
+    """
+
+
+@hookspec
+def alertd_register_routes(runtime: Runtime) -> list[Any]:
+    """Return extra HTTP routes, as quart ``Blueprint`` objects.
+
+    Used by channels for their reply webhooks (an SMS reply, a voice keypress).
+    Routes share the daemon's HTTP server; they must authenticate their callers
+    themselves (provider signatures, signed links).
+    """
+
+
+@hookspec
+def alertd_register_commands(cli: click.Group) -> None:
+    """Add click commands to the ``alertd`` command line.
+
+    ``cli`` is the top-level group; add commands or subgroups with
+    ``cli.add_command(...)``. Commands get the loaded configuration from the
+    click context object (``ctx.obj.config``).
+    """

@@ -1,0 +1,1 @@
+"""The HTTP face of the daemon: inbound routes, REST API, replies, health."""

@@ -1,0 +1,55 @@
+"""The ASGI application: a quart-trio app behind a thin ASGI dispatcher.
+
+``POST /in/{token}`` is the hot path (every SNS delivery); it is answered at the
+ASGI level without Quart's routing and request objects. Everything else (health,
+API, plugin reply routes) goes to Quart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Response
+from quart_trio import QuartTrio
+
+from alertd.runtime import Runtime
+
+
+def build_quart(runtime: Runtime) -> QuartTrio:
+    app = QuartTrio("alertd")
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    app.extensions["alertd"] = runtime
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response("ok\n", content_type="text/plain")
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        problems = []
+        if not runtime.store.is_open:
+            problems.append("store closed")
+        if not runtime.ready:
+            problems.append("starting")
+        if problems:
+            return Response("not ready: " + ", ".join(problems) + "\n", status=503, content_type="text/plain")
+        return Response("ready\n", content_type="text/plain")
+
+    for blueprints in runtime.pm.hook.alertd_register_routes(runtime=runtime):
+        for bp in blueprints or []:
+            app.register_blueprint(bp)
+    return app
+
+
+class Dispatcher:
+    """ASGI: fast path for inbound deliveries, Quart for the rest."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.quart = build_quart(runtime)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self.quart(scope, receive, send)
+
+
+def build_app(runtime: Runtime) -> Dispatcher:
+    return Dispatcher(runtime)

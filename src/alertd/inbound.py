@@ -1,0 +1,83 @@
+"""What an inbound type plugin receives and returns (see hookspecs.alertd_inbound_types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from alertd.config import Integration
+    from alertd.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """One HTTP request to an integration's URL, as received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    remote_addr: str
+    received_at: float  # unix time, UTC
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass
+class Subscription:
+    """A source-side subscription awaiting or holding confirmation (SNS topics)."""
+
+    topic: str
+    state: str  # pending | confirmed | unsubscribed
+    confirm_url: str | None = None
+
+
+@dataclass
+class InboundMessage:
+    """A verified message, ready for the inbound log and the mapper.
+
+    ``document`` is what the mapper's field paths address. ``source_message_id``
+    makes deliveries idempotent: the same id from the same integration is
+    recorded as Duplicate Delivery and changes nothing. ``outcome`` is set by the
+    plugin only for messages that are not mapped (a subscription confirmation);
+    otherwise the mapper decides it. ``status``/``response`` is what the sender
+    gets once the row is committed.
+    """
+
+    message_type: str
+    document: Any
+    source_message_id: str | None = None
+    outcome: str | None = None
+    subscription: Subscription | None = None
+    status: int = 200
+    response: str = "OK"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Rejection:
+    """The request is refused: ``status`` (4xx, or 5xx when the sender should
+    retry, e.g. a certificate could not be fetched) and a reason for the log."""
+
+    status: int
+    reason: str
+    message_type: str | None = None
+    source_message_id: str | None = None
+
+
+class InboundType(Protocol):
+    name: str
+    options_model: type[BaseModel]
+    settings_model: type[BaseModel] | None
+    rulesets: dict[str, dict[str, Any]]
+    default_ruleset: str
+
+    async def handle(
+        self, request: InboundRequest, integration: Integration, runtime: Runtime
+    ) -> InboundMessage | Rejection: ...
+
+    def sample_request(self, data: bytes) -> InboundRequest: ...

@@ -1,0 +1,90 @@
+"""Structured logs: one line per event, ``key=value`` pairs, to stderr.
+
+``log.info("inbound.accepted", integration="aws", outcome="Mapped Open")`` prints
+``level=info logger=alertd.inbound event=inbound.accepted integration=aws
+outcome="Mapped Open"``. Under systemd (JOURNAL_STREAM set) the timestamp is left
+to journald. Never pass secrets (tokens, passwords, signed URLs) as fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def _quote(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if text == "" or any(c in text for c in ' ="\n\t'):
+        return json.dumps(text)
+    return text
+
+
+class LogfmtFormatter(logging.Formatter):
+    def __init__(self, with_time: bool) -> None:
+        super().__init__()
+        self.with_time = with_time
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = []
+        if self.with_time:
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            parts.append(f"ts={ts}.{int(record.msecs):03d}Z")
+        parts.append(f"level={record.levelname.lower()}")
+        parts.append(f"logger={record.name}")
+        parts.append(f"event={_quote(record.getMessage())}")
+        for key, value in getattr(record, "fields", {}).items():
+            parts.append(f"{key}={_quote(value)}")
+        if record.exc_info:
+            parts.append(f"exc={_quote(self.formatException(record.exc_info))}")
+        return " ".join(parts)
+
+
+class Logger:
+    """A thin wrapper: ``log.info(event, **fields)``."""
+
+    def __init__(self, name: str) -> None:
+        self._logger = logging.getLogger(name)
+
+    def _log(self, level: int, event: str, exc_info: bool, fields: dict[str, Any]) -> None:
+        if self._logger.isEnabledFor(level):
+            self._logger.log(level, event, extra={"fields": fields}, exc_info=exc_info)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._log(logging.DEBUG, event, False, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log(logging.INFO, event, False, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log(logging.WARNING, event, False, fields)
+
+    def error(self, event: str, exc_info: bool = False, **fields: Any) -> None:
+        self._log(logging.ERROR, event, exc_info, fields)
+
+
+def get_logger(name: str) -> Logger:
+    return Logger(name)
+
+
+def setup_logging(level: str = "info") -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogfmtFormatter(with_time="JOURNAL_STREAM" not in os.environ))
+    root.addHandler(handler)
+    set_level(level)
+    # Third-party chatter goes through the same handler, one line each, but quieter.
+    for noisy in ("hypercorn.access", "httpx", "httpcore", "apscheduler"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def set_level(level: str) -> None:
+    logging.getLogger().setLevel(_LEVELS[level])
+    logging.getLogger("alertd").setLevel(_LEVELS[level])

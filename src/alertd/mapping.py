@@ -1,0 +1,463 @@
+"""Mapping rules: an inbound message and an integration's ruleset -> a Decision.
+
+Everything here is pure: ``decide(document, ruleset, find_open)`` looks at the
+message, the compiled rules and (through ``find_open``) whether an alert with
+the same source id is open, and says what should happen. The daemon applies the
+decision; ``alertd test-integration`` only prints it.
+
+Fields are addressed AlertOps-style with ``^`` through nested JSON, and a JSON
+*string* on the way (SNS's ``Message``) is parsed when a path descends into it:
+``Message^NewStateValue``, ``Message^Trigger^MetricName``,
+``Message^detail^userIdentity^userName``; a list index is a number
+(``Records^0^eventName``).
+
+A ruleset (``[integrations.NAME.rules]`` or a plugin's named default)::
+
+    source_id   = "Message^AlarmArn"          # a field path, or a template
+    filter      = { field = "Message^AlarmName", regex = "^prod-" }
+    open_when   = { field = "Message^NewStateValue", equals = "ALARM" }
+    close_when  = { field = "Message^NewStateValue", equals = ["OK", "INSUFFICIENT_DATA"] }
+    ack_when    = { field = "Message^NewStateValue", equals = "ACK" }
+    title       = "{{ Message.AlarmName }}: {{ Message.NewStateReason }}"
+    description = "{{ Message.AlarmDescription }}"
+    severity    = "critical"
+    url         = "https://console.aws.amazon.com/cloudwatch/home#alarmsV2:alarm/{{ Message.AlarmName }}"
+    tags        = ["aws", "{{ Message.Region }}"]
+    [integrations.NAME.rules.fields]
+    metric = "{{ Message.Trigger.MetricName }}"
+
+Conditions: ``{ field, equals = value | [values] }``, ``{ field, contains }``,
+``{ field, regex }``, ``{ field, exists = true|false }``,
+``{ field, gt | gte | lt | lte = number }`` (several combine with "and"),
+``{ all = [conditions] }``, ``{ any = [conditions] }``, ``{ not = condition }``;
+``ignore_case = true`` applies to equals/contains/regex.
+
+Order of evaluation: ``filter`` (a message that does not match is Filtered),
+then ``close_when``, ``ack_when``, ``open_when``; the first that matches decides.
+A message that matches none is Unmapped. Templates are Jinja2 in a sandbox; the
+message's top-level keys are variables, with JSON strings already parsed
+(``Message.AlarmName``), ``raw`` holds the unparsed document, ``source_id`` the
+source id, and ``field("a^b")`` reads a path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jinja2 import ChainableUndefined, TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field
+
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__bool__": lambda self: False})()
+
+# Outcomes recorded in the inbound log (AlertOps vocabulary).
+MAPPED_OPEN = "Mapped Open"
+MAPPED_APPENDED = "Mapped Appended"
+MAPPED_ACKNOWLEDGED = "Mapped Acknowledged"
+MAPPED_CLOSED = "Mapped Closed"
+FILTERED = "Filtered"
+UNMAPPED = "Unmapped"
+SUBSCRIPTION_CONFIRMATION = "Subscription Confirmation"
+UNSUBSCRIBE_CONFIRMATION = "Unsubscribe Confirmation"
+REJECTED = "Rejected"
+DUPLICATE_DELIVERY = "Duplicate Delivery"
+OUTCOMES = (
+    MAPPED_OPEN,
+    MAPPED_APPENDED,
+    MAPPED_ACKNOWLEDGED,
+    MAPPED_CLOSED,
+    FILTERED,
+    UNMAPPED,
+    SUBSCRIPTION_CONFIRMATION,
+    UNSUBSCRIBE_CONFIRMATION,
+    REJECTED,
+    DUPLICATE_DELIVERY,
+)
+
+Scalar = str | int | float | bool
+
+
+class RulesModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Condition(RulesModel):
+    field: str | None = None
+    equals: Scalar | list[Scalar] | None = None
+    contains: str | None = None
+    regex: str | None = None
+    exists: bool | None = None
+    gt: float | None = None
+    gte: float | None = None
+    lt: float | None = None
+    lte: float | None = None
+    ignore_case: bool = False
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = Field(None, alias="not")
+
+
+class RulesetConfig(RulesModel):
+    source_id: str
+    filter: Condition | None = None
+    open_when: Condition | None = None
+    close_when: Condition | None = None
+    ack_when: Condition | None = None
+    title: str = "{{ source_id }}"
+    description: str | None = None
+    severity: str = "critical"
+    url: str | None = None
+    tags: list[str] = []
+    fields: dict[str, str] = {}
+
+
+class RulesetError(Exception):
+    def __init__(self, loc: tuple[Any, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+# --- documents and field paths ----------------------------------------------------
+
+
+class Document:
+    """A message as the mapper sees it, with JSON strings parsed on demand."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self._parsed: dict[int, Any] = {}
+        self.notes: list[str] = []
+
+    def _descend_string(self, value: str, where: str) -> Any:
+        key = id(value)
+        if key not in self._parsed:
+            try:
+                self._parsed[key] = json.loads(value)
+            except ValueError:
+                self._parsed[key] = MISSING
+                self.notes.append(f"{where} is not JSON")
+        return self._parsed[key]
+
+    def get(self, path: str) -> Any:
+        value = self.data
+        walked: list[str] = []
+        for part in path.split("^"):
+            if isinstance(value, str):
+                value = self._descend_string(value, "^".join(walked) or "the body")
+            if isinstance(value, dict):
+                value = value.get(part, MISSING)
+            elif isinstance(value, list) and part.lstrip("-").isdigit():
+                index = int(part)
+                value = value[index] if -len(value) <= index < len(value) else MISSING
+            else:
+                return MISSING
+            if value is MISSING:
+                return MISSING
+            walked.append(part)
+        return value
+
+    def template_vars(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if isinstance(self.data, dict):
+            for key, value in self.data.items():
+                if isinstance(value, str) and value[:1] in "{[":
+                    parsed = self._descend_string(value, key)
+                    out[key] = value if parsed is MISSING else parsed
+                else:
+                    out[key] = value
+        out["raw"] = self.data
+        return out
+
+
+# --- compiling ----------------------------------------------------------------------
+
+Predicate = Callable[[Document], bool]
+_env = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
+    combinators = [k for k in ("all", "any", "not_") if getattr(cond, k) is not None]
+    operators = [k for k in ("equals", "contains", "regex", "exists") if getattr(cond, k) is not None]
+    numeric = [k for k in ("gt", "gte", "lt", "lte") if getattr(cond, k) is not None]
+    if combinators:
+        if len(combinators) > 1 or operators or numeric or cond.field is not None:
+            raise RulesetError(loc, "a condition is either all/any/not alone, or a field with an operator")
+        kind = combinators[0]
+        if kind == "not_":
+            inner = compile_condition(cond.not_, (*loc, "not"))  # type: ignore[arg-type]
+            return lambda doc: not inner(doc)
+        parts = [compile_condition(c, (*loc, kind, i)) for i, c in enumerate(getattr(cond, kind))]
+        if not parts:
+            raise RulesetError((*loc, kind), f"{kind} needs at least one condition")
+        if kind == "all":
+            return lambda doc: all(p(doc) for p in parts)
+        return lambda doc: any(p(doc) for p in parts)
+    if cond.field is None:
+        raise RulesetError(
+            loc, "expected a field (with equals, contains, regex, exists, gt, gte, lt or lte) or all/any/not"
+        )
+    if (len(operators) + (1 if numeric else 0)) != 1:
+        raise RulesetError(
+            loc, "expected exactly one operator: equals, contains, regex, exists, or numeric gt/gte/lt/lte"
+        )
+    path = cond.field
+    fold = (lambda s: s.casefold()) if cond.ignore_case else (lambda s: s)
+
+    if cond.exists is not None:
+        want = cond.exists
+        return lambda doc: (doc.get(path) is not MISSING and doc.get(path) is not None) == want
+    if cond.equals is not None:
+        values = cond.equals if isinstance(cond.equals, list) else [cond.equals]
+        allowed = {fold(_as_text(v)) for v in values}
+
+        def equals(doc: Document) -> bool:
+            value = doc.get(path)
+            return value is not MISSING and value is not None and fold(_as_text(value)) in allowed
+
+        return equals
+    if cond.contains is not None:
+        needle = fold(cond.contains)
+
+        def contains(doc: Document) -> bool:
+            value = doc.get(path)
+            if isinstance(value, list):
+                return any(fold(_as_text(v)) == needle for v in value)
+            return value is not MISSING and value is not None and needle in fold(_as_text(value))
+
+        return contains
+    if cond.regex is not None:
+        try:
+            pattern = re.compile(cond.regex, re.IGNORECASE if cond.ignore_case else 0)
+        except re.error as exc:
+            raise RulesetError((*loc, "regex"), f"expected a regular expression; {exc}") from None
+
+        def regex(doc: Document) -> bool:
+            value = doc.get(path)
+            return value is not MISSING and value is not None and pattern.search(_as_text(value)) is not None
+
+        return regex
+    bounds = [(op, float(getattr(cond, op))) for op in numeric]
+    tests = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}
+
+    def compare(doc: Document) -> bool:
+        number = _as_number(doc.get(path))
+        return number is not None and all(tests[op](number, bound) for op, bound in bounds)
+
+    return compare
+
+
+def _is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def _compile_template(text: str, loc: tuple[Any, ...]) -> Any:
+    try:
+        return _env.from_string(text)
+    except TemplateSyntaxError as exc:
+        raise RulesetError(loc, f"expected a template; {exc.message} (line {exc.lineno})") from None
+
+
+@dataclass
+class CompiledRuleset:
+    config: RulesetConfig
+    source_id: Callable[[Document, dict[str, Any]], str | None]
+    filter: Predicate | None
+    open_when: Predicate | None
+    close_when: Predicate | None
+    ack_when: Predicate | None
+    templates: dict[str, Any]
+    tag_templates: list[Any]
+    field_templates: dict[str, Any]
+    paths: list[str] = field(default_factory=list)
+
+
+def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
+    def cond(name: str) -> Predicate | None:
+        value = getattr(config, name)
+        return None if value is None else compile_condition(value, (name,))
+
+    if _is_template(config.source_id):
+        sid_template = _compile_template(config.source_id, ("source_id",))
+
+        def source_id(doc: Document, tvars: dict[str, Any]) -> str | None:
+            text = sid_template.render(tvars).strip()
+            return text or None
+    else:
+        sid_path = config.source_id
+
+        def source_id(doc: Document, tvars: dict[str, Any]) -> str | None:
+            value = doc.get(sid_path)
+            return None if value is MISSING or value is None or value == "" else _as_text(value)
+
+    templates = {}
+    for name in ("title", "description", "severity", "url"):
+        text = getattr(config, name)
+        if text is not None:
+            templates[name] = _compile_template(text, (name,))
+    if not any((config.open_when, config.close_when, config.ack_when)):
+        raise RulesetError((), "a ruleset needs at least one of open_when, close_when, ack_when")
+    return CompiledRuleset(
+        config=config,
+        source_id=source_id,
+        filter=cond("filter"),
+        open_when=cond("open_when"),
+        close_when=cond("close_when"),
+        ack_when=cond("ack_when"),
+        templates=templates,
+        tag_templates=[_compile_template(t, ("tags", i)) for i, t in enumerate(config.tags)],
+        field_templates={k: _compile_template(v, ("fields", k)) for k, v in config.fields.items()},
+    )
+
+
+# --- deciding -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenAlert:
+    """What the mapper needs to know about an alert that is not closed."""
+
+    id: int
+    status: Literal["open", "acknowledged"]
+
+
+Action = Literal["open", "append", "ack", "close", "filtered", "unmapped"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    outcome: str
+    source_id: str | None = None
+    alert_id: int | None = None
+    title: str = ""
+    description: str = ""
+    severity: str = ""
+    url: str = ""
+    tags: tuple[str, ...] = ()
+    fields: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "outcome": self.outcome,
+            "source_id": self.source_id,
+            "alert_id": self.alert_id,
+            "title": self.title,
+            "description": self.description,
+            "severity": self.severity,
+            "url": self.url,
+            "tags": list(self.tags),
+            "fields": dict(self.fields),
+            "reason": self.reason,
+        }
+
+
+def _render(template: Any, tvars: dict[str, Any]) -> str:
+    return template.render(tvars).strip()
+
+
+def _why_not(doc: Document) -> str:
+    return "; ".join(dict.fromkeys(doc.notes))
+
+
+def decide(
+    data: Any,
+    ruleset: CompiledRuleset,
+    find_open: Callable[[str], OpenAlert | None],
+) -> Decision:
+    """Decide what one message does, given the rules and the alert currently open for it."""
+    doc = data if isinstance(data, Document) else Document(data)
+    if ruleset.filter is not None and not ruleset.filter(doc):
+        reason = "did not match the filter"
+        if doc.notes:
+            reason += f" ({_why_not(doc)})"
+        return Decision("filtered", FILTERED, reason=reason)
+    tvars = doc.template_vars()
+    source_id = ruleset.source_id(doc, tvars)
+    matched: Action | None = None
+    for action, predicate in (
+        ("close", ruleset.close_when),
+        ("ack", ruleset.ack_when),
+        ("open", ruleset.open_when),
+    ):
+        if predicate is not None and predicate(doc):
+            matched = action  # type: ignore[assignment]
+            break
+    if matched is None:
+        reason = "no open, close or acknowledge rule matched"
+        if doc.notes:
+            reason += f" ({_why_not(doc)})"
+        return Decision("unmapped", UNMAPPED, source_id=source_id, reason=reason)
+    if source_id is None:
+        return Decision(
+            "unmapped",
+            UNMAPPED,
+            reason=f"{matched} rule matched but the source id "
+            f"({ruleset.config.source_id}) is missing or empty",
+        )
+    tvars["source_id"] = source_id
+    tvars["field"] = lambda path: (lambda v: "" if v is MISSING else v)(doc.get(path))
+    existing = find_open(source_id)
+    details = {
+        "title": _render(ruleset.templates["title"], tvars)[:500] or source_id,
+        "description": _render(ruleset.templates["description"], tvars)
+        if "description" in ruleset.templates
+        else "",
+        "severity": _render(ruleset.templates["severity"], tvars) or "critical",
+        "url": _render(ruleset.templates["url"], tvars) if "url" in ruleset.templates else "",
+        "tags": tuple(t for t in (_render(x, tvars) for x in ruleset.tag_templates) if t),
+        "fields": {k: _render(t, tvars) for k, t in ruleset.field_templates.items()},
+    }
+    if matched == "open":
+        if existing is None:
+            return Decision("open", MAPPED_OPEN, source_id=source_id, **details)
+        return Decision("append", MAPPED_APPENDED, source_id=source_id, alert_id=existing.id, **details)
+    if existing is None:
+        return Decision(
+            "unmapped",
+            UNMAPPED,
+            source_id=source_id,
+            **details,
+            reason=f"{matched} rule matched but no alert is open for this source id",
+        )
+    if matched == "close":
+        return Decision("close", MAPPED_CLOSED, source_id=source_id, alert_id=existing.id, **details)
+    if existing.status == "acknowledged":
+        return Decision(
+            "append",
+            MAPPED_APPENDED,
+            source_id=source_id,
+            alert_id=existing.id,
+            **details,
+            reason="already acknowledged",
+        )
+    return Decision("ack", MAPPED_ACKNOWLEDGED, source_id=source_id, alert_id=existing.id, **details)

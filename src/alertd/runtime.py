@@ -1,0 +1,64 @@
+"""The running daemon's shared services, handed to plugins and HTTP handlers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+import trio
+
+from alertd.config import Config
+from alertd.log import get_logger
+from alertd.store import Store
+
+log = get_logger("alertd.runtime")
+
+
+class Clock:
+    """Wall-clock time in UTC seconds; tests substitute their own."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: Store
+    pm: pluggy.PluginManager
+    clock: Clock = field(default_factory=Clock)
+    nursery: trio.Nursery | None = None
+    started_at: float = field(default_factory=time.time)
+    ready: bool = False
+    # Set when something new is due earlier than the loops think (new alert, new notification).
+    wakeups: dict[str, trio.Event] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)
+    # Core background loops, each ``async fn(runtime)``; started in the daemon's nursery.
+    background: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
+    # Called with the new Config after a successful reload.
+    on_config_change: list[Callable[[Config], None]] = field(default_factory=list)
+
+    def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` in the background; errors are logged, never fatal."""
+        assert self.nursery is not None, "spawn() needs a running daemon"
+
+        async def guarded() -> None:
+            try:
+                await fn(*args)
+            except Exception:
+                log.error("background_task.failed", exc_info=True, task=getattr(fn, "__name__", str(fn)))
+
+        self.nursery.start_soon(guarded)
+
+    def wake(self, loop: str) -> None:
+        event = self.wakeups.get(loop)
+        if event is not None:
+            event.set()
+
+    def wakeup_event(self, loop: str) -> trio.Event:
+        event = trio.Event()
+        self.wakeups[loop] = event
+        return event

@@ -1,0 +1,105 @@
+"""SQLite state: one writer thread for all writes, separate connections for reads."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import trio
+from sqlite_utils import Database
+
+from alertd.store.schema import SCHEMA_VERSION, migrate
+from alertd.store.writer import StoreUnavailable, Writer
+
+__all__ = ["SCHEMA_VERSION", "Store", "StoreUnavailable", "connect"]
+
+T = TypeVar("T")
+
+
+def connect(path: str | Path, *, synchronous: str = "FULL", readonly: bool = False) -> Database:
+    """Open a connection with the pragmas every alertd connection uses."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+    else:
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.row_factory = sqlite3.Row
+    return Database(conn)
+
+
+class Store:
+    """The daemon's handle on its database.
+
+    ``await store.write(fn)`` runs ``fn(db)`` on the writer thread and returns once
+    committed; ``await store.read(fn)`` runs ``fn(db)`` on a reader connection in a
+    worker thread. ``fn`` receives a sqlite-utils ``Database``.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._writer: Writer | None = None
+        self._local = threading.local()
+        self._readers: list[Database] = []
+        self._readers_lock = threading.Lock()
+
+    def open(self) -> int:
+        """Create or migrate the database (on the calling thread); return the schema version."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = connect(self.path, synchronous=self.synchronous)
+        version = migrate(db)
+        self._writer = Writer(db)
+        return version
+
+    def start(self) -> None:
+        """Start the writer thread; must be called from inside trio."""
+        assert self._writer is not None, "open() first"
+        self._writer.start()
+
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None and not self._writer._closed
+
+    @property
+    def writer(self) -> Writer:
+        assert self._writer is not None
+        return self._writer
+
+    async def write(self, fn: Callable[[Database], T]) -> T:
+        if self._writer is None:
+            raise StoreUnavailable("store is not open")
+        return await self._writer.submit(fn)
+
+    def reader(self) -> Database:
+        """This thread's reader connection."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = connect(self.path, synchronous=self.synchronous)
+            self._local.db = db
+            with self._readers_lock:
+                self._readers.append(db)
+        return db
+
+    async def read(self, fn: Callable[[Database], T]) -> T:
+        def run() -> T:
+            return fn(self.reader())
+
+        return await trio.to_thread.run_sync(run)
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            await self._writer.aclose()
+        with self._readers_lock:
+            for db in self._readers:
+                try:
+                    db.conn.close()
+                except sqlite3.Error:
+                    pass
+            self._readers.clear()

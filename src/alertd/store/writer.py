@@ -1,0 +1,166 @@
+"""The one writer: a thread that owns the write connection and commits in groups.
+
+Callers on the trio side submit a job (a function of the sqlite-utils Database)
+and await its commit. The thread takes every job waiting in the queue, runs each
+inside its own SAVEPOINT (so one failing job does not undo its neighbours), then
+commits them all with one COMMIT: many concurrent requests share one fsync.
+A caller is answered only after the COMMIT returned, so a 2xx sent after
+``await writer.submit(...)`` always describes committed state.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import trio
+from sqlite_utils import Database
+
+from alertd.log import get_logger
+
+T = TypeVar("T")
+log = get_logger("alertd.store")
+
+_STOP = object()
+
+
+class StoreUnavailable(Exception):
+    """The database could not commit (locked, read-only, disk full, closed)."""
+
+
+@dataclass(eq=False)
+class _Job:
+    fn: Callable[[Database], Any]
+    done: trio.Event = field(default_factory=trio.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class Writer:
+    """Serialises all writes through one connection on one thread."""
+
+    def __init__(self, db: Database, max_batch: int = 256) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._closed = False
+        self.commits = 0
+        self.jobs = 0
+
+    def start(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self._thread = threading.Thread(target=self._run, name="alertd-writer", daemon=True)
+        self._thread.start()
+
+    async def submit(self, fn: Callable[[Database], T]) -> T:
+        """Run ``fn(db)`` in the writer thread and return its result once committed."""
+        if self._closed:
+            raise StoreUnavailable("store is closed")
+        job = _Job(fn)
+        self._queue.put(job)
+        # Shielded: a cancelled request must not abandon a job that may commit.
+        with trio.CancelScope(shield=True):
+            await job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    async def aclose(self) -> None:
+        """Commit what is queued, then stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        if self._thread is not None:
+            await trio.to_thread.run_sync(self._thread.join)
+
+    # --- writer thread -------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[_Job] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if stopping or len(batch) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit_batch(batch)
+        self._db.conn.close()
+
+    def _commit_batch(self, batch: list[_Job]) -> None:
+        conn: sqlite3.Connection = self._db.conn
+        ran: list[_Job] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._fail(batch, exc)
+            return
+        for i, job in enumerate(batch):
+            savepoint = f"job{i}"
+            try:
+                conn.execute(f"SAVEPOINT {savepoint}")
+                job.result = job.fn(self._db)
+                conn.execute(f"RELEASE {savepoint}")
+                ran.append(job)
+            except sqlite3.OperationalError as exc:
+                # Disk full, I/O error, read-only: the transaction itself is suspect.
+                self._rollback(conn)
+                self._fail(batch, exc)
+                return
+            except BaseException as exc:  # the job's own error: undo only this job
+                try:
+                    conn.execute(f"ROLLBACK TO {savepoint}")
+                    conn.execute(f"RELEASE {savepoint}")
+                except sqlite3.Error as rb_exc:
+                    self._rollback(conn)
+                    self._fail(batch, rb_exc)
+                    return
+                job.error = exc
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            self._fail(batch, exc)
+            return
+        self.commits += 1
+        self.jobs += len(batch)
+        self._wake(batch)
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _fail(self, batch: list[_Job], exc: BaseException) -> None:
+        log.error("store.commit_failed", error=str(exc), jobs=len(batch))
+        for job in batch:
+            job.result = None
+            job.error = StoreUnavailable(f"database write failed: {exc}")
+        self._wake(batch)
+
+    def _wake(self, batch: list[_Job]) -> None:
+        def wake_all() -> None:
+            for job in batch:
+                job.done.set()
+
+        assert self._token is not None
+        try:
+            self._token.run_sync_soon(wake_all)
+        except trio.RunFinishedError:
+            pass

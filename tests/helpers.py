@@ -1,0 +1,149 @@
+"""Shared test helpers: run the real daemon as a subprocess, write configs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+# A copy of ../shared/samples/aws, so that a clean checkout has them.
+SAMPLES = ROOT / "tests" / "samples" / "aws"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def alertd_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "alertd", *args]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        alertd_cmd(*args), capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
+    )
+
+
+class DaemonProcess:
+    """``alertd run`` as a real subprocess; stderr is collected line by line."""
+
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self._reader: threading.Thread | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30) -> DaemonProcess:
+        self.lines = []
+        self.proc = subprocess.Popen(
+            alertd_cmd("run", "-c", str(self.config)),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        line = self.wait_for("event=http.listening", timeout=timeout)
+        self.url = line.split("url=", 1)[1].split()[0]
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 20, start: int = 0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines[start:]:
+                if text in line:
+                    return line
+            if self.proc is not None and self.proc.poll() is not None and self._reader is not None:
+                self._reader.join(timeout=1)
+                for line in self.lines[start:]:
+                    if text in line:
+                        return line
+                raise AssertionError(
+                    f"daemon exited ({self.proc.returncode}) before {text!r}:\n" + "\n".join(self.lines[-40:])
+                )
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {text!r}:\n" + "\n".join(self.lines[-40:]))
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        return code
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+
+    def get(self, path: str, **kwargs: object) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kwargs: object) -> httpx.Response:
+        return httpx.post(self.url + path, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def __enter__(self) -> DaemonProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.stop()
+        finally:
+            self.kill()
+
+
+BASE_CONFIG = """
+[server]
+listen = "127.0.0.1:{port}"
+graceful_timeout = 3
+
+[store]
+path = "{db}"
+
+[log]
+level = "{level}"
+"""
+
+
+def write_config(
+    directory: Path,
+    extra: str = "",
+    *,
+    port: int | None = None,
+    level: str = "info",
+    name: str = "alertd.toml",
+) -> Path:
+    path = directory / name
+    path.write_text(
+        BASE_CONFIG.format(port=port or free_port(), db=directory / "alertd.db", level=level) + extra
+    )
+    return path

@@ -1,0 +1,145 @@
+"""Config validation: every problem named with the file, the key path and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alertd.config import ConfigError, load_config
+from alertd.plugins import make_manager
+from helpers import ROOT, run_cli
+
+GOOD_PEOPLE = """
+[users.alice]
+contact = { email = "alice@example.com", sms = "+15555550101" }
+[groups.ops]
+members = ["alice"]
+[escalation_policies.ops]
+[[escalation_policies.ops.levels]]
+users = ["alice"]
+"""
+
+CASES = [
+    (
+        "unknown top-level key",
+        "listen = 1\n",
+        ["listen: unknown key (expected one of: channels, escalation_policies,"],
+    ),
+    ("wrong type", "[server]\nlisten = 8080\n", ["server.listen: expected a string; found number 8080"]),
+    (
+        "bad literal",
+        '[store]\nsynchronous = "OFF"\n',
+        ["store.synchronous: expected one of 'FULL' or 'NORMAL'; found string 'OFF'"],
+    ),
+    (
+        "unknown nested key",
+        GOOD_PEOPLE + '[users.bob]\nemail = "b@x"\n',
+        ["users.bob.email: unknown key (expected one of: contact, full_name, notify, timezone)"],
+    ),
+    (
+        "bad zone",
+        GOOD_PEOPLE + '[users.bob]\ntimezone = "Mars/Olympus"\n',
+        [
+            "users.bob.timezone: expected an IANA time zone name such as Europe/Berlin; "
+            "found string 'Mars/Olympus'"
+        ],
+    ),
+    (
+        "unknown contact kind",
+        GOOD_PEOPLE + '[users.bob]\ncontact = { pager = "1" }\n',
+        ["users.bob.contact.pager: unknown key (expected one of: email, sms, voice, push, webhook)"],
+    ),
+    (
+        "missing policy",
+        GOOD_PEOPLE + '[integrations.cloudtrail]\ntype = "x"\nescalation_policy = "nope"\n',
+        [
+            "integrations.cloudtrail.escalation_policy: expected the name of one of "
+            "[escalation_policies] (ops); found string 'nope'"
+        ],
+    ),
+    (
+        "missing user in level",
+        GOOD_PEOPLE.replace('users = ["alice"]', 'users = ["zed"]'),
+        [
+            "escalation_policies.ops.levels[0].users[0]: expected the name of one of [users] (alice); "
+            "found string 'zed'"
+        ],
+    ),
+    (
+        "empty level",
+        GOOD_PEOPLE.replace('users = ["alice"]', "delay_minutes = 5"),
+        ["escalation_policies.ops.levels[0]: expected at least one of users, groups, schedules"],
+    ),
+    (
+        "notify method without contact",
+        GOOD_PEOPLE + '[users.bob]\ncontact = { email = "b@x" }\nnotify = [{ method = "voice" }]\n',
+        [
+            "users.bob.notify[0].method: expected a kind present in users.bob.contact (email); "
+            "found string 'voice'"
+        ],
+    ),
+    (
+        "bad shift",
+        GOOD_PEOPLE + '[schedules.s]\n[[schedules.s.layers]]\nusers = ["alice"]\nshift = "3x"\n',
+        ["schedules.s.layers[0].shift: expected a shift length like '12h', '1d' or '2w'; found string '3x'"],
+    ),
+    ("missing required", "[integrations.x]\n", ["integrations.x.type: missing required key"]),
+    (
+        "secret not echoed",
+        '[integrations.x]\ntype = "t"\ntoken = "short-secret"\n',
+        [
+            "integrations.x.token: expected 22 to 128 characters of A-Z a-z 0-9 _ - (at least 128 random "
+            "bits); found a secret string of 12 characters (not shown)"
+        ],
+    ),
+    ("toml syntax", "[server\n", ["TOML syntax error"]),
+    (
+        "several at once",
+        "[server]\nlisten = 1\n[store]\npath = 3\n",
+        ["server.listen: expected a string", "store.path: expected a path string"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_config_messages(tmp_path: Path, name: str, text: str, expected: list[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, make_manager(entry_points=False))
+    message = str(info.value)
+    for part in expected:
+        assert part in message
+    for line in message.splitlines():
+        assert line.startswith(f"{path}: "), line
+    assert "short-secret" not in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_example_config_is_valid() -> None:
+    result = run_cli("check-config", "-c", str(ROOT / "alertd.toml"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: ")
+
+
+def test_check_config_cli_reports_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[server]\nlisten = 1\n[log]\nlevel = "loud"\n')
+    result = run_cli("check-config", "-c", str(path))
+    assert result.returncode == 1
+    assert f"{path}: server.listen: expected a string; found number 1" in result.stderr
+    assert f"{path}: log.level: expected one of 'debug', 'info', 'warning' or 'error'" in result.stderr
+    assert "2 problem(s)" in result.stderr
+
+
+def test_relative_paths_follow_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "a.toml"
+    path.parent.mkdir()
+    path.write_text('[store]\npath = "data/x.db"\n')
+    config = load_config(path)
+    assert config.db_path == tmp_path / "conf" / "data" / "x.db"

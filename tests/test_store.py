@@ -1,0 +1,129 @@
+"""The store: migrations, the grouped-commit writer, readers."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+
+from alertd.store import SCHEMA_VERSION, Store, StoreUnavailable, connect
+from alertd.store.schema import MIGRATIONS, SchemaTooNew, current_version, migrate
+
+
+def test_migrate_empty_database(tmp_path: Path) -> None:
+    db = connect(tmp_path / "a.db")
+    assert current_version(db) == 0
+    assert migrate(db) == SCHEMA_VERSION
+    assert db["meta"].exists()
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    versions = [r[0] for r in db.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == list(range(1, len(MIGRATIONS) + 1))
+    # idempotent
+    assert migrate(db) == SCHEMA_VERSION
+
+
+def test_migrate_old_database_keeps_data(tmp_path: Path) -> None:
+    db = connect(tmp_path / "old.db")
+    migrate(db, target=1)
+    db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('k', 'v', 0)")
+    db.conn.commit()
+    db.conn.close()
+    db = connect(tmp_path / "old.db")
+    assert current_version(db) == 1
+    assert migrate(db) == SCHEMA_VERSION
+    assert db.execute("SELECT value FROM meta WHERE key='k'").fetchone()[0] == "v"
+
+
+def test_database_from_the_future_is_refused(tmp_path: Path) -> None:
+    db = connect(tmp_path / "new.db")
+    migrate(db)
+    db.execute("INSERT INTO schema_version VALUES (?, 'future', 0)", [SCHEMA_VERSION + 1])
+    db.conn.commit()
+    with pytest.raises(SchemaTooNew, match="newer than this alertd"):
+        migrate(db)
+
+
+async def test_writer_under_concurrency(tmp_path: Path) -> None:
+    store = Store(tmp_path / "w.db")
+    store.open()
+    store.start()
+    observer = sqlite3.connect(tmp_path / "w.db")
+    seen_after_commit = []
+
+    async def writer(i: int) -> None:
+        def job(db):
+            db.execute("INSERT INTO meta (key, value, updated_at) VALUES (?, ?, 0)", [f"k{i}", str(i)])
+            return i
+
+        assert await store.write(job) == i
+        # Awaited means committed: another connection sees the row now.
+        row = observer.execute("SELECT value FROM meta WHERE key=?", [f"k{i}"]).fetchone()
+        seen_after_commit.append(row is not None)
+
+    async with trio.open_nursery() as nursery:
+        for i in range(500):
+            nursery.start_soon(writer, i)
+    assert all(seen_after_commit) and len(seen_after_commit) == 500
+    count = await store.read(lambda db: db.execute("SELECT COUNT(*) FROM meta").fetchone()[0])
+    assert count == 500
+    # Grouped: far fewer commits than jobs.
+    assert store.writer.commits < 500
+    await store.aclose()
+
+
+async def test_failing_job_does_not_undo_its_neighbours(tmp_path: Path) -> None:
+    store = Store(tmp_path / "f.db")
+    store.open()
+    store.start()
+    results: dict[str, object] = {}
+
+    async def good(name: str) -> None:
+        await store.write(
+            lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES (?, 'x', 0)", [name])
+        )
+        results[name] = "ok"
+
+    async def bad() -> None:
+        def job(db):
+            db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('bad', 'x', 0)")
+            raise ValueError("boom")
+
+        with pytest.raises(ValueError, match="boom"):
+            await store.write(job)
+        results["bad"] = "raised"
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(good, "a")
+        nursery.start_soon(bad)
+        nursery.start_soon(good, "b")
+    keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta ORDER BY key")])
+    assert keys == ["a", "b"]
+    assert results == {"a": "ok", "b": "ok", "bad": "raised"}
+    await store.aclose()
+
+
+async def test_closed_store_refuses_writes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.db")
+    store.open()
+    store.start()
+    await store.aclose()
+    with pytest.raises(StoreUnavailable):
+        await store.write(lambda db: None)
+
+
+async def test_read_only_database_reports_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    store = Store(path)
+    store.open()
+    store.start()
+    # Make the writer's connection read-only underneath it.
+    store.writer._db.execute("PRAGMA query_only=ON")
+    with pytest.raises(StoreUnavailable, match="database write failed"):
+        await store.write(
+            lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('k', 'v', 0)")
+        )
+    store.writer._db.execute("PRAGMA query_only=OFF")
+    await store.write(lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('k', 'v', 0)"))
+    await store.aclose()
