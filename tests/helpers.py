@@ -125,6 +125,7 @@ BASE_CONFIG = """
 [server]
 listen = "127.0.0.1:{port}"
 graceful_timeout = 3
+{server}
 
 [store]
 path = "{db}"
@@ -141,9 +142,12 @@ def write_config(
     port: int | None = None,
     level: str = "info",
     name: str = "alertd.toml",
+    server: str = "",
 ) -> Path:
+    """A config for a test daemon on a free port; ``server`` adds lines to [server]."""
     path = directory / name
-    path.write_text(
-        BASE_CONFIG.format(port=port or free_port(), db=directory / "alertd.db", level=level) + extra
+    text = BASE_CONFIG.format(
+        port=port or free_port(), db=directory / "alertd.db", level=level, server=server
     )
+    path.write_text(text + extra)
     return path

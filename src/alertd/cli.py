@@ -75,8 +75,8 @@ def cli(ctx: click.Context, config_path: Path) -> None:
     ctx.obj = CliContext(config_path, ctx.obj)
 
 
-def _config_option(fn: Any) -> Any:
-    """Let ``-c`` also follow the subcommand (``alertd run -c FILE``)."""
+def config_option(fn: Any) -> Any:
+    """Let ``-c`` also follow the subcommand (``alertd run -c FILE``); plugins' commands use it too."""
 
     def callback(ctx: click.Context, _param: Any, value: Path | None) -> None:
         if value is not None:
@@ -95,7 +95,7 @@ def _config_option(fn: Any) -> Any:
 
 
 @cli.command()
-@_config_option
+@config_option
 @click.pass_obj
 def run(obj: CliContext) -> None:
     """Run the daemon in the foreground (systemd: Type=notify)."""
@@ -110,7 +110,7 @@ def run(obj: CliContext) -> None:
 
 
 @cli.command("check-config")
-@_config_option
+@config_option
 @click.pass_obj
 def check_config(obj: CliContext) -> None:
     """Validate the configuration file; print OK or every problem."""
@@ -133,7 +133,7 @@ def check_config(obj: CliContext) -> None:
 
 
 @cli.command("plugins")
-@_config_option
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def plugins_cmd(obj: CliContext, as_json: bool) -> None:
@@ -152,6 +152,192 @@ def plugins_cmd(obj: CliContext, as_json: bool) -> None:
         click.echo(f"{info.name} {info.version or '-'} [{info.source}]")
         for hook in info.hooks:
             click.echo(f"    {hook}")
+
+
+def parse_since(value: str | None) -> float | None:
+    """``2h``, ``30m``, ``7d`` ago, or an ISO 8601 time (UTC unless it says otherwise)."""
+    import re
+    import time
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", value.strip())
+    if match:
+        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        return time.time() - seconds
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("expected a duration like 2h, 30m, 7d or an ISO time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def fmt_time(ts: float | None) -> str:
+    from datetime import UTC, datetime
+
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@cli.command("integrations")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def integrations_cmd(obj: CliContext, as_json: bool) -> None:
+    """Each integration's secret URL, ruleset and subscription state."""
+    from alertd.integrations import ensure_tokens, integration_url
+
+    config = obj.config
+    db = obj.open_store_db()
+    with db.atomic():
+        tokens = ensure_tokens(db, config)
+    subs: dict[str, list[dict[str, Any]]] = {}
+    for row in db.execute("SELECT * FROM subscriptions ORDER BY integration, topic"):
+        subs.setdefault(row["integration"], []).append(dict(row))
+    out = []
+    for name, integ in config.integrations.items():
+        out.append(
+            {
+                "name": name,
+                "type": integ.inbound_type.name,
+                "url": integration_url(config, tokens[name]),
+                "ruleset": integ.ruleset_name,
+                "escalation_policy": integ.config.escalation_policy,
+                "enabled": integ.config.enabled,
+                "subscriptions": [
+                    {
+                        "topic": s["topic"],
+                        "state": s["state"],
+                        "inbound_id": s["inbound_id"],
+                        "updated_at": s["updated_at"],
+                    }
+                    for s in subs.get(name, [])
+                ],
+            }
+        )
+    if as_json:
+        echo_json(out)
+        return
+    if not out:
+        click.echo("no integrations configured")
+    for item in out:
+        state = "" if item["enabled"] else " (disabled)"
+        click.echo(f"{item['name']} [{item['type']}]{state}")
+        click.echo(f"    url:        {item['url']}")
+        click.echo(f"    ruleset:    {item['ruleset']}")
+        click.echo(f"    escalation: {item['escalation_policy'] or '-'}")
+        for sub in item["subscriptions"]:
+            click.echo(f"    topic:      {sub['topic']}: {sub['state']} (inbound #{sub['inbound_id']})")
+
+
+@cli.command("test-integration")
+@config_option
+@click.argument("name")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--assume",
+    type=click.Choice(["open", "acknowledged"]),
+    help="Pretend an alert for the message's source id is already open / acknowledged.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def test_integration(obj: CliContext, name: str, file: Any, assume: str | None, as_json: bool) -> None:
+    """Dry run: the decision and extracted fields for a sample FILE (or a plain body; - for stdin).
+
+    Touches no database and checks no signature: it tries the integration's rules.
+    """
+    from alertd.dryrun import dry_run
+
+    integration = obj.config.integrations.get(name)
+    if integration is None:
+        known = ", ".join(obj.config.integrations) or "none"
+        raise click.BadParameter(f"no integration named {name!r} (known: {known})", param_hint="NAME")
+    result = dry_run(integration, file.read(), assume)  # type: ignore[arg-type]
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"integration: {result['integration']} (ruleset {result['ruleset']})")
+    click.echo(f"assumed:     {result['assumed_alert']}")
+    if result.get("message_type"):
+        click.echo(f"message:     {result['message_type']} {result.get('source_message_id') or ''}".rstrip())
+    click.echo(f"outcome:     {result['outcome']}")
+    for key in ("reason", "source_id", "title", "description", "severity", "url"):
+        if result.get(key):
+            click.echo(f"{key + ':':<12} {result[key]}")
+    if result.get("tags"):
+        click.echo(f"tags:        {', '.join(result['tags'])}")
+    for key, value in (result.get("fields") or {}).items():
+        click.echo(f"field:       {key} = {value}")
+
+
+@cli.group("inbound-log", invoke_without_command=True)
+@config_option
+@click.option("--integration", help="Only this integration.")
+@click.option("--outcome", help="Only this outcome (e.g. 'Mapped Open', 'Rejected').")
+@click.option("--since", help="Only rows since: 2h, 30m, 7d, or an ISO time.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def inbound_log(
+    ctx: click.Context,
+    integration: str | None,
+    outcome: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List the inbound log, newest first (``inbound-log show ID`` for one row)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from alertd import ledger
+
+    obj: CliContext = ctx.obj
+    db = obj.open_store_db()
+    rows = ledger.query(db, integration=integration, outcome=outcome, since=parse_since(since), limit=limit)
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        alert = f" alert #{r['alert_id']}" if r["alert_id"] else ""
+        reason = f" - {r['reason']}" if r["reason"] else ""
+        click.echo(
+            f"#{r['id']} {fmt_time(r['received_at'])} {r['integration'] or '-'} {r['status']} "
+            f"{r['outcome']}{alert} {r['message_type'] or ''}{reason}"
+        )
+
+
+@inbound_log.command("show")
+@config_option
+@click.argument("inbound_id", type=int)
+@click.pass_obj
+def inbound_show(obj: CliContext, inbound_id: int) -> None:
+    """One inbound message with its headers and body."""
+    from alertd import ledger
+
+    row = ledger.get(obj.open_store_db(), inbound_id)
+    if row is None:
+        raise click.ClickException(f"no inbound message #{inbound_id}")
+    body = row.pop("body")
+    headers = row.pop("headers")
+    decision = row.pop("decision")
+    for key, value in row.items():
+        click.echo(f"{key}: {fmt_time(value) if key == 'received_at' else value}")
+    click.echo("headers:")
+    for key, value in headers.items():
+        click.echo(f"    {key}: {value}")
+    if decision:
+        click.echo("decision: " + json.dumps(decision, ensure_ascii=False))
+    click.echo("body:")
+    text = body.decode("utf-8", "replace")
+    try:
+        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        pass
+    click.echo(text)
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:

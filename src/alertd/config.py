@@ -77,7 +77,7 @@ class IntegrationConfig(Model):
     token: SecretStr | None = None
     escalation_policy: str | None = None
     ruleset: str | None = None
-    rules: RulesetConfig | None = None
+    rules: dict[str, Any] | None = None
     options: dict[str, Any] = {}
     notify_on_close: bool = False
     enabled: bool = True
@@ -511,8 +511,9 @@ def _resolve_plugins(config: Config, pm: pluggy.PluginManager, problems: list[Pr
         options = _validate_plugin_table(
             it.options_model, integ.options, (*prefix, "options"), it.name, problems
         )
-        if integ.rules is not None:
-            ruleset_name, rules, rules_prefix = "inline", integ.rules, (*prefix, "rules")
+        # `rules` alone is a complete ruleset; with `ruleset` it overrides keys of that named one.
+        if integ.rules is not None and integ.ruleset is None:
+            ruleset_name, base = "inline", {}
         else:
             ruleset_name = integ.ruleset or it.default_ruleset
             if ruleset_name not in it.rulesets:
@@ -524,12 +525,15 @@ def _resolve_plugins(config: Config, pm: pluggy.PluginManager, problems: list[Pr
                     )
                 )
                 continue
-            rules_prefix = (*prefix, "ruleset")
-            try:
-                rules = RulesetConfig.model_validate(it.rulesets[ruleset_name])
-            except ValidationError as exc:
-                problems.extend(problems_from_validation(exc, rules_prefix))
-                continue
+            base = it.rulesets[ruleset_name]
+            if integ.rules:
+                ruleset_name += " + rules"
+        rules_prefix = (*prefix, "rules")
+        try:
+            rules = RulesetConfig.model_validate({**base, **(integ.rules or {})})
+        except ValidationError as exc:
+            problems.extend(problems_from_validation(exc, rules_prefix, model=RulesetConfig))
+            continue
         try:
             compiled = compile_ruleset(rules)
         except RulesetError as exc:

@@ -20,8 +20,11 @@ import trio
 from hypercorn.config import Config as HyperConfig
 
 from alertd.config import Config, ConfigError, load_config
+from alertd.escalation import escalation_loop
 from alertd.http.app import build_app
+from alertd.integrations import TokenIndex, ensure_tokens
 from alertd.log import get_logger, set_level, setup_logging
+from alertd.maintenance import prune_inbound_log, start_scheduler
 from alertd.runtime import Runtime
 from alertd.sdnotify import Notifier
 from alertd.store import Store
@@ -81,6 +84,7 @@ class Daemon:
         self.runtime.config = new
         set_level(new.raw.log.level)
         self.reloads += 1
+        await self._refresh_tokens()
         for callback in self.runtime.on_config_change:
             callback(new)
         log.info("config.reloaded", path=str(self.config_path), integrations=len(new.integrations))
@@ -93,10 +97,17 @@ class Daemon:
                 self.notifier.notify("WATCHDOG=1")
             await trio.sleep(interval)
 
+    async def _refresh_tokens(self) -> None:
+        """Make sure every integration has its URL token, and index them for lookups."""
+        runtime = self.runtime
+        config = runtime.config
+        tokens = await runtime.store.write(lambda db: ensure_tokens(db, config))
+        runtime.services["tokens"] = TokenIndex(config, tokens)
+
     def _start_background(self, nursery: trio.Nursery) -> None:
         """The core loops, then whatever loops plugins ask for."""
         runtime = self.runtime
-        for loop in runtime.background:
+        for loop in (escalation_loop, *runtime.background):
             nursery.start_soon(loop, runtime)
         for result in runtime.pm.hook.alertd_startup(runtime=runtime):
             if result is not None:
@@ -115,6 +126,9 @@ class Daemon:
                 interval = self.notifier.watchdog_interval()
                 if interval:
                     outer.start_soon(self._watchdog, interval)
+                await self._refresh_tokens()
+                await prune_inbound_log(runtime)
+                scheduler = start_scheduler(runtime)
                 async with trio.open_nursery() as loops:
                     runtime.nursery = loops
                     self._start_background(loops)
@@ -150,6 +164,7 @@ class Daemon:
                     with trio.move_on_after(config.raw.server.graceful_timeout + 5):
                         await served.wait()
                     loops.cancel_scope.cancel()
+                scheduler.shutdown(wait=False)
                 outer.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):

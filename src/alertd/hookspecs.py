@@ -54,8 +54,8 @@ def alertd_inbound_types() -> list[InboundType]:
       returns is written to the inbound log before the sender gets a 2xx;
     - ``async after_commit(message, integration, runtime)``: optional; called
       after the inbound log row is committed (e.g. to confirm a subscription);
-    - ``sample_request(data)``: build a request from a sample file, for
-      ``alertd test-integration``.
+    - ``sample_message(data, integration)``: unwrap a sample file or a plain
+      body without checking signatures, for ``alertd test-integration``.
 
     Names must be unique across all plugins.
     """

@@ -435,7 +435,10 @@ def decide(
         "severity": _render(ruleset.templates["severity"], tvars) or "critical",
         "url": _render(ruleset.templates["url"], tvars) if "url" in ruleset.templates else "",
         "tags": tuple(t for t in (_render(x, tvars) for x in ruleset.tag_templates) if t),
-        "fields": {k: _render(t, tvars) for k, t in ruleset.field_templates.items()},
+        # An empty field (the event had no errorMessage) is left out rather than kept blank.
+        "fields": {
+            k: v for k, v in ((k, _render(t, tvars)) for k, t in ruleset.field_templates.items()) if v
+        },
     }
     if matched == "open":
         if existing is None:

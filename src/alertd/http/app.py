@@ -12,6 +12,7 @@ from typing import Any
 from quart import Response
 from quart_trio import QuartTrio
 
+from alertd.http.inbound_asgi import InboundEndpoint
 from alertd.runtime import Runtime
 
 
@@ -35,6 +36,9 @@ def build_quart(runtime: Runtime) -> QuartTrio:
             return Response("not ready: " + ", ".join(problems) + "\n", status=503, content_type="text/plain")
         return Response("ready\n", content_type="text/plain")
 
+    from alertd.http.api import api_blueprint
+
+    app.register_blueprint(api_blueprint(runtime))
     for blueprints in runtime.pm.hook.alertd_register_routes(runtime=runtime):
         for bp in blueprints or []:
             app.register_blueprint(bp)
@@ -46,8 +50,12 @@ class Dispatcher:
 
     def __init__(self, runtime: Runtime) -> None:
         self.quart = build_quart(runtime)
+        self.inbound = InboundEndpoint(runtime)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/in/"):
+            await self.inbound(scope, receive, send)
+            return
         await self.quart(scope, receive, send)
 
 

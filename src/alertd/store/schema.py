@@ -28,8 +28,142 @@ def _v1_foundation(db: Database) -> None:
     )
 
 
+def _v2_inbound_and_alerts(db: Database) -> None:
+    # The inbound log: every request to /in/{token}, written before it is answered.
+    db.execute(
+        """CREATE TABLE inbound_log (
+            id INTEGER PRIMARY KEY,
+            received_at REAL NOT NULL,
+            integration TEXT,
+            remote_addr TEXT,
+            method TEXT NOT NULL,
+            headers TEXT NOT NULL,
+            body BLOB NOT NULL,
+            body_size INTEGER NOT NULL,
+            message_type TEXT,
+            source_message_id TEXT,
+            outcome TEXT NOT NULL,
+            reason TEXT,
+            status INTEGER NOT NULL,
+            accepted INTEGER NOT NULL DEFAULT 0,
+            alert_id INTEGER,
+            decision TEXT
+        )"""
+    )
+    # At most one accepted delivery per source message id: redeliveries are duplicates.
+    db.execute(
+        "CREATE UNIQUE INDEX inbound_log_delivery ON inbound_log (integration, source_message_id) "
+        "WHERE accepted = 1 AND source_message_id IS NOT NULL"
+    )
+    db.execute("CREATE INDEX inbound_log_received ON inbound_log (received_at)")
+    db.execute("CREATE INDEX inbound_log_integration ON inbound_log (integration, received_at)")
+    db.execute(
+        """CREATE TABLE subscriptions (
+            integration TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            state TEXT NOT NULL,
+            confirm_url TEXT,
+            inbound_id INTEGER,
+            updated_at REAL NOT NULL,
+            confirmed_at REAL,
+            detail TEXT,
+            PRIMARY KEY (integration, topic)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            integration TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('open', 'acknowledged', 'closed')),
+            title TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            severity TEXT NOT NULL DEFAULT 'critical',
+            url TEXT NOT NULL DEFAULT '',
+            tags TEXT NOT NULL DEFAULT '[]',
+            fields TEXT NOT NULL DEFAULT '{}',
+            escalation_policy TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            acknowledged_at REAL,
+            acknowledged_by TEXT,
+            closed_at REAL,
+            closed_by TEXT,
+            append_count INTEGER NOT NULL DEFAULT 0,
+            first_inbound_id INTEGER,
+            last_inbound_id INTEGER,
+            previous_alert_id INTEGER REFERENCES alerts (id)
+        )"""
+    )
+    # Dedup: one alert that is not closed per (integration, source id).
+    db.execute(
+        "CREATE UNIQUE INDEX alerts_live_source ON alerts (integration, source_id) WHERE status != 'closed'"
+    )
+    db.execute("CREATE INDEX alerts_status ON alerts (status, id)")
+    db.execute("CREATE INDEX alerts_source ON alerts (integration, source_id, id)")
+    # The timeline: every change to an alert, who or what did it and through which path.
+    db.execute(
+        """CREATE TABLE alert_events (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            via TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )"""
+    )
+    db.execute("CREATE INDEX alert_events_alert ON alert_events (alert_id, id)")
+
+
+def _v3_escalation_and_outbox(db: Database) -> None:
+    # The escalation plan of each alert: the next level to fire, the pass, and when.
+    db.execute(
+        """CREATE TABLE escalations (
+            alert_id INTEGER PRIMARY KEY REFERENCES alerts (id),
+            policy TEXT NOT NULL,
+            level INTEGER NOT NULL,
+            pass INTEGER NOT NULL,
+            next_due REAL,
+            state TEXT NOT NULL CHECK (state IN ('active', 'stopped', 'finished')),
+            reason TEXT,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX escalations_due ON escalations (next_due) WHERE state = 'active'")
+    # The outbox: one row per (alert, user, contact method, step); the idempotency key makes
+    # a step that is replayed after a crash insert nothing new.
+    db.execute(
+        """CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            user TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            address TEXT NOT NULL,
+            channel TEXT,
+            purpose TEXT NOT NULL,
+            step TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN
+                ('pending', 'sending', 'sent', 'delivered', 'failed', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            provider_id TEXT,
+            last_error TEXT,
+            failover_of INTEGER REFERENCES outbox (id)
+        )"""
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending'")
+    db.execute("CREATE INDEX outbox_alert ON outbox (alert_id, status)")
+    db.execute("CREATE INDEX outbox_provider ON outbox (channel, provider_id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
+    ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
+    ("escalation plans and the outbox", _v3_escalation_and_outbox),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

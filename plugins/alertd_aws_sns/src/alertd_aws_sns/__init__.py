@@ -1,0 +1,141 @@
+"""alertd plugin: Amazon SNS inbound type (CloudWatch alarms, CloudTrail events via EventBridge).
+
+Registered through the ``alertd`` entry point like any third-party plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from alertd import hookimpl
+from alertd_aws_sns.inbound_type import SnsInboundType
+
+__version__ = "0.1.0"
+
+_INBOUND = SnsInboundType()
+
+
+@hookimpl
+def alertd_inbound_types() -> list[Any]:
+    return [_INBOUND]
+
+
+class _Store:
+    """The CLI's store: the same writes, on a direct connection."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    async def write(self, fn: Any) -> Any:
+        with self.db.atomic():
+            return fn(self.db)
+
+
+def load_confirmation(db: Any, config: Any, inbound_id: int) -> tuple[str, dict[str, Any]]:
+    """The integration and envelope of a logged SubscriptionConfirmation, or ClickException-worthy errors."""
+    from alertd import ledger
+
+    row = ledger.get(db, inbound_id)
+    if row is None:
+        raise LookupError(f"no inbound message #{inbound_id}")
+    if row["message_type"] != "SubscriptionConfirmation" or row["outcome"] != "Subscription Confirmation":
+        raise LookupError(
+            f"inbound #{inbound_id} is not an accepted SubscriptionConfirmation "
+            f"({row['message_type']}, {row['outcome']})"
+        )
+    integration = config.integrations.get(row["integration"])
+    if integration is None or integration.inbound_type.name != "aws_sns":
+        raise LookupError(
+            f"inbound #{inbound_id} belongs to {row['integration']!r}, not a configured aws_sns integration"
+        )
+    return row["integration"], json.loads(row["body"])
+
+
+@hookimpl
+def alertd_register_commands(cli: click.Group) -> None:
+    from alertd.cli import config_option
+
+    @cli.group("sns")
+    def sns() -> None:
+        """Amazon SNS: subscription confirmation and signing certificates."""
+
+    @sns.command("confirm")
+    @config_option
+    @click.argument("inbound_id", type=int)
+    @click.pass_obj
+    def confirm(obj: Any, inbound_id: int) -> None:
+        """Confirm the SNS subscription announced by inbound message INBOUND_ID.
+
+        Fetches its SubscribeURL, which must be on the SNS host of the topic's region."""
+        import trio
+
+        from alertd_aws_sns.confirm import ConfirmError, confirm_and_record
+
+        db = obj.open_store_db()
+        try:
+            integration, envelope = load_confirmation(db, obj.config, inbound_id)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            arn = trio.run(confirm_and_record, _Store(db), integration, envelope, time.time, "cli")
+        except ConfirmError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(
+            f"confirmed {envelope['TopicArn']} for integration {integration}: {arn or '(no ARN returned)'}"
+        )
+
+    @sns.command("seed-cert")
+    @config_option
+    @click.argument("url")
+    @click.argument("pem_file", type=click.File("rb"))
+    @click.pass_obj
+    def seed_cert(obj: Any, url: str, pem_file: Any) -> None:
+        """Put a signing certificate into the cache for hosts without outbound access."""
+        from alertd_aws_sns.inbound_type import SnsSettings
+        from alertd_aws_sns.signature import CertificateCache, SignatureError
+
+        settings = obj.config.inbound_settings.get("aws_sns") or SnsSettings()
+        cache = CertificateCache(obj.config.resolve_path(settings.cert_cache_dir))
+        try:
+            cache.put_pem(url, pem_file.read())
+        except (SignatureError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"cached {url} in {cache.cache_path(url)}")
+
+
+@hookimpl
+def alertd_register_routes(runtime: Any) -> list[Any]:
+    from quart import Blueprint
+
+    from alertd.http.api import error, json_response, requires_token
+    from alertd_aws_sns.confirm import ConfirmError, confirm_and_record
+
+    bp = Blueprint("aws_sns", __name__, url_prefix="/api/v1/sns")
+
+    @bp.post("/confirm/<int:inbound_id>")
+    @requires_token(runtime)
+    async def confirm(inbound_id: int) -> Any:
+        try:
+            integration, envelope = await runtime.store.read(
+                lambda db: load_confirmation(db, runtime.config, inbound_id)
+            )
+        except LookupError as exc:
+            return error(404, str(exc))
+        try:
+            arn = await confirm_and_record(runtime.store, integration, envelope, runtime.clock.now, via="api")
+        except ConfirmError as exc:
+            return error(502, str(exc))
+        return json_response(
+            {
+                "integration": integration,
+                "topic": envelope["TopicArn"],
+                "state": "confirmed",
+                "subscription_arn": arn,
+            }
+        )
+
+    return [bp]

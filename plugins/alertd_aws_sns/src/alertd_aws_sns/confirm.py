@@ -1,0 +1,63 @@
+"""Confirming an SNS subscription: GET its SubscribeURL, but only on the topic's SNS host."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from alertd import subscriptions
+from alertd.log import get_logger
+from alertd.store import Store
+from alertd_aws_sns.signature import SignatureError, validate_sns_url_for_topic
+
+log = get_logger("alertd.aws_sns")
+
+ARN_RE = re.compile(r"<SubscriptionArn>([^<]+)</SubscriptionArn>")
+
+
+class ConfirmError(Exception):
+    pass
+
+
+async def fetch_subscribe_url(url: str, topic: str, timeout: float = 10.0) -> str:
+    """Confirm; return the subscription ARN. Refuses any host but the topic's SNS endpoint (SSRF)."""
+    try:
+        validate_sns_url_for_topic(url, topic)
+    except SignatureError as exc:
+        raise ConfirmError(f"refusing to fetch SubscribeURL: {exc.reason}") from None
+    try:
+        async with httpx.AsyncClient(trust_env=True, follow_redirects=False, timeout=timeout) as client:
+            response = await client.get(url)
+    except httpx.HTTPError as exc:
+        raise ConfirmError(f"fetching SubscribeURL failed: {type(exc).__name__}: {exc}") from None
+    if response.status_code != 200:
+        raise ConfirmError(f"SNS answered {response.status_code} to the confirmation")
+    match = ARN_RE.search(response.text)
+    return match.group(1) if match else ""
+
+
+async def confirm_and_record(
+    store: Store, integration: str, envelope: dict[str, Any], now: Callable[[], float], via: str
+) -> str:
+    topic, url = envelope["TopicArn"], envelope["SubscribeURL"]
+    try:
+        arn = await fetch_subscribe_url(url, topic)
+    except ConfirmError as exc:
+        problem = str(exc)
+        log.error("sns.confirm_failed", integration=integration, topic=topic, via=via, error=problem)
+        await store.write(
+            lambda db: subscriptions.set_state(
+                db, integration, topic, "pending", now(), error=problem, via=via
+            )
+        )
+        raise
+    await store.write(
+        lambda db: subscriptions.set_state(
+            db, integration, topic, "confirmed", now(), subscription_arn=arn, via=via
+        )
+    )
+    log.info("sns.confirmed", integration=integration, topic=topic, via=via, subscription_arn=arn)
+    return arn

@@ -1,0 +1,195 @@
+"""The alert lifecycle: open -> acknowledged -> closed, with a timeline of every change.
+
+These functions run inside a writer job (one transaction with whatever caused
+them: the inbound log row, an SMS reply, an API call). Each returns the
+AlertEvents to announce once the transaction has committed. Escalation is
+started on open and stopped on acknowledge and close in the same transaction,
+so the alert and its plan never disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+from alertd import escalation
+from alertd.events import AlertEvent
+from alertd.mapping import Decision, OpenAlert
+
+STATUSES = ("open", "acknowledged", "closed")
+
+
+class AlertError(Exception):
+    """A command that cannot apply (unknown alert, already closed ...)."""
+
+
+def find_live(db: Database, integration: str, source_id: str) -> OpenAlert | None:
+    """The alert for (integration, source id) that is not closed, if any: the dedup lookup."""
+    row = db.execute(
+        "SELECT id, status FROM alerts WHERE integration = ? AND source_id = ? AND status != 'closed'",
+        [integration, source_id],
+    ).fetchone()
+    return None if row is None else OpenAlert(id=row[0], status=row[1])
+
+
+def get(db: Database, alert_id: int) -> dict[str, Any] | None:
+    row = db.execute("SELECT * FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if row is None:
+        return None
+    alert = dict(row)
+    alert["tags"] = json.loads(alert["tags"])
+    alert["fields"] = json.loads(alert["fields"])
+    return alert
+
+
+def timeline(db: Database, alert_id: int) -> list[dict[str, Any]]:
+    rows = db.execute(
+        "SELECT id, at, kind, actor, via, detail FROM alert_events WHERE alert_id = ? ORDER BY id",
+        [alert_id],
+    ).fetchall()
+    return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+
+def add_event(
+    db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, **detail: Any
+) -> AlertEvent:
+    db.execute(
+        "INSERT INTO alert_events (alert_id, at, kind, actor, via, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        [alert_id, at, kind, actor, via, json.dumps(detail, default=str)],
+    )
+    return AlertEvent(kind=kind, alert_id=alert_id, actor=actor, via=via, at=at, detail=detail)
+
+
+def apply_decision(
+    db: Database,
+    integration: str,
+    policy: str | None,
+    decision: Decision,
+    inbound_id: int,
+    now: float,
+) -> tuple[int | None, list[AlertEvent]]:
+    """Carry out what the mapper decided for one inbound message; return (alert id, events)."""
+    if decision.action == "open":
+        return open_alert(db, integration, policy, decision, inbound_id, now)
+    if decision.alert_id is None:
+        return None, []
+    if decision.action == "append":
+        db.execute(
+            "UPDATE alerts SET append_count = append_count + 1, last_inbound_id = ?, updated_at = ? "
+            "WHERE id = ?",
+            [inbound_id, now, decision.alert_id],
+        )
+        event = add_event(
+            db, decision.alert_id, "appended", integration, "source", now, inbound_id=inbound_id
+        )
+        return decision.alert_id, [event]
+    if decision.action == "ack":
+        return decision.alert_id, acknowledge(
+            db, decision.alert_id, integration, "rule", now, inbound_id=inbound_id
+        )
+    if decision.action == "close":
+        return decision.alert_id, close(
+            db, decision.alert_id, integration, "source", now, inbound_id=inbound_id
+        )
+    return None, []
+
+
+def open_alert(
+    db: Database,
+    integration: str,
+    policy: str | None,
+    decision: Decision,
+    inbound_id: int | None,
+    now: float,
+) -> tuple[int, list[AlertEvent]]:
+    assert decision.source_id is not None
+    # A source that fires again after its alert closed gets a new alert linked to the old one.
+    previous = db.execute(
+        "SELECT id FROM alerts WHERE integration = ? AND source_id = ? AND status = 'closed' "
+        "ORDER BY id DESC LIMIT 1",
+        [integration, decision.source_id],
+    ).fetchone()
+    cursor = db.execute(
+        """INSERT INTO alerts (integration, source_id, status, title, description, severity, url, tags,
+               fields, escalation_policy, created_at, updated_at, first_inbound_id, last_inbound_id,
+               previous_alert_id)
+           VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            integration,
+            decision.source_id,
+            decision.title,
+            decision.description,
+            decision.severity,
+            decision.url,
+            json.dumps(list(decision.tags)),
+            json.dumps(decision.fields),
+            policy,
+            now,
+            now,
+            inbound_id,
+            inbound_id,
+            previous[0] if previous else None,
+        ],
+    )
+    alert_id = int(cursor.lastrowid)  # type: ignore[arg-type]
+    detail: dict[str, Any] = {"inbound_id": inbound_id, "title": decision.title}
+    events = []
+    if previous:
+        detail["previous_alert_id"] = previous[0]
+        events.append(add_event(db, alert_id, "reopened", integration, "source", now, **detail))
+    else:
+        events.append(add_event(db, alert_id, "opened", integration, "source", now, **detail))
+    if policy is not None:
+        escalation.start(db, alert_id, policy, now)
+    return alert_id, events
+
+
+def acknowledge(
+    db: Database, alert_id: int, actor: str, via: str, now: float, **detail: Any
+) -> list[AlertEvent]:
+    alert = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if alert is None:
+        raise AlertError(f"no alert #{alert_id}")
+    if alert[0] == "closed":
+        raise AlertError(f"alert #{alert_id} is closed")
+    if alert[0] == "acknowledged":
+        return [add_event(db, alert_id, "ack_repeated", actor, via, now, **detail)]
+    db.execute(
+        "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, updated_at = ? "
+        "WHERE id = ?",
+        [now, actor, now, alert_id],
+    )
+    events = [add_event(db, alert_id, "acknowledged", actor, via, now, **detail)]
+    escalation.stop(db, alert_id, now, reason="acknowledged")
+    return events
+
+
+def close(db: Database, alert_id: int, actor: str, via: str, now: float, **detail: Any) -> list[AlertEvent]:
+    alert = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if alert is None:
+        raise AlertError(f"no alert #{alert_id}")
+    if alert[0] == "closed":
+        raise AlertError(f"alert #{alert_id} is already closed")
+    db.execute(
+        "UPDATE alerts SET status = 'closed', closed_at = ?, closed_by = ?, updated_at = ? WHERE id = ?",
+        [now, actor, now, alert_id],
+    )
+    events = [add_event(db, alert_id, "closed", actor, via, now, **detail)]
+    escalation.stop(db, alert_id, now, reason="closed")
+    return events
+
+
+def list_alerts(db: Database, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    sql = (
+        "SELECT id, integration, source_id, status, title, severity, created_at, updated_at, append_count "
+        "FROM alerts"
+    )
+    params: list[Any] = []
+    if status:
+        sql += " WHERE status = ?"
+        params.append(status)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(limit)
+    return [dict(r) for r in db.execute(sql, params).fetchall()]

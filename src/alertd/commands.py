@@ -1,0 +1,58 @@
+"""Commands on alerts from people (API, CLI, SMS, voice, signed links): acknowledge, close.
+
+``apply_command`` runs inside a transaction; ``run_alert_command`` submits it to
+the daemon's writer, then announces the events and wakes the loops.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlite_utils import Database
+
+from alertd import alerts
+from alertd.events import AlertEvent
+from alertd.runtime import Runtime
+
+ACTIONS = ("ack", "close")
+
+
+class AlertCommandError(Exception):
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def apply_command(
+    db: Database, action: str, alert_id: int, actor: str, via: str, now: float, **detail: Any
+) -> tuple[dict[str, Any], list[AlertEvent]]:
+    if action not in ACTIONS:
+        raise AlertCommandError(f"unknown action {action!r}", 400)
+    if alerts.get(db, alert_id) is None:
+        raise AlertCommandError(f"no alert #{alert_id}", 404)
+    try:
+        if action == "ack":
+            events = alerts.acknowledge(db, alert_id, actor, via, now, **detail)
+        else:
+            events = alerts.close(db, alert_id, actor, via, now, **detail)
+    except alerts.AlertError as exc:
+        raise AlertCommandError(str(exc), 409) from None
+    from alertd.receive import with_snapshots
+
+    alert = alerts.get(db, alert_id) or {}
+    return alert, with_snapshots(db, events)
+
+
+async def run_alert_command(
+    runtime: Runtime, action: str, alert_id: int, *, actor: str, via: str, **detail: Any
+) -> dict[str, Any]:
+    from alertd.receive import announce
+
+    now = runtime.clock.now()
+    alert, events = await runtime.store.write(
+        lambda db: apply_command(db, action, alert_id, actor, via, now, **detail)
+    )
+    announce(runtime, events)
+    runtime.wake("escalation")
+    runtime.wake("outbox")
+    return alert

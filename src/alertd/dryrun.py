@@ -1,0 +1,34 @@
+"""Dry runs: what would a message do to an integration, without touching the database.
+
+Used by ``alertd test-integration NAME FILE`` and ``POST /api/v1/integrations/NAME/test``.
+Signatures are not checked (samples carry placeholders); the rules are the point.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from alertd.config import Integration
+from alertd.inbound import Rejection
+from alertd.mapping import REJECTED, Document, OpenAlert, decide
+
+
+def dry_run(
+    integration: Integration, data: bytes, assume: Literal["open", "acknowledged"] | None = None
+) -> dict[str, Any]:
+    """The decision for ``data`` (a sample file or a plain body). ``assume`` pretends an alert
+    for the message's source id is already open (or acknowledged), to try append/ack/close rules."""
+    result: dict[str, Any] = {
+        "integration": integration.name,
+        "ruleset": integration.ruleset_name,
+        "assumed_alert": assume or "none open",
+    }
+    message = integration.inbound_type.sample_message(data, integration)
+    if isinstance(message, Rejection):
+        return {**result, "outcome": REJECTED, "status": message.status, "reason": message.reason}
+    result.update(message_type=message.message_type, source_message_id=message.source_message_id)
+    if message.outcome is not None:
+        return {**result, "outcome": message.outcome}
+    existing = None if assume is None else OpenAlert(id=0, status=assume)
+    decision = decide(Document(message.document), integration.ruleset, lambda _sid: existing)
+    return {**result, **decision.as_dict()}

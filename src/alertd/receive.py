@@ -1,0 +1,226 @@
+"""One inbound request, start to finish: inbound plugin -> ledger -> mapper -> lifecycle.
+
+``receive`` finds the integration by its URL token, lets the integration's
+inbound type verify and unwrap the request, then, in ONE writer transaction,
+checks for a redelivery, asks the mapper for a decision, records the inbound log
+row and applies the decision to the alerts table (which starts or stops
+escalation). Only after that commit does the sender get its 2xx; if the commit
+fails it gets a 503 and retries. Plugins hear about alert changes after commit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from sqlite_utils import Database
+
+from alertd import alerts, ledger
+from alertd.events import AlertEvent
+from alertd.inbound import InboundMessage, InboundRequest, Rejection
+from alertd.log import get_logger
+from alertd.mapping import DUPLICATE_DELIVERY, REJECTED, Document, decide
+from alertd.runtime import Runtime
+from alertd.store import StoreUnavailable
+
+log = get_logger("alertd.inbound")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: str
+
+
+@dataclass
+class Recorded:
+    inbound_id: int
+    outcome: str
+    alert_id: int | None
+    events: list[AlertEvent]
+
+
+def announce(runtime: Runtime, events: list[AlertEvent]) -> None:
+    """Tell plugins about committed alert changes; a failing plugin is logged, not fatal."""
+    for event in events:
+        try:
+            runtime.pm.hook.alertd_alert_event(event=event, runtime=runtime)
+        except Exception:
+            log.error("plugin.alert_event_failed", exc_info=True, kind=event.kind, alert_id=event.alert_id)
+
+
+def with_snapshots(db: Database, events: list[AlertEvent]) -> list[AlertEvent]:
+    return [dataclasses.replace(e, alert=alerts.get(db, e.alert_id) or {}) for e in events]
+
+
+def _entry(request: InboundRequest, integration: str | None, **kw: Any) -> ledger.Entry:
+    return ledger.Entry(
+        received_at=request.received_at,
+        integration=integration,
+        remote_addr=request.remote_addr,
+        method=request.method,
+        headers=request.headers,
+        body=request.body,
+        body_size=kw.pop("body_size", len(request.body)),
+        **kw,
+    )
+
+
+async def reject(
+    runtime: Runtime,
+    request: InboundRequest,
+    integration: str | None,
+    status: int,
+    reason: str,
+    *,
+    message_type: str | None = None,
+    source_message_id: str | None = None,
+    body_size: int | None = None,
+) -> Reply:
+    entry = _entry(
+        request,
+        integration,
+        outcome=REJECTED,
+        status=status,
+        reason=reason,
+        message_type=message_type,
+        source_message_id=source_message_id,
+        body_size=len(request.body) if body_size is None else body_size,
+    )
+    try:
+        inbound_id = await runtime.store.write(lambda db: ledger.record(db, entry))
+    except StoreUnavailable as exc:
+        log.error("inbound.store_unavailable", integration=integration, error=str(exc))
+        return Reply(503, "storage unavailable; retry later\n")
+    log.info("inbound.rejected", inbound_id=inbound_id, integration=integration, status=status, reason=reason)
+    return Reply(status, f"{reason}\n")
+
+
+def record_message(
+    db: Database,
+    runtime: Runtime,
+    integration: Any,
+    request: InboundRequest,
+    message: InboundMessage,
+    now: float,
+) -> Recorded:
+    """The writer job: dedup, decide, log, apply. All or nothing."""
+    name = integration.name
+    entry = _entry(
+        request,
+        name,
+        outcome="",
+        status=message.status,
+        message_type=message.message_type,
+        source_message_id=message.source_message_id,
+    )
+    if message.source_message_id is not None:
+        first = ledger.first_delivery(db, name, message.source_message_id)
+        if first is not None:
+            entry.outcome, entry.alert_id = DUPLICATE_DELIVERY, first[1]
+            entry.reason = f"message id first delivered as inbound #{first[0]}"
+            return Recorded(ledger.record(db, entry), DUPLICATE_DELIVERY, first[1], [])
+    entry.accepted = True
+    if message.outcome is not None:
+        # Not for the mapper (a subscription handshake): log it, note the subscription state.
+        entry.outcome = message.outcome
+        entry.reason = message.extra.get("reason", "")
+        inbound_id = ledger.record(db, entry)
+        if message.subscription is not None:
+            sub = message.subscription
+            db.execute(
+                """INSERT INTO subscriptions (integration, topic, state, confirm_url, inbound_id, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (integration, topic) DO UPDATE SET state = excluded.state,
+                       confirm_url = excluded.confirm_url, inbound_id = excluded.inbound_id,
+                       updated_at = excluded.updated_at""",
+                [name, sub.topic, sub.state, sub.confirm_url, inbound_id, now],
+            )
+        return Recorded(inbound_id, message.outcome, None, [])
+
+    decision = decide(
+        Document(message.document),
+        integration.ruleset,
+        lambda source_id: alerts.find_live(db, name, source_id),
+    )
+    entry.outcome, entry.reason, entry.alert_id = decision.outcome, decision.reason, decision.alert_id
+    entry.decision = decision.as_dict()
+    inbound_id = ledger.record(db, entry)
+    alert_id, events = alerts.apply_decision(
+        db, name, integration.config.escalation_policy, decision, inbound_id, now
+    )
+    if decision.action == "open" and alert_id is not None:
+        ledger.set_alert(db, inbound_id, alert_id)
+    if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
+        from alertd.outbox import enqueue_closure_notices
+
+        enqueue_closure_notices(db, runtime.config.raw, alert_id, now)
+    return Recorded(inbound_id, decision.outcome, alert_id, with_snapshots(db, events))
+
+
+async def receive(
+    runtime: Runtime,
+    token: str,
+    request: InboundRequest,
+    *,
+    oversize: bool = False,
+    body_size: int | None = None,
+) -> Reply:
+    integration = runtime.services["tokens"].lookup(token)
+    if integration is None:
+        return await reject(runtime, request, None, 404, "unknown integration token", body_size=body_size)
+    name = integration.name
+    if not integration.config.enabled:
+        return await reject(runtime, request, name, 404, "integration is disabled", body_size=body_size)
+    if request.method != "POST":
+        return await reject(runtime, request, name, 405, f"method {request.method} not allowed; use POST")
+    if oversize:
+        limit = runtime.config.raw.server.max_body_bytes
+        return await reject(
+            runtime, request, name, 413, f"body larger than the limit of {limit} bytes", body_size=body_size
+        )
+    try:
+        result = await integration.inbound_type.handle(request, integration, runtime)
+    except Exception as exc:
+        log.error("inbound.plugin_failed", exc_info=True, integration=name)
+        return await reject(
+            runtime,
+            request,
+            name,
+            500,
+            f"inbound type {integration.inbound_type.name} failed: {type(exc).__name__}",
+        )
+    if isinstance(result, Rejection):
+        return await reject(
+            runtime,
+            request,
+            name,
+            result.status,
+            result.reason,
+            message_type=result.message_type,
+            source_message_id=result.source_message_id,
+        )
+    now = runtime.clock.now()
+    try:
+        recorded = await runtime.store.write(
+            lambda db: record_message(db, runtime, integration, request, result, now)
+        )
+    except StoreUnavailable as exc:
+        log.error("inbound.store_unavailable", integration=name, error=str(exc))
+        return Reply(503, "storage unavailable; retry later\n")
+    log.info(
+        "inbound.recorded",
+        inbound_id=recorded.inbound_id,
+        integration=name,
+        outcome=recorded.outcome,
+        alert_id=recorded.alert_id,
+    )
+    if recorded.events:
+        announce(runtime, recorded.events)
+        runtime.wake("escalation")
+        runtime.wake("outbox")
+    after = getattr(integration.inbound_type, "after_commit", None)
+    if after is not None and recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
+        runtime.spawn(after, result, integration, runtime)
+    return Reply(result.status, result.response + "\n")

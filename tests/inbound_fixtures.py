@@ -1,0 +1,75 @@
+"""A daemon with aws_sns integrations and a trusted test signing certificate."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from helpers import DaemonProcess, write_config
+from sns_signing import headers_for, sample_envelope, seed_cert_cache
+
+TOKEN = "cloudtrail-alarms-test-token-0123456789"
+EVENTS_TOKEN = "cloudtrail-events-test-token-0123456789"
+
+INTEGRATIONS = f"""
+[inbound.aws_sns]
+cert_cache_dir = "certs"
+fetch_timeout = 2
+
+[integrations.alarms]
+type = "aws_sns"
+token = "{TOKEN}"
+[integrations.alarms.options]
+topic_arns = ["arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms"]
+
+[integrations.events]
+type = "aws_sns"
+token = "{EVENTS_TOKEN}"
+ruleset = "eventbridge_cloudtrail"
+"""
+
+
+def sns_config(tmp_path: Path, extra: str = "", **kw: Any) -> Path:
+    seed_cert_cache(tmp_path / "certs")
+    return write_config(tmp_path, INTEGRATIONS + extra, **kw)
+
+
+def sample_message(name: str) -> tuple[str, str, str | None]:
+    """(Message, MessageId, Subject) of a sample file."""
+    _headers, body = sample_envelope(name)
+    return body["Message"], body["MessageId"], body.get("Subject")
+
+
+def post_envelope(
+    daemon: DaemonProcess, envelope: dict, token: str = TOKEN, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    return daemon.post(
+        f"/in/{token}",
+        content=json.dumps(envelope).encode(),
+        headers=headers if headers is not None else headers_for(envelope),
+    )
+
+
+class Db:
+    """Read the daemon's database the way an operator would, beside the running daemon."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def rows(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        conn = sqlite3.connect(self.path)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(sql, params).fetchall()]
+        finally:
+            conn.close()
+
+    def inbound(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM inbound_log ORDER BY id")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM alerts ORDER BY id")

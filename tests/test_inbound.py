@@ -1,0 +1,386 @@
+"""The inbound path end to end: a signed SNS sender against a real daemon."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from helpers import DaemonProcess, free_port, run_cli
+from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, post_envelope, sample_message, sns_config
+from sns_signing import headers_for, notification, sign_message, subscription_confirmation
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("inbound")
+    # Any certificate fetch goes to a closed local port: nothing reaches the internet.
+    env = {"HTTPS_PROXY": f"http://127.0.0.1:{free_port()}", "NO_PROXY": ""}
+    d = DaemonProcess(sns_config(tmp), env=env)
+    d.tmp = tmp  # type: ignore[attr-defined]
+    with d:
+        yield d
+
+
+@pytest.fixture
+def db(daemon: DaemonProcess) -> Db:
+    return Db(daemon.tmp / "alertd.db")  # type: ignore[attr-defined]
+
+
+def send_sample(daemon: DaemonProcess, name: str, *, message_id: str | None = None) -> tuple[dict, int]:
+    message, sample_id, subject = sample_message(name)
+    envelope = notification(message, message_id=message_id or sample_id, subject=subject)
+    response = post_envelope(daemon, envelope)
+    return envelope, response.status_code
+
+
+def last_row(db: Db) -> dict:
+    return db.inbound()[-1]
+
+
+def flow(daemon: DaemonProcess, db: Db, closing: str) -> None:
+    run = uuid.uuid4().hex[:8]
+    before = len(db.alerts())
+    alarm, status = send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=f"{run}-1")
+    assert status == 200
+    opened = last_row(db)
+    assert opened["outcome"] == "Mapped Open" and opened["accepted"] == 1
+    alert_id = opened["alert_id"]
+    alert = db.rows("SELECT * FROM alerts WHERE id = ?", (alert_id,))[0]
+    assert alert["status"] == "open"
+    assert alert["source_id"] == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ConsoleSignInFailures"
+    assert alert["title"].startswith("ConsoleSignInFailures: Threshold Crossed")
+
+    _, status = send_sample(daemon, "sns-cloudwatch-alarm-ALARM-repeat.json", message_id=f"{run}-2")
+    assert status == 200
+    appended = last_row(db)
+    assert (appended["outcome"], appended["alert_id"]) == ("Mapped Appended", alert_id)
+
+    _, status = send_sample(daemon, closing, message_id=f"{run}-3")
+    assert status == 200
+    closed = last_row(db)
+    assert (closed["outcome"], closed["alert_id"]) == ("Mapped Closed", alert_id)
+    alert = db.rows("SELECT * FROM alerts WHERE id = ?", (alert_id,))[0]
+    assert alert["status"] == "closed" and alert["append_count"] == 1 and alert["closed_by"] == "alarms"
+    assert len(db.alerts()) == before + 1
+
+    # SNS redelivers the first ALARM: recorded, changes nothing.
+    response = post_envelope(daemon, alarm)
+    assert response.status_code == 200
+    dup = last_row(db)
+    assert dup["outcome"] == "Duplicate Delivery" and dup["accepted"] == 0
+    assert dup["reason"] == f"message id first delivered as inbound #{opened['id']}"
+    assert len(db.alerts()) == before + 1
+    assert db.rows("SELECT status FROM alerts WHERE id = ?", (alert_id,))[0]["status"] == "closed"
+    kinds = [
+        r["kind"]
+        for r in db.rows("SELECT kind FROM alert_events WHERE alert_id = ? ORDER BY id", (alert_id,))
+    ]
+    assert kinds[-2:] == ["appended", "closed"]
+    assert kinds[0] in ("opened", "reopened")
+
+
+def test_alarm_repeat_ok_flow(daemon: DaemonProcess, db: Db) -> None:
+    flow(daemon, db, "sns-cloudwatch-alarm-OK.json")
+
+
+def test_alarm_repeat_insufficient_data_flow_reopens_linked(daemon: DaemonProcess, db: Db) -> None:
+    flow(daemon, db, "sns-cloudwatch-alarm-INSUFFICIENT_DATA.json")
+    newest, previous = db.alerts()[-1], db.alerts()[-2]
+    if previous["source_id"] == newest["source_id"]:
+        assert newest["previous_alert_id"] == previous["id"]
+
+
+def test_signature_version_2_and_eventbridge_ruleset(daemon: DaemonProcess, db: Db) -> None:
+    message, _, _ = sample_message("sns-eventbridge-cloudtrail-consolelogin-failure.json")
+    envelope = notification(message, version="2")
+    response = post_envelope(daemon, envelope, token=EVENTS_TOKEN)
+    assert response.status_code == 200
+    row = last_row(db)
+    assert (row["integration"], row["outcome"]) == ("events", "Mapped Open")
+    alert = db.rows("SELECT * FROM alerts WHERE id = ?", (row["alert_id"],))[0]
+    fields = json.loads(alert["fields"])
+    assert fields["eventName"] == "ConsoleLogin" and fields["errorMessage"] == "Failed authentication"
+    assert fields["sourceIPAddress"] == "203.0.113.7" and fields["userIdentity"] == "alice"
+    assert alert["title"] == "ConsoleLogin by alice from 203.0.113.7: Failed authentication"
+
+
+def test_subscription_confirmation_is_recorded_pending(daemon: DaemonProcess, db: Db) -> None:
+    envelope = subscription_confirmation()
+    assert post_envelope(daemon, envelope).status_code == 200
+    row = last_row(db)
+    assert (row["outcome"], row["message_type"]) == ("Subscription Confirmation", "SubscriptionConfirmation")
+    subs = db.rows("SELECT * FROM subscriptions WHERE integration = 'alarms'")
+    assert subs[0]["state"] == "pending" and subs[0]["inbound_id"] == row["id"]
+    listed = run_cli("integrations", "--json", "-c", str(daemon.config))
+    assert listed.returncode == 0, listed.stderr
+    alarms = next(i for i in json.loads(listed.stdout) if i["name"] == "alarms")
+    assert alarms["url"] == f"{daemon.url}/in/{TOKEN}"
+    assert alarms["subscriptions"][0]["state"] == "pending"
+
+
+# --- bad input: the right status, a clear reason, a log row, no alert change -------------
+
+
+def bad(
+    daemon: DaemonProcess,
+    db: Db,
+    *,
+    body: bytes,
+    headers: dict,
+    status: int,
+    reason: str,
+    token: str = TOKEN,
+    method: str = "POST",
+) -> dict:
+    alerts_before = db.alerts()
+    count = len(db.inbound())
+    import httpx
+
+    response = httpx.request(method, f"{daemon.url}/in/{token}", content=body, headers=headers, timeout=30)
+    assert response.status_code == status, response.text
+    # A 2xx says only OK (SNS ignores the body); a refusal says why.
+    assert reason in response.text if status >= 400 else response.text == "OK\n"
+    rows = db.inbound()
+    assert len(rows) == count + 1
+    row = rows[-1]
+    assert row["status"] == status and reason in row["reason"]
+    assert row["outcome"] == ("Unmapped" if status == 200 else "Rejected")
+    assert db.alerts() == alerts_before
+    return row
+
+
+def alarm_envelope(**changes: object) -> dict:
+    message, _, subject = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    return {**notification(message, subject=subject), **changes}
+
+
+HDR = {"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "Notification"}
+
+
+def test_non_json_body(daemon: DaemonProcess, db: Db) -> None:
+    bad(daemon, db, body=b"hello", headers=HDR, status=400, reason="body is not JSON")
+
+
+def test_json_of_the_wrong_shape(daemon: DaemonProcess, db: Db) -> None:
+    bad(daemon, db, body=b"[1, 2]", headers=HDR, status=400, reason="not an object (found list)")
+
+
+def test_missing_required_fields(daemon: DaemonProcess, db: Db) -> None:
+    envelope = alarm_envelope()
+    del envelope["Signature"], envelope["TopicArn"]
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=HDR,
+        status=400,
+        reason="missing or non-string SNS field(s): TopicArn, Signature",
+    )
+
+
+def test_wrong_types(daemon: DaemonProcess, db: Db) -> None:
+    envelope = alarm_envelope(MessageId=12)
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=HDR,
+        status=400,
+        reason="missing or non-string SNS field(s): MessageId",
+    )
+
+
+def test_unknown_type(daemon: DaemonProcess, db: Db) -> None:
+    envelope = alarm_envelope(Type="Telegram")
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers={"Content-Type": "text/plain"},
+        status=400,
+        reason="unknown SNS message Type 'Telegram'",
+    )
+
+
+def test_header_body_type_mismatch(daemon: DaemonProcess, db: Db) -> None:
+    envelope = alarm_envelope()
+    headers = {**headers_for(envelope), "x-amz-sns-message-type": "SubscriptionConfirmation"}
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=headers,
+        status=400,
+        reason="header says 'SubscriptionConfirmation' but the body's Type is 'Notification'",
+    )
+
+
+def test_tampered_message_fails_the_signature(daemon: DaemonProcess, db: Db) -> None:
+    envelope = alarm_envelope()
+    envelope["Message"] = envelope["Message"].replace("ALARM", "OK")
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=headers_for(envelope),
+        status=403,
+        reason="signature rejected",
+    )
+
+
+def test_certificate_from_a_non_sns_host(daemon: DaemonProcess, db: Db) -> None:
+    envelope = sign_message({**alarm_envelope(), "SigningCertURL": "https://evil.example.com/cert.pem"})
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=headers_for(envelope),
+        status=403,
+        reason="signature rejected",
+    )
+
+
+def test_certificate_from_another_region(daemon: DaemonProcess, db: Db) -> None:
+    url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-alertdtest.pem"
+    envelope = sign_message({**alarm_envelope(), "SigningCertURL": url})
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=headers_for(envelope),
+        status=403,
+        reason="not on the SNS host of the topic's region",
+    )
+
+
+def test_certificate_fetch_failure_is_retryable(daemon: DaemonProcess, db: Db) -> None:
+    url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-notcached.pem"
+    envelope = sign_message({**alarm_envelope(), "SigningCertURL": url})
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=headers_for(envelope),
+        status=503,
+        reason="signing certificate unavailable",
+    )
+
+
+def test_topic_not_allowed(daemon: DaemonProcess, db: Db) -> None:
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    envelope = notification(message, topic="arn:aws:sns:us-east-1:123456789012:someone-elses")
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=headers_for(envelope),
+        status=403,
+        reason="is not in this integration's topic_arns",
+    )
+
+
+def test_stale_message_is_refused(daemon: DaemonProcess, db: Db) -> None:
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    envelope = notification(message, timestamp="2020-01-01T00:00:00.000Z")
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=headers_for(envelope),
+        status=400,
+        reason="older than max_age_hours",
+    )
+
+
+def test_body_over_the_size_limit(daemon: DaemonProcess, db: Db) -> None:
+    envelope = notification("x" * 300_000)
+    row = bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=headers_for(envelope),
+        status=413,
+        reason="body larger than the limit of 294912 bytes",
+    )
+    assert row["body_size"] > 294912 and len(row["body"]) <= 4096
+
+
+def test_message_that_is_not_json(daemon: DaemonProcess, db: Db) -> None:
+    envelope = notification("plain text, not an alarm")
+    bad(
+        daemon,
+        db,
+        body=json.dumps(envelope).encode(),
+        headers=headers_for(envelope),
+        status=200,
+        reason="no open, close or acknowledge rule matched (Message is not JSON)",
+    )
+
+
+def test_unknown_token(daemon: DaemonProcess, db: Db) -> None:
+    row = bad(
+        daemon, db, body=b"{}", headers=HDR, status=404, reason="unknown integration token", token="x" * 32
+    )
+    assert row["integration"] is None
+    assert "x" * 32 not in json.dumps(row, default=str)
+
+
+def test_get_is_not_allowed(daemon: DaemonProcess, db: Db) -> None:
+    bad(daemon, db, body=b"", headers={}, status=405, reason="method GET not allowed", method="GET")
+
+
+def test_raw_delivery_refused_unless_allowed(daemon: DaemonProcess, db: Db) -> None:
+    headers = {
+        "x-amz-sns-message-type": "Notification",
+        "x-amz-sns-message-id": str(uuid.uuid4()),
+        "x-amz-sns-topic-arn": "arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms",
+        "x-amz-sns-rawdelivery": "true",
+    }
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    bad(
+        daemon,
+        db,
+        body=message.encode(),
+        headers=headers,
+        status=403,
+        reason="raw message delivery carries no signature",
+    )
+
+
+def test_inbound_log_cli(daemon: DaemonProcess, db: Db) -> None:
+    send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=str(uuid.uuid4()))
+    rows = json.loads(
+        run_cli("inbound-log", "--json", "--outcome", "Rejected", "-c", str(daemon.config)).stdout
+    )
+    assert rows and all(r["outcome"] == "Rejected" for r in rows)
+    listed = run_cli("inbound-log", "--integration", "alarms", "--since", "1h", "-c", str(daemon.config))
+    assert listed.returncode == 0 and "alarms" in listed.stdout
+    row_id = db.inbound()[-1]["id"]
+    shown = run_cli("inbound-log", "show", str(row_id), "-c", str(daemon.config))
+    assert shown.returncode == 0, shown.stderr
+    assert "x-amz-sns-message-type: Notification" in shown.stdout
+    assert '"Type": "Notification"' in shown.stdout
+
+
+def test_dry_run_cli_touches_nothing(daemon: DaemonProcess, db: Db, tmp_path: Path) -> None:
+    before = (db.inbound(), db.alerts())
+    from helpers import SAMPLES
+
+    result = run_cli(
+        "test-integration",
+        "alarms",
+        str(SAMPLES / "sns-cloudwatch-alarm-OK.json"),
+        "--assume",
+        "open",
+        "--json",
+        "-c",
+        str(daemon.config),
+    )
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["outcome"] == "Mapped Closed"
+    assert decision["fields"]["state"] == "ALARM -> OK"
+    assert (db.inbound(), db.alerts()) == before

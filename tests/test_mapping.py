@@ -1,0 +1,231 @@
+"""The mapper: conditions, templates and decisions, as a table built from the AWS samples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alertd.config import ConfigError, load_config
+from alertd.mapping import (
+    MISSING,
+    Document,
+    OpenAlert,
+    RulesetConfig,
+    RulesetError,
+    compile_condition,
+    compile_ruleset,
+    decide,
+)
+from alertd.plugins import make_manager
+from alertd_aws_sns.rulesets import CLOUDWATCH_ALARM, EVENTBRIDGE_CLOUDTRAIL
+from helpers import SAMPLES
+
+
+def body(name: str) -> dict:
+    return json.loads((SAMPLES / name).read_text())["body"]
+
+
+def cond(spec: dict):
+    from alertd.mapping import Condition
+
+    return compile_condition(Condition.model_validate(spec), ())
+
+
+ALARM = body("sns-cloudwatch-alarm-ALARM.json")
+DOC = {
+    "a": {"b": "Hello World", "n": "42", "x": 3.5, "list": ["x", "y"], "t": True},
+    "Message": ALARM["Message"],
+}
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"field": "a^b", "equals": "Hello World"}, True),
+        ({"field": "a^b", "equals": ["nope", "Hello World"]}, True),
+        ({"field": "a^b", "equals": "hello world"}, False),
+        ({"field": "a^b", "equals": "hello world", "ignore_case": True}, True),
+        ({"field": "a^n", "equals": 42}, True),
+        ({"field": "a^t", "equals": True}, True),
+        ({"field": "a^b", "contains": "lo Wo"}, True),
+        ({"field": "a^list", "contains": "y"}, True),
+        ({"field": "a^list", "contains": "z"}, False),
+        ({"field": "a^b", "regex": "^Hel+o\\s"}, True),
+        ({"field": "a^b", "regex": "^world", "ignore_case": True}, False),
+        ({"field": "a^b", "exists": True}, True),
+        ({"field": "a^zzz", "exists": False}, True),
+        ({"field": "a^n", "gt": 41}, True),
+        ({"field": "a^n", "gte": 42, "lt": 43}, True),
+        ({"field": "a^x", "lte": 3}, False),
+        ({"field": "a^b", "gt": 1}, False),  # not a number
+        ({"field": "Message^NewStateValue", "equals": "ALARM"}, True),  # into the JSON string
+        ({"field": "Message^Trigger^Threshold", "gte": 3}, True),
+        ({"field": "Message^AlarmActions^0", "contains": "cloudtrail-alarms"}, True),
+        ({"all": [{"field": "a^b", "exists": True}, {"field": "a^n", "equals": "42"}]}, True),
+        ({"all": [{"field": "a^b", "exists": True}, {"field": "a^n", "equals": "41"}]}, False),
+        ({"any": [{"field": "a^b", "equals": "x"}, {"field": "a^n", "equals": "42"}]}, True),
+        ({"not": {"field": "a^b", "equals": "x"}}, True),
+    ],
+)
+def test_conditions(spec: dict, expected: bool) -> None:
+    assert cond(spec)(Document(DOC)) is expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"field": "a", "equals": "x", "regex": "y"}, "exactly one operator"),
+        ({"field": "a"}, "exactly one operator"),
+        ({"equals": "x"}, "expected a field"),
+        ({"all": [{"field": "a", "exists": True}], "field": "a"}, "either all/any/not alone"),
+        ({"field": "a", "regex": "("}, "expected a regular expression"),
+        ({"any": []}, "needs at least one condition"),
+    ],
+)
+def test_bad_conditions(spec: dict, message: str) -> None:
+    with pytest.raises(RulesetError, match=message):
+        cond(spec)
+
+
+def test_paths() -> None:
+    doc = Document({"Message": "not json", "l": [1, 2]})
+    assert doc.get("Message^x") is MISSING and "Message is not JSON" in doc.notes
+    assert doc.get("l^1") == 2 and doc.get("l^-1") == 2 and doc.get("l^5") is MISSING
+
+
+CW = compile_ruleset(RulesetConfig.model_validate(CLOUDWATCH_ALARM))
+EB = compile_ruleset(RulesetConfig.model_validate(EVENTBRIDGE_CLOUDTRAIL))
+OPEN = OpenAlert(id=7, status="open")
+ACKED = OpenAlert(id=7, status="acknowledged")
+
+
+@pytest.mark.parametrize(
+    ("sample", "ruleset", "existing", "action", "outcome"),
+    [
+        ("sns-cloudwatch-alarm-ALARM.json", CW, None, "open", "Mapped Open"),
+        ("sns-cloudwatch-alarm-ALARM-repeat.json", CW, OPEN, "append", "Mapped Appended"),
+        ("sns-cloudwatch-alarm-ALARM-repeat.json", CW, ACKED, "append", "Mapped Appended"),
+        ("sns-cloudwatch-alarm-OK.json", CW, OPEN, "close", "Mapped Closed"),
+        ("sns-cloudwatch-alarm-OK.json", CW, ACKED, "close", "Mapped Closed"),
+        ("sns-cloudwatch-alarm-INSUFFICIENT_DATA.json", CW, OPEN, "close", "Mapped Closed"),
+        ("sns-cloudwatch-alarm-OK.json", CW, None, "unmapped", "Unmapped"),
+        ("sns-eventbridge-cloudtrail-consolelogin-failure.json", CW, None, "unmapped", "Unmapped"),
+        ("sns-eventbridge-cloudtrail-consolelogin-failure.json", EB, None, "open", "Mapped Open"),
+        ("sns-eventbridge-cloudtrail-api-call.json", EB, None, "open", "Mapped Open"),
+        ("sns-cloudwatch-alarm-ALARM.json", EB, None, "unmapped", "Unmapped"),
+    ],
+)
+def test_decisions_from_samples(sample, ruleset, existing, action, outcome) -> None:
+    seen: list[str] = []
+
+    def find_open(source_id: str) -> OpenAlert | None:
+        seen.append(source_id)
+        return existing
+
+    decision = decide(body(sample), ruleset, find_open)
+    assert (decision.action, decision.outcome) == (action, outcome)
+    if action in ("append", "close"):
+        assert decision.alert_id == 7
+    if ruleset is CW and decision.source_id:
+        assert decision.source_id == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ConsoleSignInFailures"
+
+
+def test_cloudwatch_fields() -> None:
+    decision = decide(ALARM, CW, lambda _s: None)
+    assert decision.title.startswith("ConsoleSignInFailures: Threshold Crossed: 1 datapoint [4.0")
+    assert decision.description == "More than 3 failed console sign-in attempts in 5 minutes"
+    assert decision.url.endswith("region=us-east-1#alarmsV2:alarm/ConsoleSignInFailures")
+    assert decision.tags == ("aws", "cloudwatch", "CloudTrailMetrics")
+    assert decision.fields["metric"] == "CloudTrailMetrics/ConsoleSigninFailureCount"
+    assert decision.fields["state"] == "OK -> ALARM"
+
+
+def test_eventbridge_fields_and_source_id() -> None:
+    decision = decide(body("sns-eventbridge-cloudtrail-api-call.json"), EB, lambda _s: None)
+    assert decision.fields["eventName"] == "DeleteUser"
+    assert "errorMessage" not in decision.fields  # empty fields are left out
+    assert decision.severity == "warning"
+    assert decision.source_id == "1e2d3c4b-5a69-4788-9a0b-1c2d3e4f5a6b"
+
+
+def rules(**spec) -> object:
+    return compile_ruleset(RulesetConfig.model_validate({"source_id": "id", **spec}))
+
+
+def test_filter_ack_and_templates() -> None:
+    ruleset = rules(
+        filter={"field": "env", "equals": "prod"},
+        open_when={"field": "state", "equals": "firing"},
+        ack_when={"field": "state", "equals": "ack"},
+        title="{{ name | upper }} on {{ host }} ({{ source_id }})",
+        fields={"host": "{{ field('host') }}"},
+    )
+    assert (
+        decide({"env": "dev", "state": "firing", "id": "1"}, ruleset, lambda _s: None).outcome == "Filtered"
+    )
+    opened = decide(
+        {"env": "prod", "state": "firing", "id": "1", "name": "disk", "host": "h1"}, ruleset, lambda _s: None
+    )
+    assert (opened.outcome, opened.title, opened.fields) == ("Mapped Open", "DISK on h1 (1)", {"host": "h1"})
+    assert (
+        decide({"env": "prod", "state": "ack", "id": "1"}, ruleset, lambda _s: OPEN).outcome
+        == "Mapped Acknowledged"
+    )
+    missing = decide({"env": "prod", "state": "firing"}, ruleset, lambda _s: None)
+    assert missing.outcome == "Unmapped" and "source id" in missing.reason
+
+
+def test_source_id_template() -> None:
+    ruleset = compile_ruleset(
+        RulesetConfig.model_validate(
+            {
+                "source_id": "{{ Message.AlarmName }}/{{ Message.Region }}",
+                "open_when": {"field": "Message^NewStateValue", "equals": "ALARM"},
+            }
+        )
+    )
+    assert decide(ALARM, ruleset, lambda _s: None).source_id == "ConsoleSignInFailures/US East (N. Virginia)"
+
+
+def test_templates_are_sandboxed() -> None:
+    ruleset = rules(
+        open_when={"field": "id", "exists": True}, title="{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    )
+    with pytest.raises(Exception, match=r"unsafe|access"):
+        decide({"id": "1"}, ruleset, lambda _s: None)
+
+
+def test_ruleset_needs_a_rule() -> None:
+    with pytest.raises(RulesetError, match="at least one of open_when"):
+        rules()
+
+
+def test_rules_errors_in_config_name_the_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_text(
+        '[integrations.x]\ntype = "aws_sns"\nruleset = "cloudwatch_alarm"\n'
+        '[integrations.x.rules]\nopen_when = { field = "Message^NewStateValue", regex = "(" }\n'
+        'title = "{{ unclosed"\n'
+        '[integrations.v]\ntype = "aws_sns"\n[integrations.v.rules]\nsource_id = "id"\n'
+        'open_when = { field = "a", regex = "(" }\n'
+        '[integrations.y]\ntype = "aws_sns"\nruleset = "nope"\n'
+        '[integrations.z]\ntype = "aws_sns"\n[integrations.z.rules]\nsource_id = "id"\nopen_whenn = {}\n'
+        '[integrations.w]\ntype = "aws_sns"\n[integrations.w.options]\nauto_confirm = true\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, make_manager())
+    text = str(info.value)
+    assert "integrations.x.rules.title: expected a template; unexpected end of template" in text
+    assert "integrations.v.rules.open_when.regex: expected a regular expression; missing )" in text
+    assert (
+        "integrations.y.ruleset: expected one of the rulesets of aws_sns (cloudwatch_alarm, "
+        "eventbridge_cloudtrail); found string 'nope'" in text
+    )
+    assert "integrations.z.rules.open_whenn: unknown key (expected one of: ack_when, close_when," in text
+    assert (
+        "integrations.w.options: expected topic_arns to list the topics to confirm when auto_confirm = true"
+        in text
+        and "(plugin aws_sns)" in text
+    )
