@@ -32,9 +32,7 @@ def run_cli(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        alertd_cmd(*args), capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
-    )
+    return subprocess.run(alertd_cmd(*args), capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
 
 
 class DaemonProcess:
@@ -146,8 +144,6 @@ def write_config(
 ) -> Path:
     """A config for a test daemon on a free port; ``server`` adds lines to [server]."""
     path = directory / name
-    text = BASE_CONFIG.format(
-        port=port or free_port(), db=directory / "alertd.db", level=level, server=server
-    )
+    text = BASE_CONFIG.format(port=port or free_port(), db=directory / "alertd.db", level=level, server=server)
     path.write_text(text + extra)
     return path

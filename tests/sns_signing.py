@@ -119,9 +119,7 @@ def notification(
         "Message": json.dumps(message) if isinstance(message, dict) else message,
         "Timestamp": timestamp or _timestamp(),
         "SigningCertURL": TEST_CERT_URL,
-        "UnsubscribeURL": (
-            f"https://{_host(topic)}/?Action=Unsubscribe&SubscriptionArn={topic}:{SUBSCRIPTION_ID}"
-        ),
+        "UnsubscribeURL": (f"https://{_host(topic)}/?Action=Unsubscribe&SubscriptionArn={topic}:{SUBSCRIPTION_ID}"),
     }
     if subject is not None:
         envelope["Subject"] = subject

@@ -40,10 +40,7 @@ CASES = [
     (
         "bad zone",
         GOOD_PEOPLE + '[users.bob]\ntimezone = "Mars/Olympus"\n',
-        [
-            "users.bob.timezone: expected an IANA time zone name such as Europe/Berlin; "
-            "found string 'Mars/Olympus'"
-        ],
+        ["users.bob.timezone: expected an IANA time zone name such as Europe/Berlin; found string 'Mars/Olympus'"],
     ),
     (
         "unknown contact kind",
@@ -61,10 +58,7 @@ CASES = [
     (
         "missing user in level",
         GOOD_PEOPLE.replace('users = ["alice"]', 'users = ["zed"]'),
-        [
-            "escalation_policies.ops.levels[0].users[0]: expected the name of one of [users] (alice); "
-            "found string 'zed'"
-        ],
+        ["escalation_policies.ops.levels[0].users[0]: expected the name of one of [users] (alice); found string 'zed'"],
     ),
     (
         "empty level",
@@ -74,10 +68,7 @@ CASES = [
     (
         "notify method without contact",
         GOOD_PEOPLE + '[users.bob]\ncontact = { email = "b@x" }\nnotify = [{ method = "voice" }]\n',
-        [
-            "users.bob.notify[0].method: expected a kind present in users.bob.contact (email); "
-            "found string 'voice'"
-        ],
+        ["users.bob.notify[0].method: expected a kind present in users.bob.contact (email); found string 'voice'"],
     ),
     (
         "bad shift",

@@ -74,10 +74,7 @@ def flow(daemon: DaemonProcess, db: Db, closing: str) -> None:
     assert dup["reason"] == f"message id first delivered as inbound #{opened['id']}"
     assert len(db.alerts()) == before + 1
     assert db.rows("SELECT status FROM alerts WHERE id = ?", (alert_id,))[0]["status"] == "closed"
-    kinds = [
-        r["kind"]
-        for r in db.rows("SELECT kind FROM alert_events WHERE alert_id = ? ORDER BY id", (alert_id,))
-    ]
+    kinds = [r["kind"] for r in db.rows("SELECT kind FROM alert_events WHERE alert_id = ? ORDER BY id", (alert_id,))]
     assert kinds[-2:] == ["appended", "closed"]
     assert kinds[0] in ("opened", "reopened")
 
@@ -321,9 +318,7 @@ def test_message_that_is_not_json(daemon: DaemonProcess, db: Db) -> None:
 
 
 def test_unknown_token(daemon: DaemonProcess, db: Db) -> None:
-    row = bad(
-        daemon, db, body=b"{}", headers=HDR, status=404, reason="unknown integration token", token="x" * 32
-    )
+    row = bad(daemon, db, body=b"{}", headers=HDR, status=404, reason="unknown integration token", token="x" * 32)
     assert row["integration"] is None
     assert "x" * 32 not in json.dumps(row, default=str)
 
@@ -352,9 +347,7 @@ def test_raw_delivery_refused_unless_allowed(daemon: DaemonProcess, db: Db) -> N
 
 def test_inbound_log_cli(daemon: DaemonProcess, db: Db) -> None:
     send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=str(uuid.uuid4()))
-    rows = json.loads(
-        run_cli("inbound-log", "--json", "--outcome", "Rejected", "-c", str(daemon.config)).stdout
-    )
+    rows = json.loads(run_cli("inbound-log", "--json", "--outcome", "Rejected", "-c", str(daemon.config)).stdout)
     assert rows and all(r["outcome"] == "Rejected" for r in rows)
     listed = run_cli("inbound-log", "--integration", "alarms", "--since", "1h", "-c", str(daemon.config))
     assert listed.returncode == 0 and "alarms" in listed.stdout

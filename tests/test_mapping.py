@@ -162,17 +162,12 @@ def test_filter_ack_and_templates() -> None:
         title="{{ name | upper }} on {{ host }} ({{ source_id }})",
         fields={"host": "{{ field('host') }}"},
     )
-    assert (
-        decide({"env": "dev", "state": "firing", "id": "1"}, ruleset, lambda _s: None).outcome == "Filtered"
-    )
+    assert decide({"env": "dev", "state": "firing", "id": "1"}, ruleset, lambda _s: None).outcome == "Filtered"
     opened = decide(
         {"env": "prod", "state": "firing", "id": "1", "name": "disk", "host": "h1"}, ruleset, lambda _s: None
     )
     assert (opened.outcome, opened.title, opened.fields) == ("Mapped Open", "DISK on h1 (1)", {"host": "h1"})
-    assert (
-        decide({"env": "prod", "state": "ack", "id": "1"}, ruleset, lambda _s: OPEN).outcome
-        == "Mapped Acknowledged"
-    )
+    assert decide({"env": "prod", "state": "ack", "id": "1"}, ruleset, lambda _s: OPEN).outcome == "Mapped Acknowledged"
     missing = decide({"env": "prod", "state": "firing"}, ruleset, lambda _s: None)
     assert missing.outcome == "Unmapped" and "source id" in missing.reason
 
@@ -190,9 +185,7 @@ def test_source_id_template() -> None:
 
 
 def test_templates_are_sandboxed() -> None:
-    ruleset = rules(
-        open_when={"field": "id", "exists": True}, title="{{ ''.__class__.__mro__[1].__subclasses__() }}"
-    )
+    ruleset = rules(open_when={"field": "id", "exists": True}, title="{{ ''.__class__.__mro__[1].__subclasses__() }}")
     with pytest.raises(Exception, match=r"unsafe|access"):
         decide({"id": "1"}, ruleset, lambda _s: None)
 
@@ -225,7 +218,6 @@ def test_rules_errors_in_config_name_the_key_path(tmp_path: Path) -> None:
     )
     assert "integrations.z.rules.open_whenn: unknown key (expected one of: ack_when, close_when," in text
     assert (
-        "integrations.w.options: expected topic_arns to list the topics to confirm when auto_confirm = true"
-        in text
+        "integrations.w.options: expected topic_arns to list the topics to confirm when auto_confirm = true" in text
         and "(plugin aws_sns)" in text
     )

@@ -112,10 +112,7 @@ def test_manual_confirm_by_cli_and_api(env) -> None:
     inbound_id = db.inbound()[-1]["id"]
     url = f"{daemon.url}/api/v1/sns/confirm/{inbound_id}"
     assert httpx.post(url, timeout=10).status_code == 401
-    assert (
-        httpx.post(url, headers={"Authorization": "Bearer wrong-token-0000000"}, timeout=10).status_code
-        == 401
-    )
+    assert httpx.post(url, headers={"Authorization": "Bearer wrong-token-0000000"}, timeout=10).status_code == 401
     response = httpx.post(url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30)
     assert response.status_code == 200, response.text
     assert response.json()["state"] == "confirmed"
@@ -136,9 +133,7 @@ def test_confirm_refuses_a_row_that_is_not_a_confirmation(env, tmp_path: Path) -
 def test_api_inbound_log_and_dry_run(env) -> None:
     daemon, _fake, db = env
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
-    rows = httpx.get(
-        f"{daemon.url}/api/v1/inbound?integration=alarms&limit=5", headers=auth, timeout=10
-    ).json()
+    rows = httpx.get(f"{daemon.url}/api/v1/inbound?integration=alarms&limit=5", headers=auth, timeout=10).json()
     assert rows and all(r["integration"] == "alarms" for r in rows) and len(rows) <= 5
     one = httpx.get(f"{daemon.url}/api/v1/inbound/{rows[0]['id']}", headers=auth, timeout=10).json()
     assert one["headers"]["x-amz-sns-message-type"] and json.loads(one["body"])["Type"]
@@ -156,9 +151,7 @@ def test_api_inbound_log_and_dry_run(env) -> None:
     ).json()
     assert repeat["outcome"] == "Mapped Appended"
     assert (
-        httpx.post(
-            f"{daemon.url}/api/v1/integrations/nope/test", content=sample, headers=auth, timeout=10
-        ).status_code
+        httpx.post(f"{daemon.url}/api/v1/integrations/nope/test", content=sample, headers=auth, timeout=10).status_code
         == 404
     )
     assert db.inbound() == before

@@ -80,9 +80,7 @@ async def test_failing_job_does_not_undo_its_neighbours(tmp_path: Path) -> None:
     results: dict[str, object] = {}
 
     async def good(name: str) -> None:
-        await store.write(
-            lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES (?, 'x', 0)", [name])
-        )
+        await store.write(lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES (?, 'x', 0)", [name]))
         results[name] = "ok"
 
     async def bad() -> None:
@@ -121,9 +119,7 @@ async def test_read_only_database_reports_unavailable(tmp_path: Path) -> None:
     # Make the writer's connection read-only underneath it.
     store.writer._db.execute("PRAGMA query_only=ON")
     with pytest.raises(StoreUnavailable, match="database write failed"):
-        await store.write(
-            lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('k', 'v', 0)")
-        )
+        await store.write(lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('k', 'v', 0)"))
     store.writer._db.execute("PRAGMA query_only=OFF")
     await store.write(lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('k', 'v', 0)"))
     await store.aclose()

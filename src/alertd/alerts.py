@@ -52,9 +52,7 @@ def timeline(db: Database, alert_id: int) -> list[dict[str, Any]]:
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
 
-def add_event(
-    db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, **detail: Any
-) -> AlertEvent:
+def add_event(db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, **detail: Any) -> AlertEvent:
     db.execute(
         "INSERT INTO alert_events (alert_id, at, kind, actor, via, detail) VALUES (?, ?, ?, ?, ?, ?)",
         [alert_id, at, kind, actor, via, json.dumps(detail, default=str)],
@@ -77,22 +75,15 @@ def apply_decision(
         return None, []
     if decision.action == "append":
         db.execute(
-            "UPDATE alerts SET append_count = append_count + 1, last_inbound_id = ?, updated_at = ? "
-            "WHERE id = ?",
+            "UPDATE alerts SET append_count = append_count + 1, last_inbound_id = ?, updated_at = ? WHERE id = ?",
             [inbound_id, now, decision.alert_id],
         )
-        event = add_event(
-            db, decision.alert_id, "appended", integration, "source", now, inbound_id=inbound_id
-        )
+        event = add_event(db, decision.alert_id, "appended", integration, "source", now, inbound_id=inbound_id)
         return decision.alert_id, [event]
     if decision.action == "ack":
-        return decision.alert_id, acknowledge(
-            db, decision.alert_id, integration, "rule", now, inbound_id=inbound_id
-        )
+        return decision.alert_id, acknowledge(db, decision.alert_id, integration, "rule", now, inbound_id=inbound_id)
     if decision.action == "close":
-        return decision.alert_id, close(
-            db, decision.alert_id, integration, "source", now, inbound_id=inbound_id
-        )
+        return decision.alert_id, close(db, decision.alert_id, integration, "source", now, inbound_id=inbound_id)
     return None, []
 
 
@@ -107,8 +98,7 @@ def open_alert(
     assert decision.source_id is not None
     # A source that fires again after its alert closed gets a new alert linked to the old one.
     previous = db.execute(
-        "SELECT id FROM alerts WHERE integration = ? AND source_id = ? AND status = 'closed' "
-        "ORDER BY id DESC LIMIT 1",
+        "SELECT id FROM alerts WHERE integration = ? AND source_id = ? AND status = 'closed' ORDER BY id DESC LIMIT 1",
         [integration, decision.source_id],
     ).fetchone()
     cursor = db.execute(
@@ -146,9 +136,7 @@ def open_alert(
     return alert_id, events
 
 
-def acknowledge(
-    db: Database, alert_id: int, actor: str, via: str, now: float, **detail: Any
-) -> list[AlertEvent]:
+def acknowledge(db: Database, alert_id: int, actor: str, via: str, now: float, **detail: Any) -> list[AlertEvent]:
     alert = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()
     if alert is None:
         raise AlertError(f"no alert #{alert_id}")
@@ -182,10 +170,7 @@ def close(db: Database, alert_id: int, actor: str, via: str, now: float, **detai
 
 
 def list_alerts(db: Database, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    sql = (
-        "SELECT id, integration, source_id, status, title, severity, created_at, updated_at, append_count "
-        "FROM alerts"
-    )
+    sql = "SELECT id, integration, source_id, status, title, severity, created_at, updated_at, append_count FROM alerts"
     params: list[Any] = []
     if status:
         sql += " WHERE status = ?"

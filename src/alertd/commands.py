@@ -49,9 +49,7 @@ async def run_alert_command(
     from alertd.receive import announce
 
     now = runtime.clock.now()
-    alert, events = await runtime.store.write(
-        lambda db: apply_command(db, action, alert_id, actor, via, now, **detail)
-    )
+    alert, events = await runtime.store.write(lambda db: apply_command(db, action, alert_id, actor, via, now, **detail))
     announce(runtime, events)
     runtime.wake("escalation")
     runtime.wake("outbox")

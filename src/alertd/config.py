@@ -187,11 +187,18 @@ class LinksConfig(Model):
     ttl_hours: float = Field(24, gt=0)
 
 
+class OutboxConfig(Model):
+    max_attempts: int = Field(5, ge=1, le=100)
+    backoff_base_seconds: float = Field(5, gt=0)
+    backoff_max_seconds: float = Field(300, gt=0)
+
+
 class RawConfig(Model):
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
     log: LogConfig = LogConfig()
     links: LinksConfig = LinksConfig()
+    outbox: OutboxConfig = OutboxConfig()
     plugins_dir: Path | None = None
     integrations: dict[str, IntegrationConfig] = {}
     users: dict[str, UserConfig] = {}
@@ -292,9 +299,7 @@ def _expected(err: dict[str, Any]) -> str:
     if kind == "string_pattern_mismatch":
         return f"a string matching {ctx.get('pattern')}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[
-            kind
-        ]
+        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()), "?")
         return f"a number {sign} {bound}"
     if kind == "too_short":
@@ -321,9 +326,7 @@ def problems_from_validation(
         if err["type"] == "extra_forbidden" or is_key:
             allowed = _allowed_keys(model, loc[:-1]) if model else None
             if is_key and err["type"] == "literal_error":
-                allowed = [
-                    str(x).strip("'") for x in str(err["ctx"]["expected"]).replace(" or ", ", ").split(", ")
-                ]
+                allowed = [str(x).strip("'") for x in str(err["ctx"]["expected"]).replace(" or ", ", ").split(", ")]
             hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
             out.append(Problem(key, f"unknown key{hint}"))
         elif err["type"] == "missing":
@@ -508,9 +511,7 @@ def _resolve_plugins(config: Config, pm: pluggy.PluginManager, problems: list[Pr
                 )
             )
             continue
-        options = _validate_plugin_table(
-            it.options_model, integ.options, (*prefix, "options"), it.name, problems
-        )
+        options = _validate_plugin_table(it.options_model, integ.options, (*prefix, "options"), it.name, problems)
         # `rules` alone is a complete ruleset; with `ruleset` it overrides keys of that named one.
         if integ.rules is not None and integ.ruleset is None:
             ruleset_name, base = "inline", {}
@@ -580,9 +581,7 @@ def _check_references(raw: RawConfig, problems: list[Problem]) -> None:
     def need(kind: str, table: dict[str, Any], name: str, key: str) -> None:
         if name not in table:
             known = ", ".join(sorted(table)) or "none defined"
-            problems.append(
-                Problem(key, f"expected the name of one of [{kind}] ({known}); found string {name!r}")
-            )
+            problems.append(Problem(key, f"expected the name of one of [{kind}] ({known}); found string {name!r}"))
 
     for name in [*raw.integrations, *raw.users, *raw.groups, *raw.schedules, *raw.escalation_policies]:
         if not re.match(NAME_RE, name):
@@ -628,9 +627,7 @@ def _check_references(raw: RawConfig, problems: list[Problem]) -> None:
         for oi, override in enumerate(sched.overrides):
             need("users", raw.users, override.user, f"schedules.{name}.overrides[{oi}].user")
             if override.end <= override.start:
-                problems.append(
-                    Problem(f"schedules.{name}.overrides[{oi}].end", "expected an end after the start")
-                )
+                problems.append(Problem(f"schedules.{name}.overrides[{oi}].end", "expected an end after the start"))
     for name, policy in raw.escalation_policies.items():
         for li, level in enumerate(policy.levels):
             prefix = f"escalation_policies.{name}.levels[{li}]"

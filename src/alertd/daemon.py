@@ -23,8 +23,10 @@ from alertd.config import Config, ConfigError, load_config
 from alertd.escalation import escalation_loop
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_tokens
+from alertd.links import ensure_secret
 from alertd.log import get_logger, set_level, setup_logging
 from alertd.maintenance import prune_inbound_log, start_scheduler
+from alertd.outbox import outbox_loop
 from alertd.runtime import Runtime
 from alertd.sdnotify import Notifier
 from alertd.store import Store
@@ -103,11 +105,12 @@ class Daemon:
         config = runtime.config
         tokens = await runtime.store.write(lambda db: ensure_tokens(db, config))
         runtime.services["tokens"] = TokenIndex(config, tokens)
+        runtime.services["links_secret"] = await runtime.store.write(lambda db: ensure_secret(db, config))
 
     def _start_background(self, nursery: trio.Nursery) -> None:
         """The core loops, then whatever loops plugins ask for."""
         runtime = self.runtime
-        for loop in (escalation_loop, *runtime.background):
+        for loop in (escalation_loop, outbox_loop, *runtime.background):
             nursery.start_soon(loop, runtime)
         for result in runtime.pm.hook.alertd_startup(runtime=runtime):
             if result is not None:
@@ -155,9 +158,7 @@ class Daemon:
                     runtime.ready = True
                     for url in binds:
                         log.info("http.listening", url=url)
-                    self.notifier.notify(
-                        "READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}"
-                    )
+                    self.notifier.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
                     await self.shutdown.wait()
                     runtime.ready = False
                     self.notifier.notify("STOPPING=1")

@@ -233,9 +233,7 @@ async def escalation_loop(runtime: Runtime) -> None:
         if queued:
             runtime.wake("outbox")
         due = await store.read(next_due)
-        delay = (
-            MAX_IDLE_SECONDS if due is None else max(0.0, min(due - runtime.clock.now(), MAX_IDLE_SECONDS))
-        )
+        delay = MAX_IDLE_SECONDS if due is None else max(0.0, min(due - runtime.clock.now(), MAX_IDLE_SECONDS))
         if delay > 0:
             with trio.move_on_after(delay):
                 await wake.wait()

@@ -58,9 +58,7 @@ class TokenIndex:
         # The dict is keyed by a hash, so the lookup's timing says nothing about the token's
         # characters; the final comparison is constant-time all the same.
         found = self._by_digest.get(_digest(presented))
-        if found is None or not hmac.compare_digest(
-            found[0].encode(), presented.encode("utf-8", "surrogateescape")
-        ):
+        if found is None or not hmac.compare_digest(found[0].encode(), presented.encode("utf-8", "surrogateescape")):
             return None
         return found[1]
 

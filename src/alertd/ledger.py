@@ -73,8 +73,7 @@ def set_alert(db: Database, inbound_id: int, alert_id: int) -> None:
 def first_delivery(db: Database, integration: str, source_message_id: str) -> tuple[int, int | None] | None:
     """(inbound id, alert id) of the accepted delivery of this message id, if any."""
     row = db.execute(
-        "SELECT id, alert_id FROM inbound_log "
-        "WHERE integration = ? AND source_message_id = ? AND accepted = 1",
+        "SELECT id, alert_id FROM inbound_log WHERE integration = ? AND source_message_id = ? AND accepted = 1",
         [integration, source_message_id],
     ).fetchone()
     return None if row is None else (row[0], row[1])

@@ -421,24 +421,19 @@ def decide(
         return Decision(
             "unmapped",
             UNMAPPED,
-            reason=f"{matched} rule matched but the source id "
-            f"({ruleset.config.source_id}) is missing or empty",
+            reason=f"{matched} rule matched but the source id ({ruleset.config.source_id}) is missing or empty",
         )
     tvars["source_id"] = source_id
     tvars["field"] = lambda path: (lambda v: "" if v is MISSING else v)(doc.get(path))
     existing = find_open(source_id)
     details = {
         "title": _render(ruleset.templates["title"], tvars)[:500] or source_id,
-        "description": _render(ruleset.templates["description"], tvars)
-        if "description" in ruleset.templates
-        else "",
+        "description": _render(ruleset.templates["description"], tvars) if "description" in ruleset.templates else "",
         "severity": _render(ruleset.templates["severity"], tvars) or "critical",
         "url": _render(ruleset.templates["url"], tvars) if "url" in ruleset.templates else "",
         "tags": tuple(t for t in (_render(x, tvars) for x in ruleset.tag_templates) if t),
         # An empty field (the event had no errorMessage) is left out rather than kept blank.
-        "fields": {
-            k: v for k, v in ((k, _render(t, tvars)) for k, t in ruleset.field_templates.items()) if v
-        },
+        "fields": {k: v for k, v in ((k, _render(t, tvars)) for k, t in ruleset.field_templates.items()) if v},
     }
     if matched == "open":
         if existing is None:

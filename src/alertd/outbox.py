@@ -7,12 +7,23 @@ replayed after a crash inserts nothing new.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+import trio
 from sqlite_utils import Database
+
+from alertd.channels import DeliveryResult, Notification
+from alertd.events import AlertEvent
+from alertd.log import get_logger
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig
+    from alertd.runtime import Runtime
+
+log = get_logger("alertd.outbox")
 
 
 def enqueue(
@@ -98,3 +109,320 @@ def for_alert(db: Database, alert_id: int) -> list[dict[str, object]]:
         [alert_id],
     ).fetchall()
     return [dict(r) for r in rows]
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+SEND_TIMEOUT_SECONDS = 60.0
+# The loop re-reads the queue at least this often (rows written by other processes, clock drift).
+MAX_IDLE_SECONDS = 2.0
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with jitter: base * 2^(attempt-1), capped, then 50-100% of that."""
+    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    return delay * (0.5 + 0.5 * rand())
+
+
+def requeue_interrupted(db: Database, now: float) -> int:
+    """Rows left 'sending' by a crash: their outcome is unknown, so they are sent again
+    (with the same idempotency key, which providers that support it use to deduplicate)."""
+    cursor = db.execute(
+        "UPDATE outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?, "
+        "last_error = 'interrupted by a restart' WHERE status = 'sending'",
+        [now, now],
+    )
+    return cursor.rowcount
+
+
+def claim_due(db: Database, now: float, limit: int = 100) -> list[dict[str, Any]]:
+    """Mark due rows 'sending' (so no other loop takes them) and return them with their alert."""
+    rows = db.execute(
+        """SELECT o.*, a.title, a.description, a.severity, a.url, a.tags, a.fields, a.status AS alert_status,
+                  a.integration, a.source_id, a.created_at AS alert_created_at
+           FROM outbox o JOIN alerts a ON a.id = o.alert_id
+           WHERE o.status = 'pending' AND o.next_attempt_at <= ? ORDER BY o.next_attempt_at LIMIT ?""",
+        [now, limit],
+    ).fetchall()
+    claimed = []
+    for row in rows:
+        item = dict(row)
+        if item["purpose"] == "alert" and item["alert_status"] != "open":
+            db.execute(
+                "UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ?, "
+                "next_attempt_at = NULL WHERE id = ?",
+                [f"alert {item['alert_status']}", now, item["id"]],
+            )
+            continue
+        db.execute(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?",
+            [now, item["id"]],
+        )
+        item["attempts"] += 1
+        claimed.append(item)
+    return claimed
+
+
+def next_due(db: Database) -> float | None:
+    return db.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()[0]
+
+
+def failover(db: Database, raw: RawConfig, row: dict[str, Any], now: float) -> list[AlertEvent]:
+    """After a contact method finally failed: reach the user on their next method for the same step."""
+    from alertd.alerts import add_event
+
+    alert_id, user = row["alert_id"], row["user"]
+    status = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    if row["purpose"] != "alert" or status != "open" or user not in raw.users:
+        return []
+    cfg = raw.users[user]
+    order = [step.method for step in cfg.notify_steps()]
+    later = order[order.index(row["kind"]) + 1 :] if row["kind"] in order else order
+    for kind in later:
+        address = cfg.contact.get(kind)  # type: ignore[call-overload]
+        if address is None:
+            continue
+        existing = db.execute(
+            "SELECT id, status FROM outbox WHERE alert_id = ? AND user = ? AND step = ? AND kind = ? "
+            "AND purpose = 'alert'",
+            [alert_id, user, row["step"], kind],
+        ).fetchone()
+        if existing is not None:
+            if existing[1] != "pending":
+                continue  # already reached (or failed) that way
+            db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, updated_at = ?, failover_of = ? WHERE id = ?",
+                [now, now, row["id"], existing[0]],
+            )
+        else:
+            enqueue(
+                db,
+                alert_id=alert_id,
+                user=user,
+                kind=kind,
+                address=address,
+                purpose="alert",
+                step=row["step"],
+                key=f"alert:{alert_id}:{row['step']}:{user}:{kind}",
+                not_before=now,
+                now=now,
+                failover_of=row["id"],
+            )
+        return [
+            add_event(
+                db,
+                alert_id,
+                "notification_failover",
+                "outbox",
+                "engine",
+                now,
+                user=user,
+                failed=row["kind"],
+                next=kind,
+            )
+        ]
+    return [
+        add_event(
+            db,
+            alert_id,
+            "notification_exhausted",
+            "outbox",
+            "engine",
+            now,
+            user=user,
+            reason="no contact method left",
+        )
+    ]
+
+
+def record_result(
+    db: Database, raw: RawConfig, row: dict[str, Any], channel: str | None, result: DeliveryResult, now: float
+) -> list[AlertEvent]:
+    from alertd.alerts import add_event
+
+    settings = raw.outbox
+    if result.status in ("sent", "delivered"):
+        db.execute(
+            "UPDATE outbox SET status = ?, channel = ?, provider_id = ?, last_error = NULL, next_attempt_at = NULL, "
+            "updated_at = ? WHERE id = ?",
+            [result.status, channel, result.provider_id, now, row["id"]],
+        )
+        return [
+            add_event(
+                db,
+                row["alert_id"],
+                "notified",
+                row["user"],
+                channel or row["kind"],
+                now,
+                kind=row["kind"],
+                purpose=row["purpose"],
+                step=row["step"],
+                notification=row["id"],
+            )
+        ]
+    if result.status == "retry" and row["attempts"] < settings.max_attempts:
+        delay = result.retry_after or backoff_seconds(
+            row["attempts"], settings.backoff_base_seconds, settings.backoff_max_seconds
+        )
+        db.execute(
+            "UPDATE outbox SET status = 'pending', channel = ?, last_error = ?, next_attempt_at = ?, updated_at = ? "
+            "WHERE id = ?",
+            [channel, result.error, now + delay, now, row["id"]],
+        )
+        return []
+    db.execute(
+        "UPDATE outbox SET status = 'failed', channel = ?, last_error = ?, next_attempt_at = NULL, updated_at = ? "
+        "WHERE id = ?",
+        [channel, result.error, now, row["id"]],
+    )
+    events = [
+        add_event(
+            db,
+            row["alert_id"],
+            "notification_failed",
+            row["user"],
+            channel or row["kind"],
+            now,
+            kind=row["kind"],
+            attempts=row["attempts"],
+            error=result.error,
+        )
+    ]
+    return events + failover(db, raw, row, now)
+
+
+PROVIDER_FINAL = {
+    "delivered": "delivered",
+    "read": "delivered",
+    "completed": "delivered",
+    "failed": "failed",
+    "undelivered": "failed",
+    "no-answer": "failed",
+    "busy": "failed",
+    "canceled": "failed",
+}
+
+
+def record_provider_status(
+    db: Database, raw: RawConfig, channel: str, provider_id: str, status: str, error: str | None, now: float
+) -> list[AlertEvent]:
+    """A provider's delivery report (e.g. Twilio's status callback) for a sent notification."""
+    row = db.execute("SELECT * FROM outbox WHERE channel = ? AND provider_id = ?", [channel, provider_id]).fetchone()
+    final = PROVIDER_FINAL.get(status)
+    if row is None or final is None or row["status"] in ("delivered", "failed", "cancelled"):
+        return []
+    item = dict(row)
+    if final == "delivered":
+        db.execute("UPDATE outbox SET status = 'delivered', updated_at = ? WHERE id = ?", [now, item["id"]])
+        return []
+    result = DeliveryResult("failed", provider_id=provider_id, error=error or f"provider reported {status}")
+    return record_result(db, raw, item, channel, result, now)
+
+
+def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Notification:
+    from alertd.links import links_for
+
+    config = runtime.config
+    user_cfg = config.raw.users.get(row["user"])
+    alert = {
+        "id": row["alert_id"],
+        "title": row["title"],
+        "description": row["description"],
+        "severity": row["severity"],
+        "url": row["url"],
+        "tags": json.loads(row["tags"]),
+        "fields": json.loads(row["fields"]),
+        "status": row["alert_status"],
+        "integration": row["integration"],
+        "source_id": row["source_id"],
+        "created_at": row["alert_created_at"],
+    }
+    return Notification(
+        id=row["id"],
+        alert_id=row["alert_id"],
+        user=row["user"],
+        user_name=(user_cfg.full_name if user_cfg and user_cfg.full_name else row["user"]),
+        kind=row["kind"],
+        address=row["address"],
+        purpose=row["purpose"],
+        step=row["step"],
+        idempotency_key=row["idempotency_key"],
+        attempt=row["attempts"],
+        alert=alert,
+        links=links_for(config, runtime.services["links_secret"], row["alert_id"], row["user"], now)
+        if row["purpose"] == "alert"
+        else {},
+        public_url=config.public_url,
+    )
+
+
+async def deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, trio.CapacityLimiter]) -> None:
+    """Send one claimed row through its channel and record what happened."""
+    from alertd.receive import announce
+
+    config = runtime.config
+    channel_name = config.channel_for_kind.get(row["kind"])
+    if channel_name is None:
+        result = DeliveryResult("failed", error=f"no channel is configured for contact kind {row['kind']!r}")
+    else:
+        channel, settings = config.channels[channel_name]
+        limiter = limiters.get(channel_name)
+        if limiter is None or limiter.total_tokens != channel.concurrency:
+            limiter = limiters[channel_name] = trio.CapacityLimiter(channel.concurrency)
+        async with limiter:
+            notification = build_notification(runtime, row, runtime.clock.now())
+            result = DeliveryResult("retry", error=f"no answer from {channel_name} in {SEND_TIMEOUT_SECONDS:.0f}s")
+            with trio.move_on_after(SEND_TIMEOUT_SECONDS):
+                try:
+                    result = await channel.send(notification, settings, runtime)
+                except Exception as exc:
+                    log.warning(
+                        "outbox.send_raised",
+                        channel=channel_name,
+                        notification=row["id"],
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+                    result = DeliveryResult("retry", error=f"{type(exc).__name__}: {exc}")
+    now = runtime.clock.now()
+    events = await runtime.store.write(lambda db: record_result(db, config.raw, row, channel_name, result, now))
+    log.info(
+        "outbox.result",
+        notification=row["id"],
+        alert_id=row["alert_id"],
+        user=row["user"],
+        kind=row["kind"],
+        channel=channel_name,
+        status=result.status,
+        attempt=row["attempts"],
+        error=result.error,
+    )
+    if events:
+        announce(runtime, events)
+        runtime.wake("outbox")
+
+
+async def outbox_loop(runtime: Runtime) -> None:
+    """Claim what is due, deliver each in its own task (per-channel limits), sleep, repeat."""
+    store = runtime.store
+    limiters: dict[str, trio.CapacityLimiter] = {}
+    now = runtime.clock.now()
+    requeued = await store.write(lambda db: requeue_interrupted(db, now))
+    if requeued:
+        log.warning("outbox.requeued_interrupted", rows=requeued)
+    async with trio.open_nursery() as nursery:
+        while True:
+            wake = runtime.wakeup_event("outbox")
+            now = runtime.clock.now()
+            try:
+                claimed = await store.write(lambda db, now=now: claim_due(db, now))
+            except Exception:
+                log.error("outbox.claim_failed", exc_info=True)
+                claimed = []
+            for row in claimed:
+                nursery.start_soon(deliver, runtime, row, limiters)
+            due = await store.read(next_due)
+            delay = MAX_IDLE_SECONDS if due is None else max(0.0, min(due - runtime.clock.now(), MAX_IDLE_SECONDS))
+            if delay > 0 or not claimed:
+                with trio.move_on_after(max(delay, 0.01)):
+                    await wake.wait()

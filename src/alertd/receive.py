@@ -147,9 +147,7 @@ def record_message(
     entry.outcome, entry.reason, entry.alert_id = decision.outcome, decision.reason, decision.alert_id
     entry.decision = decision.as_dict()
     inbound_id = ledger.record(db, entry)
-    alert_id, events = alerts.apply_decision(
-        db, name, integration.config.escalation_policy, decision, inbound_id, now
-    )
+    alert_id, events = alerts.apply_decision(db, name, integration.config.escalation_policy, decision, inbound_id, now)
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)
     if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
@@ -203,9 +201,7 @@ async def receive(
         )
     now = runtime.clock.now()
     try:
-        recorded = await runtime.store.write(
-            lambda db: record_message(db, runtime, integration, request, result, now)
-        )
+        recorded = await runtime.store.write(lambda db: record_message(db, runtime, integration, request, result, now))
     except StoreUnavailable as exc:
         log.error("inbound.store_unavailable", integration=name, error=str(exc))
         return Reply(503, "storage unavailable; retry later\n")

@@ -22,7 +22,5 @@ def set_state(db: Database, integration: str, topic: str, state: str, now: float
 
 
 def get(db: Database, integration: str, topic: str) -> dict[str, Any] | None:
-    row = db.execute(
-        "SELECT * FROM subscriptions WHERE integration = ? AND topic = ?", [integration, topic]
-    ).fetchone()
+    row = db.execute("SELECT * FROM subscriptions WHERE integration = ? AND topic = ?", [integration, topic]).fetchone()
     return None if row is None else dict(row)

@@ -36,9 +36,11 @@ def build_quart(runtime: Runtime) -> QuartTrio:
             return Response("not ready: " + ", ".join(problems) + "\n", status=503, content_type="text/plain")
         return Response("ready\n", content_type="text/plain")
 
+    from alertd.http.actions import actions_blueprint
     from alertd.http.api import api_blueprint
 
     app.register_blueprint(api_blueprint(runtime))
+    app.register_blueprint(actions_blueprint(runtime))
     for blueprints in runtime.pm.hook.alertd_register_routes(runtime=runtime):
         for bp in blueprints or []:
             app.register_blueprint(bp)

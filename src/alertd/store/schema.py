@@ -96,9 +96,7 @@ def _v2_inbound_and_alerts(db: Database) -> None:
         )"""
     )
     # Dedup: one alert that is not closed per (integration, source id).
-    db.execute(
-        "CREATE UNIQUE INDEX alerts_live_source ON alerts (integration, source_id) WHERE status != 'closed'"
-    )
+    db.execute("CREATE UNIQUE INDEX alerts_live_source ON alerts (integration, source_id) WHERE status != 'closed'")
     db.execute("CREATE INDEX alerts_status ON alerts (status, id)")
     db.execute("CREATE INDEX alerts_source ON alerts (integration, source_id, id)")
     # The timeline: every change to an alert, who or what did it and through which path.
@@ -160,10 +158,23 @@ def _v3_escalation_and_outbox(db: Database) -> None:
     db.execute("CREATE INDEX outbox_provider ON outbox (channel, provider_id)")
 
 
+def _v4_action_links(db: Database) -> None:
+    # Signed action links are usable once: the nonce of each used link is kept until it expires.
+    db.execute(
+        """CREATE TABLE used_links (
+            nonce TEXT PRIMARY KEY,
+            alert_id INTEGER NOT NULL,
+            used_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
     ("escalation plans and the outbox", _v3_escalation_and_outbox),
+    ("used action links", _v4_action_links),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -84,9 +84,7 @@ def alertd_register_commands(cli: click.Group) -> None:
             arn = trio.run(confirm_and_record, _Store(db), integration, envelope, time.time, "cli")
         except ConfirmError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(
-            f"confirmed {envelope['TopicArn']} for integration {integration}: {arn or '(no ARN returned)'}"
-        )
+        click.echo(f"confirmed {envelope['TopicArn']} for integration {integration}: {arn or '(no ARN returned)'}")
 
     @sns.command("seed-cert")
     @config_option

@@ -49,15 +49,11 @@ async def confirm_and_record(
         problem = str(exc)
         log.error("sns.confirm_failed", integration=integration, topic=topic, via=via, error=problem)
         await store.write(
-            lambda db: subscriptions.set_state(
-                db, integration, topic, "pending", now(), error=problem, via=via
-            )
+            lambda db: subscriptions.set_state(db, integration, topic, "pending", now(), error=problem, via=via)
         )
         raise
     await store.write(
-        lambda db: subscriptions.set_state(
-            db, integration, topic, "confirmed", now(), subscription_arn=arn, via=via
-        )
+        lambda db: subscriptions.set_state(db, integration, topic, "confirmed", now(), subscription_arn=arn, via=via)
     )
     log.info("sns.confirmed", integration=integration, topic=topic, via=via, subscription_arn=arn)
     return arn

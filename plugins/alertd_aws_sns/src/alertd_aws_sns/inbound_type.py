@@ -85,9 +85,7 @@ class SnsOptions(BaseModel):
             raise ValueError("expected topic_arns to list the topics to confirm when auto_confirm = true")
         for arn in self.topic_arns:
             if topic_region(arn) is None:
-                raise ValueError(
-                    f"expected SNS topic ARNs like arn:aws:sns:us-east-1:123456789012:name; found {arn!r}"
-                )
+                raise ValueError(f"expected SNS topic ARNs like arn:aws:sns:us-east-1:123456789012:name; found {arn!r}")
         return self
 
 
@@ -191,9 +189,7 @@ class SnsInboundType:
         message_id = envelope["MessageId"]
         topic = envelope["TopicArn"]
         if kind in ("Notification", "raw"):
-            return InboundMessage(
-                message_type="Notification", document=envelope, source_message_id=message_id
-            )
+            return InboundMessage(message_type="Notification", document=envelope, source_message_id=message_id)
         if kind == "SubscriptionConfirmation":
             return InboundMessage(
                 message_type=kind,
@@ -207,9 +203,7 @@ class SnsInboundType:
             document=envelope,
             source_message_id=message_id,
             outcome=UNSUBSCRIBE_CONFIRMATION,
-            subscription=Subscription(
-                topic=topic, state="unsubscribed", confirm_url=envelope["SubscribeURL"]
-            ),
+            subscription=Subscription(topic=topic, state="unsubscribed", confirm_url=envelope["SubscribeURL"]),
         )
 
     # --- the hook's interface -----------------------------------------------------

@@ -188,9 +188,7 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
 _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
 
 
-def verify_signature(
-    message: Mapping[str, Any], certificate: x509.Certificate, *, now: datetime | None = None
-) -> None:
+def verify_signature(message: Mapping[str, Any], certificate: x509.Certificate, *, now: datetime | None = None) -> None:
     """Raise SignatureError unless ``message`` is signed by ``certificate``'s key and the cert is valid."""
     version = message.get("SignatureVersion")
     hash_factory = _HASHES.get(version) if isinstance(version, str) else None

@@ -1,0 +1,64 @@
+"""What a channel plugin receives and returns (see hookspecs.alertd_channels)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from alertd.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One attempt to reach one person on one contact method about one alert.
+
+    ``purpose`` is ``alert`` (page someone) or ``closed`` (tell them it is over).
+    ``links`` holds signed action URLs (``ack``, ``close``) for this user and alert,
+    and ``view``, the alert in the API. ``idempotency_key`` is the same on every
+    retry of this notification: pass it to providers that deduplicate.
+    """
+
+    id: int
+    alert_id: int
+    user: str
+    user_name: str
+    kind: str
+    address: str
+    purpose: str
+    step: str
+    idempotency_key: str
+    attempt: int
+    alert: dict[str, Any]
+    links: dict[str, str] = field(default_factory=dict)
+    public_url: str = ""
+
+    @property
+    def subject(self) -> str:
+        """A one-line summary fit for an SMS, a push title or an email subject."""
+        alert = self.alert
+        prefix = "RESOLVED" if self.purpose == "closed" else str(alert.get("severity", "alert")).upper()
+        return f"[{prefix}] #{self.alert_id} {alert.get('title', '')}".strip()
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """``sent``: the provider accepted it (``delivered`` if it confirmed delivery);
+    ``retry``: a passing failure, try again later; ``failed``: give up on this
+    contact method (the user's next one is tried)."""
+
+    status: Literal["sent", "delivered", "retry", "failed"]
+    provider_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+
+class Channel(Protocol):
+    name: str
+    kinds: tuple[str, ...]
+    config_model: type[BaseModel] | None
+    concurrency: int
+
+    async def send(self, notification: Notification, settings: Any, runtime: Runtime) -> DeliveryResult: ...

@@ -1,0 +1,111 @@
+"""Replies from people: ``ACK 42``, ``CLOSE 42``, a bare ``ACK`` (their latest page), by SMS or voice.
+
+The channel plugin authenticates the provider's webhook; this module decides what
+the words mean, who sent them (a configured user's contact address), and whether
+that user was paged for the alert. It runs inside one writer transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlite_utils import Database
+
+from alertd.commands import AlertCommandError, apply_command
+from alertd.events import AlertEvent
+
+if TYPE_CHECKING:
+    from alertd.config import RawConfig
+
+WORDS = {
+    "ack": "ack",
+    "a": "ack",
+    "acknowledge": "ack",
+    "ok": "ack",
+    "close": "close",
+    "c": "close",
+    "resolve": "close",
+    "resolved": "close",
+}
+HELP = "Reply ACK <id> to acknowledge, CLOSE <id> to close; ACK alone acknowledges your latest alert."
+
+
+@dataclass(frozen=True)
+class ReplyCommand:
+    action: str
+    alert_id: int | None
+
+
+def parse_reply(text: str) -> ReplyCommand | None:
+    words = re.findall(r"[A-Za-z]+|#?\d+", text or "")
+    if not words or words[0].lower() not in WORDS:
+        return None
+    action = WORDS[words[0].lower()]
+    if len(words) == 1:
+        return ReplyCommand(action, None)
+    if len(words) == 2 and words[1].lstrip("#").isdigit():
+        return ReplyCommand(action, int(words[1].lstrip("#")))
+    return None
+
+
+def normalize_address(kind: str, address: str) -> str:
+    if kind in ("sms", "voice"):
+        return re.sub(r"[^\d+]", "", address)
+    return address.strip().lower()
+
+
+def user_for_address(raw: RawConfig, kind: str, address: str) -> str | None:
+    wanted = normalize_address(kind, address)
+    for name, user in raw.users.items():
+        for contact_kind in ("sms", "voice") if kind in ("sms", "voice") else (kind,):
+            value = user.contact.get(contact_kind)  # type: ignore[call-overload]
+            if value is not None and normalize_address(kind, value) == wanted:
+                return name
+    return None
+
+
+def latest_alert_for(db: Database, user: str, kinds: tuple[str, ...]) -> int | None:
+    """The newest alert, not closed, that this user was paged for on one of these kinds."""
+    placeholders = ", ".join("?" for _ in kinds)
+    row = db.execute(
+        f"""SELECT o.alert_id FROM outbox o JOIN alerts a ON a.id = o.alert_id
+            WHERE o.user = ? AND o.kind IN ({placeholders}) AND o.purpose = 'alert'
+              AND o.status IN ('sent', 'delivered') AND a.status != 'closed'
+            ORDER BY o.id DESC LIMIT 1""",
+        [user, *kinds],
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def was_paged(db: Database, user: str, alert_id: int) -> bool:
+    return (
+        db.execute("SELECT 1 FROM outbox WHERE user = ? AND alert_id = ? LIMIT 1", [user, alert_id]).fetchone()
+        is not None
+    )
+
+
+def handle_reply(
+    db: Database, raw: RawConfig, kind: str, sender: str, text: str, now: float
+) -> tuple[str, list[AlertEvent]]:
+    """(the answer to send back, the committed events)."""
+    user = user_for_address(raw, kind, sender)
+    if user is None:
+        return "This number is not known to alertd.", []
+    command = parse_reply(text)
+    if command is None:
+        return HELP, []
+    alert_id = command.alert_id
+    if alert_id is None:
+        alert_id = latest_alert_for(db, user, ("sms", "voice") if kind in ("sms", "voice") else (kind,))
+        if alert_id is None:
+            return "You have no open alert to act on. " + HELP, []
+    elif not was_paged(db, user, alert_id):
+        return f"You were not paged for alert #{alert_id}.", []
+    try:
+        alert, events = apply_command(db, command.action, alert_id, user, kind, now)
+    except AlertCommandError as exc:
+        return f"{exc}.", []
+    done = "Acknowledged" if command.action == "ack" else "Closed"
+    return f"{done} #{alert_id}: {alert['title']}"[:300], events
