@@ -177,3 +177,33 @@ def test_retention_prunes_old_rows_at_start(tmp_path: Path) -> None:
         daemon.wait_for("event=inbound_log.pruned")
     conn = sqlite3.connect(tmp_path / "alertd.db")
     assert conn.execute("SELECT COUNT(*) FROM inbound_log").fetchone()[0] == 2
+
+
+def test_api_alerts_list_show_ack_close(env) -> None:
+    from inbound_fixtures import sample_message
+    from sns_signing import notification
+
+    daemon, _fake, db = env
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    message = message.replace("ConsoleSignInFailures", "ApiAlarm")
+    assert post_envelope(daemon, notification(message)).status_code == 200
+    alert_id = db.inbound()[-1]["alert_id"]
+    listed = httpx.get(f"{daemon.url}/api/v1/alerts?status=open", headers=auth, timeout=10).json()
+    assert alert_id in [a["id"] for a in listed]
+    assert httpx.get(f"{daemon.url}/api/v1/alerts?status=bogus", headers=auth, timeout=10).status_code == 400
+    acked = httpx.post(f"{daemon.url}/api/v1/alerts/{alert_id}/ack", json={"user": "alice"}, headers=auth, timeout=10)
+    assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
+    closed = httpx.post(f"{daemon.url}/api/v1/alerts/{alert_id}/close", headers=auth, timeout=10)
+    assert closed.status_code == 200 and closed.json()["closed_by"] == "api"
+    again = httpx.post(f"{daemon.url}/api/v1/alerts/{alert_id}/close", headers=auth, timeout=10)
+    assert again.status_code == 409 and "already closed" in again.json()["error"]
+    shown = httpx.get(f"{daemon.url}/api/v1/alerts/{alert_id}", headers=auth, timeout=10).json()
+    assert [(e["kind"], e["actor"], e["via"]) for e in shown["timeline"]] == [
+        ("opened", "alarms", "source"),
+        ("acknowledged", "alice", "api"),
+        ("closed", "api", "api"),
+    ]
+    assert httpx.post(f"{daemon.url}/api/v1/alerts/999999/ack", headers=auth, timeout=10).status_code == 404
+    cli = run_cli("alerts", "--status", "closed", "-c", str(daemon.config))
+    assert f"#{alert_id} closed" in cli.stdout

@@ -52,7 +52,8 @@ def timeline(db: Database, alert_id: int) -> list[dict[str, Any]]:
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
 
-def add_event(db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, **detail: Any) -> AlertEvent:
+def add_event(db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, /, **detail: Any) -> AlertEvent:
+    """Append to the alert's timeline. The first six are positional-only, so ``detail`` may use any key."""
     db.execute(
         "INSERT INTO alert_events (alert_id, at, kind, actor, via, detail) VALUES (?, ?, ?, ?, ?, ?)",
         [alert_id, at, kind, actor, via, json.dumps(detail, default=str)],

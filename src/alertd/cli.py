@@ -340,6 +340,178 @@ def inbound_show(obj: CliContext, inbound_id: int) -> None:
     click.echo(text)
 
 
+@cli.group("alerts", invoke_without_command=True)
+@config_option
+@click.option("--status", type=click.Choice(["open", "acknowledged", "closed"]), help="Only this status.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+    """List alerts, newest first (``alerts show ID`` for one, with its timeline and plan)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from alertd import alerts
+
+    rows = alerts.list_alerts(ctx.obj.open_store_db(), status, limit)
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        repeats = f" (+{r['append_count']})" if r["append_count"] else ""
+        click.echo(f"#{r['id']} {r['status']:<12} {fmt_time(r['created_at'])} {r['integration']} {r['title']}{repeats}")
+
+
+@alerts_cmd.command("show")
+@config_option
+@click.argument("alert_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def alerts_show(obj: CliContext, alert_id: int, as_json: bool) -> None:
+    """One alert with its timeline, escalation plan and notifications."""
+    from alertd import alerts, escalation, outbox
+
+    db = obj.open_store_db()
+    alert = alerts.get(db, alert_id)
+    if alert is None:
+        raise click.ClickException(f"no alert #{alert_id}")
+    data = {
+        **alert,
+        "timeline": alerts.timeline(db, alert_id),
+        "escalation": escalation.plan(db, alert_id),
+        "notifications": outbox.for_alert(db, alert_id),
+    }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"#{alert['id']} [{alert['status']}] {alert['title']}")
+    for key in ("integration", "source_id", "severity", "description", "url", "escalation_policy"):
+        if alert.get(key):
+            click.echo(f"  {key}: {alert[key]}")
+    for key, value in alert["fields"].items():
+        click.echo(f"  field {key}: {value}")
+    click.echo(f"  created: {fmt_time(alert['created_at'])}  repeats: {alert['append_count']}")
+    if alert["previous_alert_id"]:
+        click.echo(f"  reopens: #{alert['previous_alert_id']}")
+    plan = data["escalation"]
+    if plan:
+        due = f", next step at {fmt_time(plan['next_due'])}" if plan["next_due"] else ""
+        click.echo(
+            f"escalation: {plan['policy']} {plan['state']} (level {plan['level']}, pass {plan['pass']}{due})"
+            + (f" - {plan['reason']}" if plan["reason"] else "")
+        )
+    click.echo("timeline:")
+    for event in data["timeline"]:
+        detail = " ".join(f"{k}={v}" for k, v in event["detail"].items() if v not in (None, "", [], {}))
+        click.echo(
+            f"  {fmt_time(event['at'])} {event['kind']} by {event['actor']} via {event['via']} {detail}".rstrip()
+        )
+    if data["notifications"]:
+        click.echo("notifications:")
+        for n in data["notifications"]:
+            error = f" ({n['last_error']})" if n["last_error"] else ""
+            click.echo(
+                f"  #{n['id']} {n['user']} {n['kind']} step {n['step']} {n['status']} attempts={n['attempts']}{error}"
+            )
+
+
+def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None) -> None:
+    import time
+
+    from alertd.commands import AlertCommandError, apply_command
+
+    db = obj.open_store_db()
+    actor = user or os.environ.get("USER") or "cli"
+    try:
+        with db.atomic():
+            alert, _events = apply_command(db, action, alert_id, actor, "cli", time.time())
+    except AlertCommandError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"#{alert_id} {alert['status']} by {actor}: {alert['title']}")
+
+
+@cli.command("ack")
+@config_option
+@click.argument("alert_id", type=int)
+@click.option("--user", help="Who acknowledges (default: $USER).")
+@click.pass_obj
+def ack_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
+    """Acknowledge an alert: its escalation stops."""
+    _alert_command(obj, "ack", alert_id, user)
+
+
+@cli.command("close")
+@config_option
+@click.argument("alert_id", type=int)
+@click.option("--user", help="Who closes (default: $USER).")
+@click.pass_obj
+def close_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
+    """Close an alert: its escalation stops and pending notifications are cancelled."""
+    _alert_command(obj, "close", alert_id, user)
+
+
+@cli.command("oncall")
+@config_option
+@click.argument("schedule", required=False)
+@click.option("--at", "at", help="When (ISO time; naive = the schedule's zone). Default: now.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: bool) -> None:
+    """Who is on call, since when and until when (every schedule, or one)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from alertd.integrations import ensure_ical_tokens
+    from alertd.oncall import on_call_at
+
+    config = obj.config
+    schedules = config.raw.schedules
+    if schedule is not None and schedule not in schedules:
+        raise click.BadParameter(f"no schedule named {schedule!r} (known: {', '.join(schedules) or 'none'})")
+    names = [schedule] if schedule else list(schedules)
+    db = obj.open_store_db()
+    with db.atomic():
+        feeds = ensure_ical_tokens(db, config)
+    out = []
+    for name in names:
+        cfg = schedules[name]
+        zone = ZoneInfo(cfg.timezone)
+        if at is None:
+            when = datetime.now(UTC)
+        else:
+            try:
+                when = datetime.fromisoformat(at)
+            except ValueError:
+                raise click.BadParameter("expected an ISO time like 2026-11-01T01:30", param_hint="--at") from None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=zone)
+        shift = on_call_at(cfg, when)
+        out.append(
+            {
+                "schedule": name,
+                "timezone": cfg.timezone,
+                "at": when.astimezone(zone).isoformat(),
+                "user": shift.user if shift else None,
+                "source": shift.source if shift else None,
+                "since": shift.start.astimezone(zone).isoformat() if shift else None,
+                "until": shift.end.astimezone(zone).isoformat() if shift else None,
+                "ical": f"{config.public_url}/schedules/{name}.ics?token={feeds[name]}",
+            }
+        )
+    if as_json:
+        echo_json(out)
+        return
+    for item in out:
+        if item["user"] is None:
+            click.echo(f"{item['schedule']}: nobody on call at {item['at']}")
+        else:
+            click.echo(
+                f"{item['schedule']}: {item['user']} from {item['since']} until {item['until']} "
+                f"({item['source']}, {item['timezone']})"
+            )
+        if schedule:
+            click.echo(f"  iCal feed: {item['ical']}")
+
+
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:
     pm = make_manager()
     pm.hook.alertd_register_commands(cli=cli)

@@ -22,7 +22,7 @@ from hypercorn.config import Config as HyperConfig
 from alertd.config import Config, ConfigError, load_config
 from alertd.escalation import escalation_loop
 from alertd.http.app import build_app
-from alertd.integrations import TokenIndex, ensure_tokens
+from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
 from alertd.links import ensure_secret
 from alertd.log import get_logger, set_level, setup_logging
 from alertd.maintenance import prune_inbound_log, start_scheduler
@@ -105,6 +105,7 @@ class Daemon:
         config = runtime.config
         tokens = await runtime.store.write(lambda db: ensure_tokens(db, config))
         runtime.services["tokens"] = TokenIndex(config, tokens)
+        runtime.services["ical_tokens"] = await runtime.store.write(lambda db: ensure_ical_tokens(db, config))
         runtime.services["links_secret"] = await runtime.store.write(lambda db: ensure_secret(db, config))
 
     def _start_background(self, nursery: trio.Nursery) -> None:

@@ -176,7 +176,7 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> tupl
                         "engine",
                         now,
                         level=pos.level,
-                        pass_=pos.pass_,
+                        pass_number=pos.pass_,
                         reason="nobody to notify",
                     )
                 )
@@ -193,7 +193,7 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> tupl
                     "engine",
                     now,
                     level=pos.level,
-                    pass_=pos.pass_,
+                    pass_number=pos.pass_,
                     users=list(targets.users),
                     via=targets.via,
                 )

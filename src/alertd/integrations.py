@@ -19,26 +19,42 @@ from alertd.config import Config, Integration
 META_PREFIX = "integration_token:"
 
 
-def ensure_tokens(db: Database, config: Config) -> dict[str, str]:
-    """The token of every integration, generating and storing the missing ones."""
+def ensure_named_tokens(db: Database, prefix: str, configured: dict[str, str | None]) -> dict[str, str]:
+    """A secret token per name: the configured one, else the stored one, else a new one (stored)."""
     stored = {
-        row[0][len(META_PREFIX) :]: row[1]
-        for row in db.execute("SELECT key, value FROM meta WHERE key LIKE ?", [META_PREFIX + "%"])
+        row[0][len(prefix) :]: row[1]
+        for row in db.execute("SELECT key, value FROM meta WHERE key LIKE ?", [prefix + "%"])
     }
     tokens: dict[str, str] = {}
-    for name, integ in config.integrations.items():
-        if integ.config.token is not None:
-            tokens[name] = integ.config.token.get_secret_value()
-        elif name in stored:
-            tokens[name] = stored[name]
-        else:
+    for name, token in configured.items():
+        if token is None:
+            token = stored.get(name)
+        if token is None:
             token = secrets.token_urlsafe(24)
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value, updated_at) VALUES (?, ?, ?)",
-                [META_PREFIX + name, token, time.time()],
+                [prefix + name, token, time.time()],
             )
-            tokens[name] = token
+        tokens[name] = token
     return tokens
+
+
+def ensure_tokens(db: Database, config: Config) -> dict[str, str]:
+    """The URL token of every integration."""
+    configured = {
+        name: None if i.config.token is None else i.config.token.get_secret_value()
+        for name, i in config.integrations.items()
+    }
+    return ensure_named_tokens(db, META_PREFIX, configured)
+
+
+def ensure_ical_tokens(db: Database, config: Config) -> dict[str, str]:
+    """The secret token of every schedule's iCal feed (``/schedules/{name}.ics?token=...``)."""
+    configured = {
+        name: None if s.ical_token is None else s.ical_token.get_secret_value()
+        for name, s in config.raw.schedules.items()
+    }
+    return ensure_named_tokens(db, "schedule_ical_token:", configured)
 
 
 def _digest(token: str) -> bytes:

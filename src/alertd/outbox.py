@@ -137,6 +137,12 @@ def requeue_interrupted(db: Database, now: float) -> int:
 
 def claim_due(db: Database, now: float, limit: int = 100) -> list[dict[str, Any]]:
     """Mark due rows 'sending' (so no other loop takes them) and return them with their alert."""
+    # A row 'sending' for far longer than a send may take lost its result (a failed write): again.
+    db.execute(
+        "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = 'result was not recorded' "
+        "WHERE status = 'sending' AND updated_at < ?",
+        [now, now - 3 * SEND_TIMEOUT_SECONDS],
+    )
     rows = db.execute(
         """SELECT o.*, a.title, a.description, a.severity, a.url, a.tags, a.fields, a.status AS alert_status,
                   a.integration, a.source_id, a.created_at AS alert_created_at
@@ -358,7 +364,15 @@ def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Not
 
 
 async def deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, trio.CapacityLimiter]) -> None:
-    """Send one claimed row through its channel and record what happened."""
+    """Send one claimed row through its channel and record what happened. Never raises: a row whose
+    result cannot be recorded stays 'sending' until claim_due gives it another go."""
+    try:
+        await _deliver(runtime, row, limiters)
+    except Exception:
+        log.error("outbox.deliver_failed", exc_info=True, notification=row["id"])
+
+
+async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, trio.CapacityLimiter]) -> None:
     from alertd.receive import announce
 
     config = runtime.config
@@ -426,3 +440,13 @@ async def outbox_loop(runtime: Runtime) -> None:
             if delay > 0 or not claimed:
                 with trio.move_on_after(max(delay, 0.01)):
                     await wake.wait()
+
+
+def get(db: Database, notification_id: int) -> dict[str, Any] | None:
+    """One outbox row with its alert's status and title (``alert_status``, ``alert_title``), or None."""
+    row = db.execute(
+        "SELECT o.*, a.status AS alert_status, a.title AS alert_title, a.severity AS alert_severity "
+        "FROM outbox o JOIN alerts a ON a.id = o.alert_id WHERE o.id = ?",
+        [notification_id],
+    ).fetchone()
+    return None if row is None else dict(row)

@@ -1,0 +1,100 @@
+"""``alertd oncall`` and the iCal feed, across both DST transitions in two zones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from icalendar import Calendar
+
+from helpers import DaemonProcess, run_cli, write_config
+
+SCHEDULES = """
+[users.alice]
+contact = { email = "a@x" }
+[users.bob]
+full_name = "Bob B."
+contact = { email = "b@x" }
+[users.carol]
+contact = { email = "c@x" }
+
+# Daily 09:00 handoff in New York: DST 2026-03-08 (spring forward) and 2026-11-01 (fall back).
+[schedules.ny]
+timezone = "America/New_York"
+[[schedules.ny.layers]]
+users = ["alice", "bob"]
+shift = "1d"
+handoff = "09:00"
+start = 2026-01-05
+[[schedules.ny.overrides]]
+user = "carol"
+start = 2026-11-01T00:30:00
+end = 2026-11-01T03:00:00
+
+# Weekly Monday 09:00 handoff in Berlin: DST 2026-03-29 and 2026-10-25 (both Sundays).
+[schedules.berlin]
+timezone = "Europe/Berlin"
+[[schedules.berlin.layers]]
+users = ["alice", "bob"]
+shift = "1w"
+handoff = "09:00"
+start = 2026-01-05
+[[schedules.berlin.overrides]]
+user = "carol"
+start = 2026-03-28T22:00:00
+end = 2026-03-29T12:00:00
+"""
+
+
+def oncall(config: Path, schedule: str, at: str) -> dict:
+    result = run_cli("oncall", schedule, "--at", at, "--json", "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)[0]
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_config(tmp_path_factory.mktemp("oncall"), SCHEDULES)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "at", "user", "since", "until"),
+    [
+        # 2026-01-05 is alice's day 0; 2026-03-07 is day 61 (bob), 03-08 day 62 (alice).
+        ("ny", "2026-03-08T08:59", "bob", "2026-03-07T09:00:00-05:00", "2026-03-08T09:00:00-04:00"),
+        ("ny", "2026-03-08T09:00", "alice", "2026-03-08T09:00:00-04:00", "2026-03-09T09:00:00-04:00"),
+        # Fall back: the override covers 00:30 to 03:00 local (which is 3.5 real hours).
+        ("ny", "2026-11-01T00:29", "bob", "2026-10-31T09:00:00-04:00", "2026-11-01T00:30:00-04:00"),
+        ("ny", "2026-11-01T01:30", "carol", "2026-11-01T00:30:00-04:00", "2026-11-01T03:00:00-05:00"),
+        ("ny", "2026-11-01T03:00", "bob", "2026-11-01T03:00:00-05:00", "2026-11-01T09:00:00-05:00"),
+        ("ny", "2026-11-01T09:00", "alice", "2026-11-01T09:00:00-05:00", "2026-11-02T09:00:00-05:00"),
+        # Berlin, week 11 (2026-03-23, bob) is interrupted by carol across the spring-forward night.
+        ("berlin", "2026-03-28T21:59", "bob", "2026-03-23T09:00:00+01:00", "2026-03-28T22:00:00+01:00"),
+        ("berlin", "2026-03-29T03:30", "carol", "2026-03-28T22:00:00+01:00", "2026-03-29T12:00:00+02:00"),
+        ("berlin", "2026-03-29T12:00", "bob", "2026-03-29T12:00:00+02:00", "2026-03-30T09:00:00+02:00"),
+        ("berlin", "2026-03-30T09:00", "alice", "2026-03-30T09:00:00+02:00", "2026-04-06T09:00:00+02:00"),
+        # Fall back on Sunday 2026-10-25: week 41 (2026-10-19, bob) is 7 days + 1 hour, ends Monday 09:00 CET.
+        ("berlin", "2026-10-25T02:30", "bob", "2026-10-19T09:00:00+02:00", "2026-10-26T09:00:00+01:00"),
+        ("berlin", "2026-10-26T09:00", "alice", "2026-10-26T09:00:00+01:00", "2026-11-02T09:00:00+01:00"),
+    ],
+)
+def test_oncall_across_dst(config: Path, schedule: str, at: str, user: str, since: str, until: str) -> None:
+    answer = oncall(config, schedule, at)
+    assert (answer["user"], answer["since"], answer["until"]) == (user, since, until)
+
+
+def test_ical_feed(tmp_path: Path) -> None:
+    config = write_config(tmp_path, SCHEDULES)
+    with DaemonProcess(config) as daemon:
+        feed = oncall(config, "ny", "2026-12-01T12:00")["ical"]
+        path = feed.split(daemon.url, 1)[1] if feed.startswith(daemon.url) else "/" + feed.split("/", 3)[3]
+        response = daemon.get(path + "&weeks=2")
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/calendar")
+        events = [c for c in Calendar.from_ical(response.content).walk("VEVENT")]
+        assert len(events) in (15, 16)  # daily shifts for two weeks, plus the one in progress
+        assert any("Bob B." in str(e["SUMMARY"]) for e in events)
+        assert daemon.get("/schedules/ny.ics?token=wrong").status_code == 404
+        assert httpx.get(f"{daemon.url}/schedules/nope.ics", timeout=10).status_code == 404
