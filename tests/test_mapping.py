@@ -184,10 +184,16 @@ def test_source_id_template() -> None:
     assert decide(ALARM, ruleset, lambda _s: None).source_id == "ConsoleSignInFailures/US East (N. Virginia)"
 
 
-def test_templates_are_sandboxed() -> None:
-    ruleset = rules(open_when={"field": "id", "exists": True}, title="{{ ''.__class__.__mro__[1].__subclasses__() }}")
-    with pytest.raises(Exception, match=r"unsafe|access"):
-        decide({"id": "1"}, ruleset, lambda _s: None)
+def test_templates_are_sandboxed_and_never_raise() -> None:
+    ruleset = rules(
+        open_when={"field": "id", "exists": True},
+        title="{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        fields={"bad": "{{ id.split(':')[3] }}", "good": "{{ id }}"},
+    )
+    decision = decide({"id": ["a list"]}, ruleset, lambda _s: None)
+    assert decision.outcome == "Mapped Open"
+    assert "subclasses" not in decision.title and "title template failed: SecurityError" in decision.reason
+    assert "fields.bad template failed" in decision.reason and decision.fields == {"good": "['a list']"}
 
 
 def test_ruleset_needs_a_rule() -> None:

@@ -63,6 +63,10 @@ class StoreConfig(Model):
     path: Path = Path("alertd.db")
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     inbound_retention_days: float = Field(30, gt=0)
+    # How long a write waits for a lock held by another process before the request gets a 503.
+    busy_timeout_seconds: float = Field(5, gt=0, le=300)
+    # A hard cap on the database size; when it is reached inbound requests get 503 (SNS retries).
+    max_size_mb: float | None = Field(None, gt=0)
 
 
 class LogConfig(Model):
@@ -301,6 +305,8 @@ def _expected(err: dict[str, Any]) -> str:
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()), "?")
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
         return f"a number {sign} {bound}"
     if kind == "too_short":
         return f"at least {ctx.get('min_length')} item(s)"

@@ -34,7 +34,7 @@ from alertd.store import Store
 log = get_logger("alertd.daemon")
 
 # Settings read once at start; a reload that changes them asks for a restart.
-RESTART_ONLY = ("server.listen", "store.path", "store.synchronous", "plugins_dir")
+RESTART_ONLY = ("server.listen", "store.path", "store.synchronous", "store.max_size_mb", "plugins_dir")
 
 
 def _restart_only_values(config: Config) -> dict[str, Any]:
@@ -43,6 +43,7 @@ def _restart_only_values(config: Config) -> dict[str, Any]:
         "server.listen": raw.server.listen,
         "store.path": str(config.db_path),
         "store.synchronous": raw.store.synchronous,
+        "store.max_size_mb": raw.store.max_size_mb,
         "plugins_dir": str(raw.plugins_dir),
     }
 
@@ -53,7 +54,10 @@ class Daemon:
     ) -> None:
         self.config_path = config_path
         self.notifier = notifier or Notifier()
-        store = Store(config.db_path, synchronous=config.raw.store.synchronous)
+        sc = config.raw.store
+        store = Store(
+            config.db_path, synchronous=sc.synchronous, busy_timeout=sc.busy_timeout_seconds, max_size_mb=sc.max_size_mb
+        )
         self.runtime = Runtime(config=config, store=store, pm=pm)
         self.shutdown = trio.Event()
         self.reloads = 0

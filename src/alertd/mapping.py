@@ -381,8 +381,19 @@ class Decision:
         }
 
 
-def _render(template: Any, tvars: dict[str, Any]) -> str:
-    return template.render(tvars).strip()
+class _Renderer:
+    """Renders a message's templates; a template that fails on odd data yields "" and a note, never an error."""
+
+    def __init__(self, tvars: dict[str, Any]) -> None:
+        self.tvars = tvars
+        self.problems: list[str] = []
+
+    def __call__(self, name: str, template: Any) -> str:
+        try:
+            return template.render(self.tvars).strip()
+        except Exception as exc:
+            self.problems.append(f"{name} template failed: {type(exc).__name__}: {exc}"[:300])
+            return ""
 
 
 def _why_not(doc: Document) -> str:
@@ -402,7 +413,12 @@ def decide(
             reason += f" ({_why_not(doc)})"
         return Decision("filtered", FILTERED, reason=reason)
     tvars = doc.template_vars()
-    source_id = ruleset.source_id(doc, tvars)
+    render = _Renderer(tvars)
+    try:
+        source_id = ruleset.source_id(doc, tvars)
+    except Exception as exc:
+        render.problems.append(f"source_id template failed: {type(exc).__name__}: {exc}"[:300])
+        source_id = None
     matched: Action | None = None
     for action, predicate in (
         ("close", ruleset.close_when),
@@ -418,37 +434,37 @@ def decide(
             reason += f" ({_why_not(doc)})"
         return Decision("unmapped", UNMAPPED, source_id=source_id, reason=reason)
     if source_id is None:
-        return Decision(
-            "unmapped",
-            UNMAPPED,
-            reason=f"{matched} rule matched but the source id ({ruleset.config.source_id}) is missing or empty",
-        )
+        reason = f"{matched} rule matched but the source id ({ruleset.config.source_id}) is missing or empty"
+        return Decision("unmapped", UNMAPPED, reason="; ".join([reason, *render.problems]))
     tvars["source_id"] = source_id
     tvars["field"] = lambda path: (lambda v: "" if v is MISSING else v)(doc.get(path))
     existing = find_open(source_id)
+    templates = ruleset.templates
     details = {
-        "title": _render(ruleset.templates["title"], tvars)[:500] or source_id,
-        "description": _render(ruleset.templates["description"], tvars) if "description" in ruleset.templates else "",
-        "severity": _render(ruleset.templates["severity"], tvars) or "critical",
-        "url": _render(ruleset.templates["url"], tvars) if "url" in ruleset.templates else "",
-        "tags": tuple(t for t in (_render(x, tvars) for x in ruleset.tag_templates) if t),
+        "title": render("title", templates["title"])[:500] or source_id,
+        "description": render("description", templates["description"]) if "description" in templates else "",
+        "severity": render("severity", templates["severity"]) or "critical",
+        "url": render("url", templates["url"]) if "url" in templates else "",
+        "tags": tuple(t for t in (render(f"tags[{i}]", x) for i, x in enumerate(ruleset.tag_templates)) if t),
         # An empty field (the event had no errorMessage) is left out rather than kept blank.
-        "fields": {k: v for k, v in ((k, _render(t, tvars)) for k, t in ruleset.field_templates.items()) if v},
+        "fields": {k: v for k, v in ((k, render(f"fields.{k}", t)) for k, t in ruleset.field_templates.items()) if v},
     }
+    notes = "; ".join(render.problems)
+
     if matched == "open":
         if existing is None:
-            return Decision("open", MAPPED_OPEN, source_id=source_id, **details)
-        return Decision("append", MAPPED_APPENDED, source_id=source_id, alert_id=existing.id, **details)
+            return Decision("open", MAPPED_OPEN, source_id=source_id, **details, reason=notes)
+        return Decision("append", MAPPED_APPENDED, source_id=source_id, alert_id=existing.id, **details, reason=notes)
     if existing is None:
         return Decision(
             "unmapped",
             UNMAPPED,
             source_id=source_id,
             **details,
-            reason=f"{matched} rule matched but no alert is open for this source id",
+            reason="; ".join([f"{matched} rule matched but no alert is open for this source id", *render.problems]),
         )
     if matched == "close":
-        return Decision("close", MAPPED_CLOSED, source_id=source_id, alert_id=existing.id, **details)
+        return Decision("close", MAPPED_CLOSED, source_id=source_id, alert_id=existing.id, **details, reason=notes)
     if existing.status == "acknowledged":
         return Decision(
             "append",
@@ -456,6 +472,6 @@ def decide(
             source_id=source_id,
             alert_id=existing.id,
             **details,
-            reason="already acknowledged",
+            reason="; ".join(["already acknowledged", *render.problems]),
         )
-    return Decision("ack", MAPPED_ACKNOWLEDGED, source_id=source_id, alert_id=existing.id, **details)
+    return Decision("ack", MAPPED_ACKNOWLEDGED, source_id=source_id, alert_id=existing.id, **details, reason=notes)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from sqlite_utils import Database
 
+from alertd import metrics
 from alertd.channels import DeliveryResult, Notification
 from alertd.events import AlertEvent
 from alertd.log import get_logger
@@ -400,6 +401,7 @@ async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, tr
                     result = DeliveryResult("retry", error=f"{type(exc).__name__}: {exc}")
     now = runtime.clock.now()
     events = await runtime.store.write(lambda db: record_result(db, config.raw, row, channel_name, result, now))
+    metrics.NOTIFICATIONS.labels(channel_name or "-", result.status).inc()
     log.info(
         "outbox.result",
         notification=row["id"],

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from alertd import alerts, ledger
+from alertd import alerts, ledger, metrics
 from alertd.events import AlertEvent
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
@@ -44,6 +44,9 @@ class Recorded:
 def announce(runtime: Runtime, events: list[AlertEvent]) -> None:
     """Tell plugins about committed alert changes; a failing plugin is logged, not fatal."""
     for event in events:
+        metrics.ALERT_EVENTS.labels(event.kind).inc()
+        if event.kind == "escalated":
+            metrics.ESCALATION_STEPS.inc()
         try:
             runtime.pm.hook.alertd_alert_event(event=event, runtime=runtime)
         except Exception:
@@ -93,6 +96,7 @@ async def reject(
     except StoreUnavailable as exc:
         log.error("inbound.store_unavailable", integration=integration, error=str(exc))
         return Reply(503, "storage unavailable; retry later\n")
+    metrics.INBOUND.labels(integration or "-", REJECTED).inc()
     log.info("inbound.rejected", inbound_id=inbound_id, integration=integration, status=status, reason=reason)
     return Reply(status, f"{reason}\n")
 
@@ -205,6 +209,19 @@ async def receive(
     except StoreUnavailable as exc:
         log.error("inbound.store_unavailable", integration=name, error=str(exc))
         return Reply(503, "storage unavailable; retry later\n")
+    except Exception as exc:
+        # A bug, not bad input: keep the message in the log and let the sender retry.
+        log.error("inbound.decide_failed", exc_info=True, integration=name)
+        return await reject(
+            runtime,
+            request,
+            name,
+            500,
+            f"internal error while deciding: {type(exc).__name__}",
+            message_type=result.message_type,
+            source_message_id=result.source_message_id,
+        )
+    metrics.INBOUND.labels(name, recorded.outcome).inc()
     log.info(
         "inbound.recorded",
         inbound_id=recorded.inbound_id,

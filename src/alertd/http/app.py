@@ -36,6 +36,12 @@ def build_quart(runtime: Runtime) -> QuartTrio:
             return Response("not ready: " + ", ".join(problems) + "\n", status=503, content_type="text/plain")
         return Response("ready\n", content_type="text/plain")
 
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        from alertd.metrics import render
+
+        return Response(render(runtime), content_type="text/plain; version=0.0.4; charset=utf-8")
+
     from alertd.http.actions import actions_blueprint
     from alertd.http.api import api_blueprint
     from alertd.http.schedules import schedules_blueprint

@@ -19,17 +19,27 @@ __all__ = ["SCHEMA_VERSION", "Store", "StoreUnavailable", "connect"]
 T = TypeVar("T")
 
 
-def connect(path: str | Path, *, synchronous: str = "FULL", readonly: bool = False) -> Database:
+def connect(
+    path: str | Path,
+    *,
+    synchronous: str = "FULL",
+    readonly: bool = False,
+    busy_timeout: float = 30.0,
+    max_size_mb: float | None = None,
+) -> Database:
     """Open a connection with the pragmas every alertd connection uses."""
     if readonly:
         conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, check_same_thread=False, timeout=30)
     else:
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
+        if max_size_mb is not None:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count={max(1, int(max_size_mb * 1024 * 1024 / page_size))}")
     conn.row_factory = sqlite3.Row
     return Database(conn)
 
@@ -42,9 +52,18 @@ class Store:
     worker thread. ``fn`` receives a sqlite-utils ``Database``.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: float = 30.0,
+        max_size_mb: float | None = None,
+    ) -> None:
         self.path = Path(path)
         self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self.max_size_mb = max_size_mb
         self._writer: Writer | None = None
         self._local = threading.local()
         self._readers: list[Database] = []
@@ -53,7 +72,9 @@ class Store:
     def open(self) -> int:
         """Create or migrate the database (on the calling thread); return the schema version."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = connect(self.path, synchronous=self.synchronous)
+        db = connect(
+            self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, max_size_mb=self.max_size_mb
+        )
         version = migrate(db)
         self._writer = Writer(db)
         return version
@@ -81,7 +102,7 @@ class Store:
         """This thread's reader connection."""
         db = getattr(self._local, "db", None)
         if db is None:
-            db = connect(self.path, synchronous=self.synchronous)
+            db = connect(self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout)
             self._local.db = db
             with self._readers_lock:
                 self._readers.append(db)

@@ -1,0 +1,84 @@
+"""Storage faults: a full or locked database answers 503 (SNS retries), writes nothing half, and recovers."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+from helpers import DaemonProcess
+from inbound_fixtures import Db, post_envelope, sample_message, sns_config
+from sns_signing import notification
+
+
+def alarm(name: str, state: str = "ALARM", pad: int = 0) -> dict:
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    message = message.replace("ConsoleSignInFailures", name).replace('"ALARM"', f'"{state}"')
+    if pad:
+        message = message.replace('"AlarmDescription": "', '"AlarmDescription": "' + "x" * pad)
+    return notification(message, message_id=str(uuid.uuid4()))
+
+
+def consistent(db: Db) -> None:
+    """Every Mapped row has its alert change, and nothing else changed alerts."""
+    for row in db.rows("SELECT * FROM inbound_log WHERE outcome LIKE 'Mapped%'"):
+        assert row["alert_id"] is not None
+    opened = db.rows("SELECT COUNT(*) AS n FROM inbound_log WHERE outcome = 'Mapped Open'")[0]["n"]
+    assert opened == len(db.alerts())
+    conn = sqlite3.connect(db.path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+def test_disk_full_answers_503_and_recovers(tmp_path: Path) -> None:
+    config = sns_config(tmp_path)
+    text = config.read_text()
+    config.write_text(text.replace("[store]\n", "[store]\nmax_size_mb = 0.6\n"))
+    with DaemonProcess(config) as daemon:
+        statuses = []
+        for i in range(40):
+            response = post_envelope(daemon, alarm(f"Full{i}", pad=60_000))
+            statuses.append(response.status_code)
+            if response.status_code == 503:
+                assert "storage unavailable" in response.text
+                break
+        assert statuses[-1] == 503 and statuses[0] == 200
+        daemon.wait_for("event=store.commit_failed")
+        # Still serving: health is fine, small requests may still fit or 503, never 500.
+        assert daemon.get("/healthz").status_code == 200
+        assert post_envelope(daemon, alarm("Small")).status_code in (200, 503)
+    consistent(Db(tmp_path / "alertd.db"))
+    # Recovery is a config change and a restart: no manual repair.
+    config.write_text(text)
+    with DaemonProcess(config) as daemon:
+        envelope = alarm("AfterRecovery")
+        assert post_envelope(daemon, envelope).status_code == 200
+        assert post_envelope(daemon, envelope).status_code == 200  # SNS retry of the same id
+    db = Db(tmp_path / "alertd.db")
+    outcomes = [r["outcome"] for r in db.inbound()[-2:]]
+    assert outcomes == ["Mapped Open", "Duplicate Delivery"]
+    consistent(db)
+
+
+def test_locked_database_answers_503_then_recovers(tmp_path: Path) -> None:
+    config = sns_config(tmp_path)
+    config.write_text(config.read_text().replace("[store]\n", "[store]\nbusy_timeout_seconds = 1\n"))
+    with DaemonProcess(config) as daemon:
+        locker = sqlite3.connect(tmp_path / "alertd.db", isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        envelope = alarm("Locked")
+        started = time.monotonic()
+        response = post_envelope(daemon, envelope)
+        assert response.status_code == 503 and "storage unavailable" in response.text
+        assert time.monotonic() - started < 5
+        locker.execute("COMMIT")
+        locker.close()
+        # SNS retries the same message: now it counts, once.
+        assert post_envelope(daemon, envelope).status_code == 200
+        db = Db(tmp_path / "alertd.db")
+        rows = db.rows(
+            "SELECT outcome, accepted FROM inbound_log WHERE source_message_id = ?", (envelope["MessageId"],)
+        )
+        assert rows == [{"outcome": "Mapped Open", "accepted": 1}]
+        consistent(db)
