@@ -81,7 +81,7 @@ CASES = [
         '[integrations.x]\ntype = "t"\ntoken = "short-secret"\n',
         [
             "integrations.x.token: expected 22 to 128 characters of A-Z a-z 0-9 _ - (at least 128 random "
-            "bits); found a secret string of 12 characters (not shown)"
+            "bits); found a secret value of 12 characters (not shown)"
         ],
     ),
     ("toml syntax", "[server\n", ["TOML syntax error"]),

@@ -252,7 +252,7 @@ def _is_secret_key(loc: tuple[Any, ...]) -> bool:
 
 def _describe(value: Any) -> str:
     if isinstance(value, _Redacted):
-        return f"a secret string of {value.length} characters (not shown)"
+        return f"a secret value of {value.length} characters (not shown)"
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
@@ -327,8 +327,8 @@ def problems_from_validation(
         loc = tuple(p for p in raw_loc if p != "[key]")
         key = _join(prefix + loc)
         value = err.get("input")
-        if _is_secret_key(loc) and isinstance(value, str):
-            value = _Redacted(len(value))
+        if _is_secret_key(loc) and value is not None:
+            value = _Redacted(len(str(value)))
         if err["type"] == "extra_forbidden" or is_key:
             allowed = _allowed_keys(model, loc[:-1]) if model else None
             if is_key and err["type"] == "literal_error":

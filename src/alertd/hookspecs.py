@@ -70,7 +70,9 @@ def alertd_channels() -> list[Channel]:
     ``name`` (its table ``[channels.<name>]`` in ``alertd.toml``),
     ``kinds`` (the contact-method kinds it serves), ``config_model`` (a pydantic
     model validating its table), ``concurrency`` (how many sends may run at
-    once), and ``async send(notification, runtime) -> DeliveryResult``.
+    once; a ``concurrency`` key in its table overrides it), and
+    ``async send(notification, settings, runtime) -> DeliveryResult``, where
+    ``settings`` is the validated instance of ``config_model``.
     ``send`` is retried by the outbox when it returns a retryable failure or
     raises; it receives the notification's idempotency key so that a retry after
     a crash can be recognised by the provider where the provider supports it.

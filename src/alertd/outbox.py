@@ -249,9 +249,10 @@ def record_result(
 
     settings = raw.outbox
     if result.status in ("sent", "delivered"):
+        # Only a row still 'sending': a delivery report may have settled it already.
         db.execute(
             "UPDATE outbox SET status = ?, channel = ?, provider_id = ?, last_error = NULL, next_attempt_at = NULL, "
-            "updated_at = ? WHERE id = ?",
+            "updated_at = ? WHERE id = ? AND status = 'sending'",
             [result.status, channel, result.provider_id, now, row["id"]],
         )
         return [
@@ -312,16 +313,36 @@ PROVIDER_FINAL = {
 
 
 def record_provider_status(
-    db: Database, raw: RawConfig, channel: str, provider_id: str, status: str, error: str | None, now: float
+    db: Database,
+    raw: RawConfig,
+    channel: str,
+    provider_id: str,
+    status: str,
+    error: str | None,
+    now: float,
+    notification_id: int | None = None,
 ) -> list[AlertEvent]:
-    """A provider's delivery report (e.g. Twilio's status callback) for a sent notification."""
-    row = db.execute("SELECT * FROM outbox WHERE channel = ? AND provider_id = ?", [channel, provider_id]).fetchone()
+    """A provider's delivery report (e.g. Twilio's status callback) for a sent notification.
+
+    With ``notification_id`` (carried in the callback URL) the row is found even when the report
+    beats the commit of the send's own result; otherwise it is found by the provider's id."""
+    if notification_id is not None:
+        row = db.execute("SELECT * FROM outbox WHERE id = ?", [notification_id]).fetchone()
+        if row is not None and (row["provider_id"] not in (None, provider_id) or row["channel"] not in (None, channel)):
+            row = None  # a report about another attempt, or forged for another channel
+    else:
+        row = db.execute(
+            "SELECT * FROM outbox WHERE channel = ? AND provider_id = ?", [channel, provider_id]
+        ).fetchone()
     final = PROVIDER_FINAL.get(status)
-    if row is None or final is None or row["status"] in ("delivered", "failed", "cancelled"):
+    if row is None or final is None or row["status"] in ("delivered", "failed", "cancelled", "pending"):
         return []
     item = dict(row)
     if final == "delivered":
-        db.execute("UPDATE outbox SET status = 'delivered', updated_at = ? WHERE id = ?", [now, item["id"]])
+        db.execute(
+            "UPDATE outbox SET status = 'delivered', channel = ?, provider_id = ?, updated_at = ? WHERE id = ?",
+            [channel, provider_id, now, item["id"]],
+        )
         return []
     result = DeliveryResult("failed", provider_id=provider_id, error=error or f"provider reported {status}")
     return record_result(db, raw, item, channel, result, now)
@@ -382,9 +403,11 @@ async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, tr
         result = DeliveryResult("failed", error=f"no channel is configured for contact kind {row['kind']!r}")
     else:
         channel, settings = config.channels[channel_name]
+        # The channel's own table may set its concurrency; otherwise the plugin's default.
+        concurrency = getattr(settings, "concurrency", None) or channel.concurrency
         limiter = limiters.get(channel_name)
-        if limiter is None or limiter.total_tokens != channel.concurrency:
-            limiter = limiters[channel_name] = trio.CapacityLimiter(channel.concurrency)
+        if limiter is None or limiter.total_tokens != concurrency:
+            limiter = limiters[channel_name] = trio.CapacityLimiter(concurrency)
         async with limiter:
             notification = build_notification(runtime, row, runtime.clock.now())
             result = DeliveryResult("retry", error=f"no answer from {channel_name} in {SEND_TIMEOUT_SECONDS:.0f}s")

@@ -66,15 +66,18 @@ def user_for_address(raw: RawConfig, kind: str, address: str) -> str | None:
     return None
 
 
-def latest_alert_for(db: Database, user: str, kinds: tuple[str, ...]) -> int | None:
-    """The newest alert, not closed, that this user was paged for on one of these kinds."""
+def latest_alert_for(
+    db: Database, user: str, kinds: tuple[str, ...], statuses: tuple[str, ...] = ("open", "acknowledged")
+) -> int | None:
+    """The newest alert in one of ``statuses`` that this user was paged for on one of these kinds."""
     placeholders = ", ".join("?" for _ in kinds)
+    wanted = ", ".join("?" for _ in statuses)
     row = db.execute(
         f"""SELECT o.alert_id FROM outbox o JOIN alerts a ON a.id = o.alert_id
             WHERE o.user = ? AND o.kind IN ({placeholders}) AND o.purpose = 'alert'
-              AND o.status IN ('sent', 'delivered') AND a.status != 'closed'
+              AND o.status IN ('sent', 'delivered') AND a.status IN ({wanted})
             ORDER BY o.id DESC LIMIT 1""",
-        [user, *kinds],
+        [user, *kinds, *statuses],
     ).fetchone()
     return None if row is None else int(row[0])
 
@@ -98,7 +101,9 @@ def handle_reply(
         return HELP, []
     alert_id = command.alert_id
     if alert_id is None:
-        alert_id = latest_alert_for(db, user, ("sms", "voice") if kind in ("sms", "voice") else (kind,))
+        # A bare ACK means the latest alert still waiting for one; a bare CLOSE, the latest not closed.
+        statuses = ("open",) if command.action == "ack" else ("open", "acknowledged")
+        alert_id = latest_alert_for(db, user, ("sms", "voice") if kind in ("sms", "voice") else (kind,), statuses)
         if alert_id is None:
             return "You have no open alert to act on. " + HELP, []
     elif not was_paged(db, user, alert_id):

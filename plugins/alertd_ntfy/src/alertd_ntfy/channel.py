@@ -1,0 +1,218 @@
+"""The ``ntfy`` channel: publish to an ntfy topic (https://ntfy.sh or a self-hosted server) as JSON.
+
+ntfy's JSON publishing: ``POST <server>/`` with ``{"topic", "title", "message", "priority", "tags",
+"click", "actions"}``. Alerts carry two ``http`` action buttons that POST to the signed acknowledge and
+close links (the ntfy app makes the request itself, so alertd's public URL must be reachable from
+the phone), and a ``view`` button to the alert's URL when it has one.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import time
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Any
+
+import httpx
+import trio
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from alertd.channels import DeliveryResult, Notification
+
+USER_AGENT = "alertd-ntfy/0.1.0"
+TOPIC_RE = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
+# ntfy turns messages above 4096 bytes into attachments; stay below.
+MAX_MESSAGE_CHARS = 3500
+MAX_RETRY_AFTER = 600.0
+SEVERITY_TAGS = {"critical": "rotating_light", "error": "rotating_light", "warning": "warning"}
+
+Priority = Annotated[int, Field(ge=1, le=5)]
+
+
+class NtfySettings(BaseModel):
+    """``[channels.ntfy]`` in alertd.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    server: str = Field("https://ntfy.sh", pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
+    # An ntfy access token (tk_...), sent as "Authorization: Bearer" to `server` only.
+    token: SecretStr | None = None
+    # Alert severity -> ntfy priority (5 = max/urgent, 4 = high, 3 = default, 2 = low, 1 = min).
+    priorities: dict[str, Priority] = {"critical": 5, "warning": 4}
+    default_priority: Priority = 3
+    closed_priority: Priority = 2
+    timeout: float = Field(10, gt=0, le=60)
+    concurrency: int = Field(8, ge=1, le=64)
+
+    @field_validator("server")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        try:
+            return str(httpx.URL(value).copy_with(query=None, fragment=None)).rstrip("/")
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise ValueError(f"expected a URL such as https://ntfy.example.com: {exc}") from None
+
+    @field_validator("priorities")
+    @classmethod
+    def _lower(cls, value: dict[str, int]) -> dict[str, int]:
+        return {key.lower(): prio for key, prio in value.items()}
+
+    def priority(self, notification: Notification) -> int:
+        if notification.purpose != "alert":
+            return self.closed_priority
+        severity = str(notification.alert.get("severity") or "").lower()
+        return self.priorities.get(severity, self.default_priority)
+
+
+def resolve_topic(address: str, server: str) -> tuple[str, str] | str:
+    """(server, topic) for a topic name or a full topic URL; an error text when it is neither."""
+    address = address.strip()
+    if TOPIC_RE.match(address):
+        return server, address
+    if not re.match(r"^https?://", address):
+        return "expected an ntfy topic name (letters, digits, - and _) or a topic URL such as https://ntfy.sh/mytopic"
+    try:
+        url = httpx.URL(address)
+    except (httpx.InvalidURL, ValueError) as exc:
+        return f"not a topic URL: {exc}"
+    base, _, topic = url.path.rstrip("/").rpartition("/")
+    if not url.host or not TOPIC_RE.match(topic) or url.query or url.fragment:
+        return "expected a topic URL such as https://ntfy.sh/mytopic"
+    return str(url.copy_with(path=base or "/", query=None, fragment=None)).rstrip("/"), topic
+
+
+def _message(notification: Notification) -> str:
+    alert = notification.alert
+    lines: list[str] = []
+    if notification.purpose == "closed":
+        lines.append("Resolved: this alert has been closed.")
+    description = str(alert.get("description") or "").strip()
+    if description:
+        lines.append(description)
+    source = " / ".join(str(alert[k]) for k in ("integration", "source_id") if alert.get(k))
+    if source:
+        lines.append(f"Source: {source}")
+    fields = alert.get("fields") or {}
+    if isinstance(fields, dict):
+        lines += [f"{key}: {value}" for key, value in fields.items()]
+    text = "\n".join(lines) or str(alert.get("title") or notification.subject)
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def _tags(notification: Notification) -> list[str]:
+    if notification.purpose == "closed":
+        first = "white_check_mark"
+    else:
+        first = SEVERITY_TAGS.get(str(notification.alert.get("severity") or "").lower(), "bell")
+    extra = [str(t) for t in notification.alert.get("tags") or [] if str(t).strip()]
+    return [first, *extra[:5]]
+
+
+def _actions(notification: Notification) -> list[dict[str, Any]]:
+    if notification.purpose != "alert":
+        return []
+    actions: list[dict[str, Any]] = [
+        {"action": "http", "label": label, "url": notification.links[key], "method": "POST", "clear": True}
+        for key, label in (("ack", "Acknowledge"), ("close", "Close"))
+        if notification.links.get(key)
+    ]
+    url = notification.alert.get("url")
+    if url:
+        actions.append({"action": "view", "label": "Open", "url": str(url)})
+    return actions[:3]  # ntfy allows at most three
+
+
+def publish_body(notification: Notification, topic: str, settings: NtfySettings) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "topic": topic,
+        "title": " ".join(notification.subject.split()),
+        "message": _message(notification),
+        "priority": settings.priority(notification),
+        "tags": _tags(notification),
+    }
+    if notification.alert.get("url"):
+        body["click"] = str(notification.alert["url"])
+    actions = _actions(notification)
+    if actions:
+        body["actions"] = actions
+    return body
+
+
+_SSL: ssl.SSLContext | None = None
+
+
+def _ssl_context() -> ssl.SSLContext:
+    global _SSL
+    if _SSL is None:
+        _SSL = httpx.create_ssl_context()
+    return _SSL
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER) or None
+
+
+def _provider_id(response: httpx.Response) -> str | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return str(data["id"]) if isinstance(data, dict) and data.get("id") else None
+
+
+def classify(response: httpx.Response, host: str) -> DeliveryResult:
+    """2xx sent; 408, 429 and 5xx passing (honouring Retry-After); other answers permanent."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return DeliveryResult("sent", provider_id=_provider_id(response))
+    text = " ".join(response.text.split())[:200]
+    error = f"ntfy at {host} answered HTTP {status}" + (f": {text}" if text else "")
+    if status in (408, 429) or status >= 500:
+        return DeliveryResult("retry", error=error, retry_after=retry_after(response))
+    return DeliveryResult("failed", error=error)
+
+
+class NtfyChannel:
+    name = "ntfy"
+    kinds = ("push",)
+    config_model = NtfySettings
+    # The configured value replaces this at daemon start (see alertd_startup).
+    concurrency = NtfySettings.model_fields["concurrency"].default
+
+    async def send(self, notification: Notification, settings: NtfySettings, runtime: Any) -> DeliveryResult:
+        resolved = resolve_topic(notification.address, settings.server)
+        if isinstance(resolved, str):
+            return DeliveryResult("failed", error=resolved)
+        server, topic = resolved
+        headers = {"User-Agent": USER_AGENT, "Idempotency-Key": notification.idempotency_key}
+        # The token belongs to the configured server: never hand it to a server named in an address.
+        if settings.token is not None and server == settings.server:
+            headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
+        url = httpx.URL(server + "/")
+        host = url.host
+        body = publish_body(notification, topic, settings)
+        timeout = settings.timeout
+        try:
+            with trio.move_on_after(timeout):
+                async with httpx.AsyncClient(timeout=timeout, verify=_ssl_context(), follow_redirects=False) as client:
+                    response = await client.post(url, json=body, headers=headers)
+                    await response.aread()
+                    return classify(response, host)
+            return DeliveryResult("retry", error=f"no answer from ntfy at {host} within {timeout:g}s")
+        except httpx.TimeoutException:
+            return DeliveryResult("retry", error=f"no answer from ntfy at {host} within {timeout:g}s")
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            return DeliveryResult("failed", error=f"cannot call ntfy at {host}: {exc}")
+        except httpx.TransportError as exc:
+            return DeliveryResult("retry", error=f"cannot reach ntfy at {host}: {type(exc).__name__}: {exc}")

@@ -1,0 +1,246 @@
+"""Twilio's webhooks: SMS replies, the voice call's TwiML and keypresses, delivery reports.
+
+Every route checks ``X-Twilio-Signature`` (HMAC-SHA1 of the full public URL and the form
+parameters, keyed with the account's Auth Token) before it looks at anything else; a
+request without a good one gets 403 and changes nothing. The routes answer 404 while
+neither Twilio channel is configured (they follow config reloads).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, request
+from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+from alertd import outbox
+from alertd.commands import AlertCommandError, apply_command
+from alertd.log import get_logger
+from alertd.receive import announce
+from alertd.replies import handle_reply
+from alertd.runtime import Runtime
+from alertd.store import StoreUnavailable
+from alertd_twilio.channels import SMS_STATUS_PATH, VOICE_STATUS_PATH, gather_path, twiml_path
+from alertd_twilio.settings import TwilioSettings
+
+log = get_logger("alertd.twilio")
+
+MENU = "Press 1 to acknowledge, 2 to close, 3 to repeat."
+SMS_CHANNEL, VOICE_CHANNEL = "twilio_sms", "twilio_voice"
+
+
+def settings_for(runtime: Runtime, preferred: str) -> TwilioSettings | None:
+    """The settings of ``preferred`` if configured, else of the other Twilio channel."""
+    channels = runtime.config.channels
+    for name in (preferred, VOICE_CHANNEL if preferred == SMS_CHANNEL else SMS_CHANNEL):
+        entry = channels.get(name)
+        if entry is not None and isinstance(entry[1], TwilioSettings):
+            return entry[1]
+    return None
+
+
+def signature_problem(settings: TwilioSettings, url: str, params: Any, headers: Any) -> str | None:
+    """Why the request is not from Twilio, or None when its signature is good."""
+    signature = headers.get(SIGNATURE_HEADER)
+    if not signature:
+        return f"missing {SIGNATURE_HEADER} header"
+    if headers.get(SIGNATURE_SETTINGS_HEADER):
+        return (
+            f"request is signed with a SharedKey ({SIGNATURE_SETTINGS_HEADER}); "
+            "only Auth Token signatures are supported"
+        )
+    validator = RequestValidator(settings.auth_token.get_secret_value())
+    if not validator.validate(url, params, signature):
+        return f"invalid {SIGNATURE_HEADER} for {url}"
+    return None
+
+
+def twiml(response: Any, status: int = 200) -> Response:
+    return Response(str(response), status=status, content_type="text/xml; charset=utf-8")
+
+
+def text(body: str, status: int) -> Response:
+    return Response(body + "\n", status=status, content_type="text/plain; charset=utf-8")
+
+
+def spoken(message: str) -> str:
+    return message.replace("#", "number ")
+
+
+def say(target: Any, settings: TwilioSettings, message: str) -> None:
+    target.say(spoken(message), voice=settings.voice, language=settings.language)
+
+
+def goodbye(settings: TwilioSettings, message: str) -> VoiceResponse:
+    response = VoiceResponse()
+    say(response, settings, message)
+    response.hangup()
+    return response
+
+
+def call_menu(
+    settings: TwilioSettings, row: dict[str, Any] | None, base: str, notification_id: int, response: VoiceResponse
+) -> VoiceResponse:
+    """What a call says: the alert, ``repeat`` times, inside a one-key <Gather>."""
+    if row is None or row["kind"] != "voice":
+        say(response, settings, "Sorry, this alert call is not known to alert D. Goodbye.")
+        response.hangup()
+        return response
+    alert_id = row["alert_id"]
+    if row["alert_status"] == "closed":
+        say(response, settings, f"Alert {alert_id} is already closed. Goodbye.")
+        response.hangup()
+        return response
+    intro = f"This is alert D. Alert {alert_id}, severity {row['alert_severity']}: {row['alert_title']}."
+    if row["alert_status"] == "acknowledged":
+        intro += " It is acknowledged."
+    gather = response.gather(
+        num_digits=1, action=base + gather_path(notification_id), method="POST", timeout=settings.gather_timeout
+    )
+    for i in range(settings.repeat):
+        if i:
+            gather.pause(length=1)
+        say(gather, settings, f"{intro} {MENU}")
+    say(response, settings, "No key was pressed. Goodbye.")
+    response.hangup()
+    return response
+
+
+def status_error(form: Any, status: str) -> str:
+    code, message = form.get("ErrorCode"), form.get("ErrorMessage")
+    error = f"Twilio reported {status}"
+    if code:
+        error += f": error {code}"
+        if message:
+            error += f": {message}"
+    return error
+
+
+def blueprint(runtime: Runtime) -> Blueprint:
+    bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+    async def verified(preferred: str) -> tuple[TwilioSettings, Any] | Response:
+        """(settings, form) of a request signed by Twilio, or the response refusing it."""
+        settings = settings_for(runtime, preferred)
+        if settings is None:
+            return text("the Twilio channels are not configured", 404)
+        form = await request.form
+        url = runtime.config.public_url + request.path
+        query = request.query_string.decode("latin-1")
+        if query:
+            url += "?" + query
+        problem = signature_problem(settings, url, form, request.headers)
+        if problem is not None:
+            log.warning("twilio.webhook_rejected", path=request.path, remote_addr=request.remote_addr, reason=problem)
+            return text(f"forbidden: {problem}", 403)
+        return settings, form
+
+    @bp.post("/sms/inbound")
+    async def sms_inbound() -> Response:
+        checked = await verified(SMS_CHANNEL)
+        if isinstance(checked, Response):
+            return checked
+        _settings, form = checked
+        sender, body = form.get("From", ""), form.get("Body", "")
+        raw, now = runtime.config.raw, runtime.clock.now()
+        try:
+            answer, events = await runtime.store.write(lambda db: handle_reply(db, raw, "sms", sender, body, now))
+        except StoreUnavailable as exc:
+            log.error("twilio.store_unavailable", path=request.path, error=str(exc))
+            return text("storage unavailable; retry later", 503)
+        log.info("twilio.sms_reply", message_sid=form.get("MessageSid"), events=len(events))
+        if events:
+            announce(runtime, events)
+            runtime.wake("escalation")
+            runtime.wake("outbox")
+        response = MessagingResponse()
+        response.message(answer)
+        return twiml(response)
+
+    @bp.route("/voice/twiml/<int:notification_id>", methods=["GET", "POST"])
+    async def voice_twiml(notification_id: int) -> Response:
+        checked = await verified(VOICE_CHANNEL)
+        if isinstance(checked, Response):
+            return checked
+        settings, _form = checked
+        row = await runtime.store.read(lambda db: outbox.get(db, notification_id))
+        return twiml(call_menu(settings, row, runtime.config.public_url, notification_id, VoiceResponse()))
+
+    @bp.post("/voice/gather/<int:notification_id>")
+    async def voice_gather(notification_id: int) -> Response:
+        checked = await verified(VOICE_CHANNEL)
+        if isinstance(checked, Response):
+            return checked
+        settings, form = checked
+        base = runtime.config.public_url
+        row = await runtime.store.read(lambda db: outbox.get(db, notification_id))
+        if row is None or row["kind"] != "voice":
+            return twiml(call_menu(settings, None, base, notification_id, VoiceResponse()))
+        digits = form.get("Digits", "")
+        if digits == "3":
+            response = VoiceResponse()
+            response.redirect(base + twiml_path(notification_id), method="POST")
+            return twiml(response)
+        if digits not in ("1", "2"):
+            response = VoiceResponse()
+            say(response, settings, "Sorry, I did not understand.")
+            return twiml(call_menu(settings, row, base, notification_id, response))
+        action, done = ("ack", "acknowledged") if digits == "1" else ("close", "closed")
+        alert_id, user, now = row["alert_id"], row["user"], runtime.clock.now()
+        try:
+            _alert, events = await runtime.store.write(
+                lambda db: apply_command(db, action, alert_id, user, "voice", now, notification=notification_id)
+            )
+        except AlertCommandError as exc:
+            log.info("twilio.voice_command_refused", alert_id=alert_id, user=user, action=action, reason=str(exc))
+            return twiml(goodbye(settings, f"Alert {alert_id} was not {done}: {exc}. Goodbye."))
+        except StoreUnavailable as exc:
+            log.error("twilio.store_unavailable", path=request.path, error=str(exc))
+            return twiml(goodbye(settings, "Sorry, alert D cannot record that right now. Please try again."))
+        log.info("twilio.voice_command", alert_id=alert_id, user=user, action=action, notification=notification_id)
+        announce(runtime, events)
+        runtime.wake("escalation")
+        runtime.wake("outbox")
+        return twiml(goodbye(settings, f"Alert {alert_id} {done}. Goodbye."))
+
+    async def delivery_report(channel: str, sid: str | None, status: str | None, form: Any) -> Response:
+        if not sid or not status:
+            return text("expected a message or call SID and its status", 400)
+        raw, now = runtime.config.raw, runtime.clock.now()
+        error = status_error(form, status)
+        n = request.args.get("n", "")
+        notification_id = int(n) if n.isdigit() else None
+        try:
+            events = await runtime.store.write(
+                lambda db: outbox.record_provider_status(db, raw, channel, sid, status, error, now, notification_id)
+            )
+        except StoreUnavailable as exc:
+            log.error("twilio.store_unavailable", path=request.path, error=str(exc))
+            return text("storage unavailable; retry later", 503)
+        log.info("twilio.status", channel=channel, provider_id=sid, status=status, events=len(events))
+        if events:
+            announce(runtime, events)
+        runtime.wake("outbox")
+        return Response("", status=204)
+
+    @bp.post(SMS_STATUS_PATH.removeprefix("/twilio"))
+    async def sms_status() -> Response:
+        checked = await verified(SMS_CHANNEL)
+        if isinstance(checked, Response):
+            return checked
+        _settings, form = checked
+        sid = form.get("MessageSid") or form.get("SmsSid")
+        status = form.get("MessageStatus") or form.get("SmsStatus")
+        return await delivery_report(SMS_CHANNEL, sid, status, form)
+
+    @bp.post(VOICE_STATUS_PATH.removeprefix("/twilio"))
+    async def voice_status() -> Response:
+        checked = await verified(VOICE_CHANNEL)
+        if isinstance(checked, Response):
+            return checked
+        _settings, form = checked
+        return await delivery_report(VOICE_CHANNEL, form.get("CallSid"), form.get("CallStatus"), form)
+
+    return bp

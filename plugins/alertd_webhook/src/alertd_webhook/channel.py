@@ -1,0 +1,221 @@
+"""The ``webhook`` channel: POST the notification to the URL a user gave as their webhook contact."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import ssl
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from typing import Any
+
+import httpx
+import jinja2
+import trio
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from alertd.channels import DeliveryResult, Notification
+
+USER_AGENT = "alertd-webhook/0.1.0"
+# A Retry-After longer than this is cut down: a page must not wait hours because a receiver asked.
+MAX_RETRY_AFTER = 600.0
+
+
+class WebhookSettings(BaseModel):
+    """``[channels.webhook]`` in alertd.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # When set: X-Alertd-Signature: sha256=<hex HMAC-SHA256 of the raw body> and X-Alertd-Timestamp.
+    secret: SecretStr | None = None
+    # A Jinja2 template for the body (sandboxed); variables: notification, alert, links.
+    body_template: str | None = None
+    content_type: str = Field("application/json", min_length=1)
+    timeout: float = Field(10, gt=0, le=60)
+    concurrency: int = Field(8, ge=1, le=64)
+    # When set, only URLs on these hosts are called (exact host names, case-insensitive).
+    allowed_hosts: list[str] | None = None
+
+    @field_validator("body_template")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compile_template(value)
+            except jinja2.TemplateSyntaxError as exc:
+                raise ValueError(
+                    f"expected a Jinja2 template; line {exc.lineno}: {str(exc.message).rstrip('.')}"
+                ) from None
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(c in value for c in "\r\n"):
+            raise ValueError("expected a media type such as application/json")
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _lower(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [host.strip().lower().rstrip(".") for host in value]
+
+
+_ENV = ImmutableSandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+@lru_cache(maxsize=32)
+def compile_template(source: str) -> jinja2.Template:
+    return _ENV.from_string(source)
+
+
+def default_payload(notification: Notification) -> dict[str, Any]:
+    alert = notification.alert
+    keys = ("status", "title", "description", "severity", "url", "tags", "fields", "integration", "source_id")
+    created = alert.get("created_at")
+    return {
+        "version": 1,
+        "purpose": notification.purpose,
+        "subject": notification.subject,
+        "alert": {
+            "id": notification.alert_id,
+            **{key: alert.get(key) for key in keys},
+            "created_at": created,
+            "created_at_iso": (
+                datetime.fromtimestamp(created, UTC).isoformat() if isinstance(created, int | float) else None
+            ),
+        },
+        "user": {"name": notification.user, "full_name": notification.user_name},
+        "links": dict(notification.links),
+        "notification": {
+            "id": notification.id,
+            "step": notification.step,
+            "attempt": notification.attempt,
+            "idempotency_key": notification.idempotency_key,
+        },
+    }
+
+
+def render_body(notification: Notification, settings: WebhookSettings) -> bytes:
+    """Raises jinja2.TemplateError (including sandbox SecurityError) for a template that cannot render."""
+    if settings.body_template is None:
+        return json.dumps(default_payload(notification), default=str, ensure_ascii=False).encode()
+    template = compile_template(settings.body_template)
+    text = template.render(notification=notification, alert=notification.alert, links=dict(notification.links))
+    return text.encode()
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The X-Alertd-Signature value: receivers recompute it over the raw body and compare in constant time."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+_SSL: ssl.SSLContext | None = None
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying context for all sends (building one per request costs a CA-bundle load)."""
+    global _SSL
+    if _SSL is None:
+        _SSL = httpx.create_ssl_context()
+    return _SSL
+
+
+def check_url(address: str, allowed_hosts: list[str] | None) -> tuple[httpx.URL | None, str | None]:
+    try:
+        url = httpx.URL(address.strip())
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        return None, f"not a URL: {exc}"
+    if url.scheme not in ("http", "https") or not url.host:
+        return None, "expected an http:// or https:// URL"
+    host = url.host.lower().rstrip(".")
+    if allowed_hosts is not None and host not in allowed_hosts:
+        return None, f"host {host!r} is not in allowed_hosts"
+    return url, None
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER) or None
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = " ".join(response.text.split())
+    return f": {text[:200]}" if text else ""
+
+
+def classify(response: httpx.Response, host: str) -> DeliveryResult:
+    """2xx sent; 408, 429 and 5xx passing (honouring Retry-After); anything else permanent."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return DeliveryResult("sent", provider_id=response.headers.get("X-Request-Id") or None)
+    error = f"{host} answered HTTP {status}{_snippet(response)}"
+    if status in (408, 429) or status >= 500:
+        return DeliveryResult("retry", error=error, retry_after=retry_after(response))
+    if 300 <= status < 400:
+        return DeliveryResult("failed", error=f"{host} answered HTTP {status} (redirects are not followed)")
+    return DeliveryResult("failed", error=error)
+
+
+async def post(
+    url: httpx.URL, body: bytes, headers: dict[str, str], timeout: float
+) -> tuple[httpx.Response | None, DeliveryResult | None]:
+    """One POST with an overall deadline; (response, None) or (None, a retry/failed result)."""
+    host = url.host
+    try:
+        with trio.move_on_after(timeout) as scope:
+            async with httpx.AsyncClient(timeout=timeout, verify=_ssl_context(), follow_redirects=False) as client:
+                response = await client.post(url, content=body, headers=headers)
+                await response.aread()
+                return response, None
+        assert scope.cancelled_caught
+        return None, DeliveryResult("retry", error=f"no answer from {host} within {timeout:g}s")
+    except httpx.TimeoutException:
+        return None, DeliveryResult("retry", error=f"no answer from {host} within {timeout:g}s")
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        return None, DeliveryResult("failed", error=f"cannot call {host}: {exc}")
+    except httpx.TransportError as exc:  # refused, reset, DNS, TLS
+        return None, DeliveryResult("retry", error=f"cannot reach {host}: {type(exc).__name__}: {exc}")
+
+
+class WebhookChannel:
+    name = "webhook"
+    kinds = ("webhook",)
+    config_model = WebhookSettings
+    # The configured value replaces this at daemon start (see alertd_startup).
+    concurrency = WebhookSettings.model_fields["concurrency"].default
+
+    async def send(self, notification: Notification, settings: WebhookSettings, runtime: Any) -> DeliveryResult:
+        url, problem = check_url(notification.address, settings.allowed_hosts)
+        if url is None:
+            return DeliveryResult("failed", error=problem)
+        try:
+            body = render_body(notification, settings)
+        except jinja2.TemplateError as exc:
+            return DeliveryResult("failed", error=f"body_template: {type(exc).__name__}: {exc}")
+        headers = {
+            "Content-Type": settings.content_type,
+            "User-Agent": USER_AGENT,
+            "Idempotency-Key": notification.idempotency_key,
+        }
+        if settings.secret is not None:
+            headers["X-Alertd-Timestamp"] = str(int(time.time()))
+            headers["X-Alertd-Signature"] = signature(settings.secret.get_secret_value(), body)
+        response, result = await post(url, body, headers, settings.timeout)
+        if response is None:
+            assert result is not None
+            return result
+        return classify(response, url.host)

@@ -1,0 +1,144 @@
+"""The whole mission, end to end with real protocol peers: a signed CloudWatch ALARM through SNS
+opens an alert; the on-call user gets an SMS (fake Twilio API) and an email (aiosmtpd); replying
+``ACK <id>`` by SMS acknowledges it and stops the escalation; the OK message closes it and the
+closure is notified on the same channels."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signature
+from helpers import DaemonProcess, free_port
+from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
+from sns_signing import notification
+
+ALICE_PHONE = "+15555550101"
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+        return "250 OK queued"
+
+    def wait_for(self, predicate: Any, timeout: float = 15) -> email.message.EmailMessage:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages:
+                if predicate(message):
+                    return message
+            time.sleep(0.05)
+        raise AssertionError(f"no such mail; got {[m['Subject'] for m in self.messages]}")
+
+
+@pytest.fixture
+def world(tmp_path):
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    twilio = FakeTwilio().start()
+    port = free_port()
+    extra = f"""
+[channels.smtp]
+host = "127.0.0.1"
+port = {smtp.port}
+security = "none"
+from_address = "alertd <alertd@example.com>"
+
+[channels.twilio_sms]
+account_sid = "{ACCOUNT_SID}"
+auth_token = "{AUTH_TOKEN}"
+from_number = "{FROM_NUMBER}"
+api_base_url = "{twilio.url}"
+
+[users.alice]
+full_name = "Alice"
+contact = {{ email = "alice@example.com", sms = "{ALICE_PHONE}" }}
+[users.bob]
+contact = {{ email = "bob@example.com" }}
+
+[schedules.primary]
+timezone = "Europe/Berlin"
+[[schedules.primary.layers]]
+users = ["alice"]
+shift = "1w"
+
+[escalation_policies.security]
+[[escalation_policies.security.levels]]
+schedules = ["primary"]
+delay_minutes = 0.05
+[[escalation_policies.security.levels]]
+users = ["bob"]
+"""
+    config = sns_config(tmp_path, extra, port=port, server=f'public_url = "http://127.0.0.1:{port}"')
+    text = config.read_text().replace(
+        '[integrations.alarms]\ntype = "aws_sns"',
+        '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "security"\nnotify_on_close = true',
+    )
+    config.write_text(text)
+    daemon = DaemonProcess(config)
+    with daemon:
+        yield daemon, twilio, mailbox, Db(tmp_path / "alertd.db")
+    twilio.stop()
+    smtp.stop()
+
+
+def test_alarm_sms_email_ack_by_sms_then_ok_closes(world) -> None:
+    daemon, twilio, mailbox, db = world
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    assert post_envelope(daemon, notification(message)).status_code == 200
+    alert = db.alerts()[-1]
+    aid = alert["id"]
+
+    sms = twilio.wait_for("Messages", To=ALICE_PHONE)
+    assert sms.params["Body"].startswith(f"[CRITICAL] #{aid} ConsoleSignInFailures: Threshold Crossed")
+    assert sms.params["Body"].endswith(f"Reply ACK {aid} or CLOSE {aid}")
+    mail = mailbox.wait_for(lambda m: m["To"] == "alice@example.com")
+    assert f"#{aid}" in mail["Subject"] and "ConsoleSignInFailures" in mail["Subject"]
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert f"{daemon.url}/act/" in text and "ConsoleSigninFailureCount" in text
+
+    # ACK by SMS, signed like Twilio signs it.
+    params = {
+        "MessageSid": "SM" + "a" * 32,
+        "AccountSid": ACCOUNT_SID,
+        "From": ALICE_PHONE,
+        "To": FROM_NUMBER,
+        "Body": f"ack {aid}",
+    }
+    url = f"{daemon.url}/twilio/sms/inbound"
+    reply = httpx.post(url, data=params, headers={"X-Twilio-Signature": signature(url, params)}, timeout=10)
+    assert reply.status_code == 200 and f"Acknowledged #{aid}" in reply.text
+    row = db.rows("SELECT * FROM alerts WHERE id = ?", (aid,))[0]
+    assert (row["status"], row["acknowledged_by"]) == ("acknowledged", "alice")
+    plan = db.rows("SELECT * FROM escalations WHERE alert_id = ?", (aid,))[0]
+    assert (plan["state"], plan["reason"]) == ("stopped", "acknowledged")
+    time.sleep(0.05 * 60 + 1.5)  # level 2 (bob) would have fired by now
+    assert not [m for m in mailbox.messages if m["To"] == "bob@example.com"]
+
+    # The alarm recovers: OK closes the alert and the closure reaches Alice by SMS and email.
+    ok_message, _, _ = sample_message("sns-cloudwatch-alarm-OK.json")
+    assert post_envelope(daemon, notification(ok_message), token=TOKEN).status_code == 200
+    assert db.inbound()[-1]["outcome"] == "Mapped Closed"
+    assert db.rows("SELECT status FROM alerts WHERE id = ?", (aid,))[0]["status"] == "closed"
+    resolved = twilio.wait_for("Messages", To=ALICE_PHONE, match=lambda r: r.params["Body"].startswith("[RESOLVED]"))
+    assert f"#{aid}" in resolved.params["Body"]
+    mailbox.wait_for(lambda m: m["To"] == "alice@example.com" and "RESOLVED" in m["Subject"])
+    timeline = [
+        (e["kind"], e["actor"], e["via"])
+        for e in db.rows("SELECT * FROM alert_events WHERE alert_id = ? ORDER BY id", (aid,))
+    ]
+    assert ("acknowledged", "alice", "sms") in timeline and ("closed", "alarms", "source") in timeline
+    assert json.loads(
+        db.rows("SELECT detail FROM alert_events WHERE alert_id = ? AND kind = 'escalated'", (aid,))[0]["detail"]
+    )["via"] == {"alice": "schedule:primary"}

@@ -1,0 +1,143 @@
+"""The outbox against failing peers: 500s, timeouts, refused connections for a while, and a
+peer that never answers. Every notification is delivered or failed over; none is lost, none
+is accepted twice by its peer."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from channel_fixtures import HttpPeer, Recorded, Reply
+from helpers import DaemonProcess, free_port
+from inbound_fixtures import Db, post_envelope, sample_message, sns_config
+from sns_signing import notification
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.to: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        self.to.append(str(message["To"]))
+        return "250 OK"
+
+
+def wait_until(predicate: Any, timeout: float = 20, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_retries_backoff_and_failover(tmp_path) -> None:
+    seen: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def responder(request: Recorded) -> Reply:
+        with lock:
+            seen[request.path] += 1
+            n = seen[request.path]
+        if request.path == "/alice" and n <= 3:
+            return Reply(500, b"busy")  # three 500s, then fine
+        if request.path == "/carol" and n == 1:
+            return Reply(200, b"too late", delay=3)  # longer than the channel's timeout
+        return Reply(200, b"ok", headers={"X-Request-Id": f"req-{request.path}-{n}"})
+
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    late_port = free_port()  # dave's peer only starts listening after a while
+    with HttpPeer(responder=responder) as peer:
+        users = "".join(
+            f"""
+[users.{name}]
+contact = {{ webhook = "{url}", email = "{name}@example.com" }}
+notify = [{{ method = "webhook" }}, {{ method = "email", after_minutes = 30 }}]
+"""
+            for name, url in [
+                ("alice", f"{peer.url}/alice"),
+                ("bob", f"http://127.0.0.1:{free_port()}/bob"),
+                ("carol", f"{peer.url}/carol"),
+                ("dave", f"http://127.0.0.1:{late_port}/dave"),
+            ]
+        )
+        extra = f"""
+[outbox]
+max_attempts = 6
+backoff_base_seconds = 0.3
+backoff_max_seconds = 1
+
+[channels.webhook]
+timeout = 1
+
+[channels.smtp]
+host = "127.0.0.1"
+port = {smtp.port}
+security = "none"
+from_address = "alertd@example.com"
+{users}
+[escalation_policies.all]
+[[escalation_policies.all.levels]]
+users = ["alice", "bob", "carol", "dave"]
+"""
+        config = sns_config(tmp_path, extra)
+        config.write_text(
+            config.read_text().replace(
+                '[integrations.alarms]\ntype = "aws_sns"',
+                '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "all"',
+            )
+        )
+        with DaemonProcess(config) as daemon:
+            db = Db(tmp_path / "alertd.db")
+            message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+            assert post_envelope(daemon, notification(message)).status_code == 200
+            time.sleep(1.5)
+            with HttpPeer(port=late_port, responder=responder) as late_peer:
+
+                def settled() -> bool:
+                    rows = db.rows("SELECT user, kind, status FROM outbox")
+                    webhook = {r["user"]: r["status"] for r in rows if r["kind"] == "webhook"}
+                    return (
+                        webhook == {"alice": "sent", "bob": "failed", "carol": "sent", "dave": "sent"}
+                        and "bob@example.com" in mailbox.to
+                    )
+
+                wait_until(settled, timeout=30, what="every webhook to settle and bob's failover email")
+            rows = {(r["user"], r["kind"]): r for r in db.rows("SELECT * FROM outbox")}
+            assert rows[("alice", "webhook")]["attempts"] == 4
+            assert rows[("carol", "webhook")]["attempts"] == 2
+            assert (
+                rows[("bob", "webhook")]["attempts"] == 6 and "ConnectError" in rows[("bob", "webhook")]["last_error"]
+            )
+            assert rows[("dave", "webhook")]["attempts"] >= 2
+            # bob's email was brought forward by the failure (it was due in 30 minutes) and sent once.
+            assert rows[("bob", "email")]["status"] == "sent" and rows[("bob", "email")]["failover_of"] is not None
+            assert mailbox.to.count("bob@example.com") == 1
+            # The others' emails still wait for their 30 minutes.
+            for user in ("alice", "carol", "dave"):
+                assert rows[(user, "email")]["status"] == "pending"
+            # Each peer accepted each notification once (the 500s and the timed-out answer did not count),
+            # and every attempt carried the same idempotency key.
+            for path, user in (("/alice", "alice"), ("/carol", "carol"), ("/dave", "dave")):
+                attempts = [r for r in peer.requests + late_peer.requests if r.path == path]
+                keys = {r.headers["idempotency-key"] for r in attempts}
+                assert keys == {rows[(user, "webhook")]["idempotency_key"]}
+            alert_id = db.alerts()[-1]["id"]
+            kinds = [e["kind"] for e in db.rows("SELECT kind FROM alert_events WHERE alert_id = ?", (alert_id,))]
+            assert "notification_failed" in kinds and "notification_failover" in kinds
+            detail = [
+                json.loads(e["detail"])
+                for e in db.rows("SELECT detail FROM alert_events WHERE kind = 'notification_failover'")
+            ]
+            assert detail == [{"user": "bob", "failed": "webhook", "next": "email"}]
+    smtp.stop()
