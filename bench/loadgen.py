@@ -17,10 +17,16 @@ import pickle
 import time
 
 
-async def connection(host: str, port: int, requests: list, cursor: list[int], deadline: float, out: list) -> None:
+async def connection(
+    host: str, port: int, requests: list, cursor: list[int], deadline: float, out: list, interval: float = 0.0
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
+    next_at = time.monotonic()
     try:
         while time.monotonic() < deadline:
+            if interval:  # a steady rate instead of as fast as possible
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             index = cursor[0]
             if index >= len(requests):
                 return
@@ -64,8 +70,9 @@ async def main_async(args: argparse.Namespace) -> dict:
     cursor = [0]
     started = time.monotonic()
     deadline = started + args.duration
+    interval = args.concurrency / args.rate if args.rate else 0.0
     await asyncio.gather(
-        *(connection(args.host, args.port, requests, cursor, deadline, out) for _ in range(args.concurrency))
+        *(connection(args.host, args.port, requests, cursor, deadline, out, interval) for _ in range(args.concurrency))
     )
     elapsed = time.monotonic() - started
     return {"elapsed": elapsed, "results": out, "exhausted": cursor[0] >= len(requests)}
@@ -79,6 +86,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("-c", "--concurrency", type=int, default=16)
     parser.add_argument("-d", "--duration", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=0.0, help="total requests/s (default: as fast as possible)")
     args = parser.parse_args()
     result = asyncio.run(main_async(args))
     with open(args.result, "w") as fh:

@@ -1,0 +1,259 @@
+"""bench/ingest: signed SNS CloudWatch notifications into a daemon on loopback, at rising concurrency.
+
+    .venv/bin/python bench/ingest.py [--levels 1,8,32] [--duration 5] [--runs 3] [--quick]
+
+For each run and concurrency level a fresh daemon (fresh database) takes a mix of new alarms,
+repeats and recoveries from a separate load process (bench/loadgen.py) for a bounded time. Printed:
+accepted requests/s, latency p50/p90/p99/max, errors, the daemon's peak RSS, and the same load
+against a trivial endpoint of the same server (GET /healthz) measured in the same run, as a ratio.
+Afterwards the inbound log must hold exactly every 2xx-answered message (checked, not assumed).
+If Prometheus Alertmanager is installed (Debian: prometheus-alertmanager), the same concurrency is
+run against its POST /api/v2/alerts and the ratio printed. Figures are medians over the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import TOKEN, DaemonProcess, free_port, median, rss_kib, run_load, sns_config, summary
+
+ALARMS = 300
+
+
+def _init_worker(key_pem: bytes) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    import sns_signing
+
+    sns_signing._KEY = load_pem_private_key(key_pem, password=None)  # type: ignore[assignment]
+
+
+def _sign(args: tuple[str, str]) -> tuple[str, bytes, dict[str, str]]:
+    import sns_signing
+
+    message, message_id = args
+    envelope = sns_signing.notification(message, message_id=message_id)
+    return message_id, json.dumps(envelope).encode(), sns_signing.headers_for(envelope)
+
+
+def make_traffic(count: int, seed: int = 1) -> list[tuple[str, str]]:
+    """(Message, MessageId): ~50% new alarms, ~30% repeats of open ones, ~20% recoveries."""
+    from inbound_fixtures import sample_message
+
+    template = json.loads(sample_message("sns-cloudwatch-alarm-ALARM.json")[0])
+    rng = random.Random(seed)
+    open_alarms: list[int] = []
+    closed = list(range(ALARMS))
+    out = []
+    for i in range(count):
+        roll = rng.random()
+        if (roll < 0.5 or not open_alarms) and closed:
+            alarm = closed.pop(rng.randrange(len(closed)))
+            open_alarms.append(alarm)
+            state = "ALARM"
+        elif roll < 0.8 and open_alarms:
+            alarm, state = rng.choice(open_alarms), "ALARM"
+        else:
+            alarm = open_alarms.pop(rng.randrange(len(open_alarms)))
+            closed.append(alarm)
+            state = "OK"
+        body = {
+            **template,
+            "AlarmName": f"Bench{alarm}",
+            "NewStateValue": state,
+            "AlarmArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:Bench{alarm}",
+        }
+        out.append((json.dumps(body), f"bench-{seed}-{i}"))
+    return out
+
+
+def signed_pool(count: int, traffic: list[tuple[str, str]] | None = None) -> list[tuple[str, bytes, dict[str, str]]]:
+    """Sign ``traffic`` (default: the ingest mix of ``count`` messages) on both cores, before timing."""
+    from cryptography.hazmat.primitives import serialization
+
+    import sns_signing
+
+    key_pem = sns_signing._key().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    started = time.monotonic()
+    with multiprocessing.Pool(2, initializer=_init_worker, initargs=(key_pem,)) as pool:
+        pool_out = pool.map(_sign, traffic if traffic is not None else make_traffic(count), chunksize=256)
+    print(f"signed {len(pool_out)} SNS notifications in {time.monotonic() - started:.1f} s (not timed)")
+    return pool_out
+
+
+def verify_log(db: Path, answered: set[str]) -> dict[str, Any]:
+    conn = sqlite3.connect(db)
+    accepted = {r[0] for r in conn.execute("SELECT source_message_id FROM inbound_log WHERE accepted = 1")}
+    outcomes = dict(conn.execute("SELECT outcome, COUNT(*) FROM inbound_log GROUP BY outcome").fetchall())
+    conn.close()
+    missing = answered - accepted
+    extra = accepted - answered
+    return {
+        "answered_2xx": len(answered),
+        "logged_accepted": len(accepted),
+        "missing": len(missing),
+        "logged_but_unanswered": len(extra),
+        "outcomes": outcomes,
+    }
+
+
+def alertd_level(tmp: Path, pool: list, concurrency: int, duration: float) -> dict[str, Any]:
+    config = sns_config(tmp)  # info: what a deployment runs with (one log line per request)
+    daemon = DaemonProcess(config).start()
+    try:
+        port = int(daemon.url.rsplit(":", 1)[1])
+        trivial = run_load(port, [("GET", "/healthz", {}, b"")] * 400_000, concurrency, duration)
+        requests = [("POST", f"/in/{TOKEN}", headers, body) for _mid, body, headers in pool]
+        ingest = run_load(port, requests, concurrency, duration)
+        answered = {pool[i][0] for i in ingest["ok_indexes"]}
+        time.sleep(0.2)
+        peak = rss_kib(daemon.proc.pid)  # type: ignore[union-attr]
+    finally:
+        daemon.stop()
+        daemon.kill()
+    check = verify_log(tmp / "alertd.db", answered)
+    for result in (trivial, ingest):
+        result.pop("ok_indexes")
+    return {
+        "concurrency": concurrency,
+        "ingest": ingest,
+        "trivial": trivial,
+        "peak_rss_mib": peak / 1024,
+        "ratio_to_trivial": ingest["rps"] / trivial["rps"] if trivial["rps"] else float("nan"),
+        "log": check,
+    }
+
+
+ALERTMANAGER_CONFIG = """
+route:
+  receiver: "null"
+receivers:
+  - name: "null"
+"""
+
+
+def alertmanager_level(tmp: Path, concurrency: int, duration: float) -> dict[str, Any] | None:
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        return None
+    (tmp / "am.yml").write_text(ALERTMANAGER_CONFIG)
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp / 'am.yml'}",
+            f"--storage.path={tmp / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        requests = []
+        for i in range(400_000 // 4):
+            body = json.dumps(
+                [{"labels": {"alertname": f"Bench{i % ALARMS}", "instance": "x"}, "annotations": {"summary": "bench"}}]
+            ).encode()
+            requests.append(("POST", "/api/v2/alerts", {"Content-Type": "application/json"}, body))
+        result = run_load(port, requests, concurrency, duration)
+        result.pop("ok_indexes")
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--pool", type=int, default=16000, help="signed notifications prepared per level")
+    parser.add_argument("--quick", action="store_true", help="one short run at concurrency 8")
+    args = parser.parse_args()
+    if args.quick:
+        args.levels, args.duration, args.runs, args.pool = "8", 2.0, 1, 3000
+    levels = [int(x) for x in args.levels.split(",")]
+    pool = signed_pool(args.pool)
+    per_level: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
+    am: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
+    for run in range(args.runs):
+        for c in levels:
+            with tempfile.TemporaryDirectory() as tmp:
+                result = alertd_level(Path(tmp), pool, c, args.duration)
+                per_level[c].append(result)
+                am_result = alertmanager_level(Path(tmp), c, args.duration)
+                if am_result is not None:
+                    am[c].append(am_result)
+            i = result["ingest"]
+            print(
+                f"run {run + 1} c={c:>3}: {i['rps']:7.0f} req/s  p50 {i['p50_ms']:6.1f} ms  p99 "
+                f"{i['p99_ms']:6.1f} ms  errors {i['errors']}  trivial {result['trivial']['rps']:7.0f} req/s  "
+                f"ratio {result['ratio_to_trivial']:.2f}  rss {result['peak_rss_mib']:.0f} MiB"
+                + (f"  alertmanager {am_result['rps']:7.0f} req/s" if am_result else "")
+                + f"  log: missing {result['log']['missing']}"
+            )
+    rows = []
+    print("\nmedians over runs")
+    print(
+        f"{'conc':>4} {'req/s':>8} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'errors':>6} {'trivial':>8} "
+        f"{'ratio':>5} {'AM req/s':>8} {'vs AM':>6} {'RSS MiB':>7}"
+    )
+    for c in levels:
+        runs = per_level[c]
+        row = {
+            "concurrency": c,
+            "rps": median([r["ingest"]["rps"] for r in runs]),
+            "p50_ms": median([r["ingest"]["p50_ms"] for r in runs]),
+            "p90_ms": median([r["ingest"]["p90_ms"] for r in runs]),
+            "p99_ms": median([r["ingest"]["p99_ms"] for r in runs]),
+            "max_ms": median([r["ingest"]["max_ms"] for r in runs]),
+            "errors": sum(r["ingest"]["errors"] for r in runs),
+            "trivial_rps": median([r["trivial"]["rps"] for r in runs]),
+            "ratio_to_trivial": median([r["ratio_to_trivial"] for r in runs]),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+            "log_missing": sum(r["log"]["missing"] for r in runs),
+            "log_unanswered": sum(r["log"]["logged_but_unanswered"] for r in runs),
+            "pool_exhausted": any(r["ingest"]["exhausted"] for r in runs),
+            "runs_rps": [round(r["ingest"]["rps"]) for r in runs],
+        }
+        if am[c]:
+            row["alertmanager_rps"] = median([r["rps"] for r in am[c]])
+            row["alertmanager_p99_ms"] = median([r["p99_ms"] for r in am[c]])
+            row["ratio_to_alertmanager"] = row["rps"] / row["alertmanager_rps"]
+        rows.append(row)
+        print(
+            f"{c:>4} {row['rps']:8.0f} {row['p50_ms']:7.1f} {row['p90_ms']:7.1f} {row['p99_ms']:7.1f} "
+            f"{row['max_ms']:8.1f} {row['errors']:>6} {row['trivial_rps']:8.0f} {row['ratio_to_trivial']:5.2f} "
+            f"{row.get('alertmanager_rps', float('nan')):8.0f} {row.get('ratio_to_alertmanager', float('nan')):6.3f} "
+            f"{row['peak_rss_mib']:7.0f}"
+        )
+        if row["log_missing"]:
+            print(f"  !! {row['log_missing']} messages answered 2xx are missing from the inbound log")
+    summary("ingest", {"levels": rows, "runs": args.runs, "duration_s": args.duration})
+
+
+if __name__ == "__main__":
+    main()
