@@ -115,3 +115,91 @@ def wait_ready(url: str, timeout: float = 30) -> float:
             pass
         time.sleep(0.01)
     raise TimeoutError("the daemon never became ready")
+
+
+# --- added for bench/timers.py and bench/scale.py -----------------------------------------
+
+
+def log_time(line: str) -> float | None:
+    """The Unix time in a daemon log line's ``ts=`` field (ms resolution); None without one (journald)."""
+    import re
+    from datetime import UTC, datetime
+
+    match = re.search(r"\bts=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z", line)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
+
+
+def ms_stats(prefix: str, seconds: list[float]) -> dict[str, float | int | None]:
+    """``{prefix}_n``, ``_p50_ms``, ``_p99_ms``, ``_max_ms`` of durations given in seconds (None when empty)."""
+    ms = [s * 1000 for s in seconds]
+    return {
+        f"{prefix}_n": len(ms),
+        f"{prefix}_p50_ms": round(percentile(ms, 50), 2) if ms else None,
+        f"{prefix}_p99_ms": round(percentile(ms, 99), 2) if ms else None,
+        f"{prefix}_max_ms": round(max(ms), 2) if ms else None,
+    }
+
+
+def median_figures(per_run: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median over the runs of every numeric figure (None when no run has a value for it)."""
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(k for run in per_run for k in run):
+        values = [run.get(key) for run in per_run]
+        numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+        out[key] = round(median(numbers), 3) if numbers else None
+    return out
+
+
+def per_run_lists(per_run: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Every figure as the list of its per-run values, for the SUMMARY line."""
+    return {key: [run.get(key) for run in per_run] for key in dict.fromkeys(k for run in per_run for k in run)}
+
+
+def print_figures(title: str, per_run: list[dict[str, Any]], keys: list[str] | None = None) -> None:
+    """A readable table: one row per figure, one column per run, then the median."""
+    medians = median_figures(per_run)
+    keys = keys or list(medians)
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+        return str(value)
+
+    width = max(len(k) for k in keys)
+    head = "".join(f"{'run ' + str(i + 1):>12}" for i in range(len(per_run)))
+    print(f"\n{title}\n{'figure':<{width}}{head}{'median':>12}")
+    for key in keys:
+        runs = "".join(f"{cell(run.get(key)):>12}" for run in per_run)
+        print(f"{key:<{width}}{runs}{cell(medians.get(key)):>12}")
+
+
+def set_integration_policy(config: Path, policy: str, integration: str = "alarms") -> None:
+    """Give an integration written by ``sns_config`` an escalation policy (as tests/test_escalation.py does)."""
+    text = config.read_text()
+    marker = f'[integrations.{integration}]\ntype = "aws_sns"\n'
+    if marker not in text:
+        raise ValueError(f"no [integrations.{integration}] table of type aws_sns in {config}")
+    config.write_text(text.replace(marker, marker + f"escalation_policy = {json.dumps(policy)}\n", 1))
+
+
+def prepend_top_level(config: Path, lines: str) -> None:
+    """Add top-level keys (``plugins_dir = ...``), which TOML needs before the first table."""
+    config.write_text(lines.rstrip("\n") + "\n" + config.read_text())
+
+
+def signed_alarm(name: str, topic: str | None = None) -> tuple[dict[str, str], bytes]:
+    """(headers, body) of a signed SNS Notification carrying a CloudWatch ALARM whose AlarmName and
+    AlarmArn are ``name``: every distinct name opens its own alert (source id = AlarmArn)."""
+    from inbound_fixtures import sample_message
+    from sns_signing import DEFAULT_TOPIC, headers_for, notification
+
+    message, _message_id, _subject = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    data = json.loads(message)
+    data["AlarmName"] = name
+    data["AlarmArn"] = data["AlarmArn"].rsplit(":", 1)[0] + ":" + name
+    envelope = notification(data, topic=topic or DEFAULT_TOPIC, subject=f'ALARM: "{name}"')
+    return headers_for(envelope), json.dumps(envelope).encode()

@@ -139,7 +139,6 @@ class Daemon:
                 scheduler = start_scheduler(runtime)
                 async with trio.open_nursery() as loops:
                     runtime.nursery = loops
-                    self._start_background(loops)
                     hc = HyperConfig()
                     hc.bind = [config.raw.server.listen]
                     hc.graceful_timeout = config.raw.server.graceful_timeout
@@ -160,6 +159,8 @@ class Daemon:
                             served.set()
 
                     binds = await loops.start(serve)
+                    # The loops start once the server listens: overdue steps fire after readiness.
+                    self._start_background(loops)
                     runtime.ready = True
                     for url in binds:
                         log.info("http.listening", url=url)

@@ -30,5 +30,5 @@ def dry_run(
     if message.outcome is not None:
         return {**result, "outcome": message.outcome}
     existing = None if assume is None else OpenAlert(id=0, status=assume)
-    decision = decide(Document(message.document), integration.ruleset, lambda _sid: existing)
+    decision = decide(Document(message.document), integration.ruleset, lambda _sid: existing, render_all=True)
     return {**result, **decision.as_dict()}

@@ -400,12 +400,29 @@ def _why_not(doc: Document) -> str:
     return "; ".join(dict.fromkeys(doc.notes))
 
 
+def _render_details(ruleset: CompiledRuleset, render: _Renderer, source_id: str) -> dict[str, Any]:
+    templates = ruleset.templates
+    return {
+        "title": render("title", templates["title"])[:500] or source_id,
+        "description": render("description", templates["description"]) if "description" in templates else "",
+        "severity": render("severity", templates["severity"]) or "critical",
+        "url": render("url", templates["url"]) if "url" in templates else "",
+        "tags": tuple(t for t in (render(f"tags[{i}]", x) for i, x in enumerate(ruleset.tag_templates)) if t),
+        # An empty field (the event had no errorMessage) is left out rather than kept blank.
+        "fields": {k: v for k, v in ((k, render(f"fields.{k}", t)) for k, t in ruleset.field_templates.items()) if v},
+    }
+
+
 def decide(
     data: Any,
     ruleset: CompiledRuleset,
     find_open: Callable[[str], OpenAlert | None],
+    render_all: bool = False,
 ) -> Decision:
-    """Decide what one message does, given the rules and the alert currently open for it."""
+    """Decide what one message does, given the rules and the alert currently open for it.
+
+    The alert's title, fields ... are rendered only when the decision opens an alert (nothing
+    else uses them), or always with ``render_all`` (dry runs show them)."""
     doc = data if isinstance(data, Document) else Document(data)
     if ruleset.filter is not None and not ruleset.filter(doc):
         reason = "did not match the filter"
@@ -439,16 +456,8 @@ def decide(
     tvars["source_id"] = source_id
     tvars["field"] = lambda path: (lambda v: "" if v is MISSING else v)(doc.get(path))
     existing = find_open(source_id)
-    templates = ruleset.templates
-    details = {
-        "title": render("title", templates["title"])[:500] or source_id,
-        "description": render("description", templates["description"]) if "description" in templates else "",
-        "severity": render("severity", templates["severity"]) or "critical",
-        "url": render("url", templates["url"]) if "url" in templates else "",
-        "tags": tuple(t for t in (render(f"tags[{i}]", x) for i, x in enumerate(ruleset.tag_templates)) if t),
-        # An empty field (the event had no errorMessage) is left out rather than kept blank.
-        "fields": {k: v for k, v in ((k, render(f"fields.{k}", t)) for k, t in ruleset.field_templates.items()) if v},
-    }
+    opens = matched == "open" and existing is None
+    details = _render_details(ruleset, render, source_id) if opens or render_all else {}
     notes = "; ".join(render.problems)
 
     if matched == "open":

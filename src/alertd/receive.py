@@ -20,7 +20,7 @@ from alertd import alerts, ledger, metrics
 from alertd.events import AlertEvent
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
-from alertd.mapping import DUPLICATE_DELIVERY, REJECTED, Document, decide
+from alertd.mapping import DUPLICATE_DELIVERY, MAPPED_OPEN, REJECTED, Document, decide
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
 
@@ -39,6 +39,7 @@ class Recorded:
     outcome: str
     alert_id: int | None
     events: list[AlertEvent]
+    notifications_queued: int = 0
 
 
 def announce(runtime: Runtime, events: list[AlertEvent]) -> None:
@@ -154,11 +155,15 @@ def record_message(
     alert_id, events = alerts.apply_decision(db, name, integration.config.escalation_policy, decision, inbound_id, now)
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)
+    queued = 0
     if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
         from alertd.outbox import enqueue_closure_notices
 
-        enqueue_closure_notices(db, runtime.config.raw, alert_id, now)
-    return Recorded(inbound_id, decision.outcome, alert_id, with_snapshots(db, events))
+        queued = enqueue_closure_notices(db, runtime.config.raw, alert_id, now)
+    # The alert rows for plugins' alertd_alert_event, only when some plugin listens (the hot path).
+    if runtime.pm.hook.alertd_alert_event.get_hookimpls():
+        events = with_snapshots(db, events)
+    return Recorded(inbound_id, decision.outcome, alert_id, events, queued)
 
 
 async def receive(
@@ -231,7 +236,11 @@ async def receive(
     )
     if recorded.events:
         announce(runtime, recorded.events)
+    # Wake a loop only when it has new work: a new plan is due now; closure notices are queued.
+    # (Acknowledge and close stop plans and cancel notifications in the same transaction.)
+    if recorded.outcome == MAPPED_OPEN:
         runtime.wake("escalation")
+    if recorded.notifications_queued:
         runtime.wake("outbox")
     after = getattr(integration.inbound_type, "after_commit", None)
     if after is not None and recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:

@@ -170,11 +170,17 @@ def _v4_action_links(db: Database) -> None:
     )
 
 
+def _v5_outbox_sending_index(db: Database) -> None:
+    # The outbox loop looks for rows stuck 'sending' on every pass: an index, not a table scan.
+    db.execute("CREATE INDEX outbox_sending ON outbox (updated_at) WHERE status = 'sending'")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
     ("escalation plans and the outbox", _v3_escalation_and_outbox),
     ("used action links", _v4_action_links),
+    ("index of outbox rows being sent", _v5_outbox_sending_index),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,355 @@
+"""Escalation timers: how late steps fire with many alerts on short delays, and across a SIGKILL.
+
+    .venv/bin/python bench/timers.py [--alerts 300] [--runs 3] [--delay-minutes 0.05] [--quick]
+
+Each run starts a fresh daemon (real subprocess, temp dir) with an aws_sns integration whose
+escalation policy has 3 levels a few seconds apart, each paging one user by email through the
+tests' recorder channel (tests/plugins_dir/recorder.py).
+
+Phase 1 (steady): open N alerts as fast as possible (signed SNS CloudWatch ALARMs, distinct
+AlarmArn each) and wait until every step has fired. The lateness of a step is the ``at`` of its
+``escalated`` event minus its due time: the alert's ``created_at`` for the first step, else the
+previous step's ``at`` plus that level's delay (exactly how the engine plans it).
+
+Phase 2 (restart): open another N alerts, SIGKILL the daemon shortly after, keep it down for a
+few seconds so that steps fall due meanwhile, start it again and wait for everything. Steps due
+before the daemon was serving again are measured from the ``http.listening`` log line (negative:
+fired before the HTTP server was up); the others by their lateness. Every (alert, pass, level)
+must have exactly one ``escalated`` event and every alert must reach its last level.
+
+Figures are the median over ``--runs``; the SUMMARY line also lists the per-run values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+from common import (
+    ROOT,
+    TOKEN,
+    DaemonProcess,
+    log_time,
+    median_figures,
+    ms_stats,
+    per_run_lists,
+    prepend_top_level,
+    print_figures,
+    set_integration_policy,
+    signed_alarm,
+    sns_config,
+    summary,
+)
+
+LEVELS = 3
+
+
+# --- set-up --------------------------------------------------------------------------------
+
+
+def write_bench_config(tmp: Path, delay_minutes: float, repeat: int) -> tuple[Path, Path]:
+    """An aws_sns integration escalating through LEVELS users, each one level, by email (recorder)."""
+    sent = tmp / "sent.jsonl"
+    users = "".join(f'[users.u{i}]\ncontact = {{ email = "u{i}@example.com" }}\n' for i in range(LEVELS))
+    levels = "".join(
+        f'[[escalation_policies.bench.levels]]\nusers = ["u{i}"]\ndelay_minutes = {delay_minutes}\n'
+        for i in range(LEVELS)
+    )
+    extra = (
+        f"\n[channels.recorder]\npath = {json.dumps(str(sent))}\n\n{users}\n"
+        f"[escalation_policies.bench]\nrepeat = {repeat}\n{levels}"
+    )
+    config = sns_config(tmp, extra)
+    set_integration_policy(config, "bench")
+    prepend_top_level(config, f"plugins_dir = {json.dumps(str(ROOT / 'tests' / 'plugins_dir'))}")
+    return config, sent
+
+
+def start_daemon(daemon: DaemonProcess) -> dict[str, float]:
+    """Start; return the spawn time and the time of the ``http.listening`` line (Unix times)."""
+    spawned = time.time()
+    daemon.start(timeout=120)
+    line = next(x for x in daemon.lines if "event=http.listening" in x)
+    listening = log_time(line) or time.time()
+    return {"spawned": spawned, "listening": listening}
+
+
+# --- opening alerts ------------------------------------------------------------------------
+
+
+async def _post_all(url: str, requests: list[tuple[dict[str, str], bytes]], concurrency: int) -> list[int]:
+    limit = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+
+        async def one(headers: dict[str, str], body: bytes) -> int:
+            async with limit:
+                try:
+                    return (await client.post(url, content=body, headers=headers)).status_code
+                except httpx.HTTPError:
+                    return 0
+
+        return await asyncio.gather(*(one(h, b) for h, b in requests))
+
+
+def open_alerts(daemon: DaemonProcess, tag: str, n: int, concurrency: int) -> dict[str, Any]:
+    requests = [signed_alarm(f"{tag}-{i:05d}") for i in range(n)]  # signed before the clock starts
+    started = time.time()
+    statuses = asyncio.run(_post_all(f"{daemon.url}/in/{TOKEN}", requests, concurrency))
+    finished = time.time()
+    bad = Counter(s for s in statuses if s != 200)
+    if bad:
+        print(f"  warning: {sum(bad.values())} of {n} deliveries were not answered 200: {dict(bad)}", file=sys.stderr)
+    return {"started": started, "finished": finished, "failed": sum(bad.values())}
+
+
+# --- reading the outcome -------------------------------------------------------------------
+
+
+def query(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    conn = sqlite3.connect(db_path, timeout=30)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def like(tag: str) -> str:
+    return f"%:alarm:{tag}-%"
+
+
+def wait_all_fired(db_path: Path, tag: str, n: int, steps: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fired = query(
+            db_path,
+            "SELECT COUNT(*) FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+            "WHERE e.kind = 'escalated' AND a.source_id LIKE ?",
+            (like(tag),),
+        )[0][0]
+        active = query(
+            db_path,
+            "SELECT COUNT(*) FROM escalations s JOIN alerts a ON a.id = s.alert_id "
+            "WHERE s.state = 'active' AND a.source_id LIKE ?",
+            (like(tag),),
+        )[0][0]
+        if fired >= n * steps and active == 0:
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def wait_outbox_drained(db_path: Path, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if query(db_path, "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")[0][0] == 0:
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def steps_of(db_path: Path, tag: str, delays_s: list[float], repeat: int) -> dict[str, Any]:
+    """Every fired step of the tag's alerts with its due time, plus duplicate and completeness checks."""
+    created = dict(query(db_path, "SELECT id, created_at FROM alerts WHERE source_id LIKE ?", (like(tag),)))
+    rows = query(
+        db_path,
+        "SELECT e.alert_id, e.at, e.detail FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+        "WHERE e.kind = 'escalated' AND a.source_id LIKE ? ORDER BY e.id",
+        (like(tag),),
+    )
+    fired: dict[int, dict[tuple[int, int], list[float]]] = defaultdict(lambda: defaultdict(list))
+    for alert_id, at, detail in rows:
+        d = json.loads(detail)
+        fired[alert_id][(d["pass_number"], d["level"])].append(at)
+    last = (repeat, LEVELS - 1)
+    states = dict(
+        query(
+            db_path,
+            "SELECT alert_id, state FROM escalations WHERE alert_id IN (SELECT id FROM alerts WHERE source_id LIKE ?)",
+            (like(tag),),
+        )
+    )
+    steps = []  # (alert_id, pass, level, at, due)
+    duplicates = lost = 0
+    for alert_id, created_at in created.items():
+        by_pos = fired.get(alert_id, {})
+        duplicates += sum(len(ats) - 1 for ats in by_pos.values())
+        if last not in by_pos or states.get(alert_id) != "finished":
+            lost += 1
+        previous: tuple[int, float] | None = None  # (level, at) of the step before
+        for pos in sorted(by_pos, key=lambda p: p[0] * LEVELS + p[1]):
+            at = min(by_pos[pos])
+            due = created_at if previous is None else previous[1] + delays_s[previous[0]]
+            steps.append((alert_id, pos[0], pos[1], at, due))
+            previous = (pos[1], at)
+    return {"alerts": len(created), "steps": steps, "duplicates": duplicates, "lost": lost}
+
+
+def sent_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# --- one run -------------------------------------------------------------------------------
+
+
+def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    delays_s = [args.delay_minutes * 60] * LEVELS
+    steps_per_alert = LEVELS * (args.repeat + 1)
+    # Everything of a phase fires within (steps - 1) delays; leave a generous margin for a noisy box.
+    settle = (steps_per_alert - 1) * delays_s[0] + 60
+    figures: dict[str, Any] = {}
+    checks: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="alertd-bench-timers-") as tmp_name:
+        tmp = Path(tmp_name)
+        config, sent = write_bench_config(tmp, args.delay_minutes, args.repeat)
+        db_path = tmp / "alertd.db"
+        daemon = DaemonProcess(config)
+        try:
+            start_daemon(daemon)
+
+            # Phase 1: steady state.
+            tag1 = f"bench-r{run}-steady"
+            opened = open_alerts(daemon, tag1, args.alerts, args.concurrency)
+            figures["open_s"] = round(opened["finished"] - opened["started"], 3)
+            figures["open_per_s"] = round(args.alerts / max(1e-9, opened["finished"] - opened["started"]), 1)
+            if not wait_all_fired(db_path, tag1, args.alerts, steps_per_alert, settle):
+                print("  warning: phase 1 did not finish in time", file=sys.stderr)
+            phase1 = steps_of(db_path, tag1, delays_s, args.repeat)
+            figures.update(ms_stats("lateness", [at - due for _a, _p, _lv, at, due in phase1["steps"]]))
+            figures.update(
+                ms_stats("first_step", [at - due for _a, p, lv, at, due in phase1["steps"] if (p, lv) == (0, 0)])
+            )
+            figures.update(
+                ms_stats("timer_step", [at - due for _a, p, lv, at, due in phase1["steps"] if (p, lv) != (0, 0)])
+            )
+
+            # Phase 2: SIGKILL while steps are pending, down for a while, restart.
+            tag2 = f"bench-r{run}-restart"
+            opened = open_alerts(daemon, tag2, args.alerts, args.concurrency)
+            time.sleep(max(0.0, opened["finished"] + args.kill_after - time.time()))
+            daemon.kill()
+            killed = time.time()
+            pending = query(
+                db_path,
+                "SELECT COUNT(*) FROM escalations s JOIN alerts a ON a.id = s.alert_id "
+                "WHERE s.state = 'active' AND a.source_id LIKE ?",
+                (like(tag2),),
+            )[0][0]
+            time.sleep(args.down)
+            started = start_daemon(daemon)
+            ready = started["listening"]
+            if not wait_all_fired(db_path, tag2, args.alerts, steps_per_alert, settle):
+                print("  warning: phase 2 did not finish in time", file=sys.stderr)
+            phase2 = steps_of(db_path, tag2, delays_s, args.repeat)
+            before_kill = [s for s in phase2["steps"] if s[3] < killed]
+            rest = [s for s in phase2["steps"] if s[3] >= killed]
+            overdue = [s for s in rest if s[4] < ready]
+            after = [s for s in rest if s[4] >= ready]
+            figures["restart_listening_s"] = round(ready - started["spawned"], 3)
+            figures["pending_alerts_at_kill"] = pending
+            figures["steps_fired_before_kill"] = len(before_kill)
+            figures["overdue_due_before_kill_n"] = sum(1 for s in overdue if s[4] < killed)
+            figures.update(ms_stats("overdue_after_ready", [at - ready for _a, _p, _lv, at, _d in overdue]))
+            figures["overdue_after_ready_min_ms"] = (
+                round(min(at - ready for _a, _p, _lv, at, _d in overdue) * 1000, 2) if overdue else None
+            )
+            spawned = started["spawned"]
+            figures.update(ms_stats("overdue_after_spawn", [at - spawned for _a, _p, _lv, at, _d in overdue]))
+            figures.update(ms_stats("after_restart_lateness", [at - due for _a, _p, _lv, at, due in after]))
+
+            drained = wait_outbox_drained(db_path, 30 + args.alerts / 20)
+            daemon.stop()
+        finally:
+            daemon.kill()
+
+        sends = sent_lines(sent)
+        keys = Counter(s["key"] for s in sends)
+        checks.update(
+            {
+                "alerts_opened": phase1["alerts"] + phase2["alerts"],
+                "steps_fired": len(phase1["steps"]) + len(phase2["steps"]),
+                "steps_expected": 2 * args.alerts * steps_per_alert,
+                "duplicate_steps": phase1["duplicates"] + phase2["duplicates"],
+                "lost_alerts": phase1["lost"] + phase2["lost"],
+                "notifications_sent": len(sends),
+                "notifications_resent": sum(c - 1 for c in keys.values()),
+                "outbox_drained": drained,
+            }
+        )
+    return figures, checks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--alerts", type=int, default=300, help="alerts opened per phase (default 300)")
+    parser.add_argument("--runs", type=int, default=3, help="runs; figures are medians (default 3)")
+    parser.add_argument("--delay-minutes", type=float, default=0.05, help="delay of each level (default 0.05 = 3 s)")
+    parser.add_argument("--repeat", type=int, default=0, help="policy repeats (default 0)")
+    parser.add_argument("--kill-after", type=float, default=1.0, help="SIGKILL this long after opening (s)")
+    parser.add_argument("--down", type=float, default=5.0, help="seconds the daemon stays down")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent deliveries while opening")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 30 alerts, 1 run, short delays")
+    args = parser.parse_args()
+    if args.quick:
+        args.alerts, args.runs, args.delay_minutes, args.down = min(args.alerts, 30), 1, 0.03, 3.0
+
+    print(
+        f"timers: {args.alerts} alerts per phase, {LEVELS} levels every {args.delay_minutes * 60:g} s, "
+        f"repeat {args.repeat}, SIGKILL {args.kill_after:g} s after opening, down {args.down:g} s, "
+        f"{args.runs} run(s)"
+    )
+    per_run: list[dict[str, Any]] = []
+    all_checks: list[dict[str, Any]] = []
+    for run in range(1, args.runs + 1):
+        began = time.monotonic()
+        figures, checks = one_run(args, run)
+        per_run.append(figures)
+        all_checks.append(checks)
+        print(f"  run {run}: {time.monotonic() - began:.1f} s, checks {checks}")
+
+    print_figures("figures (ms unless named _s / counts)", per_run)
+    ok = all(
+        c["duplicate_steps"] == 0 and c["lost_alerts"] == 0 and c["steps_fired"] == c["steps_expected"]
+        for c in all_checks
+    )
+    print(f"\nno step fired twice, none lost: {'yes' if ok else 'NO'}")
+    summary(
+        "timers",
+        {
+            "params": {
+                "alerts": args.alerts,
+                "levels": LEVELS,
+                "delay_s": round(args.delay_minutes * 60, 3),
+                "repeat": args.repeat,
+                "kill_after_s": args.kill_after,
+                "down_s": args.down,
+                "runs": args.runs,
+            },
+            "median": median_figures(per_run),
+            "per_run": per_run_lists(per_run),
+            "checks": {
+                "ok": ok,
+                "duplicate_steps": sum(c["duplicate_steps"] for c in all_checks),
+                "lost_alerts": sum(c["lost_alerts"] for c in all_checks),
+                "steps_fired": [c["steps_fired"] for c in all_checks],
+                "steps_expected": [c["steps_expected"] for c in all_checks],
+                "notifications_sent": [c["notifications_sent"] for c in all_checks],
+                "notifications_resent": [c["notifications_resent"] for c in all_checks],
+                "outbox_drained": [c["outbox_drained"] for c in all_checks],
+            },
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
