@@ -377,3 +377,57 @@ def test_dry_run_cli_touches_nothing(daemon: DaemonProcess, db: Db, tmp_path: Pa
     assert decision["outcome"] == "Mapped Closed"
     assert decision["fields"]["state"] == "ALARM -> OK"
     assert (db.inbound(), db.alerts()) == before
+
+
+def test_raw_delivery_when_allowed(tmp_path: Path) -> None:
+    from helpers import write_config
+    from sns_signing import seed_cert_cache
+
+    seed_cert_cache(tmp_path / "certs")
+    config = write_config(
+        tmp_path,
+        f"""
+[inbound.aws_sns]
+cert_cache_dir = "certs"
+[integrations.raw]
+type = "aws_sns"
+token = "{TOKEN}"
+[integrations.raw.options]
+allow_raw_delivery = true
+topic_arns = ["arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms"]
+""",
+    )
+    from helpers import SAMPLES
+
+    sample = json.loads((SAMPLES / "raw-delivery-cloudwatch-alarm-ALARM.json").read_text())
+    with DaemonProcess(config) as daemon:
+        response = daemon.post(f"/in/{TOKEN}", content=json.dumps(sample["body"]).encode(), headers=sample["headers"])
+        assert response.status_code == 200
+        db = Db(tmp_path / "alertd.db")
+        row = db.inbound()[-1]
+        assert (row["outcome"], row["source_message_id"]) == ("Mapped Open", sample["headers"]["x-amz-sns-message-id"])
+        assert db.alerts()[-1]["source_id"] == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ConsoleSignInFailures"
+        # Unsigned, so the topic header is all there is to check: another topic is refused.
+        other = {
+            **sample["headers"],
+            "x-amz-sns-topic-arn": "arn:aws:sns:us-east-1:123456789012:other",
+            "x-amz-sns-message-id": str(uuid.uuid4()),
+        }
+        assert (
+            daemon.post(f"/in/{TOKEN}", content=json.dumps(sample["body"]).encode(), headers=other).status_code == 403
+        )
+
+
+def test_seed_cert_command(tmp_path: Path) -> None:
+    from helpers import write_config
+    from sns_signing import make_test_ca_and_signing_cert
+
+    config = write_config(tmp_path, '[inbound.aws_sns]\ncert_cache_dir = "certs"\n')
+    pem = tmp_path / "cert.pem"
+    pem.write_bytes(make_test_ca_and_signing_cert()[2])
+    url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem"
+    result = run_cli("sns", "seed-cert", url, str(pem), "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "certs" / "sns.eu-west-1.amazonaws.com_SimpleNotificationService-abc.pem").exists()
+    bad = run_cli("sns", "seed-cert", "https://evil.example.com/x.pem", str(pem), "-c", str(config))
+    assert bad.returncode != 0 and "SigningCertURL" in bad.stderr
