@@ -82,3 +82,31 @@ def test_locked_database_answers_503_then_recovers(tmp_path: Path) -> None:
         )
         assert rows == [{"outcome": "Mapped Open", "accepted": 1}]
         consistent(db)
+
+
+def test_sigterm_lets_in_flight_requests_commit(tmp_path: Path) -> None:
+    """A request still waiting for its commit when SIGTERM arrives is answered (2xx, committed)
+    before the daemon exits 0."""
+    import signal
+    import threading
+
+    config = sns_config(tmp_path)
+    with DaemonProcess(config) as daemon:
+        locker = sqlite3.connect(tmp_path / "alertd.db", isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # the request will wait in the writer
+        envelope = alarm("InFlight")
+        answer: dict[str, int] = {}
+        sender = threading.Thread(target=lambda: answer.update(status=post_envelope(daemon, envelope).status_code))
+        sender.start()
+        time.sleep(0.5)
+        daemon.signal(signal.SIGTERM)
+        time.sleep(0.5)
+        locker.execute("COMMIT")
+        locker.close()
+        sender.join(10)
+        assert daemon.proc is not None and daemon.proc.wait(15) == 0
+    assert answer == {"status": 200}
+    rows = Db(tmp_path / "alertd.db").rows(
+        "SELECT outcome FROM inbound_log WHERE source_message_id = ?", (envelope["MessageId"],)
+    )
+    assert rows == [{"outcome": "Mapped Open"}]
