@@ -45,7 +45,8 @@ async def test_posts_signed_json_with_idempotency_key(peer: HttpPeer) -> None:
     assert request.path == "/hooks/alice?x=1"
     assert request.headers["content-type"] == "application/json"
     assert request.headers["idempotency-key"] == "alert:42:0:0:alice:email"
-    expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    signed = request.headers["x-alertd-timestamp"].encode() + b"." + request.body
+    expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(request.headers["x-alertd-signature"], expected)
     assert abs(int(request.headers["x-alertd-timestamp"]) - time.time()) < 60
 
@@ -90,9 +91,8 @@ async def test_body_template_in_a_sandbox(peer: HttpPeer) -> None:
         "sev": "critical",
         "ack": "https://alertd.example.test/act/ACK-TOKEN-42.alice",
     }
-    assert request.headers["x-alertd-signature"].endswith(
-        hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
-    )
+    signed = request.headers["x-alertd-timestamp"].encode() + b"." + request.body
+    assert request.headers["x-alertd-signature"].endswith(hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest())
 
 
 async def test_template_that_escapes_the_sandbox_fails(peer: HttpPeer) -> None:

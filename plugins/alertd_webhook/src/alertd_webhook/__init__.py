@@ -6,7 +6,7 @@ The user's contact address is the URL to POST to::
     contact = { webhook = "https://hooks.example.com/alertd/alice" }
 
     [channels.webhook]
-    secret = "..."                      # optional: sign bodies (X-Alertd-Signature: sha256=<hex HMAC>)
+    secret = "..."                      # optional: X-Alertd-Signature: sha256=<hex HMAC of "{timestamp}.{body}">
     allowed_hosts = ["hooks.example.com"]  # optional: refuse any other host
     # body_template = '{"text": {{ notification.subject | tojson }}}'   # optional, sandboxed Jinja2
 

@@ -30,7 +30,7 @@ class WebhookSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # When set: X-Alertd-Signature: sha256=<hex HMAC-SHA256 of the raw body> and X-Alertd-Timestamp.
+    # When set: X-Alertd-Timestamp and X-Alertd-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{raw body}">.
     secret: SecretStr | None = None
     # A Jinja2 template for the body (sandboxed); variables: notification, alert, links.
     body_template: str | None = None
@@ -109,9 +109,11 @@ def render_body(notification: Notification, settings: WebhookSettings) -> bytes:
     return text.encode()
 
 
-def signature(secret: str, body: bytes) -> str:
-    """The X-Alertd-Signature value: receivers recompute it over the raw body and compare in constant time."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The X-Alertd-Signature value: HMAC-SHA256 over ``{X-Alertd-Timestamp}.{raw body}``. Receivers
+    recompute it, compare in constant time, and refuse old timestamps (so a captured request
+    cannot be replayed later)."""
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 _SSL: ssl.SSLContext | None = None
@@ -212,8 +214,9 @@ class WebhookChannel:
             "Idempotency-Key": notification.idempotency_key,
         }
         if settings.secret is not None:
-            headers["X-Alertd-Timestamp"] = str(int(time.time()))
-            headers["X-Alertd-Signature"] = signature(settings.secret.get_secret_value(), body)
+            timestamp = str(int(time.time()))
+            headers["X-Alertd-Timestamp"] = timestamp
+            headers["X-Alertd-Signature"] = signature(settings.secret.get_secret_value(), timestamp, body)
         response, result = await post(url, body, headers, settings.timeout)
         if response is None:
             assert result is not None
