@@ -9,13 +9,29 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 # A copy of ../shared/samples/aws, so that a clean checkout has them.
 SAMPLES = ROOT / "tests" / "samples" / "aws"
+
+
+def wait_until(probe: Callable[[], T], timeout: float = 20, what: str = "condition") -> T:
+    """Poll ``probe`` until it returns something truthy; return that, or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 def free_port() -> int:

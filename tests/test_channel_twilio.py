@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -21,11 +21,9 @@ from alertd_twilio.channels import SMS, SMS_MAX_CHARS, VOICE
 from alertd_twilio.routes import blueprint
 from alertd_twilio.settings import TwilioSettings
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signature
-from helpers import DaemonProcess, free_port, run_cli, write_config
+from helpers import DaemonProcess, free_port, run_cli, wait_until, write_config
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification as sns_notification
-
-T = TypeVar("T")
 
 ALICE = "+15551230001"
 BOB = "+15551230002"
@@ -222,17 +220,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             yield Env(daemon=daemon, fake=fake, db=Db(tmp / "alertd.db"), public=public)
             errors = [line for line in daemon.lines if "level=error" in line]
             assert errors == [], "\n".join(errors)
-
-
-def wait_until(probe: Callable[[], T | None], timeout: float = 10, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def open_alert(env: Env, name: str) -> dict[str, Any]:

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import httpx
 
+from helpers import wait_until
 from inbound_fixtures import TOKEN, sample_message
 from sns_signing import headers_for, notification
-from test_escalation import escalation_daemon, sends, wait_until
+from test_escalation import escalation_daemon, sends
 
 ROUNDS = 3
 ALARMS = [f"Crash{i}" for i in range(12)]

@@ -19,7 +19,7 @@ from alertd.escalation import Position, advance, fire_due, level_targets
 from alertd.mapping import Decision
 from alertd.store import connect
 from alertd.store.schema import migrate
-from helpers import ROOT, DaemonProcess, run_cli
+from helpers import ROOT, DaemonProcess, run_cli, wait_until
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -211,15 +211,6 @@ def sends(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def wait_until(predicate, timeout: float = 20, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def open_through_sns(daemon: DaemonProcess, db: Db) -> int:

@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 
 from alertd import links
-from test_escalation import escalation_daemon, open_through_sns, sends, wait_until
+from helpers import wait_until
+from test_escalation import escalation_daemon, open_through_sns, sends
 
 
 def test_action_links(tmp_path: Path) -> None:

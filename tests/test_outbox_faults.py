@@ -15,7 +15,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from channel_fixtures import HttpPeer, Recorded, Reply
-from helpers import DaemonProcess, free_port
+from helpers import DaemonProcess, free_port, wait_until
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -28,15 +28,6 @@ class Mailbox:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         self.to.append(str(message["To"]))
         return "250 OK"
-
-
-def wait_until(predicate: Any, timeout: float = 20, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_retries_backoff_and_failover(tmp_path) -> None:

@@ -9,22 +9,18 @@ the phone), and a ``view`` button to the alert's URL when it has one.
 from __future__ import annotations
 
 import re
-import ssl
-import time
-from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
 
 import httpx
-import trio
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alertd.channels import DeliveryResult, Notification
+from alertd.http_delivery import post
 
 USER_AGENT = "alertd-ntfy/0.1.0"
 TOPIC_RE = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
 # ntfy turns messages above 4096 bytes into attachments; stay below.
 MAX_MESSAGE_CHARS = 3500
-MAX_RETRY_AFTER = 600.0
 SEVERITY_TAGS = {"critical": "rotating_light", "error": "rotating_light", "warning": "warning"}
 
 Priority = Annotated[int, Field(ge=1, le=5)]
@@ -139,30 +135,6 @@ def publish_body(notification: Notification, topic: str, settings: NtfySettings)
     return body
 
 
-_SSL: ssl.SSLContext | None = None
-
-
-def _ssl_context() -> ssl.SSLContext:
-    global _SSL
-    if _SSL is None:
-        _SSL = httpx.create_ssl_context()
-    return _SSL
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER) or None
-
-
 def _provider_id(response: httpx.Response) -> str | None:
     try:
         data = response.json()
@@ -171,23 +143,11 @@ def _provider_id(response: httpx.Response) -> str | None:
     return str(data["id"]) if isinstance(data, dict) and data.get("id") else None
 
 
-def classify(response: httpx.Response, host: str) -> DeliveryResult:
-    """2xx sent; 408, 429 and 5xx passing (honouring Retry-After); other answers permanent."""
-    status = response.status_code
-    if 200 <= status < 300:
-        return DeliveryResult("sent", provider_id=_provider_id(response))
-    text = " ".join(response.text.split())[:200]
-    error = f"ntfy at {host} answered HTTP {status}" + (f": {text}" if text else "")
-    if status in (408, 429) or status >= 500:
-        return DeliveryResult("retry", error=error, retry_after=retry_after(response))
-    return DeliveryResult("failed", error=error)
-
-
 class NtfyChannel:
     name = "ntfy"
     kinds = ("push",)
     config_model = NtfySettings
-    # The configured value replaces this at daemon start (see alertd_startup).
+    # A `concurrency` key in [channels.ntfy] takes precedence.
     concurrency = NtfySettings.model_fields["concurrency"].default
 
     async def send(self, notification: Notification, settings: NtfySettings, runtime: Any) -> DeliveryResult:
@@ -203,16 +163,6 @@ class NtfyChannel:
         host = url.host
         body = publish_body(notification, topic, settings)
         timeout = settings.timeout
-        try:
-            with trio.move_on_after(timeout):
-                async with httpx.AsyncClient(timeout=timeout, verify=_ssl_context(), follow_redirects=False) as client:
-                    response = await client.post(url, json=body, headers=headers)
-                    await response.aread()
-                    return classify(response, host)
-            return DeliveryResult("retry", error=f"no answer from ntfy at {host} within {timeout:g}s")
-        except httpx.TimeoutException:
-            return DeliveryResult("retry", error=f"no answer from ntfy at {host} within {timeout:g}s")
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            return DeliveryResult("failed", error=f"cannot call ntfy at {host}: {exc}")
-        except httpx.TransportError as exc:
-            return DeliveryResult("retry", error=f"cannot reach ntfy at {host}: {type(exc).__name__}: {exc}")
+        return await post(
+            url, json=body, headers=headers, timeout=timeout, who=f"ntfy at {host}", provider_id=_provider_id
+        )

@@ -5,24 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import ssl
 import time
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 
 import httpx
 import jinja2
-import trio
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alertd.channels import DeliveryResult, Notification
+from alertd.http_delivery import post
 
 USER_AGENT = "alertd-webhook/0.1.0"
 # A Retry-After longer than this is cut down: a page must not wait hours because a receiver asked.
-MAX_RETRY_AFTER = 600.0
 
 
 class WebhookSettings(BaseModel):
@@ -116,17 +113,6 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-_SSL: ssl.SSLContext | None = None
-
-
-def _ssl_context() -> ssl.SSLContext:
-    """One verifying context for all sends (building one per request costs a CA-bundle load)."""
-    global _SSL
-    if _SSL is None:
-        _SSL = httpx.create_ssl_context()
-    return _SSL
-
-
 def check_url(address: str, allowed_hosts: list[str] | None) -> tuple[httpx.URL | None, str | None]:
     try:
         url = httpx.URL(address.strip())
@@ -140,64 +126,11 @@ def check_url(address: str, allowed_hosts: list[str] | None) -> tuple[httpx.URL 
     return url, None
 
 
-def retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER) or None
-
-
-def _snippet(response: httpx.Response) -> str:
-    text = " ".join(response.text.split())
-    return f": {text[:200]}" if text else ""
-
-
-def classify(response: httpx.Response, host: str) -> DeliveryResult:
-    """2xx sent; 408, 429 and 5xx passing (honouring Retry-After); anything else permanent."""
-    status = response.status_code
-    if 200 <= status < 300:
-        return DeliveryResult("sent", provider_id=response.headers.get("X-Request-Id") or None)
-    error = f"{host} answered HTTP {status}{_snippet(response)}"
-    if status in (408, 429) or status >= 500:
-        return DeliveryResult("retry", error=error, retry_after=retry_after(response))
-    if 300 <= status < 400:
-        return DeliveryResult("failed", error=f"{host} answered HTTP {status} (redirects are not followed)")
-    return DeliveryResult("failed", error=error)
-
-
-async def post(
-    url: httpx.URL, body: bytes, headers: dict[str, str], timeout: float
-) -> tuple[httpx.Response | None, DeliveryResult | None]:
-    """One POST with an overall deadline; (response, None) or (None, a retry/failed result)."""
-    host = url.host
-    try:
-        with trio.move_on_after(timeout) as scope:
-            async with httpx.AsyncClient(timeout=timeout, verify=_ssl_context(), follow_redirects=False) as client:
-                response = await client.post(url, content=body, headers=headers)
-                await response.aread()
-                return response, None
-        assert scope.cancelled_caught
-        return None, DeliveryResult("retry", error=f"no answer from {host} within {timeout:g}s")
-    except httpx.TimeoutException:
-        return None, DeliveryResult("retry", error=f"no answer from {host} within {timeout:g}s")
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        return None, DeliveryResult("failed", error=f"cannot call {host}: {exc}")
-    except httpx.TransportError as exc:  # refused, reset, DNS, TLS
-        return None, DeliveryResult("retry", error=f"cannot reach {host}: {type(exc).__name__}: {exc}")
-
-
 class WebhookChannel:
     name = "webhook"
     kinds = ("webhook",)
     config_model = WebhookSettings
-    # The configured value replaces this at daemon start (see alertd_startup).
+    # A `concurrency` key in [channels.webhook] takes precedence.
     concurrency = WebhookSettings.model_fields["concurrency"].default
 
     async def send(self, notification: Notification, settings: WebhookSettings, runtime: Any) -> DeliveryResult:
@@ -217,8 +150,11 @@ class WebhookChannel:
             timestamp = str(int(time.time()))
             headers["X-Alertd-Timestamp"] = timestamp
             headers["X-Alertd-Signature"] = signature(settings.secret.get_secret_value(), timestamp, body)
-        response, result = await post(url, body, headers, settings.timeout)
-        if response is None:
-            assert result is not None
-            return result
-        return classify(response, url.host)
+        return await post(
+            url,
+            content=body,
+            headers=headers,
+            timeout=settings.timeout,
+            who=url.host,
+            provider_id=lambda response: response.headers.get("X-Request-Id") or None,
+        )
