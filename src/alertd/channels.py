@@ -42,6 +42,21 @@ class Notification:
         prefix = "RESOLVED" if self.purpose == "closed" else str(alert.get("severity", "alert")).upper()
         return f"[{prefix}] #{self.alert_id} {alert.get('title', '')}".strip()
 
+    def detail_lines(self) -> list[str]:
+        """The alert's description, source and fields as plain lines: the body of a short message."""
+        alert = self.alert
+        lines: list[str] = []
+        description = str(alert.get("description") or "").strip()
+        if description:
+            lines.append(description)
+        source = " / ".join(str(alert[k]) for k in ("integration", "source_id") if alert.get(k))
+        if source:
+            lines.append(f"Source: {source}")
+        fields = alert.get("fields") or {}
+        if isinstance(fields, dict):
+            lines += [f"{key}: {value}" for key, value in fields.items()]
+        return lines
+
 
 @dataclass(frozen=True)
 class DeliveryResult:

@@ -40,15 +40,7 @@ def body_for(notification: Notification) -> str:
         lines.append("Resolved: this alert has been closed. No action is needed.")
     else:
         lines.append(str(alert.get("title") or f"Alert #{notification.alert_id}"))
-    description = str(alert.get("description") or "").strip()
-    if description:
-        lines.append(description)
-    source = " / ".join(str(alert[k]) for k in ("integration", "source_id") if alert.get(k))
-    if source:
-        lines.append(f"Source: {source}")
-    fields = alert.get("fields") or {}
-    if isinstance(fields, dict):
-        lines += [f"{key}: {value}" for key, value in fields.items()]
+    lines += notification.detail_lines()
     if alert.get("url"):
         lines.append(f"More: {alert['url']}")
     if notification.purpose == "alert":

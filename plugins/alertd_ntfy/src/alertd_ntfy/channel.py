@@ -79,20 +79,9 @@ def resolve_topic(address: str, server: str) -> tuple[str, str] | str:
 
 
 def _message(notification: Notification) -> str:
-    alert = notification.alert
-    lines: list[str] = []
-    if notification.purpose == "closed":
-        lines.append("Resolved: this alert has been closed.")
-    description = str(alert.get("description") or "").strip()
-    if description:
-        lines.append(description)
-    source = " / ".join(str(alert[k]) for k in ("integration", "source_id") if alert.get(k))
-    if source:
-        lines.append(f"Source: {source}")
-    fields = alert.get("fields") or {}
-    if isinstance(fields, dict):
-        lines += [f"{key}: {value}" for key, value in fields.items()]
-    text = "\n".join(lines) or str(alert.get("title") or notification.subject)
+    resolved = ["Resolved: this alert has been closed."] if notification.purpose == "closed" else []
+    lines = resolved + notification.detail_lines()
+    text = "\n".join(lines) or str(notification.alert.get("title") or notification.subject)
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
