@@ -9,6 +9,7 @@ cancel the loops, commit what is queued, exit 0.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from pathlib import Path
@@ -143,8 +144,8 @@ class Daemon:
                     hc.bind = [config.raw.server.listen]
                     hc.graceful_timeout = config.raw.server.graceful_timeout
                     hc.accesslog = None
-                    hc.errorlog = "-"
-                    hc.loglevel = "WARNING"
+                    # hypercorn's own errors go through our handler: one key=value line each.
+                    hc.errorlog = logging.getLogger("hypercorn.error")
                     served = trio.Event()
 
                     async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

@@ -81,7 +81,7 @@ def setup_logging(level: str = "info") -> None:
     root.addHandler(handler)
     set_level(level)
     # Third-party chatter goes through the same handler, one line each, but quieter.
-    for noisy in ("hypercorn.access", "httpx", "httpcore", "apscheduler"):
+    for noisy in ("hypercorn.access", "hypercorn.error", "httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
