@@ -6,7 +6,6 @@ installed this way too) and, optionally, from ``.py`` files in ``plugins_dir``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import sys
 from dataclasses import dataclass
@@ -93,10 +92,3 @@ def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:
             source = getattr(plugin, "__alertd_source__", "registered")
         infos.append(PluginInfo(name=name, version=version, source=source, hooks=hooks))
     return sorted(infos, key=lambda info: info.name)
-
-
-def distribution_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None

@@ -19,8 +19,3 @@ def set_state(db: Database, integration: str, topic: str, state: str, now: float
                detail = excluded.detail""",
         [integration, topic, state, now, confirmed_at, json.dumps(detail)],
     )
-
-
-def get(db: Database, integration: str, topic: str) -> dict[str, Any] | None:
-    row = db.execute("SELECT * FROM subscriptions WHERE integration = ? AND topic = ?", [integration, topic]).fetchone()
-    return None if row is None else dict(row)
