@@ -149,6 +149,13 @@ def bad(
     return row
 
 
+def bad_envelope(daemon: DaemonProcess, db: Db, envelope: dict, *, status: int, reason: str) -> dict:
+    """``bad`` for an SNS envelope sent as SNS sends it."""
+    return bad(
+        daemon, db, body=json.dumps(envelope).encode(), headers=headers_for(envelope), status=status, reason=reason
+    )
+
+
 def alarm_envelope(**changes: object) -> dict:
     message, _, subject = sample_message("sns-cloudwatch-alarm-ALARM.json")
     return {**notification(message, subject=subject), **changes}
@@ -218,102 +225,48 @@ def test_header_body_type_mismatch(daemon: DaemonProcess, db: Db) -> None:
 def test_tampered_message_fails_the_signature(daemon: DaemonProcess, db: Db) -> None:
     envelope = alarm_envelope()
     envelope["Message"] = envelope["Message"].replace("ALARM", "OK")
-    bad(
-        daemon,
-        db,
-        body=json.dumps(envelope).encode(),
-        headers=headers_for(envelope),
-        status=403,
-        reason="signature rejected",
-    )
+    bad_envelope(daemon, db, envelope, status=403, reason="signature rejected")
 
 
 def test_certificate_from_a_non_sns_host(daemon: DaemonProcess, db: Db) -> None:
     envelope = sign_message({**alarm_envelope(), "SigningCertURL": "https://evil.example.com/cert.pem"})
-    bad(
-        daemon,
-        db,
-        body=json.dumps(envelope).encode(),
-        headers=headers_for(envelope),
-        status=403,
-        reason="signature rejected",
-    )
+    bad_envelope(daemon, db, envelope, status=403, reason="signature rejected")
 
 
 def test_certificate_from_another_region(daemon: DaemonProcess, db: Db) -> None:
     url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-alertdtest.pem"
     envelope = sign_message({**alarm_envelope(), "SigningCertURL": url})
-    bad(
-        daemon,
-        db,
-        body=json.dumps(envelope).encode(),
-        headers=headers_for(envelope),
-        status=403,
-        reason="not on the SNS host of the topic's region",
-    )
+    bad_envelope(daemon, db, envelope, status=403, reason="not on the SNS host of the topic's region")
 
 
 def test_certificate_fetch_failure_is_retryable(daemon: DaemonProcess, db: Db) -> None:
     url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-notcached.pem"
     envelope = sign_message({**alarm_envelope(), "SigningCertURL": url})
-    bad(
-        daemon,
-        db,
-        body=json.dumps(envelope).encode(),
-        headers=headers_for(envelope),
-        status=503,
-        reason="signing certificate unavailable",
-    )
+    bad_envelope(daemon, db, envelope, status=503, reason="signing certificate unavailable")
 
 
 def test_topic_not_allowed(daemon: DaemonProcess, db: Db) -> None:
     message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
     envelope = notification(message, topic="arn:aws:sns:us-east-1:123456789012:someone-elses")
-    bad(
-        daemon,
-        db,
-        body=json.dumps(envelope).encode(),
-        headers=headers_for(envelope),
-        status=403,
-        reason="is not in this integration's topic_arns",
-    )
+    bad_envelope(daemon, db, envelope, status=403, reason="is not in this integration's topic_arns")
 
 
 def test_stale_message_is_refused(daemon: DaemonProcess, db: Db) -> None:
     message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
     envelope = notification(message, timestamp="2020-01-01T00:00:00.000Z")
-    bad(
-        daemon,
-        db,
-        body=json.dumps(envelope).encode(),
-        headers=headers_for(envelope),
-        status=400,
-        reason="older than max_age_hours",
-    )
+    bad_envelope(daemon, db, envelope, status=400, reason="older than max_age_hours")
 
 
 def test_body_over_the_size_limit(daemon: DaemonProcess, db: Db) -> None:
     envelope = notification("x" * 300_000)
-    row = bad(
-        daemon,
-        db,
-        body=json.dumps(envelope).encode(),
-        headers=headers_for(envelope),
-        status=413,
-        reason="body larger than the limit of 294912 bytes",
-    )
+    row = bad_envelope(daemon, db, envelope, status=413, reason="body larger than the limit of 294912 bytes")
     assert row["body_size"] > 294912 and len(row["body"]) <= 4096
 
 
 def test_message_that_is_not_json(daemon: DaemonProcess, db: Db) -> None:
     envelope = notification("plain text, not an alarm")
-    bad(
-        daemon,
-        db,
-        body=json.dumps(envelope).encode(),
-        headers=headers_for(envelope),
-        status=200,
-        reason="no open, close or acknowledge rule matched (Message is not JSON)",
+    bad_envelope(
+        daemon, db, envelope, status=200, reason="no open, close or acknowledge rule matched (Message is not JSON)"
     )
 
 
