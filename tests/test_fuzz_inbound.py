@@ -12,24 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alertd.mapping import OUTCOMES
+from alertd_aws_sns.inbound_type import REQUIRED
 from helpers import DaemonProcess, free_port
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from sns_signing import headers_for, notification, subscription_confirmation
 
-SNS_KEYS = [
-    "Type",
-    "MessageId",
-    "TopicArn",
-    "Message",
-    "Timestamp",
-    "SignatureVersion",
-    "Signature",
-    "SigningCertURL",
-    "Subject",
-    "Token",
-    "SubscribeURL",
-    "UnsubscribeURL",
-]
+# Every key SNS signs or requires, plus the optional ones.
+SNS_KEYS = sorted({key for fields in REQUIRED.values() for key in fields} | {"Subject", "UnsubscribeURL"})
 TYPES = ["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation", "", "notification", "X"]
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import trio
 from sqlite_utils import Database
 
 from alertd.events import AlertEvent
@@ -33,10 +32,6 @@ if TYPE_CHECKING:
     from alertd.runtime import Runtime
 
 log = get_logger("alertd.escalation")
-
-# The loop re-reads the plan at least this often, so changes made by the CLI
-# (another process) are seen without a signal.
-MAX_IDLE_SECONDS = 2.0
 
 
 # --- pure decisions ----------------------------------------------------------------
@@ -232,8 +227,4 @@ async def escalation_loop(runtime: Runtime) -> None:
             announce(runtime, events)
         if queued:
             runtime.wake("outbox")
-        due = await store.read(next_due)
-        delay = MAX_IDLE_SECONDS if due is None else max(0.0, min(due - runtime.clock.now(), MAX_IDLE_SECONDS))
-        if delay > 0:
-            with trio.move_on_after(delay):
-                await wake.wait()
+        await runtime.idle(wake, await store.read(next_due), more_now=bool(events))

@@ -115,8 +115,6 @@ def for_alert(db: Database, alert_id: int) -> list[dict[str, object]]:
 # --- delivery -----------------------------------------------------------------------------
 
 SEND_TIMEOUT_SECONDS = 60.0
-# The loop re-reads the queue at least this often (rows written by other processes, clock drift).
-MAX_IDLE_SECONDS = 2.0
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
@@ -460,11 +458,7 @@ async def outbox_loop(runtime: Runtime) -> None:
                 claimed = []
             for row in claimed:
                 nursery.start_soon(deliver, runtime, row, limiters)
-            due = await store.read(next_due)
-            delay = MAX_IDLE_SECONDS if due is None else max(0.0, min(due - runtime.clock.now(), MAX_IDLE_SECONDS))
-            if delay > 0 or not claimed:
-                with trio.move_on_after(max(delay, 0.01)):
-                    await wake.wait()
+            await runtime.idle(wake, await store.read(next_due), more_now=bool(claimed))
 
 
 def get(db: Database, notification_id: int) -> dict[str, Any] | None:

@@ -16,6 +16,10 @@ from alertd.store import Store
 
 log = get_logger("alertd.runtime")
 
+# Background loops re-read the database at least this often, so that changes made by another
+# process (the CLI) are seen without a signal.
+MAX_IDLE_SECONDS = 2.0
+
 
 class Clock:
     """Wall-clock time in UTC seconds; tests substitute their own."""
@@ -57,6 +61,16 @@ class Runtime:
         event = self.wakeups.get(loop)
         if event is not None:
             event.set()
+
+    async def idle(self, wake: trio.Event, due: float | None, *, more_now: bool) -> None:
+        """A loop's pause: until ``due`` (at most MAX_IDLE_SECONDS) or until ``wake`` is set.
+        With ``more_now`` (the last pass did work) and something already due, no pause at all;
+        otherwise at least a moment, so that a pass that could not do its due work cannot spin."""
+        delay = MAX_IDLE_SECONDS if due is None else min(max(due - self.clock.now(), 0.0), MAX_IDLE_SECONDS)
+        if more_now and delay == 0:
+            return
+        with trio.move_on_after(max(delay, 0.01)):
+            await wake.wait()
 
     def wakeup_event(self, loop: str) -> trio.Event:
         event = trio.Event()
