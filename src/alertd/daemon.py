@@ -92,8 +92,6 @@ class Daemon:
         set_level(new.raw.log.level)
         self.reloads += 1
         await self._refresh_tokens()
-        for callback in self.runtime.on_config_change:
-            callback(new)
         log.info("config.reloaded", path=str(self.config_path), integrations=len(new.integrations))
         self.notifier.notify("READY=1", "STATUS=serving (config reloaded)")
         return True
@@ -116,7 +114,7 @@ class Daemon:
     def _start_background(self, nursery: trio.Nursery) -> None:
         """The core loops, then whatever loops plugins ask for."""
         runtime = self.runtime
-        for loop in (escalation_loop, outbox_loop, *runtime.background):
+        for loop in (escalation_loop, outbox_loop):
             nursery.start_soon(loop, runtime)
         for result in runtime.pm.hook.alertd_startup(runtime=runtime):
             if result is not None:

@@ -35,15 +35,10 @@ class Runtime:
     pm: pluggy.PluginManager
     clock: Clock = field(default_factory=Clock)
     nursery: trio.Nursery | None = None
-    started_at: float = field(default_factory=time.time)
     ready: bool = False
     # Set when something new is due earlier than the loops think (new alert, new notification).
     wakeups: dict[str, trio.Event] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
-    # Core background loops, each ``async fn(runtime)``; started in the daemon's nursery.
-    background: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
-    # Called with the new Config after a successful reload.
-    on_config_change: list[Callable[[Config], None]] = field(default_factory=list)
 
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the background; errors are logged, never fatal."""
