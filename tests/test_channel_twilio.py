@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,9 +255,14 @@ def webhook(
     return env.daemon.post(path, data=params, headers=headers)
 
 
-def sms_reply(env: Env, body: str, sender: str = ALICE, **kw: Any) -> httpx.Response:
-    params = {"MessageSid": "SM" + "f" * 32, "AccountSid": ACCOUNT_SID, "From": sender, "To": FROM_NUMBER, "Body": body}
-    return webhook(env, "/twilio/sms/inbound", params, **kw)
+def sms_params(body: str, sender: str = ALICE, sid: str | None = None) -> dict[str, str]:
+    """An inbound SMS as Twilio posts it; each message has its own MessageSid unless ``sid`` is given."""
+    sid = sid or "SM" + uuid.uuid4().hex
+    return {"MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": sender, "To": FROM_NUMBER, "Body": body}
+
+
+def sms_reply(env: Env, body: str, sender: str = ALICE, sid: str | None = None, **kw: Any) -> httpx.Response:
+    return webhook(env, "/twilio/sms/inbound", sms_params(body, sender, sid), **kw)
 
 
 def reply_text(response: httpx.Response) -> str:
@@ -324,6 +330,55 @@ def test_bare_ack_acknowledges_the_latest_page(env: Env) -> None:
     assert reply_text(sms_reply(env, "ack")) == f"Acknowledged #{alert['id']}: {alert['title']}"[:300]
     assert alert_of(env, alert["id"])["status"] == "acknowledged"
     assert alert_of(env, older["id"])["status"] == "open"
+
+
+def test_a_replayed_sms_reply_does_nothing(env: Env) -> None:
+    # A captured signed "ACK" stays valid (Twilio signs no timestamp): replayed after a new page, it
+    # must not acknowledge the new alert; it is answered 200 with no reply message.
+    first = open_alert(env, "TwilioReplayFirst")
+    sent_row(env, first["id"], "alice", "sms")
+    captured = sms_params("ACK")
+    assert reply_text(webhook(env, "/twilio/sms/inbound", captured)).startswith(f"Acknowledged #{first['id']}")
+    second = open_alert(env, "TwilioReplaySecond")
+    sent_row(env, second["id"], "alice", "sms")
+
+    start = len(env.daemon.lines)
+    replayed = webhook(env, "/twilio/sms/inbound", captured)
+    assert reply_text(replayed) == ""
+    env.daemon.wait_for("event=twilio.sms_replayed", start=start)
+    assert alert_of(env, second["id"])["status"] == "open"
+    assert not {"acknowledged", "ack_repeated", "closed"} & {e["kind"] for e in events_of(env, second["id"])}
+    # The same words in a new message (a new MessageSid) still act.
+    assert reply_text(sms_reply(env, "ACK")).startswith(f"Acknowledged #{second['id']}")
+    # A signed request without a MessageSid is refused with its reason.
+    params = {k: v for k, v in sms_params("ACK").items() if k != "MessageSid"}
+    missing = webhook(env, "/twilio/sms/inbound", params)
+    assert missing.status_code == 400 and "MessageSid" in missing.text
+
+
+def test_a_replayed_keypress_does_nothing(env: Env) -> None:
+    alert = open_alert(env, "TwilioReplayKeypress")
+    aid = alert["id"]
+    nid = sent_row(env, aid, "bob", "voice")["id"]
+    call = env.fake.wait_for("Calls", To=BOB, Url=f"{env.public}/twilio/voice/twiml/{nid}")
+    press = {"CallSid": call.sid, "AccountSid": ACCOUNT_SID, "From": FROM_NUMBER, "To": BOB, "Digits": "1"}
+    path = f"/twilio/voice/gather/{nid}"
+    acked = ET.fromstring(webhook(env, path, press).text)
+    assert acked.findtext("Say") == f"Alert {aid} acknowledged. Goodbye."
+    before = events_of(env, aid)
+
+    start = len(env.daemon.lines)
+    replayed = webhook(env, path, press)
+    assert replayed.status_code == 200 and ET.fromstring(replayed.text).findtext("Say") == "Goodbye."
+    env.daemon.wait_for("event=twilio.gather_replayed", start=start)
+    after = [e for e in events_of(env, aid) if e["via"] == "voice"]
+    assert after == [e for e in before if e["via"] == "voice"]  # no "ack_repeated"
+
+
+def test_sms_reply_with_an_alert_number_beyond_2_63(env: Env) -> None:
+    for number in ("99999999999999999999999", "9223372036854775808", "9" * 5000, "0"):
+        answer = reply_text(sms_reply(env, f"ACK {number}"))
+        assert answer.startswith("There is no alert with that number."), answer
 
 
 def test_a_failed_send_is_retried(env: Env) -> None:

@@ -29,6 +29,9 @@ token = "{AUTO_TOKEN}"
 [integrations.auto.options]
 topic_arns = ["{DEFAULT_TOPIC}"]
 auto_confirm = true
+
+[users.alice]
+contact = {{ email = "alice@example.com" }}
 """
 
 
@@ -195,14 +198,14 @@ def test_api_alerts_list_show_ack_close(env) -> None:
     acked = httpx.post(f"{daemon.url}/api/v1/alerts/{alert_id}/ack", json={"user": "alice"}, headers=auth, timeout=10)
     assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
     closed = httpx.post(f"{daemon.url}/api/v1/alerts/{alert_id}/close", headers=auth, timeout=10)
-    assert closed.status_code == 200 and closed.json()["closed_by"] == "api"
+    assert closed.status_code == 200 and closed.json()["closed_by"] == "api:token-1"
     again = httpx.post(f"{daemon.url}/api/v1/alerts/{alert_id}/close", headers=auth, timeout=10)
     assert again.status_code == 409 and "already closed" in again.json()["error"]
     shown = httpx.get(f"{daemon.url}/api/v1/alerts/{alert_id}", headers=auth, timeout=10).json()
     assert [(e["kind"], e["actor"], e["via"]) for e in shown["timeline"]] == [
         ("opened", "alarms", "source"),
         ("acknowledged", "alice", "api"),
-        ("closed", "api", "api"),
+        ("closed", "api:token-1", "api"),
     ]
     assert httpx.post(f"{daemon.url}/api/v1/alerts/999999/ack", headers=auth, timeout=10).status_code == 404
     cli = run_cli("alerts", "--status", "closed", "-c", str(daemon.config))

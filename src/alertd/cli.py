@@ -414,13 +414,38 @@ def alerts_show(obj: CliContext, alert_id: int, as_json: bool) -> None:
             )
 
 
+def _cli_actor(obj: CliContext, user: str | None) -> str:
+    """Who the CLI acts as: ``--user`` if it names a configured user (else exit 2), or ``cli:<login>``.
+
+    Without --user the OS login is recorded but does not claim to be a configured user.
+    """
+    import getpass
+
+    from alertd.commands import actor_problem
+
+    if user is None:
+        try:
+            login = getpass.getuser()
+        except (KeyError, OSError):
+            login = "unknown"
+        return f"cli:{login}"
+    problem = actor_problem(obj.config.raw, user)
+    if problem is not None:
+        click.echo(f"Error: {problem}", err=True)
+        raise SystemExit(2)
+    return user
+
+
 def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None) -> None:
     import time
 
-    from alertd.commands import AlertCommandError, apply_command
+    from alertd.commands import MAX_ID, AlertCommandError, apply_command
 
+    if not 0 < alert_id <= MAX_ID:
+        click.echo(f"Error: no alert #{alert_id}: alert ids are whole numbers from 1 to 2^63-1", err=True)
+        raise SystemExit(2)
+    actor = _cli_actor(obj, user)
     db = obj.open_store_db()
-    actor = user or os.environ.get("USER") or "cli"
     try:
         with db.atomic():
             alert, _events = apply_command(db, action, alert_id, actor, "cli", time.time())
@@ -432,7 +457,7 @@ def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None
 @cli.command("ack")
 @config_option
 @click.argument("alert_id", type=int)
-@click.option("--user", help="Who acknowledges (default: $USER).")
+@click.option("--user", help="The configured user who acknowledges (default: recorded as cli:<login>).")
 @click.pass_obj
 def ack_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
     """Acknowledge an alert: its escalation stops."""
@@ -442,7 +467,7 @@ def ack_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
 @cli.command("close")
 @config_option
 @click.argument("alert_id", type=int)
-@click.option("--user", help="Who closes (default: $USER).")
+@click.option("--user", help="The configured user who closes (default: recorded as cli:<login>).")
 @click.pass_obj
 def close_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
     """Close an alert: its escalation stops and pending notifications are cancelled."""

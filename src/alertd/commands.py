@@ -6,7 +6,7 @@ the daemon's writer, then announces the events and wakes the loops.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
@@ -14,7 +14,24 @@ from alertd import alerts
 from alertd.events import AlertEvent
 from alertd.runtime import Runtime
 
+if TYPE_CHECKING:
+    from alertd.config import RawConfig
+
 ACTIONS = ("ack", "close")
+# SQLite integers are signed 64-bit: a larger alert id cannot exist (and would raise OverflowError).
+MAX_ID = 2**63 - 1
+
+
+def actor_problem(raw: RawConfig, user: str) -> str | None:
+    """Why ``user`` may not act on alerts, or None when it is a configured user.
+
+    People act only under a name in ``[users]``; tools that act without one are
+    recorded under a name that cannot be a user's (``api:<token>``, ``cli:<login>``).
+    """
+    if user in raw.users:
+        return None
+    shown = user if len(user) <= 64 else user[:64] + "..."
+    return f"user {shown!r} is not configured: only users listed under [users] may act on alerts"
 
 
 class AlertCommandError(Exception):

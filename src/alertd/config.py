@@ -42,20 +42,42 @@ class Model(BaseModel):
 # --- server, store, log -------------------------------------------------------
 
 
+class ApiToken(Model):
+    """A bearer token for the REST API; its name is recorded as the actor of what it does."""
+
+    name: str = Field(pattern=NAME_RE, max_length=64)
+    token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _long_token(cls, value: SecretStr) -> SecretStr:
+        if not 16 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("expected API tokens of 16 to 256 characters")
+        return value
+
+
 class ServerConfig(Model):
     listen: str = Field("127.0.0.1:8080", pattern=r"^\[?[0-9A-Za-z.:-]*\]?:\d{1,5}$")
     public_url: str | None = Field(None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
     # SNS messages are at most 256 KiB; the envelope and JSON escaping add a little.
     max_body_bytes: int = Field(288 * 1024, ge=1024)
     graceful_timeout: float = Field(10.0, gt=0)
-    api_tokens: list[SecretStr] = []
+    # Each entry a table { name = "ci", token = "..." } or a plain string (then named token-1, token-2 ...).
+    api_tokens: list[ApiToken] = Field([], max_length=100)
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _name_plain_tokens(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [{"name": f"token-{i}", "token": t} if isinstance(t, str) else t for i, t in enumerate(value, 1)]
 
     @field_validator("api_tokens")
     @classmethod
-    def _long_tokens(cls, value: list[SecretStr]) -> list[SecretStr]:
-        for token in value:
-            if len(token.get_secret_value()) < 16:
-                raise ValueError("expected API tokens of at least 16 characters")
+    def _unique_names(cls, value: list[ApiToken]) -> list[ApiToken]:
+        names = [t.name for t in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"expected distinct token names; found {', '.join(sorted(names))}")
         return value
 
 

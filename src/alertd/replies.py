@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from alertd.commands import AlertCommandError, apply_command
+from alertd.commands import MAX_ID, AlertCommandError, apply_command
 from alertd.events import AlertEvent
 
 if TYPE_CHECKING:
@@ -46,7 +46,9 @@ def parse_reply(text: str) -> ReplyCommand | None:
     if len(words) == 1:
         return ReplyCommand(action, None)
     if len(words) == 2 and words[1].lstrip("#").isdigit():
-        return ReplyCommand(action, int(words[1].lstrip("#")))
+        digits = words[1].lstrip("#").lstrip("0") or "0"
+        # Beyond 19 digits no alert can exist; not converted (int() refuses over 4300 digits).
+        return ReplyCommand(action, int(digits) if len(digits) <= 19 else MAX_ID + 1)
     return None
 
 
@@ -89,6 +91,15 @@ def was_paged(db: Database, user: str, alert_id: int) -> bool:
     )
 
 
+def first_receipt(db: Database, key: str, now: float) -> bool:
+    """Record a provider's id for a request that acts; False if it was recorded before (a replay).
+
+    Runs in the transaction of the command it guards, so a request whose command fails can be retried.
+    """
+    cursor = db.execute("INSERT OR IGNORE INTO reply_receipts (key, received_at) VALUES (?, ?)", [key, now])
+    return cursor.rowcount == 1
+
+
 def handle_reply(
     db: Database, raw: RawConfig, kind: str, sender: str, text: str, now: float
 ) -> tuple[str, list[AlertEvent]]:
@@ -106,6 +117,8 @@ def handle_reply(
         alert_id = latest_alert_for(db, user, ("sms", "voice") if kind in ("sms", "voice") else (kind,), statuses)
         if alert_id is None:
             return "You have no open alert to act on. " + HELP, []
+    elif not 0 < alert_id <= MAX_ID:
+        return "There is no alert with that number. " + HELP, []
     elif not was_paged(db, user, alert_id):
         return f"You were not paged for alert #{alert_id}.", []
     try:

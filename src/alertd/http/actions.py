@@ -7,7 +7,7 @@ import html
 from quart import Blueprint, Response
 
 from alertd import alerts, links
-from alertd.commands import AlertCommandError, apply_command
+from alertd.commands import AlertCommandError, actor_problem, apply_command
 from alertd.receive import announce
 from alertd.runtime import Runtime
 
@@ -38,20 +38,29 @@ def actions_blueprint(runtime: Runtime) -> Blueprint:
     def secret() -> bytes:
         return runtime.services["links_secret"]
 
-    @bp.get("/act/<token>")
-    async def confirm(token: str) -> Response:
+    def usable(token: str, now: float) -> links.Action | Response:
+        """The action a link grants, or the page refusing it (bad, expired, or its user no longer configured)."""
         try:
-            action = links.verify(secret(), token, runtime.clock.now())
+            action = links.verify(secret(), token, now)
         except links.LinkError as exc:
             return page("Link not usable", str(exc), status=403)
+        problem = actor_problem(runtime.config.raw, action.user)
+        if problem is not None:
+            return page("Link not usable", problem, status=403)
+        return action
+
+    @bp.get("/act/<token>")
+    async def confirm(token: str) -> Response:
+        action = usable(token, runtime.clock.now())
+        if isinstance(action, Response):
+            return action
         alert = await runtime.store.read(lambda db: alerts.get(db, action.alert_id))
         if alert is None:
             return page("Unknown alert", f"There is no alert #{action.alert_id}.", status=404)
         verb = VERBS[action.action]
-        form = (
-            f'<form method="post" action="/act/{html.escape(token)}">'
-            f'<button type="submit">{verb} alert #{action.alert_id}</button></form>'
-        )
+        # No action attribute: the form posts to this page's own URL, whatever path prefix
+        # a reverse proxy adds in front of /act/ (server.public_url may carry one).
+        form = f'<form method="post"><button type="submit">{verb} alert #{action.alert_id}</button></form>'
         return page(
             f"{verb} alert #{action.alert_id}?",
             f"{alert['title']} (currently {alert['status']}; you are {action.user})",
@@ -61,10 +70,9 @@ def actions_blueprint(runtime: Runtime) -> Blueprint:
     @bp.post("/act/<token>")
     async def act(token: str) -> Response:
         now = runtime.clock.now()
-        try:
-            action = links.verify(secret(), token, now)
-        except links.LinkError as exc:
-            return page("Link not usable", str(exc), status=403)
+        action = usable(token, now)
+        if isinstance(action, Response):
+            return action
 
         def job(db: object) -> tuple[dict, list]:
             links.mark_used(db, action, now)  # type: ignore[arg-type]

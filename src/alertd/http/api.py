@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
+import math
+import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response, g, request
 
 from alertd import alerts, escalation, ledger
+from alertd.commands import MAX_ID, actor_problem
 from alertd.dryrun import dry_run
 from alertd.runtime import Runtime
+
+MAX_LIMIT = 1000
+MAX_COMMAND_BODY = 4096
+# Time columns, shown as RFC 3339 (UTC, with its offset) beside the unix epoch in <name>_epoch.
+TIME_KEY_RE = re.compile(r"^(at|.+_at|next_due)$")
+# Data taken from messages: left exactly as received.
+OPAQUE_KEYS = frozenset({"fields", "headers", "body", "tags"})
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -27,32 +39,124 @@ def error(status: int, message: str) -> Response:
     return json_response({"error": message}, status)
 
 
-def check_token(runtime: Runtime, header: str) -> str | None:
-    """The reason the Authorization header is refused, or None when it is good."""
+def rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def with_times(data: Any) -> Any:
+    """``data`` with every time column as RFC 3339 plus ``<name>_epoch`` (the number it was)."""
+    if isinstance(data, list):
+        return [with_times(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in OPAQUE_KEYS:
+            out[key] = value
+        elif TIME_KEY_RE.match(key) and (value is None or type(value) in (int, float)):
+            out[key] = None if value is None else rfc3339(value)
+            out[f"{key}_epoch"] = value
+        else:
+            out[key] = with_times(value)
+    return out
+
+
+def parse_id(text: str) -> int | None:
+    """A database id from a URL segment, or None when it is not one (not ASCII digits, or beyond 2^63-1)."""
+    if not re.fullmatch(r"[0-9]{1,19}", text):
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ID else None
+
+
+def parse_limit(text: str | None, default: int) -> int | str:
+    """The ``limit`` parameter, or the reason it is refused."""
+    if text is None:
+        return default
+    if not re.fullmatch(r"[0-9]{1,7}", text) or not 1 <= int(text) <= MAX_LIMIT:
+        return f"limit must be a whole number from 1 to {MAX_LIMIT}"
+    return int(text)
+
+
+def parse_since(text: str | None) -> float | str | None:
+    """``since`` as a unix time or an RFC 3339 time with an offset; or the reason it is refused."""
+    if text is None:
+        return None
+    reason = "since must be a unix time or an RFC 3339 time with an offset (2026-01-05T09:00:00Z)"
+    if len(text) > 40:
+        return reason
+    if re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,9})?", text):
+        return float(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return reason
+    if when.tzinfo is None:
+        return reason
+    value = when.timestamp()
+    return value if math.isfinite(value) else reason
+
+
+def _digest(text: str) -> bytes:
+    # Hashing first makes every comparison the same length, so the time taken says nothing about the length.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
+def authenticate(runtime: Runtime, header: str) -> tuple[str | None, str | None]:
+    """(the name of the API token presented, None) or (None, the reason it is refused)."""
     tokens = runtime.config.raw.server.api_tokens
     if not tokens:
-        return "the API is disabled: set server.api_tokens in the config"
+        return None, "the API is disabled: set server.api_tokens in the config"
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented:
-        return "expected Authorization: Bearer <token>"
-    ok = False
-    for token in tokens:  # no early exit: the time taken does not say which token came close
-        ok |= hmac.compare_digest(token.get_secret_value().encode(), presented.encode())
-    return None if ok else "invalid API token"
+        return None, "expected Authorization: Bearer <token>"
+    wanted = _digest(presented)
+    name = None
+    for token in tokens:  # no early exit: the time taken does not say which token matched
+        if hmac.compare_digest(_digest(token.token.get_secret_value()), wanted):
+            name = token.name
+    return (name, None) if name is not None else (None, "invalid API token")
+
+
+def check_token(runtime: Runtime, header: str) -> str | None:
+    """The reason the Authorization header is refused, or None when it is good."""
+    return authenticate(runtime, header)[1]
 
 
 def requires_token(runtime: Runtime) -> Callable[[Callable[..., Awaitable[Response]]], Any]:
+    """Refuse requests without a valid token; the token's name is in ``g.api_token`` for the view."""
+
     def decorate(view: Callable[..., Awaitable[Response]]) -> Any:
         @wraps(view)
         async def wrapper(*args: Any, **kwargs: Any) -> Response:
-            problem = check_token(runtime, request.headers.get("Authorization", ""))
+            name, problem = authenticate(runtime, request.headers.get("Authorization", ""))
             if problem is not None:
                 return error(401, problem)
+            g.api_token = name
             return await view(*args, **kwargs)
 
         return wrapper
 
     return decorate
+
+
+def command_body(data: bytes) -> tuple[dict[str, Any], str | None]:
+    """The body of ``/ack`` and ``/close``: nothing, or a JSON object with an optional ``user`` string."""
+    if not data.strip():
+        return {}, None
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):
+        return {}, 'the body must be a JSON object such as {"user": "alice"}'
+    if not isinstance(body, dict):
+        return {}, f'the body must be a JSON object such as {{"user": "alice"}}; found a JSON {type(body).__name__}'
+    unknown = sorted(set(body) - {"user"})
+    if unknown:
+        return {}, f'unknown key {unknown[0][:40]!r} in the body; expected only "user"'
+    user = body.get("user")
+    if user is not None and not isinstance(user, str):
+        return {}, "user must be a string: the name of a configured user"
+    return body, None
 
 
 def api_blueprint(runtime: Runtime) -> Blueprint:
@@ -66,15 +170,19 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         status = request.args.get("status")
         if status and status not in alerts.STATUSES:
             return error(400, f"status must be one of {', '.join(alerts.STATUSES)}")
-        limit = request.args.get("limit", "100")
-        if not limit.isdigit():
-            return error(400, "limit must be a number")
-        rows = await store.read(lambda db: alerts.list_alerts(db, status, int(limit)))
-        return json_response(rows)
+        limit = parse_limit(request.args.get("limit"), 100)
+        if isinstance(limit, str):
+            return error(400, limit)
+        rows = await store.read(lambda db: alerts.list_alerts(db, status, limit))
+        return json_response(with_times(rows))
 
-    @bp.get("/alerts/<int:alert_id>")
+    @bp.get("/alerts/<alert_ref>")
     @auth
-    async def show_alert(alert_id: int) -> Response:
+    async def show_alert(alert_ref: str) -> Response:
+        alert_id = parse_id(alert_ref)
+        if alert_id is None:
+            return error(404, f"no alert #{alert_ref[:40]}: alert ids are whole numbers from 1 to 2^63-1")
+
         def load(db: Any) -> dict[str, Any] | None:
             alert = alerts.get(db, alert_id)
             if alert is None:
@@ -89,39 +197,55 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
             }
 
         data = await store.read(load)
-        return error(404, f"no alert #{alert_id}") if data is None else json_response(data)
+        return error(404, f"no alert #{alert_id}") if data is None else json_response(with_times(data))
 
-    async def command(alert_id: int, action: str) -> Response:
+    async def command(alert_ref: str, action: str) -> Response:
         from alertd.commands import AlertCommandError, run_alert_command
 
-        body = await request.get_json(silent=True) or {}
-        actor = str(body.get("user") or "api")
+        alert_id = parse_id(alert_ref)
+        if alert_id is None:
+            return error(404, f"no alert #{alert_ref[:40]}: alert ids are whole numbers from 1 to 2^63-1")
+        data = await request.get_data()
+        if len(data) > MAX_COMMAND_BODY:
+            return error(413, f"the body must be at most {MAX_COMMAND_BODY} bytes")
+        body, problem = command_body(data)
+        if problem is not None:
+            return error(400, problem)
+        token = g.api_token
+        user = body.get("user")
+        if user is None:
+            actor = f"api:{token}"  # the token acts in its own name; no configured user is claimed
+        else:
+            problem = actor_problem(runtime.config.raw, user)
+            if problem is not None:
+                return error(403, problem)
+            actor = user
         try:
-            alert = await run_alert_command(runtime, action, alert_id, actor=actor, via="api")
+            alert = await run_alert_command(runtime, action, alert_id, actor=actor, via="api", token=token)
         except AlertCommandError as exc:
             return error(exc.status, str(exc))
-        return json_response(alert)
+        return json_response(with_times(alert))
 
-    @bp.post("/alerts/<int:alert_id>/ack")
+    @bp.post("/alerts/<alert_ref>/ack")
     @auth
-    async def ack(alert_id: int) -> Response:
-        return await command(alert_id, "ack")
+    async def ack(alert_ref: str) -> Response:
+        return await command(alert_ref, "ack")
 
-    @bp.post("/alerts/<int:alert_id>/close")
+    @bp.post("/alerts/<alert_ref>/close")
     @auth
-    async def close(alert_id: int) -> Response:
-        return await command(alert_id, "close")
+    async def close(alert_ref: str) -> Response:
+        return await command(alert_ref, "close")
 
     @bp.get("/inbound")
     @auth
     async def inbound_list() -> Response:
         args = request.args
-        since = args.get("since")
-        try:
-            since_ts = None if since is None else float(since)
-            limit = int(args.get("limit", "50"))
-        except ValueError:
-            return error(400, "since must be a unix time and limit a number")
+        since_ts = parse_since(args.get("since"))
+        if isinstance(since_ts, str):
+            return error(400, since_ts)
+        limit = parse_limit(args.get("limit"), 50)
+        if isinstance(limit, str):
+            return error(400, limit)
         rows = await store.read(
             lambda db: ledger.query(
                 db,
@@ -131,17 +255,20 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
                 limit=limit,
             )
         )
-        return json_response(rows)
+        return json_response(with_times(rows))
 
-    @bp.get("/inbound/<int:inbound_id>")
+    @bp.get("/inbound/<inbound_ref>")
     @auth
-    async def inbound_show(inbound_id: int) -> Response:
+    async def inbound_show(inbound_ref: str) -> Response:
+        inbound_id = parse_id(inbound_ref)
+        if inbound_id is None:
+            return error(404, f"no inbound message #{inbound_ref[:40]}: ids are whole numbers from 1 to 2^63-1")
         row = await store.read(lambda db: ledger.get(db, inbound_id))
         if row is None:
             return error(404, f"no inbound message #{inbound_id}")
         body = row.pop("body")
         row["body"] = body.decode("utf-8", "replace")
-        return json_response(row)
+        return json_response(with_times(row))
 
     @bp.post("/integrations/<name>/test")
     @auth

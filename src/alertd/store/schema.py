@@ -175,12 +175,24 @@ def _v5_outbox_sending_index(db: Database) -> None:
     db.execute("CREATE INDEX outbox_sending ON outbox (updated_at) WHERE status = 'sending'")
 
 
+def _v7_reply_receipts(db: Database) -> None:
+    # Provider webhooks that act (a Twilio SMS reply, a voice keypress) are signed but carry no
+    # timestamp: the provider's id of each one is kept so that a replayed request does nothing.
+    db.execute(
+        """CREATE TABLE reply_receipts (
+            key TEXT PRIMARY KEY,
+            received_at REAL NOT NULL
+        )"""
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
     ("escalation plans and the outbox", _v3_escalation_and_outbox),
     ("used action links", _v4_action_links),
     ("index of outbox rows being sent", _v5_outbox_sending_index),
+    ("receipts of provider webhooks (replay protection)", _v7_reply_receipts),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -109,14 +109,17 @@ def alertd_register_commands(cli: click.Group) -> None:
 def alertd_register_routes(runtime: Any) -> list[Any]:
     from quart import Blueprint
 
-    from alertd.http.api import error, json_response, requires_token
+    from alertd.http.api import error, json_response, parse_id, requires_token
     from alertd_aws_sns.confirm import ConfirmError, confirm_and_record
 
     bp = Blueprint("aws_sns", __name__, url_prefix="/api/v1/sns")
 
-    @bp.post("/confirm/<int:inbound_id>")
+    @bp.post("/confirm/<inbound_ref>")
     @requires_token(runtime)
-    async def confirm(inbound_id: int) -> Any:
+    async def confirm(inbound_ref: str) -> Any:
+        inbound_id = parse_id(inbound_ref)
+        if inbound_id is None:
+            return error(404, f"no inbound message #{inbound_ref[:40]}: ids are whole numbers from 1 to 2^63-1")
         try:
             integration, envelope = await runtime.store.read(
                 lambda db: load_confirmation(db, runtime.config, inbound_id)

@@ -4,6 +4,10 @@ Every route checks ``X-Twilio-Signature`` (HMAC-SHA1 of the full public URL and 
 parameters, keyed with the account's Auth Token) before it looks at anything else; a
 request without a good one gets 403 and changes nothing. The routes answer 404 while
 neither Twilio channel is configured (they follow config reloads).
+
+Twilio's signature carries no timestamp, so a captured request stays valid: the
+MessageSid of each SMS reply and the CallSid + key of each acting keypress are
+recorded as unique, and a repeat is answered 200 and does nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
 from alertd import outbox
-from alertd.commands import AlertCommandError, apply_command
+from alertd.commands import MAX_ID, AlertCommandError, actor_problem, apply_command
+from alertd.http.api import parse_id
 from alertd.log import get_logger
 from alertd.receive import announce
-from alertd.replies import handle_reply
+from alertd.replies import first_receipt, handle_reply
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
 from alertd_twilio.channels import SMS_STATUS_PATH, VOICE_STATUS_PATH, gather_path, twiml_path
@@ -143,14 +148,26 @@ def blueprint(runtime: Runtime) -> Blueprint:
         if isinstance(checked, Response):
             return checked
         _settings, form = checked
-        sender, body = form.get("From", ""), form.get("Body", "")
+        sender, body, sid = form.get("From", ""), form.get("Body", ""), form.get("MessageSid", "")
+        if not sid or len(sid) > 64:
+            return text("expected a MessageSid of at most 64 characters", 400)
         raw, now = runtime.config.raw, runtime.clock.now()
+
+        def job(db: Any) -> tuple[str, list] | None:
+            if not first_receipt(db, f"{SMS_CHANNEL}:{sid}", now):
+                return None
+            return handle_reply(db, raw, "sms", sender, body, now)
+
         try:
-            answer, events = await runtime.store.write(lambda db: handle_reply(db, raw, "sms", sender, body, now))
+            result = await runtime.store.write(job)
         except StoreUnavailable as exc:
             log.error("twilio.store_unavailable", path=request.path, error=str(exc))
             return text("storage unavailable; retry later", 503)
-        log.info("twilio.sms_reply", message_sid=form.get("MessageSid"), events=len(events))
+        if result is None:
+            log.warning("twilio.sms_replayed", message_sid=sid, remote_addr=request.remote_addr)
+            return twiml(MessagingResponse())  # answered before: no second reply, no second action
+        answer, events = result
+        log.info("twilio.sms_reply", message_sid=sid, events=len(events))
         if events:
             announce(runtime, events)
             runtime.wake("escalation")
@@ -165,6 +182,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
         if isinstance(checked, Response):
             return checked
         settings, _form = checked
+        if notification_id > MAX_ID:
+            return twiml(call_menu(settings, None, runtime.config.public_url, notification_id, VoiceResponse()))
         row = await runtime.store.read(lambda db: outbox.get(db, notification_id))
         return twiml(call_menu(settings, row, runtime.config.public_url, notification_id, VoiceResponse()))
 
@@ -175,6 +194,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return checked
         settings, form = checked
         base = runtime.config.public_url
+        if notification_id > MAX_ID:
+            return twiml(call_menu(settings, None, base, notification_id, VoiceResponse()))
         row = await runtime.store.read(lambda db: outbox.get(db, notification_id))
         if row is None or row["kind"] != "voice":
             return twiml(call_menu(settings, None, base, notification_id, VoiceResponse()))
@@ -189,10 +210,26 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return twiml(call_menu(settings, row, base, notification_id, response))
         action, done = ("ack", "acknowledged") if digits == "1" else ("close", "closed")
         alert_id, user, now = row["alert_id"], row["user"], runtime.clock.now()
+        call_sid = form.get("CallSid", "")
+        if not call_sid or len(call_sid) > 64:
+            return text("expected a CallSid of at most 64 characters", 400)
+        problem = actor_problem(runtime.config.raw, user)
+        if problem is not None:
+            log.info("twilio.voice_command_refused", alert_id=alert_id, user=user, action=action, reason=problem)
+            return twiml(goodbye(settings, f"Alert {alert_id} was not {done}: {problem}. Goodbye."))
+        receipt = f"{VOICE_CHANNEL}:{call_sid}:{notification_id}:{digits}"
+
+        def job(db: Any) -> tuple[dict, list] | None:
+            if not first_receipt(db, receipt, now):
+                return None
+            return apply_command(db, action, alert_id, user, "voice", now, notification=notification_id)
+
         try:
-            _alert, events = await runtime.store.write(
-                lambda db: apply_command(db, action, alert_id, user, "voice", now, notification=notification_id)
-            )
+            result = await runtime.store.write(job)
+            if result is None:
+                log.warning("twilio.gather_replayed", call_sid=call_sid, notification=notification_id, digits=digits)
+                return twiml(goodbye(settings, "Goodbye."))
+            _alert, events = result
         except AlertCommandError as exc:
             log.info("twilio.voice_command_refused", alert_id=alert_id, user=user, action=action, reason=str(exc))
             return twiml(goodbye(settings, f"Alert {alert_id} was not {done}: {exc}. Goodbye."))
@@ -210,8 +247,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return text("expected a message or call SID and its status", 400)
         raw, now = runtime.config.raw, runtime.clock.now()
         error = status_error(form, status)
-        n = request.args.get("n", "")
-        notification_id = int(n) if n.isdigit() else None
+        notification_id = parse_id(request.args.get("n", ""))
         try:
             events = await runtime.store.write(
                 lambda db: outbox.record_provider_status(db, raw, channel, sid, status, error, now, notification_id)
