@@ -212,6 +212,13 @@ def test_bad_command_bodies_are_refused(env: Env, body: bytes, status: int, word
     assert alert_row(env, alert_id)["status"] == "open"
 
 
+def test_dry_run_bodies_nested_too_deeply_or_too_big(env: Env) -> None:
+    path = "/integrations/alarms/test"
+    refused(api(env, "POST", path, content=b"[" * 100_000), 400, "nested too deeply")
+    refused(api(env, "POST", path, content=b" " * (288 * 1024 + 1)), 413, "server.max_body_bytes")
+    refused(api(env, "POST", "/integrations/nope/test", content=b"{}"), 404, "no integration named 'nope'")
+
+
 # --- item 19 (API): times as RFC 3339 with an offset, the epoch beside them --------------------
 
 

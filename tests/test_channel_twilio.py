@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -373,6 +374,31 @@ def test_a_replayed_keypress_does_nothing(env: Env) -> None:
     env.daemon.wait_for("event=twilio.gather_replayed", start=start)
     after = [e for e in events_of(env, aid) if e["via"] == "voice"]
     assert after == [e for e in before if e["via"] == "voice"]  # no "ack_repeated"
+
+
+def test_a_keypress_of_a_user_removed_from_the_config_is_refused(tmp_path: Path) -> None:
+    port = free_port()
+    public = f"http://127.0.0.1:{port}"
+    with FakeTwilio() as fake:
+        config = sns_config(tmp_path, daemon_config(fake, port), port=port, server=f'public_url = "{public}"')
+        with DaemonProcess(config) as daemon:
+            local = Env(daemon=daemon, fake=fake, db=Db(tmp_path / "alertd.db"), public=public)
+            aid = open_alert(local, "TwilioRemovedUser")["id"]
+            nid = sent_row(local, aid, "bob", "voice")["id"]
+            call = fake.wait_for("Calls", To=BOB)
+            # Bob leaves: he is removed from the config (and the policy) and the daemon reloads.
+            text = config.read_text()
+            text = text.replace('users = ["alice", "bob"]', 'users = ["alice"]')
+            text = text.replace(f'[users.bob]\ncontact = {{ voice = "{BOB}" }}\n', "")
+            config.write_text(text)
+            start = len(daemon.lines)
+            daemon.signal(signal.SIGHUP)
+            daemon.wait_for("event=config.reloaded", start=start)
+
+            press = {"CallSid": call.sid, "AccountSid": ACCOUNT_SID, "From": FROM_NUMBER, "To": BOB, "Digits": "1"}
+            answer = ET.fromstring(webhook(local, f"/twilio/voice/gather/{nid}", press).text)
+            assert "user 'bob' is not configured" in (answer.findtext("Say") or "")
+            assert alert_of(local, aid)["status"] == "open"
 
 
 def test_sms_reply_with_an_alert_number_beyond_2_63(env: Env) -> None:

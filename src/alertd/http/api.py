@@ -280,6 +280,13 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         if assume not in (None, "open", "acknowledged"):
             return error(400, "assume must be open or acknowledged")
         data = await request.get_data()
-        return json_response(dry_run(integration, data, assume))  # type: ignore[arg-type]
+        limit = runtime.config.raw.server.max_body_bytes
+        if len(data) > limit:
+            return error(413, f"the body must be at most {limit} bytes (server.max_body_bytes)")
+        try:
+            return json_response(dry_run(integration, data, assume))  # type: ignore[arg-type]
+        except RecursionError:
+            # A plugin parsing JSON deeper than Python's recursion limit: bad input, not a 500.
+            return error(400, "the body is nested too deeply")
 
     return bp
