@@ -168,6 +168,9 @@ def test_ids_beyond_2_63_are_404(env: Env) -> None:
     refused(api(env, "GET", f"/inbound/{HUGE}"), 404, "no inbound message #")
     refused(api(env, "POST", f"/sns/confirm/{HUGE}"), 404, "no inbound message #")
     refused(api(env, "GET", "/alerts/9223372036854775807"), 404, "no alert #9223372036854775807")
+    # Routing errors under /api/ are one JSON line too.
+    refused(api(env, "GET", "/nothing"), 404, "Not Found: GET /api/v1/nothing")
+    refused(api(env, "GET", "/alerts/1/ack"), 405, "Method Not Allowed")
 
 
 @pytest.mark.parametrize("path", ["/alerts", "/inbound"])

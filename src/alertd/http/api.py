@@ -13,6 +13,7 @@ from functools import wraps
 from typing import Any
 
 from quart import Blueprint, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from alertd import alerts, escalation, ledger
 from alertd.commands import MAX_ID, actor_problem
@@ -161,6 +162,14 @@ def command_body(data: bytes) -> tuple[dict[str, Any], str | None]:
 
 def api_blueprint(runtime: Runtime) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+    @bp.app_errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Any:
+        # Under /api/ even a routing error (unknown path, wrong method, body too large) is one JSON line.
+        if not request.path.startswith("/api/"):
+            return exc
+        return error(exc.code or 500, f"{exc.name}: {request.method} {request.path[:80]}")
+
     auth = requires_token(runtime)
     store = runtime.store
 
