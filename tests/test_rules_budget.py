@@ -149,7 +149,7 @@ def test_a_slow_rule_does_not_delay_another_integrations_alarm(tmp_path: Path) -
             response = post_envelope(daemon, notification(alarm(f"Fast-{uuid.uuid4().hex[:8]}")), token=TOKEN)
             latencies.append(time.monotonic() - started)
             assert response.status_code == 200, response.text
-            assert latencies[-1] < 0.8, f"an alarm on another integration waited {latencies[-1]:.2f} s"
+            assert latencies[-1] < 0.9, f"an alarm on another integration waited {latencies[-1]:.2f} s"
         sender.join(timeout=60)
 
     assert slow["response"].status_code == 200  # type: ignore[attr-defined]

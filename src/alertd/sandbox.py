@@ -18,7 +18,10 @@ from functools import update_wrapper
 from string import Formatter
 from typing import Any
 
+from jinja2 import Environment
 from jinja2.exceptions import SecurityError
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 
 # Far above any message a sender may post (server.max_body_bytes), far below what hurts.
@@ -116,6 +119,7 @@ class _BudgetedRange:
         for i, value in enumerate(self._range):
             if i % 256 == 0:
                 _check_deadline()
+                time.sleep(0)  # let the event loop and the writer have the GIL: a long loop only costs itself
             yield value
 
     def __repr__(self) -> str:
@@ -134,7 +138,7 @@ def _bounded_filter(name: str, fn: Any) -> Any:
         _check_deadline()
         _check_args(args, kwargs, f"filter {name}")
         # The value is the first argument after any context/environment jinja passes.
-        values = [a for a in args if not hasattr(a, "environment") and not hasattr(a, "filters")]
+        values = [a for a in args if not isinstance(a, Context | EvalContext | Environment)]
         if name == "format" and values and isinstance(values[0], str):
             _check_printf(values[0], values[1:])
         elif name == "join" and values:
