@@ -50,6 +50,7 @@ dropped with a reason.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -266,6 +267,11 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
 
         return contains
     if cond.regex is not None:
+        try:
+            # Checked by `re`: Python's own dialect and messages; run by `regex`, which can time out.
+            re.compile(cond.regex)
+        except re.error as exc:
+            raise RulesetError((*loc, "regex"), f"expected a regular expression; {exc}") from None
         try:
             pattern = regex.compile(cond.regex, regex.IGNORECASE if cond.ignore_case else 0)
         except regex.error as exc:
