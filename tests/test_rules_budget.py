@@ -191,3 +191,26 @@ def test_the_same_source_twice_at_once_opens_one_alert(tmp_path: Path) -> None:
                 if r["message_type"] == "Notification" and arn in (r["decision"] or "")
             )
             assert outcomes == ["Mapped Appended", "Mapped Open"]
+
+
+def test_the_write_job_writes_nothing_when_the_state_needs_details_it_lacks(tmp_path: Path) -> None:
+    """receive() then evaluates again with ``open_rule``: record_message must leave no trace."""
+    from types import SimpleNamespace
+
+    from alertd.inbound import InboundMessage, InboundRequest
+    from alertd.mapping import evaluate
+    from alertd.receive import record_message
+    from alertd.store import connect
+    from alertd.store.schema import migrate
+
+    db = connect(tmp_path / "alertd.db")
+    migrate(db)
+    ruleset = rules(title="T {{ id }}")
+    integration = SimpleNamespace(name="x", ruleset=ruleset)
+    request = InboundRequest("POST", "/in/t", {}, b"{}", "127.0.0.1", 0.0)
+    message = InboundMessage("Notification", {"id": "s"}, source_message_id="m-1")
+    # Evaluated while an alert for "s" was open (no title rendered); by the write it has closed.
+    evaluation = evaluate({"id": "s"}, ruleset, lambda _s: OpenAlert(3, "open"))
+    assert record_message(db, None, integration, request, message, 1.0, evaluation) is None  # type: ignore[arg-type]
+    assert db.execute("SELECT count(*) FROM inbound_log").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
