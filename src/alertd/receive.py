@@ -6,8 +6,9 @@ inbound type verify and unwrap the request, evaluates the rules on a worker thre
 writer, which every integration, escalation and ack shares), then, in ONE writer
 transaction, checks for a redelivery, settles the decision against the alert state
 as it is at that moment, records the inbound log row and applies the decision to
-the alerts table (which starts or stops escalation). Only after that commit does the sender get its 2xx; if the commit
-fails it gets a 503 and retries. Plugins hear about alert changes after commit.
+the alerts table (which starts or stops escalation). Only after that commit does
+the sender get its 2xx; if the commit fails it gets a 503 and retries. Plugins
+hear about alert changes after commit.
 """
 
 from __future__ import annotations
@@ -114,7 +115,10 @@ async def evaluate_rules(runtime: Runtime, integration: Any, message: InboundMes
         if details == "open_rule":  # renders whatever the alert state: no need to look at it
             return evaluate(Document(message.document), integration.ruleset, None, details)
         db = runtime.store.reader()
-        find_open = lambda source_id: alerts.find_live(db, name, source_id)  # noqa: E731
+
+        def find_open(source_id: str) -> Any:
+            return alerts.find_live(db, name, source_id)
+
         return evaluate(Document(message.document), integration.ruleset, find_open, details)
 
     return await trio.to_thread.run_sync(run)
