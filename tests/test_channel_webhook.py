@@ -95,6 +95,65 @@ async def test_body_template_in_a_sandbox(peer: HttpPeer) -> None:
     assert request.headers["x-alertd-signature"].endswith(hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest())
 
 
+INJECTION = 'Root login", "admin": true, "x": "'
+
+
+async def test_json_body_template_escapes_values(peer: HttpPeer) -> None:
+    # Data from the alarm (title, a field) can neither close a string nor add a key.
+    template = (
+        '{"text": "{{ alert.title }}", "who": "{{ alert.fields.user_agent }}", "id": {{ alert.id }}, '
+        '"tags": {{ alert.tags }}, "none": {{ alert.missing | default(none) }}, "ok": {{ alert.id == 42 }}, '
+        '"sev": {{ alert.severity | tojson }}}'
+    )
+    notification = hook(peer, alert={"title": INJECTION, "fields": {"user_agent": "a\\b\n</script>\u2028"}})
+    result = await CHANNEL.send(notification, settings(body_template=template), None)
+    assert result.status == "sent", result.error
+    (request,) = peer.requests
+    assert request.json() == {
+        "text": INJECTION,
+        "who": "a\\b\n</script>\u2028",
+        "id": 42,
+        "tags": ["security", "aws"],
+        "none": None,
+        "ok": True,
+        "sev": "critical",
+    }
+
+
+async def test_json_content_type_with_parameters_and_suffix_is_json(peer: HttpPeer) -> None:
+    template = '{"text": "{{ alert.title }}"}'
+    for content_type in ("application/json; charset=utf-8", "application/vnd.chat+json"):
+        peer.requests.clear()
+        notification = hook(peer, alert={"title": INJECTION})
+        result = await CHANNEL.send(notification, settings(body_template=template, content_type=content_type), None)
+        assert result.status == "sent", result.error
+        assert peer.requests[0].json() == {"text": INJECTION}
+
+
+async def test_a_non_json_content_type_renders_text_as_is(peer: HttpPeer) -> None:
+    notification = hook(peer, alert={"title": 'a "quoted" <b>'})
+    result = await CHANNEL.send(
+        notification, settings(body_template="Alert: {{ alert.title }}", content_type="text/plain"), None
+    )
+    assert result.status == "sent", result.error
+    assert peer.requests[0].body == b'Alert: a "quoted" <b>'
+
+
+async def test_a_json_template_that_does_not_give_json_fails_without_a_request(peer: HttpPeer) -> None:
+    result = await CHANNEL.send(hook(peer), settings(body_template='{"text": {{ alert.title }}}'), None)
+    assert result.status == "failed"
+    assert "body_template" in (result.error or "") and "not valid JSON" in (result.error or "")
+    assert peer.requests == []
+
+
+async def test_a_huge_body_template_is_cut_off(peer: HttpPeer) -> None:
+    template = '{"text": "{{ alert.title * 5000000 }}"}'
+    result = await CHANNEL.send(hook(peer), settings(body_template=template), None)
+    assert result.status == "failed"
+    assert "BudgetExceeded" in (result.error or "") and "* repetition" in (result.error or "")
+    assert peer.requests == []
+
+
 async def test_template_that_escapes_the_sandbox_fails(peer: HttpPeer) -> None:
     template = "{{ notification.__class__.__mro__ }}"
     result = await CHANNEL.send(hook(peer), settings(body_template=template), None)

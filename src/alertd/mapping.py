@@ -38,6 +38,13 @@ A message that matches none is Unmapped. Templates are Jinja2 in a sandbox; the
 message's top-level keys are variables, with JSON strings already parsed
 (``Message.AlarmName``), ``raw`` holds the unparsed document, ``source_id`` the
 source id, and ``field("a^b")`` reads a path.
+
+Rules run outside the store's writer (see receive.py): ``evaluate`` does the costly part
+(conditions, regexes, templates) on a worker thread, ``settle`` the cheap lifecycle part
+inside the write job against the alert state as it is then. Each template render has a
+time and size budget (alertd.sandbox) and each regex a time budget; an overrun leaves the
+field empty with the reason, like any failing template. A ``url`` that is not http(s) is
+dropped with a reason.
 """
 
 from __future__ import annotations
@@ -48,9 +55,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import regex
 from jinja2 import ChainableUndefined, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field
+
+from alertd import sandbox
+from alertd.weburl import check_http_url
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__bool__": lambda self: False})()
 
@@ -177,7 +187,10 @@ class Document:
 # --- compiling ----------------------------------------------------------------------
 
 Predicate = Callable[[Document], bool]
-_env = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False)
+_env = sandbox.BoundedSandbox(undefined=ChainableUndefined, autoescape=False)
+# A rule's regex runs on message data: a pattern that backtracks badly on some input must give up,
+# not hold the interpreter (the `regex` module releases the GIL and honours a timeout).
+REGEX_SECONDS = 0.25
 
 
 def _as_text(value: Any) -> str:
@@ -255,15 +268,26 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
         return contains
     if cond.regex is not None:
         try:
-            pattern = re.compile(cond.regex, re.IGNORECASE if cond.ignore_case else 0)
+            # Checked by `re`: Python's own dialect and messages; run by `regex`, which can time out.
+            re.compile(cond.regex)
         except re.error as exc:
             raise RulesetError((*loc, "regex"), f"expected a regular expression; {exc}") from None
+        try:
+            pattern = regex.compile(cond.regex, regex.IGNORECASE if cond.ignore_case else 0)
+        except regex.error as exc:
+            raise RulesetError((*loc, "regex"), f"expected a regular expression; {exc}") from None
 
-        def regex(doc: Document) -> bool:
+        def matches(doc: Document) -> bool:
             value = doc.get(path)
-            return value is not MISSING and value is not None and pattern.search(_as_text(value)) is not None
+            if value is MISSING or value is None:
+                return False
+            try:
+                return pattern.search(_as_text(value), timeout=REGEX_SECONDS, concurrent=True) is not None
+            except TimeoutError:
+                doc.notes.append(f"regex on {path} gave up after {REGEX_SECONDS:g} s")
+                return False
 
-        return regex
+        return matches
     bounds = [(op, float(getattr(cond, op))) for op in numeric]
     tests = {"gt": float.__gt__, "gte": float.__ge__, "lt": float.__lt__, "lte": float.__le__}
 
@@ -308,7 +332,9 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
         sid_template = _compile_template(config.source_id, ("source_id",))
 
         def source_id(doc: Document, tvars: dict[str, Any]) -> str | None:
-            text = sid_template.render(tvars).strip()
+            text = sandbox.render(
+                sid_template, tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS
+            ).strip()
             return text or None
     else:
         sid_path = config.source_id
@@ -390,7 +416,9 @@ class _Renderer:
 
     def __call__(self, name: str, template: Any) -> str:
         try:
-            return template.render(self.tvars).strip()
+            return sandbox.render(
+                template, self.tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS
+            ).strip()
         except Exception as exc:
             self.problems.append(f"{name} template failed: {type(exc).__name__}: {exc}"[:300])
             return ""
@@ -400,35 +428,65 @@ def _why_not(doc: Document) -> str:
     return "; ".join(dict.fromkeys(doc.notes))
 
 
+def _link(render: _Renderer, template: Any) -> str:
+    url, problem = check_http_url(render("url", template))
+    if problem:
+        render.problems.append(f"url dropped: {problem}")
+    return url
+
+
 def _render_details(ruleset: CompiledRuleset, render: _Renderer, source_id: str) -> dict[str, Any]:
     templates = ruleset.templates
     return {
         "title": render("title", templates["title"])[:500] or source_id,
         "description": render("description", templates["description"]) if "description" in templates else "",
         "severity": render("severity", templates["severity"]) or "critical",
-        "url": render("url", templates["url"]) if "url" in templates else "",
+        "url": _link(render, templates["url"]) if "url" in templates else "",
         "tags": tuple(t for t in (render(f"tags[{i}]", x) for i, x in enumerate(ruleset.tag_templates)) if t),
         # An empty field (the event had no errorMessage) is left out rather than kept blank.
         "fields": {k: v for k, v in ((k, render(f"fields.{k}", t)) for k, t in ruleset.field_templates.items()) if v},
     }
 
 
-def decide(
+Details = Literal["opening", "open_rule", "always"]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the rules say about one message, before the alert state is known for sure.
+
+    ``decision`` is set when the alert state cannot change the outcome (filtered, unmapped);
+    otherwise ``matched`` is the rule that matched and ``source_id`` the alert it is about.
+    ``details`` (title, fields ...) is None when they were not rendered; ``seen`` is the
+    alert state the evaluation looked at."""
+
+    decision: Decision | None = None
+    matched: Action | None = None
+    source_id: str | None = None
+    details: dict[str, Any] | None = None
+    problems: tuple[str, ...] = ()
+    seen: OpenAlert | None = None
+    show_details: bool = False
+
+
+def evaluate(
     data: Any,
     ruleset: CompiledRuleset,
-    find_open: Callable[[str], OpenAlert | None],
-    render_all: bool = False,
-) -> Decision:
-    """Decide what one message does, given the rules and the alert currently open for it.
+    find_open: Callable[[str], OpenAlert | None] | None,
+    details: Details = "opening",
+) -> Evaluation:
+    """The costly part of deciding: conditions, regexes, templates.
 
-    The alert's title, fields ... are rendered only when the decision opens an alert (nothing
-    else uses them), or always with ``render_all`` (dry runs show them)."""
+    ``details`` says when to render the alert's title, fields ...: ``opening`` only when the
+    message opens an alert given ``find_open`` (nothing else uses them), ``open_rule`` whenever
+    the open rule matched (then the alert state may change before ``settle`` without a second
+    evaluation; ``find_open`` may be None), ``always`` (dry runs show them)."""
     doc = data if isinstance(data, Document) else Document(data)
     if ruleset.filter is not None and not ruleset.filter(doc):
         reason = "did not match the filter"
         if doc.notes:
             reason += f" ({_why_not(doc)})"
-        return Decision("filtered", FILTERED, reason=reason)
+        return Evaluation(Decision("filtered", FILTERED, reason=reason))
     tvars = doc.template_vars()
     render = _Renderer(tvars)
     try:
@@ -449,16 +507,39 @@ def decide(
         reason = "no open, close or acknowledge rule matched"
         if doc.notes:
             reason += f" ({_why_not(doc)})"
-        return Decision("unmapped", UNMAPPED, source_id=source_id, reason=reason)
+        return Evaluation(Decision("unmapped", UNMAPPED, source_id=source_id, reason=reason))
     if source_id is None:
         reason = f"{matched} rule matched but the source id ({ruleset.config.source_id}) is missing or empty"
-        return Decision("unmapped", UNMAPPED, reason="; ".join([reason, *render.problems]))
+        return Evaluation(Decision("unmapped", UNMAPPED, reason="; ".join([reason, *render.problems])))
     tvars["source_id"] = source_id
     tvars["field"] = lambda path: (lambda v: "" if v is MISSING else v)(doc.get(path))
-    existing = find_open(source_id)
+    seen = None if find_open is None else find_open(source_id)
+    if details == "always" or (matched == "open" and (details == "open_rule" or seen is None)):
+        rendered: dict[str, Any] | None = _render_details(ruleset, render, source_id)
+    else:
+        rendered = None
+    return Evaluation(
+        matched=matched,
+        source_id=source_id,
+        details=rendered,
+        problems=tuple(render.problems),
+        seen=seen,
+        show_details=details == "always",
+    )
+
+
+def settle(evaluation: Evaluation, existing: OpenAlert | None) -> Decision | None:
+    """The cheap part: the decision given the alert state now. None when that state needs the
+    alert's details and ``evaluate`` did not render them (evaluate again with ``open_rule``)."""
+    if evaluation.decision is not None:
+        return evaluation.decision
+    matched, source_id = evaluation.matched, evaluation.source_id
     opens = matched == "open" and existing is None
-    details = _render_details(ruleset, render, source_id) if opens or render_all else {}
-    notes = "; ".join(render.problems)
+    if opens and evaluation.details is None:
+        return None
+    details = evaluation.details if (opens or evaluation.show_details) and evaluation.details else {}
+    problems = list(evaluation.problems)
+    notes = "; ".join(problems)
 
     if matched == "open":
         if existing is None:
@@ -470,7 +551,7 @@ def decide(
             UNMAPPED,
             source_id=source_id,
             **details,
-            reason="; ".join([f"{matched} rule matched but no alert is open for this source id", *render.problems]),
+            reason="; ".join([f"{matched} rule matched but no alert is open for this source id", *problems]),
         )
     if matched == "close":
         return Decision("close", MAPPED_CLOSED, source_id=source_id, alert_id=existing.id, **details, reason=notes)
@@ -481,6 +562,23 @@ def decide(
             source_id=source_id,
             alert_id=existing.id,
             **details,
-            reason="; ".join(["already acknowledged", *render.problems]),
+            reason="; ".join(["already acknowledged", *problems]),
         )
     return Decision("ack", MAPPED_ACKNOWLEDGED, source_id=source_id, alert_id=existing.id, **details, reason=notes)
+
+
+def decide(
+    data: Any,
+    ruleset: CompiledRuleset,
+    find_open: Callable[[str], OpenAlert | None],
+    render_all: bool = False,
+) -> Decision:
+    """Decide what one message does, given the rules and the alert currently open for it
+    (evaluate and settle in one go: dry runs and tests).
+
+    The alert's title, fields ... are rendered only when the decision opens an alert (nothing
+    else uses them), or always with ``render_all`` (dry runs show them)."""
+    evaluation = evaluate(data, ruleset, find_open, "always" if render_all else "opening")
+    decision = settle(evaluation, evaluation.seen)
+    assert decision is not None  # the details were rendered for the state settle sees
+    return decision

@@ -1,11 +1,14 @@
 """One inbound request, start to finish: inbound plugin -> ledger -> mapper -> lifecycle.
 
 ``receive`` finds the integration by its URL token, lets the integration's
-inbound type verify and unwrap the request, then, in ONE writer transaction,
-checks for a redelivery, asks the mapper for a decision, records the inbound log
-row and applies the decision to the alerts table (which starts or stops
-escalation). Only after that commit does the sender get its 2xx; if the commit
-fails it gets a 503 and retries. Plugins hear about alert changes after commit.
+inbound type verify and unwrap the request, evaluates the rules on a worker thread
+(templates and regexes are driven by message data: they must never hold the
+writer, which every integration, escalation and ack shares), then, in ONE writer
+transaction, checks for a redelivery, settles the decision against the alert state
+as it is at that moment, records the inbound log row and applies the decision to
+the alerts table (which starts or stops escalation). Only after that commit does
+the sender get its 2xx; if the commit fails it gets a 503 and retries. Plugins
+hear about alert changes after commit.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import trio
 from sqlite_utils import Database
 
 from alertd import alerts, ledger, metrics
 from alertd.events import AlertEvent
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
-from alertd.mapping import DUPLICATE_DELIVERY, MAPPED_OPEN, REJECTED, Document, decide
+from alertd.mapping import DUPLICATE_DELIVERY, MAPPED_OPEN, REJECTED, Details, Document, Evaluation, evaluate, settle
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
 
@@ -102,6 +106,24 @@ async def reject(
     return Reply(status, f"{reason}\n")
 
 
+async def evaluate_rules(runtime: Runtime, integration: Any, message: InboundMessage, details: Details) -> Evaluation:
+    """The costly part of the decision, on a worker thread with a reader connection: the writer
+    and the event loop go on while a template or regex works through its budget."""
+    name = integration.name
+
+    def run() -> Evaluation:
+        if details == "open_rule":  # renders whatever the alert state: no need to look at it
+            return evaluate(Document(message.document), integration.ruleset, None, details)
+        db = runtime.store.reader()
+
+        def find_open(source_id: str) -> Any:
+            return alerts.find_live(db, name, source_id)
+
+        return evaluate(Document(message.document), integration.ruleset, find_open, details)
+
+    return await trio.to_thread.run_sync(run)
+
+
 def record_message(
     db: Database,
     runtime: Runtime,
@@ -109,8 +131,10 @@ def record_message(
     request: InboundRequest,
     message: InboundMessage,
     now: float,
-) -> Recorded:
-    """The writer job: dedup, decide, log, apply. All or nothing."""
+    evaluation: Evaluation | None,
+) -> Recorded | None:
+    """The writer job: dedup, settle the decision, log, apply. All or nothing. None (and nothing
+    written) when the alert state changed since ``evaluation`` so that it lacks the alert's details."""
     name = integration.name
     entry = _entry(
         request,
@@ -144,11 +168,11 @@ def record_message(
             )
         return Recorded(inbound_id, message.outcome, None, [])
 
-    decision = decide(
-        Document(message.document),
-        integration.ruleset,
-        lambda source_id: alerts.find_live(db, name, source_id),
-    )
+    assert evaluation is not None, "a message for the mapper comes with its evaluation"
+    existing = None if evaluation.source_id is None else alerts.find_live(db, name, evaluation.source_id)
+    decision = settle(evaluation, existing)
+    if decision is None:
+        return None
     entry.outcome, entry.reason, entry.alert_id = decision.outcome, decision.reason, decision.alert_id
     entry.decision = decision.as_dict()
     inbound_id = ledger.record(db, entry)
@@ -210,7 +234,21 @@ async def receive(
         )
     now = runtime.clock.now()
     try:
-        recorded = await runtime.store.write(lambda db: record_message(db, runtime, integration, request, result, now))
+        # Optimistic: evaluate against the alert state read now; the write job re-checks it. In
+        # the rare case an alert closed in between and the message now opens one, evaluate again
+        # rendering the details whatever the state (so a second round always settles).
+        recorded: Recorded | None = None
+        rounds: tuple[Details, ...] = ("opening", "open_rule")
+        for details in rounds:
+            evaluation = None
+            if result.outcome is None:  # a subscription handshake has nothing for the mapper
+                evaluation = await evaluate_rules(runtime, integration, result, details)
+            recorded = await runtime.store.write(
+                lambda db, ev=evaluation: record_message(db, runtime, integration, request, result, now, ev)
+            )
+            if recorded is not None:
+                break
+        assert recorded is not None
     except StoreUnavailable as exc:
         log.error("inbound.store_unavailable", integration=name, error=str(exc))
         return Reply(503, "storage unavailable; retry later\n")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
+import trio
 from quart import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -293,9 +294,11 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         if len(data) > limit:
             return error(413, f"the body must be at most {limit} bytes (server.max_body_bytes)")
         try:
-            return json_response(dry_run(integration, data, assume))  # type: ignore[arg-type]
+            # A worker thread: the rules' templates may use their whole time budget.
+            result = await trio.to_thread.run_sync(dry_run, integration, data, assume)
         except RecursionError:
             # A plugin parsing JSON deeper than Python's recursion limit: bad input, not a 500.
             return error(400, "the body is nested too deeply")
+        return json_response(result)  # type: ignore[arg-type]
 
     return bp

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alertd.channels import DeliveryResult, Notification
 from alertd.http_delivery import post
+from alertd.weburl import safe_link
 
 USER_AGENT = "alertd-ntfy/0.1.0"
 TOPIC_RE = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
@@ -102,9 +103,9 @@ def _actions(notification: Notification) -> list[dict[str, Any]]:
         for key, label in (("ack", "Acknowledge"), ("close", "Close"))
         if notification.links.get(key)
     ]
-    url = notification.alert.get("url")
+    url = safe_link(notification.alert.get("url"))  # http(s) only: a view action opens it
     if url:
-        actions.append({"action": "view", "label": "Open", "url": str(url)})
+        actions.append({"action": "view", "label": "Open", "url": url})
     return actions[:3]  # ntfy allows at most three
 
 
@@ -116,8 +117,9 @@ def publish_body(notification: Notification, topic: str, settings: NtfySettings)
         "priority": settings.priority(notification),
         "tags": _tags(notification),
     }
-    if notification.alert.get("url"):
-        body["click"] = str(notification.alert["url"])
+    click = safe_link(notification.alert.get("url"))
+    if click:
+        body["click"] = click
     actions = _actions(notification)
     if actions:
         body["actions"] = actions

@@ -10,6 +10,7 @@ from email.utils import formatdate
 from typing import Any
 
 from alertd.channels import Notification
+from alertd.weburl import safe_link
 
 ACTION_LABELS = (("ack", "Acknowledge"), ("close", "Close"))
 
@@ -77,8 +78,9 @@ def text_body(notification: Notification) -> str:
     if fields:
         lines += ["", "Details:"]
         lines += [f"  {key}: {value}" for key, value in fields]
-    if alert.get("url"):
-        lines += ["", f"More: {alert['url']}"]
+    link = safe_link(alert.get("url"))
+    if link:
+        lines += ["", f"More: {link}"]
     actions = _actions(notification)
     if actions:
         lines += ["", "Respond (each link opens a confirmation page):"]
@@ -114,8 +116,9 @@ def html_body(notification: Notification) -> str:
             f'<tr><th align="left" style="padding-right:1em">{esc(k)}</th><td>{esc(v)}</td></tr>' for k, v in fields
         )
         parts.append(f"<h3>Details</h3><table>{rows}</table>")
-    if alert.get("url"):
-        url = esc(str(alert["url"]), quote=True)
+    link = safe_link(alert.get("url"))  # http(s) only: never a javascript: href
+    if link:
+        url = esc(link, quote=True)
         parts.append(f'<p><a href="{url}">{url}</a></p>')
     actions = _actions(notification)
     if actions:

@@ -8,7 +8,7 @@ The user's contact address is the URL to POST to::
     [channels.webhook]
     secret = "..."                      # optional: X-Alertd-Signature: sha256=<hex HMAC of "{timestamp}.{body}">
     allowed_hosts = ["hooks.example.com"]  # optional: refuse any other host
-    # body_template = '{"text": {{ notification.subject | tojson }}}'   # optional, sandboxed Jinja2
+    # body_template = '{"text": "{{ notification.subject }}"}'   # optional, sandboxed Jinja2; values JSON-escaped
 
 Every request carries ``Idempotency-Key``: the same on every retry of one notification.
 Registered through the ``alertd`` entry point like any third-party plugin.

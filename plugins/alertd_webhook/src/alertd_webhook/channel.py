@@ -1,4 +1,11 @@
-"""The ``webhook`` channel: POST the notification to the URL a user gave as their webhook contact."""
+"""The ``webhook`` channel: POST the notification to the URL a user gave as their webhook contact.
+
+``body_template`` is rendered in alertd's bounded sandbox. With a JSON ``content_type``
+(``application/json`` or ``*+json``) every ``{{ value }}`` is written as JSON: a string as
+JSON-escaped text (so ``"{{ alert.title }}"`` stays one string whatever the title holds), a
+number, boolean, null, list or dict as its JSON; ``| tojson`` output is kept as it is. The
+result must parse as JSON, or the delivery fails with the reason.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +19,11 @@ from typing import Any
 
 import httpx
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+import trio
+from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from alertd import sandbox
 from alertd.channels import DeliveryResult, Notification
 from alertd.http_delivery import post
 
@@ -31,7 +40,7 @@ class WebhookSettings(BaseModel):
     secret: SecretStr | None = None
     # A Jinja2 template for the body (sandboxed); variables: notification, alert, links.
     body_template: str | None = None
-    content_type: str = Field("application/json", min_length=1)
+    content_type: str = Field("application/json", min_length=1, max_length=200)
     timeout: float = Field(10, gt=0, le=60)
     concurrency: int = Field(8, ge=1, le=64)
     # When set, only URLs on these hosts are called (exact host names, case-insensitive).
@@ -62,12 +71,35 @@ class WebhookSettings(BaseModel):
         return None if value is None else [host.strip().lower().rstrip(".") for host in value]
 
 
-_ENV = ImmutableSandboxedEnvironment(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+# A body is at most this long, rendered within this time (a template that loops over the alert's
+# fields must not hold a worker for long, nor build a giant request).
+BODY_MAX_CHARS = 1024 * 1024
+BODY_SECONDS = 2.0
+
+
+def _json_value(value: Any) -> Any:
+    """What ``{{ value }}`` writes into a JSON body: data can never close a string or add a key."""
+    if isinstance(value, Markup):  # | tojson (already JSON) or an explicit | safe
+        return value
+    if value is None or isinstance(value, bool | int | float | dict | list | tuple):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return json.dumps(str(value), ensure_ascii=False)[1:-1]
+
+
+_ENV = sandbox.BoundedSandbox(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+_JSON_ENV = sandbox.BoundedSandbox(
+    autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, finalize=_json_value
+)
+
+
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 @lru_cache(maxsize=32)
-def compile_template(source: str) -> jinja2.Template:
-    return _ENV.from_string(source)
+def compile_template(source: str, json_body: bool = False) -> jinja2.Template:
+    return (_JSON_ENV if json_body else _ENV).from_string(source)
 
 
 def default_payload(notification: Notification) -> dict[str, Any]:
@@ -97,12 +129,24 @@ def default_payload(notification: Notification) -> dict[str, Any]:
     }
 
 
+class BodyError(Exception):
+    """The body template rendered, but not to what content_type promises."""
+
+
 def render_body(notification: Notification, settings: WebhookSettings) -> bytes:
-    """Raises jinja2.TemplateError (including sandbox SecurityError) for a template that cannot render."""
+    """Raises jinja2.TemplateError (including sandbox SecurityError and an overrun budget) for a
+    template that cannot render, BodyError for a JSON content type whose body is not JSON."""
     if settings.body_template is None:
         return json.dumps(default_payload(notification), default=str, ensure_ascii=False).encode()
-    template = compile_template(settings.body_template)
-    text = template.render(notification=notification, alert=notification.alert, links=dict(notification.links))
+    json_body = is_json(settings.content_type)
+    template = compile_template(settings.body_template, json_body)
+    variables = {"notification": notification, "alert": notification.alert, "links": dict(notification.links)}
+    text = sandbox.render(template, variables, seconds=BODY_SECONDS, max_chars=BODY_MAX_CHARS)
+    if json_body:
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise BodyError(f"not valid JSON for content_type {settings.content_type}: {exc}") from None
     return text.encode()
 
 
@@ -138,8 +182,9 @@ class WebhookChannel:
         if url is None:
             return DeliveryResult("failed", error=problem)
         try:
-            body = render_body(notification, settings)
-        except jinja2.TemplateError as exc:
+            # A worker thread: a template working through its budget does not hold the event loop.
+            body = await trio.to_thread.run_sync(render_body, notification, settings)
+        except (jinja2.TemplateError, BodyError) as exc:
             return DeliveryResult("failed", error=f"body_template: {type(exc).__name__}: {exc}")
         headers = {
             "Content-Type": settings.content_type,
