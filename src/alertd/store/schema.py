@@ -175,12 +175,18 @@ def _v5_outbox_sending_index(db: Database) -> None:
     db.execute("CREATE INDEX outbox_sending ON outbox (updated_at) WHERE status = 'sending'")
 
 
+def _v9_simulated_inbound(db: Database) -> None:
+    # `alertd simulate` records samples like deliveries; the flag keeps them apart from real traffic.
+    db.execute("ALTER TABLE inbound_log ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
     ("escalation plans and the outbox", _v3_escalation_and_outbox),
     ("used action links", _v4_action_links),
     ("index of outbox rows being sent", _v5_outbox_sending_index),
+    ("inbound log: simulated messages", _v9_simulated_inbound),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
