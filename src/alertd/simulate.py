@@ -186,9 +186,9 @@ def describe(outcome: CliResult) -> str:
     road = (
         "through the running daemon"
         if outcome.via == "daemon"
-        else "directly into the database (a running daemon picks it up within seconds)"
+        else "written directly into the database; a running daemon pages within seconds, a stopped one when it starts"
     )
-    return f"inbound #{r['inbound_id']} {r['outcome']}{alert} (simulated, {road})"
+    return f"inbound #{r['inbound_id']} {r['outcome']}{alert}: simulated, {road}"
 
 
 def to_json(outcome: CliResult) -> str:
