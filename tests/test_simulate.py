@@ -121,3 +121,10 @@ def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path
     with DaemonProcess(config):
         mail = mailbox.wait_for(lambda m: m["To"] == "alice@example.com")
         assert f"#{result['alert_id']}" in mail["Subject"]
+
+    # A disabled integration takes no simulated messages either.
+    ruleset = 'ruleset = "eventbridge_cloudtrail"'
+    config.write_text(config.read_text().replace(ruleset, ruleset + "\nenabled = false"))
+    disabled = run_cli("simulate", "events", str(ALARM), "-c", str(config))
+    assert disabled.returncode == 2 and disabled.stderr == "error: integration 'events' is disabled (enabled = false)\n"
+    assert len(Db(tmp_path / "alertd.db").inbound()) == 1

@@ -55,6 +55,8 @@ async def simulate(runtime: Runtime, name: str, data: bytes, *, via: str) -> dic
     if integration is None:
         known = ", ".join(runtime.config.integrations) or "none"
         raise SimulationError(404, f"no integration named {name!r} (known: {known})")
+    if not integration.config.enabled:
+        raise SimulationError(409, f"integration {name!r} is disabled (enabled = false)")
     limit = max_sample_bytes(runtime.config)
     if len(data) > limit:
         raise SimulationError(413, f"sample larger than server.max_body_bytes ({limit} bytes)")
