@@ -28,8 +28,8 @@ MAX_WEEKS = 52
 # At most this many events per feed (the earliest ones): 52 weeks of 4-hour shifts fit,
 # a year of 1-hour shifts is cut after about 15 weeks. Bounds the build time and the body.
 MAX_EVENTS = 2500
-# Feeds kept in memory (least recently used dropped first).
-CACHE_SIZE = 32
+# Feeds kept in memory (least recently used dropped first): at most about 10 MB.
+CACHE_SIZE = 16
 # The feed starts this long before the hour it was built in, so a shift in progress shows.
 LOOKBACK = timedelta(days=1)
 
@@ -41,20 +41,29 @@ class FeedCache:
         self.size = size
         self.config: Any = None
         self.entries: OrderedDict[tuple[str, int, datetime], bytes] = OrderedDict()
-        # One build at a time: concurrent fetches of the same feed wait for the first build.
         self.lock = trio.Lock()
         self.builds = 0
+
+    def cached(self, config: Any, key: tuple[str, int, datetime]) -> bytes | None:
+        if config is not self.config:
+            self.config, self.entries = config, OrderedDict()
+        body = self.entries.get(key)
+        if body is not None:
+            self.entries.move_to_end(key)
+        return body
 
     async def get(self, runtime: Runtime, name: str, weeks: int, now: datetime) -> bytes:
         hour = now.replace(minute=0, second=0, microsecond=0)
         key = (name, weeks, hour)
+        body = self.cached(runtime.config, key)
+        if body is not None:
+            return body
+        # One build at a time: a fetch of a cached feed does not wait; concurrent fetches of the
+        # same new feed wait for the first build and take its result.
         async with self.lock:
             config = runtime.config
-            if config is not self.config:
-                self.config, self.entries = config, OrderedDict()
-            body = self.entries.get(key)
+            body = self.cached(config, key)
             if body is not None:
-                self.entries.move_to_end(key)
                 return body
             raw = config.raw
             names = {user: cfg.full_name or user for user, cfg in raw.users.items()}
@@ -81,9 +90,10 @@ class FeedCache:
                 bytes=len(body),
                 seconds=round(time.monotonic() - started, 3),
             )
-            self.entries[key] = body
-            while len(self.entries) > self.size:
-                self.entries.popitem(last=False)
+            if config is self.config:
+                self.entries[key] = body
+                while len(self.entries) > self.size:
+                    self.entries.popitem(last=False)
             return body
 
 
