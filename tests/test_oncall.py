@@ -449,11 +449,13 @@ def test_to_ical() -> None:
     shifts = shifts_between(s, lo, hi)
     assert len(events) == len(shifts) > 10
     for event, shift in zip(events, shifts, strict=True):
-        assert event.decoded("DTSTART") == shift.start
-        assert event.decoded("DTEND") == shift.end
+        # Shifts the window cuts are exported whole: their true handoffs, not the window's edges.
+        first, last = shift is shifts[0], shift is shifts[-1]
+        assert event.decoded("DTSTART") == (on_call_at(s, lo).start if first else shift.start)
+        assert event.decoded("DTEND") == (on_call_at(s, hi - timedelta(microseconds=1)).end if last else shift.end)
         assert event["DTSTAMP"].dt == lo
     text = data.decode()
-    assert "DTSTART:20260112T110000Z" in text  # UTC, no TZID
+    assert "DTSTART:20260112T080000Z" in text  # e's shift began at the 09:00 handoff; UTC, no TZID
     assert "TZID" not in text
     summaries = [str(e["SUMMARY"]) for e in events]
     assert summaries[0] == "On call: Eve (ops)"

@@ -304,6 +304,7 @@ def inbound_log(
     for r in rows:
         alert = f" alert #{r['alert_id']}" if r["alert_id"] else ""
         reason = f" - {r['reason']}" if r["reason"] else ""
+        reason += " (simulated)" if r.get("simulated") else ""
         click.echo(
             f"#{r['id']} {fmt_time(r['received_at'])} {r['integration'] or '-'} {r['status']} "
             f"{r['outcome']}{alert} {r['message_type'] or ''}{reason}"
@@ -535,6 +536,60 @@ def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: b
             )
         if schedule:
             click.echo(f"  iCal feed: {item['ical']}")
+
+
+# --- simulate, backup (issue 9: operators) ------------------------------------------
+
+
+@cli.command("simulate")
+@config_option
+@click.argument("integration")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--offline", is_flag=True, help="Write into the database even if the daemon is up.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def simulate_cmd(obj: CliContext, integration: str, file: Path, offline: bool, as_json: bool) -> None:
+    """Send sample FILE through the live pipeline of INTEGRATION, without a signature check.
+
+    Unlike test-integration this records the message (marked simulated), opens or
+    changes the alert, escalates and notifies. Goes through the running daemon's API
+    (server.api_tokens) when it answers; otherwise writes into the database directly.
+    """
+    from alertd.simulate import SimulationError, describe, run_from_cli, to_json
+
+    try:
+        outcome = run_from_cli(obj.config, obj.pm, integration, file, offline=offline)
+    except SimulationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(to_json(outcome) if as_json else describe(outcome))
+
+
+@cli.command("backup")
+@config_option
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@click.pass_obj
+def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
+    """Copy the database to FILE, safely while the daemon runs (SQLite online backup).
+
+    The copy is checked with PRAGMA integrity_check before it is renamed to FILE. To
+    restore: stop the daemon, copy FILE to store.path (removing its -wal and -shm
+    files), start the daemon.
+    """
+    from alertd.backup import BackupError, backup
+
+    store = obj.config.raw.store
+    try:
+        result = backup(obj.config.db_path, file, force=force, busy_timeout=store.busy_timeout_seconds)
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    click.echo(
+        f"OK: {result.path}: {result.size} bytes, schema version {result.schema_version}, "
+        f"{result.alerts} alert(s), {result.inbound_messages} inbound message(s), "
+        f"integrity ok, {result.seconds:.2f} s"
+    )
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:

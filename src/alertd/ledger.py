@@ -81,7 +81,7 @@ def first_delivery(db: Database, integration: str, source_message_id: str) -> tu
 
 LIST_COLUMNS = (
     "id, received_at, integration, remote_addr, message_type, source_message_id, outcome, "
-    "reason, status, alert_id, body_size"
+    "reason, status, alert_id, body_size, simulated"
 )
 
 

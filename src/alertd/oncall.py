@@ -92,7 +92,8 @@ Answers
 
 iCalendar
     :func:`to_ical` exports the :func:`shifts_between` timeline as one VEVENT
-    per piece, DTSTART/DTEND in UTC, with UIDs that stay the same when the
+    per shift, DTSTART/DTEND in UTC with the shift's true start and end (also
+    for the shifts the window cuts), with UIDs that stay the same when the
     exported window moves.
 """
 
@@ -366,7 +367,9 @@ class _Schedule:
             yield user, source, t, stop
             t = stop
 
-    def shifts(self, lo: datetime, hi: datetime) -> list[Shift]:
+    def shifts(self, lo: datetime, hi: datetime, limit: int | None = None) -> list[Shift]:
+        """The merged shifts in ``[lo, hi)``; with ``limit``, only the first ``limit`` of them
+        (the pieces after the last one kept are never computed, so the work is bounded too)."""
         out: list[Shift] = []
         for user, source, start, end in self.pieces(lo, hi):
             if user is None or source is None:
@@ -374,6 +377,8 @@ class _Schedule:
             last = out[-1] if out else None
             if last is not None and last.user == user and last.source == source and last.end == start:
                 out[-1] = Shift(user, last.start, end, source)
+            elif limit is not None and len(out) >= limit:
+                break
             else:
                 out.append(Shift(user, start, end, source))
         return out
@@ -410,6 +415,19 @@ def _uid(name: str, shift: Shift, start: datetime) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32] + "@alertd"
 
 
+_TICK = timedelta(microseconds=1)
+
+
+def _true_bounds(compiled: _Schedule, shift: Shift, lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
+    """The real start and end of a shift that the window ``[lo, hi)`` clipped."""
+    start, end = shift.start, shift.end
+    if start == lo:
+        start = compiled.evaluate(lo)[2] or lo
+    if end == hi:
+        end = compiled.evaluate(hi - _TICK)[3] or hi
+    return start, end
+
+
 def to_ical(
     name: str,
     schedule: ScheduleConfig,
@@ -418,13 +436,16 @@ def to_ical(
     user_names: dict[str, str] | None = None,
     *,
     stamp: datetime | None = None,
+    max_events: int | None = None,
 ) -> bytes:
-    """An iCalendar (RFC 5545) feed with one VEVENT per piece of :func:`shifts_between`.
+    """An iCalendar (RFC 5545) feed with one VEVENT per shift of :func:`shifts_between`.
 
+    Every shift that overlaps ``[start, end)`` is exported with its true start and end
+    (the shift on call at ``start`` began at its handoff, not at the window's edge).
     Times are in UTC. The UID of an event hashes the schedule name, user, source
-    and the piece's start (for a piece clipped at ``start``, the start of the
-    unclipped piece), so re-exporting a moving window keeps the UIDs. DTSTAMP is
+    and the shift's start, so re-exporting a moving window keeps the UIDs. DTSTAMP is
     ``stamp`` (default: ``start``) since this function does not read the clock.
+    At most ``max_events`` events (the earliest ones) when given.
     """
     lo, hi = _utc(start, "start"), _utc(end, "end")
     compiled = _Schedule(schedule)
@@ -436,15 +457,13 @@ def to_ical(
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", f"On call: {name}")
     dtstamp = _utc(stamp, "stamp") if stamp is not None else lo
-    for shift in compiled.shifts(lo, hi):
-        uid_start = shift.start
-        if shift.start == lo:
-            uid_start = compiled.evaluate(lo)[2] or lo
+    for shift in compiled.shifts(lo, hi, limit=max_events):
+        shift_start, shift_end = _true_bounds(compiled, shift, lo, hi)
         event = Event()
-        event.add("uid", _uid(name, shift, uid_start))
+        event.add("uid", _uid(name, shift, shift_start))
         event.add("dtstamp", dtstamp)
-        event.add("dtstart", shift.start)
-        event.add("dtend", shift.end)
+        event.add("dtstart", shift_start)
+        event.add("dtend", shift_end)
         event.add("summary", f"On call: {names.get(shift.user, shift.user)} ({name})")
         event.add("description", f"{shift.user} via {shift.source}")
         event.add("transp", "TRANSPARENT")

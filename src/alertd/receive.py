@@ -190,6 +190,50 @@ def record_message(
     return Recorded(inbound_id, decision.outcome, alert_id, events, queued)
 
 
+async def commit_message(
+    runtime: Runtime,
+    integration: Any,
+    request: InboundRequest,
+    message: InboundMessage,
+    now: float,
+    *,
+    simulated: bool = False,
+) -> Recorded:
+    """Evaluate the rules, record the message in one write, then tell plugins and wake the loops.
+
+    Used by deliveries and by ``alertd simulate`` alike (``simulated`` marks the inbound-log row).
+    """
+
+    def job(db: Database, evaluation: Evaluation | None) -> Recorded | None:
+        recorded = record_message(db, runtime, integration, request, message, now, evaluation)
+        if recorded is not None and simulated:
+            db.execute("UPDATE inbound_log SET simulated = 1 WHERE id = ?", [recorded.inbound_id])
+        return recorded
+
+    # Optimistic: evaluate against the alert state read now; the write job re-checks it. In
+    # the rare case an alert closed in between and the message now opens one, evaluate again
+    # rendering the details whatever the state (so a second round always settles).
+    recorded: Recorded | None = None
+    rounds: tuple[Details, ...] = ("opening", "open_rule")
+    for details in rounds:
+        evaluation = None
+        if message.outcome is None:  # a subscription handshake has nothing for the mapper
+            evaluation = await evaluate_rules(runtime, integration, message, details)
+        recorded = await runtime.store.write(lambda db, ev=evaluation: job(db, ev))
+        if recorded is not None:
+            break
+    assert recorded is not None
+    if recorded.events:
+        announce(runtime, recorded.events)
+    # Wake a loop only when it has new work: a new plan is due now; closure notices are queued.
+    # (Acknowledge and close stop plans and cancel notifications in the same transaction.)
+    if recorded.outcome == MAPPED_OPEN:
+        runtime.wake("escalation")
+    if recorded.notifications_queued:
+        runtime.wake("outbox")
+    return recorded
+
+
 async def receive(
     runtime: Runtime,
     token: str,
@@ -234,21 +278,7 @@ async def receive(
         )
     now = runtime.clock.now()
     try:
-        # Optimistic: evaluate against the alert state read now; the write job re-checks it. In
-        # the rare case an alert closed in between and the message now opens one, evaluate again
-        # rendering the details whatever the state (so a second round always settles).
-        recorded: Recorded | None = None
-        rounds: tuple[Details, ...] = ("opening", "open_rule")
-        for details in rounds:
-            evaluation = None
-            if result.outcome is None:  # a subscription handshake has nothing for the mapper
-                evaluation = await evaluate_rules(runtime, integration, result, details)
-            recorded = await runtime.store.write(
-                lambda db, ev=evaluation: record_message(db, runtime, integration, request, result, now, ev)
-            )
-            if recorded is not None:
-                break
-        assert recorded is not None
+        recorded = await commit_message(runtime, integration, request, result, now)
     except StoreUnavailable as exc:
         log.error("inbound.store_unavailable", integration=name, error=str(exc))
         return Reply(503, "storage unavailable; retry later\n")
@@ -272,14 +302,6 @@ async def receive(
         outcome=recorded.outcome,
         alert_id=recorded.alert_id,
     )
-    if recorded.events:
-        announce(runtime, recorded.events)
-    # Wake a loop only when it has new work: a new plan is due now; closure notices are queued.
-    # (Acknowledge and close stop plans and cancel notifications in the same transaction.)
-    if recorded.outcome == MAPPED_OPEN:
-        runtime.wake("escalation")
-    if recorded.notifications_queued:
-        runtime.wake("outbox")
     after = getattr(integration.inbound_type, "after_commit", None)
     if after is not None and recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
         runtime.spawn(after, result, integration, runtime)

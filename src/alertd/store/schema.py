@@ -186,6 +186,11 @@ def _v7_reply_receipts(db: Database) -> None:
     )
 
 
+def _v9_simulated_inbound(db: Database) -> None:
+    # `alertd simulate` records samples like deliveries; the flag keeps them apart from real traffic.
+    db.execute("ALTER TABLE inbound_log ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -193,6 +198,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("used action links", _v4_action_links),
     ("index of outbox rows being sent", _v5_outbox_sending_index),
     ("receipts of provider webhooks (replay protection)", _v7_reply_receipts),
+    ("inbound log: simulated messages", _v9_simulated_inbound),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
