@@ -102,6 +102,24 @@ async def reject(
     return Reply(status, f"{reason}\n")
 
 
+async def reject_unknown(runtime: Runtime, request: InboundRequest, body_size: int | None) -> Reply:
+    """404 for an unknown token. Such requests are nobody's traffic (scanners, a stale URL,
+    someone filling the disk): they are aggregated per address and minute, with at most a
+    short body prefix and a few headers, and logged only when a new row starts."""
+    reason = "unknown integration token"
+    entry = _entry(request, None, outcome=REJECTED, status=404, reason=reason, body_size=body_size)
+    try:
+        inbound_id, new_row = await runtime.store.write(lambda db: ledger.record_unknown(db, entry))
+    except StoreUnavailable as exc:
+        # Still a 404: a sender with a wrong URL has nothing to retry.
+        log.error("inbound.store_unavailable", integration=None, error=str(exc))
+        inbound_id, new_row = None, False
+    metrics.INBOUND.labels("-", REJECTED).inc()
+    if new_row:
+        log.info("inbound.rejected", inbound_id=inbound_id, integration=None, status=404, reason=reason)
+    return Reply(404, f"{reason}\n")
+
+
 def record_message(
     db: Database,
     runtime: Runtime,
@@ -173,15 +191,19 @@ async def receive(
     *,
     oversize: bool = False,
     body_size: int | None = None,
+    timed_out: bool = False,
 ) -> Reply:
     integration = runtime.services["tokens"].lookup(token)
     if integration is None:
-        return await reject(runtime, request, None, 404, "unknown integration token", body_size=body_size)
+        return await reject_unknown(runtime, request, body_size)
     name = integration.name
     if not integration.config.enabled:
         return await reject(runtime, request, name, 404, "integration is disabled", body_size=body_size)
     if request.method != "POST":
         return await reject(runtime, request, name, 405, f"method {request.method} not allowed; use POST")
+    if timed_out:
+        timeout = runtime.config.raw.server.body_timeout
+        return await reject(runtime, request, name, 408, f"body not received within {timeout:g} s", body_size=body_size)
     if oversize:
         limit = runtime.config.raw.server.max_body_bytes
         return await reject(

@@ -175,12 +175,20 @@ def _v5_outbox_sending_index(db: Database) -> None:
     db.execute("CREATE INDEX outbox_sending ON outbox (updated_at) WHERE status = 'sending'")
 
 
+def _v6_inbound_repeats(db: Database) -> None:
+    # Requests to unknown tokens are aggregated: one row per remote address per minute, counted.
+    db.execute("ALTER TABLE inbound_log ADD COLUMN repeat_count INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE inbound_log ADD COLUMN last_received_at REAL")
+    db.execute("CREATE INDEX inbound_log_unknown ON inbound_log (remote_addr, received_at) WHERE integration IS NULL")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
     ("escalation plans and the outbox", _v3_escalation_and_outbox),
     ("used action links", _v4_action_links),
     ("index of outbox rows being sent", _v5_outbox_sending_index),
+    ("inbound log: repeats of requests to unknown tokens", _v6_inbound_repeats),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
