@@ -302,3 +302,34 @@ def test_deeply_nested_bodies_get_400_and_a_log_row(tmp_path: Path) -> None:
     rows = Db(tmp_path / "alertd.db").inbound()[-2:]
     assert [(r["status"], r["outcome"]) for r in rows] == [(400, "Rejected"), (400, "Rejected")]
     assert rows[1]["source_message_id"] == signed["MessageId"]
+
+
+def test_upgrade_cleans_headers_stored_before_the_allow_list(tmp_path: Path) -> None:
+    from alertd.store.schema import MIGRATIONS, _v6_inbound_repeats
+
+    db = connect(tmp_path / "old.db")
+    before = [fn for _description, fn in MIGRATIONS].index(_v6_inbound_repeats)
+    migrate(db, target=before)  # a database as the previous release left it
+    token = "generated-token-abcdefghijklmnopqrstuvwxyz"
+    with db.conn:
+        db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('integration_token:alarms', ?, 0)", [token])
+        old_headers = {
+            "x-auth-token": "proxy-secret-value",
+            "x-forwarded-uri": f"/in/{token}",
+            "user-agent": f"probe {token}",
+            "x-amz-sns-message-type": "Notification",
+        }
+        db.execute(
+            "INSERT INTO inbound_log (received_at, integration, remote_addr, method, headers, body, body_size, "
+            "outcome, status) VALUES (0, 'alarms', '192.0.2.1', 'POST', ?, x'', 0, 'Rejected', 403)",
+            [json.dumps(old_headers)],
+        )
+    migrate(db)
+    stored = json.loads(db.execute("SELECT headers FROM inbound_log").fetchone()[0])
+    db.conn.close()
+    assert stored == {
+        "x-auth-token": ledger.NOT_STORED,
+        "x-forwarded-uri": ledger.NOT_STORED,
+        "user-agent": "probe {token}",
+        "x-amz-sns-message-type": "Notification",
+    }
