@@ -333,3 +333,21 @@ def test_upgrade_cleans_headers_stored_before_the_allow_list(tmp_path: Path) -> 
         "user-agent": "probe {token}",
         "x-amz-sns-message-type": "Notification",
     }
+
+
+def test_unknown_token_repeats_are_written_at_most_once_a_second() -> None:
+    from alertd.unknown_tokens import UnknownTokenTally
+
+    tally = UnknownTokenTally()
+    assert tally.bucket("192.0.2.7", 120.0) is None  # no row yet: the caller writes one
+    tally.started("192.0.2.7", 120.0, inbound_id=5)
+    bucket = tally.bucket("192.0.2.7", 120.2)
+    assert bucket is not None
+    writes = [tally.due(bucket, 120.0 + i / 100) for i in range(1, 150)]  # 149 repeats in 1.5 s
+    assert [w for w in writes if w] == [100]  # one write, a second after the row started
+    assert tally.take_stale(150.0) == []  # same minute: nothing stale
+    assert tally.take_stale(185.0) == [(5, 49)]  # a new minute: the rest is handed back
+    assert tally.bucket("192.0.2.7", 185.0) is None
+    tally.started("192.0.2.8", 185.0, inbound_id=6)
+    tally.due(tally.bucket("192.0.2.8", 185.1), 185.1)  # type: ignore[arg-type]
+    assert tally.drain() == [(6, 1)]

@@ -125,6 +125,16 @@ def record_unknown(db: Database, entry: Entry, max_share: float = UNKNOWN_TOKEN_
     return record(db, entry), True
 
 
+def add_repeats(db: Database, counts: list[tuple[int, int]], at: float) -> None:
+    """Add counted repeats to unknown-token rows: (row id, how many) each."""
+    for inbound_id, repeats in counts:
+        db.execute(
+            "UPDATE inbound_log SET repeat_count = repeat_count + ?, last_received_at = MAX(COALESCE("
+            "last_received_at, received_at), ?) WHERE id = ?",
+            [repeats, at, inbound_id],
+        )
+
+
 def _space_used_share(db: Database) -> float:
     """How much of the page cap (PRAGMA max_page_count) the database uses, 0..1."""
     used = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]

@@ -23,6 +23,7 @@ from alertd.log import get_logger
 from alertd.mapping import DUPLICATE_DELIVERY, MAPPED_OPEN, REJECTED, Document, decide
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
+from alertd.unknown_tokens import UnknownTokenTally
 
 log = get_logger("alertd.inbound")
 
@@ -104,17 +105,35 @@ async def reject(
 
 async def reject_unknown(runtime: Runtime, request: InboundRequest, body_size: int | None) -> Reply:
     """404 for an unknown token. Such requests are nobody's traffic (scanners, a stale URL,
-    someone filling the disk): they are aggregated per address and minute, with at most a
-    short body prefix and a few headers, and logged only when a new row starts."""
+    someone filling the disk): one row per address and minute, with at most a short body
+    prefix and a few headers; repeats are counted in memory and added to that row at most
+    once a second (alertd.unknown_tokens). Logged only when a new row starts."""
     reason = "unknown integration token"
-    entry = _entry(request, None, outcome=REJECTED, status=404, reason=reason, body_size=body_size)
+    tally: UnknownTokenTally = runtime.services.setdefault("unknown_tokens", UnknownTokenTally())
+    now = request.received_at
+    stale = tally.take_stale(now)
+    bucket = tally.bucket(request.remote_addr, now)
+    metrics.INBOUND.labels("-", REJECTED).inc()
     try:
-        inbound_id, new_row = await runtime.store.write(lambda db: ledger.record_unknown(db, entry))
+        if bucket is not None:
+            due = tally.due(bucket, now)
+            counts = stale + ([(bucket.inbound_id, due)] if due else [])
+            if counts:
+                await runtime.store.write(lambda db: ledger.add_repeats(db, counts, now))
+            return Reply(404, f"{reason}\n")
+        entry = _entry(request, None, outcome=REJECTED, status=404, reason=reason, body_size=body_size)
+
+        def job(db: Database) -> tuple[int | None, bool]:
+            ledger.add_repeats(db, stale, now)
+            return ledger.record_unknown(db, entry)
+
+        inbound_id, new_row = await runtime.store.write(job)
     except StoreUnavailable as exc:
         # Still a 404: a sender with a wrong URL has nothing to retry.
         log.error("inbound.store_unavailable", integration=None, error=str(exc))
-        inbound_id, new_row = None, False
-    metrics.INBOUND.labels("-", REJECTED).inc()
+        return Reply(404, f"{reason}\n")
+    if inbound_id is not None:
+        tally.started(request.remote_addr, now, inbound_id)
     if new_row:
         log.info("inbound.rejected", inbound_id=inbound_id, integration=None, status=404, reason=reason)
     return Reply(404, f"{reason}\n")
