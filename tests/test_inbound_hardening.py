@@ -137,7 +137,10 @@ def stalled_sender(host: str, port: int, token: str, total: int, sent: int) -> s
     sock.sendall(
         f"POST /in/{token} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {total}\r\n\r\n".encode()
     )
-    sock.sendall(b"{" + b" " * (sent - 1))
+    try:
+        sock.sendall(b"{" + b" " * (sent - 1))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # already answered (503 over the in-flight cap) and closed
     return sock
 
 
@@ -183,7 +186,8 @@ def test_stalled_senders_are_closed_at_the_deadline_and_memory_returns(tmp_path:
         wait_until(lambda: all([a.poll() for a in answers]), timeout=60, what="every stalled sender closed")
         elapsed = time.monotonic() - opened
         statuses = [a.status for a in answers]
-        assert set(statuses) <= {b"408", b"503"}, statuses
+        # (A 503 sent while the sender was still sending can be lost to the TCP reset.)
+        assert set(statuses) <= {b"408", b"503", b"(nothing)"}, statuses
         assert statuses.count(b"408") >= 1 and statuses.count(b"503") >= 1
         assert elapsed < 2 + 20  # the deadline, plus a generous margin on a loaded machine
         for sock in socks:
@@ -351,3 +355,11 @@ def test_unknown_token_repeats_are_written_at_most_once_a_second() -> None:
     tally.started("192.0.2.8", 185.0, inbound_id=6)
     tally.due(tally.bucket("192.0.2.8", 185.1), 185.1)  # type: ignore[arg-type]
     assert tally.drain() == [(6, 1)]
+
+
+def test_dry_run_of_a_deeply_nested_sample_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    sample = tmp_path / "deep.json"
+    sample.write_text("[" * 100_000)
+    result = run_cli("test-integration", "alarms", str(sample), "-c", str(sns_config(tmp_path)))
+    assert "Traceback" not in result.stderr
+    assert "body is not acceptable JSON: JSON nested deeper than 64 levels" in result.stdout
