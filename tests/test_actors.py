@@ -217,7 +217,11 @@ def test_bad_command_bodies_are_refused(env: Env, body: bytes, status: int, word
 
 def test_dry_run_bodies_nested_too_deeply_or_too_big(env: Env) -> None:
     path = "/integrations/alarms/test"
-    refused(api(env, "POST", path, content=b"[" * 100_000), 400, "nested too deeply")
+    # Too deep for the inbound type: the dry run answers what a delivery would get (Rejected, 400).
+    deep = api(env, "POST", path, content=b"[" * 100_000)
+    assert deep.status_code == 200, deep.text
+    assert deep.json()["outcome"] == "Rejected" and deep.json()["status"] == 400
+    assert "nested deeper than" in deep.json()["reason"]
     refused(api(env, "POST", path, content=b" " * (288 * 1024 + 1)), 413, "server.max_body_bytes")
     refused(api(env, "POST", "/integrations/nope/test", content=b"{}"), 404, "no integration named 'nope'")
 

@@ -62,6 +62,10 @@ class ServerConfig(Model):
     # SNS messages are at most 256 KiB; the envelope and JSON escaping add a little.
     max_body_bytes: int = Field(288 * 1024, ge=1024)
     graceful_timeout: float = Field(10.0, gt=0)
+    # /in/: the whole body must arrive within this many seconds (else 408 and the connection closes).
+    body_timeout: float = Field(10.0, gt=0, le=300)
+    # /in/: requests to a known token being read or processed at once; more get 503 (senders retry).
+    max_inbound_in_flight: int = Field(100, ge=1, le=10_000)
     # Each entry a table { name = "ci", token = "..." } or a plain string (then named token-1, token-2 ...).
     api_tokens: list[ApiToken] = Field([], max_length=100)
 

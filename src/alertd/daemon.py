@@ -24,13 +24,14 @@ from alertd.config import Config, ConfigError, load_config
 from alertd.escalation import escalation_loop
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
+from alertd.ledger import add_repeats
 from alertd.links import ensure_secret
 from alertd.log import get_logger, set_level, setup_logging
 from alertd.maintenance import prune_inbound_log, start_scheduler
 from alertd.outbox import outbox_loop
 from alertd.runtime import Runtime
 from alertd.sdnotify import Notifier
-from alertd.store import Store
+from alertd.store import Store, StoreUnavailable
 
 log = get_logger("alertd.daemon")
 
@@ -120,6 +121,17 @@ class Daemon:
             if result is not None:
                 runtime.spawn(result)
 
+    async def _write_unknown_token_repeats(self) -> None:
+        """Repeats of requests to unknown tokens still only counted in memory."""
+        tally = self.runtime.services.get("unknown_tokens")
+        counts = tally.drain() if tally is not None else []
+        if counts and self.runtime.store.is_open:
+            now = self.runtime.clock.now()
+            try:
+                await self.runtime.store.write(lambda db: add_repeats(db, counts, now))
+            except StoreUnavailable as exc:
+                log.warning("inbound.repeats_lost", rows=len(counts), error=str(exc))
+
     # --- main ------------------------------------------------------------------
     async def run(self) -> None:
         runtime = self.runtime
@@ -174,6 +186,7 @@ class Daemon:
                 outer.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
+                await self._write_unknown_token_repeats()
                 await runtime.store.aclose()
             log.info("daemon.stopped", reloads=self.reloads)
 

@@ -13,8 +13,30 @@ from typing import Any
 
 from sqlite_utils import Database
 
-# Never stored: credentials a sender might put in headers.
-REDACTED_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+# Headers are stored by allow-list: anything else (X-Auth-Token, cookies, a proxy's
+# X-Original-URL ...) may carry a credential, so only its name is kept.
+STORED_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "user-agent",
+        "host",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-real-ip",
+    }
+)
+STORED_HEADER_PREFIXES = ("x-amz-sns-",)
+# Of a request to an unknown token (nobody's traffic, maybe an attacker's): these only.
+UNKNOWN_TOKEN_HEADERS = frozenset({"content-type", "content-length", "user-agent", "x-forwarded-for"})
+# The most of a body to an unknown token that is kept, for diagnosis.
+UNKNOWN_TOKEN_PREFIX_BYTES = 256
+# Rows for unknown tokens are no longer inserted once the database uses this share of
+# store.max_size_mb: the rest stays for token-valid traffic.
+UNKNOWN_TOKEN_SPACE_SHARE = 0.75
+NOT_STORED = "<not stored>"
+TOKEN_PLACEHOLDER = "{token}"
 
 
 @dataclass
@@ -36,8 +58,23 @@ class Entry:
     decision: dict[str, Any] | None = field(default=None)
 
 
-def safe_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: ("<redacted>" if k in REDACTED_HEADERS else v) for k, v in headers.items()}
+def scrub(value: str, secrets: tuple[str, ...]) -> str:
+    """``value`` with every occurrence of each secret replaced by ``{token}``."""
+    for secret in secrets:
+        if secret:
+            value = value.replace(secret, TOKEN_PLACEHOLDER)
+    return value
+
+
+def safe_headers(headers: dict[str, str], *, known_sender: bool = True) -> dict[str, str]:
+    """The headers as stored: allowed ones with their values; of a known integration's
+    request, the names of the others too (values dropped); of an unknown one, nothing else."""
+    if not known_sender:
+        return {k: v for k, v in headers.items() if k in UNKNOWN_TOKEN_HEADERS}
+    return {
+        k: (v if k in STORED_HEADERS or k.startswith(STORED_HEADER_PREFIXES) else NOT_STORED)
+        for k, v in headers.items()
+    }
 
 
 def record(db: Database, entry: Entry) -> int:
@@ -50,7 +87,7 @@ def record(db: Database, entry: Entry) -> int:
             entry.integration,
             entry.remote_addr,
             entry.method,
-            json.dumps(safe_headers(entry.headers)),
+            json.dumps(safe_headers(entry.headers, known_sender=entry.integration is not None)),
             entry.body,
             entry.body_size,
             entry.message_type,
@@ -64,6 +101,45 @@ def record(db: Database, entry: Entry) -> int:
         ],
     )
     return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+
+def record_unknown(db: Database, entry: Entry, max_share: float = UNKNOWN_TOKEN_SPACE_SHARE) -> tuple[int | None, bool]:
+    """Log a request to an unknown token: one row per remote address per minute, its
+    ``repeat_count`` counting the requests. Return (row id, whether the row is new); the
+    id is None when no row was inserted because the database is near its size cap."""
+    minute = entry.received_at - entry.received_at % 60
+    row = db.execute(
+        "SELECT id FROM inbound_log WHERE integration IS NULL AND remote_addr = ? "
+        "AND received_at >= ? AND received_at < ? ORDER BY id DESC LIMIT 1",
+        [entry.remote_addr, minute, minute + 60],
+    ).fetchone()
+    if row is not None:
+        db.execute(
+            "UPDATE inbound_log SET repeat_count = repeat_count + 1, last_received_at = ? WHERE id = ?",
+            [entry.received_at, row[0]],
+        )
+        return int(row[0]), False
+    if _space_used_share(db) >= max_share:
+        return None, False
+    entry.body = entry.body[:UNKNOWN_TOKEN_PREFIX_BYTES]
+    return record(db, entry), True
+
+
+def add_repeats(db: Database, counts: list[tuple[int, int]], at: float) -> None:
+    """Add counted repeats to unknown-token rows: (row id, how many) each."""
+    for inbound_id, repeats in counts:
+        db.execute(
+            "UPDATE inbound_log SET repeat_count = repeat_count + ?, last_received_at = MAX(COALESCE("
+            "last_received_at, received_at), ?) WHERE id = ?",
+            [repeats, at, inbound_id],
+        )
+
+
+def _space_used_share(db: Database) -> float:
+    """How much of the page cap (PRAGMA max_page_count) the database uses, 0..1."""
+    used = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
+    cap = db.execute("PRAGMA max_page_count").fetchone()[0]
+    return used / cap if cap else 0.0
 
 
 def set_alert(db: Database, inbound_id: int, alert_id: int) -> None:
@@ -81,7 +157,7 @@ def first_delivery(db: Database, integration: str, source_message_id: str) -> tu
 
 LIST_COLUMNS = (
     "id, received_at, integration, remote_addr, message_type, source_message_id, outcome, "
-    "reason, status, alert_id, body_size, simulated"
+    "reason, status, alert_id, body_size, repeat_count, simulated"
 )
 
 

@@ -27,6 +27,7 @@ from alertd.log import get_logger
 from alertd.mapping import DUPLICATE_DELIVERY, MAPPED_OPEN, REJECTED, Details, Document, Evaluation, evaluate, settle
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
+from alertd.unknown_tokens import UnknownTokenTally
 
 log = get_logger("alertd.inbound")
 
@@ -104,6 +105,42 @@ async def reject(
     metrics.INBOUND.labels(integration or "-", REJECTED).inc()
     log.info("inbound.rejected", inbound_id=inbound_id, integration=integration, status=status, reason=reason)
     return Reply(status, f"{reason}\n")
+
+
+async def reject_unknown(runtime: Runtime, request: InboundRequest, body_size: int | None) -> Reply:
+    """404 for an unknown token. Such requests are nobody's traffic (scanners, a stale URL,
+    someone filling the disk): one row per address and minute, with at most a short body
+    prefix and a few headers; repeats are counted in memory and added to that row at most
+    once a second (alertd.unknown_tokens). Logged only when a new row starts."""
+    reason = "unknown integration token"
+    tally: UnknownTokenTally = runtime.services.setdefault("unknown_tokens", UnknownTokenTally())
+    now = request.received_at
+    stale = tally.take_stale(now)
+    bucket = tally.bucket(request.remote_addr, now)
+    metrics.INBOUND.labels("-", REJECTED).inc()
+    try:
+        if bucket is not None:
+            due = tally.due(bucket, now)
+            counts = stale + ([(bucket.inbound_id, due)] if due else [])
+            if counts:
+                await runtime.store.write(lambda db: ledger.add_repeats(db, counts, now))
+            return Reply(404, f"{reason}\n")
+        entry = _entry(request, None, outcome=REJECTED, status=404, reason=reason, body_size=body_size)
+
+        def job(db: Database) -> tuple[int | None, bool]:
+            ledger.add_repeats(db, stale, now)
+            return ledger.record_unknown(db, entry)
+
+        inbound_id, new_row = await runtime.store.write(job)
+    except StoreUnavailable as exc:
+        # Still a 404: a sender with a wrong URL has nothing to retry.
+        log.error("inbound.store_unavailable", integration=None, error=str(exc))
+        return Reply(404, f"{reason}\n")
+    if inbound_id is not None:
+        tally.started(request.remote_addr, now, inbound_id)
+    if new_row:
+        log.info("inbound.rejected", inbound_id=inbound_id, integration=None, status=404, reason=reason)
+    return Reply(404, f"{reason}\n")
 
 
 async def evaluate_rules(runtime: Runtime, integration: Any, message: InboundMessage, details: Details) -> Evaluation:
@@ -241,15 +278,19 @@ async def receive(
     *,
     oversize: bool = False,
     body_size: int | None = None,
+    timed_out: bool = False,
 ) -> Reply:
     integration = runtime.services["tokens"].lookup(token)
     if integration is None:
-        return await reject(runtime, request, None, 404, "unknown integration token", body_size=body_size)
+        return await reject_unknown(runtime, request, body_size)
     name = integration.name
     if not integration.config.enabled:
         return await reject(runtime, request, name, 404, "integration is disabled", body_size=body_size)
     if request.method != "POST":
         return await reject(runtime, request, name, 405, f"method {request.method} not allowed; use POST")
+    if timed_out:
+        timeout = runtime.config.raw.server.body_timeout
+        return await reject(runtime, request, name, 408, f"body not received within {timeout:g} s", body_size=body_size)
     if oversize:
         limit = runtime.config.raw.server.max_body_bytes
         return await reject(

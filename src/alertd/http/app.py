@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import trio
 from quart import Response
 from quart_trio import QuartTrio
 
@@ -57,6 +58,29 @@ def build_quart(runtime: Runtime) -> QuartTrio:
     return app
 
 
+def _shield_last_send(send: Any) -> Any:
+    """Send the message that ends a response under a cancel shield.
+
+    quart-trio cancels its per-request nursery as soon as hypercorn reports the
+    stream closed, which hypercorn does *inside* the send of the final body, in
+    the same call that starts the connection's keep-alive idle timer
+    (``nursery.start``). trio leaves a task started from an already-cancelled
+    scope in that scope, so the timer died at once: an idle keep-alive connection
+    was then neither closed after ``keep_alive_timeout`` nor at shutdown, and
+    SIGTERM waited the whole ``graceful_timeout``. Shielding that one send lets the
+    timer start normally. (hypercorn shields its own socket writes already.)
+    """
+
+    async def shielded(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            with trio.CancelScope(shield=True):
+                await send(message)
+        else:
+            await send(message)
+
+    return shielded
+
+
 class Dispatcher:
     """ASGI: fast path for inbound deliveries, Quart for the rest."""
 
@@ -68,6 +92,8 @@ class Dispatcher:
         if scope["type"] == "http" and scope["path"].startswith("/in/"):
             await self.inbound(scope, receive, send)
             return
+        if scope["type"] == "http":
+            send = _shield_last_send(send)
         await self.quart(scope, receive, send)
 
 

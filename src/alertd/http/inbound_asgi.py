@@ -1,62 +1,155 @@
-"""``/in/{token}`` at the ASGI level: read the body under a size limit, hand it to receive()."""
+"""``/in/{token}`` at the ASGI level: find the integration, read the body under limits, hand it to receive().
+
+The token is looked up before any of the body is read. A known token's body is
+buffered up to ``server.max_body_bytes``; an unknown token's is read and thrown
+away (its first bytes kept for the log), so junk costs no memory. The whole body
+must arrive within ``server.body_timeout`` (else 408 and the connection closes),
+and at most ``server.max_inbound_in_flight`` known-token requests are read or
+processed at once (more get 503, which SNS retries).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
+import trio
+
+from alertd import ledger
 from alertd.inbound import InboundRequest
+from alertd.log import get_logger
+from alertd.memory import release_free_memory
 from alertd.receive import Reply, receive
 from alertd.runtime import Runtime
 
+log = get_logger("alertd.inbound")
 
-async def _send_reply(send: Any, reply: Reply) -> None:
+PARTIAL_PREFIX_BYTES = 4096
+# Once this much body data was buffered, free memory is given back when no request is left.
+TRIM_AFTER_BYTES = 4 * 1024 * 1024
+
+
+async def _send_reply(send: Any, reply: Reply, *, close: bool = False) -> None:
     body = reply.body.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": reply.status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        # The body was not read to its end: the connection cannot carry another request.
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+@dataclass
+class Body:
+    kept: bytes = b""
+    size: int = 0  # bytes received (or declared, when too large to read)
+    oversize: bool = False
+    complete: bool = False
+    disconnected: bool = False
+
+
+async def read_body(receive_: Any, body: Body, *, limit: int, keep: int) -> None:
+    """Read the request body into ``body``: keep at most ``keep`` bytes, stop past ``limit``.
+
+    Fills ``body`` as it goes, so that a caller whose deadline cancels this still
+    knows what arrived."""
+    chunks: list[bytes] = []
+    kept = 0
+    try:
+        while True:
+            message = await receive_()
+            if message["type"] == "http.disconnect":
+                body.disconnected = True
+                return
+            chunk = message.get("body", b"")
+            body.size += len(chunk)
+            if body.size > limit:
+                body.oversize = True
+                return
+            if kept < keep:
+                chunks.append(chunk[: keep - kept])
+                kept += len(chunks[-1])
+            if not message.get("more_body", False):
+                body.complete = True
+                return
+    finally:
+        body.kept = b"".join(chunks)
+
+
+def _headers(raw: list[tuple[bytes, bytes]], token: str) -> dict[str, str]:
+    """Lower-cased headers with the URL token scrubbed from every value (a proxy's
+    X-Forwarded-Uri or X-Original-URL repeats the path, secret included)."""
+    secrets = (token, quote(token, safe="")) if token else ()
+    return {k.decode("latin-1").lower(): ledger.scrub(v.decode("latin-1"), secrets) for k, v in raw}
 
 
 class InboundEndpoint:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.in_flight = 0
+        self.buffered = 0  # body bytes buffered since memory was last given back
+        self.refused = 0  # 503s since in-flight requests last dropped to none
 
     async def __call__(self, scope: dict[str, Any], receive_: Any, send: Any) -> None:
         runtime = self.runtime
-        limit = runtime.config.raw.server.max_body_bytes
+        server = runtime.config.raw.server
         token = scope["path"][len("/in/") :].rstrip("/")
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope["headers"], token)
+        integration = runtime.services["tokens"].lookup(token)
+        wanted = integration is not None and integration.config.enabled
+        if wanted and self.in_flight >= server.max_inbound_in_flight:
+            # One warning per busy spell, not one per refused request.
+            if not self.refused:
+                log.warning("inbound.busy", in_flight=self.in_flight, limit=server.max_inbound_in_flight)
+            self.refused += 1
+            await _send_reply(send, Reply(503, "too many requests in flight; retry later\n"), close=True)
+            return
+        # Only requests whose body is buffered count against the cap.
+        counted = int(wanted)
+        self.in_flight += counted
+        try:
+            buffered = await self._handle(scope, receive_, send, token, headers, wanted)
+        finally:
+            self.in_flight -= counted
+        self.buffered += buffered  # (not `+= await`: that would read the total before awaiting)
+        if self.in_flight == 0:
+            if self.refused:
+                log.info("inbound.busy_over", refused=self.refused)
+                self.refused = 0
+            if self.buffered >= TRIM_AFTER_BYTES:
+                # The burst is over: give its buffers' memory back (see alertd.memory).
+                self.buffered = 0
+                await trio.to_thread.run_sync(release_free_memory)
+
+    async def _handle(
+        self, scope: dict[str, Any], receive_: Any, send: Any, token: str, headers: dict[str, str], wanted: bool
+    ) -> int:
+        """Answer the request; return how many body bytes were buffered."""
+        runtime = self.runtime
+        server = runtime.config.raw.server
+        limit = server.max_body_bytes
         declared = headers.get("content-length", "")
-        oversize = declared.isdigit() and int(declared) > limit
-        chunks: list[bytes] = []
-        size = 0
-        if not oversize:
-            more = True
-            while more:
-                message = await receive_()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    oversize = True
-                    break
-                chunks.append(chunk)
-                more = message.get("more_body", False)
+        body = Body()
+        if declared.isdigit() and int(declared) > limit:
+            body.oversize, body.size = True, int(declared)
+        else:
+            keep = limit if wanted else ledger.UNKNOWN_TOKEN_PREFIX_BYTES
+            with trio.move_on_after(server.body_timeout):
+                await read_body(receive_, body, limit=limit, keep=keep)
+        if body.disconnected:
+            return len(body.kept)
+        timed_out = not (body.complete or body.oversize)
         client = scope.get("client") or ("", 0)
         request = InboundRequest(
             method=scope["method"],
             path="/in/{token}",  # the token is a secret: never stored
             headers=headers,
-            # Of an oversize body only the first bytes are kept, for diagnosis.
-            body=b"".join(chunks)[:4096] if oversize else b"".join(chunks),
+            # Of a body too large or cut short, only the first bytes are kept, for diagnosis.
+            body=body.kept if body.complete else body.kept[:PARTIAL_PREFIX_BYTES],
             remote_addr=client[0] or "",
             received_at=runtime.clock.now(),
         )
@@ -64,7 +157,9 @@ class InboundEndpoint:
             runtime,
             token,
             request,
-            oversize=oversize,
-            body_size=int(declared) if oversize and declared.isdigit() else size,
+            oversize=body.oversize,
+            body_size=body.size,
+            timed_out=timed_out,
         )
-        await _send_reply(send, reply)
+        await _send_reply(send, reply, close=not body.complete)
+        return len(body.kept)

@@ -7,6 +7,7 @@ than this code is refused rather than guessed at.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -175,6 +176,28 @@ def _v5_outbox_sending_index(db: Database) -> None:
     db.execute("CREATE INDEX outbox_sending ON outbox (updated_at) WHERE status = 'sending'")
 
 
+def _v6_inbound_repeats(db: Database) -> None:
+    # Requests to unknown tokens are aggregated: one row per remote address per minute, counted.
+    db.execute("ALTER TABLE inbound_log ADD COLUMN repeat_count INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE inbound_log ADD COLUMN last_received_at REAL")
+    db.execute("CREATE INDEX inbound_log_unknown ON inbound_log (remote_addr, received_at) WHERE integration IS NULL")
+    # Rows stored before headers were kept by allow-list may hold credentials (X-Auth-Token,
+    # a proxy's X-Forwarded-Uri with the token): apply today's rules to them.
+    from alertd.ledger import safe_headers, scrub
+
+    secrets = tuple(
+        row[0] for row in db.execute("SELECT value FROM meta WHERE key LIKE 'integration_token:%'").fetchall()
+    )
+    rows = db.execute("SELECT id, integration, headers FROM inbound_log").fetchall()
+    for inbound_id, integration, headers in rows:
+        kept = safe_headers(
+            {k: scrub(str(v), secrets) for k, v in json.loads(headers).items()}, known_sender=integration is not None
+        )
+        cleaned = json.dumps(kept)
+        if cleaned != headers:
+            db.execute("UPDATE inbound_log SET headers = ? WHERE id = ?", [cleaned, inbound_id])
+
+
 def _v7_reply_receipts(db: Database) -> None:
     # Provider webhooks that act (a Twilio SMS reply, a voice keypress) are signed but carry no
     # timestamp: the provider's id of each one is kept so that a replayed request does nothing.
@@ -197,6 +220,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("escalation plans and the outbox", _v3_escalation_and_outbox),
     ("used action links", _v4_action_links),
     ("index of outbox rows being sent", _v5_outbox_sending_index),
+    ("inbound log: repeats of requests to unknown tokens", _v6_inbound_repeats),
     ("receipts of provider webhooks (replay protection)", _v7_reply_receipts),
     ("inbound log: simulated messages", _v9_simulated_inbound),
 ]

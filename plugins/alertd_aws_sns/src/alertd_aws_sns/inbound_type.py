@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from alertd import jsonlimits
 from alertd.inbound import InboundMessage, InboundRequest, Rejection, Subscription
 from alertd.log import get_logger
 from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
@@ -98,6 +99,20 @@ class SnsSettings(BaseModel):
     fetch_timeout: float = Field(5.0, gt=0, le=60)
 
 
+def _too_deep_field(envelope: dict[str, Any]) -> str:
+    """Why a string field holding JSON (``Message``) nests too deep for the mapper, or ''.
+
+    The mapper parses such fields on demand (``Message^...``); refuse them here, as bad
+    input, rather than fail there."""
+    for key, value in envelope.items():
+        if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+            try:
+                jsonlimits.check_depth(value)
+            except jsonlimits.JSONTooDeep as exc:
+                return f"field {key} is not acceptable JSON: {exc}"
+    return ""
+
+
 def _parse_timestamp(value: str) -> float | None:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
@@ -126,7 +141,9 @@ class SnsInboundType:
     # --- unwrapping (shared by handle and dry runs) ---------------------------------
     def _unwrap(self, request: InboundRequest, options: SnsOptions) -> tuple[dict[str, Any], str] | Rejection:
         try:
-            body = json.loads(request.body)
+            body = jsonlimits.loads(request.body)
+        except jsonlimits.JSONTooDeep as exc:
+            return Rejection(400, f"body is not acceptable JSON: {exc}")
         except (ValueError, UnicodeDecodeError):
             return Rejection(400, "body is not JSON")
         if not isinstance(body, dict):
@@ -152,6 +169,9 @@ class SnsInboundType:
                     400,
                     "raw delivery needs x-amz-sns-message-type Notification and x-amz-sns-message-id headers",
                 )
+            too_deep = _too_deep_field(envelope)
+            if too_deep:
+                return Rejection(400, too_deep, message_type="Notification", source_message_id=envelope["MessageId"])
             if options.topic_arns and envelope["TopicArn"] not in options.topic_arns:
                 return Rejection(
                     403,
@@ -183,6 +203,9 @@ class SnsInboundType:
             )
         if "Subject" in body and not isinstance(body["Subject"], str):
             return Rejection(400, "SNS field Subject is not a string", message_type=kind)
+        too_deep = _too_deep_field(body)
+        if too_deep:
+            return Rejection(400, too_deep, message_type=kind, source_message_id=body["MessageId"])
         return body, kind
 
     def _message(self, envelope: dict[str, Any], kind: str) -> InboundMessage:
@@ -277,9 +300,9 @@ def sample_request(data: bytes) -> InboundRequest:
     headers: dict[str, str] = {}
     body = data
     try:
-        parsed = json.loads(data)
+        parsed = jsonlimits.loads(data)
     except (ValueError, UnicodeDecodeError):
-        parsed = None
+        parsed = None  # (too deep included: _unwrap then refuses the body with its reason)
     if isinstance(parsed, dict) and set(parsed) == {"headers", "body"}:
         headers = {str(k).lower(): str(v) for k, v in (parsed["headers"] or {}).items()}
         inner = parsed["body"]
