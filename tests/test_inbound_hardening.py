@@ -363,3 +363,12 @@ def test_dry_run_of_a_deeply_nested_sample_is_one_line_not_a_traceback(tmp_path:
     result = run_cli("test-integration", "alarms", str(sample), "-c", str(sns_config(tmp_path)))
     assert "Traceback" not in result.stderr
     assert "body is not acceptable JSON: JSON nested deeper than 64 levels" in result.stdout
+
+
+def test_a_string_field_holding_deep_json_is_a_note_not_a_crash() -> None:
+    # A Message whose own field is a JSON string nested far too deep (the mapper parses it on demand).
+    from alertd.mapping import MISSING, Document
+
+    doc = Document({"Message": {"detail": "[" * 100_000}})
+    assert doc.get("Message^detail^0") is MISSING
+    assert any("nested deeper than" in note for note in doc.notes), doc.notes

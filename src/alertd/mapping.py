@@ -59,7 +59,7 @@ import regex
 from jinja2 import ChainableUndefined, TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field
 
-from alertd import sandbox
+from alertd import jsonlimits, sandbox
 from alertd.weburl import check_http_url
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__bool__": lambda self: False})()
@@ -147,10 +147,12 @@ class Document:
         key = id(value)
         if key not in self._parsed:
             try:
-                self._parsed[key] = json.loads(value)
-            except ValueError:
+                # Bounded: a string field holding JSON nested 100,000 deep is data, not a crash.
+                self._parsed[key] = jsonlimits.loads(value)
+            except ValueError as exc:
                 self._parsed[key] = MISSING
-                self.notes.append(f"{where} is not JSON")
+                too_deep = isinstance(exc, jsonlimits.JSONTooDeep)
+                self.notes.append(f"{where}: {exc}" if too_deep else f"{where} is not JSON")
         return self._parsed[key]
 
     def get(self, path: str) -> Any:
