@@ -58,6 +58,15 @@ async def test_closure_notice_and_title_maxlen(peer: HttpPeer) -> None:
     assert "/act/" not in body["message"]
 
 
+async def test_a_javascript_url_is_not_shown(peer: HttpPeer) -> None:
+    notification = push(json_url(peer), alert={"url": "javascript:alert(document.cookie)"})
+    result = await CHANNEL.send(notification, AppriseSettings(timeout=5), None)
+    assert result.status == "sent", result.error
+    message = peer.requests[0].json()["message"]
+    assert "javascript:" not in message and "More:" not in message
+    assert "3 failed sign-ins in 5 minutes" in message
+
+
 async def test_failing_server_is_retried(peer: HttpPeer) -> None:
     peer.reply = Reply(500, "down")
     result = await CHANNEL.send(push(json_url(peer)), AppriseSettings(timeout=5), None)

@@ -9,6 +9,7 @@ import trio
 from pydantic import BaseModel, ConfigDict, Field
 
 from alertd.channels import DeliveryResult, Notification
+from alertd.weburl import safe_link
 
 MAX_ERROR_CHARS = 500
 
@@ -41,8 +42,9 @@ def body_for(notification: Notification) -> str:
     else:
         lines.append(str(alert.get("title") or f"Alert #{notification.alert_id}"))
     lines += notification.detail_lines()
-    if alert.get("url"):
-        lines.append(f"More: {alert['url']}")
+    link = safe_link(alert.get("url"))  # http(s) only, also for alerts stored before urls were checked
+    if link:
+        lines.append(f"More: {link}")
     if notification.purpose == "alert":
         for key, label in (("ack", "Acknowledge"), ("close", "Close")):
             if notification.links.get(key):
