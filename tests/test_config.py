@@ -180,7 +180,7 @@ def test_five_mistakes_in_one_pass() -> None:
     assert f"5 problem(s) and 1 warning(s) in {path}" in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith(f"{path}: ") and "WARNING" not in line]
     assert len(errors) == 5, result.stderr
-    # bob is left out for his own mistake; the group naming him is not reported as a second one.
+    # bob's mistake is reported once: the group naming him is still valid.
     assert "groups.ops.members" not in result.stderr
 
 
@@ -243,3 +243,14 @@ def test_check_config_checks_the_store_path(tmp_path: Path) -> None:
     assert f"{path}: store.path: {tmp_path} is a directory; expected a database file path" in result.stderr
     path.write_text(f'[store]\npath = "{tmp_path}/new/dirs/alertd.db"\n')
     assert run_cli("check-config", "-c", str(path)).returncode == 0
+
+
+def test_an_entry_left_out_is_not_reported_missing_too(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    # The schedule lacks its layers (left out); the level naming it still gets checked for its users.
+    level = '[[escalation_policies.ops.levels]]\nschedules = ["s"]\nusers = ["zed"]\n'
+    path.write_text(GOOD_PEOPLE + "[schedules.s]\n" + level)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, make_manager(entry_points=False))
+    keys = [p.key for p in info.value.problems]
+    assert keys == ["schedules.s.layers", "escalation_policies.ops.levels[1].users[0]"]

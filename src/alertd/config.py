@@ -15,6 +15,7 @@ they need only ``[store]`` (and the users list).
 
 from __future__ import annotations
 
+import copy
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -496,29 +497,49 @@ _NAMED_TABLES = ("integrations", "users", "groups", "schedules", "escalation_pol
 
 
 def _validate_leaving_out(data: dict[str, Any]) -> tuple[RawConfig, list[Problem], set[str]]:
-    """Validate ``data``; leave out each invalid entry (reporting it) and validate the rest."""
-    data = {k: dict(v) if k in _NAMED_TABLES and isinstance(v, dict) else v for k, v in data.items()}
+    """Validate ``data``, leaving out what is invalid so the rest can still be cross-checked.
+
+    First round: each invalid key is removed (its default applies), so that the entry holding it is
+    still checked for references; the errors reported are this round's. Later rounds only clean up
+    what the removals broke (a missing required key): the whole entry ("users.bob") goes, then the
+    whole top-level key. Entries left out are returned so references to them are not reported twice.
+    """
+    data = copy.deepcopy(data)
     problems: list[Problem] = []
     left_out: set[str] = set()
-    # Each round removes at least one key; pydantic reports every error of a round at once.
-    for _ in range(len(data) + sum(len(v) for v in data.values() if isinstance(v, dict)) + 1):
+    for round_ in range(4):
         try:
             return RawConfig.model_validate(data), problems, left_out
         except ValidationError as exc:
-            problems.extend(problems_from_validation(exc, model=RawConfig))
+            if round_ == 0:
+                problems.extend(problems_from_validation(exc, model=RawConfig))
             for err in exc.errors():
                 loc = [p for p in err["loc"] if p != "[key]"]
-                if not loc:
-                    continue
-                top = loc[0]
-                table = data.get(top)
-                if top in _NAMED_TABLES and len(loc) > 1 and isinstance(table, dict):
-                    table.pop(loc[1], None)
-                    left_out.add(f"{top}.{loc[1]}")
-                else:
-                    data.pop(top, None)
-                    left_out.add(str(top))
+                if loc:
+                    _leave_out(data, loc, round_, left_out)
     return RawConfig(), problems, left_out | set(data)
+
+
+def _leave_out(data: dict[str, Any], loc: list[Any], round_: int, left_out: set[str]) -> None:
+    top = loc[0]
+    parent: Any = data
+    for part in loc[:-1]:
+        if isinstance(parent, dict):
+            parent = parent.get(part)
+        elif isinstance(parent, list) and isinstance(part, int) and 0 <= part < len(parent):
+            parent = parent[part]
+        else:
+            parent = None
+    if round_ == 0 and len(loc) > 1 and isinstance(parent, dict) and loc[-1] in parent:
+        del parent[loc[-1]]
+        return
+    table = data.get(top)
+    if round_ <= 1 and top in _NAMED_TABLES and len(loc) > 1 and isinstance(table, dict):
+        table.pop(loc[1], None)
+        left_out.add(f"{top}.{loc[1]}")
+        return
+    data.pop(top, None)
+    left_out.add(str(top))
 
 
 def inspect_config(path: Path, data: dict[str, Any], pm: pluggy.PluginManager | None) -> CheckedConfig:
