@@ -90,7 +90,7 @@ def test_run_and_check_config_still_refuse_the_file(tmp_path: Path) -> None:
 
 def test_without_a_valid_store_the_cli_refuses(tmp_path: Path) -> None:
     config = write_config(tmp_path, PEOPLE + HALF_EDITED)
-    config.write_text(config.read_text().replace('[store]\n', '[store]\nsynchronous = "OFF"\n'))
+    config.write_text(config.read_text().replace("[store]\n", '[store]\nsynchronous = "OFF"\n'))
     result = run_cli("alerts", "-c", str(config))
     assert result.returncode == 2
     assert result.stderr == f"{config}: store.synchronous: expected one of 'FULL' or 'NORMAL'; found string 'OFF'\n"

@@ -6,7 +6,7 @@ import socket
 import sqlite3
 from pathlib import Path
 
-from helpers import run_cli, write_config
+from helpers import DaemonProcess, run_cli, write_config
 
 
 def failed_run(config: Path) -> str:
@@ -69,3 +69,10 @@ def test_invalid_config(tmp_path: Path) -> None:
     config = write_config(tmp_path, '[users.a]\ntimezone = "Mars/Olympus"\n[outbox]\nmax_attempts = 0\n')
     line = failed_run(config)
     assert "event=config.invalid" in line and "problems=2" in line and "users.a.timezone" in line
+
+
+def test_warnings_are_logged_at_start(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[integrations.quiet]\ntype = "aws_sns"\n')
+    with DaemonProcess(config) as daemon:
+        line = daemon.wait_for("event=config.warning key=integrations.quiet")
+    assert 'problem="no escalation_policy: alerts will page nobody"' in line

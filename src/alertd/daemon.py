@@ -105,6 +105,7 @@ class Daemon:
                 log.warning("config.restart_needed", key=key, running=before[key], file=after[key])
         self.runtime.config = new
         set_level(new.raw.log.level)
+        log_warnings(new)
         self.reloads += 1
         await self._refresh_tokens()
         log.info("config.reloaded", path=str(self.config_path), integrations=len(new.integrations))
@@ -193,6 +194,12 @@ class Daemon:
             log.info("daemon.stopped", reloads=self.reloads)
 
 
+def log_warnings(config: Config) -> None:
+    """What check-config warns about (valid settings that page nobody), once per start or reload."""
+    for warning in config.warnings:
+        log.warning("config.warning", key=warning.key, problem=warning.message)
+
+
 def run(config_path: Path, pm: pluggy.PluginManager) -> int:
     """Entry point of ``alertd run``; returns the process exit code (2: could not start)."""
     try:
@@ -208,8 +215,7 @@ def run(config_path: Path, pm: pluggy.PluginManager) -> int:
     except StartupError as exc:
         log.error("daemon.start_failed", error=str(exc))
         return 2
-    for warning in config.warnings:
-        log.warning("config.warning", key=warning.key, problem=warning.message)
+    log_warnings(config)
     try:
         trio.run(daemon.run)
     except Exception as exc:
