@@ -162,7 +162,8 @@ def check_config(obj: CliContext) -> None:
         raise SystemExit(1) from None
     config = checked.config
     errors = ([plugin_problem] if plugin_problem else []) + checked.errors
-    if "store" not in checked.left_out:
+    # Only a valid store.path is worth trying (an invalid one already has its error).
+    if not any(p.key == "store" or p.key.startswith("store.") for p in checked.errors):
         problem = store_path_problem(config.db_path)
         if problem is not None:
             errors.append(Problem("store.path", problem))
