@@ -16,7 +16,7 @@ from alertd_webhook import CHANNEL, WebhookSettings
 from channel_fixtures import HttpPeer, Reply, closed_port_url, make_notification
 from helpers import run_cli, write_config
 
-SECRET = "whsec-0123456789abcdef"
+SECRET = "whsec-0123456789abcdef0123456789abcdef"  # at least 32 characters
 
 
 @pytest.fixture

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import pluggy
 
 from alertd import __version__
-from alertd.config import Config, ConfigError, load_config
+from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
 from alertd.plugins import PluginError, describe, load_config_plugins_dir, make_manager
 
 DEFAULT_CONFIG = "alertd.toml"
@@ -35,23 +36,52 @@ class CliContext:
 
     @cached_property
     def config(self) -> Config:
+        """The file's valid parts. Read and act commands need only ``[store]`` (and the users), so
+        a file half-edited elsewhere costs a one-line warning instead of locking the CLI out."""
+        problems: list[str] = []
         try:
             self.load_plugins_dir()
-            return load_config(self.config_path, self.pm)
-        except (ConfigError, PluginError) as exc:
-            click.echo(str(exc), err=True)
-            raise SystemExit(2) from None
+        except PluginError as exc:
+            problems.append(f"plugins_dir: {exc}")
+        except ConfigError as exc:
+            fail(str(exc))
+        try:
+            checked = read_and_inspect(self.config_path, self.pm)
+        except ConfigError as exc:
+            fail(str(exc))
+        store_errors = [p for p in checked.errors if p.key == "store" or p.key.startswith("store.")]
+        if store_errors or "store" in checked.left_out:
+            # Without a valid [store] there is no telling which database is meant.
+            fail("\n".join(format_problem(checked.config.path, p) for p in store_errors))
+        problems += [f"{p.key}: {p.message}" if p.key else p.message for p in checked.errors]
+        if problems:
+            first = " ".join(problems[0].split())
+            click.echo(
+                f"warning: {checked.config.path} has {len(problems)} problem(s) (first: {first}); "
+                "using [store] and the valid parts; `alertd check-config` lists them",
+                err=True,
+            )
+        return checked.config
 
     def open_store_db(self) -> Any:
         """A migrated sqlite-utils Database for commands that run beside (or without) the daemon."""
+        from alertd.startup import reason
         from alertd.store import connect
-        from alertd.store.schema import migrate
+        from alertd.store.schema import SchemaTooNew, migrate
 
         path = self.config.db_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = connect(path, synchronous=self.config.raw.store.synchronous)
-        migrate(db)
+        try:
+            db = connect(path, synchronous=self.config.raw.store.synchronous)
+            migrate(db)
+        except (OSError, sqlite3.Error, SchemaTooNew) as exc:
+            fail(f"cannot open the database {path}: {reason(exc)}")
         return db
+
+
+def fail(message: str) -> NoReturn:
+    """A user-facing failure: the message (one line per problem), exit code 2, no traceback."""
+    click.echo(message, err=True)
+    raise SystemExit(2)
 
 
 def echo_json(data: Any) -> None:
@@ -104,8 +134,7 @@ def run(obj: CliContext) -> None:
     try:
         obj.load_plugins_dir()
     except (ConfigError, PluginError) as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(2) from None
+        fail(str(exc))
     sys.exit(daemon.run(obj.config_path, obj.pm))
 
 
@@ -113,22 +142,44 @@ def run(obj: CliContext) -> None:
 @config_option
 @click.pass_obj
 def check_config(obj: CliContext) -> None:
-    """Validate the configuration file; print OK or every problem."""
+    """Validate the configuration file; print every error and warning in one pass.
+
+    Exit 1 if there is an error (``run`` and a reload would refuse the file); warnings
+    (valid settings that page nobody) are printed but exit 0.
+    """
+    from alertd.store.files import store_path_problem
+
+    plugin_problem = None
     try:
         obj.load_plugins_dir()
-        config = load_config(obj.config_path, obj.pm)
+    except PluginError as exc:
+        plugin_problem = Problem("plugins_dir", str(exc))
+    try:
+        checked = read_and_inspect(obj.config_path, obj.pm)
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         click.echo(f"{len(exc.problems)} problem(s) in {exc.path}", err=True)
         raise SystemExit(1) from None
-    except PluginError as exc:
-        click.echo(f"{obj.config_path}: plugins_dir: {exc}", err=True)
-        raise SystemExit(1) from None
+    config = checked.config
+    errors = ([plugin_problem] if plugin_problem else []) + checked.errors
+    # Only a valid store.path is worth trying (an invalid one already has its error).
+    if not any(p.key == "store" or p.key.startswith("store.") for p in checked.errors):
+        problem = store_path_problem(config.db_path)
+        if problem is not None:
+            errors.append(Problem("store.path", problem))
+    for p in errors:
+        click.echo(format_problem(config.path, p), err=True)
+    for p in checked.warnings:
+        click.echo(format_problem(config.path, p, warning=True), err=True)
+    warned = f" and {len(checked.warnings)} warning(s)" if checked.warnings else ""
+    if errors:
+        click.echo(f"{len(errors)} problem(s){warned} in {config.path}", err=True)
+        raise SystemExit(1)
     raw = config.raw
     click.echo(
         f"OK: {config.path}: {len(raw.integrations)} integration(s), {len(raw.users)} user(s), "
         f"{len(raw.schedules)} schedule(s), {len(raw.escalation_policies)} escalation policy(ies), "
-        f"{len(config.channels)} channel(s)"
+        f"{len(config.channels)} channel(s){warned.replace(' and ', ', ')}"
     )
 
 

@@ -5,21 +5,29 @@ below (unknown keys are errors), plugin tables are validated by the models the
 plugins declare, rulesets are compiled and references between objects are
 checked. Every problem is reported with the file, the key path and what was
 expected; a reload swaps the new config in only when it has no problem at all.
+
+All problems are found in one pass: an entry that fails validation is left out
+(and its own error reported) so that the rest of the file is still cross-checked
+and its plugin tables and rules compiled. ``inspect_config`` returns that partial
+config with the errors and warnings; the CLI's read and act commands use it, as
+they need only ``[store]`` (and the users list).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pluggy
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,6 +45,23 @@ NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+MIN_SECRET_CHARS = 32
+
+
+def _long_secret(value: SecretStr) -> SecretStr:
+    # A short secret can be guessed offline from one signed link or signature; generated ones are 43.
+    if len(value.get_secret_value()) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"expected a secret of at least {MIN_SECRET_CHARS} characters "
+            "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
+
+
+# A signing or URL secret set by hand; plugins use it for theirs too (e.g. [channels.webhook] secret).
+LongSecret = Annotated[SecretStr, AfterValidator(_long_secret)]
 
 
 # --- server, store, log -------------------------------------------------------
@@ -192,7 +217,7 @@ class ScheduleConfig(Model):
     timezone: str = "UTC"
     layers: list[LayerConfig] = Field(min_length=1)
     overrides: list[OverrideConfig] = []
-    ical_token: SecretStr | None = None
+    ical_token: LongSecret | None = None
 
     _zone = field_validator("timezone")(_check_zone)
 
@@ -213,7 +238,7 @@ class EscalationPolicyConfig(Model):
 
 
 class LinksConfig(Model):
-    secret: SecretStr | None = None
+    secret: LongSecret | None = None
     ttl_hours: float = Field(24, gt=0)
 
 
@@ -248,19 +273,24 @@ class Problem:
     message: str
 
 
-class ConfigError(Exception):
-    """Every problem found in one config file."""
+def format_problem(path: Path, problem: Problem, warning: bool = False) -> str:
+    mark = "WARNING " if warning else ""
+    if problem.key:
+        return f"{path}: {mark}{problem.key}: {problem.message}"
+    return f"{path}: {mark}{problem.message}"
 
-    def __init__(self, path: Path | str, problems: list[Problem]) -> None:
+
+class ConfigError(Exception):
+    """Every problem found in one config file (and the warnings found beside them)."""
+
+    def __init__(self, path: Path | str, problems: list[Problem], warnings: list[Problem] | None = None) -> None:
         self.path = Path(path)
         self.problems = problems
+        self.warnings = warnings or []
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        lines = []
-        for p in self.problems:
-            lines.append(f"{self.path}: {p.key}: {p.message}" if p.key else f"{self.path}: {p.message}")
-        return "\n".join(lines)
+        return "\n".join(format_problem(self.path, p) for p in self.problems)
 
 
 SECRET_WORDS = ("token", "secret", "password", "auth", "key")
@@ -426,6 +456,10 @@ class Config:
     inbound_settings: dict[str, BaseModel] = field(default_factory=dict)
     channels: dict[str, tuple[Any, BaseModel]] = field(default_factory=dict)
     channel_for_kind: dict[str, str] = field(default_factory=dict)
+    # Every channel plugin installed that could serve each contact kind (for hints).
+    channel_kinds: dict[str, list[str]] = field(default_factory=dict)
+    # Things that are valid but probably not meant (printed by check-config, logged at start).
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def base_dir(self) -> Path:
@@ -466,18 +500,90 @@ def load_config(path: str | Path, pm: pluggy.PluginManager | None = None) -> Con
 
 
 def build_config(path: Path, data: dict[str, Any], pm: pluggy.PluginManager | None) -> Config:
-    try:
-        raw = RawConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(path, problems_from_validation(exc, model=RawConfig)) from None
-    config = Config(path=path, raw=raw)
+    """The config in ``data``; ConfigError listing every problem if there is any."""
+    checked = inspect_config(path, data, pm)
+    if checked.errors:
+        raise ConfigError(path, checked.errors, checked.warnings)
+    return checked.config
+
+
+@dataclass
+class CheckedConfig:
+    """The result of checking a whole file: what is valid, every error and every warning."""
+
+    config: Config  # built from the valid entries only when there are errors
+    errors: list[Problem]
+    warnings: list[Problem]
+    # Key paths left out because they were invalid: a top-level key ("store") or an entry ("users.bob").
+    left_out: set[str]
+
+
+# Tables of named entries: an invalid entry is left out alone, not the whole table.
+_NAMED_TABLES = ("integrations", "users", "groups", "schedules", "escalation_policies", "inbound", "channels")
+
+
+def _validate_leaving_out(data: dict[str, Any]) -> tuple[RawConfig, list[Problem], set[str]]:
+    """Validate ``data``, leaving out what is invalid so the rest can still be cross-checked.
+
+    First round: each invalid key is removed (its default applies), so that the entry holding it is
+    still checked for references; the errors reported are this round's. Later rounds only clean up
+    what the removals broke (a missing required key): the whole entry ("users.bob") goes, then the
+    whole top-level key. Entries left out are returned so references to them are not reported twice.
+    """
+    data = copy.deepcopy(data)
     problems: list[Problem] = []
-    _check_references(raw, problems)
+    left_out: set[str] = set()
+    for round_ in range(4):
+        try:
+            return RawConfig.model_validate(data), problems, left_out
+        except ValidationError as exc:
+            if round_ == 0:
+                problems.extend(problems_from_validation(exc, model=RawConfig))
+            for err in exc.errors():
+                loc = [p for p in err["loc"] if p != "[key]"]
+                if loc:
+                    _leave_out(data, loc, round_, left_out)
+    return RawConfig(), problems, left_out | set(data)
+
+
+def _leave_out(data: dict[str, Any], loc: list[Any], round_: int, left_out: set[str]) -> None:
+    top = loc[0]
+    parent: Any = data
+    for part in loc[:-1]:
+        if isinstance(parent, dict):
+            parent = parent.get(part)
+        elif isinstance(parent, list) and isinstance(part, int) and 0 <= part < len(parent):
+            parent = parent[part]
+        else:
+            parent = None
+    if round_ == 0 and len(loc) > 1 and isinstance(parent, dict) and loc[-1] in parent:
+        del parent[loc[-1]]
+        return
+    table = data.get(top)
+    if round_ <= 1 and top in _NAMED_TABLES and len(loc) > 1 and isinstance(table, dict):
+        table.pop(loc[1], None)
+        left_out.add(f"{top}.{loc[1]}")
+        return
+    data.pop(top, None)
+    left_out.add(str(top))
+
+
+def inspect_config(path: Path, data: dict[str, Any], pm: pluggy.PluginManager | None) -> CheckedConfig:
+    """Check the whole of ``data`` in one pass: every error and warning, and the config of its valid parts."""
+    raw, problems, left_out = _validate_leaving_out(data)
+    config = Config(path=path, raw=raw)
+    _check_references(raw, problems, left_out)
     if pm is not None:
         _resolve_plugins(config, pm, problems)
-    if problems:
-        raise ConfigError(path, problems)
-    return config
+    warnings = config_warnings(config, pm is not None)
+    config.warnings = warnings
+    return CheckedConfig(config=config, errors=problems, warnings=warnings, left_out=left_out)
+
+
+def read_and_inspect(path: str | Path, pm: pluggy.PluginManager | None = None) -> CheckedConfig:
+    """``inspect_config`` of a file; ConfigError only when the file cannot be read or parsed."""
+    path = Path(path).absolute()
+    return inspect_config(path, read_toml(path), pm)
 
 
 def _validate_plugin_table(
@@ -567,6 +673,10 @@ def _resolve_plugins(config: Config, pm: pluggy.PluginManager, problems: list[Pr
         except ValidationError as exc:
             problems.extend(problems_from_validation(exc, rules_prefix, model=RulesetConfig))
             continue
+        dotted = [Problem(_join(rules_prefix + loc), message) for loc, message in dotted_field_paths(rules)]
+        if dotted:
+            problems.extend(dotted)
+            continue
         try:
             compiled = compile_ruleset(rules)
         except RulesetError as exc:
@@ -582,6 +692,9 @@ def _resolve_plugins(config: Config, pm: pluggy.PluginManager, problems: list[Pr
                 ruleset_name=ruleset_name,
             )
 
+    config.channel_kinds = {
+        kind: sorted(ch.name for ch in channels.values() if kind in ch.kinds) for kind in CONTACT_KINDS
+    }
     for name, data in raw.channels.items():
         ch = channels.get(name)
         if ch is None:
@@ -609,9 +722,12 @@ def _resolve_plugins(config: Config, pm: pluggy.PluginManager, problems: list[Pr
             config.channel_for_kind[kind] = name
 
 
-def _check_references(raw: RawConfig, problems: list[Problem]) -> None:
+def _check_references(raw: RawConfig, problems: list[Problem], left_out: set[str] | None = None) -> None:
+    left_out = left_out or set()
+
     def need(kind: str, table: dict[str, Any], name: str, key: str) -> None:
-        if name not in table:
+        # A name left out as invalid has its own error; saying it is missing too would mislead.
+        if name not in table and f"{kind}.{name}" not in left_out and kind not in left_out:
             known = ", ".join(sorted(table)) or "none defined"
             problems.append(Problem(key, f"expected the name of one of [{kind}] ({known}); found string {name!r}"))
 
@@ -671,3 +787,81 @@ def _check_references(raw: RawConfig, problems: list[Problem]) -> None:
                 need("groups", raw.groups, group, f"{prefix}.groups[{i}]")
             for i, sched in enumerate(level.schedules):
                 need("schedules", raw.schedules, sched, f"{prefix}.schedules[{i}]")
+
+
+# --- mistakes that validate but page nobody (pure) --------------------------------
+
+
+def dotted_field_paths(rules: RulesetConfig) -> list[tuple[tuple[Any, ...], str]]:
+    """Field paths written with dots (template syntax) where a path needs ``^``, with a hint."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+
+    def check(path: str, loc: tuple[Any, ...]) -> None:
+        if "." in path and "^" not in path:
+            found.append(
+                (
+                    loc,
+                    f"expected a field path with '^' between nested keys; found string {path!r} "
+                    f"(did you mean {path.replace('.', '^')!r}? dots are for templates: "
+                    f"{{{{ {path} }}}})",
+                )
+            )
+
+    def walk(cond: Any, loc: tuple[Any, ...]) -> None:
+        if cond is None:
+            return
+        if cond.field is not None:
+            check(cond.field, (*loc, "field"))
+        for kind in ("all", "any"):
+            for i, inner in enumerate(getattr(cond, kind) or []):
+                walk(inner, (*loc, kind, i))
+        walk(cond.not_, (*loc, "not"))
+
+    if "{{" not in rules.source_id and "{%" not in rules.source_id:
+        check(rules.source_id, ("source_id",))
+    for name in ("filter", "open_when", "close_when", "ack_when"):
+        walk(getattr(rules, name), (name,))
+    return found
+
+
+def config_warnings(config: Config, channels_known: bool) -> list[Problem]:
+    """Valid settings that mean some alert or page reaches nobody."""
+    raw = config.raw
+    out: list[Problem] = []
+    for name, integ in raw.integrations.items():
+        if integ.enabled and integ.escalation_policy is None:
+            out.append(Problem(f"integrations.{name}", "no escalation_policy: alerts will page nobody"))
+    if not channels_known:
+        return out
+
+    def hint(kind: str) -> str:
+        tables = [f"[channels.{n}]" for n in config.channel_kinds.get(kind) or []]
+        return f" (configure {' or '.join(tables)})" if tables else ""
+
+    for name, user in raw.users.items():
+        steps = user.notify_steps()
+        missing = [step.method for step in steps if step.method not in config.channel_for_kind]
+        if not steps:
+            out.append(Problem(f"users.{name}.contact", "no contact address: pages to this user reach nobody"))
+        elif len(missing) == len(steps):
+            kinds = ", ".join(dict.fromkeys(missing))
+            out.append(
+                Problem(
+                    f"users.{name}",
+                    f"no channel serves any of its contact kinds ({kinds}){hint(missing[0])}: "
+                    "pages to this user reach nobody",
+                )
+            )
+        elif user.notify is None:
+            for kind in missing:
+                message = f"no channel serves contact kind {kind!r}{hint(kind)}: it is skipped"
+                out.append(Problem(f"users.{name}.contact.{kind}", message))
+        else:
+            for i, step in enumerate(user.notify):
+                if step.method in missing:
+                    message = (
+                        f"no channel serves contact kind {step.method!r}{hint(step.method)}: "
+                        "this step fails and the next one is tried"
+                    )
+                    out.append(Problem(f"users.{name}.notify[{i}].method", message))
+    return out

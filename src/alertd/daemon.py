@@ -9,6 +9,7 @@ cancel the loops, commit what is queued, exit 0.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -31,6 +32,7 @@ from alertd.maintenance import prune_inbound_log, start_scheduler
 from alertd.outbox import outbox_loop
 from alertd.runtime import Runtime
 from alertd.sdnotify import Notifier
+from alertd.startup import StartupError, check_listen, first_os_error, open_store, reason
 from alertd.store import Store, StoreUnavailable
 
 log = get_logger("alertd.daemon")
@@ -63,6 +65,19 @@ class Daemon:
         self.runtime = Runtime(config=config, store=store, pm=pm)
         self.shutdown = trio.Event()
         self.reloads = 0
+        self._schema_version: int | None = None
+
+    # --- start-up --------------------------------------------------------------
+    def preflight(self) -> None:
+        """Fail before serving, with one line, if the address or the database is unusable."""
+        config = self.runtime.config
+        check_listen(config.raw.server.listen)
+        self.open_store()
+
+    def open_store(self) -> int:
+        if self._schema_version is None:
+            self._schema_version = open_store(self.runtime.store)
+        return self._schema_version
 
     # --- signals ---------------------------------------------------------------
     async def _signals(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -91,6 +106,7 @@ class Daemon:
                 log.warning("config.restart_needed", key=key, running=before[key], file=after[key])
         self.runtime.config = new
         set_level(new.raw.log.level)
+        log_warnings(new)
         self.reloads += 1
         await self._refresh_tokens()
         log.info("config.reloaded", path=str(self.config_path), integrations=len(new.integrations))
@@ -136,7 +152,7 @@ class Daemon:
     async def run(self) -> None:
         runtime = self.runtime
         config = runtime.config
-        version = runtime.store.open()
+        version = self.open_store()
         log.info("store.opened", path=str(config.db_path), schema_version=version)
         runtime.store.start()
         try:
@@ -191,15 +207,35 @@ class Daemon:
             log.info("daemon.stopped", reloads=self.reloads)
 
 
+def log_warnings(config: Config) -> None:
+    """What check-config warns about (valid settings that page nobody), once per start or reload."""
+    for warning in config.warnings:
+        log.warning("config.warning", key=warning.key, problem=warning.message)
+
+
 def run(config_path: Path, pm: pluggy.PluginManager) -> int:
-    """Entry point of ``alertd run``; returns the process exit code."""
+    """Entry point of ``alertd run``; returns the process exit code (2: could not start)."""
     try:
         config = load_config(config_path, pm)
     except ConfigError as exc:
         setup_logging("info")
-        log.error("config.invalid", problems=len(exc.problems), errors=str(exc))
+        log.error("config.invalid", path=str(exc.path), problems=len(exc.problems), errors=str(exc))
         return 2
     setup_logging(config.raw.log.level)
     daemon = Daemon(config_path, config, pm)
-    trio.run(daemon.run)
+    try:
+        daemon.preflight()
+    except StartupError as exc:
+        log.error("daemon.start_failed", error=str(exc))
+        return 2
+    log_warnings(config)
+    try:
+        trio.run(daemon.run)
+    except Exception as exc:
+        # Someone took the address between the check and the bind: still one line, not a nest of groups.
+        os_error = first_os_error(exc)
+        if os_error is None or os_error.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+            raise
+        log.error("daemon.start_failed", error=f"cannot listen on {config.raw.server.listen}: {reason(os_error)}")
+        return 2
     return 0

@@ -11,6 +11,7 @@ from typing import TypeVar
 import trio
 from sqlite_utils import Database
 
+from alertd.store.files import create_private_file
 from alertd.store.schema import SCHEMA_VERSION, migrate
 from alertd.store.writer import StoreUnavailable, Writer
 
@@ -31,6 +32,7 @@ def connect(
     if readonly:
         conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, check_same_thread=False, timeout=30)
     else:
+        create_private_file(Path(path))
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
@@ -71,7 +73,6 @@ class Store:
 
     def open(self) -> int:
         """Create or migrate the database (on the calling thread); return the schema version."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         db = connect(
             self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, max_size_mb=self.max_size_mb
         )

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from alertd.log import get_logger
+from alertd.store.files import make_private_dirs
 
 log = get_logger("alertd.aws_sns.signature")
 
@@ -233,14 +234,15 @@ def load_pem_certificate(pem: bytes) -> x509.Certificate:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     # Temp file in the same directory + os.replace: readers never see a half-written PEM.
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Private like the database (0700 directories, 0600 files) whatever the umask.
+    make_private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -21,10 +21,11 @@ import httpx
 import jinja2
 import trio
 from markupsafe import Markup
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alertd import sandbox
 from alertd.channels import DeliveryResult, Notification
+from alertd.config import LongSecret
 from alertd.http_delivery import post
 
 USER_AGENT = "alertd-webhook/0.1.0"
@@ -37,7 +38,7 @@ class WebhookSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # When set: X-Alertd-Timestamp and X-Alertd-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{raw body}">.
-    secret: SecretStr | None = None
+    secret: LongSecret | None = None  # at least 32 characters
     # A Jinja2 template for the body (sandboxed); variables: notification, alert, links.
     body_template: str | None = None
     content_type: str = Field("application/json", min_length=1, max_length=200)
