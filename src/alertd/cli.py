@@ -15,6 +15,7 @@ import pluggy
 from alertd import __version__
 from alertd.config import Config, ConfigError, load_config
 from alertd.plugins import PluginError, describe, load_config_plugins_dir, make_manager
+from alertd.store.transaction import StoreUnavailable, write_transaction
 
 DEFAULT_CONFIG = "alertd.toml"
 
@@ -193,7 +194,7 @@ def integrations_cmd(obj: CliContext, as_json: bool) -> None:
 
     config = obj.config
     db = obj.open_store_db()
-    with db.atomic():
+    with write_transaction(db):
         tokens = ensure_tokens(db, config)
     subs: dict[str, list[dict[str, Any]]] = {}
     for row in db.execute("SELECT * FROM subscriptions ORDER BY integration, topic"):
@@ -422,7 +423,7 @@ def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None
     db = obj.open_store_db()
     actor = user or os.environ.get("USER") or "cli"
     try:
-        with db.atomic():
+        with write_transaction(db):
             alert, _events = apply_command(db, action, alert_id, actor, "cli", time.time())
     except AlertCommandError as exc:
         raise click.ClickException(str(exc)) from None
@@ -469,7 +470,7 @@ def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: b
         raise click.BadParameter(f"no schedule named {schedule!r} (known: {', '.join(schedules) or 'none'})")
     names = [schedule] if schedule else list(schedules)
     db = obj.open_store_db()
-    with db.atomic():
+    with write_transaction(db):
         feeds = ensure_ical_tokens(db, config)
     out = []
     for name in names:
@@ -520,4 +521,8 @@ def build_cli() -> tuple[click.Group, pluggy.PluginManager]:
 
 def main() -> None:
     group, pm = build_cli()
-    group(obj=pm, prog_name="alertd")
+    try:
+        group(obj=pm, prog_name="alertd")
+    except StoreUnavailable as exc:  # e.g. the daemon held the write lock past the busy timeout
+        click.echo(f"alertd: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -31,7 +31,9 @@ class _Store:
         self.db = db
 
     async def write(self, fn: Any) -> Any:
-        with self.db.atomic():
+        from alertd.store import write_transaction
+
+        with write_transaction(self.db):
             return fn(self.db)
 
 
