@@ -1,0 +1,63 @@
+"""Text for people: control characters made visible, aligned tables.
+
+Anything that came from outside (message bodies, titles, header values, rule output)
+may carry terminal escape sequences, carriage returns or line separators; printed raw
+they can clear the screen or forge a line. ``visible`` shows them as escapes instead.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+
+# Cc: C0/C1 controls and DEL; Cf: bidi overrides, zero-width characters; Zl/Zp: U+2028/U+2029.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def is_unsafe(ch: str) -> bool:
+    """True for a character that changes what a terminal or log viewer shows around it."""
+    return unicodedata.category(ch) in _UNSAFE_CATEGORIES
+
+
+def escape_char(ch: str) -> str:
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def visible(text: object, *, keep: str = "") -> str:
+    """``text`` with every control or format character written as an escape (``\\x1b``,
+    ``\\r``, ``\\u2028``); characters in ``keep`` (e.g. newline and tab in a body) stay."""
+    text = str(text)
+    if not any(is_unsafe(ch) for ch in text):
+        return text
+    return "".join(escape_char(ch) if is_unsafe(ch) and ch not in keep else ch for ch in text)
+
+
+def visible_block(text: str) -> str:
+    """A multi-line text (a message body) kept as lines, with everything else escaped."""
+    return visible(text, keep="\n\t")
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, with an ellipsis when it was longer."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, width: int = 100, flexible: int = -1) -> list[str]:
+    """Left-aligned columns separated by two spaces, fitting ``width`` characters: the
+    ``flexible`` column (default: the last) takes what is left and is shortened."""
+    cells = [[visible(c) for c in row] for row in rows]
+    columns = len(header)
+    flexible %= columns
+    widths = [max([len(header[i])] + [len(r[i]) for r in cells]) for i in range(columns)]
+    fixed = sum(w for i, w in enumerate(widths) if i != flexible) + 2 * (columns - 1)
+    widths[flexible] = max(len(header[flexible]), min(widths[flexible], width - fixed))
+
+    def line(values: Sequence[str]) -> str:
+        parts = [shorten(v, widths[i]).ljust(widths[i]) for i, v in enumerate(values)]
+        return "  ".join(parts).rstrip()
+
+    return [line(header)] + [line(r) for r in cells]
