@@ -176,12 +176,30 @@ def parse_since(value: str | None) -> float | None:
     return parsed.timestamp()
 
 
-def fmt_time(ts: float | None) -> str:
-    from datetime import UTC, datetime
+class CliError(click.ClickException):
+    """One line on stderr, exit 2: a mistake in what was asked."""
 
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    exit_code = 2
+
+
+def tz_option(fn: Any) -> Any:
+    """``--tz ZONE``: times in that zone instead of this machine's local one."""
+
+    def callback(_ctx: click.Context, _param: Any, value: str | None) -> Any:
+        from alertd.textout import zone_named
+
+        try:
+            return zone_named(value)
+        except ValueError as exc:
+            raise CliError(f"--tz: {exc}") from None
+
+    return click.option(
+        "--tz",
+        "zone",
+        metavar="ZONE",
+        callback=callback,
+        help="Show times in this zone (IANA name, e.g. Europe/Berlin). Default: the local zone (TZ).",
+    )(fn)
 
 
 @cli.command("integrations")
@@ -261,27 +279,30 @@ def test_integration(obj: CliContext, name: str, file: Any, assume: str | None, 
     if as_json:
         echo_json(result)
         return
+    from alertd.textout import visible as v
+
     click.echo(f"integration: {result['integration']} (ruleset {result['ruleset']})")
     click.echo(f"assumed:     {result['assumed_alert']}")
     if result.get("message_type"):
-        click.echo(f"message:     {result['message_type']} {result.get('source_message_id') or ''}".rstrip())
+        click.echo(f"message:     {v(result['message_type'])} {v(result.get('source_message_id') or '')}".rstrip())
     click.echo(f"outcome:     {result['outcome']}")
     for key in ("reason", "source_id", "title", "description", "severity", "url"):
         if result.get(key):
-            click.echo(f"{key + ':':<12} {result[key]}")
+            click.echo(f"{key + ':':<12} {v(result[key])}")
     if result.get("tags"):
-        click.echo(f"tags:        {', '.join(result['tags'])}")
+        click.echo(f"tags:        {v(', '.join(result['tags']))}")
     for key, value in (result.get("fields") or {}).items():
-        click.echo(f"field:       {key} = {value}")
+        click.echo(f"field:       {v(key)} = {v(value)}")
 
 
 @cli.group("inbound-log", invoke_without_command=True)
 @config_option
 @click.option("--integration", help="Only this integration.")
-@click.option("--outcome", help="Only this outcome (e.g. 'Mapped Open', 'Rejected').")
+@click.option("--outcome", help="Only this outcome, any case (e.g. 'mapped open', rejected).")
 @click.option("--since", help="Only rows since: 2h, 30m, 7d, or an ISO time.")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@tz_option
 @click.pass_context
 def inbound_log(
     ctx: click.Context,
@@ -290,55 +311,49 @@ def inbound_log(
     since: str | None,
     limit: int,
     as_json: bool,
+    zone: Any,
 ) -> None:
     """List the inbound log, newest first (``inbound-log show ID`` for one row)."""
     if ctx.invoked_subcommand is not None:
         return
+    import time
+
     from alertd import ledger
+    from alertd.mapping import OUTCOMES
+    from alertd.views import inbound_table, match_outcome
 
     obj: CliContext = ctx.obj
     db = obj.open_store_db()
+    if outcome is not None:
+        # Known outcomes: the core's, and any a plugin or newer version has stored.
+        stored = [row[0] for row in db.execute("SELECT DISTINCT outcome FROM inbound_log") if row[0]]
+        try:
+            outcome = match_outcome(outcome, [*OUTCOMES, *stored])
+        except ValueError as exc:
+            raise CliError(f"--outcome: {exc}") from None
     rows = ledger.query(db, integration=integration, outcome=outcome, since=parse_since(since), limit=limit)
     if as_json:
         echo_json(rows)
         return
-    for r in rows:
-        alert = f" alert #{r['alert_id']}" if r["alert_id"] else ""
-        reason = f" - {r['reason']}" if r["reason"] else ""
-        click.echo(
-            f"#{r['id']} {fmt_time(r['received_at'])} {r['integration'] or '-'} {r['status']} "
-            f"{r['outcome']}{alert} {r['message_type'] or ''}{reason}"
-        )
+    for line in inbound_table(rows, zone, time.time()):
+        click.echo(line)
 
 
 @inbound_log.command("show")
 @config_option
 @click.argument("inbound_id", type=int)
+@tz_option
 @click.pass_obj
-def inbound_show(obj: CliContext, inbound_id: int) -> None:
-    """One inbound message with its headers and body."""
+def inbound_show(obj: CliContext, inbound_id: int, zone: Any) -> None:
+    """One inbound message with its headers and body (control characters shown as escapes)."""
     from alertd import ledger
+    from alertd.views import inbound_detail
 
     row = ledger.get(obj.open_store_db(), inbound_id)
     if row is None:
         raise click.ClickException(f"no inbound message #{inbound_id}")
-    body = row.pop("body")
-    headers = row.pop("headers")
-    decision = row.pop("decision")
-    for key, value in row.items():
-        click.echo(f"{key}: {fmt_time(value) if key == 'received_at' else value}")
-    click.echo("headers:")
-    for key, value in headers.items():
-        click.echo(f"    {key}: {value}")
-    if decision:
-        click.echo("decision: " + json.dumps(decision, ensure_ascii=False))
-    click.echo("body:")
-    text = body.decode("utf-8", "replace")
-    try:
-        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        pass
-    click.echo(text)
+    for line in inbound_detail(row, zone):
+        click.echo(line)
 
 
 @cli.group("alerts", invoke_without_command=True)
@@ -346,30 +361,35 @@ def inbound_show(obj: CliContext, inbound_id: int) -> None:
 @click.option("--status", type=click.Choice(["open", "acknowledged", "closed"]), help="Only this status.")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@tz_option
 @click.pass_context
-def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool, zone: Any) -> None:
     """List alerts, newest first (``alerts show ID`` for one, with its timeline and plan)."""
     if ctx.invoked_subcommand is not None:
         return
+    import time
+
     from alertd import alerts
+    from alertd.views import alerts_table
 
     rows = alerts.list_alerts(ctx.obj.open_store_db(), status, limit)
     if as_json:
         echo_json(rows)
         return
-    for r in rows:
-        repeats = f" (+{r['append_count']})" if r["append_count"] else ""
-        click.echo(f"#{r['id']} {r['status']:<12} {fmt_time(r['created_at'])} {r['integration']} {r['title']}{repeats}")
+    for line in alerts_table(rows, zone, time.time()):
+        click.echo(line)
 
 
 @alerts_cmd.command("show")
 @config_option
 @click.argument("alert_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@tz_option
 @click.pass_obj
-def alerts_show(obj: CliContext, alert_id: int, as_json: bool) -> None:
-    """One alert with its timeline, escalation plan and notifications."""
+def alerts_show(obj: CliContext, alert_id: int, as_json: bool, zone: Any) -> None:
+    """One alert with its timeline in words, escalation plan and notifications."""
     from alertd import alerts, escalation, outbox
+    from alertd.views import alert_detail
 
     db = obj.open_store_db()
     alert = alerts.get(db, alert_id)
@@ -384,35 +404,8 @@ def alerts_show(obj: CliContext, alert_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"#{alert['id']} [{alert['status']}] {alert['title']}")
-    for key in ("integration", "source_id", "severity", "description", "url", "escalation_policy"):
-        if alert.get(key):
-            click.echo(f"  {key}: {alert[key]}")
-    for key, value in alert["fields"].items():
-        click.echo(f"  field {key}: {value}")
-    click.echo(f"  created: {fmt_time(alert['created_at'])}  repeats: {alert['append_count']}")
-    if alert["previous_alert_id"]:
-        click.echo(f"  reopens: #{alert['previous_alert_id']}")
-    plan = data["escalation"]
-    if plan:
-        due = f", next step at {fmt_time(plan['next_due'])}" if plan["next_due"] else ""
-        click.echo(
-            f"escalation: {plan['policy']} {plan['state']} (level {plan['level']}, pass {plan['pass']}{due})"
-            + (f" - {plan['reason']}" if plan["reason"] else "")
-        )
-    click.echo("timeline:")
-    for event in data["timeline"]:
-        detail = " ".join(f"{k}={v}" for k, v in event["detail"].items() if v not in (None, "", [], {}))
-        click.echo(
-            f"  {fmt_time(event['at'])} {event['kind']} by {event['actor']} via {event['via']} {detail}".rstrip()
-        )
-    if data["notifications"]:
-        click.echo("notifications:")
-        for n in data["notifications"]:
-            error = f" ({n['last_error']})" if n["last_error"] else ""
-            click.echo(
-                f"  #{n['id']} {n['user']} {n['kind']} step {n['step']} {n['status']} attempts={n['attempts']}{error}"
-            )
+    for line in alert_detail(data, zone):
+        click.echo(line)
 
 
 def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None) -> None:
@@ -427,7 +420,9 @@ def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None
             alert, _events = apply_command(db, action, alert_id, actor, "cli", time.time())
     except AlertCommandError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"#{alert_id} {alert['status']} by {actor}: {alert['title']}")
+    from alertd.textout import visible
+
+    click.echo(f"#{alert_id} {alert['status']} by {visible(actor)}: {visible(alert['title'])}")
 
 
 @cli.command("ack")

@@ -380,6 +380,7 @@ def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Not
         if row["purpose"] == "alert"
         else {},
         public_url=config.public_url,
+        timezone=user_cfg.timezone if user_cfg else "UTC",
     )
 
 

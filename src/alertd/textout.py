@@ -1,4 +1,4 @@
-"""Text for people: control characters made visible, aligned tables.
+"""Text for people: control characters made visible, aligned tables, times in a zone.
 
 Anything that came from outside (message bodies, titles, header values, rule output)
 may carry terminal escape sequences, carriage returns or line separators; printed raw
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Cc: C0/C1 controls and DEL; Cf: bidi overrides, zero-width characters; Zl/Zp: U+2028/U+2029.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
@@ -61,3 +63,48 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, width: int = 
         return "  ".join(parts).rstrip()
 
     return [line(header)] + [line(r) for r in cells]
+
+
+def zone_named(name: str | None) -> tzinfo:
+    """The zone called ``name`` (an IANA name such as Europe/Berlin), or this machine's local
+    zone when None. ValueError with a one-line reason for an unknown name."""
+    if name is None:
+        local = datetime.now().astimezone().tzinfo
+        assert local is not None
+        return local
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as Europe/Berlin or UTC)") from None
+
+
+def local_time(ts: float | None, zone: tzinfo, *, seconds: bool = True, with_zone: bool = True) -> str:
+    """``2026-11-25 13:05:07 EST`` in ``zone`` ('-' for no time)."""
+    if ts is None:
+        return "-"
+    when = datetime.fromtimestamp(ts, zone)
+    text = when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{text} {zone_abbreviation(zone, ts)}" if with_zone else text
+
+
+def zone_abbreviation(zone: tzinfo, ts: float) -> str:
+    """The zone's short name at ``ts`` (EST, CET, UTC), or its UTC offset when it has none (+0530)."""
+    when = datetime.fromtimestamp(ts, zone)
+    name = when.tzname() or ""
+    return name if name[:1].isalpha() else when.strftime("%z")
+
+
+def zone_label(zone: tzinfo, ts: float) -> str:
+    """For a person far from the server: ``EST, America/New_York`` (the abbreviation is ambiguous alone)."""
+    short = zone_abbreviation(zone, ts)
+    key = getattr(zone, "key", None)
+    return f"{short}, {key}" if key and key != short else short
+
+
+def age(seconds: float) -> str:
+    """A short age: 45s, 12m, 3h, 5d."""
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
