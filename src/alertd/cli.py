@@ -50,7 +50,8 @@ class CliContext:
 
         path = self.config.db_path
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = connect(path, synchronous=self.config.raw.store.synchronous)
+        store = self.config.raw.store
+        db = connect(path, synchronous=store.synchronous, busy_timeout=store.busy_timeout_seconds)
         migrate(db)
         return db
 
@@ -241,6 +242,8 @@ def integrations_cmd(obj: CliContext, as_json: bool) -> None:
     if as_json:
         echo_json(out)
         return
+    from alertd.textout import visible
+
     if not out:
         click.echo("no integrations configured")
     for item in out:
@@ -250,7 +253,8 @@ def integrations_cmd(obj: CliContext, as_json: bool) -> None:
         click.echo(f"    ruleset:    {item['ruleset']}")
         click.echo(f"    escalation: {item['escalation_policy'] or '-'}")
         for sub in item["subscriptions"]:
-            click.echo(f"    topic:      {sub['topic']}: {sub['state']} (inbound #{sub['inbound_id']})")
+            # Topic names come from SNS messages: shown with control characters escaped.
+            click.echo(f"    topic:      {visible(sub['topic'])}: {sub['state']} (inbound #{sub['inbound_id']})")
 
 
 @cli.command("test-integration")
