@@ -14,7 +14,15 @@ from typing import Any
 # How a user came to be paged (escalation.Targets.via) -> words.
 _HOW = {"user": "named in the policy", "group": "member of {}", "schedule": "on call in {}"}
 # Who acted, by channel of a command -> words.
-_VIA = {"cli": "on the command line", "api": "through the API", "link": "with a signed link", "sms": "by SMS reply"}
+_VIA = {
+    "cli": "on the command line",
+    "api": "through the API",
+    "link": "with a signed link",
+    "sms": "by SMS reply",
+    "voice": "on a phone call",
+    "email": "by email reply",
+    "push": "from a push notification",
+}
 
 
 def how_reached(via: str) -> str:
