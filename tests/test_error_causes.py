@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from alertd.log import error_with_cause
 from fake_aws import FakeSNS, start_fake_sns
 from sns_signing import TEST_CERT_URL, make_test_ca_and_signing_cert
 
 
 def test_error_with_cause_names_the_innermost_cause() -> None:
+    from alertd.log import error_with_cause
+
     try:
         try:
             try:
@@ -69,3 +70,20 @@ async def test_subscribe_url_fetch_through_an_untrusted_tls_proxy_names_the_caus
     with pytest.raises(ConfirmError) as info:
         await fetch_subscribe_url(url, topic, timeout=5)
     assert "CERTIFICATE_VERIFY_FAILED" in str(info.value), str(info.value)
+
+
+async def test_http_delivery_to_an_untrusted_tls_receiver_names_the_cause(
+    fake_sns_without_ca: FakeSNS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook/ntfy receiver whose certificate is not trusted: the notification's last
+    error says why, not just ``ConnectError:``."""
+    import httpx
+
+    from alertd import http_delivery
+
+    monkeypatch.setattr(http_delivery, "_SSL", None)  # a fresh default trust store, without the fake's CA
+    result = await http_delivery.post(
+        httpx.URL("https://sns.us-east-1.amazonaws.com/hook"), json={}, headers={}, timeout=5, who="webhook"
+    )
+    assert result.status == "retry"
+    assert result.error is not None and "CERTIFICATE_VERIFY_FAILED" in result.error, result.error
