@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import tzinfo
 from typing import Any
 
-from alertd.textout import age, local_time, table, visible, visible_block, zone_abbreviation
+from alertd.textout import age, local_time, shorten, table, visible, visible_block, zone_abbreviation
 from alertd.timeline_words import describe
 
 WIDTH = 100
@@ -33,11 +33,12 @@ def alerts_table(rows: list[dict[str, Any]], zone: tzinfo, now: float) -> list[s
             [
                 f"#{r['id']}",
                 r["status"],
-                r["severity"] or "",
+                shorten(visible(r["severity"] or ""), 10),
                 local_time(r["created_at"], zone, seconds=False, with_zone=False),
                 age(now - r["created_at"]),
-                r["integration"],
-                r.get("acknowledged_by") or "",
+                # Capped so that the title always keeps room within WIDTH.
+                shorten(visible(r["integration"]), 16),
+                shorten(visible(r.get("acknowledged_by") or ""), 12),
                 title,
             ]
         )
@@ -147,9 +148,9 @@ def inbound_table(rows: list[dict[str, Any]], zone: tzinfo, now: float) -> list[
             [
                 f"#{r['id']}",
                 local_time(r["received_at"], zone, with_zone=False),
-                r["integration"] or "(unknown URL)",
+                shorten(visible(r["integration"] or "(unknown URL)"), 16),
                 str(r["status"]),
-                r["outcome"] or "",
+                shorten(visible(r["outcome"] or ""), 26),
                 f"#{r['alert_id']}" if r.get("alert_id") else "",
                 detail,
             ]
