@@ -90,9 +90,11 @@ delay_minutes = 60
         data = json.loads(message)
         data["AlarmName"] = "root-login" + ESCAPES
         assert post_envelope(daemon, notification(data)).status_code == 200
+        wait_until(lambda: mailbox.messages, what="the page to erik")
+        # The delivery is on the timeline before the repeats, so the timeline's order is fixed.
+        wait_until(lambda: db.rows("SELECT 1 FROM outbox WHERE status = 'sent'"), what="the page to be recorded")
         for _ in range(3):
             assert post_envelope(daemon, notification(data)).status_code == 200
-        wait_until(lambda: mailbox.messages, what="the page to erik")
         assert w.cli("ack", "1", "--user", "erik").exit_code == 0
         # A body that would clear the screen and print a fake line if shown raw.
         daemon.post(f"/in/{TOKEN}", content=b"not json " + ESCAPES.encode(), headers={"X-Evil": "a\x1bb"})
