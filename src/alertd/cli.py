@@ -329,12 +329,15 @@ def inbound_log(
     obj: CliContext = ctx.obj
     db = obj.open_store_db()
     if outcome is not None:
-        # Known outcomes: the core's, and any a plugin or newer version has stored.
-        stored = [row[0] for row in db.execute("SELECT DISTINCT outcome FROM inbound_log") if row[0]]
         try:
-            outcome = match_outcome(outcome, [*OUTCOMES, *stored])
-        except ValueError as exc:
-            raise CliError(f"--outcome: {exc}") from None
+            outcome = match_outcome(outcome, OUTCOMES)
+        except ValueError:
+            # Not one of the core's: perhaps a plugin's or a newer version's, found in the log.
+            stored = [row[0] for row in db.execute("SELECT DISTINCT outcome FROM inbound_log") if row[0]]
+            try:
+                outcome = match_outcome(outcome, [*OUTCOMES, *stored])
+            except ValueError as exc:
+                raise CliError(f"--outcome: {exc}") from None
     rows = ledger.query(db, integration=integration, outcome=outcome, since=parse_since(since), limit=limit)
     if as_json:
         echo_json(rows)
