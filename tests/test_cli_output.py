@@ -263,3 +263,11 @@ def test_unknown_outcome_lists_the_valid_ones(world: World) -> None:
     assert lines[0].startswith("Error: --outcome: unknown outcome 'opened'; expected one of: ")
     for outcome in ("Mapped Open", "Mapped Closed", "Rejected", "Duplicate Delivery", "Filtered"):
         assert outcome in lines[0]
+
+
+def test_json_output_is_the_same_data_with_inert_escapes(world: World) -> None:
+    result = world.cli("alerts", "--json")
+    assert result.exit_code == 0
+    _nothing_raw(result.output.replace("\n", ""))
+    [alert] = json.loads(result.output)
+    assert alert["title"].startswith("root-login" + ESCAPES)  # the data itself is unchanged

@@ -57,7 +57,10 @@ class CliContext:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    from alertd.textout import json_visible
+
+    # Control characters from message data as \uXXXX escapes: the same JSON, inert on a terminal.
+    click.echo(json_visible(json.dumps(data, indent=2, default=str, ensure_ascii=False)))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from alertd.textout import is_unsafe
+from alertd.textout import is_unsafe, json_visible
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -27,8 +27,7 @@ def _quote(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     if text and not any(c in ' ="\\' or is_unsafe(c) for c in text):
         return text
-    quoted = json.dumps(text, ensure_ascii=False)
-    return "".join(f"\\u{ord(c):04x}" if is_unsafe(c) and ord(c) <= 0xFFFF else c for c in quoted)
+    return json_visible(json.dumps(text, ensure_ascii=False))
 
 
 def error_with_cause(exc: BaseException) -> str:

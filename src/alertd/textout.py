@@ -43,6 +43,23 @@ def visible_block(text: str) -> str:
     return visible(text, keep="\n\t")
 
 
+def json_visible(dumped: str) -> str:
+    """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with every control or format
+    character written as a ``\\uXXXX`` escape: still the same JSON, but inert on a terminal."""
+    if not any(is_unsafe(ch) for ch in dumped):
+        return dumped
+    out = []
+    for ch in dumped:
+        if not is_unsafe(ch):
+            out.append(ch)
+        elif ord(ch) <= 0xFFFF:
+            out.append(f"\\u{ord(ch):04x}")
+        else:  # outside the BMP: a UTF-16 surrogate pair, as JSON spells it
+            code = ord(ch) - 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+    return "".join(out)
+
+
 def shorten(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, with an ellipsis when it was longer."""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
