@@ -46,11 +46,12 @@ def visible_block(text: str) -> str:
 def json_visible(dumped: str) -> str:
     """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with every control or format
     character written as a ``\\uXXXX`` escape: still the same JSON, but inert on a terminal."""
-    if not any(is_unsafe(ch) for ch in dumped):
+    # json.dumps already escapes C0 controls inside strings; a raw newline or tab is layout.
+    if not any(ord(ch) >= 0x7F and is_unsafe(ch) for ch in dumped):
         return dumped
     out = []
     for ch in dumped:
-        if not is_unsafe(ch):
+        if ord(ch) < 0x7F or not is_unsafe(ch):
             out.append(ch)
         elif ord(ch) <= 0xFFFF:
             out.append(f"\\u{ord(ch):04x}")
