@@ -271,3 +271,11 @@ def test_json_output_is_the_same_data_with_inert_escapes(world: World) -> None:
     _nothing_raw(result.output.replace("\n", ""))
     [alert] = json.loads(result.output)
     assert alert["title"].startswith("root-login" + ESCAPES)  # the data itself is unchanged
+
+
+def test_since_without_offset_is_in_the_shown_zone(world: World) -> None:
+    last = world.db.inbound()[-1]
+    shown = datetime.fromtimestamp(last["received_at"] - 1, ZoneInfo("Asia/Tokyo")).replace(tzinfo=None)
+    since = shown.isoformat(timespec="seconds")
+    listing = world.cli("inbound-log", "--tz", "Asia/Tokyo", "--since", since).output.splitlines()
+    assert any(line.startswith(f"#{last['id']} ") for line in listing), listing

@@ -159,8 +159,9 @@ def plugins_cmd(obj: CliContext, as_json: bool) -> None:
             click.echo(f"    {hook}")
 
 
-def parse_since(value: str | None) -> float | None:
-    """``2h``, ``30m``, ``7d`` ago, or an ISO 8601 time (UTC unless it says otherwise)."""
+def parse_since(value: str | None, zone: Any = None) -> float | None:
+    """``2h``, ``30m``, ``7d`` ago, or an ISO 8601 time; a time without an offset is in
+    ``zone`` (the zone the listing is shown in, so a time copied from it means the same)."""
     import re
     import time
     from datetime import UTC, datetime
@@ -176,7 +177,7 @@ def parse_since(value: str | None) -> float | None:
     except ValueError:
         raise click.BadParameter("expected a duration like 2h, 30m, 7d or an ISO time") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=zone or UTC)
     return parsed.timestamp()
 
 
@@ -306,7 +307,7 @@ def test_integration(obj: CliContext, name: str, file: Any, assume: str | None, 
 @config_option
 @click.option("--integration", help="Only this integration.")
 @click.option("--outcome", help="Only this outcome, any case (e.g. 'mapped open', rejected).")
-@click.option("--since", help="Only rows since: 2h, 30m, 7d, or an ISO time.")
+@click.option("--since", help="Only rows since: 2h, 30m, 7d, or an ISO time (without offset: in the --tz zone).")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @tz_option
@@ -341,7 +342,7 @@ def inbound_log(
                 outcome = match_outcome(outcome, [*OUTCOMES, *stored])
             except ValueError as exc:
                 raise CliError(f"--outcome: {exc}") from None
-    rows = ledger.query(db, integration=integration, outcome=outcome, since=parse_since(since), limit=limit)
+    rows = ledger.query(db, integration=integration, outcome=outcome, since=parse_since(since, zone), limit=limit)
     if as_json:
         echo_json(rows)
         return
