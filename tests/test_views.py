@@ -54,3 +54,15 @@ def test_match_outcome() -> None:
         assert str(exc) == "unknown outcome 'nope'; expected one of: Duplicate Delivery, Mapped Open, Rejected"
     else:
         raise AssertionError("an unknown outcome must be refused")
+
+
+def test_short_messages_show_the_time_in_the_recipients_zone() -> None:
+    """ntfy and Apprise bodies (Notification.detail_lines): the recipient's clock, with the zone named."""
+    from channel_fixtures import make_notification
+
+    # 1767600000 is 2026-01-05 08:00:00 UTC.
+    lines = make_notification(timezone="America/New_York").detail_lines()
+    assert "Opened: 2026-01-05 03:00:00 EST (America/New_York)" in lines
+    assert "Opened: 2026-01-05 08:00:00 UTC" in make_notification().detail_lines()
+    hostile = make_notification(alert={"fields": {"name": "x\x1b[2Jy"}}).detail_lines()
+    assert "name: x\\x1b[2Jy" in hostile
