@@ -3,6 +3,7 @@ a one-line warning, not the CLI. ``run`` and ``check-config`` still refuse it.""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def test_read_and_act_commands_work_with_a_warning(tmp_path: Path) -> None:
 
     listed = run_cli("alerts", "-c", str(config))
     assert listed.returncode == 0, listed.stderr
-    assert f"#{alert_id} open" in listed.stdout and "Disk full" in listed.stdout
+    assert re.search(rf"^#{alert_id}\s+open\s.*Disk full$", listed.stdout, re.M), listed.stdout
     only_warning(listed.stderr, config)
 
     shown = run_cli("alerts", "show", str(alert_id), "-c", str(config))

@@ -260,7 +260,10 @@ def test_escalation_survives_sigkill_and_stops_on_ack(tmp_path: Path) -> None:
         plan = db.rows("SELECT * FROM escalations WHERE alert_id = ?", (second,))[0]
         assert (plan["state"], plan["reason"]) == ("stopped", "acknowledged")
         shown = run_cli("alerts", "show", str(second), "-c", str(daemon.config))
-        assert "acknowledged by alice via cli" in shown.stdout and "escalated by escalation" in shown.stdout
+        assert (
+            "acknowledged by alice on the command line" in shown.stdout
+            and "escalated to level 1: alice" in shown.stdout
+        )
         daemon.signal(signal.SIGTERM)
     finally:
         daemon.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -209,4 +210,4 @@ def test_api_alerts_list_show_ack_close(env) -> None:
     ]
     assert httpx.post(f"{daemon.url}/api/v1/alerts/999999/ack", headers=auth, timeout=10).status_code == 404
     cli = run_cli("alerts", "--status", "closed", "-c", str(daemon.config))
-    assert f"#{alert_id} closed" in cli.stdout
+    assert re.search(rf"^#{alert_id}\s+closed\s", cli.stdout, re.MULTILINE), cli.stdout

@@ -171,7 +171,10 @@ def close(db: Database, alert_id: int, actor: str, via: str, now: float, **detai
 
 
 def list_alerts(db: Database, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    sql = "SELECT id, integration, source_id, status, title, severity, created_at, updated_at, append_count FROM alerts"
+    sql = (
+        "SELECT id, integration, source_id, status, title, severity, created_at, updated_at, append_count, "
+        "acknowledged_at, acknowledged_by, closed_at, closed_by FROM alerts"
+    )
     params: list[Any] = []
     if status:
         sql += " WHERE status = ?"

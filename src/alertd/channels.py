@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from alertd.textout import local_time, visible, visible_block, zone_named
+
 if TYPE_CHECKING:
     from alertd.runtime import Runtime
 
@@ -34,27 +36,42 @@ class Notification:
     alert: dict[str, Any]
     links: dict[str, str] = field(default_factory=dict)
     public_url: str = ""
+    # The recipient's zone (users.<name>.timezone): times in messages are shown in it.
+    timezone: str = "UTC"
+
+    def local_time(self, ts: float) -> str:
+        """``2026-11-25 13:05:07 EST (America/New_York)``: a time as the recipient reads it."""
+        try:
+            zone = zone_named(self.timezone)
+        except ValueError:  # validated in the config; a hand-built notification may still carry junk
+            zone = zone_named("UTC")
+        text = local_time(ts, zone)
+        key = getattr(zone, "key", "UTC")
+        return text if text.endswith(f" {key}") else f"{text} ({key})"
 
     @property
     def subject(self) -> str:
         """A one-line summary fit for an SMS, a push title or an email subject."""
         alert = self.alert
         prefix = "RESOLVED" if self.purpose == "closed" else str(alert.get("severity", "alert")).upper()
-        return f"[{prefix}] #{self.alert_id} {alert.get('title', '')}".strip()
+        return visible(f"[{prefix}] #{self.alert_id} {alert.get('title', '')}".strip())
 
     def detail_lines(self) -> list[str]:
-        """The alert's description, source and fields as plain lines: the body of a short message."""
+        """The alert's description, source and fields as plain lines: the body of a short message.
+        Control characters from the source are shown as escapes (a terminal may display it)."""
         alert = self.alert
         lines: list[str] = []
         description = str(alert.get("description") or "").strip()
         if description:
-            lines.append(description)
-        source = " / ".join(str(alert[k]) for k in ("integration", "source_id") if alert.get(k))
+            lines.append(visible_block(description))
+        source = " / ".join(visible(alert[k]) for k in ("integration", "source_id") if alert.get(k))
         if source:
             lines.append(f"Source: {source}")
+        if isinstance(alert.get("created_at"), int | float):
+            lines.append(f"Opened: {self.local_time(alert['created_at'])}")
         fields = alert.get("fields") or {}
         if isinstance(fields, dict):
-            lines += [f"{key}: {value}" for key, value in fields.items()]
+            lines += [f"{visible(key)}: {visible(value)}" for key, value in fields.items()]
         return lines
 
 

@@ -16,6 +16,7 @@ import pluggy
 from alertd import __version__
 from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
 from alertd.plugins import PluginError, describe, load_config_plugins_dir, make_manager
+from alertd.store.transaction import StoreUnavailable, write_transaction
 
 DEFAULT_CONFIG = "alertd.toml"
 
@@ -70,8 +71,9 @@ class CliContext:
         from alertd.store.schema import SchemaTooNew, migrate
 
         path = self.config.db_path
+        store = self.config.raw.store
         try:
-            db = connect(path, synchronous=self.config.raw.store.synchronous)
+            db = connect(path, synchronous=store.synchronous, busy_timeout=store.busy_timeout_seconds)
             migrate(db)
         except (OSError, sqlite3.Error, SchemaTooNew) as exc:
             fail(f"cannot open the database {path}: {reason(exc)}")
@@ -85,7 +87,10 @@ def fail(message: str) -> NoReturn:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    from alertd.textout import json_visible
+
+    # Control characters from message data as \uXXXX escapes: the same JSON, inert on a terminal.
+    click.echo(json_visible(json.dumps(data, indent=2, default=str, ensure_ascii=False)))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -205,8 +210,9 @@ def plugins_cmd(obj: CliContext, as_json: bool) -> None:
             click.echo(f"    {hook}")
 
 
-def parse_since(value: str | None) -> float | None:
-    """``2h``, ``30m``, ``7d`` ago, or an ISO 8601 time (UTC unless it says otherwise)."""
+def parse_since(value: str | None, zone: Any = None) -> float | None:
+    """``2h``, ``30m``, ``7d`` ago, or an ISO 8601 time; a time without an offset is in
+    ``zone`` (the zone the listing is shown in, so a time copied from it means the same)."""
     import re
     import time
     from datetime import UTC, datetime
@@ -222,16 +228,34 @@ def parse_since(value: str | None) -> float | None:
     except ValueError:
         raise click.BadParameter("expected a duration like 2h, 30m, 7d or an ISO time") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=zone or UTC)
     return parsed.timestamp()
 
 
-def fmt_time(ts: float | None) -> str:
-    from datetime import UTC, datetime
+class CliError(click.ClickException):
+    """One line on stderr, exit 2: a mistake in what was asked."""
 
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    exit_code = 2
+
+
+def tz_option(fn: Any) -> Any:
+    """``--tz ZONE``: times in that zone instead of this machine's local one."""
+
+    def callback(_ctx: click.Context, _param: Any, value: str | None) -> Any:
+        from alertd.textout import zone_named
+
+        try:
+            return zone_named(value)
+        except ValueError as exc:
+            raise CliError(f"--tz: {exc}") from None
+
+    return click.option(
+        "--tz",
+        "zone",
+        metavar="ZONE",
+        callback=callback,
+        help="Show times in this zone (IANA name, e.g. Europe/Berlin). Default: the local zone (TZ).",
+    )(fn)
 
 
 @cli.command("integrations")
@@ -244,7 +268,7 @@ def integrations_cmd(obj: CliContext, as_json: bool) -> None:
 
     config = obj.config
     db = obj.open_store_db()
-    with db.atomic():
+    with write_transaction(db):
         tokens = ensure_tokens(db, config)
     subs: dict[str, list[dict[str, Any]]] = {}
     for row in db.execute("SELECT * FROM subscriptions ORDER BY integration, topic"):
@@ -273,6 +297,8 @@ def integrations_cmd(obj: CliContext, as_json: bool) -> None:
     if as_json:
         echo_json(out)
         return
+    from alertd.textout import visible
+
     if not out:
         click.echo("no integrations configured")
     for item in out:
@@ -282,7 +308,8 @@ def integrations_cmd(obj: CliContext, as_json: bool) -> None:
         click.echo(f"    ruleset:    {item['ruleset']}")
         click.echo(f"    escalation: {item['escalation_policy'] or '-'}")
         for sub in item["subscriptions"]:
-            click.echo(f"    topic:      {sub['topic']}: {sub['state']} (inbound #{sub['inbound_id']})")
+            # Topic names come from SNS messages: shown with control characters escaped.
+            click.echo(f"    topic:      {visible(sub['topic'])}: {sub['state']} (inbound #{sub['inbound_id']})")
 
 
 @cli.command("test-integration")
@@ -311,27 +338,30 @@ def test_integration(obj: CliContext, name: str, file: Any, assume: str | None, 
     if as_json:
         echo_json(result)
         return
+    from alertd.textout import visible as v
+
     click.echo(f"integration: {result['integration']} (ruleset {result['ruleset']})")
     click.echo(f"assumed:     {result['assumed_alert']}")
     if result.get("message_type"):
-        click.echo(f"message:     {result['message_type']} {result.get('source_message_id') or ''}".rstrip())
+        click.echo(f"message:     {v(result['message_type'])} {v(result.get('source_message_id') or '')}".rstrip())
     click.echo(f"outcome:     {result['outcome']}")
     for key in ("reason", "source_id", "title", "description", "severity", "url"):
         if result.get(key):
-            click.echo(f"{key + ':':<12} {result[key]}")
+            click.echo(f"{key + ':':<12} {v(result[key])}")
     if result.get("tags"):
-        click.echo(f"tags:        {', '.join(result['tags'])}")
+        click.echo(f"tags:        {v(', '.join(result['tags']))}")
     for key, value in (result.get("fields") or {}).items():
-        click.echo(f"field:       {key} = {value}")
+        click.echo(f"field:       {v(key)} = {v(value)}")
 
 
 @cli.group("inbound-log", invoke_without_command=True)
 @config_option
 @click.option("--integration", help="Only this integration.")
-@click.option("--outcome", help="Only this outcome (e.g. 'Mapped Open', 'Rejected').")
-@click.option("--since", help="Only rows since: 2h, 30m, 7d, or an ISO time.")
+@click.option("--outcome", help="Only this outcome, any case (e.g. 'mapped open', rejected).")
+@click.option("--since", help="Only rows since: 2h, 30m, 7d, or an ISO time (without offset: in the --tz zone).")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@tz_option
 @click.pass_context
 def inbound_log(
     ctx: click.Context,
@@ -340,56 +370,52 @@ def inbound_log(
     since: str | None,
     limit: int,
     as_json: bool,
+    zone: Any,
 ) -> None:
     """List the inbound log, newest first (``inbound-log show ID`` for one row)."""
     if ctx.invoked_subcommand is not None:
         return
+    import time
+
     from alertd import ledger
+    from alertd.mapping import OUTCOMES
+    from alertd.views import inbound_table, match_outcome
 
     obj: CliContext = ctx.obj
     db = obj.open_store_db()
-    rows = ledger.query(db, integration=integration, outcome=outcome, since=parse_since(since), limit=limit)
+    if outcome is not None:
+        try:
+            outcome = match_outcome(outcome, OUTCOMES)
+        except ValueError:
+            # Not one of the core's: perhaps a plugin's or a newer version's, found in the log.
+            stored = [row[0] for row in db.execute("SELECT DISTINCT outcome FROM inbound_log") if row[0]]
+            try:
+                outcome = match_outcome(outcome, [*OUTCOMES, *stored])
+            except ValueError as exc:
+                raise CliError(f"--outcome: {exc}") from None
+    rows = ledger.query(db, integration=integration, outcome=outcome, since=parse_since(since, zone), limit=limit)
     if as_json:
         echo_json(rows)
         return
-    for r in rows:
-        alert = f" alert #{r['alert_id']}" if r["alert_id"] else ""
-        reason = f" - {r['reason']}" if r["reason"] else ""
-        reason += " (simulated)" if r.get("simulated") else ""
-        click.echo(
-            f"#{r['id']} {fmt_time(r['received_at'])} {r['integration'] or '-'} {r['status']} "
-            f"{r['outcome']}{alert} {r['message_type'] or ''}{reason}"
-        )
+    for line in inbound_table(rows, zone, time.time()):
+        click.echo(line)
 
 
 @inbound_log.command("show")
 @config_option
 @click.argument("inbound_id", type=int)
+@tz_option
 @click.pass_obj
-def inbound_show(obj: CliContext, inbound_id: int) -> None:
-    """One inbound message with its headers and body."""
+def inbound_show(obj: CliContext, inbound_id: int, zone: Any) -> None:
+    """One inbound message with its headers and body (control characters shown as escapes)."""
     from alertd import ledger
+    from alertd.views import inbound_detail
 
     row = ledger.get(obj.open_store_db(), inbound_id)
     if row is None:
         raise click.ClickException(f"no inbound message #{inbound_id}")
-    body = row.pop("body")
-    headers = row.pop("headers")
-    decision = row.pop("decision")
-    for key, value in row.items():
-        click.echo(f"{key}: {fmt_time(value) if key == 'received_at' else value}")
-    click.echo("headers:")
-    for key, value in headers.items():
-        click.echo(f"    {key}: {value}")
-    if decision:
-        click.echo("decision: " + json.dumps(decision, ensure_ascii=False))
-    click.echo("body:")
-    text = body.decode("utf-8", "replace")
-    try:
-        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        pass
-    click.echo(text)
+    for line in inbound_detail(row, zone):
+        click.echo(line)
 
 
 @cli.group("alerts", invoke_without_command=True)
@@ -397,30 +423,35 @@ def inbound_show(obj: CliContext, inbound_id: int) -> None:
 @click.option("--status", type=click.Choice(["open", "acknowledged", "closed"]), help="Only this status.")
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@tz_option
 @click.pass_context
-def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool, zone: Any) -> None:
     """List alerts, newest first (``alerts show ID`` for one, with its timeline and plan)."""
     if ctx.invoked_subcommand is not None:
         return
+    import time
+
     from alertd import alerts
+    from alertd.views import alerts_table
 
     rows = alerts.list_alerts(ctx.obj.open_store_db(), status, limit)
     if as_json:
         echo_json(rows)
         return
-    for r in rows:
-        repeats = f" (+{r['append_count']})" if r["append_count"] else ""
-        click.echo(f"#{r['id']} {r['status']:<12} {fmt_time(r['created_at'])} {r['integration']} {r['title']}{repeats}")
+    for line in alerts_table(rows, zone, time.time()):
+        click.echo(line)
 
 
 @alerts_cmd.command("show")
 @config_option
 @click.argument("alert_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@tz_option
 @click.pass_obj
-def alerts_show(obj: CliContext, alert_id: int, as_json: bool) -> None:
-    """One alert with its timeline, escalation plan and notifications."""
+def alerts_show(obj: CliContext, alert_id: int, as_json: bool, zone: Any) -> None:
+    """One alert with its timeline in words, escalation plan and notifications."""
     from alertd import alerts, escalation, outbox
+    from alertd.views import alert_detail
 
     db = obj.open_store_db()
     alert = alerts.get(db, alert_id)
@@ -435,35 +466,8 @@ def alerts_show(obj: CliContext, alert_id: int, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"#{alert['id']} [{alert['status']}] {alert['title']}")
-    for key in ("integration", "source_id", "severity", "description", "url", "escalation_policy"):
-        if alert.get(key):
-            click.echo(f"  {key}: {alert[key]}")
-    for key, value in alert["fields"].items():
-        click.echo(f"  field {key}: {value}")
-    click.echo(f"  created: {fmt_time(alert['created_at'])}  repeats: {alert['append_count']}")
-    if alert["previous_alert_id"]:
-        click.echo(f"  reopens: #{alert['previous_alert_id']}")
-    plan = data["escalation"]
-    if plan:
-        due = f", next step at {fmt_time(plan['next_due'])}" if plan["next_due"] else ""
-        click.echo(
-            f"escalation: {plan['policy']} {plan['state']} (level {plan['level']}, pass {plan['pass']}{due})"
-            + (f" - {plan['reason']}" if plan["reason"] else "")
-        )
-    click.echo("timeline:")
-    for event in data["timeline"]:
-        detail = " ".join(f"{k}={v}" for k, v in event["detail"].items() if v not in (None, "", [], {}))
-        click.echo(
-            f"  {fmt_time(event['at'])} {event['kind']} by {event['actor']} via {event['via']} {detail}".rstrip()
-        )
-    if data["notifications"]:
-        click.echo("notifications:")
-        for n in data["notifications"]:
-            error = f" ({n['last_error']})" if n["last_error"] else ""
-            click.echo(
-                f"  #{n['id']} {n['user']} {n['kind']} step {n['step']} {n['status']} attempts={n['attempts']}{error}"
-            )
+    for line in alert_detail(data, zone):
+        click.echo(line)
 
 
 def _cli_actor(obj: CliContext, user: str | None) -> str:
@@ -499,11 +503,13 @@ def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None
     actor = _cli_actor(obj, user)
     db = obj.open_store_db()
     try:
-        with db.atomic():
+        with write_transaction(db):
             alert, _events = apply_command(db, action, alert_id, actor, "cli", time.time())
     except AlertCommandError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"#{alert_id} {alert['status']} by {actor}: {alert['title']}")
+    from alertd.textout import visible
+
+    click.echo(f"#{alert_id} {alert['status']} by {visible(actor)}: {visible(alert['title'])}")
 
 
 @cli.command("ack")
@@ -546,7 +552,7 @@ def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: b
         raise click.BadParameter(f"no schedule named {schedule!r} (known: {', '.join(schedules) or 'none'})")
     names = [schedule] if schedule else list(schedules)
     db = obj.open_store_db()
-    with db.atomic():
+    with write_transaction(db):
         feeds = ensure_ical_tokens(db, config)
     out = []
     for name in names:
@@ -651,4 +657,8 @@ def build_cli() -> tuple[click.Group, pluggy.PluginManager]:
 
 def main() -> None:
     group, pm = build_cli()
-    group(obj=pm, prog_name="alertd")
+    try:
+        group(obj=pm, prog_name="alertd")
+    except StoreUnavailable as exc:  # e.g. the daemon held the write lock past the busy timeout
+        click.echo(f"alertd: {exc}", err=True)
+        raise SystemExit(2) from None

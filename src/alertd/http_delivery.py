@@ -17,6 +17,7 @@ import httpx
 import trio
 
 from alertd.channels import DeliveryResult
+from alertd.log import error_with_cause
 
 # A receiver may ask us to wait, but not to hold a page for hours.
 MAX_RETRY_AFTER = 600.0
@@ -85,4 +86,4 @@ async def post(
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         return DeliveryResult("failed", error=f"cannot call {who}: {exc}")
     except httpx.TransportError as exc:  # refused, reset, DNS, TLS
-        return DeliveryResult("retry", error=f"cannot reach {who}: {type(exc).__name__}: {exc}")
+        return DeliveryResult("retry", error=f"cannot reach {who}: {error_with_cause(exc)}")

@@ -15,14 +15,42 @@ import sys
 import time
 from typing import Any
 
+from alertd.textout import is_unsafe, json_visible
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 def _quote(value: Any) -> str:
+    """A logfmt value: bare when that is unambiguous, else a JSON string in which control
+    and format characters (CR, ESC, NUL, U+2028, bidi overrides) are escaped, so a field
+    can never break a line or forge another one in a terminal or log viewer."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text == "" or any(c in text for c in ' ="\n\t'):
-        return json.dumps(text)
-    return text
+    if text and not any(c in ' ="\\' or is_unsafe(c) for c in text):
+        return text
+    return json_visible(json.dumps(text, ensure_ascii=False))
+
+
+def error_with_cause(exc: BaseException) -> str:
+    """``Type: message`` of ``exc``, and of its innermost cause when that says more.
+
+    httpx and friends wrap the useful part (``CERTIFICATE_VERIFY_FAILED``, ``Connection
+    refused``) several exceptions down and often carry an empty message themselves.
+    """
+    chain = [exc]
+    while len(chain) < 20:  # bounded: a cycle in __context__ is possible
+        last = chain[-1]
+        nxt = last.__cause__ or last.__context__
+        if nxt is None and isinstance(last, BaseExceptionGroup) and last.exceptions:
+            nxt = last.exceptions[0]
+        if nxt is None or nxt in chain:
+            break
+        chain.append(nxt)
+    outer = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    for inner in reversed(chain[1:]):
+        text = str(inner)
+        if text and text not in str(exc):
+            return f"{outer} (cause: {type(inner).__name__}: {text})"
+    return outer
 
 
 class LogfmtFormatter(logging.Formatter):

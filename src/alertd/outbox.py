@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from alertd import metrics
 from alertd.channels import DeliveryResult, Notification
 from alertd.events import AlertEvent
-from alertd.log import get_logger
+from alertd.log import error_with_cause, get_logger
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig
@@ -380,6 +380,7 @@ def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Not
         if row["purpose"] == "alert"
         else {},
         public_url=config.public_url,
+        timezone=user_cfg.timezone if user_cfg else "UTC",
     )
 
 
@@ -417,9 +418,9 @@ async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, tr
                         "outbox.send_raised",
                         channel=channel_name,
                         notification=row["id"],
-                        error=f"{type(exc).__name__}: {exc}",
+                        error=error_with_cause(exc),
                     )
-                    result = DeliveryResult("retry", error=f"{type(exc).__name__}: {exc}")
+                    result = DeliveryResult("retry", error=error_with_cause(exc))
     now = runtime.clock.now()
     events = await runtime.store.write(lambda db: record_result(db, config.raw, row, channel_name, result, now))
     metrics.NOTIFICATIONS.labels(channel_name or "-", result.status).inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -13,9 +14,10 @@ from sqlite_utils import Database
 
 from alertd.store.files import create_private_file
 from alertd.store.schema import SCHEMA_VERSION, migrate
+from alertd.store.transaction import StoreBusy, is_locked, write_transaction
 from alertd.store.writer import StoreUnavailable, Writer
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoreUnavailable", "connect"]
+__all__ = ["SCHEMA_VERSION", "Store", "StoreBusy", "StoreUnavailable", "connect", "write_transaction"]
 
 T = TypeVar("T")
 
@@ -37,13 +39,33 @@ def connect(
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
     if not readonly:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn, busy_timeout)
         conn.execute(f"PRAGMA synchronous={synchronous}")
         if max_size_mb is not None:
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count={max(1, int(max_size_mb * 1024 * 1024 / page_size))}")
     conn.row_factory = sqlite3.Row
     return Database(conn)
+
+
+def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch to WAL once. WAL is persistent, so a connection that finds it on has nothing
+    to do; switching needs an exclusive lock and SQLite answers BUSY at once (without the
+    busy handler) when a second process opens a fresh database at the same moment: retry."""
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "wal":
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc):
+                raise
+        if time.monotonic() > deadline:
+            raise StoreBusy("database is busy: could not switch it to WAL mode within the busy timeout")
+        time.sleep(0.02)
 
 
 class Store:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
+from alertd.store.transaction import write_transaction
+
 
 class SchemaTooNew(Exception):
     pass
@@ -252,7 +254,11 @@ def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
         )
     for number in range(version + 1, target + 1):
         description, fn = MIGRATIONS[number - 1]
-        with db.atomic():
+        with write_transaction(db):
+            # Two processes may start on a fresh database together: the loser of the
+            # write lock finds the step done once it gets the lock.
+            if current_version(db) >= number:
+                continue
             fn(db)
             db.execute(
                 "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",

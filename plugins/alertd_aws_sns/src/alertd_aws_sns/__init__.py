@@ -31,7 +31,9 @@ class _Store:
         self.db = db
 
     async def write(self, fn: Any) -> Any:
-        with self.db.atomic():
+        from alertd.store import write_transaction
+
+        with write_transaction(self.db):
             return fn(self.db)
 
 
@@ -73,18 +75,21 @@ def alertd_register_commands(cli: click.Group) -> None:
         Fetches its SubscribeURL, which must be on the SNS host of the topic's region."""
         import trio
 
+        from alertd.textout import visible
         from alertd_aws_sns.confirm import ConfirmError, confirm_and_record
 
         db = obj.open_store_db()
         try:
             integration, envelope = load_confirmation(db, obj.config, inbound_id)
         except LookupError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(visible(exc)) from None
         try:
             arn = trio.run(confirm_and_record, _Store(db), integration, envelope, time.time, "cli")
         except ConfirmError as exc:
-            raise click.ClickException(str(exc)) from None
-        click.echo(f"confirmed {envelope['TopicArn']} for integration {integration}: {arn or '(no ARN returned)'}")
+            raise click.ClickException(visible(exc)) from None
+        # The topic and ARN come from SNS: shown with control characters escaped.
+        shown = f"confirmed {envelope['TopicArn']} for integration {integration}: {arn or '(no ARN returned)'}"
+        click.echo(visible(shown))
 
     @sns.command("seed-cert")
     @config_option

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from alertd import subscriptions
-from alertd.log import get_logger
+from alertd.log import error_with_cause, get_logger
 from alertd.store import Store
 from alertd_aws_sns.signature import SignatureError, validate_sns_url_for_topic
 
@@ -32,7 +32,7 @@ async def fetch_subscribe_url(url: str, topic: str, timeout: float = 10.0) -> st
         async with httpx.AsyncClient(trust_env=True, follow_redirects=False, timeout=timeout) as client:
             response = await client.get(url)
     except httpx.HTTPError as exc:
-        raise ConfirmError(f"fetching SubscribeURL failed: {type(exc).__name__}: {exc}") from None
+        raise ConfirmError(f"fetching SubscribeURL failed: {error_with_cause(exc)}") from None
     if response.status_code != 200:
         raise ConfirmError(f"SNS answered {response.status_code} to the confirmation")
     match = ARN_RE.search(response.text)

@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from alertd.log import get_logger
+from alertd.log import error_with_cause, get_logger
 from alertd.store.files import make_private_dirs
 
 log = get_logger("alertd.aws_sns.signature")
@@ -363,9 +363,9 @@ class CertificateCache:
         except trio.TooSlowError as exc:
             raise CertificateUnavailable(f"fetching {url} timed out") from exc
         except httpx.HTTPError as exc:
-            raise CertificateUnavailable(f"fetching {url} failed: {type(exc).__name__}: {exc}") from exc
+            raise CertificateUnavailable(f"fetching {url} failed: {error_with_cause(exc)}") from exc
         except OSError as exc:
-            raise CertificateUnavailable(f"fetching {url} failed: {exc}") from exc
+            raise CertificateUnavailable(f"fetching {url} failed: {error_with_cause(exc)}") from exc
 
     def put_pem(self, url: str, pem: bytes) -> x509.Certificate:
         """Pre-seed the cache for ``url`` (operator command, tests). SignatureError / ValueError if bad."""

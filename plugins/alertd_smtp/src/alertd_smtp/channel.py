@@ -14,6 +14,7 @@ import trio
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alertd.channels import DeliveryResult, Notification
+from alertd.log import error_with_cause
 from alertd_smtp.message import build_message, message_id
 
 
@@ -141,7 +142,7 @@ def classify(exc: BaseException) -> DeliveryResult:
     if isinstance(exc, TimeoutError):
         return DeliveryResult("retry", error=f"timed out: {exc or 'no answer'}")
     if isinstance(exc, OSError):  # refused, unreachable, DNS, TLS handshake
-        return DeliveryResult("retry", error=f"{type(exc).__name__}: {exc}")
+        return DeliveryResult("retry", error=error_with_cause(exc))
     raise exc
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import html
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
 from alertd.channels import Notification
+from alertd.textout import visible, visible_block
 from alertd.weburl import safe_link
 
 ACTION_LABELS = (("ack", "Acknowledge"), ("close", "Close"))
@@ -26,9 +26,10 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _when(value: Any) -> str:
+def _when(notification: Notification, value: Any) -> str:
+    """In the recipient's zone, with its name: an on-call person reads their own clock."""
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return notification.local_time(value)
     return str(value or "")
 
 
@@ -44,7 +45,7 @@ def _facts(notification: Notification) -> list[tuple[str, str]]:
         ("Severity", str(alert.get("severity") or "").upper()),
         ("Status", str(alert.get("status") or "")),
         ("Source", _source(alert)),
-        ("Opened", _when(alert.get("created_at"))),
+        ("Opened", _when(notification, alert.get("created_at"))),
     ]
     tags = alert.get("tags") or []
     if tags:
@@ -66,21 +67,22 @@ def _actions(notification: Notification) -> list[tuple[str, str]]:
 
 
 def text_body(notification: Notification) -> str:
+    """Plain text; control characters from the source shown as escapes (text mail is read in terminals)."""
     alert = notification.alert
-    lines = [str(alert.get("title") or f"Alert #{notification.alert_id}"), ""]
+    lines = [visible(alert.get("title") or f"Alert #{notification.alert_id}"), ""]
     if notification.purpose == "closed":
         lines += ["This alert has been resolved (closed). No action is needed.", ""]
-    lines += [f"{key}: {value}" for key, value in _facts(notification)]
+    lines += [f"{key}: {visible(value)}" for key, value in _facts(notification)]
     description = str(alert.get("description") or "").strip()
     if description:
-        lines += ["", description]
+        lines += ["", visible_block(description)]
     fields = _fields(alert)
     if fields:
         lines += ["", "Details:"]
-        lines += [f"  {key}: {value}" for key, value in fields]
+        lines += [f"  {visible(key)}: {visible(value)}" for key, value in fields]
     link = safe_link(alert.get("url"))
     if link:
-        lines += ["", f"More: {link}"]
+        lines += ["", f"More: {visible(link)}"]
     actions = _actions(notification)
     if actions:
         lines += ["", "Respond (each link opens a confirmation page):"]

@@ -21,7 +21,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from alertd.channels import DeliveryResult, Notification
-from alertd.log import get_logger
+from alertd.log import error_with_cause, get_logger
 from alertd_twilio.settings import TwilioSettings
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def map_exception(exc: Exception) -> DeliveryResult:
             return DeliveryResult("retry", error=f"HTTP {status}: {text}")
         return DeliveryResult("failed", error=f"HTTP {status}: {text}" if status else text)
     if isinstance(exc, requests.RequestException):
-        return DeliveryResult("retry", error=f"cannot reach Twilio: {type(exc).__name__}: {exc}")
+        return DeliveryResult("retry", error=f"cannot reach Twilio: {error_with_cause(exc)}")
     raise exc
 
 
