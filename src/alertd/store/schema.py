@@ -175,12 +175,41 @@ def _v5_outbox_sending_index(db: Database) -> None:
     db.execute("CREATE INDEX outbox_sending ON outbox (updated_at) WHERE status = 'sending'")
 
 
+def _v8_outbox_unknown_outcome(db: Database) -> None:
+    # A send interrupted by a crash may have reached the recipient: 'in_doubt' marks such a row,
+    # and a new status 'unknown' is what it ends as if its alert is stopped before a resend
+    # (not 'cancelled', which would claim nothing went out). SQLite cannot alter a CHECK, so the
+    # table is rebuilt from its own current definition (whatever columns earlier migrations added).
+    table_sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone()[0]
+    old_check = "'failed', 'cancelled')"
+    if old_check not in table_sql:
+        raise RuntimeError("outbox table definition is not the expected one")
+    index_sql = [
+        r[0]
+        for r in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' AND sql IS NOT NULL"
+        ).fetchall()
+    ]
+    columns = ", ".join(f'"{r[1]}"' for r in db.execute("PRAGMA table_info(outbox)").fetchall())
+    # failover_of points at rows that may be copied later: check the references at commit.
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    db.execute("CREATE TABLE outbox_v8_copy AS SELECT * FROM outbox")
+    db.execute("DROP TABLE outbox")
+    db.execute(table_sql.replace(old_check, "'failed', 'cancelled', 'unknown')"))
+    db.execute(f"INSERT INTO outbox ({columns}) SELECT {columns} FROM outbox_v8_copy")
+    db.execute("DROP TABLE outbox_v8_copy")
+    for sql in index_sql:
+        db.execute(sql)
+    db.execute("ALTER TABLE outbox ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
     ("escalation plans and the outbox", _v3_escalation_and_outbox),
     ("used action links", _v4_action_links),
     ("index of outbox rows being sent", _v5_outbox_sending_index),
+    ("outbox: sends of unknown outcome", _v8_outbox_unknown_outcome),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
