@@ -417,7 +417,8 @@ def test_raw_delivery_refused_unless_allowed(daemon: DaemonProcess, db: Db) -> N
 
 
 def test_inbound_log_cli(daemon: DaemonProcess, db: Db) -> None:
-    send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=str(uuid.uuid4()))
+    bad(daemon, db, body=b"hello", headers=HDR, status=400, reason="body is not JSON")  # one Rejected row at least
+    send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=str(uuid.uuid4()), alarm=alarm_name())
     rows = json.loads(run_cli("inbound-log", "--json", "--outcome", "Rejected", "-c", str(daemon.config)).stdout)
     assert rows and all(r["outcome"] == "Rejected" for r in rows)
     listed = run_cli("inbound-log", "--integration", "alarms", "--since", "1h", "-c", str(daemon.config))
