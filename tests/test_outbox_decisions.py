@@ -194,10 +194,12 @@ def test_closure_notices_go_to_who_was_reached_but_not_by_voice(tmp_path: Path) 
     out = {r["kind"]: r for r in claim(db, T0)}
     record(db, config, out["sms"], DeliveryResult("sent"), T0 + 1)
     record(db, config, out["voice"], DeliveryResult("sent"), T0 + 1)
+    (email,) = claim(db, T0 + 300)
+    record(db, config, email, DeliveryResult("failed", error="bounced"), T0 + 301)  # never reached by email
     with db.atomic():
-        alerts.close(db, alert_id, "x", "test", T0 + 2)
-        assert outbox.enqueue_closure_notices(db, config.raw, alert_id, T0 + 3) == 1
-        assert outbox.enqueue_closure_notices(db, config.raw, alert_id, T0 + 4) == 0  # once
+        alerts.close(db, alert_id, "x", "test", T0 + 302)
+        assert outbox.enqueue_closure_notices(db, config.raw, alert_id, T0 + 303) == 1
+        assert outbox.enqueue_closure_notices(db, config.raw, alert_id, T0 + 304) == 0  # once
     closed = [r for r in rows(db, alert_id) if r["purpose"] == "closed"]
     assert [(r["user"], r["kind"]) for r in closed] == [("a", "sms")]
 
