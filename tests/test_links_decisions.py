@@ -76,3 +76,15 @@ def test_links_expire_after_ttl_hours_and_are_used_once(tmp_path: Path) -> None:
         links.mark_used(db, ack, NOW + 3600)  # still refused an hour later, before it expires
     close = links.verify(SECRET, urls["close"].rsplit("/", 1)[1], NOW)
     links.mark_used(db, close, NOW + 20)  # the other link of the same page still works
+
+
+def test_every_byte_of_the_mac_counts() -> None:
+    token = links.sign(SECRET, 42, "alice", "ack", NOW + 60)
+    payload, mac = token.split(".")
+    raw = base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4))
+    for i in (0, len(raw) // 2, len(raw) - 1):
+        bad = raw[:i] + bytes([raw[i] ^ 1]) + raw[i + 1 :]
+        with pytest.raises(links.LinkError, match="not valid"):
+            links.verify(SECRET, f"{payload}.{_b64(bad)}", NOW)
+    with pytest.raises(links.LinkError, match="not valid"):
+        links.verify(SECRET, f"{payload}.{_b64(raw[:-1])}", NOW)  # a shortened MAC
