@@ -181,8 +181,7 @@ def _v8_outbox_unknown_outcome(db: Database) -> None:
     # (not 'cancelled', which would claim nothing went out). SQLite cannot alter a CHECK, so the
     # table is rebuilt from its own current definition (whatever columns earlier migrations added).
     table_sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone()[0]
-    old_check = "'failed', 'cancelled')"
-    if old_check not in table_sql:
+    if "'cancelled'" not in table_sql:
         raise RuntimeError("outbox table definition is not the expected one")
     index_sql = [
         r[0]
@@ -195,7 +194,7 @@ def _v8_outbox_unknown_outcome(db: Database) -> None:
     db.execute("PRAGMA defer_foreign_keys = ON")
     db.execute("CREATE TABLE outbox_v8_copy AS SELECT * FROM outbox")
     db.execute("DROP TABLE outbox")
-    db.execute(table_sql.replace(old_check, "'failed', 'cancelled', 'unknown')"))
+    db.execute(table_sql if "'unknown'" in table_sql else table_sql.replace("'cancelled'", "'cancelled', 'unknown'", 1))
     db.execute(f"INSERT INTO outbox ({columns}) SELECT {columns} FROM outbox_v8_copy")
     db.execute("DROP TABLE outbox_v8_copy")
     for sql in index_sql:
