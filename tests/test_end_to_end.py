@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signature
-from helpers import DaemonProcess, free_port
+from helpers import DaemonProcess, free_port, wait_until
 from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -123,8 +123,19 @@ def test_alarm_sms_email_ack_by_sms_then_ok_closes(world) -> None:
     assert (row["status"], row["acknowledged_by"]) == ("acknowledged", "alice")
     plan = db.rows("SELECT * FROM escalations WHERE alert_id = ?", (aid,))[0]
     assert (plan["state"], plan["reason"]) == ("stopped", "acknowledged")
-    time.sleep(0.05 * 60 + 1.5)  # level 2 (bob) would have fired by now
-    assert not [m for m in mailbox.messages if m["To"] == "bob@example.com"]
+    # Level 2 (bob) must not fire. Checked against a later marker, not a sleep: a second alarm
+    # opened now reaches bob after alert #aid's level 2 would have (due steps fire in due order).
+    marker_message = message.replace("ConsoleSignInFailures", "MarkerAlarm")
+    assert post_envelope(daemon, notification(marker_message)).status_code == 200
+    marker = db.inbound()[-1]["alert_id"]
+    assert marker != aid
+    wait_until(
+        lambda: db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND user = 'bob'", (marker,)),
+        what="the marker alert to reach bob",
+    )
+    assert not db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND user = 'bob'", (aid,))
+    mailbox.wait_for(lambda m: m["To"] == "bob@example.com" and f"#{marker}" in m["Subject"])
+    assert not [m for m in mailbox.messages if m["To"] == "bob@example.com" and f"#{aid}" in m["Subject"]]
 
     # The alarm recovers: OK closes the alert and the closure reaches Alice by SMS and email.
     ok_message, _, _ = sample_message("sns-cloudwatch-alarm-OK.json")

@@ -20,7 +20,7 @@ from alertd.mapping import Decision
 from alertd.store import connect
 from alertd.store.schema import migrate
 from helpers import ROOT, DaemonProcess, run_cli, wait_until
-from inbound_fixtures import Db, post_envelope, sample_message, sns_config
+from inbound_fixtures import EVENTS_TOKEN, Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
 # --- the pure sequence ------------------------------------------------------------------
@@ -169,6 +169,7 @@ def test_a_step_replayed_after_a_crash_notifies_nobody_twice(tmp_path: Path) -> 
 # --- a real daemon -----------------------------------------------------------------------
 
 DELAY_MIN = 0.03  # 1.8 s between levels
+SLOW_MIN = 0.2  # 12 s
 
 ESCALATION = f"""
 plugins_dir = "{ROOT / "tests" / "plugins_dir"}"
@@ -189,14 +190,30 @@ delay_minutes = {DELAY_MIN}
 [[escalation_policies.ops.levels]]
 users = ["bob"]
 delay_minutes = {DELAY_MIN}
+
+# For acknowledging between levels: long enough for a CLI call on a loaded machine.
+[escalation_policies.slow]
+[[escalation_policies.slow.levels]]
+users = ["alice"]
+delay_minutes = {SLOW_MIN}
+[[escalation_policies.slow.levels]]
+users = ["bob"]
 """
 
 
 def escalation_daemon(tmp_path: Path) -> tuple[DaemonProcess, Path, Db]:
     sent = tmp_path / "sent.jsonl"
     config = sns_config(tmp_path, ESCALATION.replace("{sent}", str(sent)))
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"'
+    text = (
+        config.read_text()
+        .replace(
+            '[integrations.alarms]\ntype = "aws_sns"',
+            '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"',
+        )
+        .replace(
+            '[integrations.events]\ntype = "aws_sns"',
+            '[integrations.events]\ntype = "aws_sns"\nescalation_policy = "slow"',
+        )
     )
     config.write_text(
         'plugins_dir = "'
@@ -222,6 +239,16 @@ def open_through_sns(daemon: DaemonProcess, db: Db) -> int:
     return row["alert_id"]
 
 
+def open_event(daemon: DaemonProcess, db: Db) -> int:
+    """An alert on the ``events`` integration (policy ``slow``)."""
+    message, _, _ = sample_message("sns-eventbridge-cloudtrail-consolelogin-failure.json")
+    message = message.replace("3a5b7c9d-0e1f-4a2b-8c3d-5e6f7a8b9c0d", str(uuid.uuid4()))
+    assert post_envelope(daemon, notification(message), token=EVENTS_TOKEN).status_code == 200
+    row = db.inbound()[-1]
+    assert row["outcome"] == "Mapped Open"
+    return row["alert_id"]
+
+
 def test_escalation_survives_sigkill_and_stops_on_ack(tmp_path: Path) -> None:
     daemon, sent, db = escalation_daemon(tmp_path)
     daemon.start()
@@ -237,25 +264,47 @@ def test_escalation_survives_sigkill_and_stops_on_ack(tmp_path: Path) -> None:
         )
         daemon.kill()  # SIGKILL mid-escalation: level 1 is due in 1.8 s
         killed_at = time.time()
-        time.sleep(2.5)  # level 1 falls due while the daemon is down
+        due = db.rows("SELECT next_due FROM escalations WHERE alert_id = ?", (alert_id,))[0]["next_due"]
+        wait_until(lambda: time.time() > due + 0.5, what="level 1 to fall due while the daemon is down")
         daemon.start()
         wait_until(lambda: len(sends(sent)) >= 2, what="level 1 after restart")
         assert time.time() - killed_at < 8  # fired at once on restart, not a full delay later
         wait_until(lambda: len(sends(sent)) == 4, timeout=15, what="the repeat pass")
-        time.sleep(DELAY_MIN * 60 + 1)  # nothing after the policy is exhausted
-        steps_seen = [(s["step"], s["user"]) for s in sends(sent) if s["alert_id"] == alert_id]
-        assert steps_seen == [("0:0", "alice"), ("0:1", "bob"), ("1:0", "alice"), ("1:1", "bob")]
-        keys = [s["key"] for s in sends(sent)]
-        assert len(keys) == len(set(keys))
         plan = db.rows("SELECT * FROM escalations WHERE alert_id = ?", (alert_id,))[0]
         assert plan["state"] == "finished"
 
         # A second alert: acknowledged after level 0, nothing more goes out.
-        second = open_through_sns(daemon, db)
+        second = open_event(daemon, db)
         wait_until(lambda: any(s["alert_id"] == second for s in sends(sent)), what="second alert's page")
         result = run_cli("ack", str(second), "--user", "alice", "-c", str(daemon.config))
         assert result.returncode == 0, result.stderr
-        time.sleep(DELAY_MIN * 60 * 2 + 1)
+        acked = db.rows("SELECT acknowledged_at FROM alerts WHERE id = ?", (second,))[0]["acknowledged_at"]
+        opened = db.rows("SELECT created_at FROM alerts WHERE id = ?", (second,))[0]["created_at"]
+        assert acked < opened + SLOW_MIN * 60, "the ack came after level 1 was due: the check below means nothing"
+
+        # "Nothing more" is checked against later markers, not a sleep: alerts opened now reach
+        # later steps after every step the first two could still have fired (the loop fires due
+        # steps in due-time order, each in one transaction with its outbox rows).
+        marker = open_through_sns(daemon, db)
+        slow_marker = open_event(daemon, db)
+        wait_until(
+            lambda: db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '1:0'", (marker,))
+            and db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '0:1'", (slow_marker,)),
+            timeout=60,
+            what="the marker alerts' later steps",
+        )
+        queued = {
+            a: [(r["step"], r["user"]) for r in db.rows("SELECT * FROM outbox WHERE alert_id = ? ORDER BY id", (a,))]
+            for a in (alert_id, second)
+        }
+        assert queued == {
+            alert_id: [("0:0", "alice"), ("0:1", "bob"), ("1:0", "alice"), ("1:1", "bob")],
+            second: [("0:0", "alice")],
+        }
+        steps_seen = [(s["step"], s["user"]) for s in sends(sent) if s["alert_id"] == alert_id]
+        assert steps_seen == [("0:0", "alice"), ("0:1", "bob"), ("1:0", "alice"), ("1:1", "bob")]
+        keys = [s["key"] for s in sends(sent)]
+        assert len(keys) == len(set(keys))
         assert [s["user"] for s in sends(sent) if s["alert_id"] == second] == ["alice"]
         plan = db.rows("SELECT * FROM escalations WHERE alert_id = ?", (second,))[0]
         assert (plan["state"], plan["reason"]) == ("stopped", "acknowledged")

@@ -12,13 +12,23 @@ from helpers import DaemonProcess, free_port, run_cli
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, post_envelope, sample_message, sns_config
 from sns_signing import headers_for, notification, sign_message, subscription_confirmation
 
+ALARMS_B_TOKEN = "cloudtrail-alarms-b-test-token-0123456789"
+# A second integration with the same ruleset and topic: the same alarm arrives on both.
+ALARMS_B = f"""
+[integrations.alarms_b]
+type = "aws_sns"
+token = "{ALARMS_B_TOKEN}"
+[integrations.alarms_b.options]
+topic_arns = ["arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms"]
+"""
+
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("inbound")
     # Any certificate fetch goes to a closed local port: nothing reaches the internet.
     env = {"HTTPS_PROXY": f"http://127.0.0.1:{free_port()}", "NO_PROXY": ""}
-    d = DaemonProcess(sns_config(tmp), env=env)
+    d = DaemonProcess(sns_config(tmp, ALARMS_B), env=env)
     d.tmp = tmp  # type: ignore[attr-defined]
     with d:
         yield d
@@ -29,10 +39,26 @@ def db(daemon: DaemonProcess) -> Db:
     return Db(daemon.tmp / "alertd.db")  # type: ignore[attr-defined]
 
 
-def send_sample(daemon: DaemonProcess, name: str, *, message_id: str | None = None) -> tuple[dict, int]:
+SAMPLE_ALARM = "ConsoleSignInFailures"
+
+
+def alarm_name() -> str:
+    """A fresh alarm for each test, so that no test depends on what another left open."""
+    return f"Alarm{uuid.uuid4().hex[:10]}"
+
+
+def send_sample(
+    daemon: DaemonProcess,
+    name: str,
+    *,
+    message_id: str | None = None,
+    alarm: str = SAMPLE_ALARM,
+    token: str = TOKEN,
+) -> tuple[dict, int]:
     message, sample_id, subject = sample_message(name)
+    message = message.replace(SAMPLE_ALARM, alarm)
     envelope = notification(message, message_id=message_id or sample_id, subject=subject)
-    response = post_envelope(daemon, envelope)
+    response = post_envelope(daemon, envelope, token=token)
     return envelope, response.status_code
 
 
@@ -40,25 +66,31 @@ def last_row(db: Db) -> dict:
     return db.inbound()[-1]
 
 
-def flow(daemon: DaemonProcess, db: Db, closing: str) -> None:
+def arn(alarm: str) -> str:
+    return f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}"
+
+
+def flow(daemon: DaemonProcess, db: Db, closing: str, alarm: str) -> int:
+    """ALARM, a repeat, a recovery and a redelivery of the first ALARM; returns the alert id."""
     run = uuid.uuid4().hex[:8]
     before = len(db.alerts())
-    alarm, status = send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=f"{run}-1")
+    first, status = send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=f"{run}-1", alarm=alarm)
     assert status == 200
     opened = last_row(db)
     assert opened["outcome"] == "Mapped Open" and opened["accepted"] == 1
     alert_id = opened["alert_id"]
     alert = db.rows("SELECT * FROM alerts WHERE id = ?", (alert_id,))[0]
     assert alert["status"] == "open"
-    assert alert["source_id"] == "arn:aws:cloudwatch:us-east-1:123456789012:alarm:ConsoleSignInFailures"
-    assert alert["title"].startswith("ConsoleSignInFailures: Threshold Crossed")
+    assert alert["source_id"] == arn(alarm)
+    assert alert["title"].startswith(f"{alarm}: Threshold Crossed")
 
-    _, status = send_sample(daemon, "sns-cloudwatch-alarm-ALARM-repeat.json", message_id=f"{run}-2")
+    _, status = send_sample(daemon, "sns-cloudwatch-alarm-ALARM-repeat.json", message_id=f"{run}-2", alarm=alarm)
     assert status == 200
     appended = last_row(db)
     assert (appended["outcome"], appended["alert_id"]) == ("Mapped Appended", alert_id)
+    assert len(db.alerts()) == before + 1  # a repeat opens nothing
 
-    _, status = send_sample(daemon, closing, message_id=f"{run}-3")
+    _, status = send_sample(daemon, closing, message_id=f"{run}-3", alarm=alarm)
     assert status == 200
     closed = last_row(db)
     assert (closed["outcome"], closed["alert_id"]) == ("Mapped Closed", alert_id)
@@ -67,7 +99,7 @@ def flow(daemon: DaemonProcess, db: Db, closing: str) -> None:
     assert len(db.alerts()) == before + 1
 
     # SNS redelivers the first ALARM: recorded, changes nothing.
-    response = post_envelope(daemon, alarm)
+    response = post_envelope(daemon, first)
     assert response.status_code == 200
     dup = last_row(db)
     assert dup["outcome"] == "Duplicate Delivery" and dup["accepted"] == 0
@@ -76,18 +108,58 @@ def flow(daemon: DaemonProcess, db: Db, closing: str) -> None:
     assert db.rows("SELECT status FROM alerts WHERE id = ?", (alert_id,))[0]["status"] == "closed"
     kinds = [r["kind"] for r in db.rows("SELECT kind FROM alert_events WHERE alert_id = ? ORDER BY id", (alert_id,))]
     assert kinds[-2:] == ["appended", "closed"]
-    assert kinds[0] in ("opened", "reopened")
+    return alert_id
 
 
 def test_alarm_repeat_ok_flow(daemon: DaemonProcess, db: Db) -> None:
-    flow(daemon, db, "sns-cloudwatch-alarm-OK.json")
+    alert_id = flow(daemon, db, "sns-cloudwatch-alarm-OK.json", alarm_name())
+    kinds = [r["kind"] for r in db.rows("SELECT kind FROM alert_events WHERE alert_id = ? ORDER BY id", (alert_id,))]
+    assert kinds == ["opened", "appended", "closed"]
 
 
 def test_alarm_repeat_insufficient_data_flow_reopens_linked(daemon: DaemonProcess, db: Db) -> None:
-    flow(daemon, db, "sns-cloudwatch-alarm-INSUFFICIENT_DATA.json")
-    newest, previous = db.alerts()[-1], db.alerts()[-2]
-    if previous["source_id"] == newest["source_id"]:
-        assert newest["previous_alert_id"] == previous["id"]
+    alarm = alarm_name()
+    first = flow(daemon, db, "sns-cloudwatch-alarm-OK.json", alarm)
+    second = flow(daemon, db, "sns-cloudwatch-alarm-INSUFFICIENT_DATA.json", alarm)
+    assert second != first
+    assert db.rows("SELECT previous_alert_id FROM alerts WHERE id = ?", (second,))[0]["previous_alert_id"] == first
+    reopened = db.rows("SELECT kind, detail FROM alert_events WHERE alert_id = ? ORDER BY id", (second,))[0]
+    assert reopened["kind"] == "reopened" and json.loads(reopened["detail"])["previous_alert_id"] == first
+
+
+def test_same_source_on_two_integrations_makes_two_alerts(daemon: DaemonProcess, db: Db) -> None:
+    """The dedup lookup of a live alert is per integration: the same alarm (source id) arriving on
+    another integration opens its own alert, and closing one leaves the other open."""
+    alarm = alarm_name()
+    assert send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=str(uuid.uuid4()), alarm=alarm)[1] == 200
+    a = last_row(db)
+    assert (a["integration"], a["outcome"]) == ("alarms", "Mapped Open")
+    _, status = send_sample(
+        daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=str(uuid.uuid4()), alarm=alarm, token=ALARMS_B_TOKEN
+    )
+    assert status == 200
+    b = last_row(db)
+    assert (b["integration"], b["outcome"]) == ("alarms_b", "Mapped Open")
+    assert b["alert_id"] != a["alert_id"]
+    _, status = send_sample(
+        daemon, "sns-cloudwatch-alarm-OK.json", message_id=str(uuid.uuid4()), alarm=alarm, token=ALARMS_B_TOKEN
+    )
+    assert status == 200 and (last_row(db)["outcome"], last_row(db)["alert_id"]) == ("Mapped Closed", b["alert_id"])
+    status_of = {r["id"]: r["status"] for r in db.alerts()}
+    assert (status_of[a["alert_id"]], status_of[b["alert_id"]]) == ("open", "closed")
+    # ... and the next repeat on the first integration appends to its own alert.
+    send_sample(daemon, "sns-cloudwatch-alarm-ALARM-repeat.json", message_id=str(uuid.uuid4()), alarm=alarm)
+    assert (last_row(db)["outcome"], last_row(db)["alert_id"]) == ("Mapped Appended", a["alert_id"])
+
+
+def test_same_message_id_on_two_integrations_counts_on_each(daemon: DaemonProcess, db: Db) -> None:
+    message_id = str(uuid.uuid4())
+    send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=message_id, alarm=alarm_name())
+    assert last_row(db)["outcome"] == "Mapped Open"
+    send_sample(
+        daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=message_id, alarm=alarm_name(), token=ALARMS_B_TOKEN
+    )
+    assert last_row(db)["outcome"] == "Mapped Open"
 
 
 def test_signature_version_2_and_eventbridge_ruleset(daemon: DaemonProcess, db: Db) -> None:
@@ -257,6 +329,52 @@ def test_stale_message_is_refused(daemon: DaemonProcess, db: Db) -> None:
     bad_envelope(daemon, db, envelope, status=400, reason="older than max_age_hours")
 
 
+def test_timestamp_in_the_future_is_refused(daemon: DaemonProcess, db: Db) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    envelope = notification(message.replace(SAMPLE_ALARM, alarm_name()), timestamp=ahead)
+    bad_envelope(daemon, db, envelope, status=400, reason="message Timestamp is in the future")
+    # within the allowed clock skew it is accepted
+    near = (datetime.now(UTC) + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    envelope = notification(message.replace(SAMPLE_ALARM, alarm_name()), timestamp=near)
+    assert post_envelope(daemon, envelope).status_code == 200
+    assert last_row(db)["outcome"] == "Mapped Open"
+
+
+def test_a_message_just_inside_max_age_is_accepted(daemon: DaemonProcess, db: Db) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    old = (datetime.now(UTC) - timedelta(hours=167)).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # max_age_hours = 168
+    assert (
+        post_envelope(daemon, notification(message.replace(SAMPLE_ALARM, alarm_name()), timestamp=old)).status_code
+        == 200
+    )
+    assert last_row(db)["outcome"] == "Mapped Open"
+
+
+@pytest.mark.parametrize("refusal", ["bad signature", "certificate unavailable"])
+def test_a_refused_delivery_does_not_use_up_its_message_id(daemon: DaemonProcess, db: Db, refusal: str) -> None:
+    """SNS retries what it did not get a 2xx for, with the same MessageId: the retry must count."""
+    message_id = str(uuid.uuid4())
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    good = notification(message.replace(SAMPLE_ALARM, alarm_name()), message_id=message_id)
+    if refusal == "bad signature":
+        refused = {**good, "Message": good["Message"].replace("ALARM", "OK")}
+        status, reason = 403, "signature rejected"
+    else:
+        url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-notcached.pem"
+        refused = sign_message({**good, "SigningCertURL": url})
+        status, reason = 503, "signing certificate unavailable"
+    row = bad_envelope(daemon, db, refused, status=status, reason=reason)
+    assert (row["source_message_id"], row["accepted"]) == (message_id, 0)
+    assert post_envelope(daemon, good).status_code == 200
+    retry = last_row(db)
+    assert (retry["outcome"], retry["accepted"], retry["source_message_id"]) == ("Mapped Open", 1, message_id)
+
+
 def test_body_over_the_size_limit(daemon: DaemonProcess, db: Db) -> None:
     envelope = notification("x" * 300_000)
     row = bad_envelope(daemon, db, envelope, status=413, reason="body larger than the limit of 294912 bytes")
@@ -299,7 +417,8 @@ def test_raw_delivery_refused_unless_allowed(daemon: DaemonProcess, db: Db) -> N
 
 
 def test_inbound_log_cli(daemon: DaemonProcess, db: Db) -> None:
-    send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=str(uuid.uuid4()))
+    bad(daemon, db, body=b"hello", headers=HDR, status=400, reason="body is not JSON")  # one Rejected row at least
+    send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=str(uuid.uuid4()), alarm=alarm_name())
     rows = json.loads(run_cli("inbound-log", "--json", "--outcome", "Rejected", "-c", str(daemon.config)).stdout)
     assert rows and all(r["outcome"] == "Rejected" for r in rows)
     listed = run_cli("inbound-log", "--integration", "alarms", "--since", "1h", "-c", str(daemon.config))
@@ -384,3 +503,27 @@ def test_seed_cert_command(tmp_path: Path) -> None:
     assert (tmp_path / "certs" / "sns.eu-west-1.amazonaws.com_SimpleNotificationService-abc.pem").exists()
     bad = run_cli("sns", "seed-cert", "https://evil.example.com/x.pem", str(pem), "-c", str(config))
     assert bad.returncode != 0 and "SigningCertURL" in bad.stderr
+
+
+def test_dedup_is_the_applications_not_only_the_unique_indexes(tmp_path: Path) -> None:
+    """The unique indexes are a safety net; without them an append still opens nothing and a
+    redelivered MessageId is still a Duplicate Delivery (not an HTTP 500 from the index)."""
+    import sqlite3
+
+    with DaemonProcess(sns_config(tmp_path)) as daemon:
+        conn = sqlite3.connect(tmp_path / "alertd.db")
+        conn.execute("DROP INDEX alerts_live_source")
+        conn.execute("DROP INDEX inbound_log_delivery")
+        conn.commit()
+        conn.close()
+        db = Db(tmp_path / "alertd.db")
+        alarm = alarm_name()
+        first, status = send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id="m-1", alarm=alarm)
+        assert status == 200 and last_row(db)["outcome"] == "Mapped Open"
+        alert_id = last_row(db)["alert_id"]
+        send_sample(daemon, "sns-cloudwatch-alarm-ALARM-repeat.json", message_id="m-2", alarm=alarm)
+        assert (last_row(db)["outcome"], last_row(db)["alert_id"]) == ("Mapped Appended", alert_id)
+        assert post_envelope(daemon, first).status_code == 200
+        assert (last_row(db)["outcome"], last_row(db)["accepted"]) == ("Duplicate Delivery", 0)
+        assert [a["id"] for a in db.alerts()] == [alert_id]
+        assert len(db.rows("SELECT 1 FROM inbound_log WHERE accepted = 1")) == 2

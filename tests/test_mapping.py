@@ -35,7 +35,7 @@ def cond(spec: dict):
 
 ALARM = body("sns-cloudwatch-alarm-ALARM.json")
 DOC = {
-    "a": {"b": "Hello World", "n": "42", "x": 3.5, "list": ["x", "y"], "t": True},
+    "a": {"b": "Hello World", "n": "42", "x": 3.5, "list": ["X", "y"], "t": True, "nul": None},
     "Message": ALARM["Message"],
 }
 
@@ -54,6 +54,37 @@ DOC = {
         ({"field": "a^list", "contains": "z"}, False),
         ({"field": "a^b", "regex": "^Hel+o\\s"}, True),
         ({"field": "a^b", "regex": "^world", "ignore_case": True}, False),
+        # ignore_case applies to regex too (one row true only with it, one false without it)
+        ({"field": "a^b", "regex": "^hello WORLD$", "ignore_case": True}, True),
+        ({"field": "a^b", "regex": "^hello WORLD$"}, False),
+        ({"field": "a^b", "contains": "LO WO", "ignore_case": True}, True),
+        ({"field": "a^b", "contains": "LO WO"}, False),
+        ({"field": "a^list", "contains": "x", "ignore_case": True}, True),
+        ({"field": "a^list", "contains": "x"}, False),
+        ({"field": "a^b", "equals": ["x", "HELLO world"], "ignore_case": True}, True),
+        ({"field": "a^b", "regex": "World$"}, True),  # search, not match
+        ({"field": "a^zzz", "regex": ".*"}, False),  # a missing field matches nothing
+        ({"field": "a^zzz", "equals": "MISSING"}, False),
+        ({"field": "a^zzz", "contains": ""}, False),
+        ({"field": "a^b", "exists": False}, False),
+        ({"field": "a^zzz", "exists": True}, False),
+        ({"field": "a^nul", "exists": True}, False),  # null counts as absent
+        ({"field": "a^nul", "exists": False}, True),
+        ({"field": "a^nul", "equals": "None"}, False),
+        ({"field": "a^t", "equals": "true"}, True),
+        ({"field": "a^t", "equals": 1}, False),  # a bool is not the number 1
+        ({"field": "a^t", "gt": 0}, False),
+        # numeric bounds: each operator at, below and above its bound
+        ({"field": "a^n", "gt": 42}, False),
+        ({"field": "a^n", "gte": 42}, True),
+        ({"field": "a^n", "gte": 42.5}, False),
+        ({"field": "a^n", "lt": 42}, False),
+        ({"field": "a^n", "lt": 42.5}, True),
+        ({"field": "a^n", "lte": 42}, True),
+        ({"field": "a^n", "lte": 41.5}, False),
+        ({"field": "a^n", "gt": 40, "lt": 42}, False),  # several bounds: all must hold
+        ({"field": "a^n", "gt": 40, "lte": 42}, True),
+        ({"field": "a^x", "gt": 3, "lt": 4}, True),
         ({"field": "a^b", "exists": True}, True),
         ({"field": "a^zzz", "exists": False}, True),
         ({"field": "a^n", "gt": 41}, True),
@@ -67,6 +98,9 @@ DOC = {
         ({"all": [{"field": "a^b", "exists": True}, {"field": "a^n", "equals": "41"}]}, False),
         ({"any": [{"field": "a^b", "equals": "x"}, {"field": "a^n", "equals": "42"}]}, True),
         ({"not": {"field": "a^b", "equals": "x"}}, True),
+        ({"not": {"field": "a^b", "equals": "Hello World"}}, False),
+        ({"any": [{"field": "a^b", "equals": "x"}, {"field": "a^n", "equals": "41"}]}, False),
+        ({"all": [{"field": "a^b", "equals": "x"}, {"field": "a^n", "equals": "42"}]}, False),
     ],
 )
 def test_conditions(spec: dict, expected: bool) -> None:
@@ -93,6 +127,7 @@ def test_paths() -> None:
     doc = Document({"Message": "not json", "l": [1, 2]})
     assert doc.get("Message^x") is MISSING and "Message is not JSON" in doc.notes
     assert doc.get("l^1") == 2 and doc.get("l^-1") == 2 and doc.get("l^5") is MISSING
+    assert doc.get("l^-2") == 1 and doc.get("l^-3") is MISSING and doc.get("l^2") is MISSING
 
 
 CW = compile_ruleset(RulesetConfig.model_validate(CLOUDWATCH_ALARM))
@@ -194,6 +229,64 @@ def test_templates_are_sandboxed_and_never_raise() -> None:
     assert decision.outcome == "Mapped Open"
     assert "subclasses" not in decision.title and "title template failed: SecurityError" in decision.reason
     assert "fields.bad template failed" in decision.reason and decision.fields == {"good": "['a list']"}
+
+
+def test_rule_order_is_close_then_ack_then_open() -> None:
+    """A message matching several rules: close beats acknowledge beats open (documented order)."""
+    ruleset = rules(
+        open_when={"field": "open", "equals": True},
+        ack_when={"field": "ack", "equals": True},
+        close_when={"field": "close", "equals": True},
+    )
+
+    def outcome(existing: OpenAlert | None, **flags: bool) -> str:
+        return decide({"id": "s1", **flags}, ruleset, lambda _s: existing).outcome
+
+    assert outcome(OPEN, open=True, close=True) == "Mapped Closed"
+    assert outcome(OPEN, open=True, ack=True) == "Mapped Acknowledged"
+    assert outcome(OPEN, ack=True, close=True) == "Mapped Closed"
+    assert outcome(OPEN, open=True, ack=True, close=True) == "Mapped Closed"
+    assert outcome(OPEN, open=True) == "Mapped Appended"
+    assert outcome(None, open=True) == "Mapped Open"
+    # close matched first even with nothing open: Unmapped, not a new alert
+    assert outcome(None, open=True, close=True) == "Unmapped"
+    assert outcome(None, ack=True) == "Unmapped"
+    assert outcome(ACKED, ack=True) == "Mapped Appended"
+    assert outcome(ACKED, close=True) == "Mapped Closed"
+    assert outcome(OPEN) == "Unmapped"
+
+
+def test_filter_is_checked_before_every_rule() -> None:
+    ruleset = rules(filter={"field": "env", "equals": "prod"}, close_when={"field": "state", "equals": "ok"})
+    assert decide({"id": "1", "env": "dev", "state": "ok"}, ruleset, lambda _s: OPEN).outcome == "Filtered"
+    assert decide({"id": "1", "env": "prod", "state": "ok"}, ruleset, lambda _s: OPEN).outcome == "Mapped Closed"
+
+
+def test_the_existing_alert_is_looked_up_by_this_messages_source_id() -> None:
+    ruleset = rules(open_when={"field": "id", "exists": True})
+    asked: list[str] = []
+
+    def find_open(source_id: str) -> OpenAlert | None:
+        asked.append(source_id)
+        return OpenAlert(id=3, status="open") if source_id == "a" else None
+
+    assert decide({"id": "a"}, ruleset, find_open).alert_id == 3
+    assert decide({"id": "b"}, ruleset, find_open).outcome == "Mapped Open"
+    assert asked == ["a", "b"]
+
+
+def test_empty_source_id_and_title() -> None:
+    ruleset = rules(open_when={"field": "state", "equals": "firing"}, title="{{ name }}")
+    empty = decide({"id": "", "state": "firing"}, ruleset, lambda _s: None)
+    assert empty.outcome == "Unmapped" and "source id (id) is missing or empty" in empty.reason
+    untitled = decide({"id": "s9", "state": "firing"}, ruleset, lambda _s: None)
+    assert (untitled.outcome, untitled.title) == ("Mapped Open", "s9")  # an empty title falls back to the id
+
+
+def test_details_are_rendered_only_for_a_new_alert_unless_asked() -> None:
+    ruleset = rules(open_when={"field": "id", "exists": True}, title="T {{ id }}")
+    assert decide({"id": "a"}, ruleset, lambda _s: OPEN).title == ""
+    assert decide({"id": "a"}, ruleset, lambda _s: OPEN, render_all=True).title == "T a"
 
 
 def test_ruleset_needs_a_rule() -> None:

@@ -8,7 +8,6 @@ import email
 import email.policy
 import json
 import threading
-import time
 from collections import Counter
 from typing import Any
 
@@ -92,7 +91,14 @@ users = ["alice", "bob", "carol", "dave"]
             db = Db(tmp_path / "alertd.db")
             message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
             assert post_envelope(daemon, notification(message)).status_code == 200
-            time.sleep(1.5)
+            # dave's peer starts listening only after his first attempt was refused
+            wait_until(
+                lambda: db.rows(
+                    "SELECT 1 FROM outbox WHERE user = 'dave' AND kind = 'webhook' AND attempts >= 1 "
+                    "AND status = 'pending' AND last_error IS NOT NULL"
+                ),
+                what="dave's first refused attempt",
+            )
             with HttpPeer(port=late_port, responder=responder) as late_peer:
 
                 def settled() -> bool:

@@ -332,6 +332,7 @@ def test_cert_url_accepted(url: str) -> None:
         "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem?x=1",
         "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem?",
         "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem#frag",
+        "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem#",
         "https://sns.us-east-1.amazonaws.com/Simple Notification.pem",
         " https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
         "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem\n",
@@ -341,6 +342,33 @@ def test_cert_url_accepted(url: str) -> None:
 def test_cert_url_rejected(url: str) -> None:
     with pytest.raises(SignatureError):
         validate_cert_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://sns.us-east-1.amazonaws.com:8443/x.pem", "must not use a port other than 443"),
+        ("https://user@sns.us-east-1.amazonaws.com/x.pem", "must not contain user information"),
+        ("https://sns.us-east-1.amazonaws.com/x.pem#", "must not have a fragment"),
+        ("http://sns.us-east-1.amazonaws.com/x.pem", "must use https"),
+    ],
+)
+def test_cert_url_rejected_for_the_right_reason(url: str, reason: str) -> None:
+    # Several checks overlap; each must hold on its own (a later one is not a reason to drop it).
+    with pytest.raises(SignatureError, match=reason):
+        validate_cert_url(url)
+
+
+def test_signature_with_junk_characters_is_not_base64(signing) -> None:
+    key, cert, _pem = signing
+    signed = sign_message(base_notification(), key)
+    with pytest.raises(SignatureError, match="base64"):
+        verify_signature({**signed, "Signature": signed["Signature"] + "*"}, cert)
+
+
+def test_non_string_signed_field_is_refused() -> None:
+    with pytest.raises(SignatureError, match="MessageId is not a string"):
+        string_to_sign({**base_notification(), "MessageId": 12})
 
 
 def test_sns_host_re() -> None:

@@ -7,7 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
-from helpers import DaemonProcess
+from helpers import DaemonProcess, wait_until
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -18,6 +18,14 @@ def alarm(name: str, state: str = "ALARM", pad: int = 0) -> dict:
     if pad:
         message = message.replace('"AlarmDescription": "', '"AlarmDescription": "' + "x" * pad)
     return notification(message, message_id=str(uuid.uuid4()))
+
+
+def jobs_in_flight(daemon: DaemonProcess) -> float:
+    """The writer's jobs that are submitted and not yet answered, from /metrics."""
+    for line in daemon.get("/metrics").text.splitlines():
+        if line.startswith("alertd_store_jobs_in_flight "):
+            return float(line.split()[1])
+    raise AssertionError("no alertd_store_jobs_in_flight in /metrics")
 
 
 def consistent(db: Db) -> None:
@@ -91,6 +99,8 @@ def test_sigterm_lets_in_flight_requests_commit(tmp_path: Path) -> None:
     import threading
 
     config = sns_config(tmp_path)
+    # The writer waits for the lock far longer than this test can take, even on a loaded machine.
+    config.write_text(config.read_text().replace("[store]\n", "[store]\nbusy_timeout_seconds = 120\n"))
     with DaemonProcess(config) as daemon:
         locker = sqlite3.connect(tmp_path / "alertd.db", isolation_level=None)
         locker.execute("BEGIN EXCLUSIVE")  # the request will wait in the writer
@@ -98,9 +108,11 @@ def test_sigterm_lets_in_flight_requests_commit(tmp_path: Path) -> None:
         answer: dict[str, int] = {}
         sender = threading.Thread(target=lambda: answer.update(status=post_envelope(daemon, envelope).status_code))
         sender.start()
-        time.sleep(0.5)
+        wait_until(lambda: jobs_in_flight(daemon) >= 1, what="the request to wait in the writer")
+        mark = len(daemon.lines)
         daemon.signal(signal.SIGTERM)
-        time.sleep(0.5)
+        daemon.wait_for("event=daemon.stopping", start=mark)
+        assert not answer  # still waiting for its commit while the daemon stops
         locker.execute("COMMIT")
         locker.close()
         sender.join(10)

@@ -9,7 +9,9 @@ skipped at once and recorded on the timeline.
 The plan lives in the ``escalations`` table (next level, pass, due time): a
 restart, even after SIGKILL, resumes it. Firing a step writes its outbox rows and
 advances the plan in one transaction; the outbox rows carry an idempotency key
-(alert, pass, level, user, method), so a step can never notify twice.
+(alert, pass, level, user, method), so a replayed step queues nothing new. Delivery
+itself is at-least-once: a kill between a provider's accept and the commit of the
+result sends that notification again, with the same key (see outbox.py).
 
 The decisions (what comes after a position, who a level reaches at time t) are
 pure functions; ``fire_due`` applies them to the database; ``escalation_loop``
@@ -97,16 +99,14 @@ def start(db: Database, alert_id: int, policy: str, now: float) -> None:
 
 def stop(db: Database, alert_id: int, now: float, reason: str) -> None:
     """Stop the plan and cancel what it queued that has not gone out yet."""
+    from alertd import outbox
+
     db.execute(
         "UPDATE escalations SET state = 'stopped', next_due = NULL, reason = ?, updated_at = ? "
         "WHERE alert_id = ? AND state = 'active'",
         [reason, now, alert_id],
     )
-    db.execute(
-        "UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ?, next_attempt_at = NULL "
-        "WHERE alert_id = ? AND status = 'pending' AND purpose = 'alert'",
-        [f"alert {reason}", now, alert_id],
-    )
+    outbox.cancel_pending(db, alert_id, f"alert {reason}", now)
 
 
 def plan(db: Database, alert_id: int) -> dict[str, Any] | None:

@@ -24,10 +24,14 @@ ESCALATION_STEPS = Counter("alertd_escalation_steps", "Escalation levels fired",
 ALERT_EVENTS = Counter("alertd_alert_events", "Alert timeline events by kind", ["kind"], registry=REGISTRY)
 STORE_COMMITS = Gauge("alertd_store_commits", "Grouped commits made by the writer", registry=REGISTRY)
 STORE_JOBS = Gauge("alertd_store_jobs", "Write jobs committed by the writer", registry=REGISTRY)
+STORE_IN_FLIGHT = Gauge(
+    "alertd_store_jobs_in_flight", "Write jobs waiting for the writer (queue, lock or commit)", registry=REGISTRY
+)
 
 
 def render(runtime: Runtime) -> bytes:
     if runtime.store.is_open:
         STORE_COMMITS.set(runtime.store.writer.commits)
         STORE_JOBS.set(runtime.store.writer.jobs)
+        STORE_IN_FLIGHT.set(runtime.store.writer.in_flight)
     return generate_latest(REGISTRY)

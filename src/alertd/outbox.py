@@ -3,6 +3,14 @@
 Rows are written by escalation steps (and closure notices) inside the same
 transaction as the step itself. Each carries an idempotency key, so a step
 replayed after a crash inserts nothing new.
+
+Delivery is at-least-once. A row is committed 'sending' before the channel is
+called and its result (with the provider's id) is committed right after; a kill
+between the provider's accept and that commit leaves the outcome unknown, so on
+restart the row is sent again with the same idempotency key (webhook
+``Idempotency-Key``, email ``Message-ID``: the receiver can drop the repeat) and
+marked ``in_doubt``. If its alert stops before the resend the row ends 'unknown',
+never 'cancelled', because the first send may have arrived.
 """
 
 from __future__ import annotations
@@ -81,7 +89,7 @@ def enqueue_closure_notices(db: Database, raw: RawConfig, alert_id: int, now: fl
     """Tell everyone who was paged for an alert that it closed, on the methods that reached them."""
     rows = db.execute(
         "SELECT DISTINCT user, kind, address FROM outbox WHERE alert_id = ? AND purpose = 'alert' "
-        "AND status IN ('sent', 'delivered')",
+        "AND status IN ('sent', 'delivered', 'unknown')",
         [alert_id],
     ).fetchall()
     count = 0
@@ -125,11 +133,27 @@ def backoff_seconds(attempt: int, base: float, cap: float, rand: Callable[[], fl
 
 def requeue_interrupted(db: Database, now: float) -> int:
     """Rows left 'sending' by a crash: their outcome is unknown, so they are sent again
-    (with the same idempotency key, which providers that support it use to deduplicate)."""
+    (with the same idempotency key, which providers that support it use to deduplicate),
+    and marked in doubt: if the alert stops before the resend they end 'unknown', not 'cancelled'."""
     cursor = db.execute(
-        "UPDATE outbox SET status = 'pending', next_attempt_at = ?, updated_at = ?, "
+        "UPDATE outbox SET status = 'pending', in_doubt = 1, next_attempt_at = ?, updated_at = ?, "
         "last_error = 'interrupted by a restart' WHERE status = 'sending'",
         [now, now],
+    )
+    return cursor.rowcount
+
+
+# A pending row whose earlier send may have gone out is not 'cancelled' when its alert stops.
+_STOPPED_STATUS = "CASE WHEN in_doubt THEN 'unknown' ELSE 'cancelled' END"
+_STOPPED_ERROR = "CASE WHEN in_doubt THEN ? || '; an earlier send was interrupted and may have arrived' ELSE ? END"
+
+
+def cancel_pending(db: Database, alert_id: int, reason: str, now: float) -> int:
+    """The alert stopped paging: what has not gone out is cancelled ('unknown' if it may have)."""
+    cursor = db.execute(
+        f"UPDATE outbox SET status = {_STOPPED_STATUS}, last_error = {_STOPPED_ERROR}, updated_at = ?, "
+        "next_attempt_at = NULL WHERE alert_id = ? AND status = 'pending' AND purpose = 'alert'",
+        [reason, reason, now, alert_id],
     )
     return cursor.rowcount
 
@@ -138,7 +162,8 @@ def claim_due(db: Database, now: float, limit: int = 100) -> list[dict[str, Any]
     """Mark due rows 'sending' (so no other loop takes them) and return them with their alert."""
     # A row 'sending' for far longer than a send may take lost its result (a failed write): again.
     db.execute(
-        "UPDATE outbox SET status = 'pending', next_attempt_at = ?, last_error = 'result was not recorded' "
+        "UPDATE outbox SET status = 'pending', in_doubt = 1, next_attempt_at = ?, "
+        "last_error = 'result was not recorded' "
         "WHERE status = 'sending' AND updated_at < ?",
         [now, now - 3 * SEND_TIMEOUT_SECONDS],
     )
@@ -153,10 +178,11 @@ def claim_due(db: Database, now: float, limit: int = 100) -> list[dict[str, Any]
     for row in rows:
         item = dict(row)
         if item["purpose"] == "alert" and item["alert_status"] != "open":
+            reason = f"alert {item['alert_status']}"
             db.execute(
-                "UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ?, "
+                f"UPDATE outbox SET status = {_STOPPED_STATUS}, last_error = {_STOPPED_ERROR}, updated_at = ?, "
                 "next_attempt_at = NULL WHERE id = ?",
-                [f"alert {item['alert_status']}", now, item["id"]],
+                [reason, reason, now, item["id"]],
             )
             continue
         db.execute(
@@ -241,8 +267,15 @@ def failover(db: Database, raw: RawConfig, row: dict[str, Any], now: float) -> l
 
 
 def record_result(
-    db: Database, raw: RawConfig, row: dict[str, Any], channel: str | None, result: DeliveryResult, now: float
+    db: Database,
+    raw: RawConfig,
+    row: dict[str, Any],
+    channel: str | None,
+    result: DeliveryResult,
+    now: float,
+    in_doubt: bool = False,
 ) -> list[AlertEvent]:
+    """Settle a send. ``in_doubt``: the attempt may have reached the recipient (no answer in time)."""
     from alertd.alerts import add_event
 
     settings = raw.outbox
@@ -272,9 +305,9 @@ def record_result(
             row["attempts"], settings.backoff_base_seconds, settings.backoff_max_seconds
         )
         db.execute(
-            "UPDATE outbox SET status = 'pending', channel = ?, last_error = ?, next_attempt_at = ?, updated_at = ? "
-            "WHERE id = ?",
-            [channel, result.error, now + delay, now, row["id"]],
+            "UPDATE outbox SET status = 'pending', channel = ?, last_error = ?, next_attempt_at = ?, updated_at = ?, "
+            "in_doubt = MAX(in_doubt, ?) WHERE id = ?",
+            [channel, result.error, now + delay, now, int(in_doubt), row["id"]],
         )
         return []
     db.execute(
@@ -398,6 +431,7 @@ async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, tr
 
     config = runtime.config
     channel_name = config.channel_for_kind.get(row["kind"])
+    timed_out = False
     if channel_name is None:
         result = DeliveryResult("failed", error=f"no channel is configured for contact kind {row['kind']!r}")
     else:
@@ -410,7 +444,7 @@ async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, tr
         async with limiter:
             notification = build_notification(runtime, row, runtime.clock.now())
             result = DeliveryResult("retry", error=f"no answer from {channel_name} in {SEND_TIMEOUT_SECONDS:.0f}s")
-            with trio.move_on_after(SEND_TIMEOUT_SECONDS):
+            with trio.move_on_after(SEND_TIMEOUT_SECONDS) as deadline:
                 try:
                     result = await channel.send(notification, settings, runtime)
                 except Exception as exc:
@@ -421,8 +455,11 @@ async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, tr
                         error=error_with_cause(exc),
                     )
                     result = DeliveryResult("retry", error=error_with_cause(exc))
+            timed_out = deadline.cancelled_caught
     now = runtime.clock.now()
-    events = await runtime.store.write(lambda db: record_result(db, config.raw, row, channel_name, result, now))
+    events = await runtime.store.write(
+        lambda db: record_result(db, config.raw, row, channel_name, result, now, in_doubt=timed_out)
+    )
     metrics.NOTIFICATIONS.labels(channel_name or "-", result.status).inc()
     log.info(
         "outbox.result",

@@ -211,9 +211,36 @@ def _v7_reply_receipts(db: Database) -> None:
     )
 
 
-def _v9_simulated_inbound(db: Database) -> None:
+def _v8_simulated_inbound(db: Database) -> None:
     # `alertd simulate` records samples like deliveries; the flag keeps them apart from real traffic.
     db.execute("ALTER TABLE inbound_log ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0")
+
+
+def _v9_outbox_unknown_outcome(db: Database) -> None:
+    # A send interrupted by a crash may have reached the recipient: 'in_doubt' marks such a row,
+    # and a new status 'unknown' is what it ends as if its alert is stopped before a resend
+    # (not 'cancelled', which would claim nothing went out). SQLite cannot alter a CHECK, so the
+    # table is rebuilt from its own current definition (whatever columns earlier migrations added).
+    table_sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone()[0]
+    if "'cancelled'" not in table_sql:
+        raise RuntimeError("outbox table definition is not the expected one")
+    index_sql = [
+        r[0]
+        for r in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' AND sql IS NOT NULL"
+        ).fetchall()
+    ]
+    columns = ", ".join(f'"{r[1]}"' for r in db.execute("PRAGMA table_info(outbox)").fetchall())
+    # failover_of points at rows that may be copied later: check the references at commit.
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    db.execute("CREATE TABLE outbox_old AS SELECT * FROM outbox")
+    db.execute("DROP TABLE outbox")
+    db.execute(table_sql if "'unknown'" in table_sql else table_sql.replace("'cancelled'", "'cancelled', 'unknown'", 1))
+    db.execute(f"INSERT INTO outbox ({columns}) SELECT {columns} FROM outbox_old")
+    db.execute("DROP TABLE outbox_old")
+    for sql in index_sql:
+        db.execute(sql)
+    db.execute("ALTER TABLE outbox ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0")
 
 
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
@@ -224,7 +251,8 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("index of outbox rows being sent", _v5_outbox_sending_index),
     ("inbound log: repeats of requests to unknown tokens", _v6_inbound_repeats),
     ("receipts of provider webhooks (replay protection)", _v7_reply_receipts),
-    ("inbound log: simulated messages", _v9_simulated_inbound),
+    ("inbound log: simulated messages", _v8_simulated_inbound),
+    ("outbox: sends of unknown outcome", _v9_outbox_unknown_outcome),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -52,6 +52,8 @@ class Writer:
         self._closed = False
         self.commits = 0
         self.jobs = 0
+        # Jobs submitted and not yet answered (waiting in the queue, or for a lock or a commit).
+        self.in_flight = 0
 
     def start(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
@@ -63,10 +65,14 @@ class Writer:
         if self._closed:
             raise StoreUnavailable("store is closed")
         job = _Job(fn)
+        self.in_flight += 1
         self._queue.put(job)
         # Shielded: a cancelled request must not abandon a job that may commit.
-        with trio.CancelScope(shield=True):
-            await job.done.wait()
+        try:
+            with trio.CancelScope(shield=True):
+                await job.done.wait()
+        finally:
+            self.in_flight -= 1
         if job.error is not None:
             raise job.error
         return job.result

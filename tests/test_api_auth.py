@@ -1,0 +1,35 @@
+"""The API's bearer tokens: only the right token, only as a Bearer credential."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import DaemonProcess, write_config
+
+API_TOKEN = "api-token-0123456789abcdef0123456789abcdef"
+CASES = [
+    (f"Bearer {API_TOKEN}", 200),
+    (f"bearer {API_TOKEN}", 200),
+    (f"Basic {API_TOKEN}", 401),
+    (f"Token {API_TOKEN}", 401),
+    (API_TOKEN, 401),
+    (f"Bearer {API_TOKEN[:-1]}", 401),
+    (f"Bearer {API_TOKEN}x", 401),
+    ("Bearer", 401),
+    (None, 401),
+]
+
+
+def test_only_a_bearer_token_that_matches_opens_the_api(tmp_path: Path) -> None:
+    config = write_config(tmp_path, server=f'api_tokens = ["{API_TOKEN}"]')
+    with DaemonProcess(config) as daemon:
+        got = [
+            (
+                authorization,
+                daemon.get(
+                    "/api/v1/alerts", headers={} if authorization is None else {"Authorization": authorization}
+                ).status_code,
+            )
+            for authorization, _ in CASES
+        ]
+    assert got == CASES
