@@ -23,7 +23,7 @@ import pytest
 
 from alertd import links
 from alertd.config import ConfigError, build_config
-from helpers import DaemonProcess, free_port, run_cli
+from helpers import DaemonProcess, free_port, run_cli, write_config
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -322,3 +322,22 @@ def test_the_confirmation_form_posts_to_its_own_url_behind_a_path_prefix(tmp_pat
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("alerts", "show", "99999999999999999999"),
+        ("inbound-log", "show", "99999999999999999999"),
+        ("sns", "confirm", "99999999999999999999"),
+        ("ack", "0"),
+        ("close", "99999999999999999999"),
+        ("inbound-log", "--limit", "-1"),
+        ("alerts", "--limit", "²"),
+    ],
+)
+def test_cli_ids_and_limits_out_of_range_are_usage_errors(tmp_path: Path, args: tuple[str, ...]) -> None:
+    config = write_config(tmp_path, "")
+    result = run_cli(*args, "-c", str(config))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Invalid value" in result.stderr

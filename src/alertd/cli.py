@@ -20,6 +20,9 @@ from alertd.store.transaction import StoreUnavailable, write_transaction
 
 DEFAULT_CONFIG = "alertd.toml"
 
+# Row ids (alerts, inbound messages) as SQLite stores them: 1 to 2^63-1; anything else is a usage error.
+ROW_ID = click.IntRange(1, 2**63 - 1)
+
 
 class CliContext:
     """What every command gets as ``ctx.obj``: the config path, loaded on first use."""
@@ -359,7 +362,7 @@ def test_integration(obj: CliContext, name: str, file: Any, assume: str | None, 
 @click.option("--integration", help="Only this integration.")
 @click.option("--outcome", help="Only this outcome, any case (e.g. 'mapped open', rejected).")
 @click.option("--since", help="Only rows since: 2h, 30m, 7d, or an ISO time (without offset: in the --tz zone).")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Rows at most.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @tz_option
 @click.pass_context
@@ -403,7 +406,7 @@ def inbound_log(
 
 @inbound_log.command("show")
 @config_option
-@click.argument("inbound_id", type=int)
+@click.argument("inbound_id", type=ROW_ID)
 @tz_option
 @click.pass_obj
 def inbound_show(obj: CliContext, inbound_id: int, zone: Any) -> None:
@@ -421,7 +424,7 @@ def inbound_show(obj: CliContext, inbound_id: int, zone: Any) -> None:
 @cli.group("alerts", invoke_without_command=True)
 @config_option
 @click.option("--status", type=click.Choice(["open", "acknowledged", "closed"]), help="Only this status.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Rows at most.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @tz_option
 @click.pass_context
@@ -444,7 +447,7 @@ def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool
 
 @alerts_cmd.command("show")
 @config_option
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @tz_option
 @click.pass_obj
@@ -495,11 +498,8 @@ def _cli_actor(obj: CliContext, user: str | None) -> str:
 def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None) -> None:
     import time
 
-    from alertd.commands import MAX_ID, AlertCommandError, apply_command
+    from alertd.commands import AlertCommandError, apply_command
 
-    if not 0 < alert_id <= MAX_ID:
-        click.echo(f"Error: no alert #{alert_id}: alert ids are whole numbers from 1 to 2^63-1", err=True)
-        raise SystemExit(2)
     actor = _cli_actor(obj, user)
     db = obj.open_store_db()
     try:
@@ -514,7 +514,7 @@ def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None
 
 @cli.command("ack")
 @config_option
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=ROW_ID)
 @click.option("--user", help="The configured user who acknowledges (default: recorded as cli:<login>).")
 @click.pass_obj
 def ack_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
@@ -524,7 +524,7 @@ def ack_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
 
 @cli.command("close")
 @config_option
-@click.argument("alert_id", type=int)
+@click.argument("alert_id", type=ROW_ID)
 @click.option("--user", help="The configured user who closes (default: recorded as cli:<login>).")
 @click.pass_obj
 def close_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
@@ -658,7 +658,22 @@ def build_cli() -> tuple[click.Group, pluggy.PluginManager]:
 def main() -> None:
     group, pm = build_cli()
     try:
-        group(obj=pm, prog_name="alertd")
+        code = group.main(obj=pm, prog_name="alertd", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `alertd` or a group alone: its help
+        click.echo(exc.format_message())
+        raise SystemExit(0) from None
+    except click.UsageError as exc:
+        # One line, not click's usage block: what was wrong and where to read more.
+        where = exc.ctx.command_path if exc.ctx is not None else "alertd"
+        click.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+        raise SystemExit(2) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        raise SystemExit(1) from None
     except StoreUnavailable as exc:  # e.g. the daemon held the write lock past the busy timeout
         click.echo(f"alertd: {exc}", err=True)
         raise SystemExit(2) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

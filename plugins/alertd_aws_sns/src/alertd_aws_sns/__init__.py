@@ -59,7 +59,7 @@ def load_confirmation(db: Any, config: Any, inbound_id: int) -> tuple[str, dict[
 
 @hookimpl
 def alertd_register_commands(cli: click.Group) -> None:
-    from alertd.cli import config_option
+    from alertd.cli import ROW_ID, config_option
 
     @cli.group("sns")
     def sns() -> None:
@@ -67,7 +67,7 @@ def alertd_register_commands(cli: click.Group) -> None:
 
     @sns.command("confirm")
     @config_option
-    @click.argument("inbound_id", type=int)
+    @click.argument("inbound_id", type=ROW_ID)
     @click.pass_obj
     def confirm(obj: Any, inbound_id: int) -> None:
         """Confirm the SNS subscription announced by inbound message INBOUND_ID.
