@@ -15,31 +15,15 @@ from __future__ import annotations
 import argparse
 import signal
 import socket
-import sqlite3
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from common import TOKEN, DaemonProcess, sns_config  # (common puts tests/ on sys.path)
 
-from inbound_fixtures import post_envelope, sample_message
-from sns_signing import notification
-from test_inbound_hardening import Answer, host_port, rss_kib, stalled_sender
-
-
-def alarm(name: str) -> dict:
-    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
-    return notification(message.replace("ConsoleSignInFailures", name), message_id=str(uuid.uuid4()))
-
-
-def used_bytes(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
-        return pages * conn.execute("PRAGMA page_size").fetchone()[0]
-    finally:
-        conn.close()
+from inbound_fixtures import post_envelope
+from test_inbound_hardening import Answer, alarm, host_port, rss_kib, stalled_sender
+from test_inbound_hardening import db_bytes as used_bytes
 
 
 def junk(directory: Path, count: int) -> None:
