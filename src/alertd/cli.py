@@ -453,23 +453,16 @@ def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool
 @click.pass_obj
 def alerts_show(obj: CliContext, alert_id: int, as_json: bool, zone: Any) -> None:
     """One alert with its timeline in words, escalation plan and notifications."""
-    from alertd import alerts, escalation, outbox
-    from alertd.views import alert_detail
+    from alertd.readmodel import alert_detail
+    from alertd.views import alert_detail as alert_detail_lines
 
-    db = obj.open_store_db()
-    alert = alerts.get(db, alert_id)
-    if alert is None:
+    data = alert_detail(obj.open_store_db(), alert_id)
+    if data is None:
         raise click.ClickException(f"no alert #{alert_id}")
-    data = {
-        **alert,
-        "timeline": alerts.timeline(db, alert_id),
-        "escalation": escalation.plan(db, alert_id),
-        "notifications": outbox.for_alert(db, alert_id),
-    }
     if as_json:
         echo_json(data)
         return
-    for line in alert_detail(data, zone):
+    for line in alert_detail_lines(data, zone):
         click.echo(line)
 
 
