@@ -15,6 +15,11 @@ from alertd.config.resolved import Config, Integration
 from alertd.mapping import RulesetConfig, RulesetError, compile_ruleset
 
 
+def _unknown_table(table: str, what: str, name: str, known: dict[str, Any]) -> Problem:
+    """[<table>.<name>] where no loaded plugin provides <name>."""
+    return Problem(f"{table}.{name}", f"no {what} named {name!r} (known: {', '.join(sorted(known)) or 'none'})")
+
+
 def _validate_plugin_table(
     model: type[BaseModel] | None,
     data: dict[str, Any],
@@ -48,12 +53,7 @@ def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: li
     for name, data in raw.inbound.items():
         it = inbound_types.get(name)
         if it is None:
-            problems.append(
-                Problem(
-                    f"inbound.{name}",
-                    f"no inbound type named {name!r} (known: {', '.join(sorted(inbound_types)) or 'none'})",
-                )
-            )
+            problems.append(_unknown_table("inbound", "inbound type", name, inbound_types))
             continue
         settings = _validate_plugin_table(it.settings_model, data, ("inbound", name), it.name, problems)
         if settings is not None:
@@ -127,12 +127,7 @@ def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: li
     for name, data in raw.channels.items():
         ch = channels.get(name)
         if ch is None:
-            problems.append(
-                Problem(
-                    f"channels.{name}",
-                    f"no channel named {name!r} (known: {', '.join(sorted(channels)) or 'none'})",
-                )
-            )
+            problems.append(_unknown_table("channels", "channel", name, channels))
             continue
         settings = _validate_plugin_table(ch.config_model, data, ("channels", name), ch.name, problems)
         if settings is None and ch.config_model is not None:

@@ -193,7 +193,6 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         alert_id = parse_id(alert_ref)
         if alert_id is None:
             return error(404, f"no alert #{alert_ref[:40]}: alert ids are whole numbers from 1 to 2^63-1")
-
         data = await store.read(lambda db: alert_detail(db, alert_id))
         return error(404, f"no alert #{alert_id}") if data is None else json_response(with_times(data))
 
