@@ -23,6 +23,7 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from alertd.cli import build_cli
+from alertd.store import connect
 from helpers import DaemonProcess, free_port, wait_until
 from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
@@ -77,7 +78,7 @@ shift = "1w"
 schedules = ["secops-weekly"]
 delay_minutes = 60
 """
-    config = sns_config(tmp_path, extra)
+    config = sns_config(tmp_path, extra, server=f'api_tokens = [{{ name = "reader", token = "{API_TOKEN}" }}]')
     text = config.read_text().replace(
         '[integrations.alarms]\ntype = "aws_sns"',
         '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "security"',
@@ -103,6 +104,7 @@ delay_minutes = 60
     smtp.stop()
 
 
+API_TOKEN = "reader-token-0123456789abcdef"
 RAW_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]")
 
 
@@ -163,6 +165,34 @@ def test_alerts_show_tells_the_timeline_in_words(world: World) -> None:
 def test_alerts_show_json_is_unchanged_data(world: World) -> None:
     data = json.loads(world.cli("alerts", "show", "1", "--json").output)
     assert data["timeline"][0]["kind"] == "opened" and isinstance(data["created_at"], float)
+
+
+def _epochs(data: Any) -> Any:
+    """The API's JSON with each time back as the epoch it shows beside it (``at_epoch`` -> ``at``)."""
+    if isinstance(data, list):
+        return [_epochs(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    shown = {k[: -len("_epoch")] for k in data if k.endswith("_epoch") and k[: -len("_epoch")] in data}
+    out = {k: _epochs(v) for k, v in data.items() if k not in shown and k.removesuffix("_epoch") not in shown}
+    return out | {k: data[f"{k}_epoch"] for k in shown}
+
+
+def test_cli_and_api_show_one_read_model_of_an_alert(world: World) -> None:
+    """Issue 10 item 6: one alert detail (alert, timeline, plan, notifications) for both readers."""
+    from alertd import readmodel
+
+    cli = json.loads(world.cli("alerts", "show", "1", "--json").output)
+    response = world.daemon.get("/api/v1/alerts/1", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert response.status_code == 200, response.text
+    assert _epochs(response.json()) == cli
+    assert {"timeline", "escalation", "notifications"} <= set(cli) and cli["notifications"]
+    db = connect(world.db.path, readonly=True)
+    try:
+        assert json.loads(json.dumps(readmodel.alert_detail(db, 1))) == cli
+        assert readmodel.alert_detail(db, 10**9) is None
+    finally:
+        db.close()
 
 
 # --- item 19: times in the reader's zone -----------------------------------------------------

@@ -15,7 +15,7 @@ import pluggy
 
 from alertd import __version__
 from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
-from alertd.plugins import PluginError, describe, load_config_plugins_dir, make_manager
+from alertd.plugins import PluginError, PluginSetError, check_plugins, describe, load_config_plugins_dir, make_manager
 from alertd.store.transaction import StoreUnavailable, write_transaction
 
 DEFAULT_CONFIG = "alertd.toml"
@@ -37,6 +37,8 @@ class CliContext:
             return
         self._plugins_dir_loaded = True
         load_config_plugins_dir(self.pm, self.config_path)
+        # Entry-point plugins and plugins_dir ones together: a misspelt hook or a name claimed twice.
+        check_plugins(self.pm)
 
     @cached_property
     def config(self) -> Config:
@@ -160,6 +162,8 @@ def check_config(obj: CliContext) -> None:
     plugin_problem = None
     try:
         obj.load_plugins_dir()
+    except PluginSetError as exc:  # the plugins cannot run together, whatever the file says: as `run`
+        fail(f"{obj.config_path}: {exc}")
     except PluginError as exc:
         plugin_problem = Problem("plugins_dir", str(exc))
     try:
@@ -453,23 +457,16 @@ def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool
 @click.pass_obj
 def alerts_show(obj: CliContext, alert_id: int, as_json: bool, zone: Any) -> None:
     """One alert with its timeline in words, escalation plan and notifications."""
-    from alertd import alerts, escalation, outbox
-    from alertd.views import alert_detail
+    from alertd.readmodel import alert_detail
+    from alertd.views import alert_detail as alert_detail_lines
 
-    db = obj.open_store_db()
-    alert = alerts.get(db, alert_id)
-    if alert is None:
+    data = alert_detail(obj.open_store_db(), alert_id)
+    if data is None:
         raise click.ClickException(f"no alert #{alert_id}")
-    data = {
-        **alert,
-        "timeline": alerts.timeline(db, alert_id),
-        "escalation": escalation.plan(db, alert_id),
-        "notifications": outbox.for_alert(db, alert_id),
-    }
     if as_json:
         echo_json(data)
         return
-    for line in alert_detail(data, zone):
+    for line in alert_detail_lines(data, zone):
         click.echo(line)
 
 

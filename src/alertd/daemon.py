@@ -27,29 +27,16 @@ from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
 from alertd.ledger import add_repeats
 from alertd.links import ensure_secret
-from alertd.log import get_logger, set_level, setup_logging
+from alertd.log import get_logger, setup_logging
 from alertd.maintenance import prune_inbound_log, start_scheduler
 from alertd.outbox import outbox_loop
+from alertd.reload import log_warnings, reload_config
 from alertd.runtime import Runtime
 from alertd.sdnotify import Notifier
 from alertd.startup import StartupError, check_listen, first_os_error, open_store, reason
 from alertd.store import Store, StoreUnavailable
 
 log = get_logger("alertd.daemon")
-
-# Settings read once at start; a reload that changes them asks for a restart.
-RESTART_ONLY = ("server.listen", "store.path", "store.synchronous", "store.max_size_mb", "plugins_dir")
-
-
-def _restart_only_values(config: Config) -> dict[str, Any]:
-    raw = config.raw
-    return {
-        "server.listen": raw.server.listen,
-        "store.path": str(config.db_path),
-        "store.synchronous": raw.store.synchronous,
-        "store.max_size_mb": raw.store.max_size_mb,
-        "plugins_dir": str(raw.plugins_dir),
-    }
 
 
 class Daemon:
@@ -92,25 +79,9 @@ class Daemon:
 
     async def reload(self) -> bool:
         """Validate the config file whole; swap it in only if it is valid."""
-        self.notifier.notify("RELOADING=1")
-        try:
-            new = await trio.to_thread.run_sync(load_config, self.config_path, self.runtime.pm)
-        except ConfigError as exc:
-            log.error("config.reload_rejected", problems=len(exc.problems), errors=str(exc))
-            self.notifier.notify("READY=1", "STATUS=reload rejected; running on the previous config")
+        if not await reload_config(self.config_path, self.runtime, self.notifier, self._refresh_tokens):
             return False
-        old = self.runtime.config
-        before, after = _restart_only_values(old), _restart_only_values(new)
-        for key in RESTART_ONLY:
-            if before[key] != after[key]:
-                log.warning("config.restart_needed", key=key, running=before[key], file=after[key])
-        self.runtime.config = new
-        set_level(new.raw.log.level)
-        log_warnings(new)
         self.reloads += 1
-        await self._refresh_tokens()
-        log.info("config.reloaded", path=str(self.config_path), integrations=len(new.integrations))
-        self.notifier.notify("READY=1", "STATUS=serving (config reloaded)")
         return True
 
     async def _watchdog(self, interval: float) -> None:
@@ -205,12 +176,6 @@ class Daemon:
                 await self._write_unknown_token_repeats()
                 await runtime.store.aclose()
             log.info("daemon.stopped", reloads=self.reloads)
-
-
-def log_warnings(config: Config) -> None:
-    """What check-config warns about (valid settings that page nobody), once per start or reload."""
-    for warning in config.warnings:
-        log.warning("config.warning", key=warning.key, problem=warning.message)
 
 
 def run(config_path: Path, pm: pluggy.PluginManager) -> int:

@@ -322,7 +322,6 @@ class CompiledRuleset:
     templates: dict[str, Any]
     tag_templates: list[Any]
     field_templates: dict[str, Any]
-    paths: list[str] = field(default_factory=list)
 
 
 def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:

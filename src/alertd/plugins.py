@@ -6,8 +6,10 @@ installed this way too) and, optionally, from ``.py`` files in ``plugins_dir``.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,10 @@ ENTRY_POINT_GROUP = "alertd"
 
 class PluginError(Exception):
     pass
+
+
+class PluginSetError(PluginError):
+    """The plugins load but do not fit together: an unknown hook, a name two plugins claim."""
 
 
 @dataclass
@@ -59,8 +65,11 @@ def load_plugins_dir(pm: pluggy.PluginManager, plugins_dir: Path) -> None:
             spec.loader.exec_module(module)
         except Exception as exc:
             raise PluginError(f"plugin file {path} failed to import: {exc!r}") from exc
-        pm.register(module, name=name)
         module.__alertd_source__ = str(path)
+        try:
+            pm.register(module, name=name)
+        except pluggy.PluginValidationError as exc:  # e.g. a hook implementation with unknown arguments
+            raise PluginError(f"plugin file {path}: {exc}") from None
 
 
 def load_config_plugins_dir(pm: pluggy.PluginManager, config_path: Path) -> None:
@@ -73,6 +82,68 @@ def load_config_plugins_dir(pm: pluggy.PluginManager, config_path: Path) -> None
     if isinstance(value, str):
         directory = Path(value)
         load_plugins_dir(pm, directory if directory.is_absolute() else config_path.parent / directory)
+
+
+# --- checks at start (pure over the loaded plugins) --------------------------------
+
+
+def plugin_label(pm: pluggy.PluginManager, name: str) -> str:
+    """How a person finds a plugin: its file for plugins_dir ones, else its registered name."""
+    return getattr(pm.get_plugin(name), "__alertd_source__", None) or name
+
+
+def unknown_hooks(pm: pluggy.PluginManager) -> list[str]:
+    """Hook implementations with no hook spec (a misspelt name would otherwise be silently never called)."""
+    known = sorted(name for name in dir(hookspecs) if name.startswith("alertd_"))
+    out = []
+    for name in sorted(vars(pm.hook)):
+        caller = getattr(pm.hook, name)
+        if not isinstance(caller, pluggy.HookCaller) or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.optionalhook:
+                continue
+            guess = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {guess[0]!r}?" if guess else f"known hooks: {', '.join(known)}"
+            out.append(f"plugin {plugin_label(pm, impl.plugin_name)}: unknown hook {name!r} ({hint})")
+    return out
+
+
+def _provided(pm: pluggy.PluginManager, hook: str) -> list[tuple[str, str]]:
+    """(plugin name, item name) of everything each plugin returns from a list hook."""
+    out = []
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        for item in impl.function() or []:
+            out.append((impl.plugin_name, str(getattr(item, "name", ""))))
+    return out
+
+
+def duplicate_names(provided: list[tuple[str, str]], what: str, label: Callable[[str], str] = str) -> list[str]:
+    """One problem per name that two plugins (or one plugin twice) provide; the first one found is named first."""
+    owners: dict[str, list[str]] = {}
+    for plugin, name in provided:
+        owners.setdefault(name, []).append(plugin)
+    return [
+        f"{what} {name!r} is provided by more than one plugin: {' and '.join(label(p) for p in plugins)}"
+        for name, plugins in owners.items()
+        if len(plugins) > 1
+    ]
+
+
+def check_plugins(pm: pluggy.PluginManager) -> None:
+    """Raise PluginSetError (one line, every problem) unless the loaded plugins fit together."""
+    problems = unknown_hooks(pm)
+
+    def label(name: str) -> str:
+        return plugin_label(pm, name)
+
+    problems += duplicate_names(_provided(pm, "alertd_channels"), "channel", label)
+    problems += duplicate_names(_provided(pm, "alertd_inbound_types"), "inbound type", label)
+    if problems:
+        raise PluginSetError("; ".join(problems))
+    pm.check_pending()  # the same rule as unknown_hooks, kept as pluggy's own backstop
 
 
 def describe(pm: pluggy.PluginManager) -> list[PluginInfo]:

@@ -20,10 +20,6 @@ class Notifier:
             self._address = b"\0" + address[1:].encode() if address.startswith("@") else address
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
-    @property
-    def enabled(self) -> bool:
-        return self._sock is not None
-
     def notify(self, *lines: str) -> None:
         if self._sock is None:
             return
@@ -42,8 +38,3 @@ class Notifier:
             return max(int(usec) / 1_000_000 / 2, 0.05)
         except ValueError:
             return None
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None

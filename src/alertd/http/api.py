@@ -16,9 +16,10 @@ import trio
 from quart import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from alertd import alerts, escalation, ledger
+from alertd import alerts, ledger
 from alertd.commands import MAX_ID, actor_problem
 from alertd.dryrun import dry_run
+from alertd.readmodel import alert_detail
 from alertd.runtime import Runtime
 
 MAX_LIMIT = 1000
@@ -192,21 +193,7 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         alert_id = parse_id(alert_ref)
         if alert_id is None:
             return error(404, f"no alert #{alert_ref[:40]}: alert ids are whole numbers from 1 to 2^63-1")
-
-        def load(db: Any) -> dict[str, Any] | None:
-            alert = alerts.get(db, alert_id)
-            if alert is None:
-                return None
-            from alertd import outbox
-
-            return {
-                **alert,
-                "timeline": alerts.timeline(db, alert_id),
-                "escalation": escalation.plan(db, alert_id),
-                "notifications": outbox.for_alert(db, alert_id),
-            }
-
-        data = await store.read(load)
+        data = await store.read(lambda db: alert_detail(db, alert_id))
         return error(404, f"no alert #{alert_id}") if data is None else json_response(with_times(data))
 
     async def command(alert_ref: str, action: str) -> Response:

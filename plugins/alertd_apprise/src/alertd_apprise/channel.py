@@ -94,7 +94,7 @@ class AppriseChannel:
     name = "apprise"
     kinds = ("push",)
     config_model = AppriseSettings
-    # The configured value replaces this at daemon start (see alertd_startup).
+    # A `concurrency` key in [channels.apprise] takes precedence (the outbox reads it per send).
     concurrency = AppriseSettings.model_fields["concurrency"].default
 
     async def send(self, notification: Notification, settings: AppriseSettings, runtime: Any) -> DeliveryResult:

@@ -78,7 +78,6 @@ class CertificateUnavailable(Exception):
 
 # Regions look like us-east-1, eu-west-2, cn-north-1, us-gov-west-1, ap-southeast-4.
 _REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
-_REGION_RE = re.compile(rf"^{_REGION}$")
 SNS_HOST_RE = re.compile(rf"^sns\.{_REGION}\.amazonaws\.com(?:\.cn)?$")
 # One path segment of safe characters: SNS serves its certificates at the root, and the
 # basename becomes a file name in the disk cache, so nothing that could walk directories.

@@ -158,7 +158,7 @@ class SmtpChannel:
     name = "smtp"
     kinds = ("email",)
     config_model = SmtpSettings
-    # The configured value replaces this at daemon start (see alertd_startup).
+    # A `concurrency` key in [channels.smtp] takes precedence (the outbox reads it per send).
     concurrency = SmtpSettings.model_fields["concurrency"].default
 
     async def send(self, notification: Notification, settings: SmtpSettings, runtime: Any) -> DeliveryResult:

@@ -38,8 +38,6 @@ def alertd_channels() -> list[Any]:
 
 @hookimpl
 def alertd_startup(runtime: Any) -> None:
-    for channel in CHANNELS:
-        channel.runtime = runtime
     configured = [c.name for c in CHANNELS if c.name in runtime.config.channels]
     if configured and not runtime.config.raw.server.public_url:
         log.warning(

@@ -133,9 +133,6 @@ class TwilioChannel:
     # The outbox prefers ``concurrency`` from the channel's table when it is set.
     concurrency = DEFAULT_CONCURRENCY
 
-    def __init__(self) -> None:
-        self.runtime: Runtime | None = None
-
     @staticmethod
     def base_url(notification: Notification, runtime: Runtime | None) -> str:
         if notification.public_url:

@@ -1,0 +1,159 @@
+"""Cross-checks between tables (references, unique tokens) and warnings about valid
+settings that page nobody. Pure functions of the validated config."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from alertd.config.models import NAME_RE, RawConfig
+from alertd.config.problems import Problem
+from alertd.mapping import RulesetConfig
+
+if TYPE_CHECKING:
+    from alertd.config.resolved import Config
+
+
+def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str] | None = None) -> None:
+    left_out = left_out or set()
+
+    def need(kind: str, table: dict[str, Any], name: str, key: str) -> None:
+        # A name left out as invalid has its own error; saying it is missing too would mislead.
+        if name not in table and f"{kind}.{name}" not in left_out and kind not in left_out:
+            known = ", ".join(sorted(table)) or "none defined"
+            problems.append(Problem(key, f"expected the name of one of [{kind}] ({known}); found string {name!r}"))
+
+    for name in [*raw.integrations, *raw.users, *raw.groups, *raw.schedules, *raw.escalation_policies]:
+        if not re.match(NAME_RE, name):
+            problems.append(Problem(name, "names may hold only letters, digits, '_', '.', '-'"))
+
+    for name, integ in raw.integrations.items():
+        if integ.escalation_policy is not None:
+            need(
+                "escalation_policies",
+                raw.escalation_policies,
+                integ.escalation_policy,
+                f"integrations.{name}.escalation_policy",
+            )
+    tokens: dict[str, str] = {}
+    for name, integ in raw.integrations.items():
+        if integ.token is not None:
+            value = integ.token.get_secret_value()
+            if value in tokens:
+                problems.append(
+                    Problem(
+                        f"integrations.{name}.token",
+                        f"the same token as integrations.{tokens[value]}; tokens must be unique",
+                    )
+                )
+            tokens[value] = name
+    for name, group in raw.groups.items():
+        for i, member in enumerate(group.members):
+            need("users", raw.users, member, f"groups.{name}.members[{i}]")
+    for name, user in raw.users.items():
+        for i, step in enumerate(user.notify or []):
+            if step.method not in user.contact:
+                problems.append(
+                    Problem(
+                        f"users.{name}.notify[{i}].method",
+                        f"expected a kind present in users.{name}.contact "
+                        f"({', '.join(user.contact) or 'none'}); found string {step.method!r}",
+                    )
+                )
+    for name, sched in raw.schedules.items():
+        for li, layer in enumerate(sched.layers):
+            for ui, user in enumerate(layer.users):
+                need("users", raw.users, user, f"schedules.{name}.layers[{li}].users[{ui}]")
+        for oi, override in enumerate(sched.overrides):
+            need("users", raw.users, override.user, f"schedules.{name}.overrides[{oi}].user")
+            if override.end <= override.start:
+                problems.append(Problem(f"schedules.{name}.overrides[{oi}].end", "expected an end after the start"))
+    for name, policy in raw.escalation_policies.items():
+        for li, level in enumerate(policy.levels):
+            prefix = f"escalation_policies.{name}.levels[{li}]"
+            if not (level.users or level.groups or level.schedules):
+                problems.append(Problem(prefix, "expected at least one of users, groups, schedules"))
+            for i, user in enumerate(level.users):
+                need("users", raw.users, user, f"{prefix}.users[{i}]")
+            for i, group in enumerate(level.groups):
+                need("groups", raw.groups, group, f"{prefix}.groups[{i}]")
+            for i, sched in enumerate(level.schedules):
+                need("schedules", raw.schedules, sched, f"{prefix}.schedules[{i}]")
+
+
+# --- mistakes that validate but page nobody (pure) --------------------------------
+
+
+def dotted_field_paths(rules: RulesetConfig) -> list[tuple[tuple[Any, ...], str]]:
+    """Field paths written with dots (template syntax) where a path needs ``^``, with a hint."""
+    found: list[tuple[tuple[Any, ...], str]] = []
+
+    def check(path: str, loc: tuple[Any, ...]) -> None:
+        if "." in path and "^" not in path:
+            found.append(
+                (
+                    loc,
+                    f"expected a field path with '^' between nested keys; found string {path!r} "
+                    f"(did you mean {path.replace('.', '^')!r}? dots are for templates: "
+                    f"{{{{ {path} }}}})",
+                )
+            )
+
+    def walk(cond: Any, loc: tuple[Any, ...]) -> None:
+        if cond is None:
+            return
+        if cond.field is not None:
+            check(cond.field, (*loc, "field"))
+        for kind in ("all", "any"):
+            for i, inner in enumerate(getattr(cond, kind) or []):
+                walk(inner, (*loc, kind, i))
+        walk(cond.not_, (*loc, "not"))
+
+    if "{{" not in rules.source_id and "{%" not in rules.source_id:
+        check(rules.source_id, ("source_id",))
+    for name in ("filter", "open_when", "close_when", "ack_when"):
+        walk(getattr(rules, name), (name,))
+    return found
+
+
+def config_warnings(config: Config, channels_known: bool) -> list[Problem]:
+    """Valid settings that mean some alert or page reaches nobody."""
+    raw = config.raw
+    out: list[Problem] = []
+    for name, integ in raw.integrations.items():
+        if integ.enabled and integ.escalation_policy is None:
+            out.append(Problem(f"integrations.{name}", "no escalation_policy: alerts will page nobody"))
+    if not channels_known:
+        return out
+
+    def hint(kind: str) -> str:
+        tables = [f"[channels.{n}]" for n in config.channel_kinds.get(kind) or []]
+        return f" (configure {' or '.join(tables)})" if tables else ""
+
+    for name, user in raw.users.items():
+        steps = user.notify_steps()
+        missing = [step.method for step in steps if step.method not in config.channel_for_kind]
+        if not steps:
+            out.append(Problem(f"users.{name}.contact", "no contact address: pages to this user reach nobody"))
+        elif len(missing) == len(steps):
+            kinds = ", ".join(dict.fromkeys(missing))
+            out.append(
+                Problem(
+                    f"users.{name}",
+                    f"no channel serves any of its contact kinds ({kinds}){hint(missing[0])}: "
+                    "pages to this user reach nobody",
+                )
+            )
+        elif user.notify is None:
+            for kind in missing:
+                message = f"no channel serves contact kind {kind!r}{hint(kind)}: it is skipped"
+                out.append(Problem(f"users.{name}.contact.{kind}", message))
+        else:
+            for i, step in enumerate(user.notify):
+                if step.method in missing:
+                    message = (
+                        f"no channel serves contact kind {step.method!r}{hint(step.method)}: "
+                        "this step fails and the next one is tried"
+                    )
+                    out.append(Problem(f"users.{name}.notify[{i}].method", message))
+    return out

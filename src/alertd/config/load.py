@@ -1,0 +1,112 @@
+"""Reading a config file and checking it whole: validation, leaving out what is invalid, cross-checks."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from pydantic import ValidationError
+
+from alertd.config.checks import check_references, config_warnings
+from alertd.config.models import RawConfig
+from alertd.config.plugin_tables import resolve_plugin_tables
+from alertd.config.problems import ConfigError, Problem, problems_from_validation
+from alertd.config.resolved import CheckedConfig, Config
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(path, [Problem("", "file not found")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [Problem("", f"TOML syntax error: {exc}")]) from None
+    except OSError as exc:
+        raise ConfigError(path, [Problem("", f"cannot read file: {exc.strerror}")]) from None
+
+
+def load_config(path: str | Path, pm: pluggy.PluginManager | None = None) -> Config:
+    """Parse, validate and cross-check ``path``; raise ConfigError listing every problem."""
+    path = Path(path).absolute()
+    data = read_toml(path)
+    return build_config(path, data, pm)
+
+
+def build_config(path: Path, data: dict[str, Any], pm: pluggy.PluginManager | None) -> Config:
+    """The config in ``data``; ConfigError listing every problem if there is any."""
+    checked = inspect_config(path, data, pm)
+    if checked.errors:
+        raise ConfigError(path, checked.errors, checked.warnings)
+    return checked.config
+
+
+# Tables of named entries: an invalid entry is left out alone, not the whole table.
+_NAMED_TABLES = ("integrations", "users", "groups", "schedules", "escalation_policies", "inbound", "channels")
+
+
+def _validate_leaving_out(data: dict[str, Any]) -> tuple[RawConfig, list[Problem], set[str]]:
+    """Validate ``data``, leaving out what is invalid so the rest can still be cross-checked.
+
+    First round: each invalid key is removed (its default applies), so that the entry holding it is
+    still checked for references; the errors reported are this round's. Later rounds only clean up
+    what the removals broke (a missing required key): the whole entry ("users.bob") goes, then the
+    whole top-level key. Entries left out are returned so references to them are not reported twice.
+    """
+    data = copy.deepcopy(data)
+    problems: list[Problem] = []
+    left_out: set[str] = set()
+    for round_ in range(4):
+        try:
+            return RawConfig.model_validate(data), problems, left_out
+        except ValidationError as exc:
+            if round_ == 0:
+                problems.extend(problems_from_validation(exc, model=RawConfig))
+            for err in exc.errors():
+                loc = [p for p in err["loc"] if p != "[key]"]
+                if loc:
+                    _leave_out(data, loc, round_, left_out)
+    return RawConfig(), problems, left_out | set(data)
+
+
+def _leave_out(data: dict[str, Any], loc: list[Any], round_: int, left_out: set[str]) -> None:
+    top = loc[0]
+    parent: Any = data
+    for part in loc[:-1]:
+        if isinstance(parent, dict):
+            parent = parent.get(part)
+        elif isinstance(parent, list) and isinstance(part, int) and 0 <= part < len(parent):
+            parent = parent[part]
+        else:
+            parent = None
+    if round_ == 0 and len(loc) > 1 and isinstance(parent, dict) and loc[-1] in parent:
+        del parent[loc[-1]]
+        return
+    table = data.get(top)
+    if round_ <= 1 and top in _NAMED_TABLES and len(loc) > 1 and isinstance(table, dict):
+        table.pop(loc[1], None)
+        left_out.add(f"{top}.{loc[1]}")
+        return
+    data.pop(top, None)
+    left_out.add(str(top))
+
+
+def inspect_config(path: Path, data: dict[str, Any], pm: pluggy.PluginManager | None) -> CheckedConfig:
+    """Check the whole of ``data`` in one pass: every error and warning, and the config of its valid parts."""
+    raw, problems, left_out = _validate_leaving_out(data)
+    config = Config(path=path, raw=raw)
+    check_references(raw, problems, left_out)
+    if pm is not None:
+        resolve_plugin_tables(config, pm, problems)
+    warnings = config_warnings(config, pm is not None)
+    config.warnings = warnings
+    return CheckedConfig(config=config, errors=problems, warnings=warnings, left_out=left_out)
+
+
+def read_and_inspect(path: str | Path, pm: pluggy.PluginManager | None = None) -> CheckedConfig:
+    """``inspect_config`` of a file; ConfigError only when the file cannot be read or parsed."""
+    path = Path(path).absolute()
+    return inspect_config(path, read_toml(path), pm)

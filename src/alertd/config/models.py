@@ -1,0 +1,240 @@
+"""The pydantic models of ``alertd.toml``: what each table may hold, with its bounds.
+
+Pure validation of one value at a time; references between tables are checked in
+``checks``, plugin tables by the models the plugins declare (``plugin_tables``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+CONTACT_KINDS = ("email", "sms", "voice", "push", "webhook")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+MIN_SECRET_CHARS = 32
+
+
+def _long_secret(value: SecretStr) -> SecretStr:
+    # A short secret can be guessed offline from one signed link or signature; generated ones are 43.
+    if len(value.get_secret_value()) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"expected a secret of at least {MIN_SECRET_CHARS} characters "
+            "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
+
+
+# A signing or URL secret set by hand; plugins use it for theirs too (e.g. [channels.webhook] secret).
+LongSecret = Annotated[SecretStr, AfterValidator(_long_secret)]
+
+
+# --- server, store, log -------------------------------------------------------
+
+
+class ApiToken(Model):
+    """A bearer token for the REST API; its name is recorded as the actor of what it does."""
+
+    name: str = Field(pattern=NAME_RE, max_length=64)
+    token: SecretStr
+
+    @field_validator("token")
+    @classmethod
+    def _long_token(cls, value: SecretStr) -> SecretStr:
+        if not 16 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("expected API tokens of 16 to 256 characters")
+        return value
+
+
+class ServerConfig(Model):
+    listen: str = Field("127.0.0.1:8080", pattern=r"^\[?[0-9A-Za-z.:-]*\]?:\d{1,5}$")
+    public_url: str | None = Field(None, pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
+    # SNS messages are at most 256 KiB; the envelope and JSON escaping add a little.
+    max_body_bytes: int = Field(288 * 1024, ge=1024)
+    graceful_timeout: float = Field(10.0, gt=0)
+    # /in/: the whole body must arrive within this many seconds (else 408 and the connection closes).
+    body_timeout: float = Field(10.0, gt=0, le=300)
+    # /in/: requests to a known token being read or processed at once; more get 503 (senders retry).
+    max_inbound_in_flight: int = Field(100, ge=1, le=10_000)
+    # Each entry a table { name = "ci", token = "..." } or a plain string (then named token-1, token-2 ...).
+    api_tokens: list[ApiToken] = Field([], max_length=100)
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _name_plain_tokens(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [{"name": f"token-{i}", "token": t} if isinstance(t, str) else t for i, t in enumerate(value, 1)]
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _unique_names(cls, value: list[ApiToken]) -> list[ApiToken]:
+        names = [t.name for t in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"expected distinct token names; found {', '.join(sorted(names))}")
+        return value
+
+
+class StoreConfig(Model):
+    path: Path = Path("alertd.db")
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    inbound_retention_days: float = Field(30, gt=0)
+    # How long a write waits for a lock held by another process before the request gets a 503.
+    busy_timeout_seconds: float = Field(5, gt=0, le=300)
+    # A hard cap on the database size; when it is reached inbound requests get 503 (SNS retries).
+    max_size_mb: float | None = Field(None, gt=0)
+
+
+class LogConfig(Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+# --- integrations -------------------------------------------------------------
+
+
+class IntegrationConfig(Model):
+    type: str
+    token: SecretStr | None = None
+    escalation_policy: str | None = None
+    ruleset: str | None = None
+    rules: dict[str, Any] | None = None
+    options: dict[str, Any] = {}
+    notify_on_close: bool = False
+    enabled: bool = True
+
+    @field_validator("token")
+    @classmethod
+    def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{22,128}", value.get_secret_value()):
+            raise ValueError("expected 22 to 128 characters of A-Z a-z 0-9 _ - (at least 128 random bits)")
+        return value
+
+
+# --- people -------------------------------------------------------------------
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("expected an IANA time zone name such as Europe/Berlin") from exc
+    return value
+
+
+class NotifyStep(Model):
+    method: Literal["email", "sms", "voice", "push", "webhook"]
+    after_minutes: float = Field(0, ge=0)
+
+
+class UserConfig(Model):
+    full_name: str | None = None
+    timezone: str = "UTC"
+    contact: dict[Literal["email", "sms", "voice", "push", "webhook"], str] = {}
+    notify: list[NotifyStep] | None = None
+
+    _zone = field_validator("timezone")(_check_zone)
+
+    def notify_steps(self) -> list[NotifyStep]:
+        """The user's notification rules; by default every contact method at once."""
+        if self.notify is not None:
+            return list(self.notify)
+        return [NotifyStep(method=kind) for kind in CONTACT_KINDS if kind in self.contact]
+
+
+class GroupConfig(Model):
+    members: list[str] = Field(min_length=1)
+
+
+# --- schedules ----------------------------------------------------------------
+
+SHIFT_RE = re.compile(r"^(\d+)\s*([hdw])$")
+
+
+class Restriction(Model):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = list(WEEKDAYS)
+    start: time = time(0, 0)
+    end: time = time(0, 0)  # 00:00 as an end means midnight at the end of the day
+
+
+class LayerConfig(Model):
+    name: str | None = None
+    users: list[str] = Field(min_length=1)
+    shift: str = Field("1w", description="shift length: <n>h, <n>d or <n>w")
+    handoff: time = time(9, 0)
+    start: date = date(2026, 1, 5)
+    restrictions: list[Restriction] = []
+
+    @field_validator("shift")
+    @classmethod
+    def _shift(cls, value: str) -> str:
+        if not SHIFT_RE.match(value) or int(SHIFT_RE.match(value).group(1)) == 0:  # type: ignore[union-attr]
+            raise ValueError("expected a shift length like '12h', '1d' or '2w'")
+        return value
+
+
+class OverrideConfig(Model):
+    user: str
+    start: datetime
+    end: datetime
+
+
+class ScheduleConfig(Model):
+    timezone: str = "UTC"
+    layers: list[LayerConfig] = Field(min_length=1)
+    overrides: list[OverrideConfig] = []
+    ical_token: LongSecret | None = None
+
+    _zone = field_validator("timezone")(_check_zone)
+
+
+# --- escalation ---------------------------------------------------------------
+
+
+class LevelConfig(Model):
+    users: list[str] = []
+    groups: list[str] = []
+    schedules: list[str] = []
+    delay_minutes: float = Field(10, ge=0)
+
+
+class EscalationPolicyConfig(Model):
+    levels: list[LevelConfig] = Field(min_length=1)
+    repeat: int = Field(0, ge=0, le=100)
+
+
+class LinksConfig(Model):
+    secret: LongSecret | None = None
+    ttl_hours: float = Field(24, gt=0)
+
+
+class OutboxConfig(Model):
+    max_attempts: int = Field(5, ge=1, le=100)
+    backoff_base_seconds: float = Field(5, gt=0)
+    backoff_max_seconds: float = Field(300, gt=0)
+
+
+class RawConfig(Model):
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    log: LogConfig = LogConfig()
+    links: LinksConfig = LinksConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    plugins_dir: Path | None = None
+    integrations: dict[str, IntegrationConfig] = {}
+    users: dict[str, UserConfig] = {}
+    groups: dict[str, GroupConfig] = {}
+    schedules: dict[str, ScheduleConfig] = {}
+    escalation_policies: dict[str, EscalationPolicyConfig] = {}
+    inbound: dict[str, dict[str, Any]] = {}
+    channels: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,146 @@
+"""Plugin tables: [inbound.*], [channels.*] and each integration's options and ruleset,
+validated by the models the plugins declare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel, ValidationError
+
+from alertd.config.checks import dotted_field_paths
+from alertd.config.models import CONTACT_KINDS
+from alertd.config.problems import Problem, join_key, problems_from_validation
+from alertd.config.resolved import Config, Integration
+from alertd.mapping import RulesetConfig, RulesetError, compile_ruleset
+
+
+def _unknown_table(table: str, what: str, name: str, known: dict[str, Any]) -> Problem:
+    """[<table>.<name>] where no loaded plugin provides <name>."""
+    return Problem(f"{table}.{name}", f"no {what} named {name!r} (known: {', '.join(sorted(known)) or 'none'})")
+
+
+def _validate_plugin_table(
+    model: type[BaseModel] | None,
+    data: dict[str, Any],
+    prefix: tuple[Any, ...],
+    owner: str,
+    problems: list[Problem],
+) -> BaseModel | None:
+    if model is None:
+        if data:
+            problems.append(Problem(join_key(prefix), f"plugin {owner} takes no settings here"))
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for p in problems_from_validation(exc, prefix, model=model):
+            problems.append(Problem(p.key, f"{p.message} (plugin {owner})"))
+        return None
+
+
+def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: list[Problem]) -> None:
+    raw = config.raw
+    inbound_types: dict[str, Any] = {}
+    for group in pm.hook.alertd_inbound_types():
+        for it in group or []:
+            inbound_types[it.name] = it
+    channels: dict[str, Any] = {}
+    for group in pm.hook.alertd_channels():
+        for ch in group or []:
+            channels[ch.name] = ch
+
+    for name, data in raw.inbound.items():
+        it = inbound_types.get(name)
+        if it is None:
+            problems.append(_unknown_table("inbound", "inbound type", name, inbound_types))
+            continue
+        settings = _validate_plugin_table(it.settings_model, data, ("inbound", name), it.name, problems)
+        if settings is not None:
+            config.inbound_settings[name] = settings
+    for name, it in inbound_types.items():
+        if name not in config.inbound_settings and it.settings_model is not None:
+            try:
+                config.inbound_settings[name] = it.settings_model()
+            except ValidationError:
+                pass
+
+    for name, integ in raw.integrations.items():
+        prefix = ("integrations", name)
+        it = inbound_types.get(integ.type)
+        if it is None:
+            problems.append(
+                Problem(
+                    join_key((*prefix, "type")),
+                    f"expected one of the inbound types "
+                    f"({', '.join(sorted(inbound_types)) or 'none loaded'}); "
+                    f"found string {integ.type!r}",
+                )
+            )
+            continue
+        options = _validate_plugin_table(it.options_model, integ.options, (*prefix, "options"), it.name, problems)
+        # `rules` alone is a complete ruleset; with `ruleset` it overrides keys of that named one.
+        if integ.rules is not None and integ.ruleset is None:
+            ruleset_name, base = "inline", {}
+        else:
+            ruleset_name = integ.ruleset or it.default_ruleset
+            if ruleset_name not in it.rulesets:
+                problems.append(
+                    Problem(
+                        join_key((*prefix, "ruleset")),
+                        f"expected one of the rulesets of {it.name} "
+                        f"({', '.join(sorted(it.rulesets))}); found string {ruleset_name!r}",
+                    )
+                )
+                continue
+            base = it.rulesets[ruleset_name]
+            if integ.rules:
+                ruleset_name += " + rules"
+        rules_prefix = (*prefix, "rules")
+        try:
+            rules = RulesetConfig.model_validate({**base, **(integ.rules or {})})
+        except ValidationError as exc:
+            problems.extend(problems_from_validation(exc, rules_prefix, model=RulesetConfig))
+            continue
+        dotted = [Problem(join_key(rules_prefix + loc), message) for loc, message in dotted_field_paths(rules)]
+        if dotted:
+            problems.extend(dotted)
+            continue
+        try:
+            compiled = compile_ruleset(rules)
+        except RulesetError as exc:
+            problems.append(Problem(join_key(rules_prefix + tuple(exc.loc)), exc.message))
+            continue
+        if options is not None:
+            config.integrations[name] = Integration(
+                name=name,
+                config=integ,
+                inbound_type=it,
+                options=options,
+                ruleset=compiled,
+                ruleset_name=ruleset_name,
+            )
+
+    config.channel_kinds = {
+        kind: sorted(ch.name for ch in channels.values() if kind in ch.kinds) for kind in CONTACT_KINDS
+    }
+    for name, data in raw.channels.items():
+        ch = channels.get(name)
+        if ch is None:
+            problems.append(_unknown_table("channels", "channel", name, channels))
+            continue
+        settings = _validate_plugin_table(ch.config_model, data, ("channels", name), ch.name, problems)
+        if settings is None and ch.config_model is not None:
+            continue
+        config.channels[name] = (ch, settings)
+        for kind in ch.kinds:
+            other = config.channel_for_kind.get(kind)
+            if other is not None:
+                problems.append(
+                    Problem(
+                        f"channels.{name}",
+                        f"contact kind {kind!r} is already served by channel {other!r}; "
+                        "configure only one channel per kind",
+                    )
+                )
+            config.channel_for_kind[kind] = name

@@ -1,0 +1,70 @@
+"""SIGHUP: validate the whole config file again and swap it in only if it has no problem.
+
+The daemon only calls :func:`reload_config`; what a reload may change at once and what
+needs a restart is decided here (``restart_needed`` is pure).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from alertd.config import Config, ConfigError, load_config
+from alertd.log import get_logger, set_level
+
+if TYPE_CHECKING:
+    from alertd.runtime import Runtime
+    from alertd.sdnotify import Notifier
+
+log = get_logger("alertd.daemon")
+
+# Settings read once at start; a reload that changes them asks for a restart.
+RESTART_ONLY = ("server.listen", "store.path", "store.synchronous", "store.max_size_mb", "plugins_dir")
+
+
+def restart_only_values(config: Config) -> dict[str, Any]:
+    raw = config.raw
+    return {
+        "server.listen": raw.server.listen,
+        "store.path": str(config.db_path),
+        "store.synchronous": raw.store.synchronous,
+        "store.max_size_mb": raw.store.max_size_mb,
+        "plugins_dir": str(raw.plugins_dir),
+    }
+
+
+def restart_needed(running: Config, new: Config) -> list[tuple[str, Any, Any]]:
+    """(key, running value, value in the file) of every restart-only setting the new config changes."""
+    before, after = restart_only_values(running), restart_only_values(new)
+    return [(key, before[key], after[key]) for key in RESTART_ONLY if before[key] != after[key]]
+
+
+def log_warnings(config: Config) -> None:
+    """What check-config warns about (valid settings that page nobody), once per start or reload."""
+    for warning in config.warnings:
+        log.warning("config.warning", key=warning.key, problem=warning.message)
+
+
+async def reload_config(
+    config_path: Path, runtime: Runtime, notifier: Notifier, refresh: Callable[[], Awaitable[None]]
+) -> bool:
+    """Validate ``config_path`` whole; swap it into ``runtime`` only if it is valid, then ``refresh``."""
+    notifier.notify("RELOADING=1")
+    try:
+        new = await trio.to_thread.run_sync(load_config, config_path, runtime.pm)
+    except ConfigError as exc:
+        log.error("config.reload_rejected", problems=len(exc.problems), errors=str(exc))
+        notifier.notify("READY=1", "STATUS=reload rejected; running on the previous config")
+        return False
+    for key, running, file in restart_needed(runtime.config, new):
+        log.warning("config.restart_needed", key=key, running=running, file=file)
+    runtime.config = new
+    set_level(new.raw.log.level)
+    log_warnings(new)
+    await refresh()
+    log.info("config.reloaded", path=str(config_path), integrations=len(new.integrations))
+    notifier.notify("READY=1", "STATUS=serving (config reloaded)")
+    return True
