@@ -45,7 +45,20 @@ CASES = [
     (
         "unknown contact kind",
         GOOD_PEOPLE + '[users.bob]\ncontact = { pager = "1" }\n',
-        ["users.bob.contact.pager: unknown key (expected one of: email, sms, voice, push, webhook)"],
+        [
+            "users.bob.contact.pager: expected a contact kind declared by a loaded channel "
+            "(email, push, sms, voice, webhook); found string 'pager'"
+        ],
+    ),
+    (
+        "malformed contact kind",
+        GOOD_PEOPLE + '[users.bob]\ncontact = { "Pager!" = "1" }\n',
+        ["users.bob.contact.Pager!: expected a string matching ^[a-z][a-z0-9_-]*$"],
+    ),
+    (
+        "too many contacts",
+        GOOD_PEOPLE + "[users.bob.contact]\n" + "".join(f'k{i} = "x"\n' for i in range(21)),
+        ["users.bob.contact: expected at most 20 item(s); found a table"],
     ),
     (
         "missing policy",
@@ -108,7 +121,7 @@ def test_bad_config_messages(tmp_path: Path, name: str, text: str, expected: lis
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(ConfigError) as info:
-        load_config(path, make_manager(entry_points=False))
+        load_config(path, make_manager())
     message = str(info.value)
     for part in expected:
         assert part in message
@@ -159,7 +172,7 @@ def test_long_secrets_accepted(tmp_path: Path) -> None:
         + "t" * 32
         + '"\n[[schedules.s.layers]]\nusers = ["alice"]\n'
     )
-    config = load_config(path, make_manager(entry_points=False))
+    config = load_config(path, make_manager())
     assert config.raw.links.secret is not None
 
 
@@ -251,6 +264,6 @@ def test_an_entry_left_out_is_not_reported_missing_too(tmp_path: Path) -> None:
     level = '[[escalation_policies.ops.levels]]\nschedules = ["s"]\nusers = ["zed"]\n'
     path.write_text(GOOD_PEOPLE + "[schedules.s]\n" + level)
     with pytest.raises(ConfigError) as info:
-        load_config(path, make_manager(entry_points=False))
+        load_config(path, make_manager())
     keys = [p.key for p in info.value.problems]
     assert keys == ["schedules.s.layers", "escalation_policies.ops.levels[1].users[0]"]

@@ -12,8 +12,7 @@ from pathlib import Path
 import trio
 from pydantic import BaseModel, ConfigDict
 
-from alertd import hookimpl
-from alertd.channels import DeliveryResult, Notification
+from alertd.plugin import DeliveryResult, Notification, hookimpl
 
 __version__ = "1.0"
 

@@ -23,7 +23,7 @@ still is, from here.
 from alertd.config.checks import check_references, config_warnings, dotted_field_paths
 from alertd.config.load import build_config, inspect_config, load_config, read_and_inspect, read_toml
 from alertd.config.models import (
-    CONTACT_KINDS,
+    KIND_RE,
     MIN_SECRET_CHARS,
     NAME_RE,
     SHIFT_RE,
@@ -53,7 +53,7 @@ from alertd.config.problems import SECRET_WORDS, ConfigError, Problem, format_pr
 from alertd.config.resolved import CheckedConfig, Config, Integration
 
 __all__ = [
-    "CONTACT_KINDS",
+    "KIND_RE",
     "MIN_SECRET_CHARS",
     "NAME_RE",
     "SECRET_WORDS",

@@ -14,7 +14,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-CONTACT_KINDS = ("email", "sms", "voice", "push", "webhook")
+# Contact kinds are declared by channel plugins (Channel.kinds), not listed here: a third-party
+# channel brings its own. Only the shape is checked here; plugin_tables checks each kind against
+# the kinds of the loaded channels.
+KIND_RE = r"^[a-z][a-z0-9_-]*$"
+MAX_KIND_CHARS = 32
+MAX_CONTACTS = 20
+ContactKind = Annotated[str, Field(pattern=KIND_RE, max_length=MAX_KIND_CHARS)]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -133,23 +139,23 @@ def _check_zone(value: str) -> str:
 
 
 class NotifyStep(Model):
-    method: Literal["email", "sms", "voice", "push", "webhook"]
+    method: ContactKind
     after_minutes: float = Field(0, ge=0)
 
 
 class UserConfig(Model):
     full_name: str | None = None
     timezone: str = "UTC"
-    contact: dict[Literal["email", "sms", "voice", "push", "webhook"], str] = {}
-    notify: list[NotifyStep] | None = None
+    contact: dict[ContactKind, Annotated[str, Field(max_length=1024)]] = Field({}, max_length=MAX_CONTACTS)
+    notify: list[NotifyStep] | None = Field(None, max_length=100)
 
     _zone = field_validator("timezone")(_check_zone)
 
     def notify_steps(self) -> list[NotifyStep]:
-        """The user's notification rules; by default every contact method at once."""
+        """The user's notification rules; by default every contact method at once (in table order)."""
         if self.notify is not None:
             return list(self.notify)
-        return [NotifyStep(method=kind) for kind in CONTACT_KINDS if kind in self.contact]
+        return [NotifyStep(method=kind) for kind in self.contact]
 
 
 class GroupConfig(Model):

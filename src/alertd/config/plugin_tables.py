@@ -9,7 +9,6 @@ import pluggy
 from pydantic import BaseModel, ValidationError
 
 from alertd.config.checks import dotted_field_paths
-from alertd.config.models import CONTACT_KINDS
 from alertd.config.problems import Problem, join_key, problems_from_validation
 from alertd.config.resolved import Config, Integration
 from alertd.mapping import RulesetConfig, RulesetError, compile_ruleset
@@ -18,6 +17,22 @@ from alertd.mapping import RulesetConfig, RulesetError, compile_ruleset
 def _unknown_table(table: str, what: str, name: str, known: dict[str, Any]) -> Problem:
     """[<table>.<name>] where no loaded plugin provides <name>."""
     return Problem(f"{table}.{name}", f"no {what} named {name!r} (known: {', '.join(sorted(known)) or 'none'})")
+
+
+def contact_kind_problems(config: Config, declared: set[str]) -> list[Problem]:
+    """users.<name>.contact.<kind> where no loaded channel declares <kind>.
+
+    A notify step's method must be a key of contact (checks.check_references), so it is covered.
+    """
+
+    def problem(key: str, kind: str) -> Problem:
+        known = ", ".join(sorted(declared)) or "none loaded"
+        return Problem(key, f"expected a contact kind declared by a loaded channel ({known}); found string {kind!r}")
+
+    out: list[Problem] = []
+    for name, user in config.raw.users.items():
+        out += [problem(f"users.{name}.contact.{kind}", kind) for kind in user.contact if kind not in declared]
+    return out
 
 
 def _validate_plugin_table(
@@ -121,8 +136,11 @@ def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: li
                 ruleset_name=ruleset_name,
             )
 
+    # The kinds a user's contact table may name are those the loaded channel plugins declare.
+    declared = {kind for ch in channels.values() for kind in ch.kinds}
+    problems.extend(contact_kind_problems(config, declared))
     config.channel_kinds = {
-        kind: sorted(ch.name for ch in channels.values() if kind in ch.kinds) for kind in CONTACT_KINDS
+        kind: sorted(ch.name for ch in channels.values() if kind in ch.kinds) for kind in sorted(declared)
     }
     for name, data in raw.channels.items():
         ch = channels.get(name)

@@ -111,6 +111,10 @@ def _expected(err: dict[str, Any]) -> str:
         return f"at least {ctx.get('min_length')} item(s)"
     if kind == "too_long":
         return f"at most {ctx.get('max_length')} item(s)"
+    if kind == "string_too_long":
+        return f"a string of at most {ctx.get('max_length')} character(s)"
+    if kind == "string_too_short":
+        return f"a string of at least {ctx.get('min_length')} character(s)"
     msg = err["msg"]
     return msg[len("Value error, ") :] if msg.startswith("Value error, ") else msg
 
@@ -128,7 +132,8 @@ def problems_from_validation(
         value = err.get("input")
         if _is_secret_key(loc) and value is not None:
             value = _Redacted(len(str(value)))
-        if err["type"] == "extra_forbidden" or is_key:
+        # A key of the wrong shape (e.g. a contact kind) is reported like a value, with what was expected.
+        if err["type"] == "extra_forbidden" or (is_key and err["type"] == "literal_error"):
             allowed = _allowed_keys(model, loc[:-1]) if model else None
             if is_key and err["type"] == "literal_error":
                 allowed = [str(x).strip("'") for x in str(err["ctx"]["expected"]).replace(" or ", ", ").split(", ")]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alertd import hookimpl
+from alertd.plugin import hookimpl
 from alertd_apprise.channel import AppriseChannel, AppriseSettings
 
 __version__ = "0.1.0"

@@ -8,8 +8,7 @@ from typing import Any
 import trio
 from pydantic import BaseModel, ConfigDict, Field
 
-from alertd.channels import DeliveryResult, Notification
-from alertd.weburl import safe_link
+from alertd.plugin import DeliveryResult, Notification, safe_link
 
 MAX_ERROR_CHARS = 500
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from alertd import hookimpl
+from alertd.plugin import hookimpl
 from alertd_aws_sns.inbound_type import SnsInboundType
 
 __version__ = "0.1.0"
@@ -31,7 +31,7 @@ class _Store:
         self.db = db
 
     async def write(self, fn: Any) -> Any:
-        from alertd.store import write_transaction
+        from alertd.plugin import write_transaction
 
         with write_transaction(self.db):
             return fn(self.db)
@@ -39,9 +39,9 @@ class _Store:
 
 def load_confirmation(db: Any, config: Any, inbound_id: int) -> tuple[str, dict[str, Any]]:
     """The integration and envelope of a logged SubscriptionConfirmation, or ClickException-worthy errors."""
-    from alertd import ledger
+    from alertd.plugin import inbound_log_entry
 
-    row = ledger.get(db, inbound_id)
+    row = inbound_log_entry(db, inbound_id)
     if row is None:
         raise LookupError(f"no inbound message #{inbound_id}")
     if row["message_type"] != "SubscriptionConfirmation" or row["outcome"] != "Subscription Confirmation":
@@ -59,7 +59,7 @@ def load_confirmation(db: Any, config: Any, inbound_id: int) -> tuple[str, dict[
 
 @hookimpl
 def alertd_register_commands(cli: click.Group) -> None:
-    from alertd.cli import ROW_ID, config_option
+    from alertd.plugin import ROW_ID, config_option
 
     @cli.group("sns")
     def sns() -> None:
@@ -75,7 +75,7 @@ def alertd_register_commands(cli: click.Group) -> None:
         Fetches its SubscribeURL, which must be on the SNS host of the topic's region."""
         import trio
 
-        from alertd.textout import visible
+        from alertd.plugin import visible
         from alertd_aws_sns.confirm import ConfirmError, confirm_and_record
 
         db = obj.open_store_db()
@@ -114,7 +114,7 @@ def alertd_register_commands(cli: click.Group) -> None:
 def alertd_register_routes(runtime: Any) -> list[Any]:
     from quart import Blueprint
 
-    from alertd.http.api import error, json_response, parse_id, requires_token
+    from alertd.plugin import error, json_response, parse_id, requires_token
     from alertd_aws_sns.confirm import ConfirmError, confirm_and_record
 
     bp = Blueprint("aws_sns", __name__, url_prefix="/api/v1/sns")

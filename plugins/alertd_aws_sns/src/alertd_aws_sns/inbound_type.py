@@ -29,10 +29,16 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from alertd import jsonlimits
-from alertd.inbound import InboundMessage, InboundRequest, Rejection, Subscription
-from alertd.log import get_logger
-from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
+from alertd.plugin import (
+    SUBSCRIPTION_CONFIRMATION,
+    UNSUBSCRIBE_CONFIRMATION,
+    InboundMessage,
+    InboundRequest,
+    Rejection,
+    Subscription,
+    get_logger,
+    jsonlimits,
+)
 from alertd_aws_sns.rulesets import DEFAULT_RULESET, RULESETS
 from alertd_aws_sns.signature import (
     CertificateCache,
@@ -45,8 +51,7 @@ from alertd_aws_sns.signature import (
 )
 
 if TYPE_CHECKING:
-    from alertd.config import Integration
-    from alertd.runtime import Runtime
+    from alertd.plugin import Integration, Runtime
 
 log = get_logger("alertd.aws_sns")
 

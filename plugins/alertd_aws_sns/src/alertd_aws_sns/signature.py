@@ -39,8 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from alertd.log import error_with_cause, get_logger
-from alertd.store.files import make_private_dirs
+from alertd.plugin import error_with_cause, get_logger, make_private_dirs
 
 log = get_logger("alertd.aws_sns.signature")
 

@@ -14,9 +14,7 @@ from typing import Annotated, Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from alertd.channels import DeliveryResult, Notification
-from alertd.http_delivery import post
-from alertd.weburl import safe_link
+from alertd.plugin import DeliveryResult, Notification, post, safe_link
 
 USER_AGENT = "alertd-ntfy/0.1.0"
 TOPIC_RE = re.compile(r"^[-_A-Za-z0-9]{1,64}$")

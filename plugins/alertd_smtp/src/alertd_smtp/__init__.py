@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alertd import hookimpl
+from alertd.plugin import hookimpl
 from alertd_smtp.channel import SmtpChannel, SmtpSettings
 
 __version__ = "0.1.0"

@@ -13,8 +13,7 @@ from typing import Any, Literal
 import trio
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from alertd.channels import DeliveryResult, Notification
-from alertd.log import error_with_cause
+from alertd.plugin import DeliveryResult, Notification, error_with_cause
 from alertd_smtp.message import build_message, message_id
 
 

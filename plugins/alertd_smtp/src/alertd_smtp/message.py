@@ -8,9 +8,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
-from alertd.channels import Notification
-from alertd.textout import visible, visible_block
-from alertd.weburl import safe_link
+from alertd.plugin import Notification, safe_link, visible, visible_block
 
 ACTION_LABELS = (("ack", "Acknowledge"), ("close", "Close"))
 

@@ -22,8 +22,7 @@ from typing import Any
 
 import click
 
-from alertd import hookimpl
-from alertd.log import get_logger
+from alertd.plugin import get_logger, hookimpl
 from alertd_twilio.channels import CHANNELS, SMS_STATUS_PATH, VOICE_STATUS_PATH
 
 __version__ = "0.1.0"
@@ -66,7 +65,7 @@ def webhook_urls(public_url: str) -> dict[str, str]:
 
 @hookimpl
 def alertd_register_commands(cli: click.Group) -> None:
-    from alertd.cli import config_option
+    from alertd.plugin import config_option
 
     @cli.group("twilio")
     def twilio() -> None:

@@ -20,12 +20,11 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from alertd.channels import DeliveryResult, Notification
-from alertd.log import error_with_cause, get_logger
+from alertd.plugin import DeliveryResult, Notification, error_with_cause, get_logger
 from alertd_twilio.settings import TwilioSettings
 
 if TYPE_CHECKING:
-    from alertd.runtime import Runtime
+    from alertd.plugin import Runtime
 
 log = get_logger("alertd.twilio")
 

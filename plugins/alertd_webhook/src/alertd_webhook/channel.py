@@ -23,10 +23,7 @@ import trio
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alertd import sandbox
-from alertd.channels import DeliveryResult, Notification
-from alertd.config import LongSecret
-from alertd.http_delivery import post
+from alertd.plugin import DeliveryResult, LongSecret, Notification, post, sandbox
 
 USER_AGENT = "alertd-webhook/0.1.0"
 # A Retry-After longer than this is cut down: a page must not wait hours because a receiver asked.

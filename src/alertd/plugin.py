@@ -1,0 +1,149 @@
+"""The plugin API: everything a plugin may import from alertd, and nothing else.
+
+A plugin (built-in under ``plugins/``, installed through the ``alertd`` entry point, or a ``.py``
+file in ``plugins_dir``) imports only this module. What is here is re-exported from the module
+that implements it (so ``alertd.plugin.Notification is alertd.channels.Notification``); what is
+not here is internal and may change without notice. ``tests/test_plugin_api.py`` keeps the
+built-in plugins to this rule. The hooks themselves are documented in ``alertd.hookspecs``.
+
+Hooks and the shapes they exchange
+    ``hookimpl``             decorator marking a function as the implementation of a hook.
+    ``Channel``              protocol of a channel (``alertd_channels``): ``name``, ``kinds`` (the
+                             contact kinds it serves; a user's ``contact = { <kind> = ... }`` is
+                             valid when a loaded channel declares ``<kind>``), ``config_model``,
+                             ``concurrency``, ``async send(notification, settings, runtime)``.
+    ``Notification``         one attempt to reach one person on one contact kind about one alert.
+    ``DeliveryResult``       what ``send`` returns: sent, delivered, retry or failed.
+    ``InboundType``          protocol of an inbound type (``alertd_inbound_types``).
+    ``InboundRequest``       one HTTP request to an integration's URL, as received.
+    ``InboundMessage``       a verified message, ready for the inbound log and the mapper.
+    ``Rejection``            a refused request: a status (4xx, or 5xx to make the sender retry)
+                             and a one-line reason for the inbound log.
+    ``Subscription``         a source-side subscription an inbound message announces.
+    ``SUBSCRIPTION_CONFIRMATION``, ``UNSUBSCRIBE_CONFIRMATION``
+                             inbound-log outcomes of messages that are not mapped.
+    ``Integration``          a configured integration as an inbound type receives it.
+    ``Runtime``              the running daemon handed to hooks (config, store, clock).
+    ``LongSecret``           pydantic type for a hand-set secret in a plugin's settings model
+                             (at least 32 characters, never shown).
+
+Acting on alerts (inside ``runtime.store.write``)
+    ``apply_command(db, action, alert_id, actor, via, now, **detail)``
+                             acknowledge (``"ack"``) or close (``"close"``) an alert as ``actor``
+                             (a name under ``[users]``), recorded as done via ``via``; returns
+                             (alert, events). ``AlertCommandError`` (with an HTTP-ish ``status``)
+                             when it cannot be done. ``ACTIONS`` lists the actions.
+    ``actor_problem(raw, user)``
+                             why ``user`` may not act on alerts, or None: check it first.
+    ``MAX_ID``               the largest alert or notification id (SQLite's signed 64 bits).
+    ``parse_reply``, ``handle_reply``, ``first_receipt``
+                             the reply parser (``ACK 12``, ``close``), the whole handling of a
+                             reply from a contact address, and once-only receipt of a provider's
+                             message id (a retried webhook changes nothing twice).
+    ``report_delivery_status(db, raw, channel, provider_id, status, error, now, notification_id)``
+                             a provider's delivery report for a sent notification (a status
+                             callback); ``get_notification(db, id)`` reads one outbox row.
+
+Sending and receiving safely
+    ``post``                 POST to a provider with one deadline; returns a DeliveryResult
+                             (2xx sent, 429/5xx/timeouts retry, other 4xx failed).
+    ``safe_link``            an http(s) URL fit to put in a message, or "".
+    ``visible``, ``visible_block``
+                             text with control characters shown as escapes (for terminals,
+                             logs and messages a person reads).
+    ``sandbox``              the bounded Jinja sandbox: ``sandbox.BoundedSandbox``,
+                             ``sandbox.render(template, variables, seconds=, max_chars=)``.
+    ``jsonlimits``           JSON with a nesting bound: ``jsonlimits.loads``,
+                             ``jsonlimits.check_depth``, ``jsonlimits.JSONTooDeep``.
+    ``get_logger``, ``error_with_cause``
+                             a structured logger (never log secrets), and an exception as one
+                             line with its cause.
+
+Storage, HTTP routes and CLI commands
+    ``Store``, ``write_transaction``, ``StoreUnavailable``
+                             the database handle (``await store.read(fn)``, ``await
+                             store.write(fn)``), one write transaction on a direct connection
+                             (CLI), and the error a busy or full database raises.
+    ``make_private_dirs``    create directories readable by the daemon's user only.
+    ``inbound_log_entry(db, id)``
+                             one row of the inbound log, or None.
+    ``set_subscription_state(db, integration, topic, state, now, **detail)``
+                             record a source-side subscription's state.
+    ``requires_token``, ``json_response``, ``error``, ``parse_id``
+                             for routes (``alertd_register_routes``): bearer-token check,
+                             JSON answers, one-line errors, and ids from a URL.
+    ``config_option``, ``ROW_ID``
+                             for commands (``alertd_register_commands``): the ``-c/--config``
+                             option and a click type for row ids.
+"""
+
+from __future__ import annotations
+
+from alertd import jsonlimits, sandbox
+from alertd.channels import Channel, DeliveryResult, Notification
+from alertd.cli import ROW_ID, config_option
+from alertd.commands import ACTIONS, MAX_ID, AlertCommandError, actor_problem, apply_command
+from alertd.config import Integration, LongSecret
+from alertd.http.api import error, json_response, parse_id, requires_token
+from alertd.http_delivery import post
+from alertd.inbound import InboundMessage, InboundRequest, InboundType, Rejection, Subscription
+from alertd.ledger import get as inbound_log_entry
+from alertd.log import error_with_cause, get_logger
+from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
+from alertd.outbox import get as get_notification
+from alertd.outbox import record_provider_status as report_delivery_status
+from alertd.plugins import hookimpl
+from alertd.replies import first_receipt, handle_reply, parse_reply
+from alertd.runtime import Runtime
+from alertd.store import Store, StoreUnavailable, write_transaction
+from alertd.store.files import make_private_dirs
+from alertd.subscriptions import set_state as set_subscription_state
+from alertd.textout import visible, visible_block
+from alertd.weburl import safe_link
+
+__all__ = [
+    "ACTIONS",
+    "MAX_ID",
+    "ROW_ID",
+    "SUBSCRIPTION_CONFIRMATION",
+    "UNSUBSCRIBE_CONFIRMATION",
+    "AlertCommandError",
+    "Channel",
+    "DeliveryResult",
+    "InboundMessage",
+    "InboundRequest",
+    "InboundType",
+    "Integration",
+    "LongSecret",
+    "Notification",
+    "Rejection",
+    "Runtime",
+    "Store",
+    "StoreUnavailable",
+    "Subscription",
+    "actor_problem",
+    "apply_command",
+    "config_option",
+    "error",
+    "error_with_cause",
+    "first_receipt",
+    "get_logger",
+    "get_notification",
+    "handle_reply",
+    "hookimpl",
+    "inbound_log_entry",
+    "json_response",
+    "jsonlimits",
+    "make_private_dirs",
+    "parse_id",
+    "parse_reply",
+    "post",
+    "report_delivery_status",
+    "requires_token",
+    "safe_link",
+    "sandbox",
+    "set_subscription_state",
+    "visible",
+    "visible_block",
+    "write_transaction",
+]
