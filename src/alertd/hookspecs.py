@@ -1,7 +1,8 @@
 """alertd's plugin hooks.
 
 A plugin is a module (or object) with functions named like the hooks below,
-decorated with ``alertd.hookimpl``. Ship it as a distribution with an entry
+decorated with ``alertd.plugin.hookimpl``. A plugin imports from alertd only
+``alertd.plugin`` (the plugin API). Ship it as a distribution with an entry
 point in the ``alertd`` group::
 
     [project.entry-points.alertd]
@@ -68,7 +69,9 @@ def alertd_channels() -> list[Channel]:
     A channel delivers notifications for one or more contact-method kinds
     (``email``, ``sms``, ``voice``, ``push``, ``webhook`` ...). It declares
     ``name`` (its table ``[channels.<name>]`` in ``alertd.toml``),
-    ``kinds`` (the contact-method kinds it serves), ``config_model`` (a pydantic
+    ``kinds`` (the contact-method kinds it serves: lower-case names such as
+    ``slack``; a user's ``contact`` table may name any kind a loaded channel
+    declares, there is no other list), ``config_model`` (a pydantic
     model validating its table), ``concurrency`` (how many sends may run at
     once; a ``concurrency`` key in its table overrides it), and
     ``async send(notification, settings, runtime) -> DeliveryResult``, where
