@@ -88,3 +88,24 @@ def test_bad_kind_in_notify_is_a_key_path_error(tmp_path: Path) -> None:
     config.write_text(config.read_text().replace("slack = ", f"{long_kind} = ").replace("Slack Now", long_kind))
     result = run_cli("check-config", "-c", str(config))
     assert f"users.sam.contact.{long_kind}: expected a string of at most 32 character(s); found string" in result.stderr
+
+
+def test_a_channel_declaring_a_kind_no_user_could_name_stops_the_start(tmp_path: Path) -> None:
+    pdir = tmp_path / "local_plugins"
+    pdir.mkdir()
+    (pdir / "shouty.py").write_text(
+        "from alertd.plugin import hookimpl\n\n"
+        "class Shouty:\n"
+        '    name, kinds, config_model, concurrency = "shouty", ("Slack Now",), None, 1\n\n'
+        "@hookimpl\n"
+        "def alertd_channels():\n"
+        "    return [Shouty()]\n"
+    )
+    config = write_config(tmp_path)
+    config.write_text('plugins_dir = "local_plugins"\n' + config.read_text())
+    result = run_cli("check-config", "-c", str(config))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "channel 'shouty': contact kind 'Slack Now' is not a lower-case name matching" in lines[0]
+    assert str(pdir / "shouty.py") in lines[0]

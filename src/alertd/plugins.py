@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from alertd import hookspecs
+from alertd.channels import kind_problem
 
 hookimpl = pluggy.HookimplMarker("alertd")
 
@@ -132,6 +133,23 @@ def duplicate_names(provided: list[tuple[str, str]], what: str, label: Callable[
     ]
 
 
+def bad_kinds(pm: pluggy.PluginManager, label: Callable[[str], str] = str) -> list[str]:
+    """Channels declaring a contact kind no user could name (users' contact keys have this shape)."""
+    out = []
+    for impl in pm.hook.alertd_channels.get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        for channel in impl.function() or []:
+            kinds = getattr(channel, "kinds", None)
+            if not isinstance(kinds, tuple | list) or not kinds:
+                problems = ["kinds must be a non-empty tuple of contact kinds"]
+            else:
+                problems = [p for p in map(kind_problem, kinds) if p]
+            name = getattr(channel, "name", "?")
+            out += [f"plugin {label(impl.plugin_name)}: channel {name!r}: {p}" for p in problems]
+    return out
+
+
 def check_plugins(pm: pluggy.PluginManager) -> None:
     """Raise PluginSetError (one line, every problem) unless the loaded plugins fit together."""
     problems = unknown_hooks(pm)
@@ -141,6 +159,7 @@ def check_plugins(pm: pluggy.PluginManager) -> None:
 
     problems += duplicate_names(_provided(pm, "alertd_channels"), "channel", label)
     problems += duplicate_names(_provided(pm, "alertd_inbound_types"), "inbound type", label)
+    problems += bad_kinds(pm, label)
     if problems:
         raise PluginSetError("; ".join(problems))
     pm.check_pending()  # the same rule as unknown_hooks, kept as pluggy's own backstop

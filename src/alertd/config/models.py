@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from alertd.channels import KIND_RE, MAX_KIND_CHARS
+
 # Contact kinds are declared by channel plugins (Channel.kinds), not listed here: a third-party
 # channel brings its own. Only the shape is checked here; plugin_tables checks each kind against
 # the kinds of the loaded channels.
-KIND_RE = r"^[a-z][a-z0-9_-]*$"
-MAX_KIND_CHARS = 32
 MAX_CONTACTS = 20
 ContactKind = Annotated[str, Field(pattern=KIND_RE, max_length=MAX_KIND_CHARS)]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
