@@ -22,14 +22,13 @@ import trio
 from hypercorn.config import Config as HyperConfig
 
 from alertd.config import Config, ConfigError, load_config
-from alertd.escalation import escalation_loop
+from alertd.engine import LOOPS
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
 from alertd.ledger import add_repeats
 from alertd.links import ensure_secret
 from alertd.log import get_logger, set_level, setup_logging
 from alertd.maintenance import prune_inbound_log, start_scheduler
-from alertd.outbox import outbox_loop
 from alertd.runtime import Runtime
 from alertd.sdnotify import Notifier
 from alertd.startup import StartupError, check_listen, first_os_error, open_store, reason
@@ -129,9 +128,9 @@ class Daemon:
         runtime.services["links_secret"] = await runtime.store.write(lambda db: ensure_secret(db, config))
 
     def _start_background(self, nursery: trio.Nursery) -> None:
-        """The core loops, then whatever loops plugins ask for."""
+        """The engine's loops, then whatever loops plugins ask for."""
         runtime = self.runtime
-        for loop in (escalation_loop, outbox_loop):
+        for loop in LOOPS:
             nursery.start_soon(loop, runtime)
         for result in runtime.pm.hook.alertd_startup(runtime=runtime):
             if result is not None:

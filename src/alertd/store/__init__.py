@@ -92,6 +92,8 @@ class Store:
         self._local = threading.local()
         self._readers: list[Database] = []
         self._readers_lock = threading.Lock()
+        # Called (in trio) after each committed write: the runtime wakes the event dispatcher.
+        self.on_commit: Callable[[], None] | None = None
 
     def open(self) -> int:
         """Create or migrate the database (on the calling thread); return the schema version."""
@@ -119,7 +121,10 @@ class Store:
     async def write(self, fn: Callable[[Database], T]) -> T:
         if self._writer is None:
             raise StoreUnavailable("store is not open")
-        return await self._writer.submit(fn)
+        result = await self._writer.submit(fn)
+        if self.on_commit is not None:
+            self.on_commit()
+        return result
 
     def reader(self) -> Database:
         """This thread's reader connection."""

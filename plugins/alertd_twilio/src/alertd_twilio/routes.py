@@ -23,7 +23,6 @@ from alertd import outbox
 from alertd.commands import MAX_ID, AlertCommandError, actor_problem, apply_command
 from alertd.http.api import parse_id
 from alertd.log import get_logger
-from alertd.receive import announce
 from alertd.replies import first_receipt, handle_reply
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
@@ -168,10 +167,6 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return twiml(MessagingResponse())  # answered before: no second reply, no second action
         answer, events = result
         log.info("twilio.sms_reply", message_sid=sid, events=len(events))
-        if events:
-            announce(runtime, events)
-            runtime.wake("escalation")
-            runtime.wake("outbox")
         response = MessagingResponse()
         response.message(answer)
         return twiml(response)
@@ -229,7 +224,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
             if result is None:
                 log.warning("twilio.gather_replayed", call_sid=call_sid, notification=notification_id, digits=digits)
                 return twiml(goodbye(settings, "Goodbye."))
-            _alert, events = result
+            _alert, _events = result
         except AlertCommandError as exc:
             log.info("twilio.voice_command_refused", alert_id=alert_id, user=user, action=action, reason=str(exc))
             return twiml(goodbye(settings, f"Alert {alert_id} was not {done}: {exc}. Goodbye."))
@@ -237,9 +232,6 @@ def blueprint(runtime: Runtime) -> Blueprint:
             log.error("twilio.store_unavailable", path=request.path, error=str(exc))
             return twiml(goodbye(settings, "Sorry, alert D cannot record that right now. Please try again."))
         log.info("twilio.voice_command", alert_id=alert_id, user=user, action=action, notification=notification_id)
-        announce(runtime, events)
-        runtime.wake("escalation")
-        runtime.wake("outbox")
         return twiml(goodbye(settings, f"Alert {alert_id} {done}. Goodbye."))
 
     async def delivery_report(channel: str, sid: str | None, status: str | None, form: Any) -> Response:
@@ -256,9 +248,6 @@ def blueprint(runtime: Runtime) -> Blueprint:
             log.error("twilio.store_unavailable", path=request.path, error=str(exc))
             return text("storage unavailable; retry later", 503)
         log.info("twilio.status", channel=channel, provider_id=sid, status=status, events=len(events))
-        if events:
-            announce(runtime, events)
-        runtime.wake("outbox")
         return Response("", status=204)
 
     @bp.post(SMS_STATUS_PATH.removeprefix("/twilio"))
