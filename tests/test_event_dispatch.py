@@ -184,5 +184,8 @@ def test_events_of_a_process_killed_after_commit_reach_plugins_after_restart(tmp
         assert got[committed[0]] == "opened"
         daemon.signal(signal.SIGTERM)
         assert daemon.proc.wait(timeout=20) == 0
+        # A clean stop saves the cursor: the next start hands nothing out twice.
+        last = db.rows("SELECT MAX(id) AS m FROM alert_events")[0]["m"]
+        assert db.rows("SELECT last_id FROM event_cursors WHERE name = 'dispatch'")[0]["last_id"] == last
     finally:
         daemon.kill()

@@ -28,7 +28,7 @@ from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
 from alertd.ledger import add_repeats
 from alertd.links import ensure_secret
 from alertd.log import get_logger, set_level, setup_logging
-from alertd.maintenance import prune_inbound_log, start_scheduler
+from alertd.maintenance import prune_inbound_log
 from alertd.runtime import Runtime
 from alertd.sdnotify import Notifier
 from alertd.startup import StartupError, check_listen, first_os_error, open_store, reason
@@ -162,7 +162,6 @@ class Daemon:
                     outer.start_soon(self._watchdog, interval)
                 await self._refresh_tokens()
                 await prune_inbound_log(runtime)
-                scheduler = start_scheduler(runtime)
                 async with trio.open_nursery() as loops:
                     runtime.nursery = loops
                     hc = HyperConfig()
@@ -197,7 +196,6 @@ class Daemon:
                     with trio.move_on_after(config.raw.server.graceful_timeout + 5):
                         await served.wait()
                     loops.cancel_scope.cancel()
-                scheduler.shutdown(wait=False)
                 outer.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):

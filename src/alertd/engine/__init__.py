@@ -6,7 +6,9 @@
   and the wake-ups of the loops below (``engine/events.py``);
 - ``escalation``: fires the escalation steps that are due (``engine/escalation.py``);
 - ``delivery``: sends the outbox rows that are due through their channels
-  (``engine/delivery.py``).
+  (``engine/delivery.py``);
+- ``housekeeping``: recurring chores (inbound-log pruning) at times computed by
+  APScheduler triggers and stored as rows (``engine/housekeeping.py``).
 
 Loops never call each other: they meet in the database, and the dispatcher is the only
 one that wakes another (``runtime.wake(name)``), on seeing the event that gives it work.
@@ -19,8 +21,14 @@ from collections.abc import Awaitable, Callable
 from alertd.engine.delivery import delivery_loop
 from alertd.engine.escalation import escalation_loop
 from alertd.engine.events import events_loop
+from alertd.engine.housekeeping import housekeeping_loop
 from alertd.runtime import Runtime
 
-LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (events_loop, escalation_loop, delivery_loop)
+LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
+    events_loop,
+    escalation_loop,
+    delivery_loop,
+    housekeeping_loop,
+)
 
 __all__ = ["LOOPS"]

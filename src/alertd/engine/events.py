@@ -16,7 +16,7 @@ writes from another process are seen within POLL_SECONDS.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import trio
 from sqlite_utils import Database
@@ -116,31 +116,60 @@ def dispatch(runtime: Runtime, events: list[AlertEvent]) -> None:
 
 
 async def events_loop(runtime: Runtime) -> None:
-    """Read past the cursor, dispatch, persist the cursor, wait for a commit or the poll."""
+    """Read past the cursor, dispatch, wait for a commit or the poll. The cursor is saved by a
+    task of its own: dispatch never waits for an fsync (a page waits on this loop)."""
     store = runtime.store
     cursor = await store.read(read_cursor)
-    saved = cursor
-    while True:
-        wake = runtime.wakeup_event("events")
-        listening = bool(runtime.pm.hook.alertd_alert_event.get_hookimpls())
-        try:
-            events = await store.read(lambda db, c=cursor, s=listening: events_after(db, c, snapshots=s))
-        except Exception:
-            log.error("events.read_failed", exc_info=True)
-            events = []
-        if events:
-            dispatch(runtime, events)
-            last = events[-1].id
-            assert last is not None
-            cursor = last
-        if cursor != saved:
+    moved = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_save_cursor_loop, runtime, cursor, lambda: cursor, lambda: moved)
+        while True:
+            wake = runtime.wakeup_event("events")
+            listening = bool(runtime.pm.hook.alertd_alert_event.get_hookimpls())
             try:
-                await store.write(lambda db, c=cursor: save_cursor(db, c, runtime.clock.now()))
+                events = await store.read(lambda db, c=cursor, s=listening: events_after(db, c, snapshots=s))
+            except Exception:
+                log.error("events.read_failed", exc_info=True)
+                events = []
+            if events:
+                dispatch(runtime, events)
+                last = events[-1].id
+                assert last is not None
+                cursor = last
+                moved.set()
+                moved = trio.Event()
+            if len(events) == BATCH:
+                continue
+            with trio.move_on_after(POLL_SECONDS):
+                await wake.wait()
+
+
+async def _save_cursor_loop(
+    runtime: Runtime, saved: int, current: Callable[[], int], moved: Callable[[], trio.Event]
+) -> None:
+    """Persist the dispatcher's position after it moved (only ever to events already dispatched);
+    once more at shutdown, so that a clean restart hands nothing out twice."""
+
+    async def save(cursor: int) -> None:
+        await runtime.store.write(lambda db: save_cursor(db, cursor, runtime.clock.now()))
+
+    try:
+        while True:
+            cursor = current()
+            if cursor == saved:
+                await moved().wait()
+                continue
+            try:
+                await save(cursor)
                 saved = cursor
             except StoreUnavailable as exc:
-                # Kept in memory; persisted on a later pass (until then a restart re-sends them).
+                # Kept in memory and tried again; until then a restart hands these events out again.
                 log.warning("events.cursor_not_saved", cursor=cursor, error=str(exc))
-        if len(events) == BATCH:
-            continue
-        with trio.move_on_after(POLL_SECONDS):
-            await wake.wait()
+                await trio.sleep(POLL_SECONDS)
+    finally:
+        if current() != saved:
+            with trio.move_on_after(5, shield=True):
+                try:
+                    await save(current())
+                except StoreUnavailable:
+                    pass
