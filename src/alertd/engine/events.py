@@ -31,7 +31,7 @@ log = get_logger("alertd.engine.events")
 
 CURSOR = "dispatch"
 BATCH = 500
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.25
 
 # Which loop has new work when it sees an event of a kind: latency, not correctness (each
 # loop also re-reads the database on its own).
