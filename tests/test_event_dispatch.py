@@ -144,6 +144,8 @@ def test_a_cli_ack_reaches_plugins_of_the_running_daemon_within_2s(tmp_path: Pat
         elapsed = time.monotonic() - done
         assert elapsed < 2.0, f"the CLI ack reached the plugin after {elapsed:.2f} s"
         assert (ack["alert_id"], ack["actor"], ack["via"], ack["status"]) == (alert_id, "alice", "cli", "acknowledged")
+        # ... and /metrics counts it (the CLI wrote the database, not the daemon).
+        assert 'alertd_alert_events_total{kind="acknowledged"} 1.0' in daemon.get("/metrics").text
         ids = [e["id"] for e in heard(log)]
         assert ids == sorted(ids) and len(ids) == len(set(ids))
         last = db.rows("SELECT MAX(id) AS m FROM alert_events")[0]["m"]

@@ -10,8 +10,9 @@
 - ``housekeeping``: recurring chores (inbound-log pruning) at times computed by
   APScheduler triggers and stored as rows (``engine/housekeeping.py``).
 
-Loops never call each other: they meet in the database, and the dispatcher is the only
-one that wakes another (``runtime.wake(name)``), on seeing the event that gives it work.
+Loops never call each other: they meet in the database. The dispatcher wakes a loop
+(``runtime.wake(name)``) on seeing the event that gives it work; the one shortcut is the
+escalation loop waking delivery when it queued a page (latency: it saves a dispatcher pass).
 """
 
 from __future__ import annotations

@@ -20,8 +20,12 @@ async def escalation_loop(runtime: Runtime) -> None:
         wake = runtime.wakeup_event("escalation")
         now = runtime.clock.now()
         try:
-            events, _queued = await store.write(lambda db, now=now: fire_due(db, runtime.config, now))
+            events, queued = await store.write(lambda db, now=now: fire_due(db, runtime.config, now))
         except Exception:
             log.error("escalation.fire_failed", exc_info=True)
-            events = []
+            events, queued = [], 0
+        if queued:
+            # The page's hot path: delivery need not wait for the dispatcher's pass over the
+            # 'escalated' event (which wakes it too). A wake-up only; no effect leaves here.
+            runtime.wake("delivery")
         await runtime.idle(wake, await store.read(next_due), more_now=bool(events))
