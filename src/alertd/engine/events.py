@@ -32,6 +32,7 @@ log = get_logger("alertd.engine.events")
 CURSOR = "dispatch"
 BATCH = 500
 POLL_SECONDS = 0.25
+SAVE_SECONDS = 0.5
 
 # Which loop has new work when it sees an event of a kind: latency, not correctness (each
 # loop also re-reads the database on its own).
@@ -165,7 +166,9 @@ async def _save_cursor_loop(
             except StoreUnavailable as exc:
                 # Kept in memory and tried again; until then a restart hands these events out again.
                 log.warning("events.cursor_not_saved", cursor=cursor, error=str(exc))
-                await trio.sleep(POLL_SECONDS)
+            # At most one save per interval: under load a save per pass would double the
+            # fsyncs. The price: a crash re-sends up to that much (at least once anyway).
+            await trio.sleep(SAVE_SECONDS)
     finally:
         if current() != saved:
             with trio.move_on_after(5, shield=True):
