@@ -16,7 +16,7 @@ import pytest
 from alertd import alerts, hookspecs
 from alertd.engine.events import events_after, loops_to_wake, read_cursor, save_cursor
 from alertd.mapping import Decision
-from alertd.store import connect
+from alertd.store import Store, connect
 from alertd.store.schema import migrate
 from alertd.timeline import EventKind
 from helpers import ROOT, DaemonProcess, run_cli, wait_until
@@ -86,6 +86,23 @@ def test_a_new_database_dispatches_from_its_first_event(tmp_path: Path) -> None:
     assert read_cursor(db) == 0
     alerts.open_alert(db, "i", None, OPEN, None, 1.0)
     assert [e.kind for e in events_after(db, 0)] == ["opened"]
+
+
+async def test_only_commits_that_add_events_wake_the_dispatcher(tmp_path: Path) -> None:
+    store = Store(tmp_path / "a.db")
+    store.open()
+    store.start()
+    woken: list[int] = []
+    store.on_commit = lambda: woken.append(1)
+    try:
+        alert_id, _ = await store.write(lambda db: alerts.open_alert(db, "i", None, OPEN, None, 1.0))
+        assert len(woken) == 1
+        await store.write(lambda db: db.execute("UPDATE alerts SET title = 'x'"))  # no event
+        assert len(woken) == 1
+        await store.write(lambda db: alerts.acknowledge(db, alert_id, "erik", "api", 2.0))
+        assert len(woken) == 2
+    finally:
+        await store.aclose()
 
 
 # --- a real daemon -------------------------------------------------------------------------
