@@ -146,7 +146,7 @@ def alarm() -> dict:
     return notification(message.replace("ConsoleSignInFailures", f"Alarm-{uuid.uuid4().hex[:6]}"))
 
 
-def test_a_cli_ack_reaches_plugins_of_the_running_daemon_within_2s(tmp_path: Path) -> None:
+def test_cli_acks_and_closes_reach_plugins_within_2s_or_at_start(tmp_path: Path) -> None:
     daemon, db, log = event_daemon(tmp_path)
     with daemon:
         assert post_envelope(daemon, alarm()).status_code == 200
@@ -170,6 +170,13 @@ def test_a_cli_ack_reaches_plugins_of_the_running_daemon_within_2s(tmp_path: Pat
             lambda: db.rows("SELECT last_id FROM event_cursors WHERE name = 'dispatch'")[0]["last_id"] == last,
             what="the cursor to be saved",
         )
+    # With the daemon down the CLI still works; the daemon hands the close on when it starts.
+    result = run_cli("close", str(alert_id), "--user", "alice", "-c", str(daemon.config))
+    assert result.returncode == 0, result.stderr
+    with daemon:
+        wait_until(lambda: [e for e in heard(log) if e["kind"] == "closed"], what="the close made while down")
+    kinds = [e["kind"] for e in heard(log)]
+    assert kinds.count("acknowledged") == 1 and kinds.count("closed") == 1
 
 
 def test_events_of_a_process_killed_after_commit_reach_plugins_after_restart(tmp_path: Path) -> None:
