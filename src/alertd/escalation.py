@@ -1,4 +1,4 @@
-"""Escalation: the persisted plan of each open alert and the loop that carries it out.
+"""Escalation: the persisted plan of each open alert (the loop that fires it: engine/escalation.py).
 
 An escalation policy is an ordered list of levels; each level notifies users,
 groups and schedules (whoever is on call when the level fires), then waits its
