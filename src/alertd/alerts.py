@@ -1,8 +1,9 @@
 """The alert lifecycle: open -> acknowledged -> closed, with a timeline of every change.
 
 These functions run inside a writer job (one transaction with whatever caused
-them: the inbound log row, an SMS reply, an API call). Each returns the
-AlertEvents to announce once the transaction has committed. Escalation is
+them: the inbound log row, an SMS reply, an API call). Each writes its timeline
+rows (``alert_events``) in that transaction and returns them as AlertEvents; what
+reacts to them hears it from the event dispatcher after commit. Escalation is
 started on open and stopped on acknowledge and close in the same transaction,
 so the alert and its plan never disagree.
 """
@@ -15,8 +16,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from alertd import escalation
-from alertd.events import AlertEvent
 from alertd.mapping import Decision, OpenAlert
+from alertd.timeline import AlertEvent, EventKind
 
 STATUSES = ("open", "acknowledged", "closed")
 
@@ -53,12 +54,14 @@ def timeline(db: Database, alert_id: int) -> list[dict[str, Any]]:
 
 
 def add_event(db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, /, **detail: Any) -> AlertEvent:
-    """Append to the alert's timeline. The first six are positional-only, so ``detail`` may use any key."""
+    """Append to the alert's timeline, in the caller's transaction: the event dispatcher hands it
+    on after commit. The first six are positional-only, so ``detail`` may use any key."""
+    kind = EventKind(kind)  # a kind outside the Enum (undocumented for plugins) is a bug: fail the write
     db.execute(
         "INSERT INTO alert_events (alert_id, at, kind, actor, via, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        [alert_id, at, kind, actor, via, json.dumps(detail, default=str)],
+        [alert_id, at, str(kind), actor, via, json.dumps(detail, default=str)],
     )
-    return AlertEvent(kind=kind, alert_id=alert_id, actor=actor, via=via, at=at, detail=detail)
+    return AlertEvent(kind=str(kind), alert_id=alert_id, actor=actor, via=via, at=at, detail=detail)
 
 
 def apply_decision(

@@ -1,7 +1,8 @@
 """Commands on alerts from people (API, CLI, SMS, voice, signed links): acknowledge, close.
 
-``apply_command`` runs inside a transaction; ``run_alert_command`` submits it to
-the daemon's writer, then announces the events and wakes the loops.
+``apply_command`` runs inside a transaction (its timeline rows with it);
+``run_alert_command`` submits it to the daemon's writer. What reacts to the change
+(plugins, metrics, the loops) hears it from the event dispatcher after commit.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from alertd import alerts
-from alertd.events import AlertEvent
 from alertd.runtime import Runtime
+from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig
@@ -54,20 +55,15 @@ def apply_command(
             events = alerts.close(db, alert_id, actor, via, now, **detail)
     except alerts.AlertError as exc:
         raise AlertCommandError(str(exc), 409) from None
-    from alertd.receive import with_snapshots
-
     alert = alerts.get(db, alert_id) or {}
-    return alert, with_snapshots(db, events)
+    return alert, events
 
 
 async def run_alert_command(
     runtime: Runtime, action: str, alert_id: int, *, actor: str, via: str, **detail: Any
 ) -> dict[str, Any]:
-    from alertd.receive import announce
-
     now = runtime.clock.now()
-    alert, events = await runtime.store.write(lambda db: apply_command(db, action, alert_id, actor, via, now, **detail))
-    announce(runtime, events)
-    runtime.wake("escalation")
-    runtime.wake("outbox")
+    alert, _events = await runtime.store.write(
+        lambda db: apply_command(db, action, alert_id, actor, via, now, **detail)
+    )
     return alert

@@ -22,14 +22,13 @@ import trio
 from hypercorn.config import Config as HyperConfig
 
 from alertd.config import Config, ConfigError, load_config
-from alertd.escalation import escalation_loop
+from alertd.engine import LOOPS
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
 from alertd.ledger import add_repeats
 from alertd.links import ensure_secret
 from alertd.log import get_logger, setup_logging
-from alertd.maintenance import prune_inbound_log, start_scheduler
-from alertd.outbox import outbox_loop
+from alertd.maintenance import prune_inbound_log
 from alertd.reload import log_warnings, reload_config
 from alertd.runtime import Runtime
 from alertd.sdnotify import Notifier
@@ -100,9 +99,9 @@ class Daemon:
         runtime.services["links_secret"] = await runtime.store.write(lambda db: ensure_secret(db, config))
 
     def _start_background(self, nursery: trio.Nursery) -> None:
-        """The core loops, then whatever loops plugins ask for."""
+        """The engine's loops, then whatever loops plugins ask for."""
         runtime = self.runtime
-        for loop in (escalation_loop, outbox_loop):
+        for loop in LOOPS:
             nursery.start_soon(loop, runtime)
         for result in runtime.pm.hook.alertd_startup(runtime=runtime):
             if result is not None:
@@ -134,7 +133,6 @@ class Daemon:
                     outer.start_soon(self._watchdog, interval)
                 await self._refresh_tokens()
                 await prune_inbound_log(runtime)
-                scheduler = start_scheduler(runtime)
                 async with trio.open_nursery() as loops:
                     runtime.nursery = loops
                     hc = HyperConfig()
@@ -169,7 +167,6 @@ class Daemon:
                     with trio.move_on_after(config.raw.server.graceful_timeout + 5):
                         await served.wait()
                     loops.cancel_scope.cancel()
-                scheduler.shutdown(wait=False)
                 outer.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):

@@ -1,4 +1,4 @@
-"""Escalation: the persisted plan of each open alert and the loop that carries it out.
+"""Escalation: the persisted plan of each open alert (the loop that fires it: engine/escalation.py).
 
 An escalation policy is an ordered list of levels; each level notifies users,
 groups and schedules (whoever is on call when the level fires), then waits its
@@ -14,8 +14,8 @@ itself is at-least-once: a kill between a provider's accept and the commit of th
 result sends that notification again, with the same key (see outbox.py).
 
 The decisions (what comes after a position, who a level reaches at time t) are
-pure functions; ``fire_due`` applies them to the database; ``escalation_loop``
-sleeps until the earliest due time and is woken when an earlier one appears.
+pure functions; ``fire_due`` applies them to the database; the loop that sleeps
+until the earliest due time is ``alertd.engine.escalation``.
 """
 
 from __future__ import annotations
@@ -26,14 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from alertd.events import AlertEvent
-from alertd.log import get_logger
+from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
     from alertd.config import Config, EscalationPolicyConfig, LevelConfig, RawConfig
-    from alertd.runtime import Runtime
-
-log = get_logger("alertd.escalation")
 
 
 # --- pure decisions ----------------------------------------------------------------
@@ -208,23 +204,3 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> tupl
                 [pos.level, pos.pass_, due if due is not None else now, now, alert_id],
             )
     return events, queued
-
-
-async def escalation_loop(runtime: Runtime) -> None:
-    """Sleep until the earliest due step (or a wake-up), fire what is due, repeat."""
-    from alertd.receive import announce
-
-    store = runtime.store
-    while True:
-        wake = runtime.wakeup_event("escalation")
-        now = runtime.clock.now()
-        try:
-            events, queued = await store.write(lambda db, now=now: fire_due(db, runtime.config, now))
-        except Exception:
-            log.error("escalation.fire_failed", exc_info=True)
-            events, queued = [], 0
-        if events:
-            announce(runtime, events)
-        if queued:
-            runtime.wake("outbox")
-        await runtime.idle(wake, await store.read(next_due), more_now=bool(events))

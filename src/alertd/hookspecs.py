@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     import click
 
     from alertd.channels import Channel
-    from alertd.events import AlertEvent
     from alertd.inbound import InboundType
     from alertd.runtime import Runtime
+    from alertd.timeline import AlertEvent
 
 hookspec = pluggy.HookspecMarker("alertd")
 
@@ -85,14 +85,44 @@ def alertd_channels() -> list[Channel]:
 
 @hookspec
 def alertd_alert_event(event: AlertEvent, runtime: Runtime) -> None:
-    """Called after an alert changed state and the change is committed.
+    """Called for every committed change to an alert, in timeline order.
 
-    ``event`` carries the alert (id, integration, status, title, fields), the
-    kind of change (``opened``, ``appended``, ``acknowledged``, ``closed``,
-    ``reopened``, ``escalated``, ``notification_failed``) and who or what caused
-    it. Use it for workflows and extensions. It must not block: start
-    background work with ``runtime.spawn(async_fn, *args)``. Exceptions are
-    logged and do not affect the alert.
+    The event dispatcher reads the ``alert_events`` rows (written in the same
+    transaction as the change) after commit, whoever wrote them: the daemon, or
+    the ``alertd`` CLI acting with the daemon down or in another process (those
+    are picked up within a second or so).
+
+    Delivery is **at least once**: the dispatcher's cursor advances only after
+    the hooks returned, so a process killed in between calls the hook again
+    after restart for the same events. ``event.id`` (the row id, increasing)
+    lets a plugin deduplicate. Events from before the database first ran an
+    alertd with the dispatcher are not replayed.
+
+    ``event`` carries the alert id, the alert row as it is at dispatch time
+    (``event.alert``: id, integration, status, title, fields ...), ``at``,
+    ``actor`` (who or what: an integration, a user, ``escalation``, ``outbox``),
+    ``via`` (the path: source, rule, api, cli, link, sms, voice, email, engine,
+    a channel name), ``detail`` (kind-specific), and ``kind``, one of
+    (``alertd.timeline.EventKind``):
+
+    - ``opened``: a source opened a new alert;
+    - ``reopened``: a source fired again after its alert closed (a new alert,
+      ``detail.previous_alert_id``);
+    - ``appended``: a source repeated itself on an open alert;
+    - ``acknowledged``: someone or a rule acknowledged it (escalation stops);
+    - ``ack_repeated``: acknowledged again (no change of state);
+    - ``closed``: closed by a source, a rule or a person;
+    - ``escalated``: an escalation level fired (``detail.users``);
+    - ``level_skipped``: a level reached nobody and was skipped;
+    - ``escalation_stopped``: the plan stopped (its policy no longer exists);
+    - ``notified``: a channel accepted a notification;
+    - ``notification_failed``: a notification failed for good;
+    - ``notification_failover``: the user is tried on their next contact method;
+    - ``notification_exhausted``: no contact method is left for that user.
+
+    Use it for workflows and extensions. It must not block: start background
+    work with ``runtime.spawn(async_fn, *args)``. Exceptions are logged and do
+    not affect the alert (nor the other plugins).
     """
 
 

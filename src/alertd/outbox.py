@@ -20,19 +20,14 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import trio
 from sqlite_utils import Database
 
-from alertd import metrics
 from alertd.channels import DeliveryResult, Notification
-from alertd.events import AlertEvent
-from alertd.log import error_with_cause, get_logger
+from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig
     from alertd.runtime import Runtime
-
-log = get_logger("alertd.outbox")
 
 
 def enqueue(
@@ -415,88 +410,6 @@ def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Not
         public_url=config.public_url,
         timezone=user_cfg.timezone if user_cfg else "UTC",
     )
-
-
-async def deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, trio.CapacityLimiter]) -> None:
-    """Send one claimed row through its channel and record what happened. Never raises: a row whose
-    result cannot be recorded stays 'sending' until claim_due gives it another go."""
-    try:
-        await _deliver(runtime, row, limiters)
-    except Exception:
-        log.error("outbox.deliver_failed", exc_info=True, notification=row["id"])
-
-
-async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, trio.CapacityLimiter]) -> None:
-    from alertd.receive import announce
-
-    config = runtime.config
-    channel_name = config.channel_for_kind.get(row["kind"])
-    timed_out = False
-    if channel_name is None:
-        result = DeliveryResult("failed", error=f"no channel is configured for contact kind {row['kind']!r}")
-    else:
-        channel, settings = config.channels[channel_name]
-        # The channel's own table may set its concurrency; otherwise the plugin's default.
-        concurrency = getattr(settings, "concurrency", None) or channel.concurrency
-        limiter = limiters.get(channel_name)
-        if limiter is None or limiter.total_tokens != concurrency:
-            limiter = limiters[channel_name] = trio.CapacityLimiter(concurrency)
-        async with limiter:
-            notification = build_notification(runtime, row, runtime.clock.now())
-            result = DeliveryResult("retry", error=f"no answer from {channel_name} in {SEND_TIMEOUT_SECONDS:.0f}s")
-            with trio.move_on_after(SEND_TIMEOUT_SECONDS) as deadline:
-                try:
-                    result = await channel.send(notification, settings, runtime)
-                except Exception as exc:
-                    log.warning(
-                        "outbox.send_raised",
-                        channel=channel_name,
-                        notification=row["id"],
-                        error=error_with_cause(exc),
-                    )
-                    result = DeliveryResult("retry", error=error_with_cause(exc))
-            timed_out = deadline.cancelled_caught
-    now = runtime.clock.now()
-    events = await runtime.store.write(
-        lambda db: record_result(db, config.raw, row, channel_name, result, now, in_doubt=timed_out)
-    )
-    metrics.NOTIFICATIONS.labels(channel_name or "-", result.status).inc()
-    log.info(
-        "outbox.result",
-        notification=row["id"],
-        alert_id=row["alert_id"],
-        user=row["user"],
-        kind=row["kind"],
-        channel=channel_name,
-        status=result.status,
-        attempt=row["attempts"],
-        error=result.error,
-    )
-    if events:
-        announce(runtime, events)
-        runtime.wake("outbox")
-
-
-async def outbox_loop(runtime: Runtime) -> None:
-    """Claim what is due, deliver each in its own task (per-channel limits), sleep, repeat."""
-    store = runtime.store
-    limiters: dict[str, trio.CapacityLimiter] = {}
-    now = runtime.clock.now()
-    requeued = await store.write(lambda db: requeue_interrupted(db, now))
-    if requeued:
-        log.warning("outbox.requeued_interrupted", rows=requeued)
-    async with trio.open_nursery() as nursery:
-        while True:
-            wake = runtime.wakeup_event("outbox")
-            now = runtime.clock.now()
-            try:
-                claimed = await store.write(lambda db, now=now: claim_due(db, now))
-            except Exception:
-                log.error("outbox.claim_failed", exc_info=True)
-                claimed = []
-            for row in claimed:
-                nursery.start_soon(deliver, runtime, row, limiters)
-            await runtime.idle(wake, await store.read(next_due), more_now=bool(claimed))
 
 
 def get(db: Database, notification_id: int) -> dict[str, Any] | None:

@@ -8,12 +8,12 @@ transaction, checks for a redelivery, settles the decision against the alert sta
 as it is at that moment, records the inbound log row and applies the decision to
 the alerts table (which starts or stops escalation). Only after that commit does
 the sender get its 2xx; if the commit fails it gets a 503 and retries. Plugins
-hear about alert changes after commit.
+hear about alert changes from the event dispatcher (alertd.engine.events), which reads
+the timeline rows this transaction wrote.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +21,12 @@ import trio
 from sqlite_utils import Database
 
 from alertd import alerts, ledger, metrics
-from alertd.events import AlertEvent
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
-from alertd.mapping import DUPLICATE_DELIVERY, MAPPED_OPEN, REJECTED, Details, Document, Evaluation, evaluate, settle
+from alertd.mapping import DUPLICATE_DELIVERY, REJECTED, Details, Document, Evaluation, evaluate, settle
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
+from alertd.timeline import AlertEvent
 from alertd.unknown_tokens import UnknownTokenTally
 
 log = get_logger("alertd.inbound")
@@ -45,22 +45,6 @@ class Recorded:
     alert_id: int | None
     events: list[AlertEvent]
     notifications_queued: int = 0
-
-
-def announce(runtime: Runtime, events: list[AlertEvent]) -> None:
-    """Tell plugins about committed alert changes; a failing plugin is logged, not fatal."""
-    for event in events:
-        metrics.ALERT_EVENTS.labels(event.kind).inc()
-        if event.kind == "escalated":
-            metrics.ESCALATION_STEPS.inc()
-        try:
-            runtime.pm.hook.alertd_alert_event(event=event, runtime=runtime)
-        except Exception:
-            log.error("plugin.alert_event_failed", exc_info=True, kind=event.kind, alert_id=event.alert_id)
-
-
-def with_snapshots(db: Database, events: list[AlertEvent]) -> list[AlertEvent]:
-    return [dataclasses.replace(e, alert=alerts.get(db, e.alert_id) or {}) for e in events]
 
 
 def _entry(request: InboundRequest, integration: str | None, **kw: Any) -> ledger.Entry:
@@ -221,9 +205,6 @@ def record_message(
         from alertd.outbox import enqueue_closure_notices
 
         queued = enqueue_closure_notices(db, runtime.config.raw, alert_id, now)
-    # The alert rows for plugins' alertd_alert_event, only when some plugin listens (the hot path).
-    if runtime.pm.hook.alertd_alert_event.get_hookimpls():
-        events = with_snapshots(db, events)
     return Recorded(inbound_id, decision.outcome, alert_id, events, queued)
 
 
@@ -236,7 +217,7 @@ async def commit_message(
     *,
     simulated: bool = False,
 ) -> Recorded:
-    """Evaluate the rules, record the message in one write, then tell plugins and wake the loops.
+    """Evaluate the rules and record the message in one write (the dispatcher does the rest).
 
     Used by deliveries and by ``alertd simulate`` alike (``simulated`` marks the inbound-log row).
     """
@@ -260,14 +241,6 @@ async def commit_message(
         if recorded is not None:
             break
     assert recorded is not None
-    if recorded.events:
-        announce(runtime, recorded.events)
-    # Wake a loop only when it has new work: a new plan is due now; closure notices are queued.
-    # (Acknowledge and close stop plans and cancel notifications in the same transaction.)
-    if recorded.outcome == MAPPED_OPEN:
-        runtime.wake("escalation")
-    if recorded.notifications_queued:
-        runtime.wake("outbox")
     return recorded
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from alertd.commands import MAX_ID, AlertCommandError, apply_command
-from alertd.events import AlertEvent
+from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig

@@ -40,6 +40,10 @@ class Runtime:
     wakeups: dict[str, trio.Event] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Every local commit may have written alert events: the dispatcher looks at once.
+        self.store.on_commit = lambda: self.wake("events")
+
     def spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the background; errors are logged, never fatal."""
         assert self.nursery is not None, "spawn() needs a running daemon"

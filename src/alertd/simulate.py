@@ -133,8 +133,9 @@ def through_daemon(config: Config, name: str, data: bytes) -> dict[str, Any] | N
 
 
 def directly(config: Config, pm: Any, name: str, data: bytes) -> dict[str, Any]:
-    """Record the sample through a writer of our own; a running daemon's loops see the new
-    alert within a couple of seconds (they re-read the database), a stopped one when it starts."""
+    """Record the sample through a writer of our own; a running daemon's event dispatcher sees
+    the new alert's events within a second (it polls the table) and wakes its escalation, a
+    stopped daemon when it starts."""
     from alertd.store import Store
 
     async def main() -> dict[str, Any]:

@@ -8,7 +8,6 @@ from quart import Blueprint, Response
 
 from alertd import alerts, links
 from alertd.commands import AlertCommandError, actor_problem, apply_command
-from alertd.receive import announce
 from alertd.runtime import Runtime
 
 VERBS = {"ack": "Acknowledge", "close": "Close"}
@@ -79,14 +78,11 @@ def actions_blueprint(runtime: Runtime) -> Blueprint:
             return apply_command(db, action.action, action.alert_id, action.user, "link", now)  # type: ignore[arg-type]
 
         try:
-            alert, events = await runtime.store.write(job)
+            alert, _events = await runtime.store.write(job)
         except links.LinkError as exc:
             return page("Link not usable", str(exc), status=409)
         except AlertCommandError as exc:
             return page("Nothing to do", str(exc), status=exc.status)
-        announce(runtime, events)
-        runtime.wake("escalation")
-        runtime.wake("outbox")
         done = "acknowledged" if action.action == "ack" else "closed"
         return page(f"Alert #{action.alert_id} {done}", f"{alert['title']}: {done} by {action.user}.")
 

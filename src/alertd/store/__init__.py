@@ -92,6 +92,10 @@ class Store:
         self._local = threading.local()
         self._readers: list[Database] = []
         self._readers_lock = threading.Lock()
+        # Called (in trio) after a committed write that may have added alert events: the
+        # runtime wakes the event dispatcher.
+        self.on_commit: Callable[[], None] | None = None
+        self._events_seen = 0
 
     def open(self) -> int:
         """Create or migrate the database (on the calling thread); return the schema version."""
@@ -99,7 +103,7 @@ class Store:
             self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, max_size_mb=self.max_size_mb
         )
         version = migrate(db)
-        self._writer = Writer(db)
+        self._writer = Writer(db, watch_table="alert_events")
         return version
 
     def start(self) -> None:
@@ -119,7 +123,13 @@ class Store:
     async def write(self, fn: Callable[[Database], T]) -> T:
         if self._writer is None:
             raise StoreUnavailable("store is not open")
-        return await self._writer.submit(fn)
+        result = await self._writer.submit(fn)
+        inserted = self._writer.committed_inserts
+        if inserted != self._events_seen:
+            self._events_seen = inserted
+            if self.on_commit is not None:
+                self.on_commit()
+        return result
 
     def reader(self) -> Database:
         """This thread's reader connection."""

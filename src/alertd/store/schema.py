@@ -243,6 +243,23 @@ def _v9_outbox_unknown_outcome(db: Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0")
 
 
+def _v10_event_cursors(db: Database) -> None:
+    # How far each consumer of alert_events has got (the dispatcher: "dispatch"). An existing
+    # database starts at its last event: history from before the dispatcher is not replayed.
+    db.execute(
+        """CREATE TABLE event_cursors (
+            name TEXT PRIMARY KEY,
+            last_id INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        "INSERT INTO event_cursors (name, last_id, updated_at) "
+        "SELECT 'dispatch', COALESCE(MAX(id), 0), ? FROM alert_events",
+        [time.time()],
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -253,6 +270,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("receipts of provider webhooks (replay protection)", _v7_reply_receipts),
     ("inbound log: simulated messages", _v8_simulated_inbound),
     ("outbox: sends of unknown outcome", _v9_outbox_unknown_outcome),
+    ("alert event cursors (the dispatcher's progress)", _v10_event_cursors),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -43,7 +43,7 @@ class _Job:
 class Writer:
     """Serialises all writes through one connection on one thread."""
 
-    def __init__(self, db: Database, max_batch: int = 256) -> None:
+    def __init__(self, db: Database, max_batch: int = 256, watch_table: str | None = None) -> None:
         self._db = db
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -54,6 +54,20 @@ class Writer:
         self.jobs = 0
         # Jobs submitted and not yet answered (waiting in the queue, or for a lock or a commit).
         self.in_flight = 0
+        # Rows inserted into ``watch_table`` (counted by a TEMP trigger on this connection), so
+        # that a caller can tell whether a write it awaited may have added some.
+        self.watched_inserts = 0
+        # Its value at the last COMMIT (set before the committed jobs are answered).
+        self.committed_inserts = 0
+        if watch_table is not None:
+            db.conn.create_function("alertd_count_insert", 0, self._count_insert)
+            db.conn.execute(
+                f"CREATE TEMP TRIGGER IF NOT EXISTS count_{watch_table} AFTER INSERT ON main.{watch_table} "
+                "BEGIN SELECT alertd_count_insert(); END"
+            )
+
+    def _count_insert(self) -> None:
+        self.watched_inserts += 1
 
     def start(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
@@ -175,6 +189,7 @@ class Writer:
             return
         self.commits += 1
         self.jobs += len(batch)
+        self.committed_inserts = self.watched_inserts
         self._wake(everyone)
 
     @staticmethod

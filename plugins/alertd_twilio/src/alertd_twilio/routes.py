@@ -19,14 +19,20 @@ from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from alertd import outbox
-from alertd.commands import MAX_ID, AlertCommandError, actor_problem, apply_command
-from alertd.http.api import parse_id
-from alertd.log import get_logger
-from alertd.receive import announce
-from alertd.replies import first_receipt, handle_reply
-from alertd.runtime import Runtime
-from alertd.store import StoreUnavailable
+from alertd.plugin import (
+    MAX_ID,
+    AlertCommandError,
+    Runtime,
+    StoreUnavailable,
+    actor_problem,
+    apply_command,
+    first_receipt,
+    get_logger,
+    get_notification,
+    handle_reply,
+    parse_id,
+    report_delivery_status,
+)
 from alertd_twilio.channels import SMS_STATUS_PATH, VOICE_STATUS_PATH, gather_path, twiml_path
 from alertd_twilio.settings import TwilioSettings
 
@@ -168,10 +174,6 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return twiml(MessagingResponse())  # answered before: no second reply, no second action
         answer, events = result
         log.info("twilio.sms_reply", message_sid=sid, events=len(events))
-        if events:
-            announce(runtime, events)
-            runtime.wake("escalation")
-            runtime.wake("outbox")
         response = MessagingResponse()
         response.message(answer)
         return twiml(response)
@@ -184,7 +186,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
         settings, _form = checked
         if notification_id > MAX_ID:
             return twiml(call_menu(settings, None, runtime.config.public_url, notification_id, VoiceResponse()))
-        row = await runtime.store.read(lambda db: outbox.get(db, notification_id))
+        row = await runtime.store.read(lambda db: get_notification(db, notification_id))
         return twiml(call_menu(settings, row, runtime.config.public_url, notification_id, VoiceResponse()))
 
     @bp.post("/voice/gather/<int:notification_id>")
@@ -196,7 +198,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
         base = runtime.config.public_url
         if notification_id > MAX_ID:
             return twiml(call_menu(settings, None, base, notification_id, VoiceResponse()))
-        row = await runtime.store.read(lambda db: outbox.get(db, notification_id))
+        row = await runtime.store.read(lambda db: get_notification(db, notification_id))
         if row is None or row["kind"] != "voice":
             return twiml(call_menu(settings, None, base, notification_id, VoiceResponse()))
         digits = form.get("Digits", "")
@@ -229,7 +231,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
             if result is None:
                 log.warning("twilio.gather_replayed", call_sid=call_sid, notification=notification_id, digits=digits)
                 return twiml(goodbye(settings, "Goodbye."))
-            _alert, events = result
+            _alert, _events = result
         except AlertCommandError as exc:
             log.info("twilio.voice_command_refused", alert_id=alert_id, user=user, action=action, reason=str(exc))
             return twiml(goodbye(settings, f"Alert {alert_id} was not {done}: {exc}. Goodbye."))
@@ -237,9 +239,6 @@ def blueprint(runtime: Runtime) -> Blueprint:
             log.error("twilio.store_unavailable", path=request.path, error=str(exc))
             return twiml(goodbye(settings, "Sorry, alert D cannot record that right now. Please try again."))
         log.info("twilio.voice_command", alert_id=alert_id, user=user, action=action, notification=notification_id)
-        announce(runtime, events)
-        runtime.wake("escalation")
-        runtime.wake("outbox")
         return twiml(goodbye(settings, f"Alert {alert_id} {done}. Goodbye."))
 
     async def delivery_report(channel: str, sid: str | None, status: str | None, form: Any) -> Response:
@@ -250,15 +249,12 @@ def blueprint(runtime: Runtime) -> Blueprint:
         notification_id = parse_id(request.args.get("n", ""))
         try:
             events = await runtime.store.write(
-                lambda db: outbox.record_provider_status(db, raw, channel, sid, status, error, now, notification_id)
+                lambda db: report_delivery_status(db, raw, channel, sid, status, error, now, notification_id)
             )
         except StoreUnavailable as exc:
             log.error("twilio.store_unavailable", path=request.path, error=str(exc))
             return text("storage unavailable; retry later", 503)
         log.info("twilio.status", channel=channel, provider_id=sid, status=status, events=len(events))
-        if events:
-            announce(runtime, events)
-        runtime.wake("outbox")
         return Response("", status=204)
 
     @bp.post(SMS_STATUS_PATH.removeprefix("/twilio"))

@@ -1,0 +1,35 @@
+"""The daemon's long-running loops, each a small loop over database rows.
+
+``LOOPS`` is the one list the daemon starts (after the HTTP server listens):
+
+- ``events``: the dispatcher, from committed ``alert_events`` rows to plugins, metrics
+  and the wake-ups of the loops below (``engine/events.py``);
+- ``escalation``: fires the escalation steps that are due (``engine/escalation.py``);
+- ``delivery``: sends the outbox rows that are due through their channels
+  (``engine/delivery.py``);
+- ``housekeeping``: recurring chores (inbound-log pruning) at times computed by
+  APScheduler triggers and stored as rows (``engine/housekeeping.py``).
+
+Loops never call each other: they meet in the database. The dispatcher wakes a loop
+(``runtime.wake(name)``) on seeing the event that gives it work; the one shortcut is the
+escalation loop waking delivery when it queued a page (latency: it saves a dispatcher pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from alertd.engine.delivery import delivery_loop
+from alertd.engine.escalation import escalation_loop
+from alertd.engine.events import events_loop
+from alertd.engine.housekeeping import housekeeping_loop
+from alertd.runtime import Runtime
+
+LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
+    events_loop,
+    escalation_loop,
+    delivery_loop,
+    housekeeping_loop,
+)
+
+__all__ = ["LOOPS"]

@@ -1,0 +1,178 @@
+"""The event dispatcher: the one road from a committed change to everything that reacts to it.
+
+Writers (inbound requests, commands from people, the CLI in another process, the
+escalation and delivery loops) only commit: the change and its ``alert_events``
+row in one transaction. This loop reads the rows past its cursor, in id order, and
+hands each event to the subscribers: the other loops' wake-ups (a new plan is due,
+notifications are queued), the metrics, and the plugin hook ``alertd_alert_event``.
+The cursor (``event_cursors`` row ``dispatch``) advances only after dispatch, so
+delivery is at least once: a process killed in between hands the same events out
+again after restart, with the same ids.
+
+Woken after every local commit (``Store.on_commit``); polls as the fallback, so
+writes from another process are seen within POLL_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+import trio
+from sqlite_utils import Database
+
+from alertd import alerts, metrics
+from alertd.log import get_logger
+from alertd.runtime import Runtime
+from alertd.store import StoreUnavailable
+from alertd.timeline import AlertEvent, EventKind
+
+log = get_logger("alertd.engine.events")
+
+CURSOR = "dispatch"
+BATCH = 500
+POLL_SECONDS = 0.25
+SAVE_SECONDS = 0.5
+
+# Which loop has new work when it sees an event of a kind: latency, not correctness (each
+# loop also re-reads the database on its own).
+WAKES: dict[str, tuple[str, ...]] = {
+    EventKind.OPENED: ("escalation",),  # its first step is due now
+    EventKind.REOPENED: ("escalation",),
+    EventKind.ESCALATED: ("delivery",),  # notifications queued
+    EventKind.CLOSED: ("delivery",),  # closure notices may be queued
+    EventKind.NOTIFICATION_FAILOVER: ("delivery",),  # the next contact method is due now
+}
+
+
+def loops_to_wake(kinds: Iterable[str]) -> set[str]:
+    return {loop for kind in kinds for loop in WAKES.get(kind, ())}
+
+
+# --- the cursor and the rows (run in a writer job or on a reader) -------------------------
+
+
+def read_cursor(db: Database, name: str = CURSOR) -> int:
+    row = db.execute("SELECT last_id FROM event_cursors WHERE name = ?", [name]).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def save_cursor(db: Database, last_id: int, now: float, name: str = CURSOR) -> None:
+    # MAX: a slower writer of an older position never moves the cursor back.
+    db.execute(
+        "INSERT INTO event_cursors (name, last_id, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET last_id = MAX(last_id, excluded.last_id), updated_at = excluded.updated_at",
+        [name, last_id, now],
+    )
+
+
+def events_after(db: Database, after: int, limit: int = BATCH, *, snapshots: bool = False) -> list[AlertEvent]:
+    """The next events past ``after``, oldest first; with ``snapshots``, each with its alert row
+    as it is now (read once per alert)."""
+    rows = db.execute(
+        "SELECT id, alert_id, at, kind, actor, via, detail FROM alert_events WHERE id > ? ORDER BY id LIMIT ?",
+        [after, limit],
+    ).fetchall()
+    cache: dict[int, dict] = {}
+    events = []
+    for row in rows:
+        alert = {}
+        if snapshots:
+            if row["alert_id"] not in cache:
+                cache[row["alert_id"]] = alerts.get(db, row["alert_id"]) or {}
+            alert = cache[row["alert_id"]]
+        events.append(
+            AlertEvent(
+                kind=row["kind"],
+                alert_id=row["alert_id"],
+                actor=row["actor"],
+                via=row["via"],
+                at=row["at"],
+                alert=alert,
+                detail=json.loads(row["detail"]),
+                id=row["id"],
+            )
+        )
+    return events
+
+
+# --- the subscribers ------------------------------------------------------------------------
+
+
+def dispatch(runtime: Runtime, events: list[AlertEvent]) -> None:
+    """Hand a batch to every subscriber: wake-ups first (they are what a page waits for), then
+    metrics, then plugins. A failing plugin is logged; it does not stop the others."""
+    for loop in sorted(loops_to_wake(e.kind for e in events)):
+        runtime.wake(loop)
+    for event in events:
+        metrics.ALERT_EVENTS.labels(event.kind).inc()
+        if event.kind == EventKind.ESCALATED:
+            metrics.ESCALATION_STEPS.inc()
+        try:
+            runtime.pm.hook.alertd_alert_event(event=event, runtime=runtime)
+        except Exception:
+            log.error(
+                "plugin.alert_event_failed", exc_info=True, kind=event.kind, alert_id=event.alert_id, event_id=event.id
+            )
+
+
+async def events_loop(runtime: Runtime) -> None:
+    """Read past the cursor, dispatch, wait for a commit or the poll. The cursor is saved by a
+    task of its own: dispatch never waits for an fsync (a page waits on this loop)."""
+    store = runtime.store
+    cursor = await store.read(read_cursor)
+    moved = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_save_cursor_loop, runtime, cursor, lambda: cursor, lambda: moved)
+        while True:
+            wake = runtime.wakeup_event("events")
+            listening = bool(runtime.pm.hook.alertd_alert_event.get_hookimpls())
+            try:
+                events = await store.read(lambda db, c=cursor, s=listening: events_after(db, c, snapshots=s))
+            except Exception:
+                log.error("events.read_failed", exc_info=True)
+                events = []
+            if events:
+                dispatch(runtime, events)
+                last = events[-1].id
+                assert last is not None
+                cursor = last
+                moved.set()
+                moved = trio.Event()
+            if len(events) == BATCH:
+                continue
+            with trio.move_on_after(POLL_SECONDS):
+                await wake.wait()
+
+
+async def _save_cursor_loop(
+    runtime: Runtime, saved: int, current: Callable[[], int], moved: Callable[[], trio.Event]
+) -> None:
+    """Persist the dispatcher's position after it moved (only ever to events already dispatched);
+    once more at shutdown, so that a clean restart hands nothing out twice."""
+
+    async def save(cursor: int) -> None:
+        await runtime.store.write(lambda db: save_cursor(db, cursor, runtime.clock.now()))
+
+    try:
+        while True:
+            cursor = current()
+            if cursor == saved:
+                await moved().wait()
+                continue
+            try:
+                await save(cursor)
+                saved = cursor
+            except StoreUnavailable as exc:
+                # Kept in memory and tried again; until then a restart hands these events out again.
+                log.warning("events.cursor_not_saved", cursor=cursor, error=str(exc))
+            # At most one save per interval: under load a save per pass would double the
+            # fsyncs. The price: a crash re-sends up to that much (at least once anyway).
+            await trio.sleep(SAVE_SECONDS)
+    finally:
+        if current() != saved:
+            with trio.move_on_after(5, shield=True):
+                try:
+                    await save(current())
+                except StoreUnavailable:
+                    pass

@@ -1,0 +1,84 @@
+"""Housekeeping: recurring chores (inbound-log pruning), fired by a trio loop like every other timer.
+
+APScheduler is used for what it is good at: its triggers (interval, cron, with time
+zones) compute each chore's next fire time. That time is stored as a row in ``meta``
+(``timer:<chore>``), so it survives restarts, and this loop fires what is due. No
+scheduler thread runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlite_utils import Database
+
+from alertd.log import get_logger
+from alertd.maintenance import prune_inbound_log
+from alertd.runtime import Runtime
+
+log = get_logger("alertd.housekeeping")
+
+
+@dataclass(frozen=True)
+class Chore:
+    name: str
+    trigger: BaseTrigger
+    run: Callable[[Runtime], Awaitable[Any]]
+
+
+# The daemon also prunes once at start, before it serves (daemon.run).
+CHORES: tuple[Chore, ...] = (
+    Chore("prune_inbound_log", IntervalTrigger(minutes=60, timezone="UTC"), prune_inbound_log),
+)
+
+
+def next_fire(trigger: BaseTrigger, fired_at: float) -> float | None:
+    """When a chore that fired (or was scheduled) at ``fired_at`` fires next; None: never again."""
+    at = datetime.fromtimestamp(fired_at, UTC)
+    nxt = trigger.get_next_fire_time(at, at)
+    return None if nxt is None else nxt.timestamp()
+
+
+def _key(name: str) -> str:
+    return f"timer:{name}"
+
+
+def read_due(db: Database, name: str) -> float | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [_key(name)]).fetchone()
+    return None if row is None else float(row[0])
+
+
+def write_due(db: Database, name: str, due: float, now: float) -> None:
+    db.execute(
+        "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        [_key(name), repr(due), now],
+    )
+
+
+async def housekeeping_loop(runtime: Runtime) -> None:
+    store = runtime.store
+    while True:
+        wake = runtime.wakeup_event("housekeeping")
+        now = runtime.clock.now()
+        dues: list[float] = []
+        for chore in CHORES:
+            due = await store.read(lambda db, n=chore.name: read_due(db, n))
+            if due is not None and due <= now:
+                try:
+                    await chore.run(runtime)
+                except Exception:
+                    log.error("housekeeping.chore_failed", exc_info=True, chore=chore.name)
+            if due is None or due <= now:
+                # First start (pruned at start already) or just fired: the trigger says when next.
+                due = next_fire(chore.trigger, now)
+                if due is None:
+                    continue
+                await store.write(lambda db, n=chore.name, d=due, t=now: write_due(db, n, d, t))
+            dues.append(due)
+        await runtime.idle(wake, min(dues, default=None), more_now=False)

@@ -1,0 +1,55 @@
+"""The alert timeline's vocabulary: the kinds of change and the event that records one.
+
+A leaf module (it imports nothing of alertd). Every change to an alert is a row of
+``alert_events`` written in the transaction that makes the change; the event
+dispatcher (``alertd.engine.events``) reads those rows after commit and hands them
+to plugins, metrics and the other loops. Every kind here is documented in
+``hookspecs.alertd_alert_event`` (a test checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class EventKind(StrEnum):
+    # Lifecycle (alerts.py)
+    OPENED = "opened"
+    REOPENED = "reopened"
+    APPENDED = "appended"
+    ACKNOWLEDGED = "acknowledged"
+    ACK_REPEATED = "ack_repeated"
+    CLOSED = "closed"
+    # Escalation plan (escalation.py)
+    ESCALATED = "escalated"
+    LEVEL_SKIPPED = "level_skipped"
+    ESCALATION_STOPPED = "escalation_stopped"
+    # Delivery (outbox.py)
+    NOTIFIED = "notified"
+    NOTIFICATION_FAILED = "notification_failed"
+    NOTIFICATION_FAILOVER = "notification_failover"
+    NOTIFICATION_EXHAUSTED = "notification_exhausted"
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One committed change to an alert (see hookspecs.alertd_alert_event).
+
+    ``id``: the row id in ``alert_events``, increasing; delivery to plugins is at
+    least once, so a plugin deduplicates by it (None only before the row is read
+    back). ``actor``: who or what did it (an integration name, a user name,
+    ``escalation``). ``via``: the path (source, api, cli, sms, voice, link, email,
+    rule, engine, a channel name). ``alert``: the alert row when the event is
+    dispatched (filled only when some plugin listens).
+    """
+
+    kind: str
+    alert_id: int
+    actor: str
+    via: str
+    at: float
+    alert: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
