@@ -80,7 +80,7 @@ def test_names_are_re_exports_not_copies() -> None:
         "post": "alertd.http_delivery",
         "parse_reply": "alertd.replies",
         "apply_command": "alertd.commands",
-        "hookimpl": "alertd.plugins",
+        "hookimpl": "alertd",
         "visible": "alertd.textout",
     }
     for name, module in pairs.items():

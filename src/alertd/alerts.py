@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from alertd import escalation
 from alertd.mapping import Decision, OpenAlert
-from alertd.timeline import AlertEvent, EventKind
+from alertd.timeline import AlertEvent, add_event
 
 STATUSES = ("open", "acknowledged", "closed")
 
@@ -51,17 +51,6 @@ def timeline(db: Database, alert_id: int) -> list[dict[str, Any]]:
         [alert_id],
     ).fetchall()
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
-
-
-def add_event(db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, /, **detail: Any) -> AlertEvent:
-    """Append to the alert's timeline, in the caller's transaction: the event dispatcher hands it
-    on after commit. The first six are positional-only, so ``detail`` may use any key."""
-    kind = EventKind(kind)  # a kind outside the Enum (undocumented for plugins) is a bug: fail the write
-    db.execute(
-        "INSERT INTO alert_events (alert_id, at, kind, actor, via, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        [alert_id, at, str(kind), actor, via, json.dumps(detail, default=str)],
-    )
-    return AlertEvent(kind=str(kind), alert_id=alert_id, actor=actor, via=via, at=at, detail=detail)
 
 
 def apply_decision(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -12,21 +11,6 @@ from alertd.textout import local_time, visible, visible_block, zone_named
 
 if TYPE_CHECKING:
     from alertd.runtime import Runtime
-
-# What a contact kind looks like. The kinds themselves are declared by channels (Channel.kinds):
-# a user's contact table may name any kind a loaded channel declares, and no other.
-KIND_RE = r"^[a-z][a-z0-9_-]*$"
-MAX_KIND_CHARS = 32
-
-
-def kind_problem(kind: object) -> str | None:
-    """Why ``kind`` cannot be a contact kind, or None."""
-    if not isinstance(kind, str) or len(kind) > MAX_KIND_CHARS or not re.fullmatch(KIND_RE, kind):
-        return (
-            f"contact kind {kind!r} is not a lower-case name matching {KIND_RE} of at most {MAX_KIND_CHARS} characters"
-        )
-    return None
-
 
 @dataclass(frozen=True)
 class Notification:

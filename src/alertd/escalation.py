@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from alertd.timeline import AlertEvent
+from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
     from alertd.config import Config, EscalationPolicyConfig, LevelConfig, RawConfig
@@ -119,7 +119,6 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> tupl
     """Fire every step due at ``now``; return the timeline events and how many notifications
     were queued. Runs inside one writer transaction."""
     from alertd import outbox
-    from alertd.alerts import add_event
 
     raw = config.raw
     events: list[AlertEvent] = []

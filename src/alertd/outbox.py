@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from alertd.channels import DeliveryResult, Notification
-from alertd.timeline import AlertEvent
+from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig
@@ -195,7 +195,6 @@ def next_due(db: Database) -> float | None:
 
 def failover(db: Database, raw: RawConfig, row: dict[str, Any], now: float) -> list[AlertEvent]:
     """After a contact method finally failed: reach the user on their next method for the same step."""
-    from alertd.alerts import add_event
 
     alert_id, user = row["alert_id"], row["user"]
     status = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
@@ -271,7 +270,6 @@ def record_result(
     in_doubt: bool = False,
 ) -> list[AlertEvent]:
     """Settle a send. ``in_doubt``: the attempt may have reached the recipient (no answer in time)."""
-    from alertd.alerts import add_event
 
     settings = raw.outbox
     if result.status in ("sent", "delivered"):

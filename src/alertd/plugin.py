@@ -79,7 +79,7 @@ Storage, HTTP routes and CLI commands
 
 from __future__ import annotations
 
-from alertd import jsonlimits, sandbox
+from alertd import hookimpl, jsonlimits, sandbox
 from alertd.channels import Channel, DeliveryResult, Notification
 from alertd.cli import ROW_ID, config_option
 from alertd.commands import ACTIONS, MAX_ID, AlertCommandError, actor_problem, apply_command
@@ -92,7 +92,6 @@ from alertd.log import error_with_cause, get_logger
 from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
 from alertd.outbox import get as get_notification
 from alertd.outbox import record_provider_status as report_delivery_status
-from alertd.plugins import hookimpl
 from alertd.replies import first_receipt, handle_reply, parse_reply
 from alertd.runtime import Runtime
 from alertd.store import Store, StoreUnavailable, write_transaction

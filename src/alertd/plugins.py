@@ -17,9 +17,7 @@ from typing import Any
 import pluggy
 
 from alertd import hookspecs
-from alertd.channels import kind_problem
-
-hookimpl = pluggy.HookimplMarker("alertd")
+from alertd.kinds import kind_problem
 
 ENTRY_POINT_GROUP = "alertd"
 

@@ -9,9 +9,13 @@ to plugins, metrics and the other loops. Every kind here is documented in
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 class EventKind(StrEnum):
@@ -53,3 +57,14 @@ class AlertEvent:
     alert: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+
+
+def add_event(db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, /, **detail: Any) -> AlertEvent:
+    """Append to the alert's timeline, in the caller's transaction: the event dispatcher hands it
+    on after commit. The first six are positional-only, so ``detail`` may use any key."""
+    kind = EventKind(kind)  # a kind outside the Enum (undocumented for plugins) is a bug: fail the write
+    db.execute(
+        "INSERT INTO alert_events (alert_id, at, kind, actor, via, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        [alert_id, at, str(kind), actor, via, json.dumps(detail, default=str)],
+    )
+    return AlertEvent(kind=str(kind), alert_id=alert_id, actor=actor, via=via, at=at, detail=detail)

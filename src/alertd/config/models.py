@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from alertd.channels import KIND_RE, MAX_KIND_CHARS
+from alertd.kinds import KIND_RE, MAX_KIND_CHARS
 
 # Contact kinds are declared by channel plugins (Channel.kinds), not listed here: a third-party
 # channel brings its own. Only the shape is checked here; plugin_tables checks each kind against
