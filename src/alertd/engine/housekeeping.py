@@ -61,24 +61,39 @@ def write_due(db: Database, name: str, due: float, now: float) -> None:
     )
 
 
-async def housekeeping_loop(runtime: Runtime) -> None:
+# After a failed pass (a locked or full database), the next try comes this much later.
+RETRY_SECONDS = 5.0
+
+
+async def run_due_chores(runtime: Runtime, now: float) -> float | None:
+    """Run the chores that are due; store each one's next fire time; return the earliest."""
     store = runtime.store
+    dues: list[float] = []
+    for chore in CHORES:
+        due = await store.read(lambda db, n=chore.name: read_due(db, n))
+        if due is not None and due <= now:
+            try:
+                await chore.run(runtime)
+            except Exception:
+                log.error("housekeeping.chore_failed", exc_info=True, chore=chore.name)
+        if due is None or due <= now:
+            # First start (pruned at start already) or just fired: the trigger says when next.
+            due = next_fire(chore.trigger, now)
+            if due is None:
+                continue
+            await store.write(lambda db, n=chore.name, d=due, t=now: write_due(db, n, d, t))
+        dues.append(due)
+    return min(dues, default=None)
+
+
+async def housekeeping_loop(runtime: Runtime) -> None:
     while True:
         wake = runtime.wakeup_event("housekeeping")
         now = runtime.clock.now()
-        dues: list[float] = []
-        for chore in CHORES:
-            due = await store.read(lambda db, n=chore.name: read_due(db, n))
-            if due is not None and due <= now:
-                try:
-                    await chore.run(runtime)
-                except Exception:
-                    log.error("housekeeping.chore_failed", exc_info=True, chore=chore.name)
-            if due is None or due <= now:
-                # First start (pruned at start already) or just fired: the trigger says when next.
-                due = next_fire(chore.trigger, now)
-                if due is None:
-                    continue
-                await store.write(lambda db, n=chore.name, d=due, t=now: write_due(db, n, d, t))
-            dues.append(due)
-        await runtime.idle(wake, min(dues, default=None), more_now=False)
+        try:
+            next_due = await run_due_chores(runtime, now)
+        except Exception:
+            # A database that cannot be written now (locked, full) must not stop the daemon.
+            log.error("housekeeping.failed", exc_info=True)
+            next_due = now + RETRY_SECONDS
+        await runtime.idle(wake, next_due, more_now=False)
