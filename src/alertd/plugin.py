@@ -42,7 +42,9 @@ Acting on alerts (inside ``runtime.store.write``)
     ``MAX_ID``               the largest alert or notification id (SQLite's signed 64 bits).
     ``parse_reply``, ``handle_reply``, ``first_receipt``
                              the reply parser (``ACK 12``, ``close``), the whole handling of a
-                             reply from a contact address, and once-only receipt of a provider's
+                             reply from a contact address (``kinds=``: the contact kinds the
+                             address may be listed under; ``normalize=``: how addresses compare,
+                             e.g. ``phone_number``), and once-only receipt of a provider's
                              message id (a retried webhook changes nothing twice).
     ``report_delivery_status(db, raw, channel, provider_id, state, error, now, notification_id)``
                              a provider's delivery report for a sent notification (a status
@@ -98,7 +100,7 @@ from alertd.log import error_with_cause, get_logger
 from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
 from alertd.outbox import get as get_notification
 from alertd.outbox import record_delivery_status as report_delivery_status
-from alertd.replies import first_receipt, handle_reply, parse_reply
+from alertd.replies import first_receipt, handle_reply, parse_reply, phone_number
 from alertd.runtime import Runtime
 from alertd.store import Store, StoreUnavailable, write_transaction
 from alertd.store.files import make_private_dirs
@@ -143,6 +145,7 @@ __all__ = [
     "make_private_dirs",
     "parse_id",
     "parse_reply",
+    "phone_number",
     "post",
     "report_delivery_status",
     "requires_token",

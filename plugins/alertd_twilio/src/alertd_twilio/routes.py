@@ -31,6 +31,7 @@ from alertd.plugin import (
     get_notification,
     handle_reply,
     parse_id,
+    phone_number,
     report_delivery_status,
 )
 from alertd_twilio.channels import SMS_STATUS_PATH, VOICE_STATUS_PATH, delivery_state, gather_path, twiml_path
@@ -162,7 +163,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
         def job(db: Any) -> tuple[str, list] | None:
             if not first_receipt(db, f"{SMS_CHANNEL}:{sid}", now):
                 return None
-            return handle_reply(db, raw, "sms", sender, body, now)
+            # A text comes from the same phone as a voice contact: either may name the sender.
+            return handle_reply(db, raw, "sms", sender, body, now, kinds=("sms", "voice"), normalize=phone_number)
 
         try:
             result = await runtime.store.write(job)
