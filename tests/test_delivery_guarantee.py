@@ -166,7 +166,7 @@ def test_closure_notice_reaches_who_may_have_been_paged(tmp_path: Path) -> None:
         outbox.claim_due(db, 1.0)
         outbox.requeue_interrupted(db, 2.0)
         alerts.close(db, alert_id, "a", "test", 3.0)
-        assert outbox.enqueue_closure_notices(db, config.raw, alert_id, 4.0) == 2
+        assert outbox.enqueue_closure_notices(db, config, alert_id, 4.0) == 2
 
 
 def test_migration_keeps_outbox_rows_indexes_and_references(tmp_path: Path) -> None:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from alertd import alerts, escalation, outbox
-from alertd.channels import DeliveryResult
+from alertd.channels import DeliveryResult, DeliveryState
 from alertd.config import build_config
 from alertd.mapping import Decision
+from alertd.plugins import make_manager
 from alertd.store import connect
 from alertd.store.schema import migrate
 
@@ -28,11 +29,13 @@ PEOPLE = {
 }
 
 
-def setup(tmp_path: Path, policy: dict[str, Any], outbox_cfg: dict[str, Any] | None = None) -> tuple[Any, Any, int]:
+def setup(
+    tmp_path: Path, policy: dict[str, Any], outbox_cfg: dict[str, Any] | None = None, pm: Any = None
+) -> tuple[Any, Any, int]:
     data: dict[str, Any] = {**PEOPLE, "escalation_policies": {"p": policy}}
     if outbox_cfg:
         data["outbox"] = outbox_cfg
-    config = build_config(tmp_path / "a.toml", data, None)
+    config = build_config(tmp_path / "a.toml", data, pm)
     db = connect(tmp_path / "o.db")
     migrate(db)
     with db.atomic():
@@ -170,26 +173,31 @@ def test_a_sent_result_settles_only_a_row_still_sending(tmp_path: Path) -> None:
     assert rows(db, alert_id)[0]["status"] == "delivered"
 
 
-@pytest.mark.parametrize(("report", "expected"), [("delivered", "delivered"), ("undelivered", "failed")])
-def test_provider_reports_settle_the_row_they_name(tmp_path: Path, report: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [(DeliveryState.DELIVERED, "delivered"), (DeliveryState.FAILED, "failed"), (DeliveryState.UNANSWERED, "failed")],
+)
+def test_provider_reports_settle_the_row_they_name(tmp_path: Path, report: DeliveryState, expected: str) -> None:
     db, config, alert_id = setup(tmp_path, {"levels": [{"users": ["b"]}]}, {"max_attempts": 1})
     fire(db, config, T0)
     (row,) = claim(db, T0)
     record(db, config, row, DeliveryResult("sent", provider_id="SM1"), T0 + 1)
     with db.atomic():
         # a report for another provider id changes nothing
-        outbox.record_provider_status(db, config.raw, "ch", "SM2", report, None, T0 + 2)
+        outbox.record_delivery_status(db, config.raw, "ch", "SM2", report, None, T0 + 2)
     assert rows(db, alert_id)[0]["status"] == "sent"
     with db.atomic():
-        outbox.record_provider_status(db, config.raw, "ch", "SM1", report, None, T0 + 3)
+        outbox.record_delivery_status(db, config.raw, "ch", "SM1", report, None, T0 + 3)
     assert rows(db, alert_id)[0]["status"] == expected
     with db.atomic():  # a final state is final
-        outbox.record_provider_status(db, config.raw, "ch", "SM1", "delivered", None, T0 + 4)
+        outbox.record_delivery_status(db, config.raw, "ch", "SM1", DeliveryState.DELIVERED, None, T0 + 4)
     assert rows(db, alert_id)[0]["status"] == expected
 
 
 def test_closure_notices_go_to_who_was_reached_but_not_by_voice(tmp_path: Path) -> None:
-    db, config, alert_id = setup(tmp_path, {"levels": [{"users": ["a"]}]}, {"max_attempts": 1})
+    # The installed plugins: twilio_voice, the only channel declaring voice, says closure_notices = False.
+    db, config, alert_id = setup(tmp_path, {"levels": [{"users": ["a"]}]}, {"max_attempts": 1}, make_manager())
+    assert not config.sends_closure_notices("voice") and config.sends_closure_notices("sms")
     fire(db, config, T0)
     out = {r["kind"]: r for r in claim(db, T0)}
     record(db, config, out["sms"], DeliveryResult("sent"), T0 + 1)
@@ -198,8 +206,8 @@ def test_closure_notices_go_to_who_was_reached_but_not_by_voice(tmp_path: Path) 
     record(db, config, email, DeliveryResult("failed", error="bounced"), T0 + 301)  # never reached by email
     with db.atomic():
         alerts.close(db, alert_id, "x", "test", T0 + 302)
-        assert outbox.enqueue_closure_notices(db, config.raw, alert_id, T0 + 303) == 1
-        assert outbox.enqueue_closure_notices(db, config.raw, alert_id, T0 + 304) == 0  # once
+        assert outbox.enqueue_closure_notices(db, config, alert_id, T0 + 303) == 1
+        assert outbox.enqueue_closure_notices(db, config, alert_id, T0 + 304) == 0  # once
     closed = [r for r in rows(db, alert_id) if r["purpose"] == "closed"]
     assert [(r["user"], r["kind"]) for r in closed] == [("a", "sms")]
 
@@ -208,3 +216,10 @@ def test_closure_notices_go_to_who_was_reached_but_not_by_voice(tmp_path: Path) 
 def test_backoff_bounds(attempt: int, low: float, high: float) -> None:
     assert outbox.backoff_seconds(attempt, 10, 60, rand=lambda: 0.0) == low
     assert outbox.backoff_seconds(attempt, 10, 60, rand=lambda: 1.0) == high
+
+
+def test_a_providers_raw_word_is_refused_not_ignored(tmp_path: Path) -> None:
+    # The core knows no provider's words: a plugin must translate them into a DeliveryState.
+    db, config, _alert_id = setup(tmp_path, {"levels": [{"users": ["b"]}]})
+    with pytest.raises(TypeError, match="DeliveryState"):
+        outbox.record_delivery_status(db, config.raw, "ch", "SM1", "undelivered", None, T0)  # type: ignore[arg-type]

@@ -113,3 +113,14 @@ def test_plugins_that_fit_together_still_start_checking(tmp_path: Path) -> None:
     config = _config_with(tmp_path, {"fine.py": "from alertd import hookimpl\n"})
     result = run_cli("check-config", "-c", str(config), timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_closure_notices_that_is_not_a_bool_is_an_error(tmp_path: Path) -> None:
+    # "no" is truthy: taken as is, it would send the closure notices the plugin meant to refuse.
+    source = SECOND_WEBHOOK.replace('"webhook"', '"quiet"').replace(
+        "concurrency = 1", 'concurrency = 1\n    closure_notices = "no"'
+    )
+    config = _config_with(tmp_path, {"quiet.py": source})
+    line = _one_line_exit_2(run_cli("check-config", "-c", str(config)))
+    assert "channel 'quiet': closure_notices must be True or False" in line
+    assert str(tmp_path / "local_plugins" / "quiet.py") in line

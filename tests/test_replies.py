@@ -3,7 +3,7 @@
 import pytest
 
 from alertd.outbox import backoff_seconds
-from alertd.replies import ReplyCommand, normalize_address, parse_reply
+from alertd.replies import ReplyCommand, parse_reply, phone_number
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ def test_parse_reply(text: str, expected: ReplyCommand | None) -> None:
 
 
 def test_phone_numbers_compare_by_digits() -> None:
-    assert normalize_address("sms", "+1 (555) 555-0101") == normalize_address("sms", "+15555550101")
+    assert phone_number("+1 (555) 555-0101") == phone_number("+15555550101")
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:

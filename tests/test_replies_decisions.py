@@ -49,7 +49,10 @@ def page(db: Any, source: str, user: str, status: str = "sent") -> int:
 
 def reply(db: Any, config: Any, sender: str, text: str) -> str:
     with db.atomic():
-        return replies.handle_reply(db, config.raw, "sms", sender, text, T0 + 60)[0]
+        # As the Twilio plugin asks: phone numbers, listed under sms or voice.
+        return replies.handle_reply(
+            db, config.raw, "sms", sender, text, T0 + 60, kinds=("sms", "voice"), normalize=replies.phone_number
+        )[0]
 
 
 def status(db: Any, alert_id: int) -> str:
@@ -87,3 +90,38 @@ def test_unknown_sender_and_unknown_words(tmp_path: Path) -> None:
     assert reply(db, config, "+15559999999", f"ACK {alert_id}") == "This number is not known to alertd."
     assert reply(db, config, ALICE, "hello") == replies.HELP
     assert status(db, alert_id) == "open"
+
+
+def test_the_channel_says_where_a_senders_address_is_listed_and_how_it_compares(tmp_path: Path) -> None:
+    # No kind is special to the core: a pager channel's replies compare as phone numbers because
+    # its plugin says so, and an SMS matches a voice-only contact only when the channel says so.
+    config = build_config(
+        tmp_path / "a.toml",
+        {"users": {"carol": {"contact": {"beep": "+1 (555) 000-0003"}}, "dave": {"contact": {"voice": BOB}}}},
+        None,
+    )
+    db = connect(tmp_path / "r.db")
+    migrate(db)
+    with db.atomic():
+        alert_id, _ = alerts.open_alert(db, "i", None, Decision("open", "Mapped Open", source_id="s"), None, T0)
+        for user, kind in (("carol", "beep"), ("dave", "voice")):
+            outbox.enqueue(
+                db,
+                alert_id=alert_id,
+                user=user,
+                kind=kind,
+                address="x",
+                purpose="alert",
+                step="0:0",
+                key=f"k:{user}",
+                not_before=T0,
+                now=T0,
+            )
+        db.execute("UPDATE outbox SET status = 'sent'")
+        answer, _ = replies.handle_reply(
+            db, config.raw, "beep", "+15550000003", "ack", T0, normalize=replies.phone_number
+        )
+        assert answer.startswith(f"Acknowledged #{alert_id}")
+        assert replies.handle_reply(db, config.raw, "sms", BOB, "close", T0)[0] == "This number is not known to alertd."
+        answer, _ = replies.handle_reply(db, config.raw, "sms", BOB, "close", T0, kinds=("sms", "voice"))
+        assert answer.startswith(f"Closed #{alert_id}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
@@ -11,6 +12,7 @@ from alertd.textout import local_time, visible, visible_block, zone_named
 
 if TYPE_CHECKING:
     from alertd.runtime import Runtime
+
 
 @dataclass(frozen=True)
 class Notification:
@@ -86,10 +88,32 @@ class DeliveryResult:
     retry_after: float | None = None
 
 
+class DeliveryState(Enum):
+    """What a provider's delivery report says, in words the core knows (the channel plugin
+    translates its provider's own statuses into these, and owns that table).
+
+    ``accepted``: on its way, nothing final (the report changes nothing);
+    ``delivered``: it reached the person;
+    ``failed``: it will not arrive (the user's next contact method is tried);
+    ``unanswered``: a call nobody picked up (handled like ``failed``)."""
+
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNANSWERED = "unanswered"
+
+    @property
+    def final(self) -> bool:
+        return self is not DeliveryState.ACCEPTED
+
+
 class Channel(Protocol):
     name: str
     kinds: tuple[str, ...]
     config_model: type[BaseModel] | None
     concurrency: int
+    # Optional (True when absent): False for a channel that must not be used to say an alert
+    # closed (a phone call at night to say all is well).
+    closure_notices: bool
 
     async def send(self, notification: Notification, settings: Any, runtime: Runtime) -> DeliveryResult: ...

@@ -75,7 +75,11 @@ def alertd_channels() -> list[Channel]:
     model validating its table), ``concurrency`` (how many sends may run at
     once; a ``concurrency`` key in its table overrides it), and
     ``async send(notification, settings, runtime) -> DeliveryResult``, where
-    ``settings`` is the validated instance of ``config_model``.
+    ``settings`` is the validated instance of ``config_model``. Optional:
+    ``closure_notices`` (a bool, default True); False means the channel is never
+    used to tell people an alert closed (a phone call at night to say all is well).
+    A channel that gets later delivery reports from its provider translates them
+    into ``alertd.plugin.DeliveryState`` and calls ``report_delivery_status``.
     ``send`` is retried by the outbox when it returns a retryable failure or
     raises; it receives the notification's idempotency key so that a retry after
     a crash can be recognised by the provider where the provider supports it.

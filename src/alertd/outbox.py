@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from alertd.channels import DeliveryResult, Notification
+from alertd.channels import DeliveryResult, DeliveryState, Notification
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
-    from alertd.config import RawConfig
+    from alertd.config import Config, RawConfig
     from alertd.runtime import Runtime
 
 
@@ -80,8 +80,9 @@ def enqueue_for_user(
     return count
 
 
-def enqueue_closure_notices(db: Database, raw: RawConfig, alert_id: int, now: float) -> int:
-    """Tell everyone who was paged for an alert that it closed, on the methods that reached them."""
+def enqueue_closure_notices(db: Database, config: Config, alert_id: int, now: float) -> int:
+    """Tell everyone who was paged for an alert that it closed, on the methods that reached them,
+    except kinds whose channel declares ``closure_notices = False`` (a phone call)."""
     rows = db.execute(
         "SELECT DISTINCT user, kind, address FROM outbox WHERE alert_id = ? AND purpose = 'alert' "
         "AND status IN ('sent', 'delivered', 'unknown')",
@@ -89,7 +90,7 @@ def enqueue_closure_notices(db: Database, raw: RawConfig, alert_id: int, now: fl
     ).fetchall()
     count = 0
     for user, kind, address in rows:
-        if kind == "voice":  # nobody wants a phone call to say all is well
+        if not config.sends_closure_notices(kind):
             continue
         count += enqueue(
             db,
@@ -324,32 +325,25 @@ def record_result(
     return events + failover(db, raw, row, now)
 
 
-PROVIDER_FINAL = {
-    "delivered": "delivered",
-    "read": "delivered",
-    "completed": "delivered",
-    "failed": "failed",
-    "undelivered": "failed",
-    "no-answer": "failed",
-    "busy": "failed",
-    "canceled": "failed",
-}
-
-
-def record_provider_status(
+def record_delivery_status(
     db: Database,
     raw: RawConfig,
     channel: str,
     provider_id: str,
-    status: str,
+    state: DeliveryState,
     error: str | None,
     now: float,
     notification_id: int | None = None,
 ) -> list[AlertEvent]:
-    """A provider's delivery report (e.g. Twilio's status callback) for a sent notification.
+    """A provider's delivery report (e.g. a status callback) for a sent notification, already
+    translated by its channel plugin into a neutral ``state``; ``error`` is the plugin's one-line
+    reason for a failure (in the provider's words).
 
     With ``notification_id`` (carried in the callback URL) the row is found even when the report
     beats the commit of the send's own result; otherwise it is found by the provider's id."""
+    if not isinstance(state, DeliveryState):
+        # A plugin passing its provider's raw word would otherwise be ignored without a trace.
+        raise TypeError(f"state must be a DeliveryState, not {type(state).__name__}")
     if notification_id is not None:
         row = db.execute("SELECT * FROM outbox WHERE id = ?", [notification_id]).fetchone()
         if row is not None and (row["provider_id"] not in (None, provider_id) or row["channel"] not in (None, channel)):
@@ -358,17 +352,16 @@ def record_provider_status(
         row = db.execute(
             "SELECT * FROM outbox WHERE channel = ? AND provider_id = ?", [channel, provider_id]
         ).fetchone()
-    final = PROVIDER_FINAL.get(status)
-    if row is None or final is None or row["status"] in ("delivered", "failed", "cancelled", "pending"):
+    if row is None or not state.final or row["status"] in ("delivered", "failed", "cancelled", "pending"):
         return []
     item = dict(row)
-    if final == "delivered":
+    if state is DeliveryState.DELIVERED:
         db.execute(
             "UPDATE outbox SET status = 'delivered', channel = ?, provider_id = ?, updated_at = ? WHERE id = ?",
             [channel, provider_id, now, item["id"]],
         )
         return []
-    result = DeliveryResult("failed", provider_id=provider_id, error=error or f"provider reported {status}")
+    result = DeliveryResult("failed", provider_id=provider_id, error=error or f"provider reported {state.value}")
     return record_result(db, raw, item, channel, result, now)
 
 

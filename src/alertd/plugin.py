@@ -11,9 +11,13 @@ Hooks and the shapes they exchange
     ``Channel``              protocol of a channel (``alertd_channels``): ``name``, ``kinds`` (the
                              contact kinds it serves; a user's ``contact = { <kind> = ... }`` is
                              valid when a loaded channel declares ``<kind>``), ``config_model``,
-                             ``concurrency``, ``async send(notification, settings, runtime)``.
+                             ``concurrency``, ``async send(notification, settings, runtime)``; optional
+                             ``closure_notices`` (default True; False: never used to say an
+                             alert closed).
     ``Notification``         one attempt to reach one person on one contact kind about one alert.
     ``DeliveryResult``       what ``send`` returns: sent, delivered, retry or failed.
+    ``DeliveryState``        a provider's later delivery report in neutral words: accepted,
+                             delivered, failed, unanswered (see ``report_delivery_status``).
     ``InboundType``          protocol of an inbound type (``alertd_inbound_types``).
     ``InboundRequest``       one HTTP request to an integration's URL, as received.
     ``InboundMessage``       a verified message, ready for the inbound log and the mapper.
@@ -38,11 +42,15 @@ Acting on alerts (inside ``runtime.store.write``)
     ``MAX_ID``               the largest alert or notification id (SQLite's signed 64 bits).
     ``parse_reply``, ``handle_reply``, ``first_receipt``
                              the reply parser (``ACK 12``, ``close``), the whole handling of a
-                             reply from a contact address, and once-only receipt of a provider's
+                             reply from a contact address (``kinds=``: the contact kinds the
+                             address may be listed under; ``normalize=``: how addresses compare,
+                             e.g. ``phone_number``), and once-only receipt of a provider's
                              message id (a retried webhook changes nothing twice).
-    ``report_delivery_status(db, raw, channel, provider_id, status, error, now, notification_id)``
+    ``report_delivery_status(db, raw, channel, provider_id, state, error, now, notification_id)``
                              a provider's delivery report for a sent notification (a status
-                             callback); ``get_notification(db, id)`` reads one outbox row.
+                             callback), as a ``DeliveryState`` the plugin translated from its
+                             provider's words, with the reason of a failure in ``error``;
+                             ``get_notification(db, id)`` reads one outbox row.
 
 Sending and receiving safely
     ``post``                 POST to a provider with one deadline; returns a DeliveryResult
@@ -80,7 +88,7 @@ Storage, HTTP routes and CLI commands
 from __future__ import annotations
 
 from alertd import hookimpl, jsonlimits, sandbox
-from alertd.channels import Channel, DeliveryResult, Notification
+from alertd.channels import Channel, DeliveryResult, DeliveryState, Notification
 from alertd.cli import ROW_ID, config_option
 from alertd.commands import ACTIONS, MAX_ID, AlertCommandError, actor_problem, apply_command
 from alertd.config import Integration, LongSecret
@@ -91,8 +99,8 @@ from alertd.ledger import get as inbound_log_entry
 from alertd.log import error_with_cause, get_logger
 from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
 from alertd.outbox import get as get_notification
-from alertd.outbox import record_provider_status as report_delivery_status
-from alertd.replies import first_receipt, handle_reply, parse_reply
+from alertd.outbox import record_delivery_status as report_delivery_status
+from alertd.replies import first_receipt, handle_reply, parse_reply, phone_number
 from alertd.runtime import Runtime
 from alertd.store import Store, StoreUnavailable, write_transaction
 from alertd.store.files import make_private_dirs
@@ -109,6 +117,7 @@ __all__ = [
     "AlertCommandError",
     "Channel",
     "DeliveryResult",
+    "DeliveryState",
     "InboundMessage",
     "InboundRequest",
     "InboundType",
@@ -136,6 +145,7 @@ __all__ = [
     "make_private_dirs",
     "parse_id",
     "parse_reply",
+    "phone_number",
     "post",
     "report_delivery_status",
     "requires_token",

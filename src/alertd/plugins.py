@@ -143,6 +143,8 @@ def bad_kinds(pm: pluggy.PluginManager, label: Callable[[str], str] = str) -> li
                 problems = ["kinds must be a non-empty tuple of contact kinds"]
             else:
                 problems = [p for p in map(kind_problem, kinds) if p]
+            if not isinstance(getattr(channel, "closure_notices", True), bool):
+                problems.append("closure_notices must be True or False")
             name = getattr(channel, "name", "?")
             out += [f"plugin {label(impl.plugin_name)}: channel {name!r}: {p}" for p in problems]
     return out

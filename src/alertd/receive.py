@@ -204,7 +204,7 @@ def record_message(
     if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
         from alertd.outbox import enqueue_closure_notices
 
-        queued = enqueue_closure_notices(db, runtime.config.raw, alert_id, now)
+        queued = enqueue_closure_notices(db, runtime.config, alert_id, now)
     return Recorded(inbound_id, decision.outcome, alert_id, events, queued)
 
 

@@ -1,6 +1,7 @@
-"""Replies from people: ``ACK 42``, ``CLOSE 42``, a bare ``ACK`` (their latest page), by SMS or voice.
+"""Replies from people: ``ACK 42``, ``CLOSE 42``, a bare ``ACK`` (their latest page), by a channel's reply path.
 
-The channel plugin authenticates the provider's webhook; this module decides what
+The channel plugin authenticates the provider's webhook and says which contact kinds the sender's
+address may be listed under and how addresses compare; this module decides what
 the words mean, who sent them (a configured user's contact address), and whether
 that user was paged for the alert. It runs inside one writer transaction.
 """
@@ -8,6 +9,7 @@ that user was paged for the alert. It runs inside one writer transaction.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,18 +54,25 @@ def parse_reply(text: str) -> ReplyCommand | None:
     return None
 
 
-def normalize_address(kind: str, address: str) -> str:
-    if kind in ("sms", "voice"):
-        return re.sub(r"[^\d+]", "", address)
+def plain_address(address: str) -> str:
+    """How addresses compare unless the channel says otherwise: case and outer spaces aside."""
     return address.strip().lower()
 
 
-def user_for_address(raw: RawConfig, kind: str, address: str) -> str | None:
-    wanted = normalize_address(kind, address)
+def phone_number(address: str) -> str:
+    """Phone numbers compare by their digits (and a leading +): ``+1 (555) 555-0101``."""
+    return re.sub(r"[^\d+]", "", address)
+
+
+def user_for_address(
+    raw: RawConfig, kinds: tuple[str, ...], address: str, normalize: Callable[[str], str] = plain_address
+) -> str | None:
+    """The user with ``address`` under one of the contact ``kinds``, compared after ``normalize``."""
+    wanted = normalize(address)
     for name, user in raw.users.items():
-        for contact_kind in ("sms", "voice") if kind in ("sms", "voice") else (kind,):
+        for contact_kind in kinds:
             value = user.contact.get(contact_kind)  # type: ignore[call-overload]
-            if value is not None and normalize_address(kind, value) == wanted:
+            if value is not None and normalize(value) == wanted:
                 return name
     return None
 
@@ -101,10 +110,24 @@ def first_receipt(db: Database, key: str, now: float) -> bool:
 
 
 def handle_reply(
-    db: Database, raw: RawConfig, kind: str, sender: str, text: str, now: float
+    db: Database,
+    raw: RawConfig,
+    kind: str,
+    sender: str,
+    text: str,
+    now: float,
+    *,
+    kinds: tuple[str, ...] | None = None,
+    normalize: Callable[[str], str] = plain_address,
 ) -> tuple[str, list[AlertEvent]]:
-    """(the answer to send back, the committed events)."""
-    user = user_for_address(raw, kind, sender)
+    """(the answer to send back, the committed events).
+
+    ``kind`` is the path the reply came by (recorded as ``via``). The channel plugin says where
+    its sender's address may be listed: ``kinds`` (default ``(kind,)``; an SMS reply comes from
+    the same phone number as a ``voice`` contact) and how addresses compare (``normalize``, e.g.
+    ``phone_number``). A bare ACK acts on the latest alert the user was paged for on ``kinds``."""
+    kinds = kinds or (kind,)
+    user = user_for_address(raw, kinds, sender, normalize)
     if user is None:
         return "This number is not known to alertd.", []
     command = parse_reply(text)
@@ -114,7 +137,7 @@ def handle_reply(
     if alert_id is None:
         # A bare ACK means the latest alert still waiting for one; a bare CLOSE, the latest not closed.
         statuses = ("open",) if command.action == "ack" else ("open", "acknowledged")
-        alert_id = latest_alert_for(db, user, ("sms", "voice") if kind in ("sms", "voice") else (kind,), statuses)
+        alert_id = latest_alert_for(db, user, kinds, statuses)
         if alert_id is None:
             return "You have no open alert to act on. " + HELP, []
     elif not 0 < alert_id <= MAX_ID:

@@ -162,3 +162,16 @@ def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: li
                     )
                 )
             config.channel_for_kind[kind] = name
+    config.quiet_kinds = quiet_kinds(config, channels, declared)
+
+
+def quiet_kinds(config: Config, channels: dict[str, Any], declared: set[str]) -> frozenset[str]:
+    """The kinds that get no closure notice: their configured channel says so, or, with none
+    configured, every installed channel that could serve them does."""
+    quiet = set()
+    for kind in declared:
+        name = config.channel_for_kind.get(kind)
+        serving = [config.channels[name][0]] if name else [ch for ch in channels.values() if kind in ch.kinds]
+        if not any(getattr(ch, "closure_notices", True) for ch in serving):
+            quiet.add(kind)
+    return frozenset(quiet)

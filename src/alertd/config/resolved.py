@@ -33,8 +33,15 @@ class Config:
     channel_for_kind: dict[str, str] = field(default_factory=dict)
     # Every channel plugin installed that could serve each contact kind (for hints).
     channel_kinds: dict[str, list[str]] = field(default_factory=dict)
+    # Contact kinds whose channel declares ``closure_notices = False`` (the configured channel, or
+    # when none is, every installed channel that declares the kind).
+    quiet_kinds: frozenset[str] = frozenset()
     # Things that are valid but probably not meant (printed by check-config, logged at start).
     warnings: list[Problem] = field(default_factory=list)
+
+    def sends_closure_notices(self, kind: str) -> bool:
+        """Whether people reached on ``kind`` are told when the alert closes."""
+        return kind not in self.quiet_kinds
 
     @property
     def base_dir(self) -> Path:

@@ -20,7 +20,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from alertd.plugin import DeliveryResult, Notification, error_with_cause, get_logger
+from alertd.plugin import DeliveryResult, DeliveryState, Notification, error_with_cause, get_logger
 from alertd_twilio.settings import TwilioSettings
 
 if TYPE_CHECKING:
@@ -42,6 +42,24 @@ def twiml_path(notification_id: int) -> str:
 
 def gather_path(notification_id: int) -> str:
     return f"/twilio/voice/gather/{notification_id}"
+
+
+# Twilio's words in its status callbacks (MessageStatus, CallStatus), as the core's neutral
+# states; any other word (queued, sending, sent, ringing, in-progress ...) is not final.
+TWILIO_STATES = {
+    "delivered": DeliveryState.DELIVERED,
+    "read": DeliveryState.DELIVERED,
+    "completed": DeliveryState.DELIVERED,
+    "failed": DeliveryState.FAILED,
+    "undelivered": DeliveryState.FAILED,
+    "canceled": DeliveryState.FAILED,
+    "no-answer": DeliveryState.UNANSWERED,
+    "busy": DeliveryState.UNANSWERED,
+}
+
+
+def delivery_state(status: str) -> DeliveryState:
+    return TWILIO_STATES.get(status, DeliveryState.ACCEPTED)
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -192,13 +210,15 @@ class TwilioSmsChannel(TwilioChannel):
 class TwilioVoiceChannel(TwilioChannel):
     name = "twilio_voice"
     kinds = ("voice",)
+    # Nobody wants a phone call to say all is well: the outbox queues no closure notice by voice.
+    closure_notices = False
 
     def send_blocking(
         self, notification: Notification, settings: TwilioSettings, runtime: Runtime | None
     ) -> DeliveryResult:
         if notification.purpose != "alert":
-            # The core does not queue calls for closure notices; if one comes anyway, nobody is
-            # woken up to hear that all is well, and "failed" says so on the timeline.
+            # closure_notices = False keeps these out of the queue; if one comes anyway (queued
+            # by another channel's row before a reload), nobody is woken up, and "failed" says so.
             return DeliveryResult(
                 "failed", error=f"twilio_voice only calls to page, not for {notification.purpose!r} notices"
             )

@@ -31,9 +31,10 @@ from alertd.plugin import (
     get_notification,
     handle_reply,
     parse_id,
+    phone_number,
     report_delivery_status,
 )
-from alertd_twilio.channels import SMS_STATUS_PATH, VOICE_STATUS_PATH, gather_path, twiml_path
+from alertd_twilio.channels import SMS_STATUS_PATH, VOICE_STATUS_PATH, delivery_state, gather_path, twiml_path
 from alertd_twilio.settings import TwilioSettings
 
 log = get_logger("alertd.twilio")
@@ -162,7 +163,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
         def job(db: Any) -> tuple[str, list] | None:
             if not first_receipt(db, f"{SMS_CHANNEL}:{sid}", now):
                 return None
-            return handle_reply(db, raw, "sms", sender, body, now)
+            # A text comes from the same phone as a voice contact: either may name the sender.
+            return handle_reply(db, raw, "sms", sender, body, now, kinds=("sms", "voice"), normalize=phone_number)
 
         try:
             result = await runtime.store.write(job)
@@ -245,16 +247,18 @@ def blueprint(runtime: Runtime) -> Blueprint:
         if not sid or not status:
             return text("expected a message or call SID and its status", 400)
         raw, now = runtime.config.raw, runtime.clock.now()
-        error = status_error(form, status)
+        error, state = status_error(form, status), delivery_state(status)
         notification_id = parse_id(request.args.get("n", ""))
         try:
             events = await runtime.store.write(
-                lambda db: report_delivery_status(db, raw, channel, sid, status, error, now, notification_id)
+                lambda db: report_delivery_status(db, raw, channel, sid, state, error, now, notification_id)
             )
         except StoreUnavailable as exc:
             log.error("twilio.store_unavailable", path=request.path, error=str(exc))
             return text("storage unavailable; retry later", 503)
-        log.info("twilio.status", channel=channel, provider_id=sid, status=status, events=len(events))
+        log.info(
+            "twilio.status", channel=channel, provider_id=sid, status=status, state=state.value, events=len(events)
+        )
         return Response("", status=204)
 
     @bp.post(SMS_STATUS_PATH.removeprefix("/twilio"))
