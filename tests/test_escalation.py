@@ -20,8 +20,9 @@ from alertd.mapping import Decision
 from alertd.store import connect
 from alertd.store.schema import migrate
 from helpers import ROOT, DaemonProcess, run_cli, wait_until
-from inbound_fixtures import EVENTS_TOKEN, Db, post_envelope, sample_message, sns_config
-from sns_signing import notification
+from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, post_envelope, sample_message, sns_config
+from inprocess import InProcess
+from sns_signing import headers_for, notification
 
 # --- the pure sequence ------------------------------------------------------------------
 
@@ -239,6 +240,18 @@ def open_through_sns(daemon: DaemonProcess, db: Db) -> int:
     return row["alert_id"]
 
 
+async def open_in_process(app: InProcess, db: Db) -> int:
+    """open_through_sns for an in-process daemon (tests/inprocess.py)."""
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    message = message.replace("ConsoleSignInFailures", f"Alarm-{uuid.uuid4().hex[:6]}")
+    envelope = notification(message)
+    response = await app.post(f"/in/{TOKEN}", content=json.dumps(envelope).encode(), headers=headers_for(envelope))
+    assert response.status_code == 200
+    row = db.inbound()[-1]
+    assert row["outcome"] == "Mapped Open"
+    return row["alert_id"]
+
+
 def open_event(daemon: DaemonProcess, db: Db) -> int:
     """An alert on the ``events`` integration (policy ``slow``)."""
     message, _, _ = sample_message("sns-eventbridge-cloudtrail-consolelogin-failure.json")
@@ -288,8 +301,10 @@ def test_escalation_survives_sigkill_and_stops_on_ack(tmp_path: Path) -> None:
         marker = open_through_sns(daemon, db)
         slow_marker = open_event(daemon, db)
         wait_until(
-            lambda: db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '1:0'", (marker,))
-            and db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '0:1'", (slow_marker,)),
+            lambda: (
+                db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '1:0'", (marker,))
+                and db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '0:1'", (slow_marker,))
+            ),
             timeout=60,
             what="the marker alerts' later steps",
         )
