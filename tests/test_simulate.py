@@ -111,7 +111,7 @@ async def test_simulate_api_checks_token_integration_and_body(tmp_path: Path, ma
         assert [(r["outcome"], r["simulated"]) for r in rows] == [("Mapped Open", 1)]
 
 
-def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path: Path, mailbox: Mailbox) -> None:
+async def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path: Path, mailbox: Mailbox) -> None:
     config = make_config(tmp_path, mailbox.port)  # type: ignore[attr-defined]
     result = simulate(config, "alarms", str(ALARM))
     assert (result["via"], result["outcome"]) == ("database", "Mapped Open")
@@ -121,8 +121,8 @@ def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path
     assert "Traceback" not in unknown.stderr
     missing = run_cli("simulate", "alarms", str(tmp_path / "missing.json"), "-c", str(config))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
-    with DaemonProcess(config):
-        mail = mailbox.wait_for(lambda m: m["To"] == "alice@example.com")
+    async with in_process(config) as app:  # what the daemon does at start: in-process
+        mail = await app.off_loop(mailbox.wait_for, lambda m: m["To"] == "alice@example.com")
         assert f"#{result['alert_id']}" in mail["Subject"]
 
     # A disabled integration takes no simulated messages either.
