@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import DaemonProcess, write_config
+from helpers import write_config
+from inprocess import in_process
 
 API_TOKEN = "api-token-0123456789abcdef0123456789abcdef"
 CASES = [
@@ -20,14 +21,16 @@ CASES = [
 ]
 
 
-def test_only_a_bearer_token_that_matches_opens_the_api(tmp_path: Path) -> None:
+async def test_only_a_bearer_token_that_matches_opens_the_api(tmp_path: Path) -> None:
     config = write_config(tmp_path, server=f'api_tokens = ["{API_TOKEN}"]')
-    with DaemonProcess(config) as daemon:
+    async with in_process(config) as daemon:  # the API's check, not the process: in-process
         got = [
             (
                 authorization,
-                daemon.get(
-                    "/api/v1/alerts", headers={} if authorization is None else {"Authorization": authorization}
+                (
+                    await daemon.get(
+                        "/api/v1/alerts", headers={} if authorization is None else {"Authorization": authorization}
+                    )
                 ).status_code,
             )
             for authorization, _ in CASES

@@ -1,7 +1,9 @@
 """The whole mission, end to end with real protocol peers: a signed CloudWatch ALARM through SNS
 opens an alert; the on-call user gets an SMS (fake Twilio API) and an email (aiosmtpd); replying
 ``ACK <id>`` by SMS acknowledges it and stops the escalation; the OK message closes it and the
-closure is notified on the same channels."""
+closure is notified on the same channels.
+
+The daemon runs in-process (tests/inprocess.py): what is tested is the path, not the process."""
 
 from __future__ import annotations
 
@@ -11,14 +13,14 @@ import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signature
-from helpers import DaemonProcess, free_port, wait_until
-from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
-from sns_signing import notification
+from helpers import free_port
+from inbound_fixtures import TOKEN, Db, sample_message, sns_config
+from inprocess import InProcess, in_process
+from sns_signing import headers_for, notification
 
 ALICE_PHONE = "+15555550101"
 
@@ -86,27 +88,37 @@ users = ["bob"]
         '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "security"\nnotify_on_close = true',
     )
     config.write_text(text)
-    daemon = DaemonProcess(config)
-    with daemon:
-        yield daemon, twilio, mailbox, Db(tmp_path / "alertd.db")
+    yield config, twilio, mailbox, Db(tmp_path / "alertd.db")
     twilio.stop()
     smtp.stop()
 
 
-def test_alarm_sms_email_ack_by_sms_then_ok_closes(world) -> None:
-    daemon, twilio, mailbox, db = world
+async def post_envelope(app: InProcess, envelope: dict, token: str = TOKEN) -> Any:
+    return await app.post(f"/in/{token}", content=json.dumps(envelope).encode(), headers=headers_for(envelope))
+
+
+async def test_alarm_sms_email_ack_by_sms_then_ok_closes(world) -> None:
+    config, twilio, mailbox, db = world
+    async with in_process(config) as app:
+        await alarm_sms_email_ack_by_sms_then_ok_closes(app, twilio, mailbox, db)
+
+
+async def alarm_sms_email_ack_by_sms_then_ok_closes(
+    app: InProcess, twilio: FakeTwilio, mailbox: Mailbox, db: Db
+) -> None:
+    public_url = app.runtime.config.public_url
     message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
-    assert post_envelope(daemon, notification(message)).status_code == 200
+    assert (await post_envelope(app, notification(message))).status_code == 200
     alert = db.alerts()[-1]
     aid = alert["id"]
 
-    sms = twilio.wait_for("Messages", To=ALICE_PHONE)
+    sms = await app.off_loop(twilio.wait_for, "Messages", To=ALICE_PHONE)
     assert sms.params["Body"].startswith(f"[CRITICAL] #{aid} ConsoleSignInFailures: Threshold Crossed")
     assert sms.params["Body"].endswith(f"Reply ACK {aid} or CLOSE {aid}")
-    mail = mailbox.wait_for(lambda m: m["To"] == "alice@example.com")
+    mail = await app.off_loop(mailbox.wait_for, lambda m: m["To"] == "alice@example.com")
     assert f"#{aid}" in mail["Subject"] and "ConsoleSignInFailures" in mail["Subject"]
     text = mail.get_body(preferencelist=("plain",)).get_content()
-    assert f"{daemon.url}/act/" in text and "ConsoleSigninFailureCount" in text
+    assert f"{public_url}/act/" in text and "ConsoleSigninFailureCount" in text
 
     # ACK by SMS, signed like Twilio signs it.
     params = {
@@ -116,8 +128,8 @@ def test_alarm_sms_email_ack_by_sms_then_ok_closes(world) -> None:
         "To": FROM_NUMBER,
         "Body": f"ack {aid}",
     }
-    url = f"{daemon.url}/twilio/sms/inbound"
-    reply = httpx.post(url, data=params, headers={"X-Twilio-Signature": signature(url, params)}, timeout=10)
+    url = f"{public_url}/twilio/sms/inbound"
+    reply = await app.post("/twilio/sms/inbound", data=params, headers={"X-Twilio-Signature": signature(url, params)})
     assert reply.status_code == 200 and f"Acknowledged #{aid}" in reply.text
     row = db.rows("SELECT * FROM alerts WHERE id = ?", (aid,))[0]
     assert (row["status"], row["acknowledged_by"]) == ("acknowledged", "alice")
@@ -126,25 +138,27 @@ def test_alarm_sms_email_ack_by_sms_then_ok_closes(world) -> None:
     # Level 2 (bob) must not fire. Checked against a later marker, not a sleep: a second alarm
     # opened now reaches bob after alert #aid's level 2 would have (due steps fire in due order).
     marker_message = message.replace("ConsoleSignInFailures", "MarkerAlarm")
-    assert post_envelope(daemon, notification(marker_message)).status_code == 200
+    assert (await post_envelope(app, notification(marker_message))).status_code == 200
     marker = db.inbound()[-1]["alert_id"]
     assert marker != aid
-    wait_until(
+    await app.wait_until(
         lambda: db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND user = 'bob'", (marker,)),
         what="the marker alert to reach bob",
     )
     assert not db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND user = 'bob'", (aid,))
-    mailbox.wait_for(lambda m: m["To"] == "bob@example.com" and f"#{marker}" in m["Subject"])
+    await app.off_loop(mailbox.wait_for, lambda m: m["To"] == "bob@example.com" and f"#{marker}" in m["Subject"])
     assert not [m for m in mailbox.messages if m["To"] == "bob@example.com" and f"#{aid}" in m["Subject"]]
 
     # The alarm recovers: OK closes the alert and the closure reaches Alice by SMS and email.
     ok_message, _, _ = sample_message("sns-cloudwatch-alarm-OK.json")
-    assert post_envelope(daemon, notification(ok_message), token=TOKEN).status_code == 200
+    assert (await post_envelope(app, notification(ok_message), token=TOKEN)).status_code == 200
     assert db.inbound()[-1]["outcome"] == "Mapped Closed"
     assert db.rows("SELECT status FROM alerts WHERE id = ?", (aid,))[0]["status"] == "closed"
-    resolved = twilio.wait_for("Messages", To=ALICE_PHONE, match=lambda r: r.params["Body"].startswith("[RESOLVED]"))
+    resolved = await app.off_loop(
+        twilio.wait_for, "Messages", To=ALICE_PHONE, match=lambda r: r.params["Body"].startswith("[RESOLVED]")
+    )
     assert f"#{aid}" in resolved.params["Body"]
-    mailbox.wait_for(lambda m: m["To"] == "alice@example.com" and "RESOLVED" in m["Subject"])
+    await app.off_loop(mailbox.wait_for, lambda m: m["To"] == "alice@example.com" and "RESOLVED" in m["Subject"])
     timeline = [
         (e["kind"], e["actor"], e["via"])
         for e in db.rows("SELECT * FROM alert_events WHERE alert_id = ? ORDER BY id", (aid,))

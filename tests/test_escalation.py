@@ -1,4 +1,5 @@
-"""Escalation: the pure sequence, the persisted plan, and a real daemon killed mid-escalation."""
+"""Escalation: the pure sequence, the persisted plan, a real daemon killed mid-escalation, and an
+ack that stops an escalation (in-process, on the fake clock: tests/inprocess.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from alertd.mapping import Decision
 from alertd.store import connect
 from alertd.store.schema import migrate
 from helpers import ROOT, DaemonProcess, run_cli, wait_until
-from inbound_fixtures import EVENTS_TOKEN, Db, post_envelope, sample_message, sns_config
-from sns_signing import notification
+from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, post_envelope, sample_message, sns_config
+from inprocess import InProcess, in_process
+from sns_signing import headers_for, notification
 
 # --- the pure sequence ------------------------------------------------------------------
 
@@ -239,6 +241,18 @@ def open_through_sns(daemon: DaemonProcess, db: Db) -> int:
     return row["alert_id"]
 
 
+async def open_in_process(app: InProcess, db: Db) -> int:
+    """open_through_sns for an in-process daemon (tests/inprocess.py)."""
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    message = message.replace("ConsoleSignInFailures", f"Alarm-{uuid.uuid4().hex[:6]}")
+    envelope = notification(message)
+    response = await app.post(f"/in/{TOKEN}", content=json.dumps(envelope).encode(), headers=headers_for(envelope))
+    assert response.status_code == 200
+    row = db.inbound()[-1]
+    assert row["outcome"] == "Mapped Open"
+    return row["alert_id"]
+
+
 def open_event(daemon: DaemonProcess, db: Db) -> int:
     """An alert on the ``events`` integration (policy ``slow``)."""
     message, _, _ = sample_message("sns-eventbridge-cloudtrail-consolelogin-failure.json")
@@ -249,7 +263,8 @@ def open_event(daemon: DaemonProcess, db: Db) -> int:
     return row["alert_id"]
 
 
-def test_escalation_survives_sigkill_and_stops_on_ack(tmp_path: Path) -> None:
+def test_escalation_survives_sigkill(tmp_path: Path) -> None:
+    """The process itself (SIGKILL, restart): a subprocess."""
     daemon, sent, db = escalation_daemon(tmp_path)
     daemon.start()
     try:
@@ -272,47 +287,76 @@ def test_escalation_survives_sigkill_and_stops_on_ack(tmp_path: Path) -> None:
         wait_until(lambda: len(sends(sent)) == 4, timeout=15, what="the repeat pass")
         plan = db.rows("SELECT * FROM escalations WHERE alert_id = ?", (alert_id,))[0]
         assert plan["state"] == "finished"
-
-        # A second alert: acknowledged after level 0, nothing more goes out.
-        second = open_event(daemon, db)
-        wait_until(lambda: any(s["alert_id"] == second for s in sends(sent)), what="second alert's page")
-        result = run_cli("ack", str(second), "--user", "alice", "-c", str(daemon.config))
-        assert result.returncode == 0, result.stderr
-        acked = db.rows("SELECT acknowledged_at FROM alerts WHERE id = ?", (second,))[0]["acknowledged_at"]
-        opened = db.rows("SELECT created_at FROM alerts WHERE id = ?", (second,))[0]["created_at"]
-        assert acked < opened + SLOW_MIN * 60, "the ack came after level 1 was due: the check below means nothing"
-
-        # "Nothing more" is checked against later markers, not a sleep: alerts opened now reach
-        # later steps after every step the first two could still have fired (the loop fires due
-        # steps in due-time order, each in one transaction with its outbox rows).
-        marker = open_through_sns(daemon, db)
-        slow_marker = open_event(daemon, db)
-        wait_until(
-            lambda: db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '1:0'", (marker,))
-            and db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '0:1'", (slow_marker,)),
-            timeout=60,
-            what="the marker alerts' later steps",
-        )
-        queued = {
-            a: [(r["step"], r["user"]) for r in db.rows("SELECT * FROM outbox WHERE alert_id = ? ORDER BY id", (a,))]
-            for a in (alert_id, second)
-        }
-        assert queued == {
-            alert_id: [("0:0", "alice"), ("0:1", "bob"), ("1:0", "alice"), ("1:1", "bob")],
-            second: [("0:0", "alice")],
-        }
+        queued = [
+            (r["step"], r["user"]) for r in db.rows("SELECT * FROM outbox WHERE alert_id = ? ORDER BY id", (alert_id,))
+        ]
+        assert queued == [("0:0", "alice"), ("0:1", "bob"), ("1:0", "alice"), ("1:1", "bob")]
         steps_seen = [(s["step"], s["user"]) for s in sends(sent) if s["alert_id"] == alert_id]
         assert steps_seen == [("0:0", "alice"), ("0:1", "bob"), ("1:0", "alice"), ("1:1", "bob")]
         keys = [s["key"] for s in sends(sent)]
         assert len(keys) == len(set(keys))
+        daemon.signal(signal.SIGTERM)
+    finally:
+        daemon.kill()
+
+
+async def open_event_in_process(app: InProcess, db: Db) -> int:
+    """An alert on the ``events`` integration (policy ``slow``), in-process."""
+    message, _, _ = sample_message("sns-eventbridge-cloudtrail-consolelogin-failure.json")
+    message = message.replace("3a5b7c9d-0e1f-4a2b-8c3d-5e6f7a8b9c0d", str(uuid.uuid4()))
+    envelope = notification(message)
+    response = await app.post(
+        f"/in/{EVENTS_TOKEN}", content=json.dumps(envelope).encode(), headers=headers_for(envelope)
+    )
+    assert response.status_code == 200
+    row = db.inbound()[-1]
+    assert row["outcome"] == "Mapped Open"
+    return row["alert_id"]
+
+
+async def test_a_cli_ack_stops_the_escalation(tmp_path: Path) -> None:
+    """Escalation, not the process: in-process, the fake clock takes the place of the wait."""
+    daemon, sent, db = escalation_daemon(tmp_path)
+    async with in_process(daemon.config) as app:
+        # An alert acknowledged (on the command line, beside the daemon) after level 0.
+        second = await open_event_in_process(app, db)
+        await app.wait_until(lambda: any(s["alert_id"] == second for s in sends(sent)), what="second alert's page")
+        result = await app.off_loop(run_cli, "ack", str(second), "--user", "alice", "-c", str(daemon.config))
+        assert result.returncode == 0, result.stderr
+        acked = db.rows("SELECT acknowledged_at FROM alerts WHERE id = ?", (second,))[0]["acknowledged_at"]
+        opened = db.rows("SELECT created_at FROM alerts WHERE id = ?", (second,))[0]["created_at"]
+        assert acked < opened + SLOW_MIN * 60, "the ack came after level 1 was due: the check below means nothing"
+        await app.wait_until(
+            lambda: db.rows("SELECT state FROM escalations WHERE alert_id = ?", (second,))[0]["state"] == "stopped",
+            what="the daemon to see the CLI's ack",
+        )
+
+        # "Nothing more" is checked against later markers, not a sleep: alerts opened now reach
+        # later steps after every step the first one could still have fired (the loop fires due
+        # steps in due-time order, each in one transaction with its outbox rows). The clock
+        # moves past every delay instead of waiting for it.
+        marker = await open_in_process(app, db)
+        slow_marker = await open_event_in_process(app, db)
+        await app.advance(SLOW_MIN * 60 + DELAY_MIN * 60 * 4 + 1)
+        await app.wait_until(
+            lambda: (
+                db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '1:0'", (marker,))
+                and db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '0:1'", (slow_marker,))
+            ),
+            timeout=60,
+            what="the marker alerts' later steps",
+        )
+        queued = [
+            (r["step"], r["user"]) for r in db.rows("SELECT * FROM outbox WHERE alert_id = ? ORDER BY id", (second,))
+        ]
+        assert queued == [("0:0", "alice")]
         assert [s["user"] for s in sends(sent) if s["alert_id"] == second] == ["alice"]
+        keys = [s["key"] for s in sends(sent)]
+        assert len(keys) == len(set(keys))
         plan = db.rows("SELECT * FROM escalations WHERE alert_id = ?", (second,))[0]
         assert (plan["state"], plan["reason"]) == ("stopped", "acknowledged")
-        shown = run_cli("alerts", "show", str(second), "-c", str(daemon.config))
+        shown = await app.off_loop(run_cli, "alerts", "show", str(second), "-c", str(daemon.config))
         assert (
             "acknowledged by alice on the command line" in shown.stdout
             and "escalated to level 1: alice" in shown.stdout
         )
-        daemon.signal(signal.SIGTERM)
-    finally:
-        daemon.kill()

@@ -17,6 +17,7 @@ from icalendar import Calendar
 from alertd.config import ScheduleConfig
 from alertd.oncall import on_call_at, to_ical
 from helpers import DaemonProcess, run_cli, wait_until, write_config
+from inprocess import in_process
 
 NY = ZoneInfo("America/New_York")
 
@@ -146,13 +147,13 @@ def test_year_feeds_do_not_block_the_event_loop(tmp_path: Path) -> None:
             assert len([line for line in daemon.lines if "event=ical.built" in line]) == 3
 
 
-def test_weeks_out_of_range_is_refused(tmp_path: Path) -> None:
+async def test_weeks_out_of_range_is_refused(tmp_path: Path) -> None:
     config = write_config(tmp_path, USERS + HOURLY)
     result = run_cli("oncall", "hourly0", "--json", "-c", str(config))
     url = json.loads(result.stdout)[0]["ical"]
     path = "/schedules/" + url.split("/schedules/", 1)[1]
-    with DaemonProcess(config) as daemon:
+    async with in_process(config) as daemon:  # the handler's bounds: in-process
         for weeks in ("0", "53", "99999999999999999999", "²", "-1"):
-            response = daemon.get(path + "&weeks=" + weeks)
+            response = await daemon.get(path + "&weeks=" + weeks)
             assert response.status_code == 400, weeks
             assert response.text == "weeks must be 1 to 52\n"

@@ -10,6 +10,7 @@ import pytest
 
 from helpers import DaemonProcess, free_port, run_cli
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, post_envelope, sample_message, sns_config
+from inprocess import in_process
 from sns_signing import headers_for, notification, sign_message, subscription_confirmation
 
 ALARMS_B_TOKEN = "cloudtrail-alarms-b-test-token-0123456789"
@@ -451,7 +452,7 @@ def test_dry_run_cli_touches_nothing(daemon: DaemonProcess, db: Db, tmp_path: Pa
     assert (db.inbound(), db.alerts()) == before
 
 
-def test_raw_delivery_when_allowed(tmp_path: Path) -> None:
+async def test_raw_delivery_when_allowed(tmp_path: Path) -> None:
     from helpers import write_config
     from sns_signing import seed_cert_cache
 
@@ -472,8 +473,10 @@ topic_arns = ["arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms"]
     from helpers import SAMPLES
 
     sample = json.loads((SAMPLES / "raw-delivery-cloudwatch-alarm-ALARM.json").read_text())
-    with DaemonProcess(config) as daemon:
-        response = daemon.post(f"/in/{TOKEN}", content=json.dumps(sample["body"]).encode(), headers=sample["headers"])
+    async with in_process(config) as daemon:  # mapping through HTTP, not the process: in-process
+        response = await daemon.post(
+            f"/in/{TOKEN}", content=json.dumps(sample["body"]).encode(), headers=sample["headers"]
+        )
         assert response.status_code == 200
         db = Db(tmp_path / "alertd.db")
         row = db.inbound()[-1]
@@ -486,8 +489,8 @@ topic_arns = ["arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms"]
             "x-amz-sns-message-id": str(uuid.uuid4()),
         }
         assert (
-            daemon.post(f"/in/{TOKEN}", content=json.dumps(sample["body"]).encode(), headers=other).status_code == 403
-        )
+            await daemon.post(f"/in/{TOKEN}", content=json.dumps(sample["body"]).encode(), headers=other)
+        ).status_code == 403
 
 
 def test_seed_cert_command(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 
 from helpers import SAMPLES, DaemonProcess, free_port, run_cli
 from inbound_fixtures import Db, sns_config
+from inprocess import in_process
 from test_end_to_end import Mailbox
 
 API_TOKEN = "simulate-test-api-token-0123456789abcdef"
@@ -87,28 +88,30 @@ def test_simulate_through_the_running_daemon_pages_someone(tmp_path: Path, mailb
         assert "simulated: 1" in show.stdout
 
 
-def test_simulate_api_checks_token_integration_and_body(tmp_path: Path, mailbox: Mailbox) -> None:
+async def test_simulate_api_checks_token_integration_and_body(tmp_path: Path, mailbox: Mailbox) -> None:
     config = make_config(tmp_path, mailbox.port)  # type: ignore[attr-defined]
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
-    with DaemonProcess(config) as daemon:
+    async with in_process(config) as daemon:  # the API, not the process: in-process
         sample = ALARM.read_bytes()
-        assert daemon.post("/api/v1/integrations/alarms/simulate", content=sample).status_code == 401
+        assert (await daemon.post("/api/v1/integrations/alarms/simulate", content=sample)).status_code == 401
         wrong = {"Authorization": "Bearer " + "x" * 40}
-        assert daemon.post("/api/v1/integrations/alarms/simulate", content=sample, headers=wrong).status_code == 401
-        missing = daemon.post("/api/v1/integrations/nope/simulate", content=sample, headers=auth)
+        assert (
+            await daemon.post("/api/v1/integrations/alarms/simulate", content=sample, headers=wrong)
+        ).status_code == 401
+        missing = await daemon.post("/api/v1/integrations/nope/simulate", content=sample, headers=auth)
         assert missing.status_code == 404 and "no integration named 'nope'" in missing.json()["error"]
-        bad = daemon.post("/api/v1/integrations/alarms/simulate", content=b"not json", headers=auth)
+        bad = await daemon.post("/api/v1/integrations/alarms/simulate", content=b"not json", headers=auth)
         assert bad.status_code == 400 and bad.json()["error"] == "sample refused: body is not JSON"
-        big = daemon.post("/api/v1/integrations/alarms/simulate", content=b" " * (300 * 1024), headers=auth)
+        big = await daemon.post("/api/v1/integrations/alarms/simulate", content=b" " * (300 * 1024), headers=auth)
         assert big.status_code == 413
-        ok = daemon.post("/api/v1/integrations/alarms/simulate", content=sample, headers=auth)
+        ok = await daemon.post("/api/v1/integrations/alarms/simulate", content=sample, headers=auth)
         assert ok.status_code == 200 and ok.json()["outcome"] == "Mapped Open"
         # Nothing was recorded for the refused ones.
         rows = Db(tmp_path / "alertd.db").inbound()
         assert [(r["outcome"], r["simulated"]) for r in rows] == [("Mapped Open", 1)]
 
 
-def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path: Path, mailbox: Mailbox) -> None:
+async def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path: Path, mailbox: Mailbox) -> None:
     config = make_config(tmp_path, mailbox.port)  # type: ignore[attr-defined]
     result = simulate(config, "alarms", str(ALARM))
     assert (result["via"], result["outcome"]) == ("database", "Mapped Open")
@@ -118,8 +121,8 @@ def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path
     assert "Traceback" not in unknown.stderr
     missing = run_cli("simulate", "alarms", str(tmp_path / "missing.json"), "-c", str(config))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
-    with DaemonProcess(config):
-        mail = mailbox.wait_for(lambda m: m["To"] == "alice@example.com")
+    async with in_process(config) as app:  # what the daemon does at start: in-process
+        mail = await app.off_loop(mailbox.wait_for, lambda m: m["To"] == "alice@example.com")
         assert f"#{result['alert_id']}" in mail["Subject"]
 
     # A disabled integration takes no simulated messages either.
