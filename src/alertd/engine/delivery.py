@@ -83,12 +83,34 @@ async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, tr
     )
 
 
+# After a failed write at start (a locked or full database), the next try comes this much later.
+RETRY_SECONDS = 1.0
+
+
+async def _next_due(runtime: Runtime) -> float | None:
+    """When the next row is due; on a failed read, None (the loop looks again within MAX_IDLE_SECONDS)."""
+    try:
+        return await runtime.store.read(next_due)
+    except Exception:
+        log.error("outbox.next_due_failed", exc_info=True)
+        return None
+
+
 async def delivery_loop(runtime: Runtime) -> None:
     """Claim what is due, deliver each in its own task (per-channel limits), sleep, repeat."""
     store = runtime.store
     limiters: dict[str, trio.CapacityLimiter] = {}
-    now = runtime.clock.now()
-    requeued = await store.write(lambda db: requeue_interrupted(db, now))
+    # Rows a crash left 'sending' go back to the queue before anything is claimed (later, they
+    # could no longer be told from this process's own sends). A database that cannot be written
+    # now (locked, full) delays delivery; it must not stop the daemon.
+    while True:
+        now = runtime.clock.now()
+        try:
+            requeued = await store.write(lambda db, now=now: requeue_interrupted(db, now))
+            break
+        except Exception:
+            log.error("outbox.requeue_failed", exc_info=True)
+            await trio.sleep(RETRY_SECONDS)
     if requeued:
         log.warning("outbox.requeued_interrupted", rows=requeued)
     async with trio.open_nursery() as nursery:
@@ -102,4 +124,4 @@ async def delivery_loop(runtime: Runtime) -> None:
                 claimed = []
             for row in claimed:
                 nursery.start_soon(deliver, runtime, row, limiters)
-            await runtime.idle(wake, await store.read(next_due), more_now=bool(claimed))
+            await runtime.idle(wake, await _next_due(runtime), more_now=bool(claimed))

@@ -28,4 +28,9 @@ async def escalation_loop(runtime: Runtime) -> None:
             # The page's hot path: delivery need not wait for the dispatcher's pass over the
             # 'escalated' event (which wakes it too). A wake-up only; no effect leaves here.
             runtime.wake("delivery")
-        await runtime.idle(wake, await store.read(next_due), more_now=bool(events))
+        try:
+            due = await store.read(next_due)
+        except Exception:  # the loop looks again within MAX_IDLE_SECONDS
+            log.error("escalation.next_due_failed", exc_info=True)
+            due = None
+        await runtime.idle(wake, due, more_now=bool(events))
