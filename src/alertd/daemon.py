@@ -44,10 +44,7 @@ class Daemon:
     ) -> None:
         self.config_path = config_path
         self.notifier = notifier or Notifier()
-        sc = config.raw.store
-        store = Store(
-            config.db_path, synchronous=sc.synchronous, busy_timeout=sc.busy_timeout_seconds, max_size_mb=sc.max_size_mb
-        )
+        store = Store.for_settings(config.db_path, config.raw.store)
         self.runtime = Runtime(config=config, store=store, pm=pm)
         self.shutdown = trio.Event()
         self.reloads = 0

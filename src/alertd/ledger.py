@@ -56,6 +56,7 @@ class Entry:
     accepted: bool = False
     alert_id: int | None = None
     decision: dict[str, Any] | None = field(default=None)
+    simulated: bool = False  # recorded by `alertd simulate`, not delivered by a source
 
 
 def scrub(value: str, secrets: tuple[str, ...]) -> str:
@@ -80,8 +81,8 @@ def safe_headers(headers: dict[str, str], *, known_sender: bool = True) -> dict[
 def record(db: Database, entry: Entry) -> int:
     cursor = db.execute(
         """INSERT INTO inbound_log (received_at, integration, remote_addr, method, headers, body, body_size,
-               message_type, source_message_id, outcome, reason, status, accepted, alert_id, decision)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               message_type, source_message_id, outcome, reason, status, accepted, alert_id, decision, simulated)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             entry.received_at,
             entry.integration,
@@ -98,16 +99,22 @@ def record(db: Database, entry: Entry) -> int:
             int(entry.accepted),
             entry.alert_id,
             None if entry.decision is None else json.dumps(entry.decision, default=str),
+            int(entry.simulated),
         ],
     )
     return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+
+def minute_of(when: float) -> float:
+    """The start of the minute ``when`` falls in: unknown-token requests are counted per address and minute."""
+    return when - when % 60
 
 
 def record_unknown(db: Database, entry: Entry, max_share: float = UNKNOWN_TOKEN_SPACE_SHARE) -> tuple[int | None, bool]:
     """Log a request to an unknown token: one row per remote address per minute, its
     ``repeat_count`` counting the requests. Return (row id, whether the row is new); the
     id is None when no row was inserted because the database is near its size cap."""
-    minute = entry.received_at - entry.received_at % 60
+    minute = minute_of(entry.received_at)
     row = db.execute(
         "SELECT id FROM inbound_log WHERE integration IS NULL AND remote_addr = ? "
         "AND received_at >= ? AND received_at < ? ORDER BY id DESC LIMIT 1",

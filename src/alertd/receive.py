@@ -153,6 +153,8 @@ def record_message(
     message: InboundMessage,
     now: float,
     evaluation: Evaluation | None,
+    *,
+    simulated: bool = False,
 ) -> Recorded | None:
     """The writer job: dedup, settle the decision, log, apply. All or nothing. None (and nothing
     written) when the alert state changed since ``evaluation`` so that it lacks the alert's details."""
@@ -164,6 +166,7 @@ def record_message(
         status=message.status,
         message_type=message.message_type,
         source_message_id=message.source_message_id,
+        simulated=simulated,
     )
     if message.source_message_id is not None:
         first = ledger.first_delivery(db, name, message.source_message_id)
@@ -222,12 +225,6 @@ async def commit_message(
     Used by deliveries and by ``alertd simulate`` alike (``simulated`` marks the inbound-log row).
     """
 
-    def job(db: Database, evaluation: Evaluation | None) -> Recorded | None:
-        recorded = record_message(db, runtime, integration, request, message, now, evaluation)
-        if recorded is not None and simulated:
-            db.execute("UPDATE inbound_log SET simulated = 1 WHERE id = ?", [recorded.inbound_id])
-        return recorded
-
     # Optimistic: evaluate against the alert state read now; the write job re-checks it. In
     # the rare case an alert closed in between and the message now opens one, evaluate again
     # rendering the details whatever the state (so a second round always settles).
@@ -237,7 +234,11 @@ async def commit_message(
         evaluation = None
         if message.outcome is None:  # a subscription handshake has nothing for the mapper
             evaluation = await evaluate_rules(runtime, integration, message, details)
-        recorded = await runtime.store.write(lambda db, ev=evaluation: job(db, ev))
+        recorded = await runtime.store.write(
+            lambda db, ev=evaluation: record_message(
+                db, runtime, integration, request, message, now, ev, simulated=simulated
+            )
+        )
         if recorded is not None:
             break
     assert recorded is not None

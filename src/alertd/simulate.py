@@ -136,12 +136,15 @@ def directly(config: Config, pm: Any, name: str, data: bytes) -> dict[str, Any]:
     """Record the sample through a writer of our own; a running daemon's event dispatcher sees
     the new alert's events within a second (it polls the table) and wakes its escalation, a
     stopped daemon when it starts."""
+    from alertd.startup import StartupError, open_store
     from alertd.store import Store
 
     async def main() -> dict[str, Any]:
-        sc = config.raw.store
-        store = Store(config.db_path, synchronous=sc.synchronous, busy_timeout=sc.busy_timeout_seconds)
-        store.open()
+        store = Store.for_settings(config.db_path, config.raw.store)
+        try:
+            open_store(store)
+        except StartupError as exc:
+            raise SimulationError(503, str(exc)) from None
         store.start()
         try:
             return await simulate(Runtime(config=config, store=store, pm=pm), name, data, via="cli")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alertd.ledger import minute_of
+
 FLUSH_SECONDS = 1.0
 # Buckets kept in memory; beyond that (many addresses at once) repeats are written as they come.
 MAX_BUCKETS = 10_000
@@ -23,13 +25,10 @@ class Bucket:
     flushed_at: float = 0.0
 
 
-def minute_of(when: float) -> float:
-    return when - when % 60
-
-
 class UnknownTokenTally:
     def __init__(self) -> None:
         self._buckets: dict[tuple[str, float], Bucket] = {}
+        self._minute = 0.0  # the minute of the last take_stale: until it changes, nothing is stale
 
     def bucket(self, remote_addr: str, now: float) -> Bucket | None:
         """The address's bucket of this minute, if its row exists."""
@@ -52,6 +51,9 @@ class UnknownTokenTally:
     def take_stale(self, now: float) -> list[tuple[int, int]]:
         """Forget buckets of past minutes; return their unwritten repeats as (row id, count)."""
         current = minute_of(now)
+        if current == self._minute:
+            return []
+        self._minute = current
         stale = [key for key in self._buckets if key[1] != current]
         out = []
         for key in stale:

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trio
 from sqlite_utils import Database
@@ -75,6 +75,16 @@ class Store:
     committed; ``await store.read(fn)`` runs ``fn(db)`` on a reader connection in a
     worker thread. ``fn`` receives a sqlite-utils ``Database``.
     """
+
+    @classmethod
+    def for_settings(cls, path: str | Path, settings: Any) -> Store:
+        """The store as ``[store]`` settings describe it (the daemon's, and any process writing beside it)."""
+        return cls(
+            path,
+            synchronous=settings.synchronous,
+            busy_timeout=settings.busy_timeout_seconds,
+            max_size_mb=settings.max_size_mb,
+        )
 
     def __init__(
         self,
