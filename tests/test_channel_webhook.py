@@ -146,6 +146,13 @@ async def test_a_json_template_that_does_not_give_json_fails_without_a_request(p
     assert peer.requests == []
 
 
+async def test_a_json_template_nested_too_deep_fails_with_the_reason(peer: HttpPeer) -> None:
+    result = await CHANNEL.send(hook(peer), settings(body_template='{{ "[" * 200000 }}'), None)
+    assert result.status == "failed"
+    assert "not valid JSON" in (result.error or "") and "nested deeper than" in (result.error or "")
+    assert peer.requests == []
+
+
 async def test_a_huge_body_template_is_cut_off(peer: HttpPeer) -> None:
     template = '{"text": "{{ alert.title * 5000000 }}"}'
     result = await CHANNEL.send(hook(peer), settings(body_template=template), None)

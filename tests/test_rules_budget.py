@@ -72,6 +72,18 @@ def test_ordinary_operators_still_work() -> None:
     assert decision.reason == ""
 
 
+def test_large_numbers_in_the_data_are_ordinary_values() -> None:
+    # Epoch milliseconds, byte counts: only widths and counts are bounded, not the values shown.
+    ruleset = rules(
+        title='{{ ms | string }} {{ "{}".format(ms) }} {{ bytes | filesizeformat }}',
+        description='{{ "%d" % ms }}',
+    )
+    decision = decide({"id": "a", "ms": 1767600000123, "bytes": 5_000_000_000}, ruleset, lambda _s: None)
+    assert decision.title == "1767600000123 1767600000123 5.0 GB"
+    assert decision.description == "1767600000123"
+    assert decision.reason == ""
+
+
 def test_a_backtracking_regex_gives_up_with_a_reason() -> None:
     ruleset = rules(filter={"field": "name", "regex": "^(a|aa)+$"})
     started = time.monotonic()

@@ -59,7 +59,7 @@ def _check_size(value: Any, what: str) -> Any:
     return value
 
 
-def _check_printf(fmt: str, args: Any) -> None:
+def _check_printf(fmt: str) -> None:
     for width, precision in _PRINTF.findall(fmt):
         for part in (width, precision):
             if part == "*":
@@ -74,8 +74,13 @@ def _check_format_spec(fmt: str) -> None:
             raise _too_big("str.format")
 
 
+# str methods whose int arguments are widths or counts (the filters' are their extra arguments).
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+
 def _check_args(args: tuple[Any, ...], kwargs: dict[str, Any], what: str) -> None:
-    # A width, count or indent far beyond any real need (center(10**9), ljust, indent ...).
+    # A width, count or indent far beyond any real need (center(10**9), ljust, indent ...). Only
+    # parameters are checked, never the value worked on: a large number is ordinary data.
     for value in (*args, *kwargs.values()):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_VALUE_CHARS:
             raise _too_big(what)
@@ -136,11 +141,11 @@ def budgeted_range(*args: int) -> _BudgetedRange:
 def _bounded_filter(name: str, fn: Any) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _check_deadline()
-        _check_args(args, kwargs, f"filter {name}")
         # The value is the first argument after any context/environment jinja passes.
         values = [a for a in args if not isinstance(a, Context | EvalContext | Environment)]
+        _check_args(tuple(values[1:]), kwargs, f"filter {name}")
         if name == "format" and values and isinstance(values[0], str):
-            _check_printf(values[0], values[1:])
+            _check_printf(values[0])
         elif name == "join" and values:
             _estimate_join(values[1] if len(values) > 1 else kwargs.get("d", ""), values[0])
         elif name == "replace" and len(values) >= 3:
@@ -167,18 +172,19 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 if _size(seq) and isinstance(count, int) and _size(seq) * count > MAX_VALUE_CHARS:
                     raise _too_big("* repetition")
         elif op == "%" and isinstance(left, str):
-            _check_printf(left, right)
+            _check_printf(left)
         elif op == "**" and _huge_power(left, right):
             raise BudgetExceeded("** result too large")
         return _check_size(self.binop_table[op](left, right), f"{op} result")
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _check_deadline()
-        _check_args(args, kwargs, getattr(__obj, "__name__", "call"))
         owner = getattr(__obj, "__self__", None)
         name = getattr(__obj, "__name__", "")
         if isinstance(owner, str):
-            if name == "join" and args:
+            if name in _WIDTH_METHODS:
+                _check_args(args, kwargs, name)
+            elif name == "join" and args:
                 _estimate_join(owner, args[0])
             elif name == "replace" and len(args) >= 2:
                 _estimate_replace(owner, args[0], args[1])

@@ -23,7 +23,7 @@ import trio
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alertd.plugin import DeliveryResult, LongSecret, Notification, post, sandbox
+from alertd.plugin import DeliveryResult, LongSecret, Notification, jsonlimits, post, sandbox
 
 USER_AGENT = "alertd-webhook/0.1.0"
 # A Retry-After longer than this is cut down: a page must not wait hours because a receiver asked.
@@ -142,7 +142,7 @@ def render_body(notification: Notification, settings: WebhookSettings) -> bytes:
     text = sandbox.render(template, variables, seconds=BODY_SECONDS, max_chars=BODY_MAX_CHARS)
     if json_body:
         try:
-            json.loads(text)
+            jsonlimits.loads(text)  # bounded depth: json.loads alone recurses once per level
         except ValueError as exc:
             raise BodyError(f"not valid JSON for content_type {settings.content_type}: {exc}") from None
     return text.encode()
