@@ -15,8 +15,8 @@ import pluggy
 
 from alertd import __version__
 from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
+from alertd.errors import StoreUnavailable
 from alertd.plugins import PluginError, PluginSetError, check_plugins, describe, load_config_plugins_dir, make_manager
-from alertd.store.transaction import StoreUnavailable, write_transaction
 
 DEFAULT_CONFIG = "alertd.toml"
 
@@ -272,6 +272,7 @@ def tz_option(fn: Any) -> Any:
 def integrations_cmd(obj: CliContext, as_json: bool) -> None:
     """Each integration's secret URL, ruleset and subscription state."""
     from alertd.integrations import ensure_tokens, integration_url
+    from alertd.store import write_transaction
 
     config = obj.config
     db = obj.open_store_db()
@@ -496,6 +497,7 @@ def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None
     import time
 
     from alertd.commands import AlertCommandError, apply_command
+    from alertd.store import write_transaction
 
     actor = _cli_actor(obj, user)
     db = obj.open_store_db()
@@ -542,6 +544,7 @@ def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: b
 
     from alertd.integrations import ensure_ical_tokens
     from alertd.oncall import on_call_at
+    from alertd.store import write_transaction
 
     config = obj.config
     schedules = config.raw.schedules

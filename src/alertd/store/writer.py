@@ -20,16 +20,15 @@ from typing import Any, TypeVar
 import trio
 from sqlite_utils import Database
 
+from alertd.errors import StoreUnavailable
 from alertd.log import get_logger
+
+__all__ = ["StoreUnavailable", "Writer"]
 
 T = TypeVar("T")
 log = get_logger("alertd.store")
 
 _STOP = object()
-
-
-class StoreUnavailable(Exception):
-    """The database could not commit (locked, read-only, disk full, closed)."""
 
 
 @dataclass(eq=False)
