@@ -112,13 +112,6 @@ def zone_abbreviation(zone: tzinfo, ts: float) -> str:
     return name if name[:1].isalpha() else when.strftime("%z")
 
 
-def zone_label(zone: tzinfo, ts: float) -> str:
-    """For a person far from the server: ``EST, America/New_York`` (the abbreviation is ambiguous alone)."""
-    short = zone_abbreviation(zone, ts)
-    key = getattr(zone, "key", None)
-    return f"{short}, {key}" if key and key != short else short
-
-
 def age(seconds: float) -> str:
     """A short age: 45s, 12m, 3h, 5d."""
     seconds = max(0, int(seconds))

@@ -18,10 +18,6 @@ from alertd.timeline_words import describe
 WIDTH = 100
 
 
-def _zone_header(zone: tzinfo, now: float) -> str:
-    return zone_abbreviation(zone, now)
-
-
 def alerts_table(rows: list[dict[str, Any]], zone: tzinfo, now: float) -> list[str]:
     """One line per alert under a header, at most WIDTH characters (the title is shortened)."""
     if not rows:
@@ -42,7 +38,7 @@ def alerts_table(rows: list[dict[str, Any]], zone: tzinfo, now: float) -> list[s
                 title,
             ]
         )
-    header = ["ID", "STATUS", "SEVERITY", f"OPENED ({_zone_header(zone, now)})", "AGE", "INTEGRATION", "ACK BY"]
+    header = ["ID", "STATUS", "SEVERITY", f"OPENED ({zone_abbreviation(zone, now)})", "AGE", "INTEGRATION", "ACK BY"]
     return table([*header, "TITLE"], body, width=WIDTH)
 
 
@@ -160,7 +156,7 @@ def inbound_table(rows: list[dict[str, Any]], zone: tzinfo, now: float) -> list[
                 detail,
             ]
         )
-    header = ["ID", f"RECEIVED ({_zone_header(zone, now)})", "INTEGRATION", "HTTP", "OUTCOME", "ALERT", "DETAIL"]
+    header = ["ID", f"RECEIVED ({zone_abbreviation(zone, now)})", "INTEGRATION", "HTTP", "OUTCOME", "ALERT", "DETAIL"]
     return table(header, body, width=WIDTH)
 
 
