@@ -30,7 +30,9 @@ Conditions: ``{ field, equals = value | [values] }``, ``{ field, contains }``,
 ``{ field, regex }``, ``{ field, exists = true|false }``,
 ``{ field, gt | gte | lt | lte = number }`` (several combine with "and"),
 ``{ all = [conditions] }``, ``{ any = [conditions] }``, ``{ not = condition }``;
-``ignore_case = true`` applies to equals/contains/regex.
+``ignore_case = true`` applies to equals/contains/regex. ``{ filter_pattern = '{ $.eventName =
+ConsoleLogin }', field = "Message^detail" }`` evaluates a CloudWatch Logs filter pattern
+(alertd.filterpattern) on the field, or on the whole message without ``field``.
 
 Order of evaluation: ``filter`` (a message that does not match is Filtered),
 then ``close_when``, ``ack_when``, ``open_when``; the first that matches decides.
@@ -59,7 +61,7 @@ import regex
 from jinja2 import ChainableUndefined, TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field
 
-from alertd import jsonlimits, sandbox
+from alertd import filterpattern, jsonlimits, sandbox
 from alertd.weburl import check_http_url
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__bool__": lambda self: False})()
@@ -105,6 +107,7 @@ class Condition(RulesModel):
     gte: float | None = None
     lt: float | None = None
     lte: float | None = None
+    filter_pattern: str | None = Field(None, max_length=filterpattern.MAX_PATTERN_CHARS)
     ignore_case: bool = False
     all: list[Condition] | None = None
     any: list[Condition] | None = None
@@ -223,7 +226,7 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
     operators = [k for k in ("equals", "contains", "regex", "exists") if getattr(cond, k) is not None]
     numeric = [k for k in ("gt", "gte", "lt", "lte") if getattr(cond, k) is not None]
     if combinators:
-        if len(combinators) > 1 or operators or numeric or cond.field is not None:
+        if len(combinators) > 1 or operators or numeric or cond.field is not None or cond.filter_pattern is not None:
             raise RulesetError(loc, "a condition is either all/any/not alone, or a field with an operator")
         kind = combinators[0]
         if kind == "not_":
@@ -235,9 +238,15 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
         if kind == "all":
             return lambda doc: all(p(doc) for p in parts)
         return lambda doc: any(p(doc) for p in parts)
+    if cond.filter_pattern is not None:
+        if operators or numeric:
+            raise RulesetError(loc, "a filter_pattern condition takes only an optional field beside it")
+        return _filter_pattern(cond.filter_pattern, cond.field, (*loc, "filter_pattern"))
     if cond.field is None:
         raise RulesetError(
-            loc, "expected a field (with equals, contains, regex, exists, gt, gte, lt or lte) or all/any/not"
+            loc,
+            "expected a field (with equals, contains, regex, exists, gt, gte, lt or lte), "
+            "a filter_pattern, or all/any/not",
         )
     if (len(operators) + (1 if numeric else 0)) != 1:
         raise RulesetError(
@@ -298,6 +307,19 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
         return number is not None and all(tests[op](number, bound) for op, bound in bounds)
 
     return compare
+
+
+def _filter_pattern(text: str, path: str | None, loc: tuple[Any, ...]) -> Predicate:
+    try:
+        pattern = filterpattern.compile_pattern(text)
+    except filterpattern.FilterPatternError as exc:
+        raise RulesetError(loc, f"expected a CloudWatch Logs filter pattern; {exc}") from None
+
+    def matches(doc: Document) -> bool:
+        value = doc.data if path is None else doc.get(path)
+        return value is not MISSING and value is not None and pattern.matches(value)
+
+    return matches
 
 
 def _is_template(text: str) -> bool:
