@@ -14,6 +14,7 @@ import click
 import pluggy
 
 from alertd import __version__
+from alertd.cli_filterpattern import filter_pattern
 from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
 from alertd.errors import StoreUnavailable
 from alertd.plugins import PluginError, PluginSetError, check_plugins, describe, load_config_plugins_dir, make_manager
@@ -647,6 +648,9 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
         f"{result.alerts} alert(s), {result.inbound_messages} inbound message(s), "
         f"integrity ok, {result.seconds:.2f} s"
     )
+
+
+cli.add_command(filter_pattern)
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:
