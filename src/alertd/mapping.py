@@ -59,9 +59,10 @@ from typing import Any, Literal
 
 import regex
 from jinja2 import ChainableUndefined, TemplateSyntaxError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alertd import filterpattern, jsonlimits, sandbox
+from alertd.durations import parse_duration, words
 from alertd.weburl import check_http_url
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__bool__": lambda self: False})()
@@ -77,6 +78,7 @@ SUBSCRIPTION_CONFIRMATION = "Subscription Confirmation"
 UNSUBSCRIBE_CONFIRMATION = "Unsubscribe Confirmation"
 REJECTED = "Rejected"
 DUPLICATE_DELIVERY = "Duplicate Delivery"
+COUNTED = "Counted"  # below a rule's threshold: "Counted (2 of 3)"
 OUTCOMES = (
     MAPPED_OPEN,
     MAPPED_APPENDED,
@@ -88,6 +90,7 @@ OUTCOMES = (
     UNSUBSCRIBE_CONFIRMATION,
     REJECTED,
     DUPLICATE_DELIVERY,
+    COUNTED,
 )
 
 Scalar = str | int | float | bool
@@ -114,6 +117,25 @@ class Condition(RulesModel):
     not_: Condition | None = Field(None, alias="not")
 
 
+MAX_WINDOW_SECONDS = 7 * 86400
+MAX_QUIET_SECONDS = 30 * 86400
+
+
+class ThresholdConfig(RulesModel):
+    """Open only at the count-th match of the open rule within the window, per group."""
+
+    count: int = Field(ge=1, le=10_000)
+    within: str
+    # A field path or a template; default: the source id (one count per alert to be).
+    group_by: str | None = Field(None, max_length=1000)
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, value: str) -> str:
+        parse_duration(value, least=1, most=MAX_WINDOW_SECONDS)
+        return value
+
+
 class RulesetConfig(RulesModel):
     source_id: str
     filter: Condition | None = None
@@ -126,6 +148,16 @@ class RulesetConfig(RulesModel):
     url: str | None = None
     tags: list[str] = []
     fields: dict[str, str] = {}
+    threshold: ThresholdConfig | None = None
+    # Close the alert when no message matched its open rule for this long (a stored timer).
+    close_after_quiet: str | None = None
+
+    @field_validator("close_after_quiet")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value, least=1, most=MAX_QUIET_SECONDS)
+        return value
 
 
 class RulesetError(Exception):
@@ -344,6 +376,36 @@ class CompiledRuleset:
     templates: dict[str, Any]
     tag_templates: list[Any]
     field_templates: dict[str, Any]
+    threshold: Threshold | None = None
+    quiet_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Threshold:
+    count: int
+    within_seconds: float
+    group: Callable[[Document, dict[str, Any]], str | None] | None  # None: the source id
+
+    def template_vars(self) -> dict[str, Any]:
+        return {"count": self.count, "within": words(self.within_seconds), "seconds": self.within_seconds}
+
+
+def _value_or_template(text: str, loc: tuple[Any, ...]) -> Callable[[Document, dict[str, Any]], str | None]:
+    """A field path, or a template when it holds {{ or {% (source_id, threshold.group_by)."""
+    if _is_template(text):
+        template = _compile_template(text, loc)
+
+        def rendered(doc: Document, tvars: dict[str, Any]) -> str | None:
+            out = sandbox.render(template, tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS)
+            return out.strip() or None
+
+        return rendered
+
+    def at_path(doc: Document, tvars: dict[str, Any]) -> str | None:
+        value = doc.get(text)
+        return None if value is MISSING or value is None or value == "" else _as_text(value)
+
+    return at_path
 
 
 def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
@@ -351,20 +413,17 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
         value = getattr(config, name)
         return None if value is None else compile_condition(value, (name,))
 
-    if _is_template(config.source_id):
-        sid_template = _compile_template(config.source_id, ("source_id",))
-
-        def source_id(doc: Document, tvars: dict[str, Any]) -> str | None:
-            text = sandbox.render(
-                sid_template, tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS
-            ).strip()
-            return text or None
-    else:
-        sid_path = config.source_id
-
-        def source_id(doc: Document, tvars: dict[str, Any]) -> str | None:
-            value = doc.get(sid_path)
-            return None if value is MISSING or value is None or value == "" else _as_text(value)
+    source_id = _value_or_template(config.source_id, ("source_id",))
+    threshold = None
+    if config.threshold is not None:
+        group_by = config.threshold.group_by
+        threshold = Threshold(
+            count=config.threshold.count,
+            within_seconds=parse_duration(config.threshold.within, least=1, most=MAX_WINDOW_SECONDS),
+            group=None if group_by is None else _value_or_template(group_by, ("threshold", "group_by")),
+        )
+        if config.open_when is None:
+            raise RulesetError(("threshold",), "a threshold counts matches of open_when: add an open_when rule")
 
     templates = {}
     for name in ("title", "description", "severity", "url"):
@@ -383,6 +442,10 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
         templates=templates,
         tag_templates=[_compile_template(t, ("tags", i)) for i, t in enumerate(config.tags)],
         field_templates={k: _compile_template(v, ("fields", k)) for k, v in config.fields.items()},
+        threshold=threshold,
+        quiet_seconds=None
+        if config.close_after_quiet is None
+        else parse_duration(config.close_after_quiet, least=1, most=MAX_QUIET_SECONDS),
     )
 
 
@@ -397,7 +460,7 @@ class OpenAlert:
     status: Literal["open", "acknowledged"]
 
 
-Action = Literal["open", "append", "ack", "close", "filtered", "unmapped"]
+Action = Literal["open", "append", "ack", "close", "filtered", "unmapped", "counted"]
 
 
 @dataclass(frozen=True)
@@ -490,6 +553,7 @@ class Evaluation:
     problems: tuple[str, ...] = ()
     seen: OpenAlert | None = None
     show_details: bool = False
+    group: str | None = None  # the threshold's group, when the open rule matched a ruleset with one
 
 
 def evaluate(
@@ -536,6 +600,17 @@ def evaluate(
         return Evaluation(Decision("unmapped", UNMAPPED, reason="; ".join([reason, *render.problems])))
     tvars["source_id"] = source_id
     tvars["field"] = lambda path: (lambda v: "" if v is MISSING else v)(doc.get(path))
+    group = None
+    if ruleset.threshold is not None:
+        tvars["threshold"] = ruleset.threshold.template_vars()
+        if matched == "open":
+            group = source_id
+            if ruleset.threshold.group is not None:
+                try:
+                    group = ruleset.threshold.group(doc, tvars) or ""
+                except Exception as exc:
+                    render.problems.append(f"threshold.group_by template failed: {type(exc).__name__}: {exc}"[:300])
+                    group = ""
     seen = None if find_open is None else find_open(source_id)
     if details == "always" or (matched == "open" and (details == "open_rule" or seen is None)):
         rendered: dict[str, Any] | None = _render_details(ruleset, render, source_id)
@@ -548,6 +623,7 @@ def evaluate(
         problems=tuple(render.problems),
         seen=seen,
         show_details=details == "always",
+        group=group,
     )
 
 
@@ -588,6 +664,17 @@ def settle(evaluation: Evaluation, existing: OpenAlert | None) -> Decision | Non
             reason="; ".join(["already acknowledged", *problems]),
         )
     return Decision("ack", MAPPED_ACKNOWLEDGED, source_id=source_id, alert_id=existing.id, **details, reason=notes)
+
+
+def counted(decision: Decision, matches: int, needed: int, within: float) -> Decision:
+    """An opening held back by the rule's threshold: ``matches`` of ``needed`` so far in the window."""
+    reason = f"{matches} of {needed} matches within {words(within)}; the alert opens at {needed}"
+    return Decision(
+        "counted",
+        f"{COUNTED} ({matches} of {needed})",
+        source_id=decision.source_id,
+        reason="; ".join(filter(None, [reason, decision.reason])),
+    )
 
 
 def decide(

@@ -20,10 +20,10 @@ from typing import Any
 import trio
 from sqlite_utils import Database
 
-from alertd import alerts, ledger, metrics
+from alertd import alerts, ledger, metrics, quiet, thresholds
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
-from alertd.mapping import DUPLICATE_DELIVERY, REJECTED, Details, Document, Evaluation, evaluate, settle
+from alertd.mapping import DUPLICATE_DELIVERY, REJECTED, Details, Document, Evaluation, counted, evaluate, settle
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
 from alertd.timeline import AlertEvent
@@ -197,12 +197,24 @@ def record_message(
     decision = settle(evaluation, existing)
     if decision is None:
         return None
+    ruleset = integration.ruleset
+    threshold = ruleset.threshold
+    if decision.action == "open" and threshold is not None:
+        group = evaluation.group or ""
+        matches = thresholds.count_match(db, name, group, threshold, now)
+        if matches < threshold.count:
+            decision = counted(decision, matches, threshold.count, threshold.within_seconds)
+        else:
+            thresholds.reset(db, name, group)
     entry.outcome, entry.reason, entry.alert_id = decision.outcome, decision.reason, decision.alert_id
     entry.decision = decision.as_dict()
     inbound_id = ledger.record(db, entry)
     alert_id, events = alerts.apply_decision(db, name, integration.config.escalation_policy, decision, inbound_id, now)
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)
+    # Only a match of the open rule keeps the alert alive (not an ack rule's repeat).
+    if ruleset.quiet_seconds is not None and evaluation.matched == "open" and alert_id is not None:
+        quiet.arm(db, alert_id, name, ruleset.quiet_seconds, now)
     queued = 0
     if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
         from alertd.outbox import enqueue_closure_notices

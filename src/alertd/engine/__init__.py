@@ -7,6 +7,8 @@
 - ``escalation``: fires the escalation steps that are due (``engine/escalation.py``);
 - ``delivery``: sends the outbox rows that are due through their channels
   (``engine/delivery.py``);
+- ``quiet``: closes alerts whose rule's ``close_after_quiet`` time passed without a match
+  (``engine/quiet.py``);
 - ``housekeeping``: recurring chores (inbound-log pruning) at times computed by
   APScheduler triggers and stored as rows (``engine/housekeeping.py``).
 
@@ -23,12 +25,14 @@ from alertd.engine.delivery import delivery_loop
 from alertd.engine.escalation import escalation_loop
 from alertd.engine.events import events_loop
 from alertd.engine.housekeeping import housekeeping_loop
+from alertd.engine.quiet import quiet_loop
 from alertd.runtime import Runtime
 
 LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
     events_loop,
     escalation_loop,
     delivery_loop,
+    quiet_loop,
     housekeeping_loop,
 )
 

@@ -260,6 +260,31 @@ def _v10_event_cursors(db: Database) -> None:
     )
 
 
+def _threshold_counts_and_quiet_timers(db: Database) -> None:
+    # Matches of an open rule with a threshold, per group, inside its window (thresholds.py).
+    db.execute(
+        """CREATE TABLE threshold_counts (
+            id INTEGER PRIMARY KEY,
+            integration TEXT NOT NULL,
+            grp TEXT NOT NULL,
+            at REAL NOT NULL,
+            inbound_id INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX threshold_counts_group ON threshold_counts (integration, grp, at)")
+    db.execute("CREATE INDEX threshold_counts_at ON threshold_counts (at)")
+    # close_after_quiet: one timer per alert, moved on by each matching message (quiet.py).
+    db.execute(
+        """CREATE TABLE quiet_timers (
+            alert_id INTEGER PRIMARY KEY,
+            integration TEXT NOT NULL,
+            due_at REAL NOT NULL,
+            quiet_seconds REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX quiet_timers_due ON quiet_timers (due_at)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -271,6 +296,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("inbound log: simulated messages", _v8_simulated_inbound),
     ("outbox: sends of unknown outcome", _v9_outbox_unknown_outcome),
     ("alert event cursors (the dispatcher's progress)", _v10_event_cursors),
+    ("rule thresholds: match counts and quiet timers", _threshold_counts_and_quiet_timers),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

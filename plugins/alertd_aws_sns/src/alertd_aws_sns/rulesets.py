@@ -52,8 +52,41 @@ EVENTBRIDGE_CLOUDTRAIL: dict[str, Any] = {
     },
 }
 
+# The metric filter + alarm of the AWS guide, evaluated in alertd: an EventBridge rule forwards
+# CloudTrail's console sign-in events through SNS; failures count per user, and the alert opens
+# at the third within five minutes (one alert per user, saying who and from where), later
+# failures append, and it closes after a quiet quarter of an hour.
+_SIGNIN_USER = (
+    "{{ Message.detail.userIdentity.arn or ('arn:aws:iam::' ~ Message.detail.userIdentity.accountId"
+    " ~ ':user/' ~ Message.detail.userIdentity.userName) }}"
+)
+CLOUDTRAIL_SIGNIN_FAILURES: dict[str, Any] = {
+    "source_id": _SIGNIN_USER,
+    "open_when": {
+        "field": "Message^detail",
+        "filter_pattern": '{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }',
+    },
+    "threshold": {"count": 3, "within": "5m", "group_by": _SIGNIN_USER},
+    "close_after_quiet": "15m",
+    "title": "{{ threshold.count }} failed console sign-ins for {{ source_id }} from "
+    "{{ Message.detail.sourceIPAddress }} within {{ threshold.within }}",
+    "description": "Console sign-in failures (CloudTrail ConsoleLogin, errorMessage \"Failed authentication\") "
+    "in account {{ Message.account }} ({{ Message.region }}); the last from {{ Message.detail.sourceIPAddress }} "
+    "({{ Message.detail.userAgent }}) at {{ Message.detail.eventTime }}.",
+    "severity": "critical",
+    "tags": ["aws", "cloudtrail", "signin"],
+    "fields": {
+        "user": "{{ source_id }}",
+        "sourceIPAddress": "{{ Message.detail.sourceIPAddress }}",
+        "MFAUsed": "{{ Message.detail.additionalEventData.MFAUsed }}",
+        "account": "{{ Message.account }}",
+        "eventTime": "{{ Message.detail.eventTime }}",
+    },
+}
+
 RULESETS: dict[str, dict[str, Any]] = {
     "cloudwatch_alarm": CLOUDWATCH_ALARM,
     "eventbridge_cloudtrail": EVENTBRIDGE_CLOUDTRAIL,
+    "cloudtrail_signin_failures": CLOUDTRAIL_SIGNIN_FAILURES,
 }
 DEFAULT_RULESET = "cloudwatch_alarm"

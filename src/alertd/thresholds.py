@@ -1,0 +1,35 @@
+"""Rule thresholds: matches of an open rule counted per group in a sliding window (SQLite rows).
+
+Runs inside the inbound writer job, so a count and the inbound-log row that shows it commit
+together, and a restart (even kill -9) loses no count. Bounded: each count first deletes the
+integration's matches that left the window, and matches older than the longest window allowed
+wherever they come from (an integration since removed); opening deletes the group's rows, so a
+group never holds more than ``count - 1`` rows.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from alertd.mapping import MAX_WINDOW_SECONDS, Threshold
+
+
+def count_match(db: Database, integration: str, group: str, threshold: Threshold, now: float) -> int:
+    """Record one match; return how many of the group's matches fall within the window now."""
+    start = now - threshold.within_seconds
+    db.execute("DELETE FROM threshold_counts WHERE at < ?", [now - MAX_WINDOW_SECONDS])
+    db.execute("DELETE FROM threshold_counts WHERE integration = ? AND at <= ?", [integration, start])
+    db.execute(
+        "INSERT INTO threshold_counts (integration, grp, at) VALUES (?, ?, ?)",
+        [integration, group, now],
+    )
+    row = db.execute(
+        "SELECT COUNT(*) FROM threshold_counts WHERE integration = ? AND grp = ? AND at > ?",
+        [integration, group, start],
+    ).fetchone()
+    return int(row[0])
+
+
+def reset(db: Database, integration: str, group: str) -> None:
+    """The alert opened: its matches are spent (a later alert needs a full count again)."""
+    db.execute("DELETE FROM threshold_counts WHERE integration = ? AND grp = ?", [integration, group])
