@@ -154,3 +154,13 @@ def test_counts_and_quiet_timers_survive_kill_9(tmp_path: Path) -> None:
         wait_until(lambda: db.alerts()[0]["status"] == "closed", what="the alert closed after quiet")
     finally:
         daemon.kill()
+
+
+def test_a_dry_run_says_the_daemon_counts(tmp_path: Path) -> None:
+    from alertd.dryrun import dry_run
+
+    loaded = load_config(config(tmp_path), make_manager())
+    body = json.dumps(sample_envelope("sns-eventbridge-cloudtrail-consolelogin-failure.json")[1]).encode()
+    out = dry_run(loaded.integrations["signins"], body)
+    assert out["outcome"] == "Mapped Open"
+    assert out["reason"].startswith("threshold: the daemon counts this match; the alert opens when 3 matches fall")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from alertd.config import Integration
+from alertd.durations import words
 from alertd.inbound import Rejection
 from alertd.mapping import REJECTED, Document, OpenAlert, decide
 
@@ -31,4 +32,13 @@ def dry_run(
         return {**result, "outcome": message.outcome}
     existing = None if assume is None else OpenAlert(id=0, status=assume)
     decision = decide(Document(message.document), integration.ruleset, lambda _sid: existing, render_all=True)
-    return {**result, **decision.as_dict()}
+    out = {**result, **decision.as_dict()}
+    threshold = integration.ruleset.threshold
+    if threshold is not None and decision.action == "open":
+        # A dry run has no counts: say what the daemon does with this match.
+        note = (
+            f"threshold: the daemon counts this match; the alert opens when {threshold.count} matches fall "
+            f"within {words(threshold.within_seconds)} (before that: Counted (k of {threshold.count}))"
+        )
+        out["reason"] = "; ".join(filter(None, [note, out["reason"]]))
+    return out
