@@ -15,6 +15,7 @@ import pluggy
 
 from alertd import __version__
 from alertd.cli_filterpattern import filter_pattern
+from alertd.cli_replay import replay_cmd
 from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
 from alertd.errors import StoreUnavailable
 from alertd.plugins import PluginError, PluginSetError, check_plugins, describe, load_config_plugins_dir, make_manager
@@ -651,6 +652,7 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
 
 
 cli.add_command(filter_pattern)
+cli.add_command(replay_cmd)
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:

@@ -193,6 +193,16 @@ def record_message(
         return Recorded(inbound_id, message.outcome, None, [])
 
     assert evaluation is not None, "a message for the mapper comes with its evaluation"
+    return apply_evaluation(db, runtime.config, integration, entry, evaluation, now)
+
+
+def apply_evaluation(
+    db: Database, config: Any, integration: Any, entry: ledger.Entry, evaluation: Evaluation, now: float
+) -> Recorded | None:
+    """Settle an evaluation against the alert state now, count it against the rule's threshold,
+    log ``entry`` with the outcome and apply the decision at time ``now`` (inbound messages, and
+    replays of them: replay.py). None (nothing written) when the evaluation lacks the details."""
+    name = integration.name
     existing = None if evaluation.source_id is None else alerts.find_live(db, name, evaluation.source_id)
     decision = settle(evaluation, existing)
     if decision is None:
@@ -219,7 +229,7 @@ def record_message(
     if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
         from alertd.outbox import enqueue_closure_notices
 
-        queued = enqueue_closure_notices(db, runtime.config, alert_id, now)
+        queued = enqueue_closure_notices(db, config, alert_id, now)
     return Recorded(inbound_id, decision.outcome, alert_id, events, queued)
 
 

@@ -288,4 +288,12 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
             return error(400, "the body is nested too deeply")
         return json_response(result)  # type: ignore[arg-type]
 
+    @bp.post("/integrations/<name>/replay")
+    @auth
+    async def replay_integration(name: str) -> Response:
+        from alertd.http.replay_api import replay_request
+
+        status, data = await replay_request(runtime, name, request.args)
+        return json_response(with_times(data), status)
+
     return bp

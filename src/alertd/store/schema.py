@@ -285,6 +285,12 @@ def _threshold_counts_and_quiet_timers(db: Database) -> None:
     db.execute("CREATE INDEX quiet_timers_due ON quiet_timers (due_at)")
 
 
+def _inbound_replays(db: Database) -> None:
+    # `alertd replay --apply`: a new inbound-log row per replayed message, linked to the original.
+    db.execute("ALTER TABLE inbound_log ADD COLUMN replay_of INTEGER")
+    db.execute("CREATE INDEX inbound_log_replay_of ON inbound_log (replay_of) WHERE replay_of IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -297,6 +303,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("outbox: sends of unknown outcome", _v9_outbox_unknown_outcome),
     ("alert event cursors (the dispatcher's progress)", _v10_event_cursors),
     ("rule thresholds: match counts and quiet timers", _threshold_counts_and_quiet_timers),
+    ("inbound log: replays linked to their originals", _inbound_replays),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
