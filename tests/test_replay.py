@@ -144,3 +144,48 @@ async def test_replay_command(tmp_path: Path) -> None:
     assert (bad.returncode, bad.stderr) == (2, "Error: --since: expected a duration from 1 s to 31 d\n")
     unknown = run_cli("replay", "-c", str(path), "--integration", "nope", "--since", "2h")
     assert unknown.returncode == 2 and "no integration named 'nope' (alarms)" in unknown.stderr
+
+
+async def test_an_alert_whose_quiet_time_passed_is_recorded_not_paged(tmp_path: Path) -> None:
+    from test_thresholds import TOKEN as SIGNIN_TOKEN
+    from test_thresholds import config as signin_config
+    from test_thresholds import signin_event
+
+    db = Db(tmp_path / "alertd.db")
+
+    def write(count: int) -> Path:
+        return signin_config(
+            tmp_path,
+            f"""escalation_policy = "sec"
+[integrations.signins.rules]
+threshold = {{ count = {count}, within = "5m" }}
+[users.alice]
+contact = {{ email = "alice@example.com" }}
+[escalation_policies.sec]
+levels = [{{ users = ["alice"], delay_minutes = 0 }}]
+""",
+        )
+
+    async with in_process(write(30)) as app:  # a threshold set far too high
+        for _ in range(3):
+            envelope = notification(signin_event())
+            response = await app.post(
+                f"/in/{SIGNIN_TOKEN}", content=json.dumps(envelope), headers=headers_for(envelope)
+            )
+            assert response.status_code == 200
+    assert [r["outcome"] for r in db.inbound()] == ["Counted (1 of 30)", "Counted (2 of 30)", "Counted (3 of 30)"]
+
+    path = write(3)
+    async with in_process(path) as app:
+        await app.advance(3600)  # an hour later: the 15 quiet minutes after the third failure are long past
+        from alertd.http.replay_api import replay_request
+
+        status, data = await replay_request(app.runtime, "signins", {"since": "2h", "apply": "true"})
+        assert status == 200
+        assert [c["new_outcome"] for c in data["changes"]] == ["Counted (1 of 3)", "Counted (2 of 3)", "Mapped Open"]
+        [alert] = db.alerts()
+        assert alert["status"] == "closed"
+        await app.advance(60)
+        kinds = [r["kind"] for r in db.rows("SELECT kind FROM alert_events WHERE alert_id = ?", (alert["id"],))]
+        assert kinds == ["opened", "closed"]  # never escalated: nobody paged for an alert already over
+        assert db.rows("SELECT * FROM quiet_timers") == []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from alertd import alerts
 from alertd.config import ConfigError, load_config
 from alertd.plugins import make_manager
 from helpers import DaemonProcess, free_port, wait_until, write_config
@@ -110,6 +111,10 @@ async def test_the_window_slides(tmp_path: Path) -> None:
         assert await post(app, signin_event()) == "Counted (2 of 3)"
         await app.advance(100)
         assert await post(app, signin_event()) == "Mapped Open"
+        # Opening spends the group's matches: closed at once, the next failure counts from 1 again.
+        [alert] = Db(tmp_path / "alertd.db").alerts()
+        await app.runtime.store.write(lambda db: alerts.close(db, alert["id"], "alice", "cli", app.clock.now()))
+        assert await post(app, signin_event()) == "Counted (1 of 3)"
 
 
 @pytest.mark.parametrize(

@@ -60,4 +60,3 @@ def test_pattern(pattern: str, file: Path, as_json: bool) -> None:
         click.echo(f"{i:>{width}}  {shorten(visible(summary(events[i])), 160)}")
     noun = "event matches" if len(events) == 1 else "events match"
     click.echo(f"{len(matched)} of {len(events)} {noun}")
-

@@ -209,16 +209,20 @@ def apply_evaluation(
         return None
     ruleset = integration.ruleset
     threshold = ruleset.threshold
+    count_id = None
     if decision.action == "open" and threshold is not None:
         group = evaluation.group or ""
-        matches = thresholds.count_match(db, name, group, threshold, now)
+        matches, count_id = thresholds.count_match(db, name, group, threshold, now)
         if matches < threshold.count:
             decision = counted(decision, matches, threshold.count, threshold.within_seconds)
         else:
             thresholds.reset(db, name, group)
+            count_id = None
     entry.outcome, entry.reason, entry.alert_id = decision.outcome, decision.reason, decision.alert_id
     entry.decision = decision.as_dict()
     inbound_id = ledger.record(db, entry)
+    if count_id is not None:
+        thresholds.link(db, count_id, inbound_id)
     alert_id, events = alerts.apply_decision(db, name, integration.config.escalation_policy, decision, inbound_id, now)
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from alertd import ledger, quiet
+from alertd import ledger, quiet, thresholds
 from alertd.mapping import Document, Evaluation, evaluate
 from alertd.receive import apply_evaluation
 
@@ -130,6 +130,7 @@ def apply_rows(
         if mapped_by is not None:
             change.reason = f"already mapped (inbound #{mapped_by}): never applied twice"
             continue
+        thresholds.forget(db, row["id"])  # a match counted the first time is counted again below
         entry = ledger.Entry(
             received_at=now,
             integration=integration.name,

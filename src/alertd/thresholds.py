@@ -14,20 +14,31 @@ from sqlite_utils import Database
 from alertd.mapping import MAX_WINDOW_SECONDS, Threshold
 
 
-def count_match(db: Database, integration: str, group: str, threshold: Threshold, now: float) -> int:
-    """Record one match; return how many of the group's matches fall within the window now."""
+def count_match(db: Database, integration: str, group: str, threshold: Threshold, now: float) -> tuple[int, int]:
+    """Record one match; return (how many of the group's matches fall within the window now,
+    the match's row id: ``link`` it to its inbound-log row once that exists)."""
     start = now - threshold.within_seconds
     db.execute("DELETE FROM threshold_counts WHERE at < ?", [now - MAX_WINDOW_SECONDS])
     db.execute("DELETE FROM threshold_counts WHERE integration = ? AND at <= ?", [integration, start])
-    db.execute(
+    cursor = db.execute(
         "INSERT INTO threshold_counts (integration, grp, at) VALUES (?, ?, ?)",
         [integration, group, now],
     )
     row = db.execute(
-        "SELECT COUNT(*) FROM threshold_counts WHERE integration = ? AND grp = ? AND at > ?",
-        [integration, group, start],
+        # at <= now: a replay counts at the original times, beside later originals not yet replayed.
+        "SELECT COUNT(*) FROM threshold_counts WHERE integration = ? AND grp = ? AND at > ? AND at <= ?",
+        [integration, group, start, now],
     ).fetchone()
-    return int(row[0])
+    return int(row[0]), int(cursor.lastrowid)  # type: ignore[arg-type]
+
+
+def link(db: Database, count_id: int, inbound_id: int) -> None:
+    db.execute("UPDATE threshold_counts SET inbound_id = ? WHERE id = ?", [inbound_id, count_id])
+
+
+def forget(db: Database, inbound_id: int) -> None:
+    """A message is replayed: its earlier match, if still counted, is replaced by the replay's."""
+    db.execute("DELETE FROM threshold_counts WHERE inbound_id = ?", [inbound_id])
 
 
 def reset(db: Database, integration: str, group: str) -> None:
