@@ -76,6 +76,9 @@ async def test_counts_open_append_and_close_after_quiet(tmp_path: Path) -> None:
         assert alert["source_id"] == BOB
         assert json.loads(alert["fields"])["user"] == BOB
         assert await post(app, signin_event()) == "Mapped Appended"
+        metrics = (await app.get("/metrics")).text
+        assert 'alertd_inbound_messages_total{integration="signins",outcome="Counted"} ' in metrics
+        assert "Counted (" not in metrics  # one series, not one per count
         # Alice's user has no arn in her events: the ruleset builds one from the account and name.
         assert db.rows("SELECT grp FROM threshold_counts") == [{"grp": "arn:aws:iam::123456789012:user/alice"}]
 

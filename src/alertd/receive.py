@@ -23,7 +23,17 @@ from sqlite_utils import Database
 from alertd import alerts, ledger, metrics, quiet, thresholds
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
-from alertd.mapping import DUPLICATE_DELIVERY, REJECTED, Details, Document, Evaluation, counted, evaluate, settle
+from alertd.mapping import (
+    COUNTED,
+    DUPLICATE_DELIVERY,
+    REJECTED,
+    Details,
+    Document,
+    Evaluation,
+    counted,
+    evaluate,
+    settle,
+)
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
 from alertd.timeline import AlertEvent
@@ -335,7 +345,9 @@ async def receive(
             message_type=result.message_type,
             source_message_id=result.source_message_id,
         )
-    metrics.INBOUND.labels(name, recorded.outcome).inc()
+    # One label for every "Counted (k of n)": a label value per k would grow the series without bound.
+    outcome_label = COUNTED if recorded.outcome.startswith(f"{COUNTED} (") else recorded.outcome
+    metrics.INBOUND.labels(name, outcome_label).inc()
     log.info(
         "inbound.recorded",
         inbound_id=recorded.inbound_id,
