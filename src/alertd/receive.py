@@ -203,7 +203,7 @@ def record_message(
         return Recorded(inbound_id, message.outcome, None, [])
 
     assert evaluation is not None, "a message for the mapper comes with its evaluation"
-    return apply_evaluation(db, runtime.config, integration, entry, evaluation, now)
+    return apply_evaluation(db, None if runtime is None else runtime.config, integration, entry, evaluation, now)
 
 
 def apply_evaluation(
