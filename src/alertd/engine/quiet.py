@@ -17,15 +17,17 @@ async def quiet_loop(runtime: Runtime) -> None:
     store = runtime.store
     while True:
         wake = runtime.wakeup_event("quiet")
-        now = runtime.clock.now()
-        try:
-            events = await store.write(lambda db, now=now: fire_due(db, now))
-        except Exception:
-            log.error("quiet.fire_failed", exc_info=True)
-            events = []
+        events: list = []
         try:
             due = await store.read(next_due)
         except Exception:  # the loop looks again within MAX_IDLE_SECONDS
             log.error("quiet.next_due_failed", exc_info=True)
             due = None
+        now = runtime.clock.now()
+        if due is not None and due <= now:  # a write (and its commit) only when a timer is due
+            try:
+                events = await store.write(lambda db, now=now: fire_due(db, now))
+                due = await store.read(next_due)
+            except Exception:
+                log.error("quiet.fire_failed", exc_info=True)
         await runtime.idle(wake, due, more_now=bool(events))
