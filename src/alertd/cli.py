@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 import pluggy
 
-from alertd import __version__
+from alertd import __version__, cli_heartbeats
 from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
 from alertd.errors import StoreUnavailable
 from alertd.plugins import PluginError, PluginSetError, check_plugins, describe, load_config_plugins_dir, make_manager
@@ -647,6 +647,11 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
         f"{result.alerts} alert(s), {result.inbound_messages} inbound message(s), "
         f"integrity ok, {result.seconds:.2f} s"
     )
+
+
+# Commands kept in modules of their own, given this module's shared options (no import back).
+_shared = {"config_option": config_option, "tz_option": tz_option, "echo_json": echo_json}
+cli_heartbeats.register(cli, **_shared)
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:

@@ -23,7 +23,7 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
             known = ", ".join(sorted(table)) or "none defined"
             problems.append(Problem(key, f"expected the name of one of [{kind}] ({known}); found string {name!r}"))
 
-    for name in [*raw.integrations, *raw.users, *raw.groups, *raw.schedules, *raw.escalation_policies]:
+    for name in [*raw.integrations, *raw.users, *raw.groups, *raw.schedules, *raw.escalation_policies, *raw.heartbeats]:
         if not re.match(NAME_RE, name):
             problems.append(Problem(name, "names may hold only letters, digits, '_', '.', '-'"))
 
@@ -35,7 +35,27 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
                 integ.escalation_policy,
                 f"integrations.{name}.escalation_policy",
             )
+    for name, beat in raw.heartbeats.items():
+        if beat.escalation_policy is not None:
+            need(
+                "escalation_policies",
+                raw.escalation_policies,
+                beat.escalation_policy,
+                f"heartbeats.{name}.escalation_policy",
+            )
     tokens: dict[str, str] = {}
+    for name, beat in raw.heartbeats.items():
+        if beat.token is not None:
+            value = beat.token.get_secret_value()
+            if value in tokens:
+                problems.append(
+                    Problem(
+                        f"heartbeats.{name}.token",
+                        f"the same token as heartbeats.{tokens[value]}; tokens must be unique",
+                    )
+                )
+            tokens[value] = name
+    tokens = {}
     for name, integ in raw.integrations.items():
         if integ.token is not None:
             value = integ.token.get_secret_value()
@@ -123,6 +143,9 @@ def config_warnings(config: Config, channels_known: bool) -> list[Problem]:
     for name, integ in raw.integrations.items():
         if integ.enabled and integ.escalation_policy is None:
             out.append(Problem(f"integrations.{name}", "no escalation_policy: alerts will page nobody"))
+    for name, beat in raw.heartbeats.items():
+        if beat.escalation_policy is None:
+            out.append(Problem(f"heartbeats.{name}", "no escalation_policy: a missed ping will page nobody"))
     if not channels_known:
         return out
 

@@ -109,6 +109,13 @@ class LogConfig(Model):
 # --- integrations -------------------------------------------------------------
 
 
+def _url_token(value: SecretStr | None) -> SecretStr | None:
+    # A secret URL token set by hand (integrations, heartbeats); generated ones are 32 characters.
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{22,128}", value.get_secret_value()):
+        raise ValueError("expected 22 to 128 characters of A-Z a-z 0-9 _ - (at least 128 random bits)")
+    return value
+
+
 class IntegrationConfig(Model):
     type: str
     token: SecretStr | None = None
@@ -122,9 +129,7 @@ class IntegrationConfig(Model):
     @field_validator("token")
     @classmethod
     def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{22,128}", value.get_secret_value()):
-            raise ValueError("expected 22 to 128 characters of A-Z a-z 0-9 _ - (at least 128 random bits)")
-        return value
+        return _url_token(value)
 
 
 # --- people -------------------------------------------------------------------
@@ -219,6 +224,32 @@ class EscalationPolicyConfig(Model):
     repeat: int = Field(0, ge=0, le=100)
 
 
+# --- heartbeats ---------------------------------------------------------------
+
+
+class HeartbeatConfig(Model):
+    """``[heartbeats.NAME]``: a secret URL to ping at least every ``interval_minutes``; a ping
+    later than interval + grace opens an alert (paged by ``escalation_policy``), the next closes it."""
+
+    interval_minutes: float = Field(ge=0.05, le=31 * 24 * 60)  # 3 s to 31 days
+    grace_minutes: float = Field(5, ge=0, le=7 * 24 * 60)
+    escalation_policy: str | None = None
+    token: SecretStr | None = None
+    severity: str = Field("critical", min_length=1, max_length=32)
+    # Plain text (no template); by default "heartbeat NAME missed: last ping at ...".
+    title: str | None = Field(None, min_length=1, max_length=300)
+    # The zone of the times in the alert's title and description.
+    timezone: str = "UTC"
+    notify_on_close: bool = False
+
+    _zone = field_validator("timezone")(_check_zone)
+
+    @field_validator("token")
+    @classmethod
+    def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
+        return _url_token(value)
+
+
 class LinksConfig(Model):
     secret: LongSecret | None = None
     ttl_hours: float = Field(24, gt=0)
@@ -242,5 +273,6 @@ class RawConfig(Model):
     groups: dict[str, GroupConfig] = {}
     schedules: dict[str, ScheduleConfig] = {}
     escalation_policies: dict[str, EscalationPolicyConfig] = {}
+    heartbeats: dict[str, HeartbeatConfig] = Field({}, max_length=1000)
     inbound: dict[str, dict[str, Any]] = {}
     channels: dict[str, dict[str, Any]] = {}

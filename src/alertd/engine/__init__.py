@@ -7,6 +7,8 @@
 - ``escalation``: fires the escalation steps that are due (``engine/escalation.py``);
 - ``delivery``: sends the outbox rows that are due through their channels
   (``engine/delivery.py``);
+- ``heartbeats``: opens an alert for each heartbeat whose ping is overdue
+  (``engine/heartbeats.py``);
 - ``housekeeping``: recurring chores (inbound-log pruning) at times computed by
   APScheduler triggers and stored as rows (``engine/housekeeping.py``).
 
@@ -22,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from alertd.engine.delivery import delivery_loop
 from alertd.engine.escalation import escalation_loop
 from alertd.engine.events import events_loop
+from alertd.engine.heartbeats import heartbeat_loop
 from alertd.engine.housekeeping import housekeeping_loop
 from alertd.runtime import Runtime
 
@@ -29,6 +32,7 @@ LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
     events_loop,
     escalation_loop,
     delivery_loop,
+    heartbeat_loop,
     housekeeping_loop,
 )
 

@@ -260,6 +260,40 @@ def _v10_event_cursors(db: Database) -> None:
     )
 
 
+def _heartbeats(db: Database) -> None:
+    # Each configured heartbeat's timer: its last ping and its deadline (due_at); the loop opens an
+    # alert for a row past its deadline (state 'missed'), the next ping closes it.
+    db.execute(
+        """CREATE TABLE heartbeats (
+            name TEXT PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('waiting', 'up', 'missed', 'inactive')),
+            created_at REAL NOT NULL,
+            last_ping_at REAL,
+            due_at REAL,
+            alert_id INTEGER REFERENCES alerts (id),
+            ping_count INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX heartbeats_due ON heartbeats (due_at) WHERE state IN ('waiting', 'up')")
+    # Every ping as received (pruned with the inbound log, by store.inbound_retention_days).
+    db.execute(
+        """CREATE TABLE heartbeat_pings (
+            id INTEGER PRIMARY KEY,
+            heartbeat TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            method TEXT NOT NULL,
+            remote_addr TEXT,
+            user_agent TEXT,
+            body BLOB NOT NULL,
+            body_size INTEGER NOT NULL,
+            closed_alert_id INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX heartbeat_pings_received ON heartbeat_pings (received_at)")
+    db.execute("CREATE INDEX heartbeat_pings_heartbeat ON heartbeat_pings (heartbeat, id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -271,6 +305,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("inbound log: simulated messages", _v8_simulated_inbound),
     ("outbox: sends of unknown outcome", _v9_outbox_unknown_outcome),
     ("alert event cursors (the dispatcher's progress)", _v10_event_cursors),
+    ("heartbeats: timers and pings", _heartbeats),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
