@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 import pluggy
 
-from alertd import __version__, cli_heartbeats
+from alertd import __version__, cli_heartbeats, cli_maintenance
 from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
 from alertd.errors import StoreUnavailable
 from alertd.plugins import PluginError, PluginSetError, check_plugins, describe, load_config_plugins_dir, make_manager
@@ -652,6 +652,7 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
 # Commands kept in modules of their own, given this module's shared options (no import back).
 _shared = {"config_option": config_option, "tz_option": tz_option, "echo_json": echo_json}
 cli_heartbeats.register(cli, **_shared)
+cli_maintenance.register(cli, **_shared, cli_actor=_cli_actor)
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:

@@ -35,6 +35,9 @@ class EventKind(StrEnum):
     NOTIFICATION_FAILED = "notification_failed"
     NOTIFICATION_FAILOVER = "notification_failover"
     NOTIFICATION_EXHAUSTED = "notification_exhausted"
+    # Maintenance windows (maintenance_windows.py)
+    MAINTENANCE_SUPPRESSED = "maintenance_suppressed"
+    MAINTENANCE_ENDED = "maintenance_ended"
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,11 @@ def _inbound(detail: dict[str, Any]) -> str:
     return f" (inbound #{detail['inbound_id']})" if detail.get("inbound_id") else ""
 
 
+def _window(detail: dict[str, Any]) -> str:
+    name = detail.get("window")
+    return f"#{detail.get('window_id')}" + (f" ({name})" if name else "")
+
+
 def _level(detail: dict[str, Any]) -> str:
     level = detail.get("level")
     text = f"level {int(level) + 1}" if isinstance(level, int) else "a level"
@@ -92,6 +97,11 @@ def describe_one(event: dict[str, Any], escalations: dict[str, dict[str, str]]) 
         return f"trying {detail.get('user', actor)} by {detail.get('next')} instead of {detail.get('failed')}"
     if kind == "notification_exhausted":
         return f"gave up on {detail.get('user', actor)}: {detail.get('reason') or 'no contact method left'}"
+    if kind == "maintenance_suppressed":
+        return f"not paged: maintenance window {_window(detail)} until its end"
+    if kind == "maintenance_ended":
+        then = "paging starts now" if detail.get("on_end") == "page" else "left quiet (not paged)"
+        return f"maintenance window {_window(detail)} ended: {then}"
     # A kind this module does not know yet (a plugin's, a newer version's): still readable.
     extras = ", ".join(f"{k} {v}" for k, v in detail.items() if v not in (None, "", [], {}))
     return f"{kind.replace('_', ' ')} {_by(event)}" + (f" ({extras})" if extras else "")

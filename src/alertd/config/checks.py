@@ -43,6 +43,13 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
                 beat.escalation_policy,
                 f"heartbeats.{name}.escalation_policy",
             )
+    for name, window in raw.maintenance.items():
+        for i, integration in enumerate(window.integrations):
+            need("integrations", raw.integrations, integration, f"maintenance.{name}.integrations[{i}]")
+        if window.match is not None:
+            problem = condition_problem(window.match, f"maintenance.{name}.match")
+            if problem is not None:
+                problems.append(problem)
     tokens: dict[str, str] = {}
     for name, beat in raw.heartbeats.items():
         if beat.token is not None:
@@ -99,6 +106,25 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
                 need("groups", raw.groups, group, f"{prefix}.groups[{i}]")
             for i, sched in enumerate(level.schedules):
                 need("schedules", raw.schedules, sched, f"{prefix}.schedules[{i}]")
+
+
+def condition_problem(data: dict[str, Any], key: str) -> Problem | None:
+    """A condition in the rules' language (a maintenance window's match, a route's when) that does
+    not compile, as a problem at its key path."""
+    from pydantic import ValidationError
+
+    from alertd.mapping import Condition, RulesetError, compile_condition
+
+    try:
+        compile_condition(Condition.model_validate(data), ())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return Problem(f"{key}.{where}" if where else key, f"expected a condition; {err['msg']}")
+    except RulesetError as exc:
+        where = ".".join(str(p) for p in exc.loc)
+        return Problem(f"{key}.{where}" if where else key, exc.message)
+    return None
 
 
 # --- mistakes that validate but page nobody (pure) --------------------------------

@@ -54,6 +54,7 @@ _NAMED_TABLES = (
     "inbound",
     "channels",
     "heartbeats",
+    "maintenance",
 )
 
 

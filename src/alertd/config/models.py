@@ -250,6 +250,34 @@ class HeartbeatConfig(Model):
         return _url_token(value)
 
 
+# --- maintenance windows --------------------------------------------------------
+
+
+class MaintenanceConfig(Model):
+    """``[maintenance.NAME]``: a recurring window (days, from ``start`` to ``end`` in ``timezone``;
+    an end at or before the start is on the next day) during which alerts of ``integrations``
+    (whose message matches ``match``, if given) open without paging."""
+
+    integrations: list[str] = Field(min_length=1, max_length=100)
+    # A condition in the mapping rules' language over the message (checked in checks.py).
+    match: dict[str, Any] | None = None
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(list(WEEKDAYS), min_length=1)
+    start: time
+    end: time
+    timezone: str = "UTC"
+    on_end: Literal["page", "quiet"] = "page"
+    reason: str = Field("", max_length=500)
+
+    _zone = field_validator("timezone")(_check_zone)
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, value: time, info: Any) -> time:
+        if info.data.get("start") == value:
+            raise ValueError("expected an end different from the start")
+        return value
+
+
 class LinksConfig(Model):
     secret: LongSecret | None = None
     ttl_hours: float = Field(24, gt=0)
@@ -274,5 +302,6 @@ class RawConfig(Model):
     schedules: dict[str, ScheduleConfig] = {}
     escalation_policies: dict[str, EscalationPolicyConfig] = {}
     heartbeats: dict[str, HeartbeatConfig] = Field({}, max_length=1000)
+    maintenance: dict[str, MaintenanceConfig] = Field({}, max_length=1000)
     inbound: dict[str, dict[str, Any]] = {}
     channels: dict[str, dict[str, Any]] = {}

@@ -9,6 +9,9 @@
   (``engine/delivery.py``);
 - ``heartbeats``: opens an alert for each heartbeat whose ping is overdue
   (``engine/heartbeats.py``);
+- ``maintenance_windows``: ends maintenance windows at their time (the alerts they held page
+  or stay quiet) and writes each recurring window's next occurrence
+  (``engine/maintenance_windows.py``);
 - ``housekeeping``: recurring chores (inbound-log pruning) at times computed by
   APScheduler triggers and stored as rows (``engine/housekeeping.py``).
 
@@ -26,6 +29,7 @@ from alertd.engine.escalation import escalation_loop
 from alertd.engine.events import events_loop
 from alertd.engine.heartbeats import heartbeat_loop
 from alertd.engine.housekeeping import housekeeping_loop
+from alertd.engine.maintenance_windows import maintenance_window_loop
 from alertd.runtime import Runtime
 
 LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
@@ -33,6 +37,7 @@ LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
     escalation_loop,
     delivery_loop,
     heartbeat_loop,
+    maintenance_window_loop,
     housekeeping_loop,
 )
 

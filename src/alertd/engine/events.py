@@ -42,6 +42,7 @@ WAKES: dict[str, tuple[str, ...]] = {
     EventKind.ESCALATED: ("delivery",),  # notifications queued
     EventKind.CLOSED: ("delivery",),  # closure notices may be queued
     EventKind.NOTIFICATION_FAILOVER: ("delivery",),  # the next contact method is due now
+    EventKind.MAINTENANCE_ENDED: ("escalation",),  # a held plan may be due now
 }
 
 

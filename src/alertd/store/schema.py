@@ -294,6 +294,35 @@ def _heartbeats(db: Database) -> None:
     db.execute("CREATE INDEX heartbeat_pings_heartbeat ON heartbeat_pings (heartbeat, id)")
 
 
+def _maintenance_windows(db: Database) -> None:
+    # Maintenance windows: added by hand (name NULL) or the current/next occurrence of a recurring
+    # [maintenance.NAME]. While one applies, alerts open without paging (their plan held: active with
+    # no due time, alerts.maintenance_id set); ended_at marks that its end was handled.
+    db.execute(
+        """CREATE TABLE maintenance_windows (
+            id INTEGER PRIMARY KEY,
+            name TEXT,
+            integrations TEXT NOT NULL,
+            match TEXT,
+            starts_at REAL NOT NULL,
+            ends_at REAL NOT NULL,
+            on_end TEXT NOT NULL CHECK (on_end IN ('page', 'quiet')),
+            reason TEXT NOT NULL DEFAULT '',
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            ended_at REAL,
+            ended_by TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX maintenance_windows_open ON maintenance_windows (ends_at) WHERE ended_at IS NULL")
+    db.execute(
+        "CREATE UNIQUE INDEX maintenance_windows_occurrence ON maintenance_windows (name, starts_at) "
+        "WHERE name IS NOT NULL"
+    )
+    db.execute("ALTER TABLE alerts ADD COLUMN maintenance_id INTEGER")
+    db.execute("ALTER TABLE inbound_log ADD COLUMN maintenance_id INTEGER")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -306,6 +335,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("outbox: sends of unknown outcome", _v9_outbox_unknown_outcome),
     ("alert event cursors (the dispatcher's progress)", _v10_event_cursors),
     ("heartbeats: timers and pings", _heartbeats),
+    ("maintenance windows", _maintenance_windows),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
