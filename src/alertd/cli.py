@@ -358,6 +358,9 @@ def test_integration(obj: CliContext, name: str, file: Any, assume: str | None, 
             click.echo(f"{key + ':':<12} {v(result[key])}")
     if result.get("tags"):
         click.echo(f"tags:        {v(', '.join(result['tags']))}")
+    if "route" in result:
+        owners = f"; owners {v(', '.join(result['recipients']))}" if result["recipients"] else ""
+        click.echo(f"route:       {v(result['route'])} (escalation {v(result['escalation_policy'] or '-')}{owners})")
     for key, value in (result.get("fields") or {}).items():
         click.echo(f"field:       {v(key)} = {v(value)}")
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from alertd.config import Integration
 from alertd.inbound import Rejection
 from alertd.mapping import REJECTED, Document, OpenAlert, decide
+from alertd.routing import choose
 
 
 def dry_run(
@@ -31,4 +32,6 @@ def dry_run(
         return {**result, "outcome": message.outcome}
     existing = None if assume is None else OpenAlert(id=0, status=assume)
     decision = decide(Document(message.document), integration.ruleset, lambda _sid: existing, render_all=True)
-    return {**result, **decision.as_dict()}
+    route = choose(integration.config, message.document)
+    routed = {"route": route.name, "escalation_policy": route.policy, "recipients": list(route.recipients)}
+    return {**result, **decision.as_dict(), **routed}

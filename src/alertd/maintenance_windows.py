@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from alertd.mapping import Condition, Document, compile_condition
+from alertd.mapping import matches_condition
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
@@ -78,12 +78,6 @@ def parse_match(text: str) -> dict[str, Any]:
     if len(path) > 200 or len(value) > 500:
         raise ValueError("expected a field path of at most 200 characters and a value of at most 500")
     return {"field": path.strip(), "equals": value}
-
-
-def matches(match: dict[str, Any] | None, document: Any) -> bool:
-    if match is None:
-        return True
-    return compile_condition(Condition.model_validate(match), ())(Document(document))
 
 
 # --- rows ---------------------------------------------------------------------------------------
@@ -159,7 +153,7 @@ def applying(db: Database, integration: str, document: Any, now: float) -> Windo
     ).fetchall()
     for row in rows:
         item = _row(row)
-        if integration in item["integrations"] and matches(item["match"], document):
+        if integration in item["integrations"] and matches_condition(item["match"], document):
             return Window(item["id"], item["name"], item["ends_at"], item["on_end"])
     return None
 

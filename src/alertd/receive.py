@@ -20,7 +20,7 @@ from typing import Any
 import trio
 from sqlite_utils import Database
 
-from alertd import alerts, ledger, maintenance_windows, metrics
+from alertd import alerts, ledger, maintenance_windows, metrics, routing
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
 from alertd.maintenance_windows import Window
@@ -150,16 +150,18 @@ async def evaluate_rules(
         if place_at is None:
             return evaluation, None
         window = maintenance_windows.applying(runtime.store.reader(), name, message.document, place_at)
-        return evaluation, Placement(window=window)
+        return evaluation, Placement(window=window, route=routing.choose(integration.config, message.document))
 
     return await trio.to_thread.run_sync(run)
 
 
 @dataclass(frozen=True)
 class Placement:
-    """What the message's content decides besides the rules: the maintenance window that applies."""
+    """What the message's content decides besides the rules: the maintenance window that applies
+    and the route (escalation policy and owners)."""
 
     window: Window | None = None
+    route: routing.Route | None = None
 
 
 def record_message(
@@ -226,17 +228,27 @@ def record_message(
         if decision.action == "open":
             note = f"maintenance window #{window.id}{f' ({window.name})' if window.name else ''}: not paged"
             entry.reason = f"{entry.reason}; {note}" if entry.reason else note
+    route = None if placement is None else placement.route
+    if route is not None and route.name != routing.DEFAULT_ROUTE:
+        entry.decision["route"] = route.name
+    policy = integration.config.escalation_policy if route is None else route.policy
     inbound_id = ledger.record(db, entry)
-    alert_id, events = alerts.apply_decision(db, name, integration.config.escalation_policy, decision, inbound_id, now)
+    alert_id, events = alerts.apply_decision(db, name, policy, decision, inbound_id, now)
+    queued = 0
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)
+        if route is not None:
+            routing.assign(db, alert_id, route)
         if window is not None:
             events += maintenance_windows.hold(db, alert_id, window, now)
-    queued = 0
+        elif policy is None:
+            paged, queued = routing.page_owners(db, runtime.config.raw, alert_id, now)
+            events += paged
     if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
         from alertd.outbox import enqueue_closure_notices
 
         queued = enqueue_closure_notices(db, runtime.config, alert_id, now)
+        queued += routing.owner_closure_notices(db, runtime.config, alert_id, now)
     return Recorded(inbound_id, decision.outcome, alert_id, events, queued)
 
 

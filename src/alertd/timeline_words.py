@@ -27,6 +27,8 @@ _VIA = {
 
 def how_reached(via: str) -> str:
     kind, _, name = via.partition(":")
+    if kind == "owner":  # an owner of the alert (its recipients), maybe through a group or schedule
+        return "owner of the alert" + (f", {how_reached(name)}" if name else "")
     template = _HOW.get(kind)
     return template.format(name) if template else via
 
@@ -80,6 +82,10 @@ def describe_one(event: dict[str, Any], escalations: dict[str, dict[str, str]]) 
         how = detail.get("via") or {}
         who = ", ".join(f"{u} ({how_reached(how[u])})" if u in how else str(u) for u in users)
         return f"escalated to {_level(detail)}: {who or 'nobody'}"
+    if kind == "owners_paged":
+        users, how = detail.get("users") or [], detail.get("via") or {}
+        who = ", ".join(f"{u} ({how_reached(how[u])})" if u in how else str(u) for u in users)
+        return f"no escalation policy: paged its owners {who or 'nobody'}"
     if kind == "level_skipped":
         return f"skipped {_level(detail)}: {detail.get('reason') or 'nobody to notify'}"
     if kind == "escalation_stopped":

@@ -60,6 +60,10 @@ def alert_detail(data: dict[str, Any], zone: tzinfo) -> list[str]:
         facts.append(("fired again", f"{data['append_count']} time{'s' if data['append_count'] != 1 else ''}"))
     if data.get("previous_alert_id"):
         facts.append(("reopens", f"#{data['previous_alert_id']}"))
+    if data.get("recipients"):
+        facts.append(("owners", v(", ".join(data["recipients"]))))
+    if data.get("route"):
+        facts.append(("route", v(data["route"])))
     facts += [(k, v(data[k])) for k in ("description", "url") if data.get(k)]
     facts += [(v(key), v(value)) for key, value in (data.get("fields") or {}).items()]
     plan = data.get("escalation")

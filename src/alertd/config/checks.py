@@ -43,6 +43,33 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
                 beat.escalation_policy,
                 f"heartbeats.{name}.escalation_policy",
             )
+
+    def need_recipient(recipient: str, key: str) -> None:
+        kind, _, ref = recipient.partition(":")
+        if not ref:
+            need("users", raw.users, recipient, key)
+        else:
+            need(
+                "groups" if kind == "group" else "schedules", raw.groups if kind == "group" else raw.schedules, ref, key
+            )
+
+    for name, integ in raw.integrations.items():
+        for i, recipient in enumerate(integ.recipients):
+            need_recipient(recipient, f"integrations.{name}.recipients[{i}]")
+        for r, route in enumerate(integ.routes):
+            prefix = f"integrations.{name}.routes[{r}]"
+            problem = condition_problem(route.when, f"{prefix}.when")
+            if problem is not None:
+                problems.append(problem)
+            if route.escalation_policy is not None:
+                need(
+                    "escalation_policies",
+                    raw.escalation_policies,
+                    route.escalation_policy,
+                    f"{prefix}.escalation_policy",
+                )
+            for i, recipient in enumerate(route.recipients or []):
+                need_recipient(recipient, f"{prefix}.recipients[{i}]")
     for name, window in raw.maintenance.items():
         for i, integration in enumerate(window.integrations):
             need("integrations", raw.integrations, integration, f"maintenance.{name}.integrations[{i}]")

@@ -116,10 +116,26 @@ def _url_token(value: SecretStr | None) -> SecretStr | None:
     return value
 
 
+# An alert's owners: a user, "group:NAME" or "schedule:NAME" (whoever is on call).
+Recipient = Annotated[str, Field(pattern=r"^((group|schedule):)?[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=140)]
+
+
+class RouteConfig(Model):
+    """``[[integrations.NAME.routes]]``: messages for which ``when`` holds (the rules' condition
+    language) go to this escalation policy (and these recipients); the first match wins."""
+
+    name: str | None = Field(None, pattern=NAME_RE, max_length=64)
+    when: dict[str, Any]
+    escalation_policy: str | None = None
+    recipients: list[Recipient] | None = Field(None, max_length=50)
+
+
 class IntegrationConfig(Model):
     type: str
     token: SecretStr | None = None
     escalation_policy: str | None = None
+    recipients: list[Recipient] = Field([], max_length=50)
+    routes: list[RouteConfig] = Field([], max_length=100)
     ruleset: str | None = None
     rules: dict[str, Any] | None = None
     options: dict[str, Any] = {}

@@ -323,6 +323,12 @@ def _maintenance_windows(db: Database) -> None:
     db.execute("ALTER TABLE inbound_log ADD COLUMN maintenance_id INTEGER")
 
 
+def _alert_owners(db: Database) -> None:
+    # Routing and assignment: the route a message took and the alert's owners (recipients, JSON).
+    db.execute("ALTER TABLE alerts ADD COLUMN route TEXT")
+    db.execute("ALTER TABLE alerts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -336,6 +342,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("alert event cursors (the dispatcher's progress)", _v10_event_cursors),
     ("heartbeats: timers and pings", _heartbeats),
     ("maintenance windows", _maintenance_windows),
+    ("alerts: route and owners", _alert_owners),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
