@@ -212,7 +212,8 @@ def test_test_integration_shows_the_route(tmp_path: Path) -> None:
             "integrations.i.routes[0].when.regex: expected a regular expression",
         ),
         ({"routes": [{"when": {"field": "a"}}]}, "integrations.i.routes[0].when: expected exactly one operator"),
-        ({"routes": [{"escalation_policy": "p"}]}, "integrations.i.routes[0].when"),
+        ({"routes": [{"escalation_policy": "p"}]}, "integrations.i.routes[0]: expected a when condition, during"),
+        ({"routes": [{"during": {"timezone": "Nope/Nope"}}]}, "integrations.i.routes[0].during.timezone"),
     ],
 )
 def test_bad_routes_and_recipients_name_their_key(integration: dict, expected: str) -> None:
@@ -220,3 +221,42 @@ def test_bad_routes_and_recipients_name_their_key(integration: dict, expected: s
     with pytest.raises(ConfigError) as info:
         build_config(Path("a.toml"), data, None)
     assert expected in str(info.value)
+
+
+def test_routes_during_business_hours() -> None:
+    from datetime import UTC, datetime
+
+    from alertd.config.models import IntegrationConfig
+    from alertd.routing import choose
+
+    cfg = IntegrationConfig.model_validate(
+        {
+            "type": "aws_sns",
+            "escalation_policy": "night",
+            "routes": [
+                {
+                    "name": "office",
+                    "during": {
+                        "days": ["mon", "tue", "wed", "thu", "fri"],
+                        "start": "09:00",
+                        "end": "17:00",
+                        "timezone": "Europe/Berlin",
+                    },
+                    "when": {"field": "severity", "equals": "critical"},
+                    "escalation_policy": "day",
+                },
+                {"name": "late", "during": {"days": ["fri"], "start": "22:00", "end": "02:00"}},
+            ],
+        }
+    )
+    critical = {"severity": "critical"}
+    # 2026-11-27 is a Friday: 09:30 in Berlin is 08:30 UTC.
+    assert choose(cfg, critical, datetime(2026, 11, 27, 8, 30, tzinfo=UTC)).name == "office"
+    assert choose(cfg, {"severity": "low"}, datetime(2026, 11, 27, 8, 30, tzinfo=UTC)).name == "default"
+    assert choose(cfg, critical, datetime(2026, 11, 27, 16, 30, tzinfo=UTC)).name == "default"  # 17:30 Berlin
+    assert choose(cfg, critical, datetime(2026, 11, 28, 8, 30, tzinfo=UTC)).name == "default"  # Saturday
+    # Hours across midnight belong to the day they start on: Friday 22:00 to Saturday 02:00 (UTC).
+    assert choose(cfg, {}, datetime(2026, 11, 28, 1, 0, tzinfo=UTC)).name == "late"
+    assert choose(cfg, {}, datetime(2026, 11, 29, 1, 0, tzinfo=UTC)).name == "default"
+    route = choose(cfg, {}, datetime(2026, 11, 27, 23, 0, tzinfo=UTC))
+    assert (route.name, route.policy) == ("late", "night")

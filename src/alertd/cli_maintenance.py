@@ -65,20 +65,20 @@ def applies_to(row: dict[str, Any]) -> str:
 
 
 def window_lines(rows: list[dict[str, Any]], zone: Any, now: float) -> list[str]:
-    from alertd.textout import local_time, shorten, table, zone_abbreviation
+    from alertd.textout import shorten, table, zone_abbreviation
 
     if not rows:
         return ["no maintenance windows"]
     body = []
     for r in rows:
-        what = shorten(applies_to(r), 36)
+        what = shorten(applies_to(r), 30)
         body.append(
             [
                 f"#{r['id']}",
                 r["name"] or "-",
                 r["state"],
-                local_time(r["starts_at"], zone, seconds=False, with_zone=False),
-                local_time(r["ends_at"], zone, seconds=False, with_zone=False),
+                datetime.fromtimestamp(r["starts_at"], zone).strftime("%b %d %H:%M"),
+                datetime.fromtimestamp(r["ends_at"], zone).strftime("%b %d %H:%M"),
                 r["on_end"],
                 what,
                 r["reason"],

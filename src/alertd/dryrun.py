@@ -6,6 +6,7 @@ Signatures are not checked (samples carry placeholders); the rules are the point
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from alertd.config import Integration
@@ -32,6 +33,6 @@ def dry_run(
         return {**result, "outcome": message.outcome}
     existing = None if assume is None else OpenAlert(id=0, status=assume)
     decision = decide(Document(message.document), integration.ruleset, lambda _sid: existing, render_all=True)
-    route = choose(integration.config, message.document)
+    route = choose(integration.config, message.document, datetime.now(UTC))
     routed = {"route": route.name, "escalation_policy": route.policy, "recipients": list(route.recipients)}
     return {**result, **decision.as_dict(), **routed}

@@ -15,6 +15,7 @@ the timeline rows this transaction wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
@@ -150,7 +151,8 @@ async def evaluate_rules(
         if place_at is None:
             return evaluation, None
         window = maintenance_windows.applying(runtime.store.reader(), name, message.document, place_at)
-        return evaluation, Placement(window=window, route=routing.choose(integration.config, message.document))
+        at = datetime.fromtimestamp(place_at, UTC)
+        return evaluation, Placement(window=window, route=routing.choose(integration.config, message.document, at))
 
     return await trio.to_thread.run_sync(run)
 

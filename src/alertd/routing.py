@@ -17,14 +17,17 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from alertd.config.models import WEEKDAYS
 from alertd.mapping import matches_condition
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
     from alertd.config import Config, IntegrationConfig, RawConfig
+    from alertd.config.models import DuringConfig
 
 DEFAULT_ROUTE = "default"
 
@@ -41,10 +44,24 @@ class Route:
 # --- pure decisions ----------------------------------------------------------------------
 
 
-def choose(cfg: IntegrationConfig, document: Any) -> Route:
-    """The first route whose ``when`` holds for the message, else the integration's own settings."""
+def within(during: DuringConfig, at: datetime) -> bool:
+    """Whether ``at`` falls in the days and hours of ``during`` (local time of its zone). Hours that
+    cross midnight belong to the day they start on; start = end means the whole day."""
+    local = at.astimezone(ZoneInfo(during.timezone))
+    day, now = WEEKDAYS[local.weekday()], local.time()
+    if during.start == during.end:
+        return day in during.days
+    if during.start < during.end:
+        return day in during.days and during.start <= now < during.end
+    yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
+    return (day in during.days and now >= during.start) or (yesterday in during.days and now < during.end)
+
+
+def choose(cfg: IntegrationConfig, document: Any, at: datetime) -> Route:
+    """The first route whose ``when`` holds for the message and whose ``during`` holds at ``at``,
+    else the integration's own settings."""
     for i, route in enumerate(cfg.routes):
-        if matches_condition(route.when, document):
+        if (route.during is None or within(route.during, at)) and matches_condition(route.when, document):
             return Route(
                 route.name or f"routes[{i}]",
                 route.escalation_policy or cfg.escalation_policy,

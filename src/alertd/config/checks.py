@@ -58,7 +58,9 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
             need_recipient(recipient, f"integrations.{name}.recipients[{i}]")
         for r, route in enumerate(integ.routes):
             prefix = f"integrations.{name}.routes[{r}]"
-            problem = condition_problem(route.when, f"{prefix}.when")
+            if route.when is None and route.during is None:
+                problems.append(Problem(prefix, "expected a when condition, during hours, or both"))
+            problem = None if route.when is None else condition_problem(route.when, f"{prefix}.when")
             if problem is not None:
                 problems.append(problem)
             if route.escalation_policy is not None:

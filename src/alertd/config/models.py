@@ -29,6 +29,14 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("expected an IANA time zone name such as Europe/Berlin") from exc
+    return value
+
+
 MIN_SECRET_CHARS = 32
 
 
@@ -120,12 +128,25 @@ def _url_token(value: SecretStr | None) -> SecretStr | None:
 Recipient = Annotated[str, Field(pattern=r"^((group|schedule):)?[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=140)]
 
 
+class DuringConfig(Model):
+    """Days and hours in a time zone ("business hours"); an end at or before the start is on the next day."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(list(WEEKDAYS), min_length=1)
+    start: time = time(0, 0)
+    end: time = time(0, 0)
+    timezone: str = "UTC"
+
+    _zone = field_validator("timezone")(_check_zone)
+
+
 class RouteConfig(Model):
     """``[[integrations.NAME.routes]]``: messages for which ``when`` holds (the rules' condition
-    language) go to this escalation policy (and these recipients); the first match wins."""
+    language), received ``during`` its hours if given, go to this escalation policy (and these
+    recipients); the first match wins."""
 
     name: str | None = Field(None, pattern=NAME_RE, max_length=64)
-    when: dict[str, Any]
+    when: dict[str, Any] | None = None
+    during: DuringConfig | None = None
     escalation_policy: str | None = None
     recipients: list[Recipient] | None = Field(None, max_length=50)
 
@@ -149,14 +170,6 @@ class IntegrationConfig(Model):
 
 
 # --- people -------------------------------------------------------------------
-
-
-def _check_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("expected an IANA time zone name such as Europe/Berlin") from exc
-    return value
 
 
 class NotifyStep(Model):
