@@ -111,6 +111,8 @@ def _plan_words(plan: dict[str, Any], policy: str | None, zone: tzinfo) -> str:
     level = f"level {int(plan['level']) + 1}" + (f", repeat {plan['pass']}" if plan.get("pass") else "")
     if state == "active":
         due = f", next step {local_time(plan['next_due'], zone)}" if plan.get("next_due") else ""
+        if not plan.get("next_due") and plan.get("reason"):  # held by a maintenance window
+            due = f", {visible(plan['reason'])}"
         return f"{name}: at {level}{due}"
     reason = f" ({visible(plan['reason'])})" if plan.get("reason") else ""
     return f"{name}: {state}{reason}"
