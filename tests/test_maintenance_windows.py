@@ -330,3 +330,23 @@ def test_the_cli_adds_lists_and_ends_windows(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already ended" in again.stderr
     assert "no maintenance windows" in run_cli("maintenance", *c).stdout
     assert db.rows("SELECT ended_by FROM maintenance_windows")[0]["ended_by"].startswith("cli:")
+
+
+async def test_a_window_that_ends_while_the_daemon_is_down_pages_at_start(tmp_path: Path) -> None:
+    """Windows and held plans are rows: a daemon that was not running at the window's end pages
+    the alerts it held as it starts (two runs of the daemon on one database)."""
+    config, sent, db = make_config(tmp_path)
+    async with in_process(config) as app:
+        response = await app.post(
+            "/api/v1/maintenance",
+            json={"integrations": ["alarms"], "duration_minutes": 10, "reason": "switch swap"},
+            headers=AUTH,
+        )
+        assert response.status_code == 201
+        row, _ = await alarm(app)
+    assert sends(sent) == []
+    # The first daemon is gone; the window's end passes while nothing runs.
+    async with in_process(config) as app:
+        await app.advance(11 * 60)
+        await app.wait_until(lambda: [s for s in sends(sent) if s["alert_id"] == row["alert_id"]], what="the page")
+        assert kinds(db, row["alert_id"])[:4] == ["opened", "maintenance_suppressed", "maintenance_ended", "escalated"]
