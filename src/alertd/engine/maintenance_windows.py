@@ -7,9 +7,13 @@ API) is handled in that command's own transaction; this loop finds nothing left 
 
 from __future__ import annotations
 
+from sqlite_utils import Database
+
 from alertd import maintenance_windows as windows
+from alertd.config import Config
 from alertd.log import get_logger
 from alertd.runtime import Runtime
+from alertd.timeline import AlertEvent
 
 log = get_logger("alertd.maintenance_windows")
 
@@ -20,9 +24,9 @@ async def maintenance_window_loop(runtime: Runtime) -> None:
         wake = runtime.wakeup_event("maintenance_windows")
         now = runtime.clock.now()
         config = runtime.config
-        events = []
+        events: list[AlertEvent] = []
 
-        def job(db, config=config, now=now):  # type: ignore[no-untyped-def]
+        def job(db: Database, config: Config = config, now: float = now) -> list[AlertEvent]:
             ended = windows.end_due(db, now)
             windows.sync_recurring(db, config, now)
             return ended
