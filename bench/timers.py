@@ -17,6 +17,11 @@ before the daemon was serving again are measured from the ``http.listening`` log
 fired before the HTTP server was up); the others by their lateness. Every (alert, pass, level)
 must have exactly one ``escalated`` event and every alert must reach its last level.
 
+Heartbeats (phase 1): ``--heartbeats`` heartbeats (interval 3 s, no grace) are
+pinged once right after the alerts open, then never again; each opens its alert when its
+deadline passes. Heartbeat lateness is that alert's ``created_at`` minus the deadline (the last
+ping's time plus the interval), measured beside the escalation steps of the same phase.
+
 Figures are the median over ``--runs``; the SUMMARY line also lists the per-run values.
 """
 
@@ -51,12 +56,17 @@ from common import (
 )
 
 LEVELS = 3
+HEARTBEAT_MINUTES = 0.05  # 3 s, the shortest interval a heartbeat may have
 
 
 # --- set-up --------------------------------------------------------------------------------
 
 
-def write_bench_config(tmp: Path, delay_minutes: float, repeat: int) -> tuple[Path, Path]:
+def heartbeat_token(i: int) -> str:
+    return f"bench-heartbeat-token-{i:06d}"
+
+
+def write_bench_config(tmp: Path, delay_minutes: float, repeat: int, heartbeats: int = 0) -> tuple[Path, Path]:
     """An aws_sns integration escalating through LEVELS users, each one level, by email (recorder)."""
     sent = tmp / "sent.jsonl"
     users = "".join(f'[users.u{i}]\ncontact = {{ email = "u{i}@example.com" }}\n' for i in range(LEVELS))
@@ -67,6 +77,11 @@ def write_bench_config(tmp: Path, delay_minutes: float, repeat: int) -> tuple[Pa
     extra = (
         f"\n[channels.recorder]\npath = {json.dumps(str(sent))}\n\n{users}\n"
         f"[escalation_policies.bench]\nrepeat = {repeat}\n{levels}"
+    )
+    extra += "".join(
+        f"\n[heartbeats.hb{i}]\ninterval_minutes = {HEARTBEAT_MINUTES}\ngrace_minutes = 0\n"
+        f'escalation_policy = "bench"\ntoken = "{heartbeat_token(i)}"\n'
+        for i in range(heartbeats)
     )
     config = sns_config(tmp, extra)
     set_integration_policy(config, "bench")
@@ -109,6 +124,41 @@ def open_alerts(daemon: DaemonProcess, tag: str, n: int, concurrency: int) -> di
     if bad:
         print(f"  warning: {sum(bad.values())} of {n} deliveries were not answered 200: {dict(bad)}", file=sys.stderr)
     return {"started": started, "finished": finished, "failed": sum(bad.values())}
+
+
+def ping_heartbeats(daemon: DaemonProcess, n: int, concurrency: int) -> int:
+    """Ping every heartbeat once; return how many pings were not answered 200."""
+
+    async def run() -> list[int]:
+        limit = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(timeout=60) as client:
+
+            async def one(i: int) -> int:
+                async with limit:
+                    try:
+                        return (await client.get(f"{daemon.url}/hb/{heartbeat_token(i)}")).status_code
+                    except httpx.HTTPError:
+                        return 0
+
+            return await asyncio.gather(*(one(i) for i in range(n)))
+
+    return sum(1 for status in asyncio.run(run()) if status != 200)
+
+
+def heartbeat_lateness(db_path: Path, n: int, interval_s: float, timeout: float) -> list[float]:
+    """Wait for every heartbeat's alert; each one's lateness: opened minus last ping plus interval."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = query(
+            db_path,
+            "SELECT h.last_ping_at, a.created_at FROM heartbeats h JOIN alerts a ON a.id = h.alert_id "
+            "WHERE h.state = 'missed'",
+        )
+        if len(rows) >= n:
+            return [created - (last + interval_s) for last, created in rows]
+        time.sleep(0.25)
+    print("  warning: not every heartbeat was missed in time", file=sys.stderr)
+    return []
 
 
 # --- reading the outcome -------------------------------------------------------------------
@@ -211,7 +261,7 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
     checks: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="alertd-bench-timers-") as tmp_name:
         tmp = Path(tmp_name)
-        config, sent = write_bench_config(tmp, args.delay_minutes, args.repeat)
+        config, sent = write_bench_config(tmp, args.delay_minutes, args.repeat, args.heartbeats)
         db_path = tmp / "alertd.db"
         daemon = DaemonProcess(config)
         try:
@@ -220,6 +270,7 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
             # Phase 1: steady state.
             tag1 = f"bench-r{run}-steady"
             opened = open_alerts(daemon, tag1, args.alerts, args.concurrency)
+            pinged = ping_heartbeats(daemon, args.heartbeats, args.concurrency)
             figures["open_s"] = round(opened["finished"] - opened["started"], 3)
             figures["open_per_s"] = round(args.alerts / max(1e-9, opened["finished"] - opened["started"]), 1)
             if not wait_all_fired(db_path, tag1, args.alerts, steps_per_alert, settle):
@@ -232,6 +283,11 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
             figures.update(
                 ms_stats("timer_step", [at - due for _a, p, lv, at, due in phase1["steps"] if (p, lv) != (0, 0)])
             )
+            if args.heartbeats:
+                late = heartbeat_lateness(db_path, args.heartbeats, HEARTBEAT_MINUTES * 60, settle)
+                figures.update(ms_stats("heartbeat", late))
+                checks["heartbeats_missed"] = len(late)
+                checks["heartbeat_pings_failed"] = pinged
 
             # Phase 2: SIGKILL while steps are pending, down for a while, restart.
             tag2 = f"bench-r{run}-restart"
@@ -298,10 +354,12 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=1.0, help="SIGKILL this long after opening (s)")
     parser.add_argument("--down", type=float, default=5.0, help="seconds the daemon stays down")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent deliveries while opening")
+    parser.add_argument("--heartbeats", type=int, default=100, help="heartbeats missed in phase 1 (default 100)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 30 alerts, 1 run, short delays")
     args = parser.parse_args()
     if args.quick:
         args.alerts, args.runs, args.delay_minutes, args.down = min(args.alerts, 30), 1, 0.03, 3.0
+        args.heartbeats = min(args.heartbeats, 20)
 
     print(
         f"timers: {args.alerts} alerts per phase, {LEVELS} levels every {args.delay_minutes * 60:g} s, "
@@ -333,6 +391,7 @@ def main() -> None:
                 "repeat": args.repeat,
                 "kill_after_s": args.kill_after,
                 "down_s": args.down,
+                "heartbeats": args.heartbeats,
                 "runs": args.runs,
             },
             "median": median_figures(per_run),
@@ -346,6 +405,7 @@ def main() -> None:
                 "notifications_sent": [c["notifications_sent"] for c in all_checks],
                 "notifications_resent": [c["notifications_resent"] for c in all_checks],
                 "outbox_drained": [c["outbox_drained"] for c in all_checks],
+                "heartbeats_missed": [c.get("heartbeats_missed") for c in all_checks],
             },
         },
     )

@@ -42,6 +42,7 @@ def get(db: Database, alert_id: int) -> dict[str, Any] | None:
     alert = dict(row)
     alert["tags"] = json.loads(alert["tags"])
     alert["fields"] = json.loads(alert["fields"])
+    alert["recipients"] = json.loads(alert.get("recipients") or "[]")
     return alert
 
 

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 import click
 import pluggy
 
-from alertd import __version__
+from alertd import __version__, cli_heartbeats, cli_maintenance
 from alertd.cli_filterpattern import filter_pattern
 from alertd.cli_replay import replay_cmd
 from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
@@ -360,6 +360,9 @@ def test_integration(obj: CliContext, name: str, file: Any, assume: str | None, 
             click.echo(f"{key + ':':<12} {v(result[key])}")
     if result.get("tags"):
         click.echo(f"tags:        {v(', '.join(result['tags']))}")
+    if "route" in result:
+        owners = f"; owners {v(', '.join(result['recipients']))}" if result["recipients"] else ""
+        click.echo(f"route:       {v(result['route'])} (escalation {v(result['escalation_policy'] or '-')}{owners})")
     for key, value in (result.get("fields") or {}).items():
         click.echo(f"field:       {v(key)} = {v(value)}")
 
@@ -653,6 +656,10 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
 
 cli.add_command(filter_pattern)
 cli.add_command(replay_cmd)
+# Commands kept in modules of their own, given this module's shared options (no import back).
+_shared = {"config_option": config_option, "tz_option": tz_option, "echo_json": echo_json}
+cli_heartbeats.register(cli, **_shared)
+cli_maintenance.register(cli, **_shared, cli_actor=_cli_actor)
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:

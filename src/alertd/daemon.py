@@ -23,6 +23,7 @@ from hypercorn.config import Config as HyperConfig
 
 from alertd.config import Config, ConfigError, load_config
 from alertd.engine import LOOPS
+from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
 from alertd.ledger import add_repeats
@@ -94,6 +95,8 @@ class Daemon:
         runtime.services["tokens"] = TokenIndex(config, tokens)
         runtime.services["ical_tokens"] = await runtime.store.write(lambda db: ensure_ical_tokens(db, config))
         runtime.services["links_secret"] = await runtime.store.write(lambda db: ensure_secret(db, config))
+        beats = await runtime.store.write(lambda db: ensure_heartbeat_tokens(db, config))
+        runtime.services["heartbeat_tokens"] = HeartbeatIndex(beats)
 
     def _start_background(self, nursery: trio.Nursery) -> None:
         """The engine's loops, then whatever loops plugins ask for."""

@@ -6,12 +6,14 @@ Signatures are not checked (samples carry placeholders); the rules are the point
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from alertd.config import Integration
 from alertd.durations import words
 from alertd.inbound import Rejection
 from alertd.mapping import REJECTED, Document, OpenAlert, decide
+from alertd.routing import choose
 
 
 def dry_run(
@@ -41,4 +43,5 @@ def dry_run(
             f"within {words(threshold.within_seconds)} (before that: Counted (k of {threshold.count}))"
         )
         out["reason"] = "; ".join(filter(None, [note, out["reason"]]))
-    return out
+    route = choose(integration.config, message.document, datetime.now(UTC))
+    return {**out, "route": route.name, "escalation_policy": route.policy, "recipients": list(route.recipients)}

@@ -155,6 +155,12 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> tupl
         while pos is not None:
             level_cfg = policy.levels[pos.level]
             targets = level_targets(raw, level_cfg, at)
+            if not targets.users:
+                # Nobody in the policy to page: the alert's owners (its recipients) are, if it has any.
+                from alertd.routing import owners
+
+                users, via = owners(db, raw, alert_id, now)
+                targets = Targets(tuple(users), via)
             step = f"{pos.pass_}:{pos.level}"
             if not targets.users:
                 events.append(

@@ -122,7 +122,13 @@ def alertd_alert_event(event: AlertEvent, runtime: Runtime) -> None:
     - ``notified``: a channel accepted a notification;
     - ``notification_failed``: a notification failed for good;
     - ``notification_failover``: the user is tried on their next contact method;
-    - ``notification_exhausted``: no contact method is left for that user.
+    - ``notification_exhausted``: no contact method is left for that user;
+    - ``owners_paged``: an alert without an escalation policy paged its owners
+      (the integration's or route's ``recipients``; ``detail.users``);
+    - ``maintenance_suppressed``: opened during a maintenance window, so not paged
+      (``detail.window_id``, ``detail.window``, ``detail.ends_at``);
+    - ``maintenance_ended``: that window ended (``detail.on_end``: ``page``, the
+      escalation starts now; ``quiet``, it stays stopped).
 
     Use it for workflows and extensions. It must not block: start background
     work with ``runtime.spawn(async_fn, *args)``. Exceptions are logged and do

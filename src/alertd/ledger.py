@@ -57,6 +57,7 @@ class Entry:
     alert_id: int | None = None
     decision: dict[str, Any] | None = field(default=None)
     simulated: bool = False  # recorded by `alertd simulate`, not delivered by a source
+    maintenance_id: int | None = None  # the maintenance window that applied to the message
 
 
 def scrub(value: str, secrets: tuple[str, ...]) -> str:
@@ -81,8 +82,9 @@ def safe_headers(headers: dict[str, str], *, known_sender: bool = True) -> dict[
 def record(db: Database, entry: Entry) -> int:
     cursor = db.execute(
         """INSERT INTO inbound_log (received_at, integration, remote_addr, method, headers, body, body_size,
-               message_type, source_message_id, outcome, reason, status, accepted, alert_id, decision, simulated)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               message_type, source_message_id, outcome, reason, status, accepted, alert_id, decision, simulated,
+               maintenance_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             entry.received_at,
             entry.integration,
@@ -100,6 +102,7 @@ def record(db: Database, entry: Entry) -> int:
             entry.alert_id,
             None if entry.decision is None else json.dumps(entry.decision, default=str),
             int(entry.simulated),
+            entry.maintenance_id,
         ],
     )
     return int(cursor.lastrowid)  # type: ignore[arg-type]
@@ -164,7 +167,7 @@ def first_delivery(db: Database, integration: str, source_message_id: str) -> tu
 
 LIST_COLUMNS = (
     "id, received_at, integration, remote_addr, message_type, source_message_id, outcome, "
-    "reason, status, alert_id, body_size, repeat_count, simulated"
+    "reason, status, alert_id, body_size, repeat_count, simulated, maintenance_id"
 )
 
 

@@ -1,4 +1,4 @@
-"""Housekeeping chores: pruning the inbound log by its retention setting.
+"""Housekeeping chores: pruning the inbound log (and heartbeat pings) by its retention setting.
 
 Run once at start and then on the timer of ``alertd.engine.housekeeping``.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from alertd import ledger
+from alertd.heartbeats import prune_pings
 from alertd.log import get_logger
 
 if TYPE_CHECKING:
@@ -27,4 +28,7 @@ async def prune_inbound_log(runtime: Runtime) -> int:
             break
     if total:
         log.info("inbound_log.pruned", rows=total, older_than_days=days)
+    # Heartbeat pings are kept as long as the inbound log.
+    while await runtime.store.write(lambda db: prune_pings(db, cutoff)):
+        pass
     return total

@@ -15,14 +15,16 @@ the timeline rows this transaction wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import trio
 from sqlite_utils import Database
 
-from alertd import alerts, ledger, metrics, quiet, thresholds
+from alertd import alerts, ledger, maintenance_windows, metrics, quiet, routing, thresholds
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
+from alertd.maintenance_windows import Window
 from alertd.mapping import (
     COUNTED,
     DUPLICATE_DELIVERY,
@@ -137,22 +139,41 @@ async def reject_unknown(runtime: Runtime, request: InboundRequest, body_size: i
     return Reply(404, f"{reason}\n")
 
 
-async def evaluate_rules(runtime: Runtime, integration: Any, message: InboundMessage, details: Details) -> Evaluation:
+async def evaluate_rules(
+    runtime: Runtime, integration: Any, message: InboundMessage, details: Details, *, place_at: float | None = None
+) -> tuple[Evaluation, Placement | None]:
     """The costly part of the decision, on a worker thread with a reader connection: the writer
-    and the event loop go on while a template or regex works through its budget."""
+    and the event loop go on while a template or regex works through its budget. With
+    ``place_at``, also where the message goes (``Placement``), in the same thread."""
     name = integration.name
 
-    def run() -> Evaluation:
+    def run() -> tuple[Evaluation, Placement | None]:
+        doc = Document(message.document)
         if details == "open_rule":  # renders whatever the alert state: no need to look at it
-            return evaluate(Document(message.document), integration.ruleset, None, details)
-        db = runtime.store.reader()
+            evaluation = evaluate(doc, integration.ruleset, None, details)
+        else:
+            db = runtime.store.reader()
 
-        def find_open(source_id: str) -> Any:
-            return alerts.find_live(db, name, source_id)
+            def find_open(source_id: str) -> Any:
+                return alerts.find_live(db, name, source_id)
 
-        return evaluate(Document(message.document), integration.ruleset, find_open, details)
+            evaluation = evaluate(doc, integration.ruleset, find_open, details)
+        if place_at is None:
+            return evaluation, None
+        window = maintenance_windows.applying(runtime.store.reader(), name, message.document, place_at)
+        at = datetime.fromtimestamp(place_at, UTC)
+        return evaluation, Placement(window=window, route=routing.choose(integration.config, message.document, at))
 
     return await trio.to_thread.run_sync(run)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What the message's content decides besides the rules: the maintenance window that applies
+    and the route (escalation policy and owners)."""
+
+    window: Window | None = None
+    route: routing.Route | None = None
 
 
 def record_message(
@@ -165,9 +186,11 @@ def record_message(
     evaluation: Evaluation | None,
     *,
     simulated: bool = False,
+    placement: Placement | None = None,
 ) -> Recorded | None:
     """The writer job: dedup, settle the decision, log, apply. All or nothing. None (and nothing
-    written) when the alert state changed since ``evaluation`` so that it lacks the alert's details."""
+    written) when the alert state changed since ``evaluation`` so that it lacks the alert's details.
+    ``placement``: found for the message off the writer (the window is checked again here)."""
     name = integration.name
     entry = _entry(
         request,
@@ -203,11 +226,18 @@ def record_message(
         return Recorded(inbound_id, message.outcome, None, [])
 
     assert evaluation is not None, "a message for the mapper comes with its evaluation"
-    return apply_evaluation(db, None if runtime is None else runtime.config, integration, entry, evaluation, now)
+    config = None if runtime is None else runtime.config
+    return apply_evaluation(db, config, integration, entry, evaluation, now, placement)
 
 
 def apply_evaluation(
-    db: Database, config: Any, integration: Any, entry: ledger.Entry, evaluation: Evaluation, now: float
+    db: Database,
+    config: Any,
+    integration: Any,
+    entry: ledger.Entry,
+    evaluation: Evaluation,
+    now: float,
+    placement: Placement | None = None,
 ) -> Recorded | None:
     """Settle an evaluation against the alert state now, count it against the rule's threshold,
     log ``entry`` with the outcome and apply the decision at time ``now`` (inbound messages, and
@@ -230,20 +260,40 @@ def apply_evaluation(
             count_id = None
     entry.outcome, entry.reason, entry.alert_id = decision.outcome, decision.reason, decision.alert_id
     entry.decision = decision.as_dict()
+    window = None if placement is None else placement.window
+    if window is not None and not maintenance_windows.still_applies(db, window, now):
+        window = None
+    if window is not None:
+        entry.maintenance_id = window.id
+        if decision.action == "open":
+            note = f"maintenance window #{window.id}{f' ({window.name})' if window.name else ''}: not paged"
+            entry.reason = f"{entry.reason}; {note}" if entry.reason else note
+    route = None if placement is None else placement.route
+    if route is not None and route.name != routing.DEFAULT_ROUTE:
+        entry.decision["route"] = route.name
+    policy = integration.config.escalation_policy if route is None else route.policy
     inbound_id = ledger.record(db, entry)
     if count_id is not None:
         thresholds.link(db, count_id, inbound_id)
-    alert_id, events = alerts.apply_decision(db, name, integration.config.escalation_policy, decision, inbound_id, now)
+    alert_id, events = alerts.apply_decision(db, name, policy, decision, inbound_id, now)
+    queued = 0
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)
+        if route is not None:
+            routing.assign(db, alert_id, route)
+        if window is not None:
+            events += maintenance_windows.hold(db, alert_id, window, now)
+        elif policy is None and config is not None:
+            paged, queued = routing.page_owners(db, config.raw, alert_id, now)
+            events += paged
     # Only a match of the open rule keeps the alert alive (not an ack rule's repeat).
     if ruleset.quiet_seconds is not None and evaluation.matched == "open" and alert_id is not None:
         quiet.arm(db, alert_id, name, ruleset.quiet_seconds, now)
-    queued = 0
     if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
         from alertd.outbox import enqueue_closure_notices
 
         queued = enqueue_closure_notices(db, config, alert_id, now)
+        queued += routing.owner_closure_notices(db, config, alert_id, now)
     return Recorded(inbound_id, decision.outcome, alert_id, events, queued)
 
 
@@ -266,13 +316,17 @@ async def commit_message(
     # rendering the details whatever the state (so a second round always settles).
     recorded: Recorded | None = None
     rounds: tuple[Details, ...] = ("opening", "open_rule")
+    placement = None
     for details in rounds:
         evaluation = None
         if message.outcome is None:  # a subscription handshake has nothing for the mapper
-            evaluation = await evaluate_rules(runtime, integration, message, details)
+            evaluation, placed = await evaluate_rules(
+                runtime, integration, message, details, place_at=now if placement is None else None
+            )
+            placement = placement or placed
         recorded = await runtime.store.write(
-            lambda db, ev=evaluation: record_message(
-                db, runtime, integration, request, message, now, ev, simulated=simulated
+            lambda db, ev=evaluation, pl=placement: record_message(
+                db, runtime, integration, request, message, now, ev, simulated=simulated, placement=pl
             )
         )
         if recorded is not None:

@@ -35,6 +35,11 @@ class EventKind(StrEnum):
     NOTIFICATION_FAILED = "notification_failed"
     NOTIFICATION_FAILOVER = "notification_failover"
     NOTIFICATION_EXHAUSTED = "notification_exhausted"
+    # Owners (routing.py): paged because the alert has no escalation policy
+    OWNERS_PAGED = "owners_paged"
+    # Maintenance windows (maintenance_windows.py)
+    MAINTENANCE_SUPPRESSED = "maintenance_suppressed"
+    MAINTENANCE_ENDED = "maintenance_ended"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ _VIA = {
 
 def how_reached(via: str) -> str:
     kind, _, name = via.partition(":")
+    if kind == "owner":  # an owner of the alert (its recipients), maybe through a group or schedule
+        return "owner of the alert" + (f", {how_reached(name)}" if name else "")
     template = _HOW.get(kind)
     return template.format(name) if template else via
 
@@ -40,6 +42,11 @@ def _by(event: dict[str, Any]) -> str:
 
 def _inbound(detail: dict[str, Any]) -> str:
     return f" (inbound #{detail['inbound_id']})" if detail.get("inbound_id") else ""
+
+
+def _window(detail: dict[str, Any]) -> str:
+    name = detail.get("window")
+    return f"#{detail.get('window_id')}" + (f" ({name})" if name else "")
 
 
 def _level(detail: dict[str, Any]) -> str:
@@ -75,6 +82,10 @@ def describe_one(event: dict[str, Any], escalations: dict[str, dict[str, str]]) 
         how = detail.get("via") or {}
         who = ", ".join(f"{u} ({how_reached(how[u])})" if u in how else str(u) for u in users)
         return f"escalated to {_level(detail)}: {who or 'nobody'}"
+    if kind == "owners_paged":
+        users, how = detail.get("users") or [], detail.get("via") or {}
+        who = ", ".join(f"{u} ({how_reached(how[u])})" if u in how else str(u) for u in users)
+        return f"no escalation policy: paged its owners {who or 'nobody'}"
     if kind == "level_skipped":
         return f"skipped {_level(detail)}: {detail.get('reason') or 'nobody to notify'}"
     if kind == "escalation_stopped":
@@ -92,6 +103,11 @@ def describe_one(event: dict[str, Any], escalations: dict[str, dict[str, str]]) 
         return f"trying {detail.get('user', actor)} by {detail.get('next')} instead of {detail.get('failed')}"
     if kind == "notification_exhausted":
         return f"gave up on {detail.get('user', actor)}: {detail.get('reason') or 'no contact method left'}"
+    if kind == "maintenance_suppressed":
+        return f"not paged: maintenance window {_window(detail)} until its end"
+    if kind == "maintenance_ended":
+        then = "paging starts now" if detail.get("on_end") == "page" else "left quiet (not paged)"
+        return f"maintenance window {_window(detail)} ended: {then}"
     # A kind this module does not know yet (a plugin's, a newer version's): still readable.
     extras = ", ".join(f"{k} {v}" for k, v in detail.items() if v not in (None, "", [], {}))
     return f"{kind.replace('_', ' ')} {_by(event)}" + (f" ({extras})" if extras else "")

@@ -60,6 +60,10 @@ def alert_detail(data: dict[str, Any], zone: tzinfo) -> list[str]:
         facts.append(("fired again", f"{data['append_count']} time{'s' if data['append_count'] != 1 else ''}"))
     if data.get("previous_alert_id"):
         facts.append(("reopens", f"#{data['previous_alert_id']}"))
+    if data.get("recipients"):
+        facts.append(("owners", v(", ".join(data["recipients"]))))
+    if data.get("route"):
+        facts.append(("route", v(data["route"])))
     facts += [(k, v(data[k])) for k in ("description", "url") if data.get(k)]
     facts += [(v(key), v(value)) for key, value in (data.get("fields") or {}).items()]
     plan = data.get("escalation")
@@ -107,6 +111,8 @@ def _plan_words(plan: dict[str, Any], policy: str | None, zone: tzinfo) -> str:
     level = f"level {int(plan['level']) + 1}" + (f", repeat {plan['pass']}" if plan.get("pass") else "")
     if state == "active":
         due = f", next step {local_time(plan['next_due'], zone)}" if plan.get("next_due") else ""
+        if not plan.get("next_due") and plan.get("reason"):  # held by a maintenance window
+            due = f", {visible(plan['reason'])}"
         return f"{name}: at {level}{due}"
     reason = f" ({visible(plan['reason'])})" if plan.get("reason") else ""
     return f"{name}: {state}{reason}"

@@ -23,7 +23,7 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
             known = ", ".join(sorted(table)) or "none defined"
             problems.append(Problem(key, f"expected the name of one of [{kind}] ({known}); found string {name!r}"))
 
-    for name in [*raw.integrations, *raw.users, *raw.groups, *raw.schedules, *raw.escalation_policies]:
+    for name in [*raw.integrations, *raw.users, *raw.groups, *raw.schedules, *raw.escalation_policies, *raw.heartbeats]:
         if not re.match(NAME_RE, name):
             problems.append(Problem(name, "names may hold only letters, digits, '_', '.', '-'"))
 
@@ -35,7 +35,63 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
                 integ.escalation_policy,
                 f"integrations.{name}.escalation_policy",
             )
+    for name, beat in raw.heartbeats.items():
+        if beat.escalation_policy is not None:
+            need(
+                "escalation_policies",
+                raw.escalation_policies,
+                beat.escalation_policy,
+                f"heartbeats.{name}.escalation_policy",
+            )
+
+    def need_recipient(recipient: str, key: str) -> None:
+        kind, _, ref = recipient.partition(":")
+        if not ref:
+            need("users", raw.users, recipient, key)
+        else:
+            need(
+                "groups" if kind == "group" else "schedules", raw.groups if kind == "group" else raw.schedules, ref, key
+            )
+
+    for name, integ in raw.integrations.items():
+        for i, recipient in enumerate(integ.recipients):
+            need_recipient(recipient, f"integrations.{name}.recipients[{i}]")
+        for r, route in enumerate(integ.routes):
+            prefix = f"integrations.{name}.routes[{r}]"
+            if route.when is None and route.during is None:
+                problems.append(Problem(prefix, "expected a when condition, during hours, or both"))
+            problem = None if route.when is None else condition_problem(route.when, f"{prefix}.when")
+            if problem is not None:
+                problems.append(problem)
+            if route.escalation_policy is not None:
+                need(
+                    "escalation_policies",
+                    raw.escalation_policies,
+                    route.escalation_policy,
+                    f"{prefix}.escalation_policy",
+                )
+            for i, recipient in enumerate(route.recipients or []):
+                need_recipient(recipient, f"{prefix}.recipients[{i}]")
+    for name, window in raw.maintenance.items():
+        for i, integration in enumerate(window.integrations):
+            need("integrations", raw.integrations, integration, f"maintenance.{name}.integrations[{i}]")
+        if window.match is not None:
+            problem = condition_problem(window.match, f"maintenance.{name}.match")
+            if problem is not None:
+                problems.append(problem)
     tokens: dict[str, str] = {}
+    for name, beat in raw.heartbeats.items():
+        if beat.token is not None:
+            value = beat.token.get_secret_value()
+            if value in tokens:
+                problems.append(
+                    Problem(
+                        f"heartbeats.{name}.token",
+                        f"the same token as heartbeats.{tokens[value]}; tokens must be unique",
+                    )
+                )
+            tokens[value] = name
+    tokens = {}
     for name, integ in raw.integrations.items():
         if integ.token is not None:
             value = integ.token.get_secret_value()
@@ -81,6 +137,25 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
                 need("schedules", raw.schedules, sched, f"{prefix}.schedules[{i}]")
 
 
+def condition_problem(data: dict[str, Any], key: str) -> Problem | None:
+    """A condition in the rules' language (a maintenance window's match, a route's when) that does
+    not compile, as a problem at its key path."""
+    from pydantic import ValidationError
+
+    from alertd.mapping import Condition, RulesetError, compile_condition
+
+    try:
+        compile_condition(Condition.model_validate(data), ())
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        return Problem(f"{key}.{where}" if where else key, f"expected a condition; {err['msg']}")
+    except RulesetError as exc:
+        where = ".".join(str(p) for p in exc.loc)
+        return Problem(f"{key}.{where}" if where else key, exc.message)
+    return None
+
+
 # --- mistakes that validate but page nobody (pure) --------------------------------
 
 
@@ -123,6 +198,9 @@ def config_warnings(config: Config, channels_known: bool) -> list[Problem]:
     for name, integ in raw.integrations.items():
         if integ.enabled and integ.escalation_policy is None:
             out.append(Problem(f"integrations.{name}", "no escalation_policy: alerts will page nobody"))
+    for name, beat in raw.heartbeats.items():
+        if beat.escalation_policy is None:
+            out.append(Problem(f"heartbeats.{name}", "no escalation_policy: a missed ping will page nobody"))
     if not channels_known:
         return out
 

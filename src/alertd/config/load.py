@@ -45,7 +45,17 @@ def build_config(path: Path, data: dict[str, Any], pm: pluggy.PluginManager | No
 
 
 # Tables of named entries: an invalid entry is left out alone, not the whole table.
-_NAMED_TABLES = ("integrations", "users", "groups", "schedules", "escalation_policies", "inbound", "channels")
+_NAMED_TABLES = (
+    "integrations",
+    "users",
+    "groups",
+    "schedules",
+    "escalation_policies",
+    "inbound",
+    "channels",
+    "heartbeats",
+    "maintenance",
+)
 
 
 def _validate_leaving_out(data: dict[str, Any]) -> tuple[RawConfig, list[Problem], set[str]]:

@@ -29,6 +29,14 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("expected an IANA time zone name such as Europe/Berlin") from exc
+    return value
+
+
 MIN_SECRET_CHARS = 32
 
 
@@ -109,10 +117,46 @@ class LogConfig(Model):
 # --- integrations -------------------------------------------------------------
 
 
+def _url_token(value: SecretStr | None) -> SecretStr | None:
+    # A secret URL token set by hand (integrations, heartbeats); generated ones are 32 characters.
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{22,128}", value.get_secret_value()):
+        raise ValueError("expected 22 to 128 characters of A-Z a-z 0-9 _ - (at least 128 random bits)")
+    return value
+
+
+# An alert's owners: a user, "group:NAME" or "schedule:NAME" (whoever is on call).
+Recipient = Annotated[str, Field(pattern=r"^((group|schedule):)?[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=140)]
+
+
+class DuringConfig(Model):
+    """Days and hours in a time zone ("business hours"); an end at or before the start is on the next day."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(list(WEEKDAYS), min_length=1)
+    start: time = time(0, 0)
+    end: time = time(0, 0)
+    timezone: str = "UTC"
+
+    _zone = field_validator("timezone")(_check_zone)
+
+
+class RouteConfig(Model):
+    """``[[integrations.NAME.routes]]``: messages for which ``when`` holds (the rules' condition
+    language), received ``during`` its hours if given, go to this escalation policy (and these
+    recipients); the first match wins."""
+
+    name: str | None = Field(None, pattern=NAME_RE, max_length=64)
+    when: dict[str, Any] | None = None
+    during: DuringConfig | None = None
+    escalation_policy: str | None = None
+    recipients: list[Recipient] | None = Field(None, max_length=50)
+
+
 class IntegrationConfig(Model):
     type: str
     token: SecretStr | None = None
     escalation_policy: str | None = None
+    recipients: list[Recipient] = Field([], max_length=50)
+    routes: list[RouteConfig] = Field([], max_length=100)
     ruleset: str | None = None
     rules: dict[str, Any] | None = None
     options: dict[str, Any] = {}
@@ -122,20 +166,10 @@ class IntegrationConfig(Model):
     @field_validator("token")
     @classmethod
     def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{22,128}", value.get_secret_value()):
-            raise ValueError("expected 22 to 128 characters of A-Z a-z 0-9 _ - (at least 128 random bits)")
-        return value
+        return _url_token(value)
 
 
 # --- people -------------------------------------------------------------------
-
-
-def _check_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("expected an IANA time zone name such as Europe/Berlin") from exc
-    return value
 
 
 class NotifyStep(Model):
@@ -219,6 +253,60 @@ class EscalationPolicyConfig(Model):
     repeat: int = Field(0, ge=0, le=100)
 
 
+# --- heartbeats ---------------------------------------------------------------
+
+
+class HeartbeatConfig(Model):
+    """``[heartbeats.NAME]``: a secret URL to ping at least every ``interval_minutes``; a ping
+    later than interval + grace opens an alert (paged by ``escalation_policy``), the next closes it."""
+
+    interval_minutes: float = Field(ge=0.05, le=31 * 24 * 60)  # 3 s to 31 days
+    grace_minutes: float = Field(5, ge=0, le=7 * 24 * 60)
+    escalation_policy: str | None = None
+    token: SecretStr | None = None
+    severity: str = Field("critical", min_length=1, max_length=32)
+    # Plain text (no template); by default "heartbeat NAME missed: last ping at ...".
+    title: str | None = Field(None, min_length=1, max_length=300)
+    # The zone of the times in the alert's title and description.
+    timezone: str = "UTC"
+    notify_on_close: bool = False
+
+    _zone = field_validator("timezone")(_check_zone)
+
+    @field_validator("token")
+    @classmethod
+    def _token_strength(cls, value: SecretStr | None) -> SecretStr | None:
+        return _url_token(value)
+
+
+# --- maintenance windows --------------------------------------------------------
+
+
+class MaintenanceConfig(Model):
+    """``[maintenance.NAME]``: a recurring window (days, from ``start`` to ``end`` in ``timezone``;
+    an end at or before the start is on the next day) during which alerts of ``integrations``
+    (whose message matches ``match``, if given) open without paging."""
+
+    integrations: list[str] = Field(min_length=1, max_length=100)
+    # A condition in the mapping rules' language over the message (checked in checks.py).
+    match: dict[str, Any] | None = None
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(list(WEEKDAYS), min_length=1)
+    start: time
+    end: time
+    timezone: str = "UTC"
+    on_end: Literal["page", "quiet"] = "page"
+    reason: str = Field("", max_length=500)
+
+    _zone = field_validator("timezone")(_check_zone)
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, value: time, info: Any) -> time:
+        if info.data.get("start") == value:
+            raise ValueError("expected an end different from the start")
+        return value
+
+
 class LinksConfig(Model):
     secret: LongSecret | None = None
     ttl_hours: float = Field(24, gt=0)
@@ -242,5 +330,7 @@ class RawConfig(Model):
     groups: dict[str, GroupConfig] = {}
     schedules: dict[str, ScheduleConfig] = {}
     escalation_policies: dict[str, EscalationPolicyConfig] = {}
+    heartbeats: dict[str, HeartbeatConfig] = Field({}, max_length=1000)
+    maintenance: dict[str, MaintenanceConfig] = Field({}, max_length=1000)
     inbound: dict[str, dict[str, Any]] = {}
     channels: dict[str, dict[str, Any]] = {}

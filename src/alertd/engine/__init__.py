@@ -9,6 +9,11 @@
   (``engine/delivery.py``);
 - ``quiet``: closes alerts whose rule's ``close_after_quiet`` time passed without a match
   (``engine/quiet.py``);
+- ``heartbeats``: opens an alert for each heartbeat whose ping is overdue
+  (``engine/heartbeats.py``);
+- ``maintenance_windows``: ends maintenance windows at their time (the alerts they held page
+  or stay quiet) and writes each recurring window's next occurrence
+  (``engine/maintenance_windows.py``);
 - ``housekeeping``: recurring chores (inbound-log pruning) at times computed by
   APScheduler triggers and stored as rows (``engine/housekeeping.py``).
 
@@ -24,7 +29,9 @@ from collections.abc import Awaitable, Callable
 from alertd.engine.delivery import delivery_loop
 from alertd.engine.escalation import escalation_loop
 from alertd.engine.events import events_loop
+from alertd.engine.heartbeats import heartbeat_loop
 from alertd.engine.housekeeping import housekeeping_loop
+from alertd.engine.maintenance_windows import maintenance_window_loop
 from alertd.engine.quiet import quiet_loop
 from alertd.runtime import Runtime
 
@@ -33,6 +40,8 @@ LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
     escalation_loop,
     delivery_loop,
     quiet_loop,
+    heartbeat_loop,
+    maintenance_window_loop,
     housekeeping_loop,
 )
 

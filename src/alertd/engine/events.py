@@ -40,8 +40,10 @@ WAKES: dict[str, tuple[str, ...]] = {
     EventKind.OPENED: ("escalation",),  # its first step is due now
     EventKind.REOPENED: ("escalation",),
     EventKind.ESCALATED: ("delivery",),  # notifications queued
+    EventKind.OWNERS_PAGED: ("delivery",),
     EventKind.CLOSED: ("delivery",),  # closure notices may be queued
     EventKind.NOTIFICATION_FAILOVER: ("delivery",),  # the next contact method is due now
+    EventKind.MAINTENANCE_ENDED: ("escalation",),  # a held plan may be due now
 }
 
 

@@ -13,6 +13,7 @@ import trio
 from quart import Response
 from quart_trio import QuartTrio
 
+from alertd.http.heartbeat_asgi import HeartbeatEndpoint
 from alertd.http.inbound_asgi import InboundEndpoint
 from alertd.runtime import Runtime
 
@@ -45,10 +46,12 @@ def build_quart(runtime: Runtime) -> QuartTrio:
 
     from alertd.http.actions import actions_blueprint
     from alertd.http.api import api_blueprint
+    from alertd.http.maintenance_api import maintenance_blueprint
     from alertd.http.schedules import schedules_blueprint
     from alertd.http.simulate import simulate_blueprint
 
     app.register_blueprint(api_blueprint(runtime))
+    app.register_blueprint(maintenance_blueprint(runtime))
     app.register_blueprint(actions_blueprint(runtime))
     app.register_blueprint(schedules_blueprint(runtime))
     app.register_blueprint(simulate_blueprint(runtime))
@@ -87,10 +90,14 @@ class Dispatcher:
     def __init__(self, runtime: Runtime) -> None:
         self.quart = build_quart(runtime)
         self.inbound = InboundEndpoint(runtime)
+        self.heartbeat = HeartbeatEndpoint(runtime)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/in/"):
             await self.inbound(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["path"].startswith("/hb/"):
+            await self.heartbeat(scope, receive, send)
             return
         if scope["type"] == "http":
             send = _shield_last_send(send)

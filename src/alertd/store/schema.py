@@ -289,6 +289,73 @@ def _inbound_replays(db: Database) -> None:
     # `alertd replay --apply`: a new inbound-log row per replayed message, linked to the original.
     db.execute("ALTER TABLE inbound_log ADD COLUMN replay_of INTEGER")
     db.execute("CREATE INDEX inbound_log_replay_of ON inbound_log (replay_of) WHERE replay_of IS NOT NULL")
+def _heartbeats(db: Database) -> None:
+    # Each configured heartbeat's timer: its last ping and its deadline (due_at); the loop opens an
+    # alert for a row past its deadline (state 'missed'), the next ping closes it.
+    db.execute(
+        """CREATE TABLE heartbeats (
+            name TEXT PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('waiting', 'up', 'missed', 'inactive')),
+            created_at REAL NOT NULL,
+            last_ping_at REAL,
+            due_at REAL,
+            alert_id INTEGER REFERENCES alerts (id),
+            ping_count INTEGER NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX heartbeats_due ON heartbeats (due_at) WHERE state IN ('waiting', 'up')")
+    # Every ping as received (pruned with the inbound log, by store.inbound_retention_days).
+    db.execute(
+        """CREATE TABLE heartbeat_pings (
+            id INTEGER PRIMARY KEY,
+            heartbeat TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            method TEXT NOT NULL,
+            remote_addr TEXT,
+            user_agent TEXT,
+            body BLOB NOT NULL,
+            body_size INTEGER NOT NULL,
+            closed_alert_id INTEGER
+        )"""
+    )
+    db.execute("CREATE INDEX heartbeat_pings_received ON heartbeat_pings (received_at)")
+    db.execute("CREATE INDEX heartbeat_pings_heartbeat ON heartbeat_pings (heartbeat, id)")
+
+
+def _maintenance_windows(db: Database) -> None:
+    # Maintenance windows: added by hand (name NULL) or the current/next occurrence of a recurring
+    # [maintenance.NAME]. While one applies, alerts open without paging (their plan held: active with
+    # no due time, alerts.maintenance_id set); ended_at marks that its end was handled.
+    db.execute(
+        """CREATE TABLE maintenance_windows (
+            id INTEGER PRIMARY KEY,
+            name TEXT,
+            integrations TEXT NOT NULL,
+            match TEXT,
+            starts_at REAL NOT NULL,
+            ends_at REAL NOT NULL,
+            on_end TEXT NOT NULL CHECK (on_end IN ('page', 'quiet')),
+            reason TEXT NOT NULL DEFAULT '',
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            ended_at REAL,
+            ended_by TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX maintenance_windows_open ON maintenance_windows (ends_at) WHERE ended_at IS NULL")
+    db.execute(
+        "CREATE UNIQUE INDEX maintenance_windows_occurrence ON maintenance_windows (name, starts_at) "
+        "WHERE name IS NOT NULL"
+    )
+    db.execute("ALTER TABLE alerts ADD COLUMN maintenance_id INTEGER")
+    db.execute("ALTER TABLE inbound_log ADD COLUMN maintenance_id INTEGER")
+
+
+def _alert_owners(db: Database) -> None:
+    # Routing and assignment: the route a message took and the alert's owners (recipients, JSON).
+    db.execute("ALTER TABLE alerts ADD COLUMN route TEXT")
+    db.execute("ALTER TABLE alerts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
 
 
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
@@ -304,6 +371,9 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("alert event cursors (the dispatcher's progress)", _v10_event_cursors),
     ("rule thresholds: match counts and quiet timers", _threshold_counts_and_quiet_timers),
     ("inbound log: replays linked to their originals", _inbound_replays),
+    ("heartbeats: timers and pings", _heartbeats),
+    ("maintenance windows", _maintenance_windows),
+    ("alerts: route and owners", _alert_owners),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,276 @@
+"""Maintenance windows: while one applies, messages are received, logged and mapped as usual and
+alerts open and close, but do not page.
+
+A window is a row of ``maintenance_windows``: added by hand (``alertd maintenance add``, the
+API), or the current or next occurrence of a recurring ``[maintenance.NAME]`` (its times from
+APScheduler's cron trigger, written as a row by the maintenance loop). It applies to messages of
+its integrations (and, with ``match``, only those whose fields match, in the rules' condition
+language) received between ``starts_at`` and ``ends_at``.
+
+An alert opened under a window gets its escalation plan held (active, no due time) and
+``alerts.maintenance_id``; its inbound-log row names the window. When the window ends (its
+time, or ``alertd maintenance end``) the loop (``engine/maintenance_windows.py``) handles each
+alert it held that is still open: ``on_end = "page"`` makes its first step due now, ``"quiet"``
+stops the plan. Each is a timeline event in the same transaction. Different from an
+integration's ``enabled = false``, which rejects the messages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from alertd.mapping import matches_condition
+from alertd.timeline import AlertEvent, add_event
+
+if TYPE_CHECKING:
+    from alertd.config import Config, MaintenanceConfig
+
+ON_END = ("page", "quiet")
+MAX_REASON_CHARS = 500
+MAX_WINDOW_SECONDS = 31 * 86400
+
+
+@dataclass(frozen=True)
+class Window:
+    id: int
+    name: str | None
+    ends_at: float
+    on_end: str
+
+
+# --- pure decisions --------------------------------------------------------------------------
+
+
+def occurrence(cfg: MaintenanceConfig, now: float) -> tuple[float, float]:
+    """The occurrence of a recurring window that is in progress at ``now``, else the next one:
+    (start, end). Starts come from APScheduler's cron trigger in the window's zone; the end is
+    the same wall-clock date (or the next day when ``end`` is not after ``start``), so that a
+    window keeps its local hours across DST."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    zone = ZoneInfo(cfg.timezone)
+    trigger = CronTrigger(
+        day_of_week=",".join(cfg.days), hour=cfg.start.hour, minute=cfg.start.minute, second=0, timezone=zone
+    )
+    # The longest a window lasts is under a day and an hour (DST): look back that far for one in progress.
+    after = datetime.fromtimestamp(now - 90000, zone)
+    while True:
+        start = trigger.get_next_fire_time(None, after)
+        assert start is not None  # a cron trigger with days always fires again
+        end_day = start.date() + (timedelta(days=1) if cfg.end <= cfg.start else timedelta())
+        end = datetime.combine(end_day, cfg.end, tzinfo=zone)
+        if end.timestamp() > now:
+            return start.timestamp(), end.timestamp()
+        after = start + timedelta(seconds=1)
+
+
+def parse_match(text: str) -> dict[str, Any]:
+    """``--match FIELD=VALUE`` as a condition (``{field, equals}``); ValueError with the reason."""
+    path, sep, value = text.partition("=")
+    if not sep or not path.strip():
+        raise ValueError(f"expected FIELD=VALUE (e.g. Message^AlarmName=prod-db-cpu); found {text[:80]!r}")
+    if len(path) > 200 or len(value) > 500:
+        raise ValueError("expected a field path of at most 200 characters and a value of at most 500")
+    return {"field": path.strip(), "equals": value}
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def add(
+    db: Database,
+    *,
+    integrations: list[str],
+    starts_at: float,
+    ends_at: float,
+    reason: str,
+    actor: str,
+    now: float,
+    match: dict[str, Any] | None = None,
+    on_end: str = "page",
+    name: str | None = None,
+) -> int:
+    cursor = db.execute(
+        """INSERT INTO maintenance_windows (name, integrations, match, starts_at, ends_at, on_end, reason,
+               created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            name,
+            json.dumps(integrations),
+            None if match is None else json.dumps(match),
+            starts_at,
+            ends_at,
+            on_end,
+            reason,
+            actor,
+            now,
+        ],
+    )
+    return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+
+def _row(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    out["integrations"] = json.loads(out["integrations"])
+    out["match"] = None if out["match"] is None else json.loads(out["match"])
+    return out
+
+
+def get(db: Database, window_id: int) -> dict[str, Any] | None:
+    row = db.execute("SELECT * FROM maintenance_windows WHERE id = ?", [window_id]).fetchone()
+    return None if row is None else _row(row)
+
+
+def listing(db: Database, now: float, *, include_ended: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+    """Windows in progress and to come (with ``include_ended``, the latest ended ones too), by start."""
+    where = "" if include_ended else "WHERE ended_at IS NULL"
+    rows = db.execute(
+        f"SELECT * FROM maintenance_windows {where} ORDER BY starts_at DESC, id DESC LIMIT ?", [limit]
+    ).fetchall()
+    out = []
+    for row in reversed(rows):
+        item = _row(row)
+        if item["ended_at"] is not None:
+            item["state"] = "ended"
+        else:
+            item["state"] = "active" if item["starts_at"] <= now < item["ends_at"] else "scheduled"
+        out.append(item)
+    return out
+
+
+def applying(db: Database, integration: str, document: Any, now: float) -> Window | None:
+    """The window that applies to a message of ``integration`` received at ``now``, if any (the
+    one ending last, when several do). Evaluates match conditions: call it off the writer."""
+    rows = db.execute(
+        "SELECT * FROM maintenance_windows WHERE ended_at IS NULL AND starts_at <= ? AND ends_at > ? "
+        "ORDER BY ends_at DESC",
+        [now, now],
+    ).fetchall()
+    for row in rows:
+        item = _row(row)
+        if integration in item["integrations"] and matches_condition(item["match"], document):
+            return Window(item["id"], item["name"], item["ends_at"], item["on_end"])
+    return None
+
+
+def still_applies(db: Database, window: Window, now: float) -> bool:
+    """In the writer job: the window found off the writer has not ended meanwhile."""
+    return (
+        db.execute(
+            "SELECT 1 FROM maintenance_windows WHERE id = ? AND ended_at IS NULL AND ends_at > ?", [window.id, now]
+        ).fetchone()
+        is not None
+    )
+
+
+def hold(db: Database, alert_id: int, window: Window, now: float) -> list[AlertEvent]:
+    """An alert just opened under ``window``: its plan waits for the window's end (same transaction)."""
+    db.execute("UPDATE alerts SET maintenance_id = ? WHERE id = ?", [window.id, alert_id])
+    db.execute(
+        "UPDATE escalations SET next_due = NULL, reason = ?, updated_at = ? WHERE alert_id = ? AND state = 'active'",
+        [f"held by maintenance window #{window.id}", now, alert_id],
+    )
+    return [
+        add_event(
+            db,
+            alert_id,
+            "maintenance_suppressed",
+            "maintenance",
+            "engine",
+            now,
+            window_id=window.id,
+            window=window.name,
+            ends_at=window.ends_at,
+        )
+    ]
+
+
+def end(db: Database, window_id: int, now: float, actor: str) -> list[AlertEvent]:
+    """End a window (at its time, or early by hand) and handle the open alerts it held."""
+    row = db.execute("SELECT * FROM maintenance_windows WHERE id = ?", [window_id]).fetchone()
+    if row is None or row["ended_at"] is not None:
+        return []
+    db.execute(
+        "UPDATE maintenance_windows SET ended_at = ?, ended_by = ?, ends_at = MIN(ends_at, ?) WHERE id = ?",
+        [now, actor, max(now, row["starts_at"]), window_id],
+    )
+    held = db.execute(
+        "SELECT a.id FROM alerts a JOIN escalations e ON e.alert_id = a.id WHERE a.maintenance_id = ? "
+        "AND a.status = 'open' AND e.state = 'active' AND e.next_due IS NULL",
+        [window_id],
+    ).fetchall()
+    events = []
+    for (alert_id,) in held:
+        if row["on_end"] == "page":
+            db.execute(
+                "UPDATE escalations SET next_due = ?, reason = NULL, updated_at = ? WHERE alert_id = ?",
+                [now, now, alert_id],
+            )
+        else:
+            db.execute(
+                "UPDATE escalations SET state = 'stopped', reason = ?, updated_at = ? WHERE alert_id = ?",
+                [f"maintenance window #{window_id} ended quietly", now, alert_id],
+            )
+        events.append(
+            add_event(
+                db,
+                alert_id,
+                "maintenance_ended",
+                actor,
+                "engine",
+                now,
+                window_id=window_id,
+                window=row["name"],
+                on_end=row["on_end"],
+            )
+        )
+    return events
+
+
+def end_due(db: Database, now: float) -> list[AlertEvent]:
+    """End every window whose time is up."""
+    events: list[AlertEvent] = []
+    for (window_id,) in db.execute(
+        "SELECT id FROM maintenance_windows WHERE ended_at IS NULL AND ends_at <= ? ORDER BY ends_at", [now]
+    ).fetchall():
+        events += end(db, window_id, now, "maintenance")
+    return events
+
+
+def sync_recurring(db: Database, config: Config, now: float) -> None:
+    """Give each recurring window its current or next occurrence as a row; drop rows to come of
+    windows no longer configured (one in progress runs to its end)."""
+    recurring = config.raw.maintenance
+    pending = {
+        r["name"]
+        for r in db.execute("SELECT name FROM maintenance_windows WHERE name IS NOT NULL AND ended_at IS NULL")
+    }
+    for name, cfg in recurring.items():
+        if name in pending:
+            continue
+        starts_at, ends_at = occurrence(cfg, now)
+        db.execute(
+            """INSERT OR IGNORE INTO maintenance_windows (name, integrations, match, starts_at, ends_at, on_end,
+                   reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'config', ?)""",
+            [
+                name,
+                json.dumps(cfg.integrations),
+                None if cfg.match is None else json.dumps(cfg.match),
+                starts_at,
+                ends_at,
+                cfg.on_end,
+                cfg.reason,
+                now,
+            ],
+        )
+    for name in pending - set(recurring):
+        db.execute("DELETE FROM maintenance_windows WHERE name = ? AND ended_at IS NULL AND starts_at > ?", [name, now])
+
+
+def next_end(db: Database) -> float | None:
+    return db.execute("SELECT MIN(ends_at) FROM maintenance_windows WHERE ended_at IS NULL").fetchone()[0]

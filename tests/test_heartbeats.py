@@ -1,0 +1,180 @@
+"""Heartbeats: a missed ping opens an alert that pages, the next ping closes it; in-process on the
+fake clock, and across a SIGKILL and restart of the real daemon."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from alertd.config import ConfigError, build_config
+from helpers import ROOT, DaemonProcess, run_cli, wait_until, write_config
+from inbound_fixtures import Db
+from inprocess import in_process
+
+TOKEN = "heartbeat-test-token-0123456789abcdef"
+
+
+def beat_config(tmp_path: Path, interval: float = 5, grace: float = 1, extra: str = "") -> tuple[Path, Path, Db]:
+    sent = tmp_path / "sent.jsonl"
+    config = write_config(
+        tmp_path,
+        f"""
+[channels.recorder]
+path = "{sent}"
+
+[users.alice]
+contact = {{ email = "alice@example.com" }}
+
+[escalation_policies.ops]
+[[escalation_policies.ops.levels]]
+users = ["alice"]
+
+[heartbeats.nightly-backup]
+interval_minutes = {interval}
+grace_minutes = {grace}
+escalation_policy = "ops"
+token = "{TOKEN}"
+timezone = "Europe/Berlin"
+notify_on_close = true
+{extra}
+""",
+    )
+    # A top-level key: before the tables.
+    config.write_text(f'plugins_dir = "{ROOT / "tests" / "plugins_dir"}"\n' + config.read_text())
+    return config, sent, Db(tmp_path / "alertd.db")
+
+
+def sends(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def heartbeat_alerts(db: Db) -> list[dict]:
+    return db.rows("SELECT * FROM alerts WHERE integration = 'heartbeat:nightly-backup' ORDER BY id")
+
+
+async def test_a_missed_ping_opens_an_alert_that_pages_and_the_next_ping_closes_it(tmp_path: Path) -> None:
+    config, sent, db = beat_config(tmp_path)
+    async with in_process(config) as app:
+        assert (await app.get(f"/hb/{TOKEN}")).status_code == 200
+        pinged = db.rows("SELECT last_ping_at FROM heartbeats")[0]["last_ping_at"]
+        await app.advance(5 * 60)  # within interval + grace: nothing
+        await app.wait_until(
+            lambda: db.rows("SELECT due_at FROM heartbeats")[0]["due_at"] == pinged + 6 * 60, what="the deadline"
+        )
+        assert heartbeat_alerts(db) == []
+        await app.advance(61)
+        await app.wait_until(lambda: heartbeat_alerts(db), what="the missed heartbeat's alert")
+        alert = heartbeat_alerts(db)[0]
+        assert alert["status"] == "open" and alert["severity"] == "critical"
+        assert alert["title"].startswith("heartbeat nightly-backup missed: last ping at ")
+        assert alert["title"].endswith(("CET", "CEST"))  # the heartbeat's zone
+        await app.wait_until(lambda: [s["user"] for s in sends(sent)] == ["alice"], what="alice paged")
+        # Missed once, one alert: more time without a ping opens no second one.
+        await app.advance(3600)
+        assert len(heartbeat_alerts(db)) == 1
+
+        response = await app.post(f"/hb/{TOKEN}", content=b"backup ok: 12 GiB")
+        assert response.status_code == 200
+        alert = heartbeat_alerts(db)[0]
+        assert (alert["status"], alert["closed_by"]) == ("closed", "heartbeat:nightly-backup")
+        pings = db.rows("SELECT * FROM heartbeat_pings ORDER BY id")
+        assert [(p["method"], p["body"], p["closed_alert_id"]) for p in pings] == [
+            ("GET", b"", None),
+            ("POST", b"backup ok: 12 GiB", alert["id"]),
+        ]
+        await app.wait_until(
+            lambda: [s["purpose"] for s in sends(sent)] == ["alert", "closed"], what="the closure notice"
+        )
+        row = db.rows("SELECT * FROM heartbeats")[0]
+        assert row["state"] == "up" and row["ping_count"] == 2
+
+        # The next miss opens a new alert, linked to the last.
+        await app.advance(6 * 60 + 1)
+        await app.wait_until(lambda: len(heartbeat_alerts(db)) == 2, what="the second miss")
+        assert heartbeat_alerts(db)[1]["previous_alert_id"] == alert["id"]
+
+        shown = await app.off_loop(run_cli, "alerts", "show", str(alert["id"]), "-c", str(config))
+        assert "closed by heartbeat:nightly-backup" in shown.stdout, shown.stdout
+
+
+async def test_a_heartbeat_never_pinged_is_missed_interval_and_grace_after_it_was_set_up(tmp_path: Path) -> None:
+    config, _sent, db = beat_config(tmp_path)
+    async with in_process(config) as app:
+        await app.wait_until(lambda: db.rows("SELECT * FROM heartbeats"), what="the heartbeat's row")
+        await app.advance(6 * 60 + 1)
+        await app.wait_until(lambda: heartbeat_alerts(db), what="the alert")
+        assert "no ping since it was set up at" in heartbeat_alerts(db)[0]["title"]
+
+
+async def test_bad_pings_are_refused_and_change_nothing(tmp_path: Path) -> None:
+    config, _sent, db = beat_config(tmp_path)
+    async with in_process(config) as app:
+        assert (await app.get("/hb/not-the-token")).status_code == 404
+        assert (await app.get(f"/hb/{TOKEN}x")).status_code == 404
+        response = await app.client.put(f"/hb/{TOKEN}", content=b"x")
+        assert response.status_code == 405 and "use GET or POST" in response.text
+        response = await app.post(f"/hb/{TOKEN}", content=b"x" * (16 * 1024 + 1))
+        assert response.status_code == 413 and "16384 bytes" in response.text
+        assert db.rows("SELECT COUNT(*) AS n FROM heartbeat_pings")[0]["n"] == 0
+        row = await app.wait_until(lambda: db.rows("SELECT * FROM heartbeats"), what="the heartbeat's row")
+        assert row[0]["last_ping_at"] is None
+        assert (await app.client.head(f"/hb/{TOKEN}")).status_code == 200
+        assert db.rows("SELECT COUNT(*) AS n FROM heartbeat_pings")[0]["n"] == 1
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"interval_minutes": 0}, "heartbeats.b.interval_minutes: expected a number >= 0.05; found number 0"),
+        ({"interval_minutes": 5, "grace_minutes": -1}, "heartbeats.b.grace_minutes"),
+        ({"interval_minutes": 5, "escalation_policy": "nope"}, "heartbeats.b.escalation_policy: expected the name"),
+        ({"interval_minutes": 5, "token": "short"}, "heartbeats.b.token: expected 22 to 128 characters"),
+        ({"interval_minutes": 5, "timezone": "Mars/Base"}, "heartbeats.b.timezone: expected an IANA time zone"),
+        ({"grace_minutes": 5}, "heartbeats.b.interval_minutes"),
+        ({"interval_minutes": 5, "title": "x" * 301}, "heartbeats.b.title"),
+    ],
+)
+def test_bad_heartbeat_settings_name_their_key(table: dict, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_config(Path("a.toml"), {"heartbeats": {"b": table}}, None)
+    assert expected in str(info.value)
+
+
+def test_missed_heartbeat_across_sigkill_neither_false_nor_lost(tmp_path: Path) -> None:
+    """The process itself: a ping committed before a kill -9 counts after the restart; the alert
+    opens at that ping's deadline, not earlier and not a full interval after the restart."""
+    interval, grace = 9 / 60, 3 / 60  # missed 12 s after the last ping
+    config, _sent, db = beat_config(tmp_path, interval, grace)
+    daemon = DaemonProcess(config)
+    daemon.start()
+    try:
+        listed = run_cli("heartbeats", "--json", "-c", str(config))
+        assert listed.returncode == 0, listed.stderr
+        (item,) = json.loads(listed.stdout)
+        assert item["url"].endswith(f"/hb/{TOKEN}") and item["interval_minutes"] == interval
+        assert httpx_get(daemon, f"/hb/{TOKEN}") == 200
+        pinged = db.rows("SELECT last_ping_at FROM heartbeats")[0]["last_ping_at"]
+        daemon.kill()
+        # Down for a while: a timer reset by the restart would fire at pinged + 17 s or later.
+        wait_until(lambda: time.time() > pinged + 5, what="part of the deadline to pass while down")
+        daemon.start()
+        assert db.rows("SELECT last_ping_at FROM heartbeats")[0]["last_ping_at"] == pinged
+        wait_until(lambda: heartbeat_alerts(db), timeout=30, what="the missed heartbeat's alert")
+        opened = heartbeat_alerts(db)[0]["created_at"]
+        assert opened >= pinged + 12, "fired before the deadline of the ping made before the restart"
+        assert opened < pinged + 12 + 4.5, f"fired {opened - pinged - 12:.1f} s after the deadline"
+        assert httpx_get(daemon, f"/hb/{TOKEN}") == 200
+        assert heartbeat_alerts(db)[0]["status"] == "closed"
+        shown = run_cli("heartbeats", "-c", str(config))
+        assert "nightly-backup [up]" in shown.stdout and "2 pings" in shown.stdout, shown.stdout
+        daemon.signal(signal.SIGTERM)
+    finally:
+        daemon.kill()
+
+
+def httpx_get(daemon: DaemonProcess, path: str) -> int:
+    return daemon.get(path).status_code
