@@ -122,7 +122,22 @@ def alertd_alert_event(event: AlertEvent, runtime: Runtime) -> None:
     - ``notified``: a channel accepted a notification;
     - ``notification_failed``: a notification failed for good;
     - ``notification_failover``: the user is tried on their next contact method;
-    - ``notification_exhausted``: no contact method is left for that user.
+    - ``notification_exhausted``: no contact method is left for that user;
+    - ``snoozed``: acknowledged until ``detail.until`` (then ``unacknowledged``
+      with ``actor`` ``snooze`` and escalation from the first level);
+    - ``unacknowledged``: open again (escalation starts from its first level);
+    - ``escalation_requested``: someone asked to escalate now (``detail.level``,
+      0-based, fires next; an ``escalated`` event follows);
+    - ``reassigned``: switched to another escalation policy (``detail.policy``,
+      ``detail.previous``);
+    - ``note_added``: a note (``detail.text``);
+    - ``merged``: this alert was merged into another (``detail.into``; it is then
+      closed, and later messages for its source id append to that one);
+    - ``duplicate_merged``: another alert was merged into this one
+      (``detail.duplicate``);
+    - ``workflow_action``: a workflow ran one action on the alert
+      (``detail.workflow``, ``detail.action``, ``detail.outcome``); changes the
+      action made are events of their own with ``actor`` ``workflow:<name>``.
 
     Use it for workflows and extensions. It must not block: start background
     work with ``runtime.spawn(async_fn, *args)``. Exceptions are logged and do

@@ -35,6 +35,16 @@ class EventKind(StrEnum):
     NOTIFICATION_FAILED = "notification_failed"
     NOTIFICATION_FAILOVER = "notification_failover"
     NOTIFICATION_EXHAUSTED = "notification_exhausted"
+    # Actions by people and workflows (alert_actions.py)
+    SNOOZED = "snoozed"
+    UNACKNOWLEDGED = "unacknowledged"
+    ESCALATION_REQUESTED = "escalation_requested"
+    REASSIGNED = "reassigned"
+    NOTE_ADDED = "note_added"
+    MERGED = "merged"
+    DUPLICATE_MERGED = "duplicate_merged"
+    # Workflows (workflows.py)
+    WORKFLOW_ACTION = "workflow_action"
 
 
 @dataclass(frozen=True)

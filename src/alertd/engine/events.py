@@ -42,6 +42,11 @@ WAKES: dict[str, tuple[str, ...]] = {
     EventKind.ESCALATED: ("delivery",),  # notifications queued
     EventKind.CLOSED: ("delivery",),  # closure notices may be queued
     EventKind.NOTIFICATION_FAILOVER: ("delivery",),  # the next contact method is due now
+    EventKind.SNOOZED: ("escalation",),  # its end is a timer
+    EventKind.UNACKNOWLEDGED: ("escalation",),  # the plan starts again now
+    EventKind.ESCALATION_REQUESTED: ("escalation",),
+    EventKind.REASSIGNED: ("escalation",),
+    EventKind.WORKFLOW_ACTION: ("delivery",),  # a workflow may have queued notices or webhooks
 }
 
 
