@@ -23,7 +23,6 @@ from alertd.plugins import PluginError, PluginSetError, check_plugins, describe,
 DEFAULT_CONFIG = "alertd.toml"
 
 
-
 class CliContext:
     """What every command gets as ``ctx.obj``: the config path, loaded on first use."""
 
