@@ -350,3 +350,89 @@ def test_workflow_limits_are_bounded(tmp_path: Path) -> None:
 def test_the_example_config_has_valid_workflows() -> None:
     config = load_config(ROOT / "alertd.toml")
     assert {"page-security-lead", "cloudtrail-to-chat", "repeats-raise-severity"} <= set(config.raw.workflows)
+
+
+# --- the process: SIGKILL and restart, and the CLI ---------------------------------------------
+
+KILL_WORKFLOW = """
+[workflows.page-lead]
+trigger = "not_acknowledged"
+after_minutes = 0.05
+[[workflows.page-lead.actions]]
+action = "notify"
+users = ["lead"]
+message = "not acknowledged: #{{ alert.id }}"
+"""
+
+
+def test_not_acknowledged_fires_exactly_once_across_sigkill_and_restart(tmp_path: Path) -> None:
+    import time
+
+    from helpers import DaemonProcess, wait_until
+    from inbound_fixtures import post_envelope
+
+    config, sent = make_config(tmp_path, KILL_WORKFLOW)
+    db = Db(tmp_path / "alertd.db")
+    daemon = DaemonProcess(config)
+    try:
+        daemon.start()
+        assert post_envelope(daemon, alarm("disk")).status_code == 200
+        [timer] = wait_until(lambda: db.rows("SELECT * FROM alert_timers"), what="the timer armed")
+        assert timer["state"] == "pending"
+        daemon.kill()  # down while the timer falls due
+        wait_until(lambda: time.time() > timer["due"] + 0.5, what="the due time passing")
+        daemon.start()
+        wait_until(lambda: db.rows("SELECT 1 FROM workflow_runs WHERE matched = 1"), what="the workflow ran")
+        daemon.kill()  # right after: its events may be handed out again after the restart
+        daemon.start()
+        last = db.rows("SELECT MAX(id) AS n FROM alert_events")[0]["n"]
+        wait_until(
+            lambda: db.rows("SELECT last_id FROM event_cursors WHERE name = 'dispatch'")[0]["last_id"] >= last,
+            what="the dispatcher caught up",
+        )
+        wait_until(lambda: not db.rows("SELECT 1 FROM outbox WHERE status IN ('pending', 'sending')"))
+        daemon.stop()
+    finally:
+        daemon.kill()
+    assert len(db.rows("SELECT * FROM workflow_runs")) == 1
+    assert len(db.rows("SELECT * FROM alert_events WHERE kind = 'workflow_action'")) == 1
+    notices = db.rows("SELECT idempotency_key, status FROM outbox WHERE purpose = 'workflow'")
+    assert [n["status"] for n in notices] == ["sent"]
+    assert {s["key"] for s in sends(sent) if s["user"] == "lead"} == {notices[0]["idempotency_key"]}
+
+
+def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Path) -> None:
+    from alertd import alerts
+    from alertd.mapping import Decision
+    from alertd.store import connect, write_transaction
+    from alertd.store.schema import migrate
+    from helpers import run_cli
+
+    text = (ROOT / "alertd.toml").read_text().replace('path = "var/alertd.db"', f'path = "{tmp_path / "a.db"}"')
+    config = tmp_path / "alertd.toml"
+    config.write_text(text)
+    db = connect(tmp_path / "a.db")
+    migrate(db)
+    decision = Decision(
+        "open", "Mapped Open", source_id="e1", title="ConsoleLogin by bob", fields={"eventName": "ConsoleLogin"}
+    )
+    with write_transaction(db):
+        alerts.open_alert(db, "cloudtrail-events", "security", decision, None, 1.0)
+    out = run_cli("-c", str(config), "workflows")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["WORKFLOW", "TRIGGER", "ACTIONS"]
+    assert any(line.startswith("page-security-lead") and "not_acknowledged 5m" in line for line in lines)
+    assert any(line.startswith("cloudtrail-to-chat") and "never" in line for line in lines)
+    listed = json.loads(run_cli("-c", str(config), "workflows", "--json").stdout)
+    assert [w["name"] for w in listed] == ["page-security-lead", "cloudtrail-to-chat", "repeats-raise-severity"]
+    out = run_cli("-c", str(config), "test-workflow", "page-security-lead", "1")
+    assert out.returncode == 0, out.stderr
+    assert "holds: alert state for not_acknowledged" in out.stdout and "holds: when" in out.stdout
+    assert "1. notify alice by sms, email -> alice" in out.stdout
+    out = run_cli("-c", str(config), "test-workflow", "repeats-raise-severity", "1")
+    assert "fails: when" in out.stdout and "would not run" in out.stdout
+    out = run_cli("-c", str(config), "test-workflow", "nope", "1")
+    assert out.returncode == 2 and "no workflow named 'nope'" in out.stderr
+    out = run_cli("-c", str(config), "test-workflow", "page-security-lead", "99")
+    assert out.returncode == 1 and "no alert #99" in out.stderr

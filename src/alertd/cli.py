@@ -639,9 +639,9 @@ def main() -> None:
 
 def _add_commands() -> None:
     """Commands kept in modules of their own (imported here: `alertd --help` lists them)."""
-    from alertd.cli_actions import COMMANDS
+    from alertd import cli_actions, cli_workflows
 
-    for command in COMMANDS:
+    for command in (*cli_actions.COMMANDS, *cli_workflows.COMMANDS):
         cli.add_command(command)
 
 

@@ -86,7 +86,9 @@ def check_conditions(workflow: WorkflowConfig, data: dict[str, Any], at: float) 
     if workflow.when is not None:
         checks.append(("when", compile_condition(workflow.when, ("when",))(Document(data))))
     if workflow.during is not None:
-        checks.append(("during", in_window(workflow.during, at)))
+        w = workflow.during
+        hours = f"{w.start:%H:%M}-{w.end:%H:%M}"
+        checks.append((f"during {','.join(w.days)} {hours} {w.timezone}", in_window(w, at)))
     return checks
 
 
@@ -304,7 +306,7 @@ def run(
     data = alert_data(db, alert)
     checks = check_conditions(workflow, data, now)
     if not all(held for _c, held in checks):
-        detail = {"conditions": dict(checks)}
+        detail = {"conditions": dict(checks)}  # why it did not run, for people reading the table
         db.execute(
             "UPDATE workflow_runs SET detail = ? WHERE workflow = ? AND trigger_key = ?",
             [json.dumps(detail), name, trigger_key],
