@@ -100,7 +100,11 @@ def apply_decision(
             "UPDATE alerts SET append_count = append_count + 1, last_inbound_id = ?, updated_at = ? WHERE id = ?",
             [inbound_id, now, decision.alert_id],
         )
-        event = add_event(db, decision.alert_id, "appended", integration, "source", now, inbound_id=inbound_id)
+        # The count as of this repeat: a workflow reading the event later sees the count it was.
+        count = db.execute("SELECT append_count FROM alerts WHERE id = ?", [decision.alert_id]).fetchone()[0]
+        event = add_event(
+            db, decision.alert_id, "appended", integration, "source", now, inbound_id=inbound_id, append_count=count
+        )
         return decision.alert_id, [event]
     if decision.action == "ack":
         return decision.alert_id, acknowledge(db, decision.alert_id, integration, "rule", now, inbound_id=inbound_id)

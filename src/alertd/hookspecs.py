@@ -112,7 +112,8 @@ def alertd_alert_event(event: AlertEvent, runtime: Runtime) -> None:
     - ``opened``: a source opened a new alert;
     - ``reopened``: a source fired again after its alert closed (a new alert,
       ``detail.previous_alert_id``);
-    - ``appended``: a source repeated itself on an open alert;
+    - ``appended``: a source repeated itself on an open alert (``detail.append_count``:
+      the repeats so far);
     - ``acknowledged``: someone or a rule acknowledged it (escalation stops);
     - ``ack_repeated``: acknowledged again (no change of state);
     - ``closed``: closed by a source, a rule or a person;

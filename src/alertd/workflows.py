@@ -304,6 +304,9 @@ def run(
     if alert is None:
         return []
     data = alert_data(db, alert)
+    counted = (trigger.get("detail") or {}).get("append_count")
+    if isinstance(counted, int):
+        data["append_count"] = counted  # as of the repeat that triggered it, not of the latest
     checks = check_conditions(workflow, data, now)
     if not all(held for _c, held in checks):
         detail = {"conditions": dict(checks)}  # why it did not run, for people reading the table
