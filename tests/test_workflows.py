@@ -464,3 +464,62 @@ def test_events_handed_out_again_run_a_workflow_once(tmp_path: Path) -> None:
     assert db.execute("SELECT COUNT(*) FROM workflow_runs WHERE workflow = 'repeats-raise-severity'").fetchone()[0] == 4
     notes = db.execute("SELECT COUNT(*) FROM alert_events WHERE kind = 'note_added'").fetchone()[0]
     assert notes == 1  # only the 4th repeat matched, and only once
+
+
+TIMED = """
+[groups.oncall]
+members = ["alice", "lead"]
+
+[workflows.ack-stale]
+trigger = "not_closed_after_ack"
+after_minutes = 30
+[[workflows.ack-stale.actions]]
+action = "notify"
+groups = ["oncall"]
+emails = ["boss@example.com"]
+message = "acknowledged 30 min ago and still not closed: #{{ alert.id }}"
+
+[workflows.long-open]
+trigger = "open_longer_than"
+after_minutes = 120
+[[workflows.long-open.actions]]
+action = "webhook"
+url = "http://127.0.0.1:9/unreachable"
+[[workflows.long-open.actions]]
+action = "add_tags"
+tags = ["stale"]
+[[workflows.long-open.actions]]
+action = "set_field"
+field = "note"
+value = "open since {{ alert.created_at | int }}"
+"""
+
+
+async def test_time_triggers_after_acknowledgement_and_open_for_long(tmp_path: Path) -> None:
+    config, sent = make_config(tmp_path, TIMED)
+    db = Db(tmp_path / "alertd.db")
+    async with in_process(config) as app:
+        alert_id = (await deliver(app, alarm("disk")))["alert_id"]
+        from alertd.commands import run_alert_command
+
+        await run_alert_command(app.runtime, "ack", alert_id, actor="alice", via="api")
+        await app.wait_until(lambda: len(db.rows("SELECT * FROM alert_timers")) == 2, what="both timers armed")
+        await app.advance(31 * 60)
+        await app.wait_until(
+            lambda: {s["user"] for s in sends(sent) if s["purpose"] == "workflow"} >= {"alice", "lead"}
+        )
+        await app.advance(90 * 60)
+        await app.wait_until(lambda: "stale" in db.alerts()[0]["tags"], what="open for 2 hours")
+        # The unreachable webhook is queued and retried on its own; the next actions ran meanwhile.
+        assert json.loads(db.alerts()[0]["fields"])["note"].startswith("open since 17")
+        [hook] = db.rows("SELECT status, purpose FROM outbox WHERE kind = 'webhook'")
+        assert hook["purpose"] == "workflow_webhook"
+        boss = db.rows("SELECT kind, status FROM outbox WHERE user = 'boss@example.com'")
+        assert boss == [{"kind": "email", "status": "sent"}]
+        outcomes = [(e["detail"]["workflow"], e["detail"]["outcome"]) for e in workflow_events(db)]
+        assert outcomes == [
+            ("ack-stale", "queued 3 notice(s)"),
+            ("long-open", "queued POST to 127.0.0.1:9"),
+            ("long-open", "tags stale added"),
+            ("long-open", "field note set"),
+        ]

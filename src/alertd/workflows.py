@@ -158,7 +158,8 @@ def summary(action: WorkflowAction) -> str:
         how = f" by {', '.join(a.methods)}" if a.methods else ""
         return f"notify {', '.join(who)}{how}"
     if a.action == "webhook":
-        return f"POST {a.url}"
+        # The host only: a chat webhook's path is often its secret.
+        return f"POST {(a.url or '').split('/')[2]}/..."
     details = {
         "set_severity": f"severity {a.severity}",
         "add_tags": f"tags {', '.join(a.tags)}",
