@@ -138,6 +138,10 @@ async def events_loop(runtime: Runtime) -> None:
             except Exception:
                 log.error("events.read_failed", exc_info=True)
                 events = []
+            if events and runtime.config.raw.workflows:
+                # The wake-ups a page waits for go first; the workflows' write must not delay them.
+                for loop in sorted(loops_to_wake(e.kind for e in events)):
+                    runtime.wake(loop)
             if events and not await _workflows(runtime, events):
                 await trio.sleep(WORKFLOW_RETRY_SECONDS)
                 continue  # the same batch again: the cursor stays until workflows have seen it
