@@ -1,4 +1,5 @@
-"""Escalation timers: how late steps fire with many alerts on short delays, and across a SIGKILL.
+"""Escalation and workflow timers: how late steps and workflow time triggers fire with many alerts
+on short delays, and across a SIGKILL.
 
     .venv/bin/python bench/timers.py [--alerts 300] [--runs 3] [--delay-minutes 0.05] [--quick]
 
@@ -21,6 +22,12 @@ Heartbeats (phase 1): ``--heartbeats`` heartbeats (interval 3 s, no grace) are
 pinged once right after the alerts open, then never again; each opens its alert when its
 deadline passes. Heartbeat lateness is that alert's ``created_at`` minus the deadline (the last
 ping's time plus the interval), measured beside the escalation steps of the same phase.
+Workflow timers (issue 11) share the escalation loop: the config also has a workflow "not
+acknowledged N after opening" (N = 1.5 level delays) that notifies the first user. Its lateness
+is the ``at`` of its ``workflow_action`` event minus the alert's ``created_at`` plus N, reported
+as ``workflow_timer_*`` (phase 1) and ``workflow_after_restart_*`` (phase 2, timers due after the
+daemon listened again; those due while it was down are in ``workflow_overdue_after_ready_*``).
+Every alert must have exactly one workflow run.
 
 Figures are the median over ``--runs``; the SUMMARY line also lists the per-run values.
 """
@@ -74,9 +81,14 @@ def write_bench_config(tmp: Path, delay_minutes: float, repeat: int, heartbeats:
         f'[[escalation_policies.bench.levels]]\nusers = ["u{i}"]\ndelay_minutes = {delay_minutes}\n'
         for i in range(LEVELS)
     )
+    workflow = (
+        '\n[workflows.bench-unacked]\ntrigger = "not_acknowledged"\n'
+        f"after_minutes = {workflow_minutes(delay_minutes)}\n"
+        '[[workflows.bench-unacked.actions]]\naction = "notify"\nusers = ["u0"]\nmessage = "#{{ alert.id }} unacked"\n'
+    )
     extra = (
         f"\n[channels.recorder]\npath = {json.dumps(str(sent))}\n\n{users}\n"
-        f"[escalation_policies.bench]\nrepeat = {repeat}\n{levels}"
+        f"[escalation_policies.bench]\nrepeat = {repeat}\n{levels}{workflow}"
     )
     extra += "".join(
         f"\n[heartbeats.hb{i}]\ninterval_minutes = {HEARTBEAT_MINUTES}\ngrace_minutes = 0\n"
@@ -87,6 +99,45 @@ def write_bench_config(tmp: Path, delay_minutes: float, repeat: int, heartbeats:
     set_integration_policy(config, "bench")
     prepend_top_level(config, f"plugins_dir = {json.dumps(str(ROOT / 'tests' / 'plugins_dir'))}")
     return config, sent
+
+
+def workflow_minutes(delay_minutes: float) -> float:
+    """The workflow's after_minutes: between two escalation steps, so both kinds of timer interleave."""
+    return round(delay_minutes * 1.5, 4)
+
+
+def workflow_lateness(db_path: Path, tag: str, delay_minutes: float) -> dict[str, Any]:
+    """(alert, at, due) of each workflow run of the tag's alerts, and how many alerts ran it twice or never."""
+    after = workflow_minutes(delay_minutes) * 60
+    created = dict(query(db_path, "SELECT id, created_at FROM alerts WHERE source_id LIKE ?", (like(tag),)))
+    rows = query(
+        db_path,
+        "SELECT e.alert_id, e.at FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+        "WHERE e.kind = 'workflow_action' AND a.source_id LIKE ? ORDER BY e.id",
+        (like(tag),),
+    )
+    counts = Counter(alert_id for alert_id, _at in rows)
+    fired = [(alert_id, at, created[alert_id] + after) for alert_id, at in rows if alert_id in created]
+    return {
+        "fired": fired,
+        "twice": sum(1 for c in counts.values() if c > 1),
+        "never": sum(1 for a in created if a not in counts),
+    }
+
+
+def wait_workflows(db_path: Path, tag: str, n: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = query(
+            db_path,
+            "SELECT COUNT(*) FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+            "WHERE e.kind = 'workflow_action' AND a.source_id LIKE ?",
+            (like(tag),),
+        )[0][0]
+        if done >= n:
+            return True
+        time.sleep(0.25)
+    return False
 
 
 def start_daemon(daemon: DaemonProcess) -> dict[str, float]:
@@ -288,6 +339,10 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
                 figures.update(ms_stats("heartbeat", late))
                 checks["heartbeats_missed"] = len(late)
                 checks["heartbeat_pings_failed"] = pinged
+            if not wait_workflows(db_path, tag1, args.alerts, settle):
+                print("  warning: phase 1 workflows did not finish in time", file=sys.stderr)
+            wf1 = workflow_lateness(db_path, tag1, args.delay_minutes)
+            figures.update(ms_stats("workflow_timer", [at - due for _a, at, due in wf1["fired"]]))
 
             # Phase 2: SIGKILL while steps are pending, down for a while, restart.
             tag2 = f"bench-r{run}-restart"
@@ -307,6 +362,15 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
             if not wait_all_fired(db_path, tag2, args.alerts, steps_per_alert, settle):
                 print("  warning: phase 2 did not finish in time", file=sys.stderr)
             phase2 = steps_of(db_path, tag2, delays_s, args.repeat)
+            if not wait_workflows(db_path, tag2, args.alerts, settle):
+                print("  warning: phase 2 workflows did not finish in time", file=sys.stderr)
+            wf2 = workflow_lateness(db_path, tag2, args.delay_minutes)
+            figures.update(
+                ms_stats("workflow_overdue_after_ready", [at - ready for _a, at, due in wf2["fired"] if due < ready])
+            )
+            figures.update(
+                ms_stats("workflow_after_restart", [at - due for _a, at, due in wf2["fired"] if due >= ready])
+            )
             before_kill = [s for s in phase2["steps"] if s[3] < killed]
             rest = [s for s in phase2["steps"] if s[3] >= killed]
             overdue = [s for s in rest if s[4] < ready]
@@ -340,6 +404,8 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
                 "notifications_sent": len(sends),
                 "notifications_resent": sum(c - 1 for c in keys.values()),
                 "outbox_drained": drained,
+                "workflow_runs_twice": wf1["twice"] + wf2["twice"],
+                "workflow_runs_missing": wf1["never"] + wf2["never"],
             }
         )
     return figures, checks
@@ -377,10 +443,14 @@ def main() -> None:
 
     print_figures("figures (ms unless named _s / counts)", per_run)
     ok = all(
-        c["duplicate_steps"] == 0 and c["lost_alerts"] == 0 and c["steps_fired"] == c["steps_expected"]
+        c["duplicate_steps"] == 0
+        and c["lost_alerts"] == 0
+        and c["steps_fired"] == c["steps_expected"]
+        and c["workflow_runs_twice"] == 0
+        and c["workflow_runs_missing"] == 0
         for c in all_checks
     )
-    print(f"\nno step fired twice, none lost: {'yes' if ok else 'NO'}")
+    print(f"\nno step or workflow timer fired twice, none lost: {'yes' if ok else 'NO'}")
     summary(
         "timers",
         {
@@ -406,6 +476,8 @@ def main() -> None:
                 "notifications_resent": [c["notifications_resent"] for c in all_checks],
                 "outbox_drained": [c["outbox_drained"] for c in all_checks],
                 "heartbeats_missed": [c.get("heartbeats_missed") for c in all_checks],
+                "workflow_runs_twice": sum(c["workflow_runs_twice"] for c in all_checks),
+                "workflow_runs_missing": sum(c["workflow_runs_missing"] for c in all_checks),
             },
         },
     )

@@ -518,3 +518,17 @@ def test_webhooks_command_prints_the_urls(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"{PUBLIC}/twilio/sms/inbound" in result.stdout
     assert f"{PUBLIC}/twilio/status/voice" in result.stdout
+
+
+def test_snooze_reply_through_the_twilio_route(env: Env) -> None:
+    # Issue 11: SNOOZE <id> <minutes> by SMS; the alert is acknowledged by alice until then.
+    alert = open_alert(env, "TwilioSnoozeReply")
+    aid = alert["id"]
+    sent_row(env, aid, "alice", "sms")
+    assert reply_text(sms_reply(env, f"SNOOZE {aid} 45")) == f"Snoozed for 45 min #{aid}: {alert['title']}"[:300]
+    snoozed = alert_of(env, aid)
+    assert (snoozed["status"], snoozed["acknowledged_by"]) == ("acknowledged", "alice")
+    assert {"kind": "snoozed", "actor": "alice", "via": "sms"} in events_of(env, aid)
+    [timer] = env.db.rows("SELECT kind, state, due FROM alert_timers WHERE alert_id = ?", (aid,))
+    assert (timer["kind"], timer["state"]) == ("snooze", "pending")
+    assert abs(timer["due"] - (snoozed["snoozed_until"])) < 1e-6

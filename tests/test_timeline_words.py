@@ -27,7 +27,7 @@ def test_a_whole_story_reads_as_sentences() -> None:
         ev("closed", "erik", "link"),
         ev("notified", "erik", "smtp", kind="email", purpose="closed", step="closed"),
         ev("escalation_stopped", reason="policy 'old' no longer exists"),
-        ev("snoozed", "erik", "api", minutes=30),
+        ev("paused", "erik", "api", minutes=30),
     ]
     assert [sentence for _event, sentence in describe(events)] == [
         "opened again from alarms, after #3 closed (inbound #7)",
@@ -43,7 +43,7 @@ def test_a_whole_story_reads_as_sentences() -> None:
         "closed by erik with a signed link",
         "told erik by email that it is closed",
         "escalation stopped: policy 'old' no longer exists",
-        "snoozed by erik through the API (minutes 30)",
+        "paused by erik through the API (minutes 30)",
     ]
 
 

@@ -26,13 +26,42 @@ class AlertError(Exception):
     """A command that cannot apply (unknown alert, already closed ...)."""
 
 
+# Following merge links from a duplicate to the alert it was merged into: at most this many hops.
+MAX_MERGE_HOPS = 10
+
+
 def find_live(db: Database, integration: str, source_id: str) -> OpenAlert | None:
-    """The alert for (integration, source id) that is not closed, if any: the dedup lookup."""
+    """The alert for (integration, source id) that is not closed, if any: the dedup lookup. When the
+    source's latest alert was merged into another that is still not closed, that one (``merged``)."""
     row = db.execute(
         "SELECT id, status FROM alerts WHERE integration = ? AND source_id = ? AND status != 'closed'",
         [integration, source_id],
     ).fetchone()
-    return None if row is None else OpenAlert(id=row[0], status=row[1])
+    if row is not None:
+        return OpenAlert(id=row[0], status=row[1])
+    latest = db.execute(
+        "SELECT merged_into FROM alerts WHERE integration = ? AND source_id = ? AND status = 'closed' "
+        "ORDER BY id DESC LIMIT 1",
+        [integration, source_id],
+    ).fetchone()
+    if latest is None or latest[0] is None:
+        return None
+    return merge_target(db, latest[0])
+
+
+def merge_target(db: Database, alert_id: int) -> OpenAlert | None:
+    """``alert_id`` if it is not closed, else the alert it was merged into (following chains)."""
+    current = alert_id
+    for _ in range(MAX_MERGE_HOPS):
+        row = db.execute("SELECT status, merged_into FROM alerts WHERE id = ?", [current]).fetchone()
+        if row is None:
+            return None
+        if row[0] != "closed":
+            return OpenAlert(id=current, status=row[0], merged=True)
+        if row[1] is None:
+            return None
+        current = row[1]
+    return None
 
 
 def get(db: Database, alert_id: int) -> dict[str, Any] | None:
@@ -72,7 +101,11 @@ def apply_decision(
             "UPDATE alerts SET append_count = append_count + 1, last_inbound_id = ?, updated_at = ? WHERE id = ?",
             [inbound_id, now, decision.alert_id],
         )
-        event = add_event(db, decision.alert_id, "appended", integration, "source", now, inbound_id=inbound_id)
+        # The count as of this repeat: a workflow reading the event later sees the count it was.
+        count = db.execute("SELECT append_count FROM alerts WHERE id = ?", [decision.alert_id]).fetchone()[0]
+        event = add_event(
+            db, decision.alert_id, "appended", integration, "source", now, inbound_id=inbound_id, append_count=count
+        )
         return decision.alert_id, [event]
     if decision.action == "ack":
         return decision.alert_id, acknowledge(db, decision.alert_id, integration, "rule", now, inbound_id=inbound_id)

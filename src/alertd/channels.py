@@ -39,6 +39,8 @@ class Notification:
     public_url: str = ""
     # The recipient's zone (users.<name>.timezone): times in messages are shown in it.
     timezone: str = "UTC"
+    # ``purpose`` "workflow": a workflow's notice with its own text (its first line is the subject).
+    message: str = ""
 
     def local_time(self, ts: float) -> str:
         """``2026-11-25 13:05:07 EST (America/New_York)``: a time as the recipient reads it."""
@@ -54,6 +56,8 @@ class Notification:
     def subject(self) -> str:
         """A one-line summary fit for an SMS, a push title or an email subject."""
         alert = self.alert
+        if self.message:
+            return visible(self.message.strip().splitlines()[0] if self.message.strip() else "")[:500]
         prefix = "RESOLVED" if self.purpose == "closed" else str(alert.get("severity", "alert")).upper()
         return visible(f"[{prefix}] #{self.alert_id} {alert.get('title', '')}".strip())
 
@@ -61,7 +65,7 @@ class Notification:
         """The alert's description, source and fields as plain lines: the body of a short message.
         Control characters from the source are shown as escapes (a terminal may display it)."""
         alert = self.alert
-        lines: list[str] = []
+        lines: list[str] = [visible_block(line) for line in self.message.strip().splitlines()[1:]]
         description = str(alert.get("description") or "").strip()
         if description:
             lines.append(visible_block(description))

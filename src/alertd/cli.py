@@ -14,6 +14,8 @@ import click
 import pluggy
 
 from alertd import __version__, cli_heartbeats, cli_maintenance
+from alertd.cli_common import ROW_ID, config_option
+from alertd.cli_common import cli_actor as _cli_actor
 from alertd.cli_filterpattern import filter_pattern
 from alertd.cli_replay import replay_cmd
 from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
@@ -21,9 +23,6 @@ from alertd.errors import StoreUnavailable
 from alertd.plugins import PluginError, PluginSetError, check_plugins, describe, load_config_plugins_dir, make_manager
 
 DEFAULT_CONFIG = "alertd.toml"
-
-# Row ids (alerts, inbound messages) as SQLite stores them: 1 to 2^63-1; anything else is a usage error.
-ROW_ID = click.IntRange(1, 2**63 - 1)
 
 
 class CliContext:
@@ -115,25 +114,6 @@ def echo_json(data: Any) -> None:
 def cli(ctx: click.Context, config_path: Path) -> None:
     """alertd: alert management and on-call notification daemon."""
     ctx.obj = CliContext(config_path, ctx.obj)
-
-
-def config_option(fn: Any) -> Any:
-    """Let ``-c`` also follow the subcommand (``alertd run -c FILE``); plugins' commands use it too."""
-
-    def callback(ctx: click.Context, _param: Any, value: Path | None) -> None:
-        if value is not None:
-            ctx.find_object(CliContext).config_path = value
-
-    return click.option(
-        "-c",
-        "--config",
-        "config_override",
-        type=click.Path(path_type=Path),
-        expose_value=False,
-        callback=callback,
-        is_eager=True,
-        help="Configuration file.",
-    )(fn)
 
 
 @cli.command()
@@ -476,28 +456,6 @@ def alerts_show(obj: CliContext, alert_id: int, as_json: bool, zone: Any) -> Non
         click.echo(line)
 
 
-def _cli_actor(obj: CliContext, user: str | None) -> str:
-    """Who the CLI acts as: ``--user`` if it names a configured user (else exit 2), or ``cli:<login>``.
-
-    Without --user the OS login is recorded but does not claim to be a configured user.
-    """
-    import getpass
-
-    from alertd.commands import actor_problem
-
-    if user is None:
-        try:
-            login = getpass.getuser()
-        except (KeyError, OSError):
-            login = "unknown"
-        return f"cli:{login}"
-    problem = actor_problem(obj.config.raw, user)
-    if problem is not None:
-        click.echo(f"Error: {problem}", err=True)
-        raise SystemExit(2)
-    return user
-
-
 def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None) -> None:
     import time
 
@@ -690,3 +648,14 @@ def main() -> None:
         click.echo(f"alertd: {exc}", err=True)
         raise SystemExit(2) from None
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _add_commands() -> None:
+    """Commands kept in modules of their own (imported here: `alertd --help` lists them)."""
+    from alertd import cli_actions, cli_workflows
+
+    for command in (*cli_actions.COMMANDS, *cli_workflows.COMMANDS):
+        cli.add_command(command)
+
+
+_add_commands()

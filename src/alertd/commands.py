@@ -59,11 +59,60 @@ def apply_command(
     return alert, events
 
 
+# Every action a person may take on an alert (CLI, API; SMS replies use ack, close, snooze).
+ALL_ACTIONS = ("ack", "close", "snooze", "unack", "escalate", "reassign", "note", "merge")
+
+
+def apply_action(
+    db: Database, raw: RawConfig, action: str, alert_id: int, actor: str, via: str, now: float, **args: Any
+) -> tuple[dict[str, Any], list[AlertEvent]]:
+    """Any of ALL_ACTIONS, inside a transaction. ``args``: ``seconds`` (snooze), ``level`` (escalate,
+    optional, 1 = the first), ``policy`` (reassign), ``text`` (note), ``into`` (merge)."""
+    from alertd import alert_actions
+
+    if action in ACTIONS:
+        return apply_command(db, action, alert_id, actor, via, now)
+    if action not in ALL_ACTIONS:
+        raise AlertCommandError(f"unknown action {action!r}", 400)
+    if alerts.get(db, alert_id) is None:
+        raise AlertCommandError(f"no alert #{alert_id}", 404)
+    try:
+        if action == "snooze":
+            events = alert_actions.snooze(db, alert_id, float(args["seconds"]), actor, via, now)
+        elif action == "unack":
+            events = alert_actions.unacknowledge(db, alert_id, actor, via, now)
+        elif action == "escalate":
+            events = alert_actions.escalate(db, raw, alert_id, actor, via, now, level=args.get("level"))
+        elif action == "reassign":
+            events = alert_actions.reassign(db, raw, alert_id, str(args["policy"]), actor, via, now)
+        elif action == "note":
+            events = alert_actions.add_note(db, alert_id, str(args["text"]), actor, via, now)
+        else:
+            into = int(args["into"])
+            if alerts.get(db, into) is None:
+                raise AlertCommandError(f"no alert #{into}", 404)
+            events = alert_actions.merge(db, alert_id, into, actor, via, now)
+    except alerts.AlertError as exc:
+        raise AlertCommandError(str(exc), 409) from None
+    return alerts.get(db, alert_id) or {}, events
+
+
 async def run_alert_command(
     runtime: Runtime, action: str, alert_id: int, *, actor: str, via: str, **detail: Any
 ) -> dict[str, Any]:
     now = runtime.clock.now()
     alert, _events = await runtime.store.write(
         lambda db: apply_command(db, action, alert_id, actor, via, now, **detail)
+    )
+    return alert
+
+
+async def run_alert_action(
+    runtime: Runtime, action: str, alert_id: int, *, actor: str, via: str, **args: Any
+) -> dict[str, Any]:
+    now = runtime.clock.now()
+    raw = runtime.config.raw
+    alert, _events = await runtime.store.write(
+        lambda db: apply_action(db, raw, action, alert_id, actor, via, now, **args)
     )
     return alert

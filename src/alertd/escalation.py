@@ -93,6 +93,18 @@ def start(db: Database, alert_id: int, policy: str, now: float) -> None:
     )
 
 
+def restart(db: Database, alert_id: int, policy: str, now: float, level: int = 0, pass_: int = 0) -> None:
+    """(Re)start the plan at ``level`` now: after an un-acknowledge, a snooze's end, an escalate-now
+    or a switch of policy."""
+    db.execute(
+        "INSERT INTO escalations (alert_id, policy, level, pass, next_due, state, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, 'active', ?) ON CONFLICT (alert_id) DO UPDATE SET policy = excluded.policy, "
+        "level = excluded.level, pass = excluded.pass, next_due = excluded.next_due, state = 'active', "
+        "reason = NULL, updated_at = excluded.updated_at, round = escalations.round + 1",
+        [alert_id, policy, level, pass_, now, now],
+    )
+
+
 def stop(db: Database, alert_id: int, now: float, reason: str) -> None:
     """Stop the plan and cancel what it queued that has not gone out yet."""
     from alertd import outbox
@@ -124,12 +136,12 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> tupl
     events: list[AlertEvent] = []
     queued = 0
     rows = db.execute(
-        "SELECT alert_id, policy, level, pass FROM escalations "
+        "SELECT alert_id, policy, level, pass, round FROM escalations "
         "WHERE state = 'active' AND next_due <= ? ORDER BY next_due LIMIT ?",
         [now, limit],
     ).fetchall()
     at = datetime.fromtimestamp(now, UTC)
-    for alert_id, policy_name, level, pass_ in rows:
+    for alert_id, policy_name, level, pass_, round_ in rows:
         policy = raw.escalation_policies.get(policy_name)
         if policy is None:
             db.execute(
@@ -161,7 +173,8 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> tupl
 
                 users, via = owners(db, raw, alert_id, now)
                 targets = Targets(tuple(users), via)
-            step = f"{pos.pass_}:{pos.level}"
+            # A restarted plan (un-acknowledged, escalated now, reassigned) pages anew: its own keys.
+            step = f"{pos.pass_}:{pos.level}" if not round_ else f"r{round_}.{pos.pass_}:{pos.level}"
             if not targets.users:
                 events.append(
                     add_event(

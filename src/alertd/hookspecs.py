@@ -112,7 +112,8 @@ def alertd_alert_event(event: AlertEvent, runtime: Runtime) -> None:
     - ``opened``: a source opened a new alert;
     - ``reopened``: a source fired again after its alert closed (a new alert,
       ``detail.previous_alert_id``);
-    - ``appended``: a source repeated itself on an open alert;
+    - ``appended``: a source repeated itself on an open alert (``detail.append_count``:
+      the repeats so far);
     - ``acknowledged``: someone or a rule acknowledged it (escalation stops);
     - ``ack_repeated``: acknowledged again (no change of state);
     - ``closed``: closed by a source, a rule or a person;
@@ -129,6 +130,21 @@ def alertd_alert_event(event: AlertEvent, runtime: Runtime) -> None:
       (``detail.window_id``, ``detail.window``, ``detail.ends_at``);
     - ``maintenance_ended``: that window ended (``detail.on_end``: ``page``, the
       escalation starts now; ``quiet``, it stays stopped).
+    - ``snoozed``: acknowledged until ``detail.until`` (then ``unacknowledged``
+      with ``actor`` ``snooze`` and escalation from the first level);
+    - ``unacknowledged``: open again (escalation starts from its first level);
+    - ``escalation_requested``: someone asked to escalate now (``detail.level``,
+      0-based, fires next; an ``escalated`` event follows);
+    - ``reassigned``: switched to another escalation policy (``detail.policy``,
+      ``detail.previous``);
+    - ``note_added``: a note (``detail.text``);
+    - ``merged``: this alert was merged into another (``detail.into``; it is then
+      closed, and later messages for its source id append to that one);
+    - ``duplicate_merged``: another alert was merged into this one
+      (``detail.duplicate``);
+    - ``workflow_action``: a workflow ran one action on the alert
+      (``detail.workflow``, ``detail.action``, ``detail.outcome``); changes the
+      action made are events of their own with ``actor`` ``workflow:<name>``.
 
     Use it for workflows and extensions. It must not block: start background
     work with ``runtime.spawn(async_fn, *args)``. Exceptions are logged and do

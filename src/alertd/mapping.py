@@ -464,6 +464,8 @@ class OpenAlert:
 
     id: int
     status: Literal["open", "acknowledged"]
+    # Found through a merge: the source's own alert was merged into this one.
+    merged: bool = False
 
 
 Action = Literal["open", "append", "ack", "close", "filtered", "unmapped", "counted"]
@@ -657,6 +659,17 @@ def settle(evaluation: Evaluation, existing: OpenAlert | None) -> Decision | Non
             source_id=source_id,
             **details,
             reason="; ".join([f"{matched} rule matched but no alert is open for this source id", *problems]),
+        )
+    if existing.merged:
+        # A duplicate's source does not close or acknowledge the alert it was merged into.
+        reason = f"{matched} rule matched; this source's alert was merged into #{existing.id}"
+        return Decision(
+            "append",
+            MAPPED_APPENDED,
+            source_id=source_id,
+            alert_id=existing.id,
+            **details,
+            reason="; ".join([reason, *problems]),
         )
     if matched == "close":
         return Decision("close", MAPPED_CLOSED, source_id=source_id, alert_id=existing.id, **details, reason=notes)

@@ -43,13 +43,15 @@ def enqueue(
     not_before: float,
     now: float,
     failover_of: int | None = None,
+    payload: str | None = None,
 ) -> bool:
-    """Queue one notification; False when its idempotency key was queued before."""
+    """Queue one notification; False when its idempotency key was queued before. ``payload``: a
+    workflow's rendered text (a notice's message, a webhook's body)."""
     cursor = db.execute(
         """INSERT OR IGNORE INTO outbox (alert_id, user, kind, address, purpose, step, idempotency_key,
-               status, next_attempt_at, created_at, updated_at, failover_of)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)""",
-        [alert_id, user, kind, address, purpose, step, key, not_before, now, now, failover_of],
+               status, next_attempt_at, created_at, updated_at, failover_of, payload)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)""",
+        [alert_id, user, kind, address, purpose, step, key, not_before, now, now, failover_of, payload],
     )
     return cursor.rowcount == 1
 
@@ -400,7 +402,18 @@ def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Not
         else {},
         public_url=config.public_url,
         timezone=user_cfg.timezone if user_cfg else "UTC",
+        message=_message(row),
     )
+
+
+def _message(row: dict[str, Any]) -> str:
+    """A workflow notice's own text (rendered when it was queued)."""
+    if row.get("purpose") != "workflow" or not row.get("payload"):
+        return ""
+    try:
+        return str(json.loads(row["payload"]).get("message") or "")
+    except (ValueError, AttributeError):
+        return ""
 
 
 def get(db: Database, notification_id: int) -> dict[str, Any] | None:

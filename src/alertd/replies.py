@@ -1,4 +1,5 @@
-"""Replies from people: ``ACK 42``, ``CLOSE 42``, a bare ``ACK`` (their latest page), by a channel's reply path.
+"""Replies from people: ``ACK 42``, ``CLOSE 42``, ``SNOOZE 42 30`` (minutes), a bare ``ACK`` (their
+latest page), by a channel's reply path.
 
 The channel plugin authenticates the provider's webhook and says which contact kinds the sender's
 address may be listed under and how addresses compare; this module decides what
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from alertd.commands import MAX_ID, AlertCommandError, apply_command
+from alertd.commands import MAX_ID, AlertCommandError, apply_action
 from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
@@ -30,14 +31,23 @@ WORDS = {
     "c": "close",
     "resolve": "close",
     "resolved": "close",
+    "snooze": "snooze",
+    "s": "snooze",
 }
-HELP = "Reply ACK <id> to acknowledge, CLOSE <id> to close; ACK alone acknowledges your latest alert."
+HELP = (
+    "Reply ACK <id> to acknowledge, CLOSE <id> to close, SNOOZE <id> <minutes> to snooze; "
+    "ACK alone acknowledges your latest alert."
+)
+# SNOOZE 42 without minutes; and the most a reply may ask for (a day: longer is for the CLI or the API).
+DEFAULT_SNOOZE_MINUTES = 30
+MAX_SNOOZE_MINUTES = 1440
 
 
 @dataclass(frozen=True)
 class ReplyCommand:
     action: str
     alert_id: int | None
+    minutes: int | None = None
 
 
 def parse_reply(text: str) -> ReplyCommand | None:
@@ -46,11 +56,16 @@ def parse_reply(text: str) -> ReplyCommand | None:
         return None
     action = WORDS[words[0].lower()]
     if len(words) == 1:
-        return ReplyCommand(action, None)
-    if len(words) == 2 and words[1].lstrip("#").isdigit():
-        digits = words[1].lstrip("#").lstrip("0") or "0"
-        # Beyond 19 digits no alert can exist; not converted (int() refuses over 4300 digits).
-        return ReplyCommand(action, int(digits) if len(digits) <= 19 else MAX_ID + 1)
+        return ReplyCommand(action, None, DEFAULT_SNOOZE_MINUTES if action == "snooze" else None)
+    if not all(w.lstrip("#").isdigit() for w in words[1:]):
+        return None
+    digits = words[1].lstrip("#").lstrip("0") or "0"
+    # Beyond 19 digits no alert can exist; not converted (int() refuses over 4300 digits).
+    alert_id = int(digits) if len(digits) <= 19 else MAX_ID + 1
+    if len(words) == 2:
+        return ReplyCommand(action, alert_id, DEFAULT_SNOOZE_MINUTES if action == "snooze" else None)
+    if len(words) == 3 and action == "snooze" and not words[2].startswith("#") and len(words[2]) <= 5:
+        return ReplyCommand(action, alert_id, int(words[2]))
     return None
 
 
@@ -135,7 +150,7 @@ def handle_reply(
         return HELP, []
     alert_id = command.alert_id
     if alert_id is None:
-        # A bare ACK means the latest alert still waiting for one; a bare CLOSE, the latest not closed.
+        # A bare ACK means the latest alert still waiting for one; a bare CLOSE (SNOOZE), the latest not closed.
         statuses = ("open",) if command.action == "ack" else ("open", "acknowledged")
         alert_id = latest_alert_for(db, user, kinds, statuses)
         if alert_id is None:
@@ -144,9 +159,13 @@ def handle_reply(
         return "There is no alert with that number. " + HELP, []
     elif not was_paged(db, user, alert_id):
         return f"You were not paged for alert #{alert_id}.", []
+    minutes = command.minutes
+    if command.action == "snooze" and not (minutes and 1 <= minutes <= MAX_SNOOZE_MINUTES):
+        return f"Snooze for 1 to {MAX_SNOOZE_MINUTES} minutes. " + HELP, []
+    seconds = (minutes or 0) * 60
     try:
-        alert, events = apply_command(db, command.action, alert_id, user, kind, now)
+        alert, events = apply_action(db, raw, command.action, alert_id, user, kind, now, seconds=seconds)
     except AlertCommandError as exc:
         return f"{exc}.", []
-    done = "Acknowledged" if command.action == "ack" else "Closed"
+    done = {"ack": "Acknowledged", "close": "Closed", "snooze": f"Snoozed for {minutes} min"}[command.action]
     return f"{done} #{alert_id}: {alert['title']}"[:300], events

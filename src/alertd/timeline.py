@@ -40,6 +40,16 @@ class EventKind(StrEnum):
     # Maintenance windows (maintenance_windows.py)
     MAINTENANCE_SUPPRESSED = "maintenance_suppressed"
     MAINTENANCE_ENDED = "maintenance_ended"
+    # Actions by people and workflows (alert_actions.py)
+    SNOOZED = "snoozed"
+    UNACKNOWLEDGED = "unacknowledged"
+    ESCALATION_REQUESTED = "escalation_requested"
+    REASSIGNED = "reassigned"
+    NOTE_ADDED = "note_added"
+    MERGED = "merged"
+    DUPLICATE_MERGED = "duplicate_merged"
+    # Workflows (workflows.py)
+    WORKFLOW_ACTION = "workflow_action"
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,25 @@ def describe_one(event: dict[str, Any], escalations: dict[str, dict[str, str]]) 
     if kind == "maintenance_ended":
         then = "paging starts now" if detail.get("on_end") == "page" else "left quiet (not paged)"
         return f"maintenance window {_window(detail)} ended: {then}"
+    if kind == "snoozed":
+        minutes = detail.get("minutes")
+        length = f" for {minutes:g} minutes" if isinstance(minutes, int | float) else ""
+        return f"snoozed{length} {_by(event)}"
+    if kind == "unacknowledged":
+        reason = f" ({detail['reason']})" if detail.get("reason") else ""
+        return f"open again {_by(event)}{reason}"
+    if kind == "escalation_requested":
+        return f"escalation to {_level(detail)} requested {_by(event)}"
+    if kind == "reassigned":
+        return f"reassigned to policy {detail.get('policy')} (was {detail.get('previous') or 'none'}) {_by(event)}"
+    if kind == "note_added":
+        return f"note {_by(event)}: {detail.get('text', '')}"
+    if kind == "merged":
+        return f"merged into #{detail.get('into')} {_by(event)}"
+    if kind == "duplicate_merged":
+        return f"#{detail.get('duplicate')} merged into this alert {_by(event)}"
+    if kind == "workflow_action":
+        return f"workflow {detail.get('workflow')}: {detail.get('action')}: {detail.get('outcome')}"
     # A kind this module does not know yet (a plugin's, a newer version's): still readable.
     extras = ", ".join(f"{k} {v}" for k, v in detail.items() if v not in (None, "", [], {}))
     return f"{kind.replace('_', ' ')} {_by(event)}" + (f" ({extras})" if extras else "")

@@ -15,6 +15,7 @@ from alertd.config.models import RawConfig
 from alertd.config.plugin_tables import resolve_plugin_tables
 from alertd.config.problems import ConfigError, Problem, problems_from_validation
 from alertd.config.resolved import CheckedConfig, Config
+from alertd.config.workflow_checks import check_workflows, workflow_warnings
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -55,6 +56,7 @@ _NAMED_TABLES = (
     "channels",
     "heartbeats",
     "maintenance",
+    "workflows",
 )
 
 
@@ -109,9 +111,12 @@ def inspect_config(path: Path, data: dict[str, Any], pm: pluggy.PluginManager | 
     raw, problems, left_out = _validate_leaving_out(data)
     config = Config(path=path, raw=raw)
     check_references(raw, problems, left_out)
+    check_workflows(raw, problems)
     if pm is not None:
         resolve_plugin_tables(config, pm, problems)
     warnings = config_warnings(config, pm is not None)
+    if pm is not None:
+        warnings += workflow_warnings(config)
     config.warnings = warnings
     return CheckedConfig(config=config, errors=problems, warnings=warnings, left_out=left_out)
 

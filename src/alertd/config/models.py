@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from alertd.config.workflow_models import WorkflowConfig, WorkflowLimits
 from alertd.kinds import KIND_RE, MAX_KIND_CHARS
 
 # Contact kinds are declared by channel plugins (Channel.kinds), not listed here: a third-party
@@ -334,3 +335,6 @@ class RawConfig(Model):
     maintenance: dict[str, MaintenanceConfig] = Field({}, max_length=1000)
     inbound: dict[str, dict[str, Any]] = {}
     channels: dict[str, dict[str, Any]] = {}
+    # Workflows (issue 11): config/workflow_models.py.
+    workflows: dict[str, WorkflowConfig] = {}
+    workflow_limits: WorkflowLimits = WorkflowLimits()

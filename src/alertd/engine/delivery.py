@@ -12,7 +12,7 @@ from typing import Any
 
 import trio
 
-from alertd import metrics
+from alertd import metrics, workflow_webhook
 from alertd.channels import DeliveryResult
 from alertd.log import error_with_cause, get_logger
 from alertd.outbox import (
@@ -24,6 +24,7 @@ from alertd.outbox import (
     requeue_interrupted,
 )
 from alertd.runtime import Runtime
+from alertd.workflows import WEBHOOK_PURPOSE
 
 log = get_logger("alertd.outbox")
 
@@ -41,7 +42,17 @@ async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, tr
     config = runtime.config
     channel_name = config.channel_for_kind.get(row["kind"])
     timed_out = False
-    if channel_name is None:
+    if row["purpose"] == WEBHOOK_PURPOSE:
+        # A workflow's webhook: the core posts it (no channel table needed), with the same deadline.
+        channel_name = "workflow"
+        result = DeliveryResult("retry", error=f"no answer in {SEND_TIMEOUT_SECONDS:.0f}s")
+        with trio.move_on_after(SEND_TIMEOUT_SECONDS) as deadline:
+            try:
+                result = await workflow_webhook.send(config, row)
+            except Exception as exc:
+                result = DeliveryResult("retry", error=error_with_cause(exc))
+        timed_out = deadline.cancelled_caught
+    elif channel_name is None:
         result = DeliveryResult("failed", error=f"no channel is configured for contact kind {row['kind']!r}")
     else:
         channel, settings = config.channels[channel_name]

@@ -3,8 +3,9 @@
 Writers (inbound requests, commands from people, the CLI in another process, the
 escalation and delivery loops) only commit: the change and its ``alert_events``
 row in one transaction. This loop reads the rows past its cursor, in id order, and
-hands each event to the subscribers: the other loops' wake-ups (a new plan is due,
-notifications are queued), the metrics, and the plugin hook ``alertd_alert_event``.
+hands each event to the subscribers: workflows first (``alertd.workflows``: their runs and
+effects commit in one write, once per (workflow, event id)), then the other loops' wake-ups (a
+new plan is due, notifications are queued), the metrics, and the plugin hook ``alertd_alert_event``.
 The cursor (``event_cursors`` row ``dispatch``) advances only after dispatch, so
 delivery is at least once: a process killed in between hands the same events out
 again after restart, with the same ids.
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable
 import trio
 from sqlite_utils import Database
 
-from alertd import alerts, metrics
+from alertd import alerts, metrics, workflows
 from alertd.log import get_logger
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
@@ -44,6 +45,11 @@ WAKES: dict[str, tuple[str, ...]] = {
     EventKind.CLOSED: ("delivery",),  # closure notices may be queued
     EventKind.NOTIFICATION_FAILOVER: ("delivery",),  # the next contact method is due now
     EventKind.MAINTENANCE_ENDED: ("escalation",),  # a held plan may be due now
+    EventKind.SNOOZED: ("escalation",),  # its end is a timer
+    EventKind.UNACKNOWLEDGED: ("escalation",),  # the plan starts again now
+    EventKind.ESCALATION_REQUESTED: ("escalation",),
+    EventKind.REASSIGNED: ("escalation",),
+    EventKind.WORKFLOW_ACTION: ("delivery",),  # a workflow may have queued notices or webhooks
 }
 
 
@@ -134,6 +140,13 @@ async def events_loop(runtime: Runtime) -> None:
             except Exception:
                 log.error("events.read_failed", exc_info=True)
                 events = []
+            if events and runtime.config.raw.workflows:
+                # The wake-ups a page waits for go first; the workflows' write must not delay them.
+                for loop in sorted(loops_to_wake(e.kind for e in events)):
+                    runtime.wake(loop)
+            if events and not await _workflows(runtime, events):
+                await trio.sleep(WORKFLOW_RETRY_SECONDS)
+                continue  # the same batch again: the cursor stays until workflows have seen it
             if events:
                 dispatch(runtime, events)
                 last = events[-1].id
@@ -145,6 +158,26 @@ async def events_loop(runtime: Runtime) -> None:
                 continue
             with trio.move_on_after(POLL_SECONDS):
                 await wake.wait()
+
+
+WORKFLOW_RETRY_SECONDS = 0.5
+
+
+async def _workflows(runtime: Runtime, events: list[AlertEvent]) -> bool:
+    """Hand the batch to the workflows (one write); False when the write failed (try again).
+    A workflow's own failures are recorded by it, not raised: only the store fails here."""
+    raw = runtime.config.raw
+    if not raw.workflows or not {e.kind for e in events} & workflows.relevant_kinds(raw):
+        return True
+    config = runtime.config
+    try:
+        armed = await runtime.store.write(lambda db: workflows.handle_events(db, config, events, runtime.clock.now()))
+    except Exception:
+        log.error("events.workflows_failed", exc_info=True)
+        return False
+    if armed:
+        runtime.wake("escalation")  # a timer to sleep towards
+    return True
 
 
 async def _save_cursor_loop(

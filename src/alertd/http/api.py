@@ -143,22 +143,54 @@ def requires_token(runtime: Runtime) -> Callable[[Callable[..., Awaitable[Respon
     return decorate
 
 
-def command_body(data: bytes) -> tuple[dict[str, Any], str | None]:
-    """The body of ``/ack`` and ``/close``: nothing, or a JSON object with an optional ``user`` string."""
+# The keys each action's body may hold beside "user": (type, required).
+ACTION_KEYS: dict[str, dict[str, tuple[type, bool]]] = {
+    "ack": {},
+    "close": {},
+    "unack": {},
+    "snooze": {"minutes": (float, True)},
+    "escalate": {"level": (int, False)},
+    "reassign": {"policy": (str, True)},
+    "note": {"text": (str, True)},
+    "merge": {"into": (int, True)},
+}
+
+
+def command_body(data: bytes, action: str = "ack") -> tuple[dict[str, Any], str | None]:
+    """The body of an action: nothing, or a JSON object with an optional ``user`` string and the
+    action's own keys (``ACTION_KEYS``)."""
+    keys = ACTION_KEYS[action]
+    example = '{"user": "alice"}'
     if not data.strip():
-        return {}, None
-    try:
-        body = json.loads(data)
-    except (ValueError, RecursionError):
-        return {}, 'the body must be a JSON object such as {"user": "alice"}'
-    if not isinstance(body, dict):
-        return {}, f'the body must be a JSON object such as {{"user": "alice"}}; found a JSON {type(body).__name__}'
-    unknown = sorted(set(body) - {"user"})
+        body: Any = {}
+    else:
+        try:
+            body = json.loads(data)
+        except (ValueError, RecursionError):
+            return {}, f"the body must be a JSON object such as {example}"
+        if not isinstance(body, dict):
+            return {}, f"the body must be a JSON object such as {example}; found a JSON {type(body).__name__}"
+    expected = ['"user"', *(f'"{k}"' for k in keys)]
+    unknown = sorted(set(body) - {"user", *keys})
     if unknown:
-        return {}, f'unknown key {unknown[0][:40]!r} in the body; expected only "user"'
+        return {}, f"unknown key {unknown[0][:40]!r} in the body; expected only {', '.join(expected)}"
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         return {}, "user must be a string: the name of a configured user"
+    for key, (kind, required) in keys.items():
+        value = body.get(key)
+        if value is None:
+            if required:
+                return {}, f"the body needs {key!r} ({'a number' if kind in (int, float) else 'a string'})"
+            continue
+        if kind is str and not isinstance(value, str):
+            return {}, f"{key} must be a string"
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID):
+            return {}, f"{key} must be a whole number from 1 to 2^63-1"
+        if kind is float and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+        ):
+            return {}, f"{key} must be a number"
     return body, None
 
 
@@ -197,7 +229,7 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         return error(404, f"no alert #{alert_id}") if data is None else json_response(with_times(data))
 
     async def command(alert_ref: str, action: str) -> Response:
-        from alertd.commands import AlertCommandError, run_alert_command
+        from alertd.commands import AlertCommandError, run_alert_action, run_alert_command
 
         alert_id = parse_id(alert_ref)
         if alert_id is None:
@@ -205,7 +237,7 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         data = await request.get_data()
         if len(data) > MAX_COMMAND_BODY:
             return error(413, f"the body must be at most {MAX_COMMAND_BODY} bytes")
-        body, problem = command_body(data)
+        body, problem = command_body(data, action)
         if problem is not None:
             return error(400, problem)
         token = g.api_token
@@ -217,8 +249,14 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
             if problem is not None:
                 return error(403, problem)
             actor = user
+        args = {k: v for k, v in body.items() if k != "user"}
+        if "minutes" in args:
+            args = {"seconds": args.pop("minutes") * 60, **args}
         try:
-            alert = await run_alert_command(runtime, action, alert_id, actor=actor, via="api", token=token)
+            if action in ("ack", "close"):
+                alert = await run_alert_command(runtime, action, alert_id, actor=actor, via="api", token=token)
+            else:
+                alert = await run_alert_action(runtime, action, alert_id, actor=actor, via="api", **args)
         except AlertCommandError as exc:
             return error(exc.status, str(exc))
         return json_response(with_times(alert))
@@ -232,6 +270,16 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
     @auth
     async def close(alert_ref: str) -> Response:
         return await command(alert_ref, "close")
+
+    def action_view(action: str) -> Callable[[str], Awaitable[Response]]:
+        async def view(alert_ref: str) -> Response:
+            return await command(alert_ref, action)
+
+        view.__name__ = f"action_{action}"
+        return view
+
+    for name in ("snooze", "unack", "escalate", "reassign", "note", "merge"):
+        bp.add_url_rule(f"/alerts/<alert_ref>/{name}", view_func=auth(action_view(name)), methods=["POST"])
 
     @bp.get("/inbound")
     @auth

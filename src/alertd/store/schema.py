@@ -289,6 +289,8 @@ def _inbound_replays(db: Database) -> None:
     # `alertd replay --apply`: a new inbound-log row per replayed message, linked to the original.
     db.execute("ALTER TABLE inbound_log ADD COLUMN replay_of INTEGER")
     db.execute("CREATE INDEX inbound_log_replay_of ON inbound_log (replay_of) WHERE replay_of IS NOT NULL")
+
+
 def _heartbeats(db: Database) -> None:
     # Each configured heartbeat's timer: its last ping and its deadline (due_at); the loop opens an
     # alert for a row past its deadline (state 'missed'), the next ping closes it.
@@ -358,6 +360,50 @@ def _alert_owners(db: Database) -> None:
     db.execute("ALTER TABLE alerts ADD COLUMN recipients TEXT NOT NULL DEFAULT '[]'")
 
 
+def _v_alert_timers_and_workflows(db: Database) -> None:
+    # Timers on alerts beside the escalation plan, fired by the same loop: a snooze's end, a
+    # workflow's "not acknowledged N minutes after opening". One per (alert, kind, name), so a
+    # replayed event sets nothing twice. ``ref`` is the alert state the timer was set for (a
+    # timer whose alert changed state since is skipped, not fired).
+    db.execute(
+        """CREATE TABLE alert_timers (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts (id),
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            due REAL NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'fired', 'skipped', 'cancelled')),
+            ref TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            fired_at REAL,
+            UNIQUE (alert_id, kind, name)
+        )"""
+    )
+    db.execute("CREATE INDEX alert_timers_due ON alert_timers (due) WHERE state = 'pending'")
+    # One row per (workflow, trigger): the dispatcher hands events out at least once; a workflow
+    # runs at most once per event (or timer) because its run and its effects commit together.
+    db.execute(
+        """CREATE TABLE workflow_runs (
+            workflow TEXT NOT NULL,
+            trigger_key TEXT NOT NULL,
+            alert_id INTEGER NOT NULL,
+            at REAL NOT NULL,
+            matched INTEGER NOT NULL,
+            actions INTEGER NOT NULL DEFAULT 0,
+            detail TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (workflow, trigger_key)
+        )"""
+    )
+    db.execute("CREATE INDEX workflow_runs_alert ON workflow_runs (alert_id)")
+    # A merged duplicate points at the alert it was merged into (later messages append there).
+    db.execute("ALTER TABLE alerts ADD COLUMN merged_into INTEGER REFERENCES alerts (id)")
+    db.execute("ALTER TABLE alerts ADD COLUMN snoozed_until REAL")
+    # A plan restarted (un-acknowledge, escalate now, reassign) pages again: the round is in its steps' keys.
+    db.execute("ALTER TABLE escalations ADD COLUMN round INTEGER NOT NULL DEFAULT 0")
+    # A workflow's notification carries its own rendered text (a webhook: its JSON body).
+    db.execute("ALTER TABLE outbox ADD COLUMN payload TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -374,6 +420,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("heartbeats: timers and pings", _heartbeats),
     ("maintenance windows", _maintenance_windows),
     ("alerts: route and owners", _alert_owners),
+    ("alert timers, workflow runs, merged and snoozed alerts, outbox payloads", _v_alert_timers_and_workflows),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
