@@ -650,6 +650,9 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:
+    from alertd.cli_users import users_cmd
+
+    cli.add_command(users_cmd)
     pm = make_manager()
     pm.hook.alertd_register_commands(cli=cli)
     return cli, pm

@@ -260,6 +260,34 @@ def _v10_event_cursors(db: Database) -> None:
     )
 
 
+def _web_console(db: Database) -> None:
+    # Console passwords (argon2 hashes; users themselves are in the config), sessions (by the
+    # SHA-256 of their cookie, so a copy of the database opens none) and failed logins (rate limit).
+    db.execute(
+        """CREATE TABLE web_passwords (
+            user TEXT PRIMARY KEY,
+            hash TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE web_sessions (
+            id_hash TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX web_sessions_user ON web_sessions (user)")
+    db.execute("CREATE INDEX web_sessions_expiry ON web_sessions (expires_at)")
+    db.execute("CREATE TABLE web_login_failures (key TEXT NOT NULL, at REAL NOT NULL)")
+    db.execute("CREATE INDEX web_login_failures_key ON web_login_failures (key, at)")
+    # The console's per-user lists ("acknowledged by me") and the inbound log's outcome filter.
+    db.execute("CREATE INDEX alerts_acknowledged_by ON alerts (acknowledged_by, id)")
+    db.execute("CREATE INDEX inbound_log_outcome ON inbound_log (outcome, id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -271,6 +299,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("inbound log: simulated messages", _v8_simulated_inbound),
     ("outbox: sends of unknown outcome", _v9_outbox_unknown_outcome),
     ("alert event cursors (the dispatcher's progress)", _v10_event_cursors),
+    ("web console: passwords, sessions, failed logins", _web_console),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
