@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -87,7 +87,7 @@ def _choice(source: Any, name: str, choices: tuple[str, ...], default: str | Non
 
 
 def console_blueprint(runtime: Runtime) -> Blueprint:
-    bp = Blueprint("console", __name__, static_folder="static", static_url_path="/static")
+    bp = Blueprint("console", __name__)
     web = runtime.config.raw.web
     hub = LiveHub()
     runtime.listeners.append(hub)
@@ -170,6 +170,14 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
         if not g.viewer.admin:
             return problem(403, "only admins (admin = true under [users]) may do this")
         return None
+
+    @bp.get("/static/<name>")
+    async def static(name: str) -> Response:
+        found = STATIC.get(name)
+        if found is None:
+            return Response("not found\n", status=404, content_type="text/plain")
+        body = _static_file(name)
+        return Response(body, content_type=found, headers={"Cache-Control": "public, max-age=300"})
 
     # --- login ---------------------------------------------------------------------------
 
@@ -625,6 +633,17 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
         return page("person.html", name=name, person=user, shifts=mine, alerts=rows)
 
     return bp
+
+
+# The files under static/ that are served, with their types: nothing else is.
+STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
+
+
+@lru_cache(maxsize=len(STATIC))
+def _static_file(name: str) -> bytes:
+    from importlib.resources import files
+
+    return (files("alertd.web") / "static" / name).read_bytes()
 
 
 def _stored_token(db: Any, name: str) -> str | None:

@@ -18,7 +18,7 @@
         live.dataset.refreshed = String(Date.now());
       } catch (e) { /* offline: the next notice or the periodic refresh tries again */ }
     };
-    const soon = function () { clearTimeout(timer); timer = setTimeout(refresh, 100); };
+    const soon = function () { clearTimeout(timer); timer = setTimeout(refresh, 50); };
     if (window.EventSource) {
       const source = new EventSource(live.dataset.live);
       let opened = false;
