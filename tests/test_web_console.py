@@ -5,14 +5,16 @@ bad input, and the live view's subscriber of the event dispatcher."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
 
-from helpers import alertd_cmd, run_cli
+from helpers import DaemonProcess, alertd_cmd, run_cli
 from inbound_fixtures import TOKEN
 from inprocess import InProcess, in_process
 from web_fixtures import PASSWORD, alarm_request, csrf_of, rows, set_passwords, web_config
@@ -283,3 +285,44 @@ def test_bad_web_config_names_the_key(tmp_path: Path) -> None:
         config = web_config(tmp_path, text)
         result = run_cli("check-config", "-c", str(config))
         assert result.returncode != 0 and key in result.stderr + result.stdout, (text, result.stderr)
+
+
+async def test_the_session_cookie_is_secure_behind_https(tmp_path: Path) -> None:
+    config = web_config(tmp_path, server='public_url = "https://alertd.example"')
+    set_passwords(tmp_path / "alertd.db")
+    async with in_process(config) as app:
+        form = await app.get("/login")
+        assert "Secure" in form.headers["set-cookie"]
+        # The test client speaks http and keeps Secure cookies to itself: hand the login cookie over.
+        login_cookie = form.headers["set-cookie"].split(";", 1)[0]
+        app.client.cookies.clear()
+        response = await app.post(
+            "/login",
+            data={"user": "alice", "password": PASSWORD, "csrf": csrf_of(form.text)},
+            headers={"Cookie": login_cookie},
+        )
+        assert response.status_code == 303 and "Secure" in response.headers["set-cookie"]
+
+
+def test_an_open_event_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
+    """SIGTERM ends the console's event streams at once instead of waiting server.graceful_timeout."""
+    config = web_config(tmp_path)
+    config.write_text(config.read_text().replace("graceful_timeout = 3", "graceful_timeout = 30"))
+    set_passwords(tmp_path / "alertd.db")
+    daemon = DaemonProcess(config).start()
+    try:
+        with httpx.Client(base_url=daemon.url, timeout=10) as client:
+            form = client.get("/login").text
+            client.post("/login", data={"user": "bob", "password": PASSWORD, "csrf": csrf_of(form)})
+            with client.stream("GET", "/live") as stream:
+                assert stream.status_code == 200
+                lines = stream.iter_lines()
+                assert next(lines).startswith("retry:")
+                began = time.monotonic()
+                daemon.signal(signal.SIGTERM)
+                lines = list(lines)  # ends when the daemon closes the stream
+            assert all(not line.startswith("event:") for line in lines)
+        assert daemon.proc is not None and daemon.proc.wait(timeout=40) == 0
+        assert time.monotonic() - began < 15, "shutdown waited for the open stream"
+    finally:
+        daemon.kill()

@@ -88,11 +88,12 @@ def _choice(source: Any, name: str, choices: tuple[str, ...], default: str | Non
 
 def console_blueprint(runtime: Runtime) -> Blueprint:
     bp = Blueprint("console", __name__)
-    web = runtime.config.raw.web
     hub = LiveHub()
     runtime.listeners.append(hub)
     runtime.services["live_hub"] = hub
-    secure_cookie = runtime.config.public_url.startswith("https://")
+
+    def secure_cookie() -> bool:
+        return runtime.config.public_url.startswith("https://")
 
     def page(template: str, code: int = 200, **context: Any) -> Response:
         viewer: Viewer | None = g.get("viewer")
@@ -113,7 +114,7 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
         if cookie is not None:
             token, max_age = cookie
             response.set_cookie(
-                auth.COOKIE, token, max_age=max_age, httponly=True, secure=secure_cookie, samesite="Lax", path="/"
+                auth.COOKIE, token, max_age=max_age, httponly=True, secure=secure_cookie(), samesite="Lax", path="/"
             )
         return response
 
@@ -130,6 +131,7 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
             session = await runtime.store.read(lambda db: auth.find_session(db, token, now))
             if session is not None:
                 return viewer_for(session.user, session.csrf)
+        web = runtime.config.raw.web  # read per request: a reload (SIGHUP) applies at once
         header = web.trusted_user_header
         if header and auth.from_trusted_proxy(request.remote_addr or "", web.trusted_proxies):
             user = request.headers.get(header, "")
@@ -193,7 +195,7 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
         token = secrets.token_urlsafe(24)
         response = page("login.html", code=status, message=message, login_csrf=token, next_url=next_url)
         response.set_cookie(
-            auth.LOGIN_COOKIE, token, max_age=3600, httponly=True, secure=secure_cookie, samesite="Strict", path="/"
+            auth.LOGIN_COOKIE, token, max_age=3600, httponly=True, secure=secure_cookie(), samesite="Strict", path="/"
         )
         return response
 
@@ -211,7 +213,7 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
         if not user or len(user) > 64 or not password or len(password) > auth.MAX_PASSWORD:
             return login_page(400, "enter a user name (at most 64 characters) and a password", next_url)
         address = request.remote_addr or "?"
-        now = runtime.clock.now()
+        now, web = runtime.clock.now(), runtime.config.raw.web
         wait = await runtime.store.read(lambda db: auth.login_blocked(db, user, address, now, web.login_attempts))
         if wait is not None:
             return login_page(429, f"too many failed logins: try again in {int(wait // 60) + 1} minutes", next_url)
@@ -365,7 +367,10 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
                 while trio.current_time() < deadline:
                     notice = None
                     with trio.move_on_after(min(KEEPALIVE_SECONDS, max(0.0, deadline - trio.current_time()))):
-                        notice = await notices.receive()
+                        try:
+                            notice = await notices.receive()
+                        except trio.EndOfChannel:  # the daemon is stopping
+                            return
                     # Outside the cancel scope: a generator must not yield inside one.
                     yield f"event: alerts\ndata: {notice}\n\n".encode() if notice else b": keep-alive\n\n"
 

@@ -21,6 +21,13 @@ BUFFER = 8
 class LiveHub:
     def __init__(self) -> None:
         self.clients: set[trio.MemorySendChannel[str]] = set()
+        self.closed = False
+
+    def close(self) -> None:
+        """The daemon is stopping: every open stream ends (browsers reconnect to the next one)."""
+        self.closed = True
+        for channel in list(self.clients):
+            channel.close()
 
     def __call__(self, events: list[Any]) -> None:
         notice = json.dumps(
@@ -38,7 +45,10 @@ class LiveHub:
     @contextmanager
     def subscribe(self) -> Iterator[trio.MemoryReceiveChannel[str]]:
         send, receive = trio.open_memory_channel[str](BUFFER)
-        self.clients.add(send)
+        if self.closed:
+            send.close()
+        else:
+            self.clients.add(send)
         try:
             yield receive
         finally:
