@@ -108,6 +108,33 @@ async def test_a_post_without_the_csrf_token_is_refused(config: Path) -> None:
         assert response.status_code == 403
 
 
+async def test_sessions_expire(tmp_path: Path) -> None:
+    config = web_config(tmp_path, "\n[web]\nsession_hours = 1\n")
+    set_passwords(tmp_path / "alertd.db")
+    async with in_process(config) as app:
+        assert "Max-Age=3600" in (await login(app)).headers["set-cookie"]
+        assert (await app.get("/alerts")).status_code == 200
+        await app.advance(3601)  # the cookie is still sent (the test client ignores Max-Age): the row decides
+        response = await app.get("/alerts")
+        assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+async def test_login_form_bounds(config: Path) -> None:
+    async with in_process(config) as app:
+        form = await app.get("/login")
+        for user, password in (("u" * 65, PASSWORD), ("alice", "p" * 1025), ("", PASSWORD), ("alice", "")):
+            data = {"user": user, "password": password, "csrf": csrf_of(form.text)}
+            response = await app.post("/login", data=data)
+            assert response.status_code == 400 and "at most 64 characters" in response.text
+            form = response  # each answer carries a new login form (and its cookie)
+        # Only a path on this site after logging in: never another host.
+        for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+            data = {"user": "alice", "password": PASSWORD, "csrf": csrf_of(form.text), "next": target}
+            response = await app.post("/login", data=data)
+            assert response.status_code == 303 and response.headers["location"] == "/alerts", target
+            form = await app.get("/login")
+
+
 async def test_failed_logins_are_limited_per_user_and_address(config: Path) -> None:
     async with in_process(config) as app:
         for _ in range(5):

@@ -26,6 +26,7 @@ from alertd.commands import MAX_ID, AlertCommandError, apply_command
 from alertd.log import get_logger
 from alertd.readmodel import alert_detail
 from alertd.runtime import Runtime
+from alertd.textout import age, local_time
 from alertd.timeline_words import describe, how_reached
 from alertd.views import match_outcome
 from alertd.web import auth, queries
@@ -273,6 +274,10 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
             }
 
         data = await runtime.store.read(read)
+        zone, now = g.viewer.zone, runtime.clock.now()
+        for row in data["rows"]:  # formatted here once: the template stays a loop of plain strings
+            row["opened"] = local_time(row["created_at"], zone, seconds=False)
+            row["age"] = age(now - row["created_at"])
         context = {
             "status": status,
             "filters": filters,

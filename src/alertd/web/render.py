@@ -34,6 +34,7 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship with the package: no stat() per render
     )
     env.filters["visible"] = visible
     env.filters["mask"] = mask

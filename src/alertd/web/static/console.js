@@ -11,6 +11,8 @@
       url.searchParams.set("fragment", "1");
       try {
         const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+        // Logged out meanwhile (the session expired): show the login page, not a form in the list.
+        if (response.redirected) { window.location.reload(); return; }
         if (!response.ok) return;
         const checked = new Set(Array.from(live.querySelectorAll("input[name=ids]:checked"), (el) => el.value));
         live.innerHTML = await response.text();
