@@ -353,3 +353,18 @@ def test_an_open_event_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
         assert time.monotonic() - began < 15, "shutdown waited for the open stream"
     finally:
         daemon.kill()
+
+
+def test_templates_and_static_files_are_package_data() -> None:
+    """A non-editable install carries every template and static file (pyproject's package-data)."""
+    import fnmatch
+    import tomllib
+
+    from helpers import ROOT
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["alertd.web"]
+    web = ROOT / "src" / "alertd" / "web"
+    files = [p.relative_to(web).as_posix() for sub in ("templates", "static") for p in (web / sub).iterdir()]
+    assert len(files) > 10
+    for name in files:
+        assert any(fnmatch.fnmatch(name, g) for g in globs), name
