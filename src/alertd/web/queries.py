@@ -81,10 +81,6 @@ def status_counts(db: Database) -> dict[str, int]:
     }
 
 
-def severities(db: Database) -> list[str]:
-    return [r[0] for r in db.execute("SELECT DISTINCT severity FROM alerts ORDER BY severity LIMIT 50").fetchall()]
-
-
 def inbound_page(
     db: Database,
     *,
