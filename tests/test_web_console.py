@@ -200,6 +200,8 @@ async def test_bad_input_gets_a_400_with_the_reason(config: Path) -> None:
             ("get", "/alerts?status=bogus", "status must be one of"),
             ("get", "/alerts?q=" + "x" * 201, "q must be at most 200"),
             ("get", "/alerts?before=-1", "before must be a whole number"),
+            ("get", "/alerts?severity=" + "s" * 65, "severity must be at most 64"),
+            ("get", "/alerts?integration=" + "i" * 201, "integration must be at most 200"),
             ("get", "/alerts/99999999999999999999", "must be a whole number"),
             ("get", "/inbound?outcome=nonsense", "unknown outcome"),
             ("get", "/inbound?hours=0", "hours must be"),
@@ -218,6 +220,10 @@ async def test_bad_input_gets_a_400_with_the_reason(config: Path) -> None:
         too_big = "x" * (app.runtime.config.raw.server.max_body_bytes + 1)
         response = await app.post("/integrations/alarms/test", data={"csrf": csrf, "sample": too_big})
         assert response.status_code == 400 and "at most" in response.text
+        response = await app.post("/integrations/alarms/test", data={"csrf": csrf, "sample": "{}", "assume": "bogus"})
+        assert response.status_code == 400 and "assume must be one of open, acknowledged" in response.text
+        response = await app.post("/inbound/1/test", data={"csrf": csrf, "assume": "closed"})
+        assert response.status_code == 400 and "assume must be one of" in response.text
         assert (await app.get("/alerts/424242")).status_code == 404
 
 
