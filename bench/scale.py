@@ -14,6 +14,8 @@ Each run starts the daemon as a subprocess and measures: start-up (process start
 200), RSS after start and the peak after the measurements, the CLI wall times (``alertd oncall``
 for all schedules and for one, ``alertd alerts --status open --limit 100``, and ``alertd
 --version`` as the floor of any CLI call), ``GET /api/v1/alerts?status=open&limit=100`` latency,
+the console's pages (alerts, an alert, the inbound log: ``web_*_ms``) and the time from a console
+acknowledgement's commit to the notice on an open page's event stream (``web_live_*_ms``),
 and in-process: ``on_call_at`` over all schedules at one instant (plus how that splits between
 compiling a schedule and evaluating it) and the SQL of the alert list.
 """
@@ -49,6 +51,7 @@ from common import (
 from helpers import alertd_cmd
 
 API_TOKEN = "bench-scale-api-token-0123456789"
+CONSOLE_USER, CONSOLE_PASSWORD = "u000", "bench-console-password"
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "America/Los_Angeles"]
 
 
@@ -129,6 +132,7 @@ def build_database(config_path: Path, alerts: int, outbox_per_alert: int = 0) ->
     alert_rows = []
     plan_rows = []
     event_rows = []
+    inbound_rows = []
     for i in range(1, alerts + 1):
         created = now - (alerts - i) * 2.0  # one every 2 s, the newest just now
         title = f"ALARM: scale-{i:06d} in US East (N. Virginia)"
@@ -149,7 +153,10 @@ def build_database(config_path: Path, alerts: int, outbox_per_alert: int = 0) ->
             )
         )
         plan_rows.append((i, "primary", 1, 0, "finished", "policy exhausted", created + 600))
-        event_rows.append((i, created, "opened", "alarms", "source", json.dumps({"inbound_id": None, "title": title})))
+        event_rows.append((i, created, "opened", "alarms", "source", json.dumps({"inbound_id": i, "title": title})))
+        # The inbound message that opened it (the console's inbound log and alert detail read these).
+        body = json.dumps({"Type": "Notification", "MessageId": f"m-{i}", "Message": json.dumps({"AlarmName": title})})
+        inbound_rows.append((i, created, "alarms", "POST", "{}", body.encode(), len(body), f"m-{i}", i))
     # Optional history of delivered notifications (not in the brief's database; see --outbox-per-alert).
     outbox_rows = [
         (i, f"u{j:03d}", "email", f"u{j:03d}@example.com", "smtp", "alert", f"0:{j}", f"{i}:0:{j}:u{j:03d}:email", now)
@@ -163,6 +170,13 @@ def build_database(config_path: Path, alerts: int, outbox_per_alert: int = 0) ->
             "escalation_policy, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             alert_rows,
         )
+        conn.executemany(
+            "INSERT INTO inbound_log (id, received_at, integration, method, headers, body, body_size, message_type, "
+            "source_message_id, outcome, status, accepted, alert_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'Notification', ?, 'Mapped Open', 200, 1, ?)",
+            inbound_rows,
+        )
+        conn.execute("UPDATE alerts SET first_inbound_id = id, last_inbound_id = id")
         conn.executemany(
             "INSERT INTO escalations (alert_id, policy, level, pass, next_due, state, reason, updated_at) "
             "VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
@@ -178,6 +192,9 @@ def build_database(config_path: Path, alerts: int, outbox_per_alert: int = 0) ->
             outbox_rows,
         )
         ensure_ical_tokens(db, config)
+        from alertd.web.auth import hash_password, set_password
+
+        set_password(db, CONSOLE_USER, hash_password(CONSOLE_PASSWORD), now)
     inserted = time.monotonic() - started
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.execute("ANALYZE")
@@ -279,6 +296,77 @@ def api_latency(url: str, requests: int) -> dict[str, Any]:
     return stats
 
 
+def console_latency(url: str, requests: int, alerts: int) -> dict[str, Any]:
+    """The console's pages over HTTP, logged in: the alerts page (first 50 open), an alert's
+    detail and the inbound log page; then the live view: the time from sending a console ack
+    (its commit is inside that request) to the notice on an open page's event stream."""
+    import re
+    import threading
+
+    figures: dict[str, Any] = {}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        form = client.get("/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        data = {"user": CONSOLE_USER, "password": CONSOLE_PASSWORD, "csrf": csrf}
+        if client.post("/login", data=data).status_code != 303:
+            raise RuntimeError("could not log in to the console")
+        middle = alerts // 2
+        for name, path in (("web_alerts", "/alerts"), ("web_alert", f"/alerts/{middle}"), ("web_inbound", "/inbound")):
+            times = []
+            for _ in range(requests):
+                began = time.perf_counter()
+                response = client.get(path)
+                times.append(time.perf_counter() - began)
+                if response.status_code != 200:
+                    raise RuntimeError(f"GET {path} answered {response.status_code}")
+            stats = ms_stats(name, times)
+            stats.pop(f"{name}_n")
+            figures.update(stats)
+        page = client.get("/alerts").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        cookies = dict(client.cookies)
+
+    notices: list[float] = []
+    opened = threading.Event()
+
+    def listen() -> None:
+        with (
+            httpx.Client(base_url=url, cookies=cookies, timeout=60) as stream_client,
+            stream_client.stream("GET", "/live") as stream,
+        ):
+            opened.set()
+            for line in stream.iter_lines():
+                if line.startswith("event: alerts"):
+                    notices.append(time.perf_counter())
+                if len(notices) >= samples:
+                    return
+
+    samples = 20
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    opened.wait(10)
+    time.sleep(0.2)
+    delays = []
+    with httpx.Client(base_url=url, cookies=cookies, timeout=60) as client:
+        for k in range(samples):
+            seen = len(notices)
+            # From before the request: an upper bound of commit -> notice (the commit is inside it).
+            sent = time.perf_counter()
+            response = client.post(f"/alerts/{k + 1}/ack", data={"csrf": csrf})
+            if response.status_code != 303:
+                raise RuntimeError(f"console ack answered {response.status_code}")
+            deadline = time.monotonic() + 5
+            while len(notices) <= seen and time.monotonic() < deadline:
+                time.sleep(0.001)
+            if len(notices) <= seen:
+                raise RuntimeError("no live notice within 5 s of the commit")
+            delays.append(notices[seen] - sent)
+    stats = ms_stats("web_live", delays)
+    stats.pop("web_live_n")
+    figures.update(stats)
+    return figures
+
+
 def one_run(args: argparse.Namespace, config: Path) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     daemon = DaemonProcess(config)
@@ -305,11 +393,12 @@ def one_run(args: argparse.Namespace, config: Path) -> dict[str, Any]:
         figures["cli_oncall_one_s"] = round(statistics.median(cli_wall(config, ["oncall", "s0000"], reps)), 3)
         figures["cli_alerts_list_s"] = round(
             statistics.median(
-                cli_wall(config, ["alerts", "--status", "open", "--limit", "100"], reps, expect_lines=100)
+                cli_wall(config, ["alerts", "--status", "open", "--limit", "100"], reps, expect_lines=101)  # + header
             ),
             3,
         )
         figures.update(api_latency(daemon.url, args.api_requests))
+        figures.update(console_latency(daemon.url, args.api_requests, args.alerts))
         figures["rss_end_mb"] = round(rss_kib(pid, "VmRSS") / 1024, 1)
         figures["rss_peak_mb"] = round(rss_kib(pid, "VmHWM") / 1024, 1)
         stopping = time.monotonic()

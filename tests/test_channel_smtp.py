@@ -142,6 +142,7 @@ async def test_starttls_auth_sends_a_multipart_alert_with_action_links(
         assert "https://console.aws.example/cloudtrail/event/abc" in body
         assert notification.links["ack"] in body
         assert notification.links["close"] in body
+        assert notification.links["view"] in body  # the alert's console page
         assert "resolved" not in body.lower()
     assert "<script>" not in html and "&lt;script&gt;" in html  # field values are escaped in HTML
     assert f'href="{notification.links["ack"]}"' in html
@@ -159,7 +160,7 @@ async def test_a_javascript_url_never_becomes_a_link(
         text, html = parts(handler.messages[0][2])
         assert "script:" not in text.lower() and "More:" not in text
         assert "script:" not in html.lower() and "data:" not in html
-        assert html.count("<a ") == 2  # only the signed acknowledge and close links
+        assert html.count("<a ") == 3  # only the signed acknowledge and close links and alertd's own page
         assert notification.links["ack"] in html
 
 

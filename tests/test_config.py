@@ -35,7 +35,7 @@ CASES = [
     (
         "unknown nested key",
         GOOD_PEOPLE + '[users.bob]\nemail = "b@x"\n',
-        ["users.bob.email: unknown key (expected one of: contact, full_name, notify, timezone)"],
+        ["users.bob.email: unknown key (expected one of: admin, contact, full_name, notify, timezone)"],
     ),
     (
         "bad zone",

@@ -64,8 +64,12 @@ def test_links_expire_after_ttl_hours_and_are_used_once(tmp_path: Path) -> None:
         tmp_path / "a.toml", {"links": {"ttl_hours": 2}, "server": {"public_url": "https://on.call/x"}}, None
     )
     urls = links.links_for(config, SECRET, 7, "bob", NOW)
-    assert urls["view"] == "https://on.call/x/api/v1/alerts/7"
+    assert urls["view"] == "https://on.call/x/alerts/7"  # the console's page (a browser opens it)
     assert urls["ack"].startswith("https://on.call/x/act/") and urls["close"].startswith("https://on.call/x/act/")
+    off = build_config(
+        tmp_path / "b.toml", {"web": {"enabled": False}, "server": {"public_url": "https://on.call/x"}}, None
+    )
+    assert links.links_for(off, SECRET, 7, "bob", NOW)["view"] == "https://on.call/x/api/v1/alerts/7"
     ack = links.verify(SECRET, urls["ack"].rsplit("/", 1)[1], NOW)
     assert (ack.action, ack.user, ack.alert_id, ack.expires_at) == ("ack", "bob", 7, NOW + 2 * 3600)
 

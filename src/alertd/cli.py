@@ -621,6 +621,9 @@ cli_maintenance.register(cli, **_shared, cli_actor=_cli_actor)
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:
+    from alertd.cli_users import users_cmd
+
+    cli.add_command(users_cmd)
     pm = make_manager()
     pm.hook.alertd_register_commands(cli=cli)
     return cli, pm

@@ -163,6 +163,10 @@ class Daemon:
                     self.notifier.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
                     await self.shutdown.wait()
                     runtime.ready = False
+                    for listener in runtime.listeners:  # e.g. the console's open event streams end now
+                        close = getattr(listener, "close", None)
+                        if close is not None:
+                            close()
                     self.notifier.notify("STOPPING=1")
                     with trio.move_on_after(config.raw.server.graceful_timeout + 5):
                         await served.wait()

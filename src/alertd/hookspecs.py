@@ -56,7 +56,11 @@ def alertd_inbound_types() -> list[InboundType]:
     - ``async after_commit(message, integration, runtime)``: optional; called
       after the inbound log row is committed (e.g. to confirm a subscription);
     - ``sample_message(data, integration)``: unwrap a sample file or a plain
-      body without checking signatures, for ``alertd test-integration``.
+      body without checking signatures, for ``alertd test-integration``;
+    - ``async confirm_subscription(runtime, inbound_id, via)``: optional; confirm
+      the subscription announced by a logged ``Subscription Confirmation`` (the web
+      console's Confirm button, for admins); returns (topic, subscription id),
+      raises LookupError (not such a row) or ValueError (confirming failed).
 
     Names must be unique across all plugins.
     """

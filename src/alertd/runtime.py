@@ -39,6 +39,9 @@ class Runtime:
     # Set when something new is due earlier than the loops think (new alert, new notification).
     wakeups: dict[str, trio.Event] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
+    # In-process subscribers of the event dispatcher (the console's live view): each gets every
+    # dispatched batch of AlertEvents, in the trio loop; must not block.
+    listeners: list[Callable[[list[Any]], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Every local commit may have written alert events: the dispatcher looks at once.

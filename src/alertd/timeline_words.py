@@ -18,6 +18,7 @@ _VIA = {
     "cli": "on the command line",
     "api": "through the API",
     "link": "with a signed link",
+    "web": "in the web console",
     "sms": "by SMS reply",
     "voice": "on a phone call",
     "email": "by email reply",

@@ -180,6 +180,8 @@ class NotifyStep(Model):
 
 class UserConfig(Model):
     full_name: str | None = None
+    # Admins also see integration tokens and confirm subscriptions in the web console.
+    admin: bool = False
     timezone: str = "UTC"
     contact: dict[ContactKind, Annotated[str, Field(max_length=1024)]] = Field({}, max_length=MAX_CONTACTS)
     notify: list[NotifyStep] | None = Field(None, max_length=100)
@@ -319,12 +321,38 @@ class OutboxConfig(Model):
     backoff_max_seconds: float = Field(300, gt=0)
 
 
+class WebConfig(Model):
+    """The web console (``[web]``), served on the server's listener."""
+
+    enabled: bool = True
+    session_hours: float = Field(12, gt=0, le=24 * 90)
+    # Failed logins allowed per user and address in 15 minutes (an address alone gets 4 times this).
+    login_attempts: int = Field(5, ge=1, le=1000)
+    # Behind an authenticating proxy (oauth2-proxy ...): the header naming the user, believed only
+    # from the addresses in trusted_proxies.
+    trusted_user_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    trusted_proxies: list[Annotated[str, Field(max_length=64)]] = Field([], max_length=100)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"expected IP addresses or networks (10.0.0.0/8); found {item!r}") from None
+        return value
+
+
 class RawConfig(Model):
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
     log: LogConfig = LogConfig()
     links: LinksConfig = LinksConfig()
     outbox: OutboxConfig = OutboxConfig()
+    web: WebConfig = WebConfig()
     plugins_dir: Path | None = None
     integrations: dict[str, IntegrationConfig] = {}
     users: dict[str, UserConfig] = {}

@@ -5,7 +5,8 @@ escalation and delivery loops) only commit: the change and its ``alert_events``
 row in one transaction. This loop reads the rows past its cursor, in id order, and
 hands each event to the subscribers: workflows first (``alertd.workflows``: their runs and
 effects commit in one write, once per (workflow, event id)), then the other loops' wake-ups (a
-new plan is due, notifications are queued), the metrics, and the plugin hook ``alertd_alert_event``.
+new plan is due, notifications are queued), in-process listeners (the console's live view), the
+metrics, and the plugin hook ``alertd_alert_event``.
 The cursor (``event_cursors`` row ``dispatch``) advances only after dispatch, so
 delivery is at least once: a process killed in between hands the same events out
 again after restart, with the same ids.
@@ -112,6 +113,11 @@ def dispatch(runtime: Runtime, events: list[AlertEvent]) -> None:
     metrics, then plugins. A failing plugin is logged; it does not stop the others."""
     for loop in sorted(loops_to_wake(e.kind for e in events)):
         runtime.wake(loop)
+    for listener in list(runtime.listeners):
+        try:
+            listener(events)
+        except Exception:
+            log.error("events.listener_failed", exc_info=True)
     for event in events:
         metrics.ALERT_EVENTS.labels(event.kind).inc()
         if event.kind == EventKind.ESCALATED:

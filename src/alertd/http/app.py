@@ -55,6 +55,10 @@ def build_quart(runtime: Runtime) -> QuartTrio:
     app.register_blueprint(actions_blueprint(runtime))
     app.register_blueprint(schedules_blueprint(runtime))
     app.register_blueprint(simulate_blueprint(runtime))
+    if runtime.config.raw.web.enabled:
+        from alertd.web.console import console_blueprint
+
+        app.register_blueprint(console_blueprint(runtime))
     for blueprints in runtime.pm.hook.alertd_register_routes(runtime=runtime):
         for bp in blueprints or []:
             app.register_blueprint(bp)

@@ -404,6 +404,34 @@ def _v_alert_timers_and_workflows(db: Database) -> None:
     db.execute("ALTER TABLE outbox ADD COLUMN payload TEXT")
 
 
+def _web_console(db: Database) -> None:
+    # Console passwords (argon2 hashes; users themselves are in the config), sessions (by the
+    # SHA-256 of their cookie, so a copy of the database opens none) and failed logins (rate limit).
+    db.execute(
+        """CREATE TABLE web_passwords (
+            user TEXT PRIMARY KEY,
+            hash TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE web_sessions (
+            id_hash TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX web_sessions_user ON web_sessions (user)")
+    db.execute("CREATE INDEX web_sessions_expiry ON web_sessions (expires_at)")
+    db.execute("CREATE TABLE web_login_failures (key TEXT NOT NULL, at REAL NOT NULL)")
+    db.execute("CREATE INDEX web_login_failures_key ON web_login_failures (key, at)")
+    # The console's per-user lists ("acknowledged by me") and the inbound log's outcome filter.
+    db.execute("CREATE INDEX alerts_acknowledged_by ON alerts (acknowledged_by, id)")
+    db.execute("CREATE INDEX inbound_log_outcome ON inbound_log (outcome, id)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -421,6 +449,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("maintenance windows", _maintenance_windows),
     ("alerts: route and owners", _alert_owners),
     ("alert timers, workflow runs, merged and snoozed alerts, outbox payloads", _v_alert_timers_and_workflows),
+    ("web console: passwords, sessions, failed logins", _web_console),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

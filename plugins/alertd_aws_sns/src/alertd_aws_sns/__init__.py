@@ -5,7 +5,6 @@ Registered through the ``alertd`` entry point like any third-party plugin.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -37,26 +36,6 @@ class _Store:
             return fn(self.db)
 
 
-def load_confirmation(db: Any, config: Any, inbound_id: int) -> tuple[str, dict[str, Any]]:
-    """The integration and envelope of a logged SubscriptionConfirmation, or ClickException-worthy errors."""
-    from alertd.plugin import inbound_log_entry
-
-    row = inbound_log_entry(db, inbound_id)
-    if row is None:
-        raise LookupError(f"no inbound message #{inbound_id}")
-    if row["message_type"] != "SubscriptionConfirmation" or row["outcome"] != "Subscription Confirmation":
-        raise LookupError(
-            f"inbound #{inbound_id} is not an accepted SubscriptionConfirmation "
-            f"({row['message_type']}, {row['outcome']})"
-        )
-    integration = config.integrations.get(row["integration"])
-    if integration is None or integration.inbound_type.name != "aws_sns":
-        raise LookupError(
-            f"inbound #{inbound_id} belongs to {row['integration']!r}, not a configured aws_sns integration"
-        )
-    return row["integration"], json.loads(row["body"])
-
-
 @hookimpl
 def alertd_register_commands(cli: click.Group) -> None:
     from alertd.plugin import ROW_ID, config_option
@@ -76,7 +55,7 @@ def alertd_register_commands(cli: click.Group) -> None:
         import trio
 
         from alertd.plugin import visible
-        from alertd_aws_sns.confirm import ConfirmError, confirm_and_record
+        from alertd_aws_sns.confirm import ConfirmError, confirm_and_record, load_confirmation
 
         db = obj.open_store_db()
         try:
@@ -115,7 +94,7 @@ def alertd_register_routes(runtime: Any) -> list[Any]:
     from quart import Blueprint
 
     from alertd.plugin import error, json_response, parse_id, requires_token
-    from alertd_aws_sns.confirm import ConfirmError, confirm_and_record
+    from alertd_aws_sns.confirm import ConfirmError, confirm_and_record, load_confirmation
 
     bp = Blueprint("aws_sns", __name__, url_prefix="/api/v1/sns")
 

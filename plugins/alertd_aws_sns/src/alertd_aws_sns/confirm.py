@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from alertd.plugin import Store, error_with_cause, get_logger, set_subscription_state
+from alertd.plugin import Store, error_with_cause, get_logger, inbound_log_entry, set_subscription_state
 from alertd_aws_sns.signature import SignatureError, validate_sns_url_for_topic
 
 log = get_logger("alertd.aws_sns")
@@ -55,3 +56,21 @@ async def confirm_and_record(
     )
     log.info("sns.confirmed", integration=integration, topic=topic, via=via, subscription_arn=arn)
     return arn
+
+
+def load_confirmation(db: Any, config: Any, inbound_id: int) -> tuple[str, dict[str, Any]]:
+    """The integration and envelope of a logged SubscriptionConfirmation; LookupError saying why not."""
+    row = inbound_log_entry(db, inbound_id)
+    if row is None:
+        raise LookupError(f"no inbound message #{inbound_id}")
+    if row["message_type"] != "SubscriptionConfirmation" or row["outcome"] != "Subscription Confirmation":
+        raise LookupError(
+            f"inbound #{inbound_id} is not an accepted SubscriptionConfirmation "
+            f"({row['message_type']}, {row['outcome']})"
+        )
+    integration = config.integrations.get(row["integration"])
+    if integration is None or integration.inbound_type.name != "aws_sns":
+        raise LookupError(
+            f"inbound #{inbound_id} belongs to {row['integration']!r}, not a configured aws_sns integration"
+        )
+    return row["integration"], json.loads(row["body"])

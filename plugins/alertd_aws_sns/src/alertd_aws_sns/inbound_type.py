@@ -287,6 +287,19 @@ class SnsInboundType:
             runtime.store, integration.name, message.document, runtime.clock.now, via="auto_confirm"
         )
 
+    async def confirm_subscription(self, runtime: Runtime, inbound_id: int, via: str) -> tuple[str, str]:
+        """Confirm the subscription announced by inbound message ``inbound_id`` (the web console's
+        button; the same checks as ``alertd sns confirm``): (topic, subscription ARN). LookupError
+        when the row is not a confirmation, ValueError when confirming failed."""
+        from alertd_aws_sns.confirm import ConfirmError, confirm_and_record, load_confirmation
+
+        integration, envelope = await runtime.store.read(lambda db: load_confirmation(db, runtime.config, inbound_id))
+        try:
+            arn = await confirm_and_record(runtime.store, integration, envelope, runtime.clock.now, via=via)
+        except ConfirmError as exc:
+            raise ValueError(str(exc)) from None
+        return envelope["TopicArn"], arn
+
     def sample_message(self, data: bytes, integration: Integration) -> InboundMessage | Rejection:
         """A dry-run message from a sample file (``{"headers": ..., "body": ...}``) or a plain body.
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from alertd.plugin import Notification, safe_link, visible, visible_block
 
-ACTION_LABELS = (("ack", "Acknowledge"), ("close", "Close"))
+# "view": the alert's page in the web console (or the API's JSON when the console is off).
+ACTION_LABELS = (("ack", "Acknowledge"), ("close", "Close"), ("view", "Open in alertd"))
 
 
 def message_id(idempotency_key: str) -> str:

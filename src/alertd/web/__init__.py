@@ -1,0 +1,1 @@
+"""The web console: pages, sessions and the live view (``[web]``); see ``console``."""

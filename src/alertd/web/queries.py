@@ -1,0 +1,179 @@
+"""What the console's list pages read: indexed queries, one page of rows at a time.
+
+Alert detail is ``readmodel.alert_detail`` (the CLI's and the API's too); the inbound log's
+rows are ``ledger``'s. Reads only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+from alertd import ledger
+
+PAGE = 50
+# Counts on the tabs stop here ("10000+"): a count is a scan of the status index.
+COUNT_CAP = 10_000
+MAX_TEXT = 200
+
+
+def alert_page(
+    db: Database,
+    status: str,
+    *,
+    integration: str | None = None,
+    severity: str | None = None,
+    text: str | None = None,
+    before: int | None = None,
+    limit: int = PAGE,
+) -> list[dict[str, Any]]:
+    """One page of alerts of ``status``, newest first, with ``paged`` (the users notified)."""
+    sql = (
+        "SELECT id, integration, source_id, status, title, severity, created_at, updated_at, append_count, "
+        "acknowledged_at, acknowledged_by, closed_at, closed_by FROM alerts WHERE status = ?"
+    )
+    params: list[Any] = [status]
+    if integration:
+        sql += " AND integration = ?"
+        params.append(integration)
+    if severity:
+        sql += " AND severity = ?"
+        params.append(severity)
+    if text:
+        sql += " AND instr(lower(title), ?) > 0"
+        params.append(text.lower())
+    if before is not None:
+        sql += " AND id < ?"
+        params.append(before)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(limit)
+    rows = [dict(r) for r in db.execute(sql, params).fetchall()]
+    paged = paged_users(db, [r["id"] for r in rows])
+    for row in rows:
+        row["paged"] = paged.get(row["id"], [])
+    return rows
+
+
+def paged_users(db: Database, alert_ids: list[int]) -> dict[int, list[str]]:
+    """Who was notified (not closure notices) for each alert: the outbox, by its alert index."""
+    if not alert_ids:
+        return {}
+    marks = ",".join("?" * len(alert_ids))
+    out: dict[int, list[str]] = {}
+    for alert_id, user in db.execute(
+        f"SELECT DISTINCT alert_id, user FROM outbox WHERE alert_id IN ({marks}) AND purpose != 'closed' "
+        "ORDER BY alert_id, id",
+        alert_ids,
+    ).fetchall():
+        out.setdefault(alert_id, []).append(user)
+    return out
+
+
+def status_counts(db: Database) -> dict[str, int]:
+    """Alerts per status, each capped at COUNT_CAP + 1 (shown as "10000+")."""
+    return {
+        status: db.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM alerts WHERE status = ? LIMIT ?)", [status, COUNT_CAP + 1]
+        ).fetchone()[0]
+        for status in ("open", "acknowledged", "closed")
+    }
+
+
+def inbound_page(
+    db: Database,
+    *,
+    integration: str | None = None,
+    outcome: str | None = None,
+    since: float | None = None,
+    before: int | None = None,
+    limit: int = PAGE,
+) -> list[dict[str, Any]]:
+    sql = f"SELECT {ledger.LIST_COLUMNS} FROM inbound_log WHERE 1=1"
+    params: list[Any] = []
+    for column, value in (("integration", integration), ("outcome", outcome)):
+        if value:
+            sql += f" AND {column} = ?"
+            params.append(value)
+    if since is not None:
+        sql += " AND received_at >= ?"
+        params.append(since)
+    if before is not None:
+        sql += " AND id < ?"
+        params.append(before)
+    sql += " ORDER BY id DESC LIMIT ?"
+    params.append(limit)
+    return [dict(r) for r in db.execute(sql, params).fetchall()]
+
+
+def inbound_for_alert(db: Database, alert: dict[str, Any], timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The inbound messages that opened, appended to, acknowledged or closed the alert (at most 100)."""
+    ids = {alert.get("first_inbound_id"), alert.get("last_inbound_id")}
+    ids |= {e["detail"].get("inbound_id") for e in timeline if isinstance(e.get("detail"), dict)}
+    wanted = sorted(i for i in ids if isinstance(i, int))[-100:]
+    if not wanted:
+        return []
+    marks = ",".join("?" * len(wanted))
+    rows = db.execute(
+        f"SELECT {ledger.LIST_COLUMNS} FROM inbound_log WHERE id IN ({marks}) ORDER BY id", wanted
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def integration_summary(db: Database, name: str) -> dict[str, Any]:
+    """Counts by outcome, the last message and the subscriptions of one integration."""
+    counts = {
+        r[0]: r[1]
+        for r in db.execute(
+            "SELECT outcome, COUNT(*) FROM inbound_log WHERE integration = ? GROUP BY outcome ORDER BY outcome",
+            [name],
+        ).fetchall()
+    }
+    last = db.execute(
+        f"SELECT {ledger.LIST_COLUMNS} FROM inbound_log WHERE integration = ? ORDER BY received_at DESC LIMIT 1",
+        [name],
+    ).fetchone()
+    subs = [
+        dict(r)
+        for r in db.execute(
+            "SELECT topic, state, inbound_id, updated_at, confirmed_at, detail FROM subscriptions "
+            "WHERE integration = ? ORDER BY topic",
+            [name],
+        ).fetchall()
+    ]
+    for sub in subs:
+        sub["detail"] = json.loads(sub["detail"]) if sub.get("detail") else {}
+    return {"counts": counts, "last": dict(last) if last else None, "subscriptions": subs}
+
+
+def user_alerts(db: Database, user: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Alerts ``user`` was paged for or acknowledged, newest first."""
+    rows = db.execute(
+        "SELECT id, integration, status, title, severity, created_at, acknowledged_by FROM alerts WHERE id IN ("
+        " SELECT alert_id FROM outbox WHERE user = ? UNION SELECT id FROM alerts WHERE acknowledged_by = ?"
+        ") ORDER BY id DESC LIMIT ?",
+        [user, user, limit],
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def pretty_body(body: bytes) -> str:
+    """The body for people: JSON indented, and a JSON string in it that holds JSON (SNS's
+    ``Message``) shown as the nested value it is; anything else as text."""
+    text = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    if isinstance(data, dict):
+        for key, value in list(data.items()):
+            if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+                try:
+                    data[key] = json.loads(value)
+                except (ValueError, RecursionError):
+                    pass
+    try:
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    except RecursionError:
+        return text

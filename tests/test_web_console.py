@@ -1,0 +1,376 @@
+"""The web console in-process (tests/inprocess.py): access (login, sessions, CSRF, rate limit,
+roles, trusted proxy header), the pages, actions recorded under the logged-in user, escaping,
+bad input, and the live view's subscriber of the event dispatcher."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from helpers import DaemonProcess, alertd_cmd, run_cli
+from inbound_fixtures import TOKEN
+from inprocess import InProcess, in_process
+from web_fixtures import PASSWORD, alarm_request, csrf_of, rows, set_passwords, web_config
+
+
+async def login(
+    app: InProcess, user: str = "alice", password: str = PASSWORD, address: str | None = None
+) -> httpx.Response:
+    form = await app.get("/login")
+    assert form.status_code == 200
+    return await app.post(
+        "/login",
+        data={"user": user, "password": password, "csrf": csrf_of(form.text), "next": "/alerts"},
+    )
+
+
+async def open_alarm(app: InProcess, name: str | None = None) -> int:
+    body, headers = alarm_request(name)
+    response = await app.post(f"/in/{TOKEN}", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    found = rows(app.runtime.config.db_path, "SELECT id FROM alerts ORDER BY id DESC LIMIT 1")
+    return found[0]["id"]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = web_config(tmp_path)
+    set_passwords(tmp_path / "alertd.db")
+    return path
+
+
+async def test_pages_need_a_login_and_the_login_works(config: Path) -> None:
+    async with in_process(config) as app:
+        response = await app.get("/alerts?status=open")
+        assert response.status_code == 303 and response.headers["location"].startswith("/login?next=")
+        assert (await login(app, password="wrong password")).status_code == 401
+        response = await login(app)
+        assert response.status_code == 303 and response.headers["location"] == "/alerts"
+        cookie = response.headers["set-cookie"]
+        assert "alertd_session=" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert "Secure" not in cookie  # public_url is http here
+        page = await app.get("/alerts")
+        assert page.status_code == 200 and "No open alerts" in page.text
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert page.headers["x-frame-options"] == "DENY" and page.headers["referrer-policy"] == "same-origin"
+        # The database keeps a hash of the session, never the cookie.
+        token = cookie.split("alertd_session=", 1)[1].split(";", 1)[0]
+        stored = rows(config.parent / "alertd.db", "SELECT id_hash FROM web_sessions")
+        assert stored and all(token not in r["id_hash"] for r in stored)
+        # Log out: the session is gone.
+        response = await app.post("/logout", data={"csrf": csrf_of(page.text)})
+        assert response.status_code == 303
+        assert (await app.get("/alerts")).status_code == 303
+
+
+async def test_ack_from_the_console_records_the_user_and_stops_escalation(config: Path) -> None:
+    async with in_process(config) as app:
+        await login(app, "bob")
+        alert_id = await open_alarm(app)
+        page = await app.get(f"/alerts/{alert_id}")
+        assert page.status_code == 200 and "Acknowledge" in page.text
+        response = await app.post(f"/alerts/{alert_id}/ack", data={"csrf": csrf_of(page.text)})
+        assert response.status_code == 303
+        alert = rows(
+            config.parent / "alertd.db", "SELECT status, acknowledged_by FROM alerts WHERE id = ?", (alert_id,)
+        )
+        assert alert == [{"status": "acknowledged", "acknowledged_by": "bob"}]
+        plan = rows(
+            config.parent / "alertd.db", "SELECT state, reason FROM escalations WHERE alert_id = ?", (alert_id,)
+        )
+        assert plan == [{"state": "stopped", "reason": "acknowledged"}]
+        detail = await app.get(f"/alerts/{alert_id}")
+        assert "acknowledged by bob in the web console" in detail.text
+        assert "escalation stopped" in detail.text or "stopped" in detail.text
+
+
+async def test_a_post_without_the_csrf_token_is_refused(config: Path) -> None:
+    async with in_process(config) as app:
+        await login(app)
+        alert_id = await open_alarm(app)
+        for data in ({}, {"csrf": "forged"}):
+            response = await app.post(f"/alerts/{alert_id}/ack", data=data)
+            assert response.status_code == 403 and "CSRF" in response.text
+        assert (
+            rows(config.parent / "alertd.db", "SELECT status FROM alerts WHERE id = ?", (alert_id,))[0]["status"]
+            == "open"
+        )
+        # A login form posted without its cookie's token: refused too (login CSRF).
+        response = await app.post("/login", data={"user": "alice", "password": PASSWORD, "csrf": "x"})
+        assert response.status_code == 403
+
+
+async def test_sessions_expire(tmp_path: Path) -> None:
+    config = web_config(tmp_path, "\n[web]\nsession_hours = 1\n")
+    set_passwords(tmp_path / "alertd.db")
+    async with in_process(config) as app:
+        assert "Max-Age=3600" in (await login(app)).headers["set-cookie"]
+        assert (await app.get("/alerts")).status_code == 200
+        await app.advance(3601)  # the cookie is still sent (the test client ignores Max-Age): the row decides
+        response = await app.get("/alerts")
+        assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+async def test_login_form_bounds(config: Path) -> None:
+    async with in_process(config) as app:
+        form = await app.get("/login")
+        for user, password in (("u" * 65, PASSWORD), ("alice", "p" * 1025), ("", PASSWORD), ("alice", "")):
+            data = {"user": user, "password": password, "csrf": csrf_of(form.text)}
+            response = await app.post("/login", data=data)
+            assert response.status_code == 400 and "at most 64 characters" in response.text
+            form = response  # each answer carries a new login form (and its cookie)
+        # Only a path on this site after logging in: never another host.
+        for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
+            data = {"user": "alice", "password": PASSWORD, "csrf": csrf_of(form.text), "next": target}
+            response = await app.post("/login", data=data)
+            assert response.status_code == 303 and response.headers["location"] == "/alerts", target
+            form = await app.get("/login")
+
+
+async def test_failed_logins_are_limited_per_user_and_address(config: Path) -> None:
+    async with in_process(config) as app:
+        for _ in range(5):
+            assert (await login(app, "bob", "wrong password")).status_code == 401
+        blocked = await login(app, "bob", PASSWORD)
+        assert blocked.status_code == 429 and "too many failed logins" in blocked.text
+        # Another user from the same address is not locked out by bob's failures.
+        assert (await login(app, "alice")).status_code == 303
+        # The window passes: bob may try again.
+        await app.advance(16 * 60)
+        assert (await login(app, "bob")).status_code == 303
+
+
+async def test_message_text_is_escaped(config: Path) -> None:
+    async with in_process(config) as app:
+        await login(app)
+        alert_id = await open_alarm(app, "<script>alert(1)</script>")
+        for path in ("/alerts", f"/alerts/{alert_id}", "/inbound", "/inbound/1"):
+            page = await app.get(path)
+            assert page.status_code == 200, path
+            assert "<script>alert(1)" not in page.text, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (await app.get(f"/alerts/{alert_id}")).text
+
+
+async def test_inbound_log_detail_nests_the_message_and_dry_runs(config: Path) -> None:
+    async with in_process(config) as app:
+        await login(app)
+        await open_alarm(app, "NestedAlarm")
+        page = await app.get("/inbound?outcome=mapped-open")
+        assert page.status_code == 200 and "Mapped Open" in page.text
+        detail = await app.get("/inbound/1")
+        # The Message JSON string is shown as the object it holds (indented keys, not an escaped string).
+        assert '"Message": {' in detail.text.replace(
+            "&#34;", '"'
+        ) and '"AlarmName": "NestedAlarm"' in detail.text.replace("&#34;", '"')
+        tested = await app.post("/inbound/1/test", data={"csrf": csrf_of(detail.text), "assume": "open"})
+        assert tested.status_code == 200 and "Dry run: Mapped Appended" in tested.text
+
+
+async def test_integrations_show_the_token_to_admins_only_and_dry_run_a_sample(config: Path) -> None:
+    async with in_process(config) as app:
+        await login(app, "bob")
+        page = await app.get("/integrations")
+        assert page.status_code == 200 and TOKEN not in page.text and "shown to admins" in page.text
+        body, _headers = alarm_request("PastedAlarm")
+        response = await app.post(
+            "/integrations/alarms/test", data={"csrf": csrf_of(page.text), "sample": body.decode()}
+        )
+        assert (
+            response.status_code == 200 and "Dry run: Mapped Open" in response.text and "PastedAlarm" in response.text
+        )
+        assert rows(config.parent / "alertd.db", "SELECT COUNT(*) AS n FROM alerts")[0]["n"] == 0  # a dry run
+    async with in_process(config) as app:
+        await login(app, "alice")
+        assert f"/in/{TOKEN}" in (await app.get("/integrations")).text
+
+
+async def test_bad_input_gets_a_400_with_the_reason(config: Path) -> None:
+    async with in_process(config) as app:
+        await login(app)
+        csrf = csrf_of((await app.get("/alerts")).text)
+        cases = [
+            ("get", "/alerts?status=bogus", "status must be one of"),
+            ("get", "/alerts?q=" + "x" * 201, "q must be at most 200"),
+            ("get", "/alerts?before=-1", "before must be a whole number"),
+            ("get", "/alerts?severity=" + "s" * 65, "severity must be at most 64"),
+            ("get", "/alerts?integration=" + "i" * 201, "integration must be at most 200"),
+            ("get", "/alerts/99999999999999999999", "must be a whole number"),
+            ("get", "/inbound?outcome=nonsense", "unknown outcome"),
+            ("get", "/inbound?hours=0", "hours must be"),
+            ("get", "/oncall/primary?days=1000", "days must be one of"),
+            ("post", "/alerts/ack", "select at least one alert"),
+            ("post", "/integrations/alarms/test", "paste a sample"),
+        ]
+        for method, path, reason in cases:
+            if method == "get":
+                response = await app.get(path)
+            else:
+                response = await app.post(path, data={"csrf": csrf})
+            assert response.status_code == 400 and reason in response.text, (path, response.status_code)
+        response = await app.post("/alerts/ack", data={"csrf": csrf, "ids": [str(i) for i in range(1, 202)]})
+        assert response.status_code == 400 and "at most 200" in response.text
+        too_big = "x" * (app.runtime.config.raw.server.max_body_bytes + 1)
+        response = await app.post("/integrations/alarms/test", data={"csrf": csrf, "sample": too_big})
+        assert response.status_code == 400 and "at most" in response.text
+        response = await app.post("/integrations/alarms/test", data={"csrf": csrf, "sample": "{}", "assume": "bogus"})
+        assert response.status_code == 400 and "assume must be one of open, acknowledged" in response.text
+        response = await app.post("/inbound/1/test", data={"csrf": csrf, "assume": "closed"})
+        assert response.status_code == 400 and "assume must be one of" in response.text
+        assert (await app.get("/alerts/424242")).status_code == 404
+
+
+async def test_bulk_acknowledge(config: Path) -> None:
+    async with in_process(config) as app:
+        await login(app, "bob")
+        ids = [await open_alarm(app) for _ in range(3)]
+        page = await app.get("/alerts")
+        response = await app.post("/alerts/ack", data={"csrf": csrf_of(page.text), "ids": [str(i) for i in ids[:2]]})
+        assert response.status_code == 303
+        states = rows(config.parent / "alertd.db", "SELECT id, status, acknowledged_by FROM alerts ORDER BY id")
+        assert [(r["status"], r["acknowledged_by"]) for r in states] == [("acknowledged", "bob")] * 2 + [("open", None)]
+
+
+async def test_oncall_people_and_schedule_pages(config: Path) -> None:
+    async with in_process(config) as app:
+        await login(app, "bob")
+        oncall = await app.get("/oncall")
+        assert oncall.status_code == 200 and "primary" in oncall.text and "on call in primary" in oncall.text
+        schedule = await app.get("/oncall/primary?days=7")
+        assert schedule.status_code == 200 and "/schedules/primary.ics?token=" in schedule.text
+        people = await app.get("/people")
+        # Contacts masked for others.
+        assert "bob@example.com" not in people.text and "b***@example.com" in people.text
+        assert "+1********34" in people.text
+        own = await app.get("/people/bob")
+        assert "bob@example.com" in own.text  # your own contacts in full
+        assert "alice@example.com" not in (await app.get("/people/alice")).text
+
+
+async def test_live_hub_hears_committed_events(config: Path) -> None:
+    """The dispatcher hands each batch to the console's hub; an open page's stream gets a notice."""
+    async with in_process(config) as app:
+        hub = app.runtime.services["live_hub"]
+        with hub.subscribe() as notices:
+            alert_id = await open_alarm(app)
+            with trio.fail_after(5):
+                notice = json.loads(await notices.receive())
+        assert alert_id in notice["alerts"]
+        assert not hub.clients
+
+
+async def test_trusted_user_header_only_from_trusted_proxies(tmp_path: Path) -> None:
+    config = web_config(
+        tmp_path, '\n[web]\ntrusted_user_header = "X-Forwarded-User"\ntrusted_proxies = ["10.0.0.0/8"]\n'
+    )
+    async with in_process(config) as app:
+        # The in-process client is 127.0.0.1: not a trusted proxy, so the header is ignored.
+        response = await app.get("/alerts", headers={"X-Forwarded-User": "alice"})
+        assert response.status_code == 303
+    config = web_config(
+        tmp_path, '\n[web]\ntrusted_user_header = "X-Forwarded-User"\ntrusted_proxies = ["127.0.0.1"]\n'
+    )
+    async with in_process(config) as app:
+        response = await app.get("/alerts", headers={"X-Forwarded-User": "alice"})
+        assert response.status_code == 200 and "alice" in response.text
+        assert (await app.get("/alerts", headers={"X-Forwarded-User": "mallory"})).status_code in (200, 303)
+
+
+async def test_web_disabled_serves_no_console(tmp_path: Path) -> None:
+    config = web_config(tmp_path, "\n[web]\nenabled = false\n")
+    async with in_process(config) as app:
+        assert (await app.get("/alerts")).status_code == 404
+        assert (await app.get("/login")).status_code == 404
+        assert (await app.get("/healthz")).status_code == 200
+
+
+def set_password(config: Path, user: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    command = alertd_cmd("users", "set-password", user, "-c", str(config))
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def test_set_password_cli(tmp_path: Path) -> None:
+    config = web_config(tmp_path)
+    result = set_password(config, "bob", PASSWORD + "\n")
+    assert result.returncode == 0 and "password set for bob" in result.stdout, result.stderr
+    stored = rows(tmp_path / "alertd.db", "SELECT hash FROM web_passwords WHERE user = 'bob'")
+    assert stored and stored[0]["hash"].startswith("$argon2") and PASSWORD not in stored[0]["hash"]
+    result = set_password(config, "mallory", PASSWORD + "\n")
+    assert result.returncode == 2 and "no user 'mallory'" in result.stderr and "Traceback" not in result.stderr
+    result = set_password(config, "bob", "short\n")
+    assert result.returncode == 2 and "at least 8 characters" in result.stderr
+
+
+def test_bad_web_config_names_the_key(tmp_path: Path) -> None:
+    for text, key in (
+        ("\n[web]\nsession_hours = 0\n", "web.session_hours"),
+        ('\n[web]\ntrusted_proxies = ["not an address"]\n', "web.trusted_proxies"),
+        ("\n[web]\nlogin_attempts = 100000\n", "web.login_attempts"),
+        ('\n[web]\ntrusted_user_header = "X User"\n', "web.trusted_user_header"),
+    ):
+        config = web_config(tmp_path, text)
+        result = run_cli("check-config", "-c", str(config))
+        assert result.returncode != 0 and key in result.stderr + result.stdout, (text, result.stderr)
+
+
+async def test_the_session_cookie_is_secure_behind_https(tmp_path: Path) -> None:
+    config = web_config(tmp_path, server='public_url = "https://alertd.example"')
+    set_passwords(tmp_path / "alertd.db")
+    async with in_process(config) as app:
+        form = await app.get("/login")
+        assert "Secure" in form.headers["set-cookie"]
+        # The test client speaks http and keeps Secure cookies to itself: hand the login cookie over.
+        login_cookie = form.headers["set-cookie"].split(";", 1)[0]
+        app.client.cookies.clear()
+        response = await app.post(
+            "/login",
+            data={"user": "alice", "password": PASSWORD, "csrf": csrf_of(form.text)},
+            headers={"Cookie": login_cookie},
+        )
+        assert response.status_code == 303 and "Secure" in response.headers["set-cookie"]
+
+
+def test_an_open_event_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
+    """SIGTERM ends the console's event streams at once instead of waiting server.graceful_timeout."""
+    config = web_config(tmp_path)
+    config.write_text(config.read_text().replace("graceful_timeout = 3", "graceful_timeout = 30"))
+    set_passwords(tmp_path / "alertd.db")
+    daemon = DaemonProcess(config).start()
+    try:
+        with httpx.Client(base_url=daemon.url, timeout=10) as client:
+            form = client.get("/login").text
+            client.post("/login", data={"user": "bob", "password": PASSWORD, "csrf": csrf_of(form)})
+            with client.stream("GET", "/live") as stream:
+                assert stream.status_code == 200
+                lines = stream.iter_lines()
+                assert next(lines).startswith("retry:")
+                began = time.monotonic()
+                daemon.signal(signal.SIGTERM)
+                lines = list(lines)  # ends when the daemon closes the stream
+            assert all(not line.startswith("event:") for line in lines)
+        assert daemon.proc is not None and daemon.proc.wait(timeout=40) == 0
+        assert time.monotonic() - began < 15, "shutdown waited for the open stream"
+    finally:
+        daemon.kill()
+
+
+def test_templates_and_static_files_are_package_data() -> None:
+    """A non-editable install carries every template and static file (pyproject's package-data)."""
+    import fnmatch
+    import tomllib
+
+    from helpers import ROOT
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["alertd.web"]
+    web = ROOT / "src" / "alertd" / "web"
+    files = [p.relative_to(web).as_posix() for sub in ("templates", "static") for p in (web / sub).iterdir()]
+    assert len(files) > 10
+    for name in files:
+        assert any(fnmatch.fnmatch(name, g) for g in globs), name
