@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from alertd import alerts
+from alertd import alerts, apply
 from alertd.runtime import Runtime
-from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig
@@ -43,27 +42,25 @@ class AlertCommandError(Exception):
 
 def apply_command(
     db: Database, action: str, alert_id: int, actor: str, via: str, now: float, **detail: Any
-) -> tuple[dict[str, Any], list[AlertEvent]]:
+) -> dict[str, Any]:
+    """Acknowledge or close ``alert_id`` as ``actor`` (through alertd.apply); return the alert row
+    after the change. AlertCommandError (with an HTTP-ish status) when it cannot be done."""
     if action not in ACTIONS:
         raise AlertCommandError(f"unknown action {action!r}", 400)
     if alerts.get(db, alert_id) is None:
         raise AlertCommandError(f"no alert #{alert_id}", 404)
     try:
         if action == "ack":
-            events = alerts.acknowledge(db, alert_id, actor, via, now, **detail)
+            apply.acknowledge(db, alert_id, actor, via, now, **detail)
         else:
-            events = alerts.close(db, alert_id, actor, via, now, **detail)
+            apply.close(db, alert_id, actor, via, now, **detail)
     except alerts.AlertError as exc:
         raise AlertCommandError(str(exc), 409) from None
-    alert = alerts.get(db, alert_id) or {}
-    return alert, events
+    return alerts.get(db, alert_id) or {}
 
 
 async def run_alert_command(
     runtime: Runtime, action: str, alert_id: int, *, actor: str, via: str, **detail: Any
 ) -> dict[str, Any]:
     now = runtime.clock.now()
-    alert, _events = await runtime.store.write(
-        lambda db: apply_command(db, action, alert_id, actor, via, now, **detail)
-    )
-    return alert
+    return await runtime.store.write(lambda db: apply_command(db, action, alert_id, actor, via, now, **detail))

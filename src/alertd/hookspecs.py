@@ -55,6 +55,16 @@ def alertd_inbound_types() -> list[InboundType]:
       returns is written to the inbound log before the sender gets a 2xx;
     - ``async after_commit(message, integration, runtime)``: optional; called
       after the inbound log row is committed (e.g. to confirm a subscription);
+    - ``stored_header_prefixes``: optional tuple of lower-case header-name
+      prefixes whose values the inbound log keeps (SNS: ``("x-amz-sns-",)``);
+      other headers beyond a small allow-list are stored by name only;
+    - source handshakes (the source's side of the link, e.g. an SNS topic's
+      subscription): a message announcing one carries
+      ``InboundMessage.handshake = Handshake(key, state, detail)``, stored with
+      its inbound-log row; ``set_handshake_state`` changes it later (inside a
+      write); optional ``describe_handshake(row) -> (label, text)`` says how
+      ``alertd integrations`` shows a stored row (default: key, state and the
+      announcing row). Keys, states and details are bounded (alertd.handshakes);
     - ``sample_message(data, integration)``: unwrap a sample file or a plain
       body without checking signatures, for ``alertd test-integration``.
 

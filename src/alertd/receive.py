@@ -1,12 +1,13 @@
 """One inbound request, start to finish: inbound plugin -> ledger -> mapper -> lifecycle.
 
-``receive`` finds the integration by its URL token, lets the integration's
+``receive`` gets the integration its URL token names (looked up once, before the body
+was read, by http/inbound_asgi.py), lets the integration's
 inbound type verify and unwrap the request, evaluates the rules on a worker thread
 (templates and regexes are driven by message data: they must never hold the
 writer, which every integration, escalation and ack shares), then, in ONE writer
 transaction, checks for a redelivery, settles the decision against the alert state
-as it is at that moment, records the inbound log row and applies the decision to
-the alerts table (which starts or stops escalation). Only after that commit does
+as it is at that moment, records the inbound log row and applies the decision
+(``apply.py``: the alert's lifecycle, then its escalation plan). Only after that commit does
 the sender get its 2xx; if the commit fails it gets a 503 and retries. Plugins
 hear about alert changes from the event dispatcher (alertd.engine.events), which reads
 the timeline rows this transaction wrote.
@@ -20,13 +21,13 @@ from typing import Any
 import trio
 from sqlite_utils import Database
 
-from alertd import alerts, ledger, metrics
+from alertd import alerts, apply, handshakes, ledger, metrics
+from alertd.config import Integration
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
 from alertd.mapping import DUPLICATE_DELIVERY, REJECTED, Details, Document, Evaluation, evaluate, settle
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
-from alertd.timeline import AlertEvent
 from alertd.unknown_tokens import UnknownTokenTally
 
 log = get_logger("alertd.inbound")
@@ -43,14 +44,14 @@ class Recorded:
     inbound_id: int
     outcome: str
     alert_id: int | None
-    events: list[AlertEvent]
-    notifications_queued: int = 0
 
 
-def _entry(request: InboundRequest, integration: str | None, **kw: Any) -> ledger.Entry:
+def _entry(request: InboundRequest, integration: Integration | None, **kw: Any) -> ledger.Entry:
+    inbound_type = None if integration is None else integration.inbound_type
     return ledger.Entry(
         received_at=request.received_at,
-        integration=integration,
+        integration=None if integration is None else integration.name,
+        header_prefixes=tuple(getattr(inbound_type, "stored_header_prefixes", ())),
         remote_addr=request.remote_addr,
         method=request.method,
         headers=request.headers,
@@ -63,7 +64,7 @@ def _entry(request: InboundRequest, integration: str | None, **kw: Any) -> ledge
 async def reject(
     runtime: Runtime,
     request: InboundRequest,
-    integration: str | None,
+    integration: Integration,
     status: int,
     reason: str,
     *,
@@ -81,13 +82,14 @@ async def reject(
         source_message_id=source_message_id,
         body_size=len(request.body) if body_size is None else body_size,
     )
+    name = integration.name
     try:
         inbound_id = await runtime.store.write(lambda db: ledger.record(db, entry))
     except StoreUnavailable as exc:
-        log.error("inbound.store_unavailable", integration=integration, error=str(exc))
+        log.error("inbound.store_unavailable", integration=name, error=str(exc))
         return Reply(503, "storage unavailable; retry later\n")
-    metrics.INBOUND.labels(integration or "-", REJECTED).inc()
-    log.info("inbound.rejected", inbound_id=inbound_id, integration=integration, status=status, reason=reason)
+    metrics.INBOUND.labels(name, REJECTED).inc()
+    log.info("inbound.rejected", inbound_id=inbound_id, integration=name, status=status, reason=reason)
     return Reply(status, f"{reason}\n")
 
 
@@ -156,12 +158,12 @@ def record_message(
     *,
     simulated: bool = False,
 ) -> Recorded | None:
-    """The writer job: dedup, settle the decision, log, apply. All or nothing. None (and nothing
+    """The writer job: dedup, settle the decision, log, apply (alertd.apply). All or nothing. None (and nothing
     written) when the alert state changed since ``evaluation`` so that it lacks the alert's details."""
     name = integration.name
     entry = _entry(
         request,
-        name,
+        integration,
         outcome="",
         status=message.status,
         message_type=message.message_type,
@@ -173,24 +175,17 @@ def record_message(
         if first is not None:
             entry.outcome, entry.alert_id = DUPLICATE_DELIVERY, first[1]
             entry.reason = f"message id first delivered as inbound #{first[0]}"
-            return Recorded(ledger.record(db, entry), DUPLICATE_DELIVERY, first[1], [])
+            return Recorded(ledger.record(db, entry), DUPLICATE_DELIVERY, first[1])
     entry.accepted = True
     if message.outcome is not None:
-        # Not for the mapper (a subscription handshake): log it, note the subscription state.
+        # Not for the mapper (a source handshake): log it, and the handshake's state with it.
         entry.outcome = message.outcome
         entry.reason = message.extra.get("reason", "")
         inbound_id = ledger.record(db, entry)
-        if message.subscription is not None:
-            sub = message.subscription
-            db.execute(
-                """INSERT INTO subscriptions (integration, topic, state, confirm_url, inbound_id, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (integration, topic) DO UPDATE SET state = excluded.state,
-                       confirm_url = excluded.confirm_url, inbound_id = excluded.inbound_id,
-                       updated_at = excluded.updated_at""",
-                [name, sub.topic, sub.state, sub.confirm_url, inbound_id, now],
-            )
-        return Recorded(inbound_id, message.outcome, None, [])
+        shake = message.handshake
+        if shake is not None:
+            handshakes.record(db, name, shake.key, shake.state, now, inbound_id=inbound_id, **shake.detail)
+        return Recorded(inbound_id, message.outcome, None)
 
     assert evaluation is not None, "a message for the mapper comes with its evaluation"
     existing = None if evaluation.source_id is None else alerts.find_live(db, name, evaluation.source_id)
@@ -200,15 +195,10 @@ def record_message(
     entry.outcome, entry.reason, entry.alert_id = decision.outcome, decision.reason, decision.alert_id
     entry.decision = decision.as_dict()
     inbound_id = ledger.record(db, entry)
-    alert_id, events = alerts.apply_decision(db, name, integration.config.escalation_policy, decision, inbound_id, now)
+    alert_id = apply.apply_decision(db, runtime.config, integration, decision, inbound_id, now)
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)
-    queued = 0
-    if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
-        from alertd.outbox import enqueue_closure_notices
-
-        queued = enqueue_closure_notices(db, runtime.config, alert_id, now)
-    return Recorded(inbound_id, decision.outcome, alert_id, events, queued)
+    return Recorded(inbound_id, decision.outcome, alert_id)
 
 
 async def commit_message(
@@ -247,28 +237,31 @@ async def commit_message(
 
 async def receive(
     runtime: Runtime,
-    token: str,
+    integration: Integration | None,
     request: InboundRequest,
     *,
     oversize: bool = False,
     body_size: int | None = None,
     timed_out: bool = False,
 ) -> Reply:
-    integration = runtime.services["tokens"].lookup(token)
+    """Answer one request to ``/in/{token}``; ``integration`` is the token's (the caller looked it
+    up before reading the body), None for an unknown token."""
     if integration is None:
         return await reject_unknown(runtime, request, body_size)
     name = integration.name
     if not integration.config.enabled:
-        return await reject(runtime, request, name, 404, "integration is disabled", body_size=body_size)
+        return await reject(runtime, request, integration, 404, "integration is disabled", body_size=body_size)
     if request.method != "POST":
-        return await reject(runtime, request, name, 405, f"method {request.method} not allowed; use POST")
+        return await reject(runtime, request, integration, 405, f"method {request.method} not allowed; use POST")
     if timed_out:
         timeout = runtime.config.raw.server.body_timeout
-        return await reject(runtime, request, name, 408, f"body not received within {timeout:g} s", body_size=body_size)
+        return await reject(
+            runtime, request, integration, 408, f"body not received within {timeout:g} s", body_size=body_size
+        )
     if oversize:
         limit = runtime.config.raw.server.max_body_bytes
         return await reject(
-            runtime, request, name, 413, f"body larger than the limit of {limit} bytes", body_size=body_size
+            runtime, request, integration, 413, f"body larger than the limit of {limit} bytes", body_size=body_size
         )
     try:
         result = await integration.inbound_type.handle(request, integration, runtime)
@@ -277,7 +270,7 @@ async def receive(
         return await reject(
             runtime,
             request,
-            name,
+            integration,
             500,
             f"inbound type {integration.inbound_type.name} failed: {type(exc).__name__}",
         )
@@ -285,9 +278,21 @@ async def receive(
         return await reject(
             runtime,
             request,
-            name,
+            integration,
             result.status,
             result.reason,
+            message_type=result.message_type,
+            source_message_id=result.source_message_id,
+        )
+    shake = result.handshake
+    why = None if shake is None else handshakes.problem(shake.key, shake.state, shake.detail)
+    if why is not None:
+        return await reject(
+            runtime,
+            request,
+            integration,
+            400,
+            f"handshake not acceptable: {why}",
             message_type=result.message_type,
             source_message_id=result.source_message_id,
         )
@@ -303,7 +308,7 @@ async def receive(
         return await reject(
             runtime,
             request,
-            name,
+            integration,
             500,
             f"internal error while deciding: {type(exc).__name__}",
             message_type=result.message_type,

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from alertd.commands import MAX_ID, AlertCommandError, apply_command
-from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig
@@ -119,8 +118,8 @@ def handle_reply(
     *,
     kinds: tuple[str, ...] | None = None,
     normalize: Callable[[str], str] = plain_address,
-) -> tuple[str, list[AlertEvent]]:
-    """(the answer to send back, the committed events).
+) -> str:
+    """The answer to send back (what changed is committed with the caller's transaction).
 
     ``kind`` is the path the reply came by (recorded as ``via``). The channel plugin says where
     its sender's address may be listed: ``kinds`` (default ``(kind,)``; an SMS reply comes from
@@ -129,24 +128,24 @@ def handle_reply(
     kinds = kinds or (kind,)
     user = user_for_address(raw, kinds, sender, normalize)
     if user is None:
-        return "This number is not known to alertd.", []
+        return "This number is not known to alertd."
     command = parse_reply(text)
     if command is None:
-        return HELP, []
+        return HELP
     alert_id = command.alert_id
     if alert_id is None:
         # A bare ACK means the latest alert still waiting for one; a bare CLOSE, the latest not closed.
         statuses = ("open",) if command.action == "ack" else ("open", "acknowledged")
         alert_id = latest_alert_for(db, user, kinds, statuses)
         if alert_id is None:
-            return "You have no open alert to act on. " + HELP, []
+            return "You have no open alert to act on. " + HELP
     elif not 0 < alert_id <= MAX_ID:
-        return "There is no alert with that number. " + HELP, []
+        return "There is no alert with that number. " + HELP
     elif not was_paged(db, user, alert_id):
-        return f"You were not paged for alert #{alert_id}.", []
+        return f"You were not paged for alert #{alert_id}."
     try:
-        alert, events = apply_command(db, command.action, alert_id, user, kind, now)
+        alert = apply_command(db, command.action, alert_id, user, kind, now)
     except AlertCommandError as exc:
-        return f"{exc}.", []
+        return f"{exc}."
     done = "Acknowledged" if command.action == "ack" else "Closed"
-    return f"{done} #{alert_id}: {alert['title']}"[:300], events
+    return f"{done} #{alert_id}: {alert['title']}"[:300]
