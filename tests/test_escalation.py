@@ -134,7 +134,7 @@ def test_empty_level_is_skipped_at_once_and_recorded(tmp_path: Path) -> None:
     fire(db, config, noon)
     assert {u for _s, u, _k in steps(db, alert_id)} == {"b"}
     kinds = [e["kind"] for e in alerts.timeline(db, alert_id)]
-    assert kinds == ["opened", "level_skipped", "escalated"]
+    assert kinds == ["opened", "level_skipped", "escalated", "escalation_exhausted"]
 
 
 def test_ack_stops_and_close_cancels_pending(tmp_path: Path) -> None:

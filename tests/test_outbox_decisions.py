@@ -131,9 +131,17 @@ def test_retry_until_max_attempts_then_fail_over_to_the_next_method(tmp_path: Pa
     )
     fire(db, config, T0)
     (sms,) = [r for r in claim(db, T0) if r["kind"] == "sms"]
-    assert record(db, config, sms, DeliveryResult("retry", error="busy"), T0 + 1) == []
+    (retry,) = record(db, config, sms, DeliveryResult("retry", error="busy"), T0 + 1)
     row = next(r for r in rows(db, alert_id) if r["kind"] == "sms")
     assert row["status"] == "pending" and T0 + 1 + 5 <= row["next_attempt_at"] <= T0 + 1 + 10
+    assert retry.kind == "notification_retry_scheduled"
+    assert retry.detail == {
+        "kind": "sms",
+        "notification": row["id"],
+        "attempt": 1,
+        "next_attempt_at": row["next_attempt_at"],
+        "error": "busy",
+    }
     (sms,) = [r for r in claim(db, T0 + 20) if r["kind"] == "sms"]
     assert sms["attempts"] == 2
     events = record(db, config, sms, DeliveryResult("retry", error="busy"), T0 + 21)

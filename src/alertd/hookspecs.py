@@ -129,7 +129,16 @@ def alertd_alert_event(event: AlertEvent, runtime: Runtime) -> None:
     - ``escalated``: an escalation level fired (``detail.users``);
     - ``level_skipped``: a level reached nobody and was skipped;
     - ``escalation_stopped``: the plan stopped (its policy no longer exists);
+    - ``escalation_exhausted``: the last level of the last pass fired while the
+      alert was still unacknowledged: its policy pages nobody more (written with
+      that level's ``escalated``; ``detail.passes``, ``detail.policy``). The alert
+      stays open; a workflow may page someone else;
     - ``notified``: a channel accepted a notification;
+    - ``notification_retry_scheduled``: a send failed in a way worth retrying;
+      the next attempt is queued (``detail.attempt``: attempts so far,
+      ``detail.next_attempt_at``, ``detail.error``, ``detail.notification``);
+    - ``notification_delivered``: the provider reported a sent notification
+      delivered (a status callback; ``detail.notification``, ``detail.kind``);
     - ``notification_failed``: a notification failed for good;
     - ``notification_failover``: the user is tried on their next contact method;
     - ``notification_exhausted``: no contact method is left for that user.
