@@ -205,8 +205,7 @@ def plugins_cmd(obj: CliContext, as_json: bool) -> None:
         if obj.config_path.exists():
             obj.load_plugins_dir()
     except (ConfigError, PluginError) as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(2) from None
+        fail(str(exc))
     infos = describe(obj.pm)
     if as_json:
         echo_json([info.__dict__ for info in infos])
@@ -466,8 +465,7 @@ def _cli_actor(obj: CliContext, user: str | None) -> str:
         return f"cli:{login}"
     problem = actor_problem(obj.config.raw, user)
     if problem is not None:
-        click.echo(f"Error: {problem}", err=True)
-        raise SystemExit(2)
+        raise CliError(problem)
     return user
 
 
@@ -595,8 +593,7 @@ def simulate_cmd(obj: CliContext, integration: str, file: Path, offline: bool, a
     try:
         outcome = run_from_cli(obj.config, obj.pm, integration, file, offline=offline)
     except SimulationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+        raise CliError(str(exc)) from None
     click.echo(to_json(outcome) if as_json else describe(outcome))
 
 
@@ -618,8 +615,7 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
     try:
         result = backup(obj.config.db_path, file, force=force, busy_timeout=store.busy_timeout_seconds)
     except BackupError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+        raise CliError(str(exc)) from None
     click.echo(
         f"OK: {result.path}: {result.size} bytes, schema version {result.schema_version}, "
         f"{result.alerts} alert(s), {result.inbound_messages} inbound message(s), "

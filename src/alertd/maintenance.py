@@ -1,4 +1,4 @@
-"""Housekeeping chores: pruning the inbound log by its retention setting.
+"""Housekeeping chores: pruning the inbound log and reply receipts by their retention settings.
 
 Run once at start and then on the timer of ``alertd.engine.housekeeping``.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from alertd import ledger
+from alertd import ledger, replies
 from alertd.log import get_logger
 
 if TYPE_CHECKING:
@@ -27,4 +27,19 @@ async def prune_inbound_log(runtime: Runtime) -> int:
             break
     if total:
         log.info("inbound_log.pruned", rows=total, older_than_days=days)
+    return total
+
+
+async def prune_reply_receipts(runtime: Runtime) -> int:
+    """Forget provider webhook ids (alertd.replies.first_receipt) past their replay window."""
+    days = runtime.config.raw.store.reply_receipt_retention_days
+    cutoff = runtime.clock.now() - days * 86400
+    total = 0
+    while True:
+        removed = await runtime.store.write(lambda db: replies.prune_receipts(db, cutoff))
+        total += removed
+        if removed == 0:
+            break
+    if total:
+        log.info("reply_receipts.pruned", rows=total, older_than_days=days)
     return total

@@ -108,6 +108,15 @@ def first_receipt(db: Database, key: str, now: float) -> bool:
     return cursor.rowcount == 1
 
 
+def prune_receipts(db: Database, cutoff: float, limit: int = 5000) -> int:
+    """Forget receipts recorded before ``cutoff`` (at most ``limit`` per call); return how many."""
+    cursor = db.execute(
+        "DELETE FROM reply_receipts WHERE rowid IN (SELECT rowid FROM reply_receipts WHERE received_at < ? LIMIT ?)",
+        [cutoff, limit],
+    )
+    return cursor.rowcount
+
+
 def handle_reply(
     db: Database,
     raw: RawConfig,
