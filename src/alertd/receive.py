@@ -44,6 +44,7 @@ class Recorded:
     inbound_id: int
     outcome: str
     alert_id: int | None
+    opened: bool = False  # a new alert, whose first escalation step is due now
 
 
 def _entry(request: InboundRequest, integration: Integration | None, **kw: Any) -> ledger.Entry:
@@ -198,7 +199,7 @@ def record_message(
     alert_id = apply.apply_decision(db, runtime.config, integration, decision, inbound_id, now)
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)
-    return Recorded(inbound_id, decision.outcome, alert_id)
+    return Recorded(inbound_id, decision.outcome, alert_id, opened=decision.action == "open")
 
 
 async def commit_message(
@@ -232,6 +233,10 @@ async def commit_message(
         if recorded is not None:
             break
     assert recorded is not None
+    if recorded.opened:
+        # The page's hot path: the escalation loop need not wait for the dispatcher's pass over
+        # the 'opened' event (which wakes it too). A wake-up only; no effect leaves here.
+        runtime.wake("escalation")
     return recorded
 
 
