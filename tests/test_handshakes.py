@@ -64,8 +64,13 @@ async def test_a_plugin_inbound_type_records_and_shows_its_handshakes(tmp_path: 
             "door",
         )
         # An ordinary message of the same type still goes to the mapper.
-        assert (await app.post(f"/in/{KNOCK_TOKEN}", json={"id": "disk", "state": "firing"})).status_code == 200
-        assert db.inbound()[-1]["outcome"] == "Mapped Open"
+        alert = {"id": "disk", "state": "firing", "door": "back-door"}
+        assert (await app.post(f"/in/{KNOCK_TOKEN}", json=alert)).status_code == 200
+        row = db.inbound()[-1]
+        assert row["outcome"] == "Mapped Open"
+        # ... and a handshake it announces is recorded with it, in the same transaction.
+        (shake,) = db.rows("SELECT * FROM source_handshakes")
+        assert (shake["state"], shake["inbound_id"]) == ("in use", row["id"])
 
 
 async def test_a_handshake_out_of_bounds_is_a_400_with_a_log_row(tmp_path: Path) -> None:

@@ -148,6 +148,12 @@ async def evaluate_rules(runtime: Runtime, integration: Any, message: InboundMes
     return await trio.to_thread.run_sync(run)
 
 
+def _record_handshake(db: Database, integration: str, message: InboundMessage, inbound_id: int, now: float) -> None:
+    shake = message.handshake
+    if shake is not None:
+        handshakes.record(db, integration, shake.key, shake.state, now, inbound_id=inbound_id, **shake.detail)
+
+
 def record_message(
     db: Database,
     runtime: Runtime,
@@ -183,9 +189,7 @@ def record_message(
         entry.outcome = message.outcome
         entry.reason = message.extra.get("reason", "")
         inbound_id = ledger.record(db, entry)
-        shake = message.handshake
-        if shake is not None:
-            handshakes.record(db, name, shake.key, shake.state, now, inbound_id=inbound_id, **shake.detail)
+        _record_handshake(db, name, message, inbound_id, now)
         return Recorded(inbound_id, message.outcome, None)
 
     assert evaluation is not None, "a message for the mapper comes with its evaluation"
@@ -196,6 +200,7 @@ def record_message(
     entry.outcome, entry.reason, entry.alert_id = decision.outcome, decision.reason, decision.alert_id
     entry.decision = decision.as_dict()
     inbound_id = ledger.record(db, entry)
+    _record_handshake(db, name, message, inbound_id, now)
     alert_id = apply.apply_decision(db, runtime.config, integration, decision, inbound_id, now)
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)

@@ -4,7 +4,8 @@ Loaded through ``plugins_dir`` and written like a plugin outside this repository
 ``alertd.plugin``. A body ``{"knock": "<door>", "state": "<word>"}`` is a handshake: logged (outcome
 ``Knock``) with the door's state, which ``alertd integrations`` shows as ``door: ...`` lines through
 ``describe_handshake``; ``x-knock-*`` headers are kept in the inbound log. Any other JSON object is
-an alert for the mapper (``{"id": "...", "state": "firing" | "ok"}``). No signature: tests only.
+an alert for the mapper (``{"id": "...", "state": "firing" | "ok"}``; with ``"door"``, that
+door's state becomes ``in use``). No signature: tests only.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ class KnockInboundType:
                 handshake=Handshake(door, state, {"said": document["said"]} if "said" in document else {}),
                 response="come in",
             )
-        return InboundMessage(message_type="Alert", document=document)
+        # An alert that names its door also tells that the door is in use.
+        used = Handshake(str(document["door"]), "in use") if "door" in document else None
+        return InboundMessage(message_type="Alert", document=document, handshake=used)
 
     async def handle(self, request: Any, integration: Any, runtime: Any) -> InboundMessage | Rejection:
         return self._message(request.body)
