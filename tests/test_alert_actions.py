@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from alertd import alerts, replies
+from alertd import apply, replies
 from alertd.config import load_config
 from alertd.store import connect, write_transaction
 from alertd.store.schema import migrate
@@ -207,7 +207,7 @@ def test_sms_snooze_reply(tmp_path: Path) -> None:
     from alertd.mapping import Decision
 
     with write_transaction(db):
-        alert_id, _ = alerts.open_alert(
+        alert_id = apply.open_alert(
             db, "alarms", "two", Decision("open", "Mapped Open", source_id="s", title="t"), None, 1.0
         )
         db.execute(
@@ -240,7 +240,7 @@ def test_cli_snooze_note_and_merge(tmp_path: Path) -> None:
 
     with write_transaction(db):
         for sid in ("a", "b"):
-            alerts.open_alert(db, "alarms", "two", Decision("open", "Mapped Open", source_id=sid, title=sid), None, 1.0)
+            apply.open_alert(db, "alarms", "two", Decision("open", "Mapped Open", source_id=sid, title=sid), None, 1.0)
     c = ["-c", str(config_path)]
     out = run_cli(*c, "snooze", "1", "30m", "--user", "alice")
     assert out.returncode == 0, out.stderr

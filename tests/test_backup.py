@@ -113,7 +113,7 @@ def test_backup_while_the_daemon_is_under_load_is_consistent(tmp_path: Path) -> 
 def test_backup_refuses_to_overwrite_and_restores(tmp_path: Path) -> None:
     config = config_with_policy(tmp_path)
     missing = run_cli("backup", str(tmp_path / "b.db"), "-c", str(config))
-    assert missing.returncode == 2 and missing.stderr.startswith("error: no database at ")
+    assert missing.returncode == 2 and missing.stderr.startswith("Error: no database at ")
     with DaemonProcess(config):
         pass  # creates and migrates the database
     copy = tmp_path / "b.db"

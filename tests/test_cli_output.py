@@ -153,6 +153,7 @@ def test_alerts_show_tells_the_timeline_in_words(world: World) -> None:
     assert sentences == [
         "opened from alarms (inbound #1)",
         "escalated to level 1: erik (on call in secops-weekly)",
+        "last level reached (1 pass): the policy pages nobody more",
         "paged erik by email (on call in secops-weekly)",
         "fired again 3 times at alarms (inbound #2 to #4)",
         "acknowledged by erik on the command line",

@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from alertd import alerts, escalation, outbox
+from alertd import apply, escalation, outbox
 from alertd.config import build_config
 from alertd.mapping import Decision
 from alertd.store import connect
@@ -130,9 +130,7 @@ def _setup(tmp_path: Path) -> tuple[object, object, int]:
     db = connect(tmp_path / "e.db")
     migrate(db)
     with db.atomic():
-        alert_id, _ = alerts.open_alert(
-            db, "i", "p", Decision("open", "Mapped Open", source_id="s", title="t"), None, 0
-        )
+        alert_id = apply.open_alert(db, "i", "p", Decision("open", "Mapped Open", source_id="s", title="t"), None, 0)
         escalation.fire_due(db, config, 0.0)
     return db, config, alert_id
 
@@ -144,7 +142,7 @@ def test_closing_after_a_restart_marks_interrupted_rows_unknown_and_others_cance
     assert [r["kind"] for r in claimed] == ["email"]
     with db.atomic():
         assert outbox.requeue_interrupted(db, 2.0) == 1  # the crash
-        alerts.close(db, alert_id, "a", "test", 3.0)
+        apply.close(db, alert_id, "a", "test", 3.0)
     status = {r["kind"]: r["status"] for r in outbox.for_alert(db, alert_id)}
     assert status == {"email": "unknown", "sms": "cancelled"}
 
@@ -165,7 +163,7 @@ def test_closure_notice_reaches_who_may_have_been_paged(tmp_path: Path) -> None:
     with db.atomic():
         outbox.claim_due(db, 1.0)
         outbox.requeue_interrupted(db, 2.0)
-        alerts.close(db, alert_id, "a", "test", 3.0)
+        apply.close(db, alert_id, "a", "test", 3.0)
         assert outbox.enqueue_closure_notices(db, config, alert_id, 4.0) == 2
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alertd import alerts, escalation, outbox
+from alertd import alerts, apply, escalation, outbox
 from alertd.config import build_config
 from alertd.escalation import Position, advance, fire_due, level_targets
 from alertd.mapping import Decision
@@ -87,7 +87,7 @@ def make_db(tmp_path: Path, policy: dict) -> tuple[object, object]:
 def open_alert(db, now: float) -> int:
     decision = Decision("open", "Mapped Open", source_id=uuid.uuid4().hex, title="t")
     with db.atomic():
-        alert_id, _ = alerts.open_alert(db, "i", "p", decision, None, now)
+        alert_id = apply.open_alert(db, "i", "p", decision, None, now)
     return alert_id
 
 
@@ -134,7 +134,7 @@ def test_empty_level_is_skipped_at_once_and_recorded(tmp_path: Path) -> None:
     fire(db, config, noon)
     assert {u for _s, u, _k in steps(db, alert_id)} == {"b"}
     kinds = [e["kind"] for e in alerts.timeline(db, alert_id)]
-    assert kinds == ["opened", "level_skipped", "escalated"]
+    assert kinds == ["opened", "level_skipped", "escalated", "escalation_exhausted"]
 
 
 def test_ack_stops_and_close_cancels_pending(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_ack_stops_and_close_cancels_pending(tmp_path: Path) -> None:
     alert_id = open_alert(db, t0)
     fire(db, config, t0)
     with db.atomic():
-        alerts.acknowledge(db, alert_id, "a", "test", t0 + 10)
+        apply.acknowledge(db, alert_id, "a", "test", t0 + 10)
     assert fire(db, config, t0 + 600) == 0
     assert escalation.plan(db, alert_id)["state"] == "stopped"
     assert {r["status"] for r in outbox.for_alert(db, alert_id)} == {"cancelled"}

@@ -45,7 +45,7 @@ def test_the_daemon_runs_no_scheduler_thread_and_stores_the_next_prune(tmp_path:
         assert daemon.proc is not None
         threads = [p.read_text().strip() for p in Path(f"/proc/{daemon.proc.pid}/task").glob("*/comm")]
         assert threads and not any("APScheduler" in name for name in threads), threads
-    assert [c.name for c in CHORES] == ["prune_inbound_log"]
+    assert [c.name for c in CHORES] == ["prune_inbound_log", "prune_reply_receipts"]
 
 
 def test_a_locked_database_does_not_stop_housekeeping_or_the_daemon(tmp_path: Path) -> None:
@@ -82,3 +82,26 @@ def test_a_locked_database_does_not_stop_housekeeping_or_the_daemon(tmp_path: Pa
         assert rows
         assert daemon.get("/healthz").status_code == 200
         assert daemon.proc is not None and daemon.proc.poll() is None
+
+
+async def test_reply_receipts_are_forgotten_after_their_retention(tmp_path: Path) -> None:
+    from inprocess import in_process
+
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("[store]\n", "[store]\nreply_receipt_retention_days = 30\n"))
+    db = Db(tmp_path / "alertd.db")
+    async with in_process(config) as app:
+        now = app.clock.now()
+        await app.runtime.store.write(
+            lambda d: d.execute(
+                "INSERT INTO reply_receipts (key, received_at) VALUES ('old', ?), ('recent', ?)",
+                [now - 31 * 86400, now - 20 * 86400],
+            )
+        )
+        await app.wait_until(lambda: db.rows("SELECT 1 FROM meta WHERE key = 'timer:prune_reply_receipts'"))
+        assert len(db.rows("SELECT key FROM reply_receipts")) == 2  # first due a day after start
+        await app.advance(86400 + 60)
+        await app.wait_until(
+            lambda: [r["key"] for r in db.rows("SELECT key FROM reply_receipts")] == ["recent"],
+            what="the old receipt pruned",
+        )

@@ -51,6 +51,36 @@ def test_shifts_cut_by_the_window_keep_their_true_start_and_end() -> None:
     assert (events[0].decoded("DTSTART"), events[0].decoded("DTEND")) == (current.start, current.end)
 
 
+def test_a_shift_cut_by_the_window_is_the_merged_shift_not_one_handoff_piece() -> None:
+    # Alice alone in a weekly rotation hands off to herself every Monday 09:00; Bob's Saturday
+    # hour interrupts her. Her shift around a window inside it runs Saturday 11:00 to the next
+    # Saturday 10:00 (what the feed of a wider window says, with the same UID), not from or to
+    # one of her own handoffs.
+    schedule = ScheduleConfig.model_validate(
+        {
+            "timezone": "UTC",
+            "layers": [
+                {"users": ["alice"], "shift": "1w", "handoff": "09:00", "start": "2026-01-05"},
+                {
+                    "users": ["bob"],
+                    "shift": "1d",
+                    "handoff": "12:00",
+                    "start": "2026-01-05",
+                    "restrictions": [{"days": ["sat"], "start": "10:00", "end": "11:00"}],
+                },
+            ],
+        }
+    )
+    (narrow,) = events_of(to_ical("x", schedule, datetime(2026, 1, 14, tzinfo=UTC), datetime(2026, 1, 15, tzinfo=UTC)))
+    assert (narrow.decoded("DTSTART"), narrow.decoded("DTEND")) == (
+        datetime(2026, 1, 10, 11, tzinfo=UTC),
+        datetime(2026, 1, 17, 10, tzinfo=UTC),
+    )
+    wide = events_of(to_ical("x", schedule, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)))
+    same = [e for e in wide if e.decoded("DTSTART") == narrow.decoded("DTSTART")]
+    assert [str(e["UID"]) for e in same] == [str(narrow["UID"])]
+
+
 def test_events_per_feed_are_capped() -> None:
     hourly = ScheduleConfig.model_validate(
         {"timezone": "UTC", "layers": [{"users": ["a", "b", "c"], "shift": "1h", "start": "2026-01-05"}]}

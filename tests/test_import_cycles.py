@@ -97,6 +97,21 @@ def test_the_checker_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
+def test_the_transaction_modules_never_import_upwards() -> None:
+    # The coordinator (alertd.apply) calls the lifecycle, then the plan, then the outbox; none of
+    # them calls back up, and the lifecycle knows no plan (imports inside functions included).
+    graph = import_graph(modules())
+    upper = {"alertd.apply", "alertd.receive", "alertd.commands", "alertd.replies"}
+    for module, beside in (
+        ("alertd.alerts", {"alertd.escalation", "alertd.outbox"}),
+        ("alertd.escalation", {"alertd.alerts"}),
+        ("alertd.outbox", {"alertd.alerts", "alertd.escalation"}),
+    ):
+        wrong = {m for m in graph[module] if m in upper | beside or m.startswith("alertd.engine")}
+        assert not wrong, (module, sorted(wrong))
+    assert {"alertd.alerts", "alertd.escalation", "alertd.outbox"} <= graph["alertd.apply"]
+
+
 def test_no_import_cycles_in_src_and_plugins() -> None:
     mods = modules()
     assert "alertd.engine.events" in mods and "alertd_twilio.routes" in mods  # the walk saw both trees

@@ -182,13 +182,17 @@ def test_subscription_confirmation_is_recorded_pending(daemon: DaemonProcess, db
     assert post_envelope(daemon, envelope).status_code == 200
     row = last_row(db)
     assert (row["outcome"], row["message_type"]) == ("Subscription Confirmation", "SubscriptionConfirmation")
-    subs = db.rows("SELECT * FROM subscriptions WHERE integration = 'alarms'")
+    subs = db.rows("SELECT * FROM source_handshakes WHERE integration = 'alarms'")
     assert subs[0]["state"] == "pending" and subs[0]["inbound_id"] == row["id"]
+    assert subs[0]["key"] == envelope["TopicArn"]
+    assert json.loads(subs[0]["detail"])["confirm_url"] == envelope["SubscribeURL"]
     listed = run_cli("integrations", "--json", "-c", str(daemon.config))
     assert listed.returncode == 0, listed.stderr
     alarms = next(i for i in json.loads(listed.stdout) if i["name"] == "alarms")
     assert alarms["url"] == f"{daemon.url}/in/{TOKEN}"
-    assert alarms["subscriptions"][0]["state"] == "pending"
+    assert alarms["handshakes"][0]["state"] == "pending"
+    text = run_cli("integrations", "-c", str(daemon.config)).stdout
+    assert f"    topic:      {envelope['TopicArn']}: pending (inbound #{row['id']})" in text
 
 
 # --- bad input: the right status, a clear reason, a log row, no alert change -------------

@@ -53,9 +53,7 @@ def test_appends_count_and_reopening_links_the_latest_closed_alert(db: Any) -> N
     first = open_(db)
     for n in range(2):
         with db.atomic():
-            alerts.apply_decision(
-                db, "i", None, Decision("append", "Mapped Appended", source_id="s", alert_id=first), 100 + n, T0
-            )
+            alerts.append(db, first, "i", 100 + n, T0)
     assert alerts.get(db, first)["append_count"] == 2
     assert alerts.get(db, first)["last_inbound_id"] == 101
     with db.atomic():

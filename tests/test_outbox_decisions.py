@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from alertd import alerts, escalation, outbox
+from alertd import apply, escalation, outbox
 from alertd.channels import DeliveryResult, DeliveryState
 from alertd.config import build_config
 from alertd.mapping import Decision
@@ -39,9 +39,7 @@ def setup(
     db = connect(tmp_path / "o.db")
     migrate(db)
     with db.atomic():
-        alert_id, _ = alerts.open_alert(
-            db, "i", "p", Decision("open", "Mapped Open", source_id="s", title="t"), None, T0
-        )
+        alert_id = apply.open_alert(db, "i", "p", Decision("open", "Mapped Open", source_id="s", title="t"), None, T0)
     return db, config, alert_id
 
 
@@ -101,11 +99,11 @@ def test_claim_cancels_pages_for_an_alert_that_is_no_longer_open(tmp_path: Path)
 def test_stop_cancels_only_this_alerts_pending_pages(tmp_path: Path) -> None:
     db, config, alert_id = setup(tmp_path, {"levels": [{"users": ["a"]}]})
     with db.atomic():
-        other, _ = alerts.open_alert(db, "i", "p", Decision("open", "Mapped Open", source_id="s2", title="t"), None, T0)
+        other = apply.open_alert(db, "i", "p", Decision("open", "Mapped Open", source_id="s2", title="t"), None, T0)
     fire(db, config, T0)
     claim(db, T0)  # sms and voice of both alerts are out
     with db.atomic():
-        alerts.acknowledge(db, alert_id, "a", "test", T0 + 1)
+        apply.acknowledge(db, alert_id, "a", "test", T0 + 1)
     mine = {r["kind"]: r["status"] for r in rows(db, alert_id)}
     assert mine == {"sms": "sending", "voice": "sending", "email": "cancelled"}
     assert {r["status"] for r in rows(db, other)} == {"sending", "pending"}
@@ -133,9 +131,17 @@ def test_retry_until_max_attempts_then_fail_over_to_the_next_method(tmp_path: Pa
     )
     fire(db, config, T0)
     (sms,) = [r for r in claim(db, T0) if r["kind"] == "sms"]
-    assert record(db, config, sms, DeliveryResult("retry", error="busy"), T0 + 1) == []
+    (retry,) = record(db, config, sms, DeliveryResult("retry", error="busy"), T0 + 1)
     row = next(r for r in rows(db, alert_id) if r["kind"] == "sms")
     assert row["status"] == "pending" and T0 + 1 + 5 <= row["next_attempt_at"] <= T0 + 1 + 10
+    assert retry.kind == "notification_retry_scheduled"
+    assert retry.detail == {
+        "kind": "sms",
+        "notification": row["id"],
+        "attempt": 1,
+        "next_attempt_at": row["next_attempt_at"],
+        "error": "busy",
+    }
     (sms,) = [r for r in claim(db, T0 + 20) if r["kind"] == "sms"]
     assert sms["attempts"] == 2
     events = record(db, config, sms, DeliveryResult("retry", error="busy"), T0 + 21)
@@ -205,7 +211,7 @@ def test_closure_notices_go_to_who_was_reached_but_not_by_voice(tmp_path: Path) 
     (email,) = claim(db, T0 + 300)
     record(db, config, email, DeliveryResult("failed", error="bounced"), T0 + 301)  # never reached by email
     with db.atomic():
-        alerts.close(db, alert_id, "x", "test", T0 + 302)
+        apply.close(db, alert_id, "x", "test", T0 + 302)
         assert outbox.enqueue_closure_notices(db, config, alert_id, T0 + 303) == 1
         assert outbox.enqueue_closure_notices(db, config, alert_id, T0 + 304) == 0  # once
     closed = [r for r in rows(db, alert_id) if r["purpose"] == "closed"]

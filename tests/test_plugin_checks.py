@@ -115,6 +115,17 @@ def test_plugins_that_fit_together_still_start_checking(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_header_prefixes_that_would_keep_any_header_are_an_error(tmp_path: Path) -> None:
+    # "" is a prefix of every name: the inbound log would keep Authorization values.
+    source = SECOND_SNS.replace('"aws_sns"', '"greedy"').replace(
+        'name = "greedy"', 'name = "greedy"\n    stored_header_prefixes = ("x-greedy-", "")'
+    )
+    config = _config_with(tmp_path, {"greedy.py": source})
+    line = _one_line_exit_2(run_cli("check-config", "-c", str(config)))
+    assert "inbound type 'greedy': stored_header_prefixes must be a tuple of lower-case header-name prefixes" in line
+    assert str(tmp_path / "local_plugins" / "greedy.py") in line
+
+
 def test_closure_notices_that_is_not_a_bool_is_an_error(tmp_path: Path) -> None:
     # "no" is truthy: taken as is, it would send the closure notices the plugin meant to refuse.
     source = SECOND_WEBHOOK.replace('"webhook"', '"quiet"').replace(

@@ -52,7 +52,7 @@ def reply(db: Any, config: Any, sender: str, text: str) -> str:
         # As the Twilio plugin asks: phone numbers, listed under sms or voice.
         return replies.handle_reply(
             db, config.raw, "sms", sender, text, T0 + 60, kinds=("sms", "voice"), normalize=replies.phone_number
-        )[0]
+        )
 
 
 def status(db: Any, alert_id: int) -> str:
@@ -118,10 +118,8 @@ def test_the_channel_says_where_a_senders_address_is_listed_and_how_it_compares(
                 now=T0,
             )
         db.execute("UPDATE outbox SET status = 'sent'")
-        answer, _ = replies.handle_reply(
-            db, config.raw, "beep", "+15550000003", "ack", T0, normalize=replies.phone_number
-        )
+        answer = replies.handle_reply(db, config.raw, "beep", "+15550000003", "ack", T0, normalize=replies.phone_number)
         assert answer.startswith(f"Acknowledged #{alert_id}")
-        assert replies.handle_reply(db, config.raw, "sms", BOB, "close", T0)[0] == "This number is not known to alertd."
-        answer, _ = replies.handle_reply(db, config.raw, "sms", BOB, "close", T0, kinds=("sms", "voice"))
+        assert replies.handle_reply(db, config.raw, "sms", BOB, "close", T0) == "This number is not known to alertd."
+        answer = replies.handle_reply(db, config.raw, "sms", BOB, "close", T0, kinds=("sms", "voice"))
         assert answer.startswith(f"Closed #{alert_id}")

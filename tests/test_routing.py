@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from alertd import alerts, escalation, outbox
+from alertd import apply, escalation, outbox
 from alertd.config import ConfigError, build_config
 from alertd.mapping import Decision
 from alertd.store import connect
@@ -169,7 +169,7 @@ def test_a_level_that_reaches_nobody_pages_the_owners(tmp_path: Path) -> None:
     migrate(db)
     now = 1_800_000_000.0  # 2027-01-15, a Friday
     with db.atomic():
-        alert_id, _ = alerts.open_alert(
+        alert_id = apply.open_alert(
             db, "i", "p", Decision("open", "Mapped Open", source_id="x", title="t"), None, now
         )
         db.execute("UPDATE alerts SET recipients = '[\"o\"]' WHERE id = ?", [alert_id])

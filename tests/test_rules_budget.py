@@ -218,7 +218,7 @@ def test_the_write_job_writes_nothing_when_the_state_needs_details_it_lacks(tmp_
     db = connect(tmp_path / "alertd.db")
     migrate(db)
     ruleset = rules(title="T {{ id }}")
-    integration = SimpleNamespace(name="x", ruleset=ruleset)
+    integration = SimpleNamespace(name="x", ruleset=ruleset, inbound_type=None)
     request = InboundRequest("POST", "/in/t", {}, b"{}", "127.0.0.1", 0.0)
     message = InboundMessage("Notification", {"id": "s"}, source_message_id="m-1")
     # Evaluated while an alert for "s" was open (no title rendered); by the write it has closed.

@@ -117,7 +117,7 @@ async def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tm
     assert (result["via"], result["outcome"]) == ("database", "Mapped Open")
     assert Db(tmp_path / "alertd.db").inbound()[0]["simulated"] == 1
     unknown = run_cli("simulate", "nope", str(ALARM), "-c", str(config))
-    assert unknown.returncode == 2 and unknown.stderr.startswith("error: no integration named 'nope'")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("Error: no integration named 'nope'")
     assert "Traceback" not in unknown.stderr
     missing = run_cli("simulate", "alarms", str(tmp_path / "missing.json"), "-c", str(config))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
@@ -129,5 +129,5 @@ async def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tm
     ruleset = 'ruleset = "eventbridge_cloudtrail"'
     config.write_text(config.read_text().replace(ruleset, ruleset + "\nenabled = false"))
     disabled = run_cli("simulate", "events", str(ALARM), "-c", str(config))
-    assert disabled.returncode == 2 and disabled.stderr == "error: integration 'events' is disabled (enabled = false)\n"
+    assert disabled.returncode == 2 and disabled.stderr == "Error: integration 'events' is disabled (enabled = false)\n"
     assert len(Db(tmp_path / "alertd.db").inbound()) == 1

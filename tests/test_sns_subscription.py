@@ -57,7 +57,7 @@ def confirm_route(fake: FakeSNS, envelope: dict) -> str:
 def wait_state(db: Db, integration: str, state: str, timeout: float = 10) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = db.rows("SELECT * FROM subscriptions WHERE integration = ?", (integration,))
+        rows = db.rows("SELECT * FROM source_handshakes WHERE integration = ?", (integration,))
         if rows and rows[0]["state"] == state:
             return rows[0]
         time.sleep(0.05)
@@ -73,7 +73,7 @@ def test_auto_confirm_fetches_the_subscribe_url(env) -> None:
     assert json.loads(row["detail"])["subscription_arn"].startswith(DEFAULT_TOPIC)
     assert ("sns.us-east-1.amazonaws.com", path) in fake.requests
     listed = json.loads(run_cli("integrations", "--json", "-c", str(daemon.config)).stdout)
-    assert next(i for i in listed if i["name"] == "auto")["subscriptions"][0]["state"] == "confirmed"
+    assert next(i for i in listed if i["name"] == "auto")["handshakes"][0]["state"] == "confirmed"
 
 
 def test_auto_confirm_never_fetches_a_foreign_host(env) -> None:
@@ -90,7 +90,7 @@ def test_auto_confirm_never_fetches_a_foreign_host(env) -> None:
         line = daemon.wait_for("event=sns.confirm_failed", start=mark)
         assert "refusing to fetch SubscribeURL" in line
     assert fake.connects == before
-    row = db.rows("SELECT * FROM subscriptions WHERE integration = 'auto'")[0]
+    row = db.rows("SELECT * FROM source_handshakes WHERE integration = 'auto'")[0]
     assert row["state"] == "pending" and "refusing" in json.loads(row["detail"])["error"]
 
 

@@ -174,7 +174,7 @@ def test_confirm_a_subscription_from_the_inbound_log(env: Any, browser: Any) -> 
     page.click("button:has-text('Confirm subscription')")
     page.wait_for_selector(f"text=confirmed {envelope['TopicArn']}")
     assert any(p == path for _host, p in fake.requests)
-    state = rows(db, "SELECT state FROM subscriptions WHERE topic = ?", (envelope["TopicArn"],))
+    state = rows(db, "SELECT state FROM source_handshakes WHERE key = ?", (envelope["TopicArn"],))
     assert state == [{"state": "confirmed"}]
     console.close()
     # A user who is not an admin sees no Confirm button.

@@ -401,7 +401,7 @@ def test_not_acknowledged_fires_exactly_once_across_sigkill_and_restart(tmp_path
 
 
 def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Path) -> None:
-    from alertd import alerts
+    from alertd import apply
     from alertd.mapping import Decision
     from alertd.store import connect, write_transaction
     from alertd.store.schema import migrate
@@ -416,7 +416,7 @@ def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Pa
         "open", "Mapped Open", source_id="e1", title="ConsoleLogin by bob", fields={"eventName": "ConsoleLogin"}
     )
     with write_transaction(db):
-        alerts.open_alert(db, "cloudtrail-events", "security", decision, None, 1.0)
+        apply.open_alert(db, "cloudtrail-events", "security", decision, None, 1.0)
     out = run_cli("-c", str(config), "workflows")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -453,10 +453,8 @@ def test_events_handed_out_again_run_a_workflow_once(tmp_path: Path) -> None:
         alert_id, _ = alerts.open_alert(
             db, "alarms", None, Decision("open", "Mapped Open", source_id="s", title="t"), None, 1.0
         )
-        for _ in range(4):
-            alerts.apply_decision(
-                db, "alarms", None, Decision("append", "Mapped Appended", alert_id=alert_id), None, 2.0
-            )
+        for n in range(4):
+            alerts.append(db, alert_id, "alarms", n, 2.0)
     batch = events_after(db, 0)
     for _ in range(2):
         with write_transaction(db):

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from alertd import alert_timers, escalation
-from alertd.alerts import AlertError, acknowledge, close
+from alertd.alerts import AlertError
+from alertd.apply import acknowledge, close
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:

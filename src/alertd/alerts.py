@@ -3,9 +3,9 @@
 These functions run inside a writer job (one transaction with whatever caused
 them: the inbound log row, an SMS reply, an API call). Each writes its timeline
 rows (``alert_events``) in that transaction and returns them as AlertEvents; what
-reacts to them hears it from the event dispatcher after commit. Escalation is
-started on open and stopped on acknowledge and close in the same transaction,
-so the alert and its plan never disagree.
+reacts to them hears it from the event dispatcher after commit. This module knows
+no escalation plan: the coordinator (``alertd.apply``) starts and stops the plan in
+the same transaction, so the alert and its plan never disagree.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from alertd import escalation
 from alertd.mapping import Decision, OpenAlert
 from alertd.timeline import AlertEvent, add_event
 
@@ -83,35 +82,15 @@ def timeline(db: Database, alert_id: int) -> list[dict[str, Any]]:
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
 
-def apply_decision(
-    db: Database,
-    integration: str,
-    policy: str | None,
-    decision: Decision,
-    inbound_id: int,
-    now: float,
-) -> tuple[int | None, list[AlertEvent]]:
-    """Carry out what the mapper decided for one inbound message; return (alert id, events)."""
-    if decision.action == "open":
-        return open_alert(db, integration, policy, decision, inbound_id, now)
-    if decision.alert_id is None:
-        return None, []
-    if decision.action == "append":
-        db.execute(
-            "UPDATE alerts SET append_count = append_count + 1, last_inbound_id = ?, updated_at = ? WHERE id = ?",
-            [inbound_id, now, decision.alert_id],
-        )
-        # The count as of this repeat: a workflow reading the event later sees the count it was.
-        count = db.execute("SELECT append_count FROM alerts WHERE id = ?", [decision.alert_id]).fetchone()[0]
-        event = add_event(
-            db, decision.alert_id, "appended", integration, "source", now, inbound_id=inbound_id, append_count=count
-        )
-        return decision.alert_id, [event]
-    if decision.action == "ack":
-        return decision.alert_id, acknowledge(db, decision.alert_id, integration, "rule", now, inbound_id=inbound_id)
-    if decision.action == "close":
-        return decision.alert_id, close(db, decision.alert_id, integration, "source", now, inbound_id=inbound_id)
-    return None, []
+def append(db: Database, alert_id: int, integration: str, inbound_id: int, now: float) -> list[AlertEvent]:
+    """A source repeated itself on an alert that is not closed."""
+    db.execute(
+        "UPDATE alerts SET append_count = append_count + 1, last_inbound_id = ?, updated_at = ? WHERE id = ?",
+        [inbound_id, now, alert_id],
+    )
+    # The count as of this repeat: a workflow reading the event later sees the count it was.
+    count = db.execute("SELECT append_count FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    return [add_event(db, alert_id, "appended", integration, "source", now, inbound_id=inbound_id, append_count=count)]
 
 
 def open_alert(
@@ -158,8 +137,6 @@ def open_alert(
         events.append(add_event(db, alert_id, "reopened", integration, "source", now, **detail))
     else:
         events.append(add_event(db, alert_id, "opened", integration, "source", now, **detail))
-    if policy is not None:
-        escalation.start(db, alert_id, policy, now)
     return alert_id, events
 
 
@@ -176,9 +153,7 @@ def acknowledge(db: Database, alert_id: int, actor: str, via: str, now: float, *
         "WHERE id = ?",
         [now, actor, now, alert_id],
     )
-    events = [add_event(db, alert_id, "acknowledged", actor, via, now, **detail)]
-    escalation.stop(db, alert_id, now, reason="acknowledged")
-    return events
+    return [add_event(db, alert_id, "acknowledged", actor, via, now, **detail)]
 
 
 def close(db: Database, alert_id: int, actor: str, via: str, now: float, **detail: Any) -> list[AlertEvent]:
@@ -191,9 +166,7 @@ def close(db: Database, alert_id: int, actor: str, via: str, now: float, **detai
         "UPDATE alerts SET status = 'closed', closed_at = ?, closed_by = ?, updated_at = ? WHERE id = ?",
         [now, actor, now, alert_id],
     )
-    events = [add_event(db, alert_id, "closed", actor, via, now, **detail)]
-    escalation.stop(db, alert_id, now, reason="closed")
-    return events
+    return [add_event(db, alert_id, "closed", actor, via, now, **detail)]
 
 
 def list_alerts(db: Database, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

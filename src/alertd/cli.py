@@ -187,8 +187,7 @@ def plugins_cmd(obj: CliContext, as_json: bool) -> None:
         if obj.config_path.exists():
             obj.load_plugins_dir()
     except (ConfigError, PluginError) as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(2) from None
+        fail(str(exc))
     infos = describe(obj.pm)
     if as_json:
         echo_json([info.__dict__ for info in infos])
@@ -252,38 +251,16 @@ def tz_option(fn: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def integrations_cmd(obj: CliContext, as_json: bool) -> None:
-    """Each integration's secret URL, ruleset and subscription state."""
-    from alertd.integrations import ensure_tokens, integration_url
+    """Each integration's secret URL, ruleset and its source's handshake state (SNS subscriptions)."""
+    from alertd.integrations import ensure_tokens
+    from alertd.readmodel import integrations_overview
     from alertd.store import write_transaction
 
     config = obj.config
     db = obj.open_store_db()
     with write_transaction(db):
         tokens = ensure_tokens(db, config)
-    subs: dict[str, list[dict[str, Any]]] = {}
-    for row in db.execute("SELECT * FROM subscriptions ORDER BY integration, topic"):
-        subs.setdefault(row["integration"], []).append(dict(row))
-    out = []
-    for name, integ in config.integrations.items():
-        out.append(
-            {
-                "name": name,
-                "type": integ.inbound_type.name,
-                "url": integration_url(config, tokens[name]),
-                "ruleset": integ.ruleset_name,
-                "escalation_policy": integ.config.escalation_policy,
-                "enabled": integ.config.enabled,
-                "subscriptions": [
-                    {
-                        "topic": s["topic"],
-                        "state": s["state"],
-                        "inbound_id": s["inbound_id"],
-                        "updated_at": s["updated_at"],
-                    }
-                    for s in subs.get(name, [])
-                ],
-            }
-        )
+    out = integrations_overview(db, config, tokens)
     if as_json:
         echo_json(out)
         return
@@ -297,9 +274,9 @@ def integrations_cmd(obj: CliContext, as_json: bool) -> None:
         click.echo(f"    url:        {item['url']}")
         click.echo(f"    ruleset:    {item['ruleset']}")
         click.echo(f"    escalation: {item['escalation_policy'] or '-'}")
-        for sub in item["subscriptions"]:
-            # Topic names come from SNS messages: shown with control characters escaped.
-            click.echo(f"    topic:      {visible(sub['topic'])}: {sub['state']} (inbound #{sub['inbound_id']})")
+        for shake in item["handshakes"]:
+            # Keys (an SNS topic) and states come from the source: control characters escaped.
+            click.echo(visible(f"    {shake['label'] + ':':<11} {shake['text']}"))
 
 
 @cli.command("test-integration")
@@ -466,7 +443,7 @@ def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None
     db = obj.open_store_db()
     try:
         with write_transaction(db):
-            alert, _events = apply_command(db, action, alert_id, actor, "cli", time.time())
+            alert = apply_command(db, action, alert_id, actor, "cli", time.time())
     except AlertCommandError as exc:
         raise click.ClickException(str(exc)) from None
     from alertd.textout import visible
@@ -580,8 +557,7 @@ def simulate_cmd(obj: CliContext, integration: str, file: Path, offline: bool, a
     try:
         outcome = run_from_cli(obj.config, obj.pm, integration, file, offline=offline)
     except SimulationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+        raise CliError(str(exc)) from None
     click.echo(to_json(outcome) if as_json else describe(outcome))
 
 
@@ -603,8 +579,7 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
     try:
         result = backup(obj.config.db_path, file, force=force, busy_timeout=store.busy_timeout_seconds)
     except BackupError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+        raise CliError(str(exc)) from None
     click.echo(
         f"OK: {result.path}: {result.size} bytes, schema version {result.schema_version}, "
         f"{result.alerts} alert(s), {result.inbound_messages} inbound message(s), "

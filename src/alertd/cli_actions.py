@@ -37,7 +37,7 @@ def _act(obj: Any, action: str, alert_id: int, user: str | None, **args: Any) ->
     db = obj.open_store_db()
     try:
         with write_transaction(db):
-            alert, _events = apply_action(db, raw, action, alert_id, actor, "cli", time.time(), **args)
+            alert = apply_action(db, raw, action, alert_id, actor, "cli", time.time(), **args)
     except AlertCommandError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"#{alert_id} {alert['status']} ({action} by {visible(actor)}): {visible(alert['title'])}")

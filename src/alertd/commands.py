@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from alertd import alerts
+from alertd import alerts, apply
 from alertd.runtime import Runtime
-from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig
@@ -43,20 +42,21 @@ class AlertCommandError(Exception):
 
 def apply_command(
     db: Database, action: str, alert_id: int, actor: str, via: str, now: float, **detail: Any
-) -> tuple[dict[str, Any], list[AlertEvent]]:
+) -> dict[str, Any]:
+    """Acknowledge or close ``alert_id`` as ``actor`` (through alertd.apply); return the alert row
+    after the change. AlertCommandError (with an HTTP-ish status) when it cannot be done."""
     if action not in ACTIONS:
         raise AlertCommandError(f"unknown action {action!r}", 400)
     if alerts.get(db, alert_id) is None:
         raise AlertCommandError(f"no alert #{alert_id}", 404)
     try:
         if action == "ack":
-            events = alerts.acknowledge(db, alert_id, actor, via, now, **detail)
+            apply.acknowledge(db, alert_id, actor, via, now, **detail)
         else:
-            events = alerts.close(db, alert_id, actor, via, now, **detail)
+            apply.close(db, alert_id, actor, via, now, **detail)
     except alerts.AlertError as exc:
         raise AlertCommandError(str(exc), 409) from None
-    alert = alerts.get(db, alert_id) or {}
-    return alert, events
+    return alerts.get(db, alert_id) or {}
 
 
 # Every action a person may take on an alert (CLI, API; SMS replies use ack, close, snooze).
@@ -65,7 +65,7 @@ ALL_ACTIONS = ("ack", "close", "snooze", "unack", "escalate", "reassign", "note"
 
 def apply_action(
     db: Database, raw: RawConfig, action: str, alert_id: int, actor: str, via: str, now: float, **args: Any
-) -> tuple[dict[str, Any], list[AlertEvent]]:
+) -> dict[str, Any]:
     """Any of ALL_ACTIONS, inside a transaction. ``args``: ``seconds`` (snooze), ``level`` (escalate,
     optional, 1 = the first), ``policy`` (reassign), ``text`` (note), ``into`` (merge)."""
     from alertd import alert_actions
@@ -78,33 +78,30 @@ def apply_action(
         raise AlertCommandError(f"no alert #{alert_id}", 404)
     try:
         if action == "snooze":
-            events = alert_actions.snooze(db, alert_id, float(args["seconds"]), actor, via, now)
+            alert_actions.snooze(db, alert_id, float(args["seconds"]), actor, via, now)
         elif action == "unack":
-            events = alert_actions.unacknowledge(db, alert_id, actor, via, now)
+            alert_actions.unacknowledge(db, alert_id, actor, via, now)
         elif action == "escalate":
-            events = alert_actions.escalate(db, raw, alert_id, actor, via, now, level=args.get("level"))
+            alert_actions.escalate(db, raw, alert_id, actor, via, now, level=args.get("level"))
         elif action == "reassign":
-            events = alert_actions.reassign(db, raw, alert_id, str(args["policy"]), actor, via, now)
+            alert_actions.reassign(db, raw, alert_id, str(args["policy"]), actor, via, now)
         elif action == "note":
-            events = alert_actions.add_note(db, alert_id, str(args["text"]), actor, via, now)
+            alert_actions.add_note(db, alert_id, str(args["text"]), actor, via, now)
         else:
             into = int(args["into"])
             if alerts.get(db, into) is None:
                 raise AlertCommandError(f"no alert #{into}", 404)
-            events = alert_actions.merge(db, alert_id, into, actor, via, now)
+            alert_actions.merge(db, alert_id, into, actor, via, now)
     except alerts.AlertError as exc:
         raise AlertCommandError(str(exc), 409) from None
-    return alerts.get(db, alert_id) or {}, events
+    return alerts.get(db, alert_id) or {}
 
 
 async def run_alert_command(
     runtime: Runtime, action: str, alert_id: int, *, actor: str, via: str, **detail: Any
 ) -> dict[str, Any]:
     now = runtime.clock.now()
-    alert, _events = await runtime.store.write(
-        lambda db: apply_command(db, action, alert_id, actor, via, now, **detail)
-    )
-    return alert
+    return await runtime.store.write(lambda db: apply_command(db, action, alert_id, actor, via, now, **detail))
 
 
 async def run_alert_action(
@@ -112,7 +109,4 @@ async def run_alert_action(
 ) -> dict[str, Any]:
     now = runtime.clock.now()
     raw = runtime.config.raw
-    alert, _events = await runtime.store.write(
-        lambda db: apply_action(db, raw, action, alert_id, actor, via, now, **args)
-    )
-    return alert
+    return await runtime.store.write(lambda db: apply_action(db, raw, action, alert_id, actor, via, now, **args))

@@ -216,6 +216,19 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> tupl
                 "updated_at = ? WHERE alert_id = ?",
                 [now, alert_id],
             )
+            # An active plan means nobody acknowledged: the last page went out, nobody answered.
+            events.append(
+                add_event(
+                    db,
+                    alert_id,
+                    "escalation_exhausted",
+                    "escalation",
+                    "engine",
+                    now,
+                    policy=policy_name,
+                    passes=policy.repeat + 1,
+                )
+            )
         else:
             db.execute(
                 "UPDATE escalations SET level = ?, pass = ?, next_due = ?, updated_at = ? WHERE alert_id = ?",

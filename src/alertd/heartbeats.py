@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from alertd import alerts
+from alertd import alerts, apply
 from alertd.mapping import Decision
 from alertd.timeline import AlertEvent
 
@@ -155,7 +155,7 @@ def record_ping(db: Database, config: Config, name: str, ping: Ping, now: float)
     closed = None
     live = alerts.find_live(db, INTEGRATION_PREFIX + name, name)
     if live is not None:
-        events = alerts.close(db, live.id, INTEGRATION_PREFIX + name, "source", now, heartbeat=name)
+        events = apply.close(db, live.id, INTEGRATION_PREFIX + name, "source", now, heartbeat=name)
         closed = live.id
         if cfg.notify_on_close:
             from alertd.outbox import enqueue_closure_notices
@@ -202,8 +202,7 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> list
         live = alerts.find_live(db, integration, name)
         if live is None:
             decision = missed_decision(name, cfg, row["last_ping_at"], row["created_at"])
-            alert_id, opened = alerts.open_alert(db, integration, cfg.escalation_policy, decision, None, now)
-            events += opened
+            alert_id = apply.open_alert(db, integration, cfg.escalation_policy, decision, None, now)
         else:  # an alert of this heartbeat is still open (e.g. acknowledged): it stands for this miss too
             alert_id = live.id
         db.execute(

@@ -55,6 +55,16 @@ def alertd_inbound_types() -> list[InboundType]:
       returns is written to the inbound log before the sender gets a 2xx;
     - ``async after_commit(message, integration, runtime)``: optional; called
       after the inbound log row is committed (e.g. to confirm a subscription);
+    - ``stored_header_prefixes``: optional tuple of lower-case header-name
+      prefixes whose values the inbound log keeps (SNS: ``("x-amz-sns-",)``);
+      other headers beyond a small allow-list are stored by name only;
+    - source handshakes (the source's side of the link, e.g. an SNS topic's
+      subscription): a message announcing one carries
+      ``InboundMessage.handshake = Handshake(key, state, detail)``, stored with
+      its inbound-log row; ``set_handshake_state`` changes it later (inside a
+      write); optional ``describe_handshake(row) -> (label, text)`` says how
+      ``alertd integrations`` shows a stored row (default: key, state and the
+      announcing row). Keys, states and details are bounded (alertd.handshakes);
     - ``sample_message(data, integration)``: unwrap a sample file or a plain
       body without checking signatures, for ``alertd test-integration``;
     - ``async confirm_subscription(runtime, inbound_id, via)``: optional; confirm
@@ -124,7 +134,16 @@ def alertd_alert_event(event: AlertEvent, runtime: Runtime) -> None:
     - ``escalated``: an escalation level fired (``detail.users``);
     - ``level_skipped``: a level reached nobody and was skipped;
     - ``escalation_stopped``: the plan stopped (its policy no longer exists);
+    - ``escalation_exhausted``: the last level of the last pass fired while the
+      alert was still unacknowledged: its policy pages nobody more (written with
+      that level's ``escalated``; ``detail.passes``, ``detail.policy``). The alert
+      stays open; a workflow may page someone else;
     - ``notified``: a channel accepted a notification;
+    - ``notification_retry_scheduled``: a send failed in a way worth retrying;
+      the next attempt is queued (``detail.attempt``: attempts so far,
+      ``detail.next_attempt_at``, ``detail.error``, ``detail.notification``);
+    - ``notification_delivered``: the provider reported a sent notification
+      delivered (a status callback; ``detail.notification``, ``detail.kind``);
     - ``notification_failed``: a notification failed for good;
     - ``notification_failover``: the user is tried on their next contact method;
     - ``notification_exhausted``: no contact method is left for that user;

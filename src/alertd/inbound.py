@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
+from alertd.handshakes import Handshake
+
 if TYPE_CHECKING:
     from alertd.config import Integration
     from alertd.runtime import Runtime
@@ -28,23 +30,16 @@ class InboundRequest:
 
 
 @dataclass
-class Subscription:
-    """A source-side subscription awaiting or holding confirmation (SNS topics)."""
-
-    topic: str
-    state: str  # pending | confirmed | unsubscribed
-    confirm_url: str | None = None
-
-
-@dataclass
 class InboundMessage:
     """A verified message, ready for the inbound log and the mapper.
 
     ``document`` is what the mapper's field paths address. ``source_message_id``
     makes deliveries idempotent: the same id from the same integration is
     recorded as Duplicate Delivery and changes nothing. ``outcome`` is set by the
-    plugin only for messages that are not mapped (a subscription confirmation);
-    otherwise the mapper decides it. ``status``/``response`` is what the sender
+    plugin only for messages that are not mapped (a handshake such as a subscription
+    confirmation); otherwise the mapper decides it. ``handshake``: the state of the
+    source's side of the link that this message announces, recorded with its
+    inbound-log row (alertd.handshakes). ``status``/``response`` is what the sender
     gets once the row is committed.
     """
 
@@ -52,7 +47,7 @@ class InboundMessage:
     document: Any
     source_message_id: str | None = None
     outcome: str | None = None
-    subscription: Subscription | None = None
+    handshake: Handshake | None = None
     status: int = 200
     response: str = "OK"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -75,6 +70,8 @@ class InboundType(Protocol):
     settings_model: type[BaseModel] | None
     rulesets: dict[str, dict[str, Any]]
     default_ruleset: str
+    # Optional (see hookspecs.alertd_inbound_types): stored_header_prefixes, after_commit,
+    # describe_handshake.
 
     async def handle(
         self, request: InboundRequest, integration: Integration, runtime: Runtime

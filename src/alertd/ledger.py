@@ -27,7 +27,8 @@ STORED_HEADERS = frozenset(
         "x-real-ip",
     }
 )
-STORED_HEADER_PREFIXES = ("x-amz-sns-",)
+# An inbound type adds its own by name prefix (``stored_header_prefixes``, e.g. SNS's
+# ``x-amz-sns-``): they come with each Entry.
 # Of a request to an unknown token (nobody's traffic, maybe an attacker's): these only.
 UNKNOWN_TOKEN_HEADERS = frozenset({"content-type", "content-length", "user-agent", "x-forwarded-for"})
 # The most of a body to an unknown token that is kept, for diagnosis.
@@ -58,6 +59,7 @@ class Entry:
     decision: dict[str, Any] | None = field(default=None)
     simulated: bool = False  # recorded by `alertd simulate`, not delivered by a source
     maintenance_id: int | None = None  # the maintenance window that applied to the message
+    header_prefixes: tuple[str, ...] = ()  # the inbound type's stored_header_prefixes
 
 
 def scrub(value: str, secrets: tuple[str, ...]) -> str:
@@ -68,15 +70,15 @@ def scrub(value: str, secrets: tuple[str, ...]) -> str:
     return value
 
 
-def safe_headers(headers: dict[str, str], *, known_sender: bool = True) -> dict[str, str]:
-    """The headers as stored: allowed ones with their values; of a known integration's
-    request, the names of the others too (values dropped); of an unknown one, nothing else."""
+def safe_headers(
+    headers: dict[str, str], *, known_sender: bool = True, prefixes: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The headers as stored: allowed ones (and those starting with one of the inbound type's
+    ``prefixes``) with their values; of a known integration's request, the names of the others
+    too (values dropped); of an unknown one, nothing else."""
     if not known_sender:
         return {k: v for k, v in headers.items() if k in UNKNOWN_TOKEN_HEADERS}
-    return {
-        k: (v if k in STORED_HEADERS or k.startswith(STORED_HEADER_PREFIXES) else NOT_STORED)
-        for k, v in headers.items()
-    }
+    return {k: (v if k in STORED_HEADERS or k.startswith(prefixes) else NOT_STORED) for k, v in headers.items()}
 
 
 def record(db: Database, entry: Entry) -> int:
@@ -90,7 +92,9 @@ def record(db: Database, entry: Entry) -> int:
             entry.integration,
             entry.remote_addr,
             entry.method,
-            json.dumps(safe_headers(entry.headers, known_sender=entry.integration is not None)),
+            json.dumps(
+                safe_headers(entry.headers, known_sender=entry.integration is not None, prefixes=entry.header_prefixes)
+            ),
             entry.body,
             entry.body_size,
             entry.message_type,

@@ -1,4 +1,5 @@
-"""Housekeeping chores: pruning the inbound log (and heartbeat pings) by its retention setting.
+"""Housekeeping chores: pruning the inbound log (and heartbeat pings) and reply receipts by their
+retention settings.
 
 Run once at start and then on the timer of ``alertd.engine.housekeeping``.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from alertd import ledger
+from alertd import ledger, replies
 from alertd.heartbeats import prune_pings
 from alertd.log import get_logger
 
@@ -31,4 +32,19 @@ async def prune_inbound_log(runtime: Runtime) -> int:
     # Heartbeat pings are kept as long as the inbound log.
     while await runtime.store.write(lambda db: prune_pings(db, cutoff)):
         pass
+    return total
+
+
+async def prune_reply_receipts(runtime: Runtime) -> int:
+    """Forget provider webhook ids (alertd.replies.first_receipt) past their replay window."""
+    days = runtime.config.raw.store.reply_receipt_retention_days
+    cutoff = runtime.clock.now() - days * 86400
+    total = 0
+    while True:
+        removed = await runtime.store.write(lambda db: replies.prune_receipts(db, cutoff))
+        total += removed
+        if removed == 0:
+            break
+    if total:
+        log.info("reply_receipts.pruned", rows=total, older_than_days=days)
     return total

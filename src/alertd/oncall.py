@@ -418,13 +418,34 @@ def _uid(name: str, shift: Shift, start: datetime) -> str:
 _TICK = timedelta(microseconds=1)
 
 
+# How many pieces beyond the window's edge a clipped shift is followed (a rotation of one user
+# hands off to that user again each period: a year of hourly pieces is still cut somewhere).
+_MAX_EDGE_PIECES = 10_000
+
+
 def _true_bounds(compiled: _Schedule, shift: Shift, lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
-    """The real start and end of a shift that the window ``[lo, hi)`` clipped."""
+    """The real start and end of a shift that the window ``[lo, hi)`` clipped: the merged shift,
+    as ``shifts`` would merge it over a wider window. Pieces end at every handoff, restriction
+    edge or override bound, even where the same user stays on call by the same source (one user
+    in a rotation), so walk back and forward while that holds."""
+
+    def same(t: datetime) -> tuple[datetime | None, datetime | None] | None:
+        user, source, start, end = compiled.evaluate(t)
+        return (start, end) if (user, source) == (shift.user, shift.source) else None
+
     start, end = shift.start, shift.end
     if start == lo:
-        start = compiled.evaluate(lo)[2] or lo
+        for _ in range(_MAX_EDGE_PIECES):
+            piece = same(start - _TICK)
+            if piece is None or piece[0] is None:
+                break
+            start = piece[0]
     if end == hi:
-        end = compiled.evaluate(hi - _TICK)[3] or hi
+        for _ in range(_MAX_EDGE_PIECES):
+            piece = same(end)
+            if piece is None or piece[1] is None:
+                break
+            end = piece[1]
     return start, end
 
 

@@ -305,7 +305,21 @@ def record_result(
             "in_doubt = MAX(in_doubt, ?) WHERE id = ?",
             [channel, result.error, now + delay, now, int(in_doubt), row["id"]],
         )
-        return []
+        return [
+            add_event(
+                db,
+                row["alert_id"],
+                "notification_retry_scheduled",
+                row["user"],
+                channel or row["kind"],
+                now,
+                kind=row["kind"],
+                notification=row["id"],
+                attempt=row["attempts"],
+                next_attempt_at=now + delay,
+                error=result.error,
+            )
+        ]
     db.execute(
         "UPDATE outbox SET status = 'failed', channel = ?, last_error = ?, next_attempt_at = NULL, updated_at = ? "
         "WHERE id = ?",
@@ -362,7 +376,19 @@ def record_delivery_status(
             "UPDATE outbox SET status = 'delivered', channel = ?, provider_id = ?, updated_at = ? WHERE id = ?",
             [channel, provider_id, now, item["id"]],
         )
-        return []
+        return [
+            add_event(
+                db,
+                item["alert_id"],
+                "notification_delivered",
+                item["user"],
+                channel,
+                now,
+                kind=item["kind"],
+                notification=item["id"],
+                purpose=item["purpose"],
+            )
+        ]
     result = DeliveryResult("failed", provider_id=provider_id, error=error or f"provider reported {state.value}")
     return record_result(db, raw, item, channel, result, now)
 

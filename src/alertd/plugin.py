@@ -23,7 +23,10 @@ Hooks and the shapes they exchange
     ``InboundMessage``       a verified message, ready for the inbound log and the mapper.
     ``Rejection``            a refused request: a status (4xx, or 5xx to make the sender retry)
                              and a one-line reason for the inbound log.
-    ``Subscription``         a source-side subscription an inbound message announces.
+    ``Handshake``            the state of the source's side of the link that an inbound message
+                             announces (``InboundMessage.handshake``: an SNS subscription pending,
+                             unsubscribed), recorded with its inbound-log row; ``HandshakeRow``
+                             a stored one, as ``describe_handshake`` gets it.
     ``SUBSCRIPTION_CONFIRMATION``, ``UNSUBSCRIBE_CONFIRMATION``
                              inbound-log outcomes of messages that are not mapped.
     ``Integration``          a configured integration as an inbound type receives it.
@@ -35,7 +38,7 @@ Acting on alerts (inside ``runtime.store.write``)
     ``apply_command(db, action, alert_id, actor, via, now, **detail)``
                              acknowledge (``"ack"``) or close (``"close"``) an alert as ``actor``
                              (a name under ``[users]``), recorded as done via ``via``; returns
-                             (alert, events). ``AlertCommandError`` (with an HTTP-ish ``status``)
+                             the alert row after the change. ``AlertCommandError`` (with an HTTP-ish ``status``)
                              when it cannot be done. ``ACTIONS`` lists the actions.
     ``actor_problem(raw, user)``
                              why ``user`` may not act on alerts, or None: check it first.
@@ -75,8 +78,10 @@ Storage, HTTP routes and CLI commands
     ``make_private_dirs``    create directories readable by the daemon's user only.
     ``inbound_log_entry(db, id)``
                              one row of the inbound log, or None.
-    ``set_subscription_state(db, integration, topic, state, now, **detail)``
-                             record a source-side subscription's state.
+    ``set_handshake_state(db, integration, key, state, now, inbound_id=None, **detail)``
+                             record the state of a source handshake later (e.g. confirmed);
+                             ``detail`` is merged into the stored one (None removes a key) and
+                             shown to operators: no secrets. ``HandshakeError`` when out of bounds.
     ``requires_token``, ``json_response``, ``error``, ``parse_id``
                              for routes (``alertd_register_routes``): bearer-token check,
                              JSON answers, one-line errors, and ids from a URL.
@@ -92,9 +97,11 @@ from alertd.channels import Channel, DeliveryResult, DeliveryState, Notification
 from alertd.cli import ROW_ID, config_option
 from alertd.commands import ACTIONS, MAX_ID, AlertCommandError, actor_problem, apply_command
 from alertd.config import Integration, LongSecret
+from alertd.handshakes import Handshake, HandshakeError, HandshakeRow
+from alertd.handshakes import record as set_handshake_state
 from alertd.http.api import error, json_response, parse_id, requires_token
 from alertd.http_delivery import post
-from alertd.inbound import InboundMessage, InboundRequest, InboundType, Rejection, Subscription
+from alertd.inbound import InboundMessage, InboundRequest, InboundType, Rejection
 from alertd.ledger import get as inbound_log_entry
 from alertd.log import error_with_cause, get_logger
 from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
@@ -104,7 +111,6 @@ from alertd.replies import first_receipt, handle_reply, parse_reply, phone_numbe
 from alertd.runtime import Runtime
 from alertd.store import Store, StoreUnavailable, write_transaction
 from alertd.store.files import make_private_dirs
-from alertd.subscriptions import set_state as set_subscription_state
 from alertd.textout import visible, visible_block
 from alertd.weburl import safe_link
 
@@ -118,6 +124,9 @@ __all__ = [
     "Channel",
     "DeliveryResult",
     "DeliveryState",
+    "Handshake",
+    "HandshakeError",
+    "HandshakeRow",
     "InboundMessage",
     "InboundRequest",
     "InboundType",
@@ -128,7 +137,6 @@ __all__ = [
     "Runtime",
     "Store",
     "StoreUnavailable",
-    "Subscription",
     "actor_problem",
     "apply_command",
     "config_option",
@@ -151,7 +159,7 @@ __all__ = [
     "requires_token",
     "safe_link",
     "sandbox",
-    "set_subscription_state",
+    "set_handshake_state",
     "visible",
     "visible_block",
     "write_transaction",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,6 +151,29 @@ def bad_kinds(pm: pluggy.PluginManager, label: Callable[[str], str] = str) -> li
     return out
 
 
+# A prefix of header names whose values an inbound type keeps: at least "x-" and a word, so that
+# no type keeps every header (credentials ride in some).
+HEADER_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9-]{3,63}$")
+
+
+def bad_inbound_types(pm: pluggy.PluginManager, label: Callable[[str], str] = str) -> list[str]:
+    """Inbound types declaring header prefixes that are no lower-case header-name prefix."""
+    out = []
+    for impl in pm.hook.alertd_inbound_types.get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        for inbound_type in impl.function() or []:
+            prefixes = getattr(inbound_type, "stored_header_prefixes", ())
+            ok = isinstance(prefixes, tuple) and all(isinstance(p, str) and HEADER_PREFIX_RE.match(p) for p in prefixes)
+            if not ok:
+                name = getattr(inbound_type, "name", "?")
+                out.append(
+                    f"plugin {label(impl.plugin_name)}: inbound type {name!r}: stored_header_prefixes must be "
+                    f"a tuple of lower-case header-name prefixes of 4 to 64 characters (found {prefixes!r:.80})"
+                )
+    return out
+
+
 def check_plugins(pm: pluggy.PluginManager) -> None:
     """Raise PluginSetError (one line, every problem) unless the loaded plugins fit together."""
     problems = unknown_hooks(pm)
@@ -160,6 +184,7 @@ def check_plugins(pm: pluggy.PluginManager) -> None:
     problems += duplicate_names(_provided(pm, "alertd_channels"), "channel", label)
     problems += duplicate_names(_provided(pm, "alertd_inbound_types"), "inbound type", label)
     problems += bad_kinds(pm, label)
+    problems += bad_inbound_types(pm, label)
     if problems:
         raise PluginSetError("; ".join(problems))
     pm.check_pending()  # the same rule as unknown_hooks, kept as pluggy's own backstop

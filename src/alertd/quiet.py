@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from alertd import alerts
+from alertd import apply
 from alertd.durations import words
 from alertd.timeline import AlertEvent
 
@@ -35,7 +35,7 @@ def fire_due(db: Database, now: float, limit: int = 100) -> list[AlertEvent]:
         if status is None or status[0] == "closed":
             continue
         reason = f"no matching message for {words(quiet_seconds)} (close_after_quiet)"
-        events.extend(alerts.close(db, alert_id, integration, "rule", now, reason=reason))
+        events.extend(apply.close(db, alert_id, integration, "rule", now, reason=reason))
     return events
 
 

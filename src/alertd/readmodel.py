@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
-from alertd import alerts, escalation, outbox
+from alertd import alerts, escalation, handshakes, outbox
+from alertd.integrations import integration_url
+
+if TYPE_CHECKING:
+    from alertd.config import Config
 
 
 def alert_detail(db: Database, alert_id: int) -> dict[str, Any] | None:
@@ -22,3 +27,29 @@ def alert_detail(db: Database, alert_id: int) -> dict[str, Any] | None:
         "escalation": escalation.plan(db, alert_id),
         "notifications": outbox.for_alert(db, alert_id),
     }
+
+
+def integrations_overview(db: Database, config: Config, tokens: dict[str, str]) -> list[dict[str, Any]]:
+    """Each configured integration: its URL, ruleset, policy, and its source's ``handshakes`` (each
+    row with the ``label`` and ``text`` its inbound type shows it as: alertd.handshakes)."""
+    stored = handshakes.by_integration(db)
+    out = []
+    for name, integ in config.integrations.items():
+        rows = []
+        for row in stored.get(name, []):
+            label, text = handshakes.describe(row, integ.inbound_type)
+            item = asdict(row)
+            del item["integration"]
+            rows.append({**item, "label": label, "text": text})
+        out.append(
+            {
+                "name": name,
+                "type": integ.inbound_type.name,
+                "url": integration_url(config, tokens[name]),
+                "ruleset": integ.ruleset_name,
+                "escalation_policy": integ.config.escalation_policy,
+                "enabled": integ.config.enabled,
+                "handshakes": rows,
+            }
+        )
+    return out

@@ -1,12 +1,13 @@
 """One inbound request, start to finish: inbound plugin -> ledger -> mapper -> lifecycle.
 
-``receive`` finds the integration by its URL token, lets the integration's
+``receive`` gets the integration its URL token names (looked up once, before the body
+was read, by http/inbound_asgi.py), lets the integration's
 inbound type verify and unwrap the request, evaluates the rules on a worker thread
 (templates and regexes are driven by message data: they must never hold the
 writer, which every integration, escalation and ack shares), then, in ONE writer
 transaction, checks for a redelivery, settles the decision against the alert state
-as it is at that moment, records the inbound log row and applies the decision to
-the alerts table (which starts or stops escalation). Only after that commit does
+as it is at that moment, records the inbound log row and applies the decision
+(``apply.py``: the alert's lifecycle, then its escalation plan). Only after that commit does
 the sender get its 2xx; if the commit fails it gets a 503 and retries. Plugins
 hear about alert changes from the event dispatcher (alertd.engine.events), which reads
 the timeline rows this transaction wrote.
@@ -21,7 +22,8 @@ from typing import Any
 import trio
 from sqlite_utils import Database
 
-from alertd import alerts, ledger, maintenance_windows, metrics, quiet, routing, thresholds
+from alertd import alerts, apply, handshakes, ledger, maintenance_windows, metrics, quiet, routing, thresholds
+from alertd.config import Integration
 from alertd.inbound import InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
 from alertd.maintenance_windows import Window
@@ -38,7 +40,6 @@ from alertd.mapping import (
 )
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
-from alertd.timeline import AlertEvent
 from alertd.unknown_tokens import UnknownTokenTally
 
 log = get_logger("alertd.inbound")
@@ -55,14 +56,15 @@ class Recorded:
     inbound_id: int
     outcome: str
     alert_id: int | None
-    events: list[AlertEvent]
-    notifications_queued: int = 0
+    opened: bool = False  # a new alert, whose first escalation step is due now
 
 
-def _entry(request: InboundRequest, integration: str | None, **kw: Any) -> ledger.Entry:
+def _entry(request: InboundRequest, integration: Integration | None, **kw: Any) -> ledger.Entry:
+    inbound_type = None if integration is None else integration.inbound_type
     return ledger.Entry(
         received_at=request.received_at,
-        integration=integration,
+        integration=None if integration is None else integration.name,
+        header_prefixes=tuple(getattr(inbound_type, "stored_header_prefixes", ())),
         remote_addr=request.remote_addr,
         method=request.method,
         headers=request.headers,
@@ -75,7 +77,7 @@ def _entry(request: InboundRequest, integration: str | None, **kw: Any) -> ledge
 async def reject(
     runtime: Runtime,
     request: InboundRequest,
-    integration: str | None,
+    integration: Integration,
     status: int,
     reason: str,
     *,
@@ -93,13 +95,14 @@ async def reject(
         source_message_id=source_message_id,
         body_size=len(request.body) if body_size is None else body_size,
     )
+    name = integration.name
     try:
         inbound_id = await runtime.store.write(lambda db: ledger.record(db, entry))
     except StoreUnavailable as exc:
-        log.error("inbound.store_unavailable", integration=integration, error=str(exc))
+        log.error("inbound.store_unavailable", integration=name, error=str(exc))
         return Reply(503, "storage unavailable; retry later\n")
-    metrics.INBOUND.labels(integration or "-", REJECTED).inc()
-    log.info("inbound.rejected", inbound_id=inbound_id, integration=integration, status=status, reason=reason)
+    metrics.INBOUND.labels(name, REJECTED).inc()
+    log.info("inbound.rejected", inbound_id=inbound_id, integration=name, status=status, reason=reason)
     return Reply(status, f"{reason}\n")
 
 
@@ -176,6 +179,12 @@ class Placement:
     route: routing.Route | None = None
 
 
+def _record_handshake(db: Database, integration: str, message: InboundMessage, inbound_id: int, now: float) -> None:
+    shake = message.handshake
+    if shake is not None:
+        handshakes.record(db, integration, shake.key, shake.state, now, inbound_id=inbound_id, **shake.detail)
+
+
 def record_message(
     db: Database,
     runtime: Runtime,
@@ -188,13 +197,14 @@ def record_message(
     simulated: bool = False,
     placement: Placement | None = None,
 ) -> Recorded | None:
-    """The writer job: dedup, settle the decision, log, apply. All or nothing. None (and nothing
-    written) when the alert state changed since ``evaluation`` so that it lacks the alert's details.
-    ``placement``: found for the message off the writer (the window is checked again here)."""
+    """The writer job: dedup, settle the decision, log, apply (alertd.apply). All or nothing. None
+    (and nothing written) when the alert state changed since ``evaluation`` so that it lacks the
+    alert's details. ``placement``: found for the message off the writer (the window is checked
+    again here)."""
     name = integration.name
     entry = _entry(
         request,
-        name,
+        integration,
         outcome="",
         status=message.status,
         message_type=message.message_type,
@@ -206,28 +216,22 @@ def record_message(
         if first is not None:
             entry.outcome, entry.alert_id = DUPLICATE_DELIVERY, first[1]
             entry.reason = f"message id first delivered as inbound #{first[0]}"
-            return Recorded(ledger.record(db, entry), DUPLICATE_DELIVERY, first[1], [])
+            return Recorded(ledger.record(db, entry), DUPLICATE_DELIVERY, first[1])
     entry.accepted = True
     if message.outcome is not None:
-        # Not for the mapper (a subscription handshake): log it, note the subscription state.
+        # Not for the mapper (a source handshake): log it, and the handshake's state with it.
         entry.outcome = message.outcome
         entry.reason = message.extra.get("reason", "")
         inbound_id = ledger.record(db, entry)
-        if message.subscription is not None:
-            sub = message.subscription
-            db.execute(
-                """INSERT INTO subscriptions (integration, topic, state, confirm_url, inbound_id, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (integration, topic) DO UPDATE SET state = excluded.state,
-                       confirm_url = excluded.confirm_url, inbound_id = excluded.inbound_id,
-                       updated_at = excluded.updated_at""",
-                [name, sub.topic, sub.state, sub.confirm_url, inbound_id, now],
-            )
-        return Recorded(inbound_id, message.outcome, None, [])
+        _record_handshake(db, name, message, inbound_id, now)
+        return Recorded(inbound_id, message.outcome, None)
 
     assert evaluation is not None, "a message for the mapper comes with its evaluation"
     config = None if runtime is None else runtime.config
-    return apply_evaluation(db, config, integration, entry, evaluation, now, placement)
+    recorded = apply_evaluation(db, config, integration, entry, evaluation, now, placement)
+    if recorded is not None:
+        _record_handshake(db, name, message, recorded.inbound_id, now)
+    return recorded
 
 
 def apply_evaluation(
@@ -271,30 +275,16 @@ def apply_evaluation(
     route = None if placement is None else placement.route
     if route is not None and route.name != routing.DEFAULT_ROUTE:
         entry.decision["route"] = route.name
-    policy = integration.config.escalation_policy if route is None else route.policy
     inbound_id = ledger.record(db, entry)
     if count_id is not None:
         thresholds.link(db, count_id, inbound_id)
-    alert_id, events = alerts.apply_decision(db, name, policy, decision, inbound_id, now)
-    queued = 0
+    alert_id = apply.apply_decision(db, config, integration, decision, inbound_id, now, route=route, window=window)
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)
-        if route is not None:
-            routing.assign(db, alert_id, route)
-        if window is not None:
-            events += maintenance_windows.hold(db, alert_id, window, now)
-        elif policy is None and config is not None:
-            paged, queued = routing.page_owners(db, config.raw, alert_id, now)
-            events += paged
     # Only a match of the open rule keeps the alert alive (not an ack rule's repeat).
     if ruleset.quiet_seconds is not None and evaluation.matched == "open" and alert_id is not None:
         quiet.arm(db, alert_id, name, ruleset.quiet_seconds, now)
-    if decision.action == "close" and alert_id is not None and integration.config.notify_on_close:
-        from alertd.outbox import enqueue_closure_notices
-
-        queued = enqueue_closure_notices(db, config, alert_id, now)
-        queued += routing.owner_closure_notices(db, config, alert_id, now)
-    return Recorded(inbound_id, decision.outcome, alert_id, events, queued)
+    return Recorded(inbound_id, decision.outcome, alert_id, opened=decision.action == "open")
 
 
 async def commit_message(
@@ -332,33 +322,40 @@ async def commit_message(
         if recorded is not None:
             break
     assert recorded is not None
+    if recorded.opened:
+        # The page's hot path: the escalation loop need not wait for the dispatcher's pass over
+        # the 'opened' event (which wakes it too). A wake-up only; no effect leaves here.
+        runtime.wake("escalation")
     return recorded
 
 
 async def receive(
     runtime: Runtime,
-    token: str,
+    integration: Integration | None,
     request: InboundRequest,
     *,
     oversize: bool = False,
     body_size: int | None = None,
     timed_out: bool = False,
 ) -> Reply:
-    integration = runtime.services["tokens"].lookup(token)
+    """Answer one request to ``/in/{token}``; ``integration`` is the token's (the caller looked it
+    up before reading the body), None for an unknown token."""
     if integration is None:
         return await reject_unknown(runtime, request, body_size)
     name = integration.name
     if not integration.config.enabled:
-        return await reject(runtime, request, name, 404, "integration is disabled", body_size=body_size)
+        return await reject(runtime, request, integration, 404, "integration is disabled", body_size=body_size)
     if request.method != "POST":
-        return await reject(runtime, request, name, 405, f"method {request.method} not allowed; use POST")
+        return await reject(runtime, request, integration, 405, f"method {request.method} not allowed; use POST")
     if timed_out:
         timeout = runtime.config.raw.server.body_timeout
-        return await reject(runtime, request, name, 408, f"body not received within {timeout:g} s", body_size=body_size)
+        return await reject(
+            runtime, request, integration, 408, f"body not received within {timeout:g} s", body_size=body_size
+        )
     if oversize:
         limit = runtime.config.raw.server.max_body_bytes
         return await reject(
-            runtime, request, name, 413, f"body larger than the limit of {limit} bytes", body_size=body_size
+            runtime, request, integration, 413, f"body larger than the limit of {limit} bytes", body_size=body_size
         )
     try:
         result = await integration.inbound_type.handle(request, integration, runtime)
@@ -367,7 +364,7 @@ async def receive(
         return await reject(
             runtime,
             request,
-            name,
+            integration,
             500,
             f"inbound type {integration.inbound_type.name} failed: {type(exc).__name__}",
         )
@@ -375,9 +372,21 @@ async def receive(
         return await reject(
             runtime,
             request,
-            name,
+            integration,
             result.status,
             result.reason,
+            message_type=result.message_type,
+            source_message_id=result.source_message_id,
+        )
+    shake = result.handshake
+    why = None if shake is None else handshakes.problem(shake.key, shake.state, shake.detail)
+    if why is not None:
+        return await reject(
+            runtime,
+            request,
+            integration,
+            400,
+            f"handshake not acceptable: {why}",
             message_type=result.message_type,
             source_message_id=result.source_message_id,
         )
@@ -393,7 +402,7 @@ async def receive(
         return await reject(
             runtime,
             request,
-            name,
+            integration,
             500,
             f"internal error while deciding: {type(exc).__name__}",
             message_type=result.message_type,

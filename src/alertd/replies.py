@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from alertd.commands import MAX_ID, AlertCommandError, apply_action
-from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
     from alertd.config import RawConfig
@@ -124,6 +123,15 @@ def first_receipt(db: Database, key: str, now: float) -> bool:
     return cursor.rowcount == 1
 
 
+def prune_receipts(db: Database, cutoff: float, limit: int = 5000) -> int:
+    """Forget receipts recorded before ``cutoff`` (at most ``limit`` per call); return how many."""
+    cursor = db.execute(
+        "DELETE FROM reply_receipts WHERE rowid IN (SELECT rowid FROM reply_receipts WHERE received_at < ? LIMIT ?)",
+        [cutoff, limit],
+    )
+    return cursor.rowcount
+
+
 def handle_reply(
     db: Database,
     raw: RawConfig,
@@ -134,8 +142,8 @@ def handle_reply(
     *,
     kinds: tuple[str, ...] | None = None,
     normalize: Callable[[str], str] = plain_address,
-) -> tuple[str, list[AlertEvent]]:
-    """(the answer to send back, the committed events).
+) -> str:
+    """The answer to send back (what changed is committed with the caller's transaction).
 
     ``kind`` is the path the reply came by (recorded as ``via``). The channel plugin says where
     its sender's address may be listed: ``kinds`` (default ``(kind,)``; an SMS reply comes from
@@ -144,28 +152,28 @@ def handle_reply(
     kinds = kinds or (kind,)
     user = user_for_address(raw, kinds, sender, normalize)
     if user is None:
-        return "This number is not known to alertd.", []
+        return "This number is not known to alertd."
     command = parse_reply(text)
     if command is None:
-        return HELP, []
+        return HELP
     alert_id = command.alert_id
     if alert_id is None:
         # A bare ACK means the latest alert still waiting for one; a bare CLOSE (SNOOZE), the latest not closed.
         statuses = ("open",) if command.action == "ack" else ("open", "acknowledged")
         alert_id = latest_alert_for(db, user, kinds, statuses)
         if alert_id is None:
-            return "You have no open alert to act on. " + HELP, []
+            return "You have no open alert to act on. " + HELP
     elif not 0 < alert_id <= MAX_ID:
-        return "There is no alert with that number. " + HELP, []
+        return "There is no alert with that number. " + HELP
     elif not was_paged(db, user, alert_id):
-        return f"You were not paged for alert #{alert_id}.", []
+        return f"You were not paged for alert #{alert_id}."
     minutes = command.minutes
     if command.action == "snooze" and not (minutes and 1 <= minutes <= MAX_SNOOZE_MINUTES):
-        return f"Snooze for 1 to {MAX_SNOOZE_MINUTES} minutes. " + HELP, []
+        return f"Snooze for 1 to {MAX_SNOOZE_MINUTES} minutes. " + HELP
     seconds = (minutes or 0) * 60
     try:
-        alert, events = apply_action(db, raw, command.action, alert_id, user, kind, now, seconds=seconds)
+        alert = apply_action(db, raw, command.action, alert_id, user, kind, now, seconds=seconds)
     except AlertCommandError as exc:
-        return f"{exc}.", []
+        return f"{exc}."
     done = {"ack": "Acknowledged", "close": "Closed", "snooze": f"Snoozed for {minutes} min"}[command.action]
-    return f"{done} #{alert_id}: {alert['title']}"[:300], events
+    return f"{done} #{alert_id}: {alert['title']}"[:300]

@@ -30,8 +30,11 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"
     LEVEL_SKIPPED = "level_skipped"
     ESCALATION_STOPPED = "escalation_stopped"
+    ESCALATION_EXHAUSTED = "escalation_exhausted"
     # Delivery (outbox.py)
     NOTIFIED = "notified"
+    NOTIFICATION_RETRY_SCHEDULED = "notification_retry_scheduled"
+    NOTIFICATION_DELIVERED = "notification_delivered"
     NOTIFICATION_FAILED = "notification_failed"
     NOTIFICATION_FAILOVER = "notification_failover"
     NOTIFICATION_EXHAUSTED = "notification_exhausted"

@@ -100,6 +100,16 @@ def describe_one(event: dict[str, Any], escalations: dict[str, dict[str, str]]) 
         attempts = detail.get("attempts")
         tries = f" after {attempts} attempt{'s' if attempts != 1 else ''}" if isinstance(attempts, int) else ""
         return f"could not reach {actor} by {detail.get('kind') or '?'}{tries}: {detail.get('error') or 'failed'}"
+    if kind == "escalation_exhausted":
+        passes = detail.get("passes")
+        times = f" ({passes} pass{'es' if passes != 1 else ''})" if isinstance(passes, int) else ""
+        return f"last level reached{times}: the policy pages nobody more"
+    if kind == "notification_retry_scheduled":
+        attempt = detail.get("attempt")
+        tries = f" after attempt {attempt}" if isinstance(attempt, int) else ""
+        return f"will try {actor} by {detail.get('kind') or '?'} again{tries}: {detail.get('error') or 'failed'}"
+    if kind == "notification_delivered":
+        return f"{detail.get('kind') or event.get('via') or '?'} to {actor} delivered (the provider reported it)"
     if kind == "notification_failover":
         return f"trying {detail.get('user', actor)} by {detail.get('next')} instead of {detail.get('failed')}"
     if kind == "notification_exhausted":

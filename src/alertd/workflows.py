@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from alertd import alert_actions, alert_timers, alerts, outbox
+from alertd import alert_actions, alert_timers, alerts, apply, outbox
 from alertd.config.workflow_models import TIME_TRIGGERS, WEEKDAYS, TimeWindow, WorkflowAction, WorkflowConfig
 from alertd.log import get_logger
 from alertd.mapping import Document, compile_condition
@@ -270,9 +270,9 @@ def _perform(
         assert action.policy is not None
         return f"reassigned to {action.policy}", alert_actions.reassign(db, raw, alert_id, action.policy, who, via, now)
     if kind == "ack":
-        return "acknowledged", alerts.acknowledge(db, alert_id, who, via, now)
+        return "acknowledged", apply.acknowledge(db, alert_id, who, via, now)
     if kind == "close":
-        return "closed", alerts.close(db, alert_id, who, via, now)
+        return "closed", apply.close(db, alert_id, who, via, now)
     if kind == "snooze":
         assert action.minutes is not None
         return f"snoozed {action.minutes:g} min", alert_actions.snooze(db, alert_id, action.minutes * 60, who, via, now)

@@ -105,6 +105,9 @@ class StoreConfig(Model):
     path: Path = Path("alertd.db")
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     inbound_retention_days: float = Field(30, gt=0)
+    # Provider webhooks carry no timestamp: their ids are kept this long so that a replay acts
+    # once only (longer than any captured request is worth replaying; rows are tiny).
+    reply_receipt_retention_days: float = Field(365, ge=30, le=3650)
     # How long a write waits for a lock held by another process before the request gets a 503.
     busy_timeout_seconds: float = Field(5, gt=0, le=300)
     # A hard cap on the database size; when it is reached inbound requests get 503 (SNS retries).

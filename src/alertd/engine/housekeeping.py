@@ -1,4 +1,4 @@
-"""Housekeeping: recurring chores (inbound-log pruning), fired by a trio loop like every other timer.
+"""Housekeeping: recurring chores (inbound-log and reply-receipt pruning), fired by a trio loop like every other timer.
 
 APScheduler is used for what it is good at: its triggers (interval, cron, with time
 zones) compute each chore's next fire time. That time is stored as a row in ``meta``
@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlite_utils import Database
 
 from alertd.log import get_logger
-from alertd.maintenance import prune_inbound_log
+from alertd.maintenance import prune_inbound_log, prune_reply_receipts
 from alertd.runtime import Runtime
 
 log = get_logger("alertd.housekeeping")
@@ -34,6 +34,7 @@ class Chore:
 # The daemon also prunes once at start, before it serves (daemon.run).
 CHORES: tuple[Chore, ...] = (
     Chore("prune_inbound_log", IntervalTrigger(minutes=60, timezone="UTC"), prune_inbound_log),
+    Chore("prune_reply_receipts", IntervalTrigger(hours=24, timezone="UTC"), prune_reply_receipts),
 )
 
 

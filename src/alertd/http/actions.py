@@ -73,12 +73,12 @@ def actions_blueprint(runtime: Runtime) -> Blueprint:
         if isinstance(action, Response):
             return action
 
-        def job(db: object) -> tuple[dict, list]:
+        def job(db: object) -> dict:
             links.mark_used(db, action, now)  # type: ignore[arg-type]
             return apply_command(db, action.action, action.alert_id, action.user, "link", now)  # type: ignore[arg-type]
 
         try:
-            alert, _events = await runtime.store.write(job)
+            alert = await runtime.store.write(job)
         except links.LinkError as exc:
             return page("Link not usable", str(exc), status=409)
         except AlertCommandError as exc:

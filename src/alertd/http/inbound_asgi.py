@@ -17,6 +17,7 @@ from urllib.parse import quote
 import trio
 
 from alertd import ledger
+from alertd.config import Integration
 from alertd.inbound import InboundRequest
 from alertd.log import get_logger
 from alertd.memory import release_free_memory
@@ -112,7 +113,7 @@ class InboundEndpoint:
         counted = int(wanted)
         self.in_flight += counted
         try:
-            buffered = await self._handle(scope, receive_, send, token, headers, wanted)
+            buffered = await self._handle(scope, receive_, send, integration, headers, wanted)
         finally:
             self.in_flight -= counted
         self.buffered += buffered  # (not `+= await`: that would read the total before awaiting)
@@ -126,7 +127,13 @@ class InboundEndpoint:
                 await trio.to_thread.run_sync(release_free_memory)
 
     async def _handle(
-        self, scope: dict[str, Any], receive_: Any, send: Any, token: str, headers: dict[str, str], wanted: bool
+        self,
+        scope: dict[str, Any],
+        receive_: Any,
+        send: Any,
+        integration: Integration | None,
+        headers: dict[str, str],
+        wanted: bool,
     ) -> int:
         """Answer the request; return how many body bytes were buffered."""
         runtime = self.runtime
@@ -155,7 +162,7 @@ class InboundEndpoint:
         )
         reply = await receive(
             runtime,
-            token,
+            integration,
             request,
             oversize=body.oversize,
             body_size=body.size,

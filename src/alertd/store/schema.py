@@ -178,6 +178,11 @@ def _v5_outbox_sending_index(db: Database) -> None:
     db.execute("CREATE INDEX outbox_sending ON outbox (updated_at) WHERE status = 'sending'")
 
 
+# What the allow-list kept by prefix when this migration was written (the one inbound type
+# then, SNS); today each inbound type declares its own (stored_header_prefixes).
+V6_KEPT_PREFIXES = ("x-amz-sns-",)
+
+
 def _v6_inbound_repeats(db: Database) -> None:
     # Requests to unknown tokens are aggregated: one row per remote address per minute, counted.
     db.execute("ALTER TABLE inbound_log ADD COLUMN repeat_count INTEGER NOT NULL DEFAULT 1")
@@ -193,7 +198,9 @@ def _v6_inbound_repeats(db: Database) -> None:
     rows = db.execute("SELECT id, integration, headers FROM inbound_log").fetchall()
     for inbound_id, integration, headers in rows:
         kept = safe_headers(
-            {k: scrub(str(v), secrets) for k, v in json.loads(headers).items()}, known_sender=integration is not None
+            {k: scrub(str(v), secrets) for k, v in json.loads(headers).items()},
+            known_sender=integration is not None,
+            prefixes=V6_KEPT_PREFIXES,
         )
         cleaned = json.dumps(kept)
         if cleaned != headers:
@@ -432,6 +439,32 @@ def _web_console(db: Database) -> None:
     db.execute("CREATE INDEX inbound_log_outcome ON inbound_log (outcome, id)")
 
 
+def _v11_source_handshakes(db: Database) -> None:
+    # The core keeps inbound types' handshake state without knowing a provider: SNS subscriptions
+    # become rows keyed by topic, their confirm URL and confirmation time moved into the detail.
+    db.execute(
+        """CREATE TABLE source_handshakes (
+            integration TEXT NOT NULL,
+            key TEXT NOT NULL,
+            state TEXT NOT NULL,
+            inbound_id INTEGER,
+            updated_at REAL NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (integration, key)
+        )"""
+    )
+    if db["subscriptions"].exists():
+        # json_patch drops the NULL members (a row never confirmed has no confirmed_at).
+        db.execute(
+            """INSERT INTO source_handshakes (integration, key, state, inbound_id, updated_at, detail)
+               SELECT integration, topic, state, inbound_id, updated_at,
+                      json_patch(COALESCE(detail, '{}'),
+                                 json_object('confirm_url', confirm_url, 'confirmed_at', confirmed_at))
+               FROM subscriptions"""
+        )
+        db.execute("DROP TABLE subscriptions")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -450,6 +483,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("alerts: route and owners", _alert_owners),
     ("alert timers, workflow runs, merged and snoozed alerts, outbox payloads", _v_alert_timers_and_workflows),
     ("web console: passwords, sessions, failed logins", _web_console),
+    ("source handshakes (inbound types' state, was: subscriptions)", _v11_source_handshakes),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -513,7 +513,7 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
         from alertd.integrations import integration_url
 
         integration = runtime.config.integrations[name]
-        summary = await runtime.store.read(lambda db: queries.integration_summary(db, name))
+        summary = await runtime.store.read(lambda db: queries.integration_summary(db, name, integration.inbound_type))
         url = ""
         if g.viewer.admin:  # the token is the URL's only secret: admins only
             token = integration.config.token.get_secret_value() if integration.config.token else None

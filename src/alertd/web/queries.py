@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from alertd import ledger
+from alertd import handshakes, ledger
 
 PAGE = 50
 # Counts on the tabs stop here ("10000+"): a count is a scan of the status index.
@@ -121,8 +121,9 @@ def inbound_for_alert(db: Database, alert: dict[str, Any], timeline: list[dict[s
     return [dict(r) for r in rows]
 
 
-def integration_summary(db: Database, name: str) -> dict[str, Any]:
-    """Counts by outcome, the last message and the subscriptions of one integration."""
+def integration_summary(db: Database, name: str, inbound_type: Any) -> dict[str, Any]:
+    """Counts by outcome, the last message and the source handshakes (an SNS topic's subscription)
+    of one integration, each handshake as its inbound type describes it (alertd.handshakes)."""
     counts = {
         r[0]: r[1]
         for r in db.execute(
@@ -134,17 +135,19 @@ def integration_summary(db: Database, name: str) -> dict[str, Any]:
         f"SELECT {ledger.LIST_COLUMNS} FROM inbound_log WHERE integration = ? ORDER BY received_at DESC LIMIT 1",
         [name],
     ).fetchone()
-    subs = [
-        dict(r)
-        for r in db.execute(
-            "SELECT topic, state, inbound_id, updated_at, confirmed_at, detail FROM subscriptions "
-            "WHERE integration = ? ORDER BY topic",
-            [name],
-        ).fetchall()
-    ]
-    for sub in subs:
-        sub["detail"] = json.loads(sub["detail"]) if sub.get("detail") else {}
-    return {"counts": counts, "last": dict(last) if last else None, "subscriptions": subs}
+    shakes = []
+    for row in handshakes.by_integration(db).get(name, []):
+        label, text = handshakes.describe(row, inbound_type)
+        shakes.append(
+            {
+                "label": label,
+                "text": text,
+                "state": row.state,
+                "inbound_id": row.inbound_id,
+                "error": row.detail.get("error"),
+            }
+        )
+    return {"counts": counts, "last": dict(last) if last else None, "handshakes": shakes}
 
 
 def user_alerts(db: Database, user: str, limit: int = 20) -> list[dict[str, Any]]:

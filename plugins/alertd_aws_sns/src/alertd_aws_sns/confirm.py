@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from alertd.plugin import Store, error_with_cause, get_logger, inbound_log_entry, set_subscription_state
+from alertd.plugin import Store, error_with_cause, get_logger, inbound_log_entry, set_handshake_state
 from alertd_aws_sns.signature import SignatureError, validate_sns_url_for_topic
 
 log = get_logger("alertd.aws_sns")
@@ -48,11 +48,14 @@ async def confirm_and_record(
         problem = str(exc)
         log.error("sns.confirm_failed", integration=integration, topic=topic, via=via, error=problem)
         await store.write(
-            lambda db: set_subscription_state(db, integration, topic, "pending", now(), error=problem, via=via)
+            lambda db: set_handshake_state(db, integration, topic, "pending", now(), error=problem, via=via)
         )
         raise
+    at = now()
     await store.write(
-        lambda db: set_subscription_state(db, integration, topic, "confirmed", now(), subscription_arn=arn, via=via)
+        lambda db: set_handshake_state(
+            db, integration, topic, "confirmed", at, subscription_arn=arn, confirmed_at=at, error=None, via=via
+        )
     )
     log.info("sns.confirmed", integration=integration, topic=topic, via=via, subscription_arn=arn)
     return arn

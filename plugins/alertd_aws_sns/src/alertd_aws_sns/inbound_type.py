@@ -32,10 +32,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from alertd.plugin import (
     SUBSCRIPTION_CONFIRMATION,
     UNSUBSCRIBE_CONFIRMATION,
+    Handshake,
+    HandshakeRow,
     InboundMessage,
     InboundRequest,
     Rejection,
-    Subscription,
     get_logger,
     jsonlimits,
 )
@@ -131,6 +132,8 @@ class SnsInboundType:
     settings_model = SnsSettings
     rulesets = RULESETS
     default_ruleset = DEFAULT_RULESET
+    # SNS's own headers (message type, id, topic, subscription) are kept in the inbound log.
+    stored_header_prefixes = ("x-amz-sns-",)
 
     def __init__(self) -> None:
         self._caches: dict[tuple[Path, float], CertificateCache] = {}
@@ -224,14 +227,14 @@ class SnsInboundType:
                 document=envelope,
                 source_message_id=message_id,
                 outcome=SUBSCRIPTION_CONFIRMATION,
-                subscription=Subscription(topic=topic, state="pending", confirm_url=envelope["SubscribeURL"]),
+                handshake=Handshake(topic, "pending", {"confirm_url": envelope["SubscribeURL"]}),
             )
         return InboundMessage(
             message_type=kind,
             document=envelope,
             source_message_id=message_id,
             outcome=UNSUBSCRIBE_CONFIRMATION,
-            subscription=Subscription(topic=topic, state="unsubscribed", confirm_url=envelope["SubscribeURL"]),
+            handshake=Handshake(topic, "unsubscribed", {"confirm_url": envelope["SubscribeURL"]}),
         )
 
     # --- the hook's interface -----------------------------------------------------
@@ -299,6 +302,10 @@ class SnsInboundType:
         except ConfirmError as exc:
             raise ValueError(str(exc)) from None
         return envelope["TopicArn"], arn
+
+    def describe_handshake(self, row: HandshakeRow) -> tuple[str, str]:
+        """A subscription in ``alertd integrations``: its topic, state and announcing message."""
+        return "topic", f"{row.key}: {row.state} (inbound #{row.inbound_id})"
 
     def sample_message(self, data: bytes, integration: Integration) -> InboundMessage | Rejection:
         """A dry-run message from a sample file (``{"headers": ..., "body": ...}``) or a plain body.

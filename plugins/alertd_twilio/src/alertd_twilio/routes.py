@@ -160,7 +160,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return text("expected a MessageSid of at most 64 characters", 400)
         raw, now = runtime.config.raw, runtime.clock.now()
 
-        def job(db: Any) -> tuple[str, list] | None:
+        def job(db: Any) -> str | None:
             if not first_receipt(db, f"{SMS_CHANNEL}:{sid}", now):
                 return None
             # A text comes from the same phone as a voice contact: either may name the sender.
@@ -174,10 +174,9 @@ def blueprint(runtime: Runtime) -> Blueprint:
         if result is None:
             log.warning("twilio.sms_replayed", message_sid=sid, remote_addr=request.remote_addr)
             return twiml(MessagingResponse())  # answered before: no second reply, no second action
-        answer, events = result
-        log.info("twilio.sms_reply", message_sid=sid, events=len(events))
+        log.info("twilio.sms_reply", message_sid=sid)
         response = MessagingResponse()
-        response.message(answer)
+        response.message(result)
         return twiml(response)
 
     @bp.route("/voice/twiml/<int:notification_id>", methods=["GET", "POST"])
@@ -223,7 +222,7 @@ def blueprint(runtime: Runtime) -> Blueprint:
             return twiml(goodbye(settings, f"Alert {alert_id} was not {done}: {problem}. Goodbye."))
         receipt = f"{VOICE_CHANNEL}:{call_sid}:{notification_id}:{digits}"
 
-        def job(db: Any) -> tuple[dict, list] | None:
+        def job(db: Any) -> dict | None:
             if not first_receipt(db, receipt, now):
                 return None
             return apply_command(db, action, alert_id, user, "voice", now, notification=notification_id)
@@ -233,7 +232,6 @@ def blueprint(runtime: Runtime) -> Blueprint:
             if result is None:
                 log.warning("twilio.gather_replayed", call_sid=call_sid, notification=notification_id, digits=digits)
                 return twiml(goodbye(settings, "Goodbye."))
-            _alert, _events = result
         except AlertCommandError as exc:
             log.info("twilio.voice_command_refused", alert_id=alert_id, user=user, action=action, reason=str(exc))
             return twiml(goodbye(settings, f"Alert {alert_id} was not {done}: {exc}. Goodbye."))
