@@ -219,16 +219,18 @@ def test_sms_snooze_reply(tmp_path: Path) -> None:
     assert replies.parse_reply("snooze #42") == replies.ReplyCommand("snooze", 42, 30)
     assert replies.parse_reply("SNOOZE 42 30 40") is None
     with write_transaction(db):
-        answer, events = replies.handle_reply(
+        answer = replies.handle_reply(
             db, raw, "sms", "+1 555 555 0101", f"SNOOZE {alert_id} 3000", 2.0, normalize=replies.phone_number
         )
-    assert "1 to 1440 minutes" in answer and events == []
+    assert "1 to 1440 minutes" in answer
+    assert db.execute("SELECT COUNT(*) FROM alert_events WHERE kind = 'snoozed'").fetchone()[0] == 0
     with write_transaction(db):
-        answer, events = replies.handle_reply(
+        answer = replies.handle_reply(
             db, raw, "sms", "+15555550101", f"snooze {alert_id} 45", 2.0, normalize=replies.phone_number
         )
     assert answer.startswith(f"Snoozed for 45 min #{alert_id}")
-    assert [(e.kind, e.actor, e.via) for e in events][-1] == ("snoozed", "alice", "sms")
+    last = db.execute("SELECT kind, actor, via FROM alert_events ORDER BY id DESC LIMIT 1").fetchone()
+    assert tuple(last) == ("snoozed", "alice", "sms")
     assert db.execute("SELECT due FROM alert_timers").fetchone()[0] == 2.0 + 45 * 60
 
 

@@ -73,6 +73,11 @@ async def test_a_missed_ping_opens_an_alert_that_pages_and_the_next_ping_closes_
         assert alert["title"].startswith("heartbeat nightly-backup missed: last ping at ")
         assert alert["title"].endswith(("CET", "CEST"))  # the heartbeat's zone
         await app.wait_until(lambda: [s["user"] for s in sends(sent)] == ["alice"], what="alice paged")
+        # Closure notices go to those the page reached: wait until its send is recorded.
+        await app.wait_until(
+            lambda: db.rows("SELECT status FROM outbox WHERE purpose = 'alert'")[0]["status"] == "sent",
+            what="the page recorded as sent",
+        )
         # Missed once, one alert: more time without a ping opens no second one.
         await app.advance(3600)
         assert len(heartbeat_alerts(db)) == 1
