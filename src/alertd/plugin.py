@@ -21,6 +21,8 @@ Hooks and the shapes they exchange
     ``InboundType``          protocol of an inbound type (``alertd_inbound_types``).
     ``InboundRequest``       one HTTP request to an integration's URL, as received.
     ``InboundMessage``       a verified message, ready for the inbound log and the mapper.
+    ``InboundBatch``         several messages in one request (one inbound-log row and decision
+                             each, committed together before the 2xx).
     ``Rejection``            a refused request: a status (4xx, or 5xx to make the sender retry)
                              and a one-line reason for the inbound log.
     ``Subscription``         a source-side subscription an inbound message announces.
@@ -94,7 +96,7 @@ from alertd.commands import ACTIONS, MAX_ID, AlertCommandError, actor_problem, a
 from alertd.config import Integration, LongSecret
 from alertd.http.api import error, json_response, parse_id, requires_token
 from alertd.http_delivery import post
-from alertd.inbound import InboundMessage, InboundRequest, InboundType, Rejection, Subscription
+from alertd.inbound import InboundBatch, InboundMessage, InboundRequest, InboundType, Rejection, Subscription
 from alertd.ledger import get as inbound_log_entry
 from alertd.log import error_with_cause, get_logger
 from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
@@ -118,6 +120,7 @@ __all__ = [
     "Channel",
     "DeliveryResult",
     "DeliveryState",
+    "InboundBatch",
     "InboundMessage",
     "InboundRequest",
     "InboundType",
