@@ -4,6 +4,8 @@ daemon's app, bad input refused with a reason and a log row, delivery ids, dry r
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +14,8 @@ import pytest
 from alertd.config import ConfigError, load_config
 from alertd.plugins import make_manager
 from alertd_inbound_webhook.signing import sign
-from helpers import run_cli, write_config
+from externals import require_program
+from helpers import ROOT, DaemonProcess, run_cli, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 
@@ -48,6 +51,8 @@ bearer_token = "{BEARER_TOKEN}"
 [integrations.plain]
 type = "webhook"
 token = "{OPEN}"
+[integrations.plain.options]
+delivery_id_header = ""
 [integrations.plain.rules]
 source_id = "data^0^id"
 open_when = {{ field = "labels^severity", equals = "page" }}
@@ -206,9 +211,10 @@ async def test_own_rules_and_field_paths_without_credentials(config: Path) -> No
     db = Db(config.parent / "alertd.db")
     async with in_process(config) as app:
         payload = body(labels={"severity": "page"}, data=[{"id": "job-7", "name": "backup failed"}])
-        assert (await app.post(f"/in/{OPEN}", content=payload)).status_code == 200
+        same_id = {"X-Delivery-Id": "1"}  # ignored: delivery_id_header = ""
+        assert (await app.post(f"/in/{OPEN}", content=payload, headers=same_id)).status_code == 200
         payload = body(labels={"severity": "info"}, data=[{"id": "job-8", "name": "backup slow"}])
-        assert (await app.post(f"/in/{OPEN}", content=payload)).status_code == 200
+        assert (await app.post(f"/in/{OPEN}", content=payload, headers=same_id)).status_code == 200
     assert [row["outcome"] for row in db.inbound()] == ["Mapped Open", "Unmapped"]
     assert [(a["source_id"], a["title"]) for a in db.alerts()] == [("job-7", "backup failed")]
 
@@ -239,6 +245,7 @@ def test_dry_run_through_the_cli(config: Path, tmp_path: Path) -> None:
         ('signature_header = "X Sig: 1"', "integrations.w.options.signature_header"),
         ('timestamp_header = "X-Timestamp"', "expected secret to be set with timestamp_header"),
         ('secrett = "x"', "integrations.w.options.secrett"),
+        ('delivery_id_header = "X Id"', "integrations.w.options.delivery_id_header"),
     ],
 )
 def test_bad_options_name_the_key(tmp_path: Path, options: str, expected: str) -> None:
@@ -255,3 +262,26 @@ def test_signature_helper_agrees_with_a_known_vector() -> None:
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     )
     assert time.time() > 0
+
+
+def test_the_readme_curl_example_signs_and_sends(tmp_path: Path) -> None:
+    """The README's shell example, as written, against the daemon: openssl signs, curl posts."""
+    for program in ("curl", "openssl"):
+        require_program([program], program)
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- webhook-curl-example", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    config = write_config(tmp_path, INTEGRATIONS)
+    db = Db(tmp_path / "alertd.db")
+    with DaemonProcess(config) as daemon:
+        script = block.replace("http://127.0.0.1:8080", daemon.url)
+        out = subprocess.run(
+            ["bash", "-euc", script],
+            env={**os.environ, "TOKEN": SIGNED, "SECRET": SECRET},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout == "OK\nOK\n"
+    assert [row["outcome"] for row in db.inbound()] == ["Mapped Open", "Mapped Closed"]
+    assert db.alerts()[0]["title"] == "Nightly backup of db1 failed"

@@ -40,7 +40,8 @@ class WebhookOptions(BaseModel):
     timestamp_header: str | None = Field(None, pattern=HEADER_NAME, max_length=64)
     tolerance_seconds: int = Field(300, ge=1, le=86_400)
     bearer_token: SecretStr | None = None
-    delivery_id_header: str | None = Field("X-Delivery-Id", pattern=HEADER_NAME, max_length=64)
+    # "" ignores delivery ids (every request counts).
+    delivery_id_header: str = Field("X-Delivery-Id", pattern=r"^([A-Za-z0-9][A-Za-z0-9-]*)?$", max_length=64)
 
     @field_validator("bearer_token")
     @classmethod
