@@ -77,6 +77,9 @@ Storage, HTTP routes and CLI commands
     ``make_private_dirs``    create directories readable by the daemon's user only.
     ``inbound_log_entry(db, id)``
                              one row of the inbound log, or None.
+    ``integration_tokens(db, config)``, ``integration_url(config, token)``
+                             every integration's URL token (generated and kept on first use; call
+                             inside ``write_transaction``) and the public URL it makes.
     ``set_subscription_state(db, integration, topic, state, now, **detail)``
                              record a source-side subscription's state.
     ``requires_token``, ``json_response``, ``error``, ``parse_id``
@@ -97,6 +100,8 @@ from alertd.config import Integration, LongSecret
 from alertd.http.api import error, json_response, parse_id, requires_token
 from alertd.http_delivery import post
 from alertd.inbound import InboundBatch, InboundMessage, InboundRequest, InboundType, Rejection, Subscription
+from alertd.integrations import ensure_tokens as integration_tokens
+from alertd.integrations import integration_url
 from alertd.ledger import get as inbound_log_entry
 from alertd.log import error_with_cause, get_logger
 from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
@@ -143,6 +148,8 @@ __all__ = [
     "handle_reply",
     "hookimpl",
     "inbound_log_entry",
+    "integration_tokens",
+    "integration_url",
     "json_response",
     "jsonlimits",
     "make_private_dirs",

@@ -60,6 +60,9 @@ def load_confirmation(db: Any, config: Any, inbound_id: int) -> tuple[str, dict[
 @hookimpl
 def alertd_register_commands(cli: click.Group) -> None:
     from alertd.plugin import ROW_ID, config_option
+    from alertd_aws_sns.cli_aws import register as register_aws
+
+    register_aws(cli)
 
     @cli.group("sns")
     def sns() -> None:
