@@ -240,15 +240,22 @@ def main() -> None:
     am: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
     for run in range(args.runs):
         for c in levels:
+            # SNS and webhook back to back, the order alternating by run: a shared machine's load
+            # drifts, and neither should always get the quieter slot.
+            if run % 2:
+                with tempfile.TemporaryDirectory() as tmp:
+                    hook = alertd_level(Path(tmp), hooks, c, args.duration, WEBHOOK_TOKEN)
             with tempfile.TemporaryDirectory() as tmp:
                 result = alertd_level(Path(tmp), pool, c, args.duration)
-                per_level[c].append(result)
+            if not run % 2:
+                with tempfile.TemporaryDirectory() as tmp:
+                    hook = alertd_level(Path(tmp), hooks, c, args.duration, WEBHOOK_TOKEN)
+            per_level[c].append(result)
+            webhook[c].append(hook)
+            with tempfile.TemporaryDirectory() as tmp:
                 am_result = alertmanager_level(Path(tmp), c, args.duration)
                 if am_result is not None:
                     am[c].append(am_result)
-            with tempfile.TemporaryDirectory() as tmp:
-                hook = alertd_level(Path(tmp), hooks, c, args.duration, WEBHOOK_TOKEN)
-                webhook[c].append(hook)
             i = result["ingest"]
             print(
                 f"run {run + 1} c={c:>3}: {i['rps']:7.0f} req/s  p50 {i['p50_ms']:6.1f} ms  p99 "
