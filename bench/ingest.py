@@ -9,11 +9,17 @@ against a trivial endpoint of the same server (GET /healthz) measured in the sam
 Afterwards the inbound log must hold exactly every 2xx-answered message (checked, not assumed).
 If Prometheus Alertmanager is installed (Debian: prometheus-alertmanager), the same concurrency is
 run against its POST /api/v2/alerts and the ratio printed. Figures are medians over the runs.
+
+The webhook level: the same mix as generic JSON webhooks (``type = "webhook"``, HMAC-SHA256
+signed, a delivery id header each) to a fresh daemon at each concurrency, printed beside the SNS
+figure of the same run with their ratio (webhook / SNS).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import json
 import multiprocessing
 import random
@@ -28,6 +34,15 @@ from typing import Any
 from common import TOKEN, DaemonProcess, free_port, median, rss_kib, run_load, sns_config, summary
 
 ALARMS = 300
+WEBHOOK_TOKEN = "bench-webhook-token-0123456789abcdef"
+WEBHOOK_SECRET = "bench-webhook-hmac-secret-0123456789abcdef"
+WEBHOOK_INTEGRATION = f"""
+[integrations.hooks]
+type = "webhook"
+token = "{WEBHOOK_TOKEN}"
+[integrations.hooks.options]
+secret = "{WEBHOOK_SECRET}"
+"""
 
 
 def _init_worker(key_pem: bytes) -> None:
@@ -93,6 +108,26 @@ def signed_pool(count: int, traffic: list[tuple[str, str]] | None = None) -> lis
     return pool_out
 
 
+def webhook_pool(traffic: list[tuple[str, str]]) -> list[tuple[str, bytes, dict[str, str]]]:
+    """The same traffic as generic webhook bodies, HMAC-signed, the message id as delivery id."""
+    out = []
+    for message, message_id in traffic:
+        alarm = json.loads(message)
+        body = json.dumps(
+            {
+                "id": alarm["AlarmArn"],
+                "status": "firing" if alarm["NewStateValue"] == "ALARM" else "resolved",
+                "title": f"{alarm['AlarmName']}: {alarm['NewStateReason']}",
+                "description": alarm.get("AlarmDescription") or "",
+                "severity": "critical",
+            }
+        ).encode()
+        signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Signature-256": signature, "X-Delivery-Id": message_id}
+        out.append((message_id, body, headers))
+    return out
+
+
 def verify_log(db: Path, answered: set[str]) -> dict[str, Any]:
     conn = sqlite3.connect(db)
     accepted = {r[0] for r in conn.execute("SELECT source_message_id FROM inbound_log WHERE accepted = 1")}
@@ -109,13 +144,14 @@ def verify_log(db: Path, answered: set[str]) -> dict[str, Any]:
     }
 
 
-def alertd_level(tmp: Path, pool: list, concurrency: int, duration: float) -> dict[str, Any]:
-    config = sns_config(tmp)  # info: what a deployment runs with (one log line per request)
+def alertd_level(tmp: Path, pool: list, concurrency: int, duration: float, token: str = TOKEN) -> dict[str, Any]:
+    # info: what a deployment runs with (one log line per request)
+    config = sns_config(tmp, WEBHOOK_INTEGRATION)
     daemon = DaemonProcess(config).start()
     try:
         port = int(daemon.url.rsplit(":", 1)[1])
         trivial = run_load(port, [("GET", "/healthz", {}, b"")] * 400_000, concurrency, duration)
-        requests = [("POST", f"/in/{TOKEN}", headers, body) for _mid, body, headers in pool]
+        requests = [("POST", f"/in/{token}", headers, body) for _mid, body, headers in pool]
         ingest = run_load(port, requests, concurrency, duration)
         answered = {pool[i][0] for i in ingest["ok_indexes"]}
         time.sleep(0.2)
@@ -196,14 +232,27 @@ def main() -> None:
     if args.quick:
         args.levels, args.duration, args.runs, args.pool = "8", 2.0, 1, 3000
     levels = [int(x) for x in args.levels.split(",")]
-    pool = signed_pool(args.pool)
+    traffic = make_traffic(args.pool)
+    pool = signed_pool(args.pool, traffic)
+    hooks = webhook_pool(traffic)
     per_level: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
+    webhook: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
     am: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
     for run in range(args.runs):
         for c in levels:
+            # SNS and webhook back to back, the order alternating by run: a shared machine's load
+            # drifts, and neither should always get the quieter slot.
+            if run % 2:
+                with tempfile.TemporaryDirectory() as tmp:
+                    hook = alertd_level(Path(tmp), hooks, c, args.duration, WEBHOOK_TOKEN)
             with tempfile.TemporaryDirectory() as tmp:
                 result = alertd_level(Path(tmp), pool, c, args.duration)
-                per_level[c].append(result)
+            if not run % 2:
+                with tempfile.TemporaryDirectory() as tmp:
+                    hook = alertd_level(Path(tmp), hooks, c, args.duration, WEBHOOK_TOKEN)
+            per_level[c].append(result)
+            webhook[c].append(hook)
+            with tempfile.TemporaryDirectory() as tmp:
                 am_result = alertmanager_level(Path(tmp), c, args.duration)
                 if am_result is not None:
                     am[c].append(am_result)
@@ -214,6 +263,12 @@ def main() -> None:
                 f"ratio {result['ratio_to_trivial']:.2f}  rss {result['peak_rss_mib']:.0f} MiB"
                 + (f"  alertmanager {am_result['rps']:7.0f} req/s" if am_result else "")
                 + f"  log: missing {result['log']['missing']}"
+            )
+            print(
+                f"           webhook: {hook['ingest']['rps']:7.0f} req/s  p50 {hook['ingest']['p50_ms']:6.1f} ms  "
+                f"p99 {hook['ingest']['p99_ms']:6.1f} ms  errors {hook['ingest']['errors']}  "
+                f"vs SNS {hook['ingest']['rps'] / i['rps'] if i['rps'] else float('nan'):.2f}  "
+                f"log: missing {hook['log']['missing']}"
             )
     rows = []
     print("\nmedians over runs")
@@ -239,6 +294,20 @@ def main() -> None:
             "pool_exhausted": any(r["ingest"]["exhausted"] for r in runs),
             "runs_rps": [round(r["ingest"]["rps"]) for r in runs],
         }
+        hooks_runs = webhook[c]
+        row["webhook"] = {
+            "rps": median([r["ingest"]["rps"] for r in hooks_runs]),
+            "p50_ms": median([r["ingest"]["p50_ms"] for r in hooks_runs]),
+            "p99_ms": median([r["ingest"]["p99_ms"] for r in hooks_runs]),
+            "errors": sum(r["ingest"]["errors"] for r in hooks_runs),
+            "log_missing": sum(r["log"]["missing"] for r in hooks_runs),
+            "log_unanswered": sum(r["log"]["logged_but_unanswered"] for r in hooks_runs),
+            "runs_rps": [round(r["ingest"]["rps"]) for r in hooks_runs],
+            # Each run's webhook figure over the SNS figure of the same run.
+            "ratio_to_sns": median(
+                [h["ingest"]["rps"] / s["ingest"]["rps"] for h, s in zip(hooks_runs, runs, strict=True)]
+            ),
+        }
         if am[c]:
             row["alertmanager_rps"] = median([r["rps"] for r in am[c]])
             row["alertmanager_p99_ms"] = median([r["p99_ms"] for r in am[c]])
@@ -250,8 +319,16 @@ def main() -> None:
             f"{row.get('alertmanager_rps', float('nan')):8.0f} {row.get('ratio_to_alertmanager', float('nan')):6.3f} "
             f"{row['peak_rss_mib']:7.0f}"
         )
-        if row["log_missing"]:
-            print(f"  !! {row['log_missing']} messages answered 2xx are missing from the inbound log")
+        if row["log_missing"] or row["webhook"]["log_missing"]:
+            print("  !! messages answered 2xx are missing from the inbound log")
+    print(f"\n{'conc':>4} {'webhook req/s':>13} {'p50':>7} {'p99':>7} {'errors':>6} ", end="")
+    print(f"{'SNS req/s':>9} {'webhook/SNS':>11}")
+    for row in rows:
+        w = row["webhook"]
+        print(
+            f"{row['concurrency']:>4} {w['rps']:13.0f} {w['p50_ms']:7.1f} {w['p99_ms']:7.1f} {w['errors']:>6} "
+            f"{row['rps']:9.0f} {w['ratio_to_sns']:11.2f}"
+        )
     summary("ingest", {"levels": rows, "runs": args.runs, "duration_s": args.duration})
 
 

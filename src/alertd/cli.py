@@ -305,10 +305,17 @@ def test_integration(obj: CliContext, name: str, file: Any, assume: str | None, 
     if as_json:
         echo_json(result)
         return
-    from alertd.textout import visible as v
-
     click.echo(f"integration: {result['integration']} (ruleset {result['ruleset']})")
     click.echo(f"assumed:     {result['assumed_alert']}")
+    for i, part in enumerate(result.get("messages") or [result]):  # a batch: each alert's decision
+        if "messages" in result:
+            click.echo(f"--- message {i + 1} of {len(result['messages'])}")
+        _echo_decision(part)
+
+
+def _echo_decision(result: dict[str, Any]) -> None:
+    from alertd.textout import visible as v
+
     if result.get("message_type"):
         click.echo(f"message:     {v(result['message_type'])} {v(result.get('source_message_id') or '')}".rstrip())
     click.echo(f"outcome:     {result['outcome']}")

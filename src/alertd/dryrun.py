@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from alertd.config import Integration
 from alertd.durations import words
-from alertd.inbound import Rejection
+from alertd.inbound import InboundBatch, InboundMessage, Rejection
 from alertd.mapping import REJECTED, Document, OpenAlert, decide
 from alertd.routing import choose
 
@@ -29,12 +29,21 @@ def dry_run(
     message = integration.inbound_type.sample_message(data, integration)
     if isinstance(message, Rejection):
         return {**result, "outcome": REJECTED, "status": message.status, "reason": message.reason}
-    result.update(message_type=message.message_type, source_message_id=message.source_message_id)
-    if message.outcome is not None:
-        return {**result, "outcome": message.outcome}
     existing = None if assume is None else OpenAlert(id=0, status=assume)
+    if isinstance(message, InboundBatch):
+        # Several alerts in one request (Alertmanager): one decision each, as each gets its own row.
+        parts = [_decide(integration, part, existing) for part in message.messages]
+        first = parts[0] if parts else {"outcome": "nothing: no messages"}
+        return {**result, **first, "messages": parts}
+    return {**result, **_decide(integration, message, existing)}
+
+
+def _decide(integration: Integration, message: InboundMessage, existing: OpenAlert | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"message_type": message.message_type, "source_message_id": message.source_message_id}
+    if message.outcome is not None:
+        return {**out, "outcome": message.outcome}
     decision = decide(Document(message.document), integration.ruleset, lambda _sid: existing, render_all=True)
-    out = {**result, **decision.as_dict()}
+    out = {**out, **decision.as_dict()}
     threshold = integration.ruleset.threshold
     if threshold is not None and decision.action == "open":
         # A dry run has no counts: say what the daemon does with this match.

@@ -53,6 +53,8 @@ def alertd_inbound_types() -> list[InboundType]:
     - ``async handle(request, integration, runtime)``: verify and unwrap.
       Called before anything is stored; it must not change state. Whatever it
       returns is written to the inbound log before the sender gets a 2xx;
+      an :class:`alertd.inbound.InboundBatch` (several alerts in one request)
+      gets one inbound-log row and decision per message, all in one commit;
     - ``async after_commit(message, integration, runtime)``: optional; called
       after the inbound log row is committed (e.g. to confirm a subscription);
     - ``stored_header_prefixes``: optional tuple of lower-case header-name

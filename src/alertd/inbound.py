@@ -51,6 +51,21 @@ class InboundMessage:
     status: int = 200
     response: str = "OK"
     extra: dict[str, Any] = field(default_factory=dict)
+    # What the inbound-log row stores as the body when not the request's (a part of a batch).
+    body: bytes | None = None
+
+
+@dataclass
+class InboundBatch:
+    """Several messages in one request (an Alertmanager notification carries a group's alerts).
+
+    Each message gets its own inbound-log row and decision (its ``body`` is what the row
+    stores: the request's body would repeat in every row); all rows are committed in one
+    transaction before the sender gets ``status``."""
+
+    messages: list[InboundMessage]
+    status: int = 200
+    response: str = "OK"
 
 
 @dataclass
@@ -75,6 +90,6 @@ class InboundType(Protocol):
 
     async def handle(
         self, request: InboundRequest, integration: Integration, runtime: Runtime
-    ) -> InboundMessage | Rejection: ...
+    ) -> InboundMessage | InboundBatch | Rejection: ...
 
-    def sample_message(self, data: bytes, integration: Integration) -> InboundMessage | Rejection: ...
+    def sample_message(self, data: bytes, integration: Integration) -> InboundMessage | InboundBatch | Rejection: ...

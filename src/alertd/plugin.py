@@ -21,6 +21,8 @@ Hooks and the shapes they exchange
     ``InboundType``          protocol of an inbound type (``alertd_inbound_types``).
     ``InboundRequest``       one HTTP request to an integration's URL, as received.
     ``InboundMessage``       a verified message, ready for the inbound log and the mapper.
+    ``InboundBatch``         several messages in one request (one inbound-log row and decision
+                             each, committed together before the 2xx).
     ``Rejection``            a refused request: a status (4xx, or 5xx to make the sender retry)
                              and a one-line reason for the inbound log.
     ``Handshake``            the state of the source's side of the link that an inbound message
@@ -82,6 +84,9 @@ Storage, HTTP routes and CLI commands
                              record the state of a source handshake later (e.g. confirmed);
                              ``detail`` is merged into the stored one (None removes a key) and
                              shown to operators: no secrets. ``HandshakeError`` when out of bounds.
+    ``integration_tokens(db, config)``, ``integration_url(config, token)``
+                             every integration's URL token (generated and kept on first use; call
+                             inside ``write_transaction``) and the public URL it makes.
     ``requires_token``, ``json_response``, ``error``, ``parse_id``
                              for routes (``alertd_register_routes``): bearer-token check,
                              JSON answers, one-line errors, and ids from a URL.
@@ -101,7 +106,9 @@ from alertd.handshakes import Handshake, HandshakeError, HandshakeRow
 from alertd.handshakes import record as set_handshake_state
 from alertd.http.api import error, json_response, parse_id, requires_token
 from alertd.http_delivery import post
-from alertd.inbound import InboundMessage, InboundRequest, InboundType, Rejection
+from alertd.inbound import InboundBatch, InboundMessage, InboundRequest, InboundType, Rejection
+from alertd.integrations import ensure_tokens as integration_tokens
+from alertd.integrations import integration_url
 from alertd.ledger import get as inbound_log_entry
 from alertd.log import error_with_cause, get_logger
 from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
@@ -127,6 +134,7 @@ __all__ = [
     "Handshake",
     "HandshakeError",
     "HandshakeRow",
+    "InboundBatch",
     "InboundMessage",
     "InboundRequest",
     "InboundType",
@@ -148,6 +156,8 @@ __all__ = [
     "handle_reply",
     "hookimpl",
     "inbound_log_entry",
+    "integration_tokens",
+    "integration_url",
     "json_response",
     "jsonlimits",
     "make_private_dirs",

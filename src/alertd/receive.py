@@ -15,6 +15,7 @@ the timeline rows this transaction wrote.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,7 @@ from sqlite_utils import Database
 
 from alertd import alerts, apply, handshakes, ledger, maintenance_windows, metrics, quiet, routing, thresholds
 from alertd.config import Integration
-from alertd.inbound import InboundMessage, InboundRequest, Rejection
+from alertd.inbound import InboundBatch, InboundMessage, InboundRequest, Rejection
 from alertd.log import get_logger
 from alertd.maintenance_windows import Window
 from alertd.mapping import (
@@ -329,6 +330,58 @@ async def commit_message(
     return recorded
 
 
+async def commit_batch(
+    runtime: Runtime,
+    integration: Any,
+    request: InboundRequest,
+    batch: InboundBatch,
+    now: float,
+    *,
+    simulated: bool = False,
+) -> list[Recorded]:
+    """Record every message of a batch in ONE write: one inbound-log row and decision each, in
+    order, committed together (the sender's 2xx waits for it). Like ``commit_message``, a message
+    whose alert state changed since its evaluation is evaluated again and written in a second job."""
+    requests = [request if m.body is None else dataclasses.replace(request, body=m.body) for m in batch.messages]
+    pending = list(range(len(batch.messages)))
+    recorded: dict[int, Recorded] = {}
+    rounds: tuple[Details, ...] = ("opening", "open_rule")
+    for details in rounds:
+
+        def evaluate_all(indices: list[int] = pending, details: Details = details) -> list[Evaluation | None]:
+            db = runtime.store.reader()
+            out: list[Evaluation | None] = []
+            for i in indices:
+                message = batch.messages[i]
+                if message.outcome is not None:
+                    out.append(None)
+                    continue
+                find_open = (
+                    (lambda sid: alerts.find_live(db, integration.name, sid)) if details != "open_rule" else None
+                )
+                out.append(evaluate(Document(message.document), integration.ruleset, find_open, details))
+            return out
+
+        evaluations = await trio.to_thread.run_sync(evaluate_all)
+
+        def job(db: Database, indices: list[int] = pending, evaluations: list[Evaluation | None] = evaluations) -> dict:
+            done: dict[int, Recorded] = {}
+            for i, evaluation in zip(indices, evaluations, strict=True):
+                result = record_message(
+                    db, runtime, integration, requests[i], batch.messages[i], now, evaluation, simulated=simulated
+                )
+                if result is not None:
+                    done[i] = result
+            return done
+
+        recorded.update(await runtime.store.write(job))
+        pending = [i for i in pending if i not in recorded]
+        if not pending:
+            break
+    assert not pending
+    return [recorded[i] for i in range(len(batch.messages))]
+
+
 async def receive(
     runtime: Runtime,
     integration: Integration | None,
@@ -391,6 +444,8 @@ async def receive(
             source_message_id=result.source_message_id,
         )
     now = runtime.clock.now()
+    if isinstance(result, InboundBatch):
+        return await _receive_batch(runtime, integration, request, result, now)
     try:
         recorded = await commit_message(runtime, integration, request, result, now)
     except StoreUnavailable as exc:
@@ -422,3 +477,23 @@ async def receive(
     if after is not None and recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
         runtime.spawn(after, result, integration, runtime)
     return Reply(result.status, result.response + "\n")
+
+
+async def _receive_batch(
+    runtime: Runtime, integration: Any, request: InboundRequest, batch: InboundBatch, now: float
+) -> Reply:
+    name = integration.name
+    try:
+        recorded = await commit_batch(runtime, integration, request, batch, now)
+    except StoreUnavailable as exc:
+        log.error("inbound.store_unavailable", integration=name, error=str(exc))
+        return Reply(503, "storage unavailable; retry later\n")
+    except Exception as exc:
+        log.error("inbound.decide_failed", exc_info=True, integration=name)
+        return await reject(runtime, request, name, 500, f"internal error while deciding: {type(exc).__name__}")
+    for one in recorded:
+        metrics.INBOUND.labels(name, one.outcome).inc()
+        log.info(
+            "inbound.recorded", inbound_id=one.inbound_id, integration=name, outcome=one.outcome, alert_id=one.alert_id
+        )
+    return Reply(batch.status, batch.response + "\n")

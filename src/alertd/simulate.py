@@ -26,7 +26,7 @@ from typing import Any
 import trio
 
 from alertd.config import Config, Integration
-from alertd.inbound import InboundRequest, Rejection
+from alertd.inbound import InboundBatch, InboundRequest, Rejection
 from alertd.runtime import Runtime
 
 # The remote address recorded for a simulated message (it came from no network peer).
@@ -62,6 +62,8 @@ async def simulate(runtime: Runtime, name: str, data: bytes, *, via: str) -> dic
     message = integration.inbound_type.sample_message(data, integration)
     if isinstance(message, Rejection):
         raise SimulationError(400, f"sample refused: {message.reason}")
+    if isinstance(message, InboundBatch):
+        return await _simulate_batch(runtime, integration, message, data, via)
     original = message.source_message_id or "-"
     message = dataclasses.replace(message, source_message_id=f"simulated:{secrets.token_hex(8)}:{original}")
     now = runtime.clock.now()
@@ -83,6 +85,40 @@ async def simulate(runtime: Runtime, name: str, data: bytes, *, via: str) -> dic
         "message_type": message.message_type,
         "source_message_id": message.source_message_id,
         "simulated": True,
+    }
+
+
+async def _simulate_batch(
+    runtime: Runtime, integration: Integration, batch: InboundBatch, data: bytes, via: str
+) -> dict[str, Any]:
+    """Several alerts in one sample (an Alertmanager notification): one row each, one commit."""
+    from alertd.receive import commit_batch
+
+    tag = secrets.token_hex(8)
+    parts = [
+        dataclasses.replace(m, source_message_id=f"simulated:{tag}:{i}:{m.source_message_id or '-'}")
+        for i, m in enumerate(batch.messages)
+    ]
+    now = runtime.clock.now()
+    request = InboundRequest(
+        method="POST",
+        path=f"simulate/{integration.name}",
+        headers={"x-alertd-simulated-via": via},
+        body=data,
+        remote_addr=REMOTE_ADDR,
+        received_at=now,
+    )
+    recorded = await commit_batch(runtime, integration, request, InboundBatch(parts), now, simulated=True)
+    first = recorded[0]
+    return {
+        "integration": integration.name,
+        "inbound_id": first.inbound_id,
+        "outcome": first.outcome,
+        "alert_id": first.alert_id,
+        "message_type": parts[0].message_type,
+        "source_message_id": parts[0].source_message_id,
+        "simulated": True,
+        "messages": [{"inbound_id": r.inbound_id, "outcome": r.outcome, "alert_id": r.alert_id} for r in recorded],
     }
 
 

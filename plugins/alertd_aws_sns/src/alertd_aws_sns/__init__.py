@@ -39,6 +39,9 @@ class _Store:
 @hookimpl
 def alertd_register_commands(cli: click.Group) -> None:
     from alertd.plugin import ROW_ID, config_option
+    from alertd_aws_sns.cli_aws import register as register_aws
+
+    register_aws(cli)
 
     @cli.group("sns")
     def sns() -> None:
