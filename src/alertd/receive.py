@@ -345,6 +345,7 @@ async def commit_batch(
     requests = [request if m.body is None else dataclasses.replace(request, body=m.body) for m in batch.messages]
     pending = list(range(len(batch.messages)))
     recorded: dict[int, Recorded] = {}
+    placements: dict[int, Placement] = {}
     rounds: tuple[Details, ...] = ("opening", "open_rule")
     for details in rounds:
 
@@ -360,6 +361,11 @@ async def commit_batch(
                     (lambda sid: alerts.find_live(db, integration.name, sid)) if details != "open_rule" else None
                 )
                 out.append(evaluate(Document(message.document), integration.ruleset, find_open, details))
+                if i not in placements:  # where each message goes (window, route), as for single messages
+                    window = maintenance_windows.applying(db, integration.name, message.document, now)
+                    at = datetime.fromtimestamp(now, UTC)
+                    route = routing.choose(integration.config, message.document, at)
+                    placements[i] = Placement(window=window, route=route)
             return out
 
         evaluations = await trio.to_thread.run_sync(evaluate_all)
@@ -368,7 +374,15 @@ async def commit_batch(
             done: dict[int, Recorded] = {}
             for i, evaluation in zip(indices, evaluations, strict=True):
                 result = record_message(
-                    db, runtime, integration, requests[i], batch.messages[i], now, evaluation, simulated=simulated
+                    db,
+                    runtime,
+                    integration,
+                    requests[i],
+                    batch.messages[i],
+                    now,
+                    evaluation,
+                    simulated=simulated,
+                    placement=placements.get(i),
                 )
                 if result is not None:
                     done[i] = result
