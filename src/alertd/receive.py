@@ -445,8 +445,9 @@ async def receive(
             message_type=result.message_type,
             source_message_id=result.source_message_id,
         )
-    shake = result.handshake
-    why = None if shake is None else handshakes.problem(shake.key, shake.state, shake.detail)
+    parts = result.messages if isinstance(result, InboundBatch) else [result]
+    shakes = [m.handshake for m in parts if m.handshake is not None]
+    why = next((w for s in shakes if (w := handshakes.problem(s.key, s.state, s.detail)) is not None), None)
     if why is not None:
         return await reject(
             runtime,
@@ -454,8 +455,8 @@ async def receive(
             integration,
             400,
             f"handshake not acceptable: {why}",
-            message_type=result.message_type,
-            source_message_id=result.source_message_id,
+            message_type=getattr(result, "message_type", None),
+            source_message_id=getattr(result, "source_message_id", None),
         )
     now = runtime.clock.now()
     if isinstance(result, InboundBatch):
