@@ -42,6 +42,29 @@ def rss_kib(pid: int, field: str = "VmHWM") -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fsync_latency_ms(directory: Path, rounds: int = 50) -> float:
+    """Median time of a 4 KiB write + fsync in ``directory`` (the disk under a commit)."""
+    times = []
+    path = directory / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for i in range(rounds):
+            began = time.perf_counter()
+            os.pwrite(fd, os.urandom(4096), (i % 8) * 4096)
+            os.fsync(fd)
+            times.append(time.perf_counter() - began)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return statistics.median(times) * 1000
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 

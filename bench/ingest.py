@@ -31,7 +31,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import TOKEN, DaemonProcess, free_port, median, rss_kib, run_load, sns_config, summary
+from common import (
+    TOKEN,
+    DaemonProcess,
+    cpu_seconds,
+    free_port,
+    fsync_latency_ms,
+    median,
+    rss_kib,
+    run_load,
+    sns_config,
+    summary,
+)
 
 ALARMS = 300
 WEBHOOK_TOKEN = "bench-webhook-token-0123456789abcdef"
@@ -150,9 +161,22 @@ def alertd_level(tmp: Path, pool: list, concurrency: int, duration: float, token
     daemon = DaemonProcess(config).start()
     try:
         port = int(daemon.url.rsplit(":", 1)[1])
+        pid = daemon.proc.pid  # type: ignore[union-attr]
+        # The daemon's CPU time per answered request: a figure the other tenants of a shared
+        # machine disturb less than requests per second.
+        cpu_before = cpu_seconds(pid)
         trivial = run_load(port, [("GET", "/healthz", {}, b"")] * 400_000, concurrency, duration)
+        cpu_trivial = cpu_seconds(pid) - cpu_before
         requests = [("POST", f"/in/{token}", headers, body) for _mid, body, headers in pool]
+        commits_before, jobs_before = writer_counts(daemon.url)
+        cpu_before = cpu_seconds(pid)
         ingest = run_load(port, requests, concurrency, duration)
+        cpu_ingest = cpu_seconds(pid) - cpu_before
+        commits_after, jobs_after = writer_counts(daemon.url)
+        # Write jobs (one per message) per COMMIT, so per fsync.
+        per_commit = (jobs_after - jobs_before) / max(1.0, commits_after - commits_before)
+        trivial["cpu_ms_per_request"] = 1000 * cpu_trivial / max(1, trivial["ok"])
+        ingest["cpu_ms_per_request"] = 1000 * cpu_ingest / max(1, ingest["requests"])
         answered = {pool[i][0] for i in ingest["ok_indexes"]}
         time.sleep(0.2)
         peak = rss_kib(daemon.proc.pid)  # type: ignore[union-attr]
@@ -164,12 +188,26 @@ def alertd_level(tmp: Path, pool: list, concurrency: int, duration: float, token
         result.pop("ok_indexes")
     return {
         "concurrency": concurrency,
+        "fsync_ms": fsync_latency_ms(tmp),
+        "messages_per_commit": per_commit,
         "ingest": ingest,
         "trivial": trivial,
         "peak_rss_mib": peak / 1024,
         "ratio_to_trivial": ingest["rps"] / trivial["rps"] if trivial["rps"] else float("nan"),
         "log": check,
     }
+
+
+def writer_counts(url: str) -> tuple[float, float]:
+    """(commits, jobs) of the daemon's writer so far, from /metrics."""
+    import httpx
+
+    values = {}
+    for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("alertd_store_commits", "alertd_store_jobs"):
+            values[name] = float(value)
+    return values["alertd_store_commits"], values["alertd_store_jobs"]
 
 
 ALERTMANAGER_CONFIG = """
@@ -263,6 +301,8 @@ def main() -> None:
                 f"ratio {result['ratio_to_trivial']:.2f}  rss {result['peak_rss_mib']:.0f} MiB"
                 + (f"  alertmanager {am_result['rps']:7.0f} req/s" if am_result else "")
                 + f"  log: missing {result['log']['missing']}"
+                + f"  cpu/req {i['cpu_ms_per_request']:.2f} ms (trivial {result['trivial']['cpu_ms_per_request']:.2f})"
+                + f"  msgs/commit {result['messages_per_commit']:.1f}  fsync {result['fsync_ms']:.2f} ms"
             )
             print(
                 f"           webhook: {hook['ingest']['rps']:7.0f} req/s  p50 {hook['ingest']['p50_ms']:6.1f} ms  "
@@ -274,7 +314,8 @@ def main() -> None:
     print("\nmedians over runs")
     print(
         f"{'conc':>4} {'req/s':>8} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'errors':>6} {'trivial':>8} "
-        f"{'ratio':>5} {'AM req/s':>8} {'vs AM':>6} {'RSS MiB':>7}"
+        f"{'ratio':>5} {'AM req/s':>8} {'vs AM':>6} {'RSS MiB':>7} {'cpu/req':>7} {'triv cpu':>8} {'msg/commit':>10} "
+        f"{'fsync':>6} {'fsync/p50':>9}"
     )
     for c in levels:
         runs = per_level[c]
@@ -293,6 +334,11 @@ def main() -> None:
             "log_unanswered": sum(r["log"]["logged_but_unanswered"] for r in runs),
             "pool_exhausted": any(r["ingest"]["exhausted"] for r in runs),
             "runs_rps": [round(r["ingest"]["rps"]) for r in runs],
+            "runs_ratio": [round(r["ratio_to_trivial"], 2) for r in runs],
+            "cpu_ms_per_request": median([r["ingest"]["cpu_ms_per_request"] for r in runs]),
+            "trivial_cpu_ms_per_request": median([r["trivial"]["cpu_ms_per_request"] for r in runs]),
+            "messages_per_commit": median([r["messages_per_commit"] for r in runs]),
+            "fsync_ms": median([r["fsync_ms"] for r in runs]),
         }
         hooks_runs = webhook[c]
         row["webhook"] = {
@@ -308,6 +354,8 @@ def main() -> None:
                 [h["ingest"]["rps"] / s["ingest"]["rps"] for h, s in zip(hooks_runs, runs, strict=True)]
             ),
         }
+        # The share of a request's latency that is the disk's flush (at c=1 every message waits for its own).
+        row["fsync_share_of_p50"] = row["fsync_ms"] / row["p50_ms"] if row["p50_ms"] else float("nan")
         if am[c]:
             row["alertmanager_rps"] = median([r["rps"] for r in am[c]])
             row["alertmanager_p99_ms"] = median([r["p99_ms"] for r in am[c]])
@@ -317,7 +365,8 @@ def main() -> None:
             f"{c:>4} {row['rps']:8.0f} {row['p50_ms']:7.1f} {row['p90_ms']:7.1f} {row['p99_ms']:7.1f} "
             f"{row['max_ms']:8.1f} {row['errors']:>6} {row['trivial_rps']:8.0f} {row['ratio_to_trivial']:5.2f} "
             f"{row.get('alertmanager_rps', float('nan')):8.0f} {row.get('ratio_to_alertmanager', float('nan')):6.3f} "
-            f"{row['peak_rss_mib']:7.0f}"
+            f"{row['peak_rss_mib']:7.0f} {row['cpu_ms_per_request']:7.2f} {row['trivial_cpu_ms_per_request']:8.2f} "
+            f"{row['messages_per_commit']:10.1f} {row['fsync_ms']:6.2f} {row['fsync_share_of_p50']:9.0%}"
         )
         if row["log_missing"] or row["webhook"]["log_missing"]:
             print("  !! messages answered 2xx are missing from the inbound log")
