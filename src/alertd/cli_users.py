@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+
+from alertd.cli_common import config_option
 
 # Not imported from alertd.cli (which registers this group): no import cycle.
 
@@ -16,25 +17,6 @@ def fail(message: str) -> NoReturn:
     """One line, exit 2, no traceback (as alertd.cli.fail)."""
     click.echo(message, err=True)
     raise SystemExit(2)
-
-
-def config_option(fn: Any) -> Any:
-    """``-c FILE`` after the subcommand too (as alertd.cli.config_option)."""
-
-    def callback(ctx: click.Context, _param: Any, value: Path | None) -> None:
-        if value is not None:
-            ctx.find_root().obj.config_path = value
-
-    return click.option(
-        "-c",
-        "--config",
-        "config_override",
-        type=click.Path(path_type=Path),
-        expose_value=False,
-        callback=callback,
-        is_eager=True,
-        help="Configuration file.",
-    )(fn)
 
 
 @click.group("users")

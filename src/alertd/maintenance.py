@@ -6,7 +6,8 @@ Run once at start and then on the timer of ``alertd.engine.housekeeping``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from alertd import ledger, replies
 from alertd.heartbeats import prune_pings
@@ -18,33 +19,29 @@ if TYPE_CHECKING:
 log = get_logger("alertd.maintenance")
 
 
-async def prune_inbound_log(runtime: Runtime) -> int:
-    days = runtime.config.raw.store.inbound_retention_days
+async def _prune_all(runtime: Runtime, prune: Callable[[Any, float], int], days: float) -> int:
+    """Delete in batches (each its own short write) until nothing older than ``days`` is left."""
     cutoff = runtime.clock.now() - days * 86400
     total = 0
-    while True:
-        removed = await runtime.store.write(lambda db: ledger.prune(db, cutoff))
+    while removed := await runtime.store.write(lambda db: prune(db, cutoff)):
         total += removed
-        if removed == 0:
-            break
+    return total
+
+
+async def prune_inbound_log(runtime: Runtime) -> int:
+    days = runtime.config.raw.store.inbound_retention_days
+    total = await _prune_all(runtime, ledger.prune, days)
     if total:
         log.info("inbound_log.pruned", rows=total, older_than_days=days)
     # Heartbeat pings are kept as long as the inbound log.
-    while await runtime.store.write(lambda db: prune_pings(db, cutoff)):
-        pass
+    await _prune_all(runtime, prune_pings, days)
     return total
 
 
 async def prune_reply_receipts(runtime: Runtime) -> int:
     """Forget provider webhook ids (alertd.replies.first_receipt) past their replay window."""
     days = runtime.config.raw.store.reply_receipt_retention_days
-    cutoff = runtime.clock.now() - days * 86400
-    total = 0
-    while True:
-        removed = await runtime.store.write(lambda db: replies.prune_receipts(db, cutoff))
-        total += removed
-        if removed == 0:
-            break
+    total = await _prune_all(runtime, replies.prune_receipts, days)
     if total:
         log.info("reply_receipts.pruned", rows=total, older_than_days=days)
     return total
