@@ -43,6 +43,24 @@ NOTICE_PURPOSE = "workflow"
 MAX_TAGS = 100
 
 
+def _action_event(
+    db: Database, alert_id: int, name: str, action: str, index: int, outcome: str, now: float
+) -> AlertEvent:
+    """The timeline's word on one action of workflow ``name``: what it did, or why not."""
+    return add_event(
+        db,
+        alert_id,
+        "workflow_action",
+        actor_of(name),
+        "workflow",
+        now,
+        workflow=name,
+        action=action,
+        index=index,
+        outcome=outcome,
+    )
+
+
 def actor_of(name: str) -> str:
     return f"workflow:{name}"
 
@@ -326,20 +344,7 @@ def run(
     for index, action in enumerate(workflow.actions):
         if used + done >= cap:
             outcome = f"not run: the alert reached workflow_limits.max_actions_per_alert ({cap})"
-            events.append(
-                add_event(
-                    db,
-                    alert_id,
-                    "workflow_action",
-                    actor_of(name),
-                    "workflow",
-                    now,
-                    workflow=name,
-                    action=action.action,
-                    index=index,
-                    outcome=outcome,
-                )
-            )
+            events.append(_action_event(db, alert_id, name, action.action, index, outcome, now))
             break
         current = alerts.get(db, alert_id) or alert
         db.execute("SAVEPOINT workflow_action")
@@ -353,20 +358,7 @@ def run(
             if not isinstance(exc, alerts.AlertError | ValueError):
                 log.error("workflow.action_failed", exc_info=True, workflow=name, alert_id=alert_id, index=index)
         events += caused
-        events.append(
-            add_event(
-                db,
-                alert_id,
-                "workflow_action",
-                actor_of(name),
-                "workflow",
-                now,
-                workflow=name,
-                action=action.action,
-                index=index,
-                outcome=outcome,
-            )
-        )
+        events.append(_action_event(db, alert_id, name, action.action, index, outcome, now))
         done += 1
     db.execute(
         "UPDATE workflow_runs SET matched = 1, actions = ? WHERE workflow = ? AND trigger_key = ?",
