@@ -374,3 +374,121 @@ def test_templates_and_static_files_are_package_data() -> None:
     assert len(files) > 10
     for name in files:
         assert any(fnmatch.fnmatch(name, g) for g in globs), name
+
+
+# --- the alert actions beyond ack/close (snooze, note, escalate now, un-acknowledge, reassign) ---
+
+
+def events_of(db: Path, alert_id: int, kind: str) -> list[dict]:
+    return rows(db, "SELECT actor, via, detail FROM alert_events WHERE alert_id = ? AND kind = ?", (alert_id, kind))
+
+
+async def test_snooze_from_the_console_acknowledges_until_it_ends(config: Path) -> None:
+    db = config.parent / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        alert_id = await open_alarm(app)
+        page = await app.get(f"/alerts/{alert_id}")
+        assert f'action="/alerts/{alert_id}/snooze"' in page.text
+        response = await app.post(f"/alerts/{alert_id}/snooze", data={"csrf": csrf_of(page.text), "minutes": "30"})
+        assert response.status_code == 303 and response.headers["location"].endswith("done=snoozed")
+        assert rows(db, "SELECT status, acknowledged_by FROM alerts WHERE id = ?", (alert_id,)) == [
+            {"status": "acknowledged", "acknowledged_by": "bob"}
+        ]
+        snoozed = events_of(db, alert_id, "snoozed")
+        assert len(snoozed) == 1 and snoozed[0]["actor"] == "bob" and snoozed[0]["via"] == "web"
+        assert json.loads(snoozed[0]["detail"])["minutes"] == 30
+        assert "Alert snoozed." in (await app.get(f"/alerts/{alert_id}?done=snoozed")).text
+        await app.advance(30 * 60 + 5)  # the snooze timer (a row) fires: open again
+        await app.wait_until(
+            lambda: rows(db, "SELECT status FROM alerts WHERE id = ?", (alert_id,)) == [{"status": "open"}],
+            what="the snooze ended",
+        )
+
+
+async def test_snooze_minutes_out_of_bounds_are_a_400_with_the_reason(config: Path) -> None:
+    db = config.parent / "alertd.db"
+    async with in_process(config) as app:
+        await login(app)
+        alert_id = await open_alarm(app)
+        csrf = csrf_of((await app.get(f"/alerts/{alert_id}")).text)
+        for minutes in ("0", "1441", "abc", "", "99999999999"):
+            response = await app.post(f"/alerts/{alert_id}/snooze", data={"csrf": csrf, "minutes": minutes})
+            assert response.status_code == 400, minutes
+            assert "minutes must be a whole number from 1 to 1440" in response.text
+        assert (await app.post(f"/alerts/{alert_id}/snooze", data={"minutes": "5"})).status_code == 403  # no CSRF
+        assert rows(db, "SELECT status FROM alerts WHERE id = ?", (alert_id,)) == [{"status": "open"}]
+
+
+async def test_a_note_is_recorded_under_the_user_and_shown_escaped(config: Path) -> None:
+    db = config.parent / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        alert_id = await open_alarm(app)
+        csrf = csrf_of((await app.get(f"/alerts/{alert_id}")).text)
+        text = "<script>alert(1)</script> disk full on db-2"
+        response = await app.post(f"/alerts/{alert_id}/note", data={"csrf": csrf, "text": text})
+        assert response.status_code == 303
+        noted = events_of(db, alert_id, "note_added")
+        assert [(n["actor"], n["via"], json.loads(n["detail"])["text"]) for n in noted] == [("bob", "web", text)]
+        detail = await app.get(f"/alerts/{alert_id}")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; disk full on db-2" in detail.text
+        assert "<script>alert(1)" not in detail.text
+        # Bad input: empty, or longer than a note may be.
+        for bad, reason in (("  ", "write the text of the note"), ("x" * 2001, "text must be at most 2000 characters")):
+            response = await app.post(f"/alerts/{alert_id}/note", data={"csrf": csrf, "text": bad})
+            assert response.status_code == 400 and reason in response.text
+        assert len(events_of(db, alert_id, "note_added")) == 1
+
+
+async def test_escalate_now_and_unacknowledge_from_the_console(config: Path) -> None:
+    db = config.parent / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        alert_id = await open_alarm(app)
+        page = await app.get(f"/alerts/{alert_id}")
+        csrf = csrf_of(page.text)
+        assert "Un-acknowledge" not in page.text  # only offered for an acknowledged alert
+        # Un-acknowledging an open alert: refused with the reason.
+        response = await app.post(f"/alerts/{alert_id}/unack", data={"csrf": csrf})
+        assert response.status_code == 409 and "not acknowledged" in response.text
+        assert (await app.post(f"/alerts/{alert_id}/ack", data={"csrf": csrf})).status_code == 303
+        page = await app.get(f"/alerts/{alert_id}")
+        assert "Un-acknowledge" in page.text
+        response = await app.post(f"/alerts/{alert_id}/unack", data={"csrf": csrf})
+        assert response.status_code == 303 and response.headers["location"].endswith("done=un-acknowledged")
+        assert rows(db, "SELECT status FROM alerts WHERE id = ?", (alert_id,)) == [{"status": "open"}]
+        assert [(e["actor"], e["via"]) for e in events_of(db, alert_id, "unacknowledged")] == [("bob", "web")]
+        # Escalate now: the current level pages at once instead of after the 2-minute wait.
+        before = len(events_of(db, alert_id, "escalated"))
+        response = await app.post(f"/alerts/{alert_id}/escalate", data={"csrf": csrf})
+        assert response.status_code == 303 and response.headers["location"].endswith("done=escalated")
+        assert [(e["actor"], e["via"]) for e in events_of(db, alert_id, "escalation_requested")] == [("bob", "web")]
+        await app.wait_until(lambda: len(events_of(db, alert_id, "escalated")) > before, what="paged now")
+        # A closed alert cannot be escalated: 409 with the reason; a bad id is a 400.
+        assert (await app.post(f"/alerts/{alert_id}/close", data={"csrf": csrf})).status_code == 303
+        response = await app.post(f"/alerts/{alert_id}/escalate", data={"csrf": csrf})
+        assert response.status_code == 409 and "is closed" in response.text
+        assert (await app.post("/alerts/0/escalate", data={"csrf": csrf})).status_code == 400
+
+
+async def test_reassign_offers_the_configured_policies_and_refuses_others(tmp_path: Path) -> None:
+    night = '\n[escalation_policies.night]\n[[escalation_policies.night.levels]]\nusers = ["bob"]\n'
+    config = web_config(tmp_path, night)
+    set_passwords(tmp_path / "alertd.db")
+    db = tmp_path / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        alert_id = await open_alarm(app)
+        page = await app.get(f"/alerts/{alert_id}")
+        assert '<option value="ops" selected>ops</option>' in page.text and '<option value="night">' in page.text
+        csrf = csrf_of(page.text)
+        for bad in ("nope", ""):
+            response = await app.post(f"/alerts/{alert_id}/reassign", data={"csrf": csrf, "policy": bad})
+            assert response.status_code == 400 and "policy must be one of ops, night" in response.text
+        response = await app.post(f"/alerts/{alert_id}/reassign", data={"csrf": csrf, "policy": "night"})
+        assert response.status_code == 303
+        assert rows(db, "SELECT escalation_policy FROM alerts WHERE id = ?", (alert_id,)) == [
+            {"escalation_policy": "night"}
+        ]
+        assert [(e["actor"], e["via"]) for e in events_of(db, alert_id, "reassigned")] == [("bob", "web")]
