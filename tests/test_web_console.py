@@ -5,6 +5,7 @@ bad input, and the live view's subscriber of the event dispatcher."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -492,3 +493,98 @@ async def test_reassign_offers_the_configured_policies_and_refuses_others(tmp_pa
             {"escalation_policy": "night"}
         ]
         assert [(e["actor"], e["via"]) for e in events_of(db, alert_id, "reassigned")] == [("bob", "web")]
+
+
+# --- maintenance windows, heartbeats, workflows --------------------------------------------------
+
+EXTRAS = """
+[heartbeats.nightly-backup]
+interval_minutes = 60
+grace_minutes = 5
+
+[workflows.raise-on-open]
+trigger = "opened"
+[[workflows.raise-on-open.actions]]
+action = "set_severity"
+severity = "critical"
+"""
+
+
+def add_windows(db_path: Path) -> tuple[int, int]:
+    """An active window and one to come, as `alertd maintenance add` writes them."""
+    from alertd import maintenance_windows
+    from alertd.store import connect, write_transaction
+
+    db, now = connect(db_path), time.time()
+    with write_transaction(db):
+        common = {"integrations": ["alarms"], "actor": "cli:test", "now": now}
+        active = maintenance_windows.add(
+            db, starts_at=now - 60, ends_at=now + 3600, reason="<b>db upgrade</b>", **common
+        )
+        later = maintenance_windows.add(db, starts_at=now + 7200, ends_at=now + 9000, reason="kernel patch", **common)
+    db.conn.close()
+    return active, later
+
+
+async def test_maintenance_page_lists_windows_and_only_admins_end_one(tmp_path: Path) -> None:
+    config = web_config(tmp_path)
+    set_passwords(tmp_path / "alertd.db")
+    db = tmp_path / "alertd.db"
+    active, later = add_windows(db)
+    async with in_process(config) as app:
+        await login(app, "bob")
+        page = await app.get("/maintenance")
+        assert page.status_code == 200 and 'href="/maintenance"' in page.text
+        assert "&lt;b&gt;db upgrade&lt;/b&gt;" in page.text and "kernel patch" in page.text
+        assert ">active<" in page.text and ">scheduled<" in page.text
+        assert f'action="/maintenance/{active}/end"' not in page.text  # no button for a non-admin
+        response = await app.post(f"/maintenance/{active}/end", data={"csrf": csrf_of(page.text)})
+        assert response.status_code == 403 and "only admins" in response.text
+        await login(app, "alice")
+        page = await app.get("/maintenance")
+        csrf = csrf_of(page.text)
+        assert f'action="/maintenance/{active}/end"' in page.text and f'action="/maintenance/{later}/end"' in page.text
+        assert (await app.post(f"/maintenance/{active}/end", data={})).status_code == 403  # no CSRF token
+        assert (await app.post("/maintenance/abc/end", data={"csrf": csrf})).status_code == 400
+        assert (await app.post("/maintenance/999/end", data={"csrf": csrf})).status_code == 404
+        response = await app.post(f"/maintenance/{active}/end", data={"csrf": csrf})
+        assert response.status_code == 303
+        ended = rows(db, "SELECT ended_by FROM maintenance_windows WHERE id = ?", (active,))
+        assert ended == [{"ended_by": "alice"}]
+        response = await app.post(f"/maintenance/{active}/end", data={"csrf": csrf})
+        assert response.status_code == 409 and "already ended" in response.text
+        page = await app.get("/maintenance")
+        assert "db upgrade" not in page.text and "kernel patch" in page.text
+
+
+async def test_heartbeats_page_shows_state_and_pings_and_the_url_only_to_admins(tmp_path: Path) -> None:
+    config = web_config(tmp_path, EXTRAS)
+    set_passwords(tmp_path / "alertd.db")
+    async with in_process(config) as app:
+        await login(app, "alice")
+        page = await app.get("/heartbeats")
+        assert page.status_code == 200 and "nightly-backup" in page.text and "never" in page.text
+        match = re.search(r"<code>http://[^<]*(/hb/[A-Za-z0-9_-]{20,})</code>", page.text)
+        assert match, page.text
+        token_path = match.group(1)
+        assert (await app.get(token_path)).status_code == 200  # the cron job pings it
+        page = await app.get("/heartbeats")
+        assert "1 pings" in page.text and ">up<" in page.text
+        await login(app, "bob")
+        page = await app.get("/heartbeats")
+        assert "nightly-backup" in page.text and "1 pings" in page.text
+        assert token_path not in page.text and "/hb/••••" in page.text
+
+
+async def test_workflows_page_shows_trigger_actions_and_runs(tmp_path: Path) -> None:
+    config = web_config(tmp_path, EXTRAS)
+    set_passwords(tmp_path / "alertd.db")
+    db = tmp_path / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        page = await app.get("/workflows")
+        assert page.status_code == 200 and "raise-on-open" in page.text and "never" in page.text
+        await open_alarm(app)
+        await app.wait_until(lambda: rows(db, "SELECT COUNT(*) AS n FROM workflow_runs")[0]["n"] == 1, what="a run")
+        page = await app.get("/workflows")
+        assert "never" not in page.text and "1 (1)" in page.text and "critical" in page.text
