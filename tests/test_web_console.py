@@ -18,7 +18,7 @@ import trio
 from helpers import DaemonProcess, alertd_cmd, run_cli
 from inbound_fixtures import TOKEN
 from inprocess import InProcess, in_process
-from web_fixtures import PASSWORD, alarm_request, csrf_of, rows, set_passwords, web_config
+from web_fixtures import EXTRAS, PASSWORD, alarm_request, csrf_of, rows, set_passwords, web_config
 
 
 async def login(
@@ -496,18 +496,6 @@ async def test_reassign_offers_the_configured_policies_and_refuses_others(tmp_pa
 
 
 # --- maintenance windows, heartbeats, workflows --------------------------------------------------
-
-EXTRAS = """
-[heartbeats.nightly-backup]
-interval_minutes = 60
-grace_minutes = 5
-
-[workflows.raise-on-open]
-trigger = "opened"
-[[workflows.raise-on-open.actions]]
-action = "set_severity"
-severity = "critical"
-"""
 
 
 def add_windows(db_path: Path) -> tuple[int, int]:
