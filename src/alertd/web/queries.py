@@ -208,6 +208,20 @@ def heartbeat_rows(db: Any, raw: Any) -> list[dict[str, Any]]:
     return out
 
 
+def heartbeat_tokens(db: Any, raw: Any) -> dict[str, str]:
+    """Each heartbeat's URL token: the configured one, else the one the daemon stored
+    (read only: the daemon stores them at start and on each reload)."""
+    from alertd.heartbeats import TOKEN_PREFIX
+
+    stored = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE ?", [TOKEN_PREFIX + "%"]).fetchall())
+    tokens = {}
+    for name, beat in raw.heartbeats.items():
+        token = beat.token.get_secret_value() if beat.token is not None else stored.get(TOKEN_PREFIX + name)
+        if token:
+            tokens[name] = token
+    return tokens
+
+
 def workflow_rows(db: Any, raw: Any) -> list[dict[str, Any]]:
     """Each workflow: trigger, actions, last run and counts (``alertd workflows``)."""
     from alertd import workflows
