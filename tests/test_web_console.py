@@ -562,6 +562,14 @@ async def test_heartbeats_page_shows_state_and_pings_and_the_url_only_to_admins(
         page = await app.get("/heartbeats")
         assert "nightly-backup" in page.text and "1 pings" in page.text
         assert token_path not in page.text and "/hb/••••" in page.text
+        # No ping for interval + grace: missed, with a link to its alert.
+        await app.advance(66 * 60)
+        missed = await app.wait_until(
+            lambda: rows(tmp_path / "alertd.db", "SELECT alert_id FROM heartbeats WHERE state = 'missed'"),
+            what="the heartbeat missed",
+        )
+        page = await app.get("/heartbeats")
+        assert ">missed<" in page.text and f'href="/alerts/{missed[0]["alert_id"]}"' in page.text
 
 
 async def test_workflows_page_shows_trigger_actions_and_runs(tmp_path: Path) -> None:
