@@ -20,7 +20,7 @@ from fake_aws import FakeSNS, start_fake_sns
 from helpers import ROOT, DaemonProcess, wait_until
 from inbound_fixtures import TOKEN
 from sns_signing import headers_for, subscription_confirmation
-from web_fixtures import PASSWORD, alarm_envelope, rows, set_passwords, web_config
+from web_fixtures import EXTRAS, PASSWORD, alarm_envelope, rows, set_passwords, web_config
 
 SHOTS = ROOT / "docs" / "screenshots"
 ARGS = [
@@ -51,7 +51,7 @@ def chromium() -> str:
 def env(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DaemonProcess, FakeSNS, Path]]:
     tmp = tmp_path_factory.mktemp("web")
     fake = start_fake_sns(tmp / "tls")
-    config = web_config(tmp)
+    config = web_config(tmp, EXTRAS)
     set_passwords(tmp / "alertd.db")
     daemon = DaemonProcess(config, env=fake.env())
     with daemon:
@@ -201,6 +201,9 @@ def test_paste_a_sample_on_the_integration_page_and_every_page_passes_axe(env: A
         ("/people", "people"),
         ("/people/alice", "person"),
         ("/alerts?status=acknowledged", "alerts-acknowledged"),
+        ("/maintenance", "maintenance"),
+        ("/heartbeats", "heartbeats"),
+        ("/workflows", "workflows"),
     ):
         console.go(path)
         console.check(name)

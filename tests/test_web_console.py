@@ -5,6 +5,7 @@ bad input, and the live view's subscriber of the event dispatcher."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
@@ -17,7 +18,7 @@ import trio
 from helpers import DaemonProcess, alertd_cmd, run_cli
 from inbound_fixtures import TOKEN
 from inprocess import InProcess, in_process
-from web_fixtures import PASSWORD, alarm_request, csrf_of, rows, set_passwords, web_config
+from web_fixtures import EXTRAS, PASSWORD, alarm_request, csrf_of, rows, set_passwords, web_config
 
 
 async def login(
@@ -374,3 +375,212 @@ def test_templates_and_static_files_are_package_data() -> None:
     assert len(files) > 10
     for name in files:
         assert any(fnmatch.fnmatch(name, g) for g in globs), name
+
+
+# --- the alert actions beyond ack/close (snooze, note, escalate now, un-acknowledge, reassign) ---
+
+
+def events_of(db: Path, alert_id: int, kind: str) -> list[dict]:
+    return rows(db, "SELECT actor, via, detail FROM alert_events WHERE alert_id = ? AND kind = ?", (alert_id, kind))
+
+
+async def test_snooze_from_the_console_acknowledges_until_it_ends(config: Path) -> None:
+    db = config.parent / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        alert_id = await open_alarm(app)
+        page = await app.get(f"/alerts/{alert_id}")
+        assert f'action="/alerts/{alert_id}/snooze"' in page.text
+        response = await app.post(f"/alerts/{alert_id}/snooze", data={"csrf": csrf_of(page.text), "minutes": "30"})
+        assert response.status_code == 303 and response.headers["location"].endswith("done=snoozed")
+        assert rows(db, "SELECT status, acknowledged_by FROM alerts WHERE id = ?", (alert_id,)) == [
+            {"status": "acknowledged", "acknowledged_by": "bob"}
+        ]
+        snoozed = events_of(db, alert_id, "snoozed")
+        assert len(snoozed) == 1 and snoozed[0]["actor"] == "bob" and snoozed[0]["via"] == "web"
+        assert json.loads(snoozed[0]["detail"])["minutes"] == 30
+        assert "Alert snoozed." in (await app.get(f"/alerts/{alert_id}?done=snoozed")).text
+        await app.advance(30 * 60 + 5)  # the snooze timer (a row) fires: open again
+        await app.wait_until(
+            lambda: rows(db, "SELECT status FROM alerts WHERE id = ?", (alert_id,)) == [{"status": "open"}],
+            what="the snooze ended",
+        )
+
+
+async def test_snooze_minutes_out_of_bounds_are_a_400_with_the_reason(config: Path) -> None:
+    db = config.parent / "alertd.db"
+    async with in_process(config) as app:
+        await login(app)
+        alert_id = await open_alarm(app)
+        csrf = csrf_of((await app.get(f"/alerts/{alert_id}")).text)
+        for minutes in ("0", "1441", "abc", "", "99999999999"):
+            response = await app.post(f"/alerts/{alert_id}/snooze", data={"csrf": csrf, "minutes": minutes})
+            assert response.status_code == 400, minutes
+            assert "minutes must be a whole number from 1 to 1440" in response.text
+        assert (await app.post(f"/alerts/{alert_id}/snooze", data={"minutes": "5"})).status_code == 403  # no CSRF
+        assert rows(db, "SELECT status FROM alerts WHERE id = ?", (alert_id,)) == [{"status": "open"}]
+
+
+async def test_a_note_is_recorded_under_the_user_and_shown_escaped(config: Path) -> None:
+    db = config.parent / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        alert_id = await open_alarm(app)
+        csrf = csrf_of((await app.get(f"/alerts/{alert_id}")).text)
+        text = "<script>alert(1)</script> disk full on db-2"
+        response = await app.post(f"/alerts/{alert_id}/note", data={"csrf": csrf, "text": text})
+        assert response.status_code == 303
+        noted = events_of(db, alert_id, "note_added")
+        assert [(n["actor"], n["via"], json.loads(n["detail"])["text"]) for n in noted] == [("bob", "web", text)]
+        detail = await app.get(f"/alerts/{alert_id}")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; disk full on db-2" in detail.text
+        assert "<script>alert(1)" not in detail.text
+        # Bad input: empty, or longer than a note may be.
+        for bad, reason in (("  ", "write the text of the note"), ("x" * 2001, "text must be at most 2000 characters")):
+            response = await app.post(f"/alerts/{alert_id}/note", data={"csrf": csrf, "text": bad})
+            assert response.status_code == 400 and reason in response.text
+        assert len(events_of(db, alert_id, "note_added")) == 1
+
+
+async def test_escalate_now_and_unacknowledge_from_the_console(config: Path) -> None:
+    db = config.parent / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        alert_id = await open_alarm(app)
+        page = await app.get(f"/alerts/{alert_id}")
+        csrf = csrf_of(page.text)
+        assert "Un-acknowledge" not in page.text  # only offered for an acknowledged alert
+        # Un-acknowledging an open alert: refused with the reason.
+        response = await app.post(f"/alerts/{alert_id}/unack", data={"csrf": csrf})
+        assert response.status_code == 409 and "not acknowledged" in response.text
+        assert (await app.post(f"/alerts/{alert_id}/ack", data={"csrf": csrf})).status_code == 303
+        page = await app.get(f"/alerts/{alert_id}")
+        assert "Un-acknowledge" in page.text
+        response = await app.post(f"/alerts/{alert_id}/unack", data={"csrf": csrf})
+        assert response.status_code == 303 and response.headers["location"].endswith("done=un-acknowledged")
+        assert rows(db, "SELECT status FROM alerts WHERE id = ?", (alert_id,)) == [{"status": "open"}]
+        assert [(e["actor"], e["via"]) for e in events_of(db, alert_id, "unacknowledged")] == [("bob", "web")]
+        # Escalate now: the current level pages at once instead of after the 2-minute wait.
+        before = len(events_of(db, alert_id, "escalated"))
+        response = await app.post(f"/alerts/{alert_id}/escalate", data={"csrf": csrf})
+        assert response.status_code == 303 and response.headers["location"].endswith("done=escalated")
+        assert [(e["actor"], e["via"]) for e in events_of(db, alert_id, "escalation_requested")] == [("bob", "web")]
+        await app.wait_until(lambda: len(events_of(db, alert_id, "escalated")) > before, what="paged now")
+        # A closed alert cannot be escalated: 409 with the reason; a bad id is a 400.
+        assert (await app.post(f"/alerts/{alert_id}/close", data={"csrf": csrf})).status_code == 303
+        response = await app.post(f"/alerts/{alert_id}/escalate", data={"csrf": csrf})
+        assert response.status_code == 409 and "is closed" in response.text
+        assert (await app.post("/alerts/0/escalate", data={"csrf": csrf})).status_code == 400
+
+
+async def test_reassign_offers_the_configured_policies_and_refuses_others(tmp_path: Path) -> None:
+    night = '\n[escalation_policies.night]\n[[escalation_policies.night.levels]]\nusers = ["bob"]\n'
+    config = web_config(tmp_path, night)
+    set_passwords(tmp_path / "alertd.db")
+    db = tmp_path / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        alert_id = await open_alarm(app)
+        page = await app.get(f"/alerts/{alert_id}")
+        assert '<option value="ops" selected>ops</option>' in page.text and '<option value="night">' in page.text
+        csrf = csrf_of(page.text)
+        for bad in ("nope", ""):
+            response = await app.post(f"/alerts/{alert_id}/reassign", data={"csrf": csrf, "policy": bad})
+            assert response.status_code == 400 and "policy must be one of ops, night" in response.text
+        response = await app.post(f"/alerts/{alert_id}/reassign", data={"csrf": csrf, "policy": "night"})
+        assert response.status_code == 303
+        assert rows(db, "SELECT escalation_policy FROM alerts WHERE id = ?", (alert_id,)) == [
+            {"escalation_policy": "night"}
+        ]
+        assert [(e["actor"], e["via"]) for e in events_of(db, alert_id, "reassigned")] == [("bob", "web")]
+
+
+# --- maintenance windows, heartbeats, workflows --------------------------------------------------
+
+
+def add_windows(db_path: Path) -> tuple[int, int]:
+    """An active window and one to come, as `alertd maintenance add` writes them."""
+    from alertd import maintenance_windows
+    from alertd.store import connect, write_transaction
+
+    db, now = connect(db_path), time.time()
+    with write_transaction(db):
+        common = {"integrations": ["alarms"], "actor": "cli:test", "now": now}
+        active = maintenance_windows.add(
+            db, starts_at=now - 60, ends_at=now + 3600, reason="<b>db upgrade</b>", **common
+        )
+        later = maintenance_windows.add(db, starts_at=now + 7200, ends_at=now + 9000, reason="kernel patch", **common)
+    db.conn.close()
+    return active, later
+
+
+async def test_maintenance_page_lists_windows_and_only_admins_end_one(tmp_path: Path) -> None:
+    config = web_config(tmp_path)
+    set_passwords(tmp_path / "alertd.db")
+    db = tmp_path / "alertd.db"
+    active, later = add_windows(db)
+    async with in_process(config) as app:
+        await login(app, "bob")
+        page = await app.get("/maintenance")
+        assert page.status_code == 200 and 'href="/maintenance"' in page.text
+        assert "&lt;b&gt;db upgrade&lt;/b&gt;" in page.text and "kernel patch" in page.text
+        assert ">active<" in page.text and ">scheduled<" in page.text
+        assert f'action="/maintenance/{active}/end"' not in page.text  # no button for a non-admin
+        response = await app.post(f"/maintenance/{active}/end", data={"csrf": csrf_of(page.text)})
+        assert response.status_code == 403 and "only admins" in response.text
+        await login(app, "alice")
+        page = await app.get("/maintenance")
+        csrf = csrf_of(page.text)
+        assert f'action="/maintenance/{active}/end"' in page.text and f'action="/maintenance/{later}/end"' in page.text
+        assert (await app.post(f"/maintenance/{active}/end", data={})).status_code == 403  # no CSRF token
+        assert (await app.post("/maintenance/abc/end", data={"csrf": csrf})).status_code == 400
+        assert (await app.post("/maintenance/999/end", data={"csrf": csrf})).status_code == 404
+        response = await app.post(f"/maintenance/{active}/end", data={"csrf": csrf})
+        assert response.status_code == 303
+        ended = rows(db, "SELECT ended_by FROM maintenance_windows WHERE id = ?", (active,))
+        assert ended == [{"ended_by": "alice"}]
+        response = await app.post(f"/maintenance/{active}/end", data={"csrf": csrf})
+        assert response.status_code == 409 and "already ended" in response.text
+        page = await app.get("/maintenance")
+        assert "db upgrade" not in page.text and "kernel patch" in page.text
+
+
+async def test_heartbeats_page_shows_state_and_pings_and_the_url_only_to_admins(tmp_path: Path) -> None:
+    config = web_config(tmp_path, EXTRAS)
+    set_passwords(tmp_path / "alertd.db")
+    async with in_process(config) as app:
+        await login(app, "alice")
+        page = await app.get("/heartbeats")
+        assert page.status_code == 200 and "nightly-backup" in page.text and "never" in page.text
+        match = re.search(r"<code>http://[^<]*(/hb/[A-Za-z0-9_-]{20,})</code>", page.text)
+        assert match, page.text
+        token_path = match.group(1)
+        assert (await app.get(token_path)).status_code == 200  # the cron job pings it
+        page = await app.get("/heartbeats")
+        assert "1 pings" in page.text and ">up<" in page.text
+        await login(app, "bob")
+        page = await app.get("/heartbeats")
+        assert "nightly-backup" in page.text and "1 pings" in page.text
+        assert token_path not in page.text and "/hb/••••" in page.text
+        # No ping for interval + grace: missed, with a link to its alert.
+        await app.advance(66 * 60)
+        missed = await app.wait_until(
+            lambda: rows(tmp_path / "alertd.db", "SELECT alert_id FROM heartbeats WHERE state = 'missed'"),
+            what="the heartbeat missed",
+        )
+        page = await app.get("/heartbeats")
+        assert ">missed<" in page.text and f'href="/alerts/{missed[0]["alert_id"]}"' in page.text
+
+
+async def test_workflows_page_shows_trigger_actions_and_runs(tmp_path: Path) -> None:
+    config = web_config(tmp_path, EXTRAS)
+    set_passwords(tmp_path / "alertd.db")
+    db = tmp_path / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        page = await app.get("/workflows")
+        assert page.status_code == 200 and "raise-on-open" in page.text and "never" in page.text
+        await open_alarm(app)
+        await app.wait_until(lambda: rows(db, "SELECT COUNT(*) AS n FROM workflow_runs")[0]["n"] == 1, what="a run")
+        page = await app.get("/workflows")
+        assert "never" not in page.text and "1 (1)" in page.text and "critical" in page.text

@@ -62,6 +62,19 @@ delay_minutes = {DELAY_MIN}
 users = ["alice", "bob"]
 """
 
+# A heartbeat and a workflow for the console's Heartbeats and Workflows pages.
+EXTRAS = """
+[heartbeats.nightly-backup]
+interval_minutes = 60
+grace_minutes = 5
+
+[workflows.raise-on-open]
+trigger = "opened"
+[[workflows.raise-on-open.actions]]
+action = "set_severity"
+severity = "critical"
+"""
+
 
 def web_config(tmp_path: Path, web: str = "", **kw: object) -> Path:
     seed_cert_cache(tmp_path / "certs")

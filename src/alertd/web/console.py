@@ -22,7 +22,8 @@ import trio
 from quart import Blueprint, Response, g, redirect, request
 
 from alertd import alerts, ledger, mapping, oncall
-from alertd.commands import MAX_ID, AlertCommandError, apply_command
+from alertd.alert_actions import MAX_NOTE_CHARS
+from alertd.commands import MAX_ID, AlertCommandError, apply_action, apply_command
 from alertd.log import get_logger
 from alertd.readmodel import alert_detail
 from alertd.runtime import Runtime
@@ -85,6 +86,38 @@ def _choice(source: Any, name: str, choices: tuple[str, ...], default: str | Non
     if value is not None and value not in choices:
         raise BadInput(f"{name} must be one of {', '.join(choices)}")
     return value
+
+
+# The actions beyond ack/close offered on an alert's page, with the word shown after each.
+ALERT_ACTIONS = {
+    "snooze": "snoozed",
+    "note": "noted",
+    "escalate": "escalated",
+    "unack": "un-acknowledged",
+    "reassign": "reassigned",
+}
+# As an SMS reply: a day at most from the console (longer is for the CLI or the API).
+MAX_SNOOZE_MINUTES = 1440
+
+
+def action_args(action: str, form: Any, policies: Any) -> dict[str, Any]:
+    """The arguments of ``commands.apply_action`` from a console form, or BadInput with the reason."""
+    if action == "snooze":
+        minutes = (form.get("minutes") or "").strip()
+        if not re.fullmatch(r"[0-9]{1,4}", minutes) or not 1 <= int(minutes) <= MAX_SNOOZE_MINUTES:
+            raise BadInput(f"minutes must be a whole number from 1 to {MAX_SNOOZE_MINUTES}")
+        return {"seconds": int(minutes) * 60}
+    if action == "note":
+        text = (_field(form, "text", MAX_NOTE_CHARS) or "").strip()
+        if not text:
+            raise BadInput("write the text of the note")
+        return {"text": text}
+    if action == "reassign":
+        policy = _field(form, "policy", 64)
+        if policy is None or policy not in policies:
+            raise BadInput(f"policy must be one of {', '.join(policies) or '(none configured)'}")
+        return {"policy": policy}
+    return {}
 
 
 def console_blueprint(runtime: Runtime) -> Blueprint:
@@ -338,6 +371,9 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
             alert=data,
             timeline=describe(data["timeline"]),
             policy=policy,
+            policies=list(runtime.config.raw.escalation_policies),
+            max_snooze=MAX_SNOOZE_MINUTES,
+            max_note=MAX_NOTE_CHARS,
             source_link=safe_link(data.get("url")),
             done=_field(request.args, "done", 40),
         )
@@ -361,6 +397,19 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
     @logged_in
     async def close(alert_ref: str) -> Response:
         return await alert_command(alert_ref, "close")
+
+    @bp.post("/alerts/<alert_ref>/<any(snooze, note, escalate, unack, reassign):action>")
+    @logged_in
+    async def alert_action(alert_ref: str, action: str) -> Response:
+        alert_id = _id(alert_ref, "the alert id")
+        raw = runtime.config.raw  # read per request: a reload applies at once
+        args = action_args(action, await request.form, raw.escalation_policies)
+        now, user = runtime.clock.now(), g.viewer.user  # g is not reachable from the writer thread
+        try:
+            await runtime.store.write(lambda db: apply_action(db, raw, action, alert_id, user, "web", now, **args))
+        except AlertCommandError as exc:
+            return problem(exc.status, str(exc))
+        return redirect(f"/alerts/{alert_id}?done={ALERT_ACTIONS[action]}", 303)
 
     @bp.get("/live")
     @logged_in
@@ -563,6 +612,67 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
         assume = _choice(form, "assume", ("open", "acknowledged"), None)
         result = await run_dry(name, sample.encode(), assume)
         return await integration_page(name, sample=sample, result=result)
+
+    # --- maintenance windows, heartbeats, workflows -----------------------------------------
+
+    @bp.get("/maintenance")
+    @logged_in
+    async def maintenance_page() -> Response:
+        from alertd import maintenance_windows
+        from alertd.cli_maintenance import applies_to
+
+        now = runtime.clock.now()
+        windows = await runtime.store.read(lambda db: maintenance_windows.listing(db, now))
+        for window in windows:
+            window["applies_to"] = applies_to(window)
+        return page("maintenance.html", windows=windows, done=_field(request.args, "done", 40))
+
+    @bp.post("/maintenance/<window_ref>/end")
+    @logged_in
+    async def maintenance_end(window_ref: str) -> Response:
+        from alertd import maintenance_windows
+
+        refused = admin_only()
+        if refused is not None:
+            return refused
+        window_id = _id(window_ref, "the window id")
+        now, actor = runtime.clock.now(), g.viewer.user
+
+        def job(db: Any) -> str | None:
+            row = maintenance_windows.get(db, window_id)
+            if row is None:
+                return f"no maintenance window #{window_id}"
+            if row["ended_at"] is not None:
+                return f"maintenance window #{window_id} has already ended"
+            maintenance_windows.end(db, window_id, now, actor)
+            return None
+
+        refusal = await runtime.store.write(job)
+        if refusal is not None:
+            return problem(404 if refusal.startswith("no ") else 409, refusal)
+        log.info("web.maintenance_ended", user=actor, window_id=window_id)
+        return redirect(f"/maintenance?done=%23{window_id}+ended", 303)
+
+    @bp.get("/heartbeats")
+    @logged_in
+    async def heartbeats_page() -> Response:
+        from alertd import heartbeats
+
+        raw = runtime.config.raw
+        beats = await runtime.store.read(lambda db: queries.heartbeat_rows(db, raw))
+        if g.viewer.admin and beats:  # the token is the URL's only secret: admins only
+            tokens = await runtime.store.read(lambda db: queries.heartbeat_tokens(db, raw))
+            for beat in beats:
+                if beat["name"] in tokens:
+                    beat["url"] = heartbeats.heartbeat_url(runtime.config, tokens[beat["name"]])
+        return page("heartbeats.html", beats=beats, masked_url=f"{runtime.config.public_url}/hb/" + "•" * 12)
+
+    @bp.get("/workflows")
+    @logged_in
+    async def workflows_page() -> Response:
+        raw = runtime.config.raw
+        items = await runtime.store.read(lambda db: queries.workflow_rows(db, raw))
+        return page("workflows.html", items=items)
 
     # --- on call and people --------------------------------------------------------------
 

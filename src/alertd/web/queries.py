@@ -180,3 +180,65 @@ def pretty_body(body: bytes) -> str:
         return json.dumps(data, indent=2, ensure_ascii=False)
     except RecursionError:
         return text
+
+
+# --- maintenance windows, heartbeats, workflows (the same reads as their CLI commands) ----------
+
+
+def heartbeat_rows(db: Any, raw: Any) -> list[dict[str, Any]]:
+    """Each configured heartbeat with its row's state, last ping and deadline (``alertd heartbeats``)."""
+    from alertd import heartbeats
+
+    found = heartbeats.status(db)
+    out = []
+    for name, cfg in raw.heartbeats.items():
+        row = found.get(name) or {}
+        out.append(
+            {
+                "name": name,
+                "cfg": cfg,
+                "state": row.get("state", "new"),  # not yet seen by the daemon
+                "last_ping_at": row.get("last_ping_at"),
+                "due_at": row.get("due_at"),
+                "ping_count": row.get("ping_count", 0),
+                "alert_id": row.get("alert_id") if row.get("state") == "missed" else None,
+                "url": "",  # the secret ping URL: filled in for admins only
+            }
+        )
+    return out
+
+
+def heartbeat_tokens(db: Any, raw: Any) -> dict[str, str]:
+    """Each heartbeat's URL token: the configured one, else the one the daemon stored
+    (read only: the daemon stores them at start and on each reload)."""
+    from alertd.heartbeats import TOKEN_PREFIX
+
+    stored = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE ?", [TOKEN_PREFIX + "%"]).fetchall())
+    tokens = {}
+    for name, beat in raw.heartbeats.items():
+        token = beat.token.get_secret_value() if beat.token is not None else stored.get(TOKEN_PREFIX + name)
+        if token:
+            tokens[name] = token
+    return tokens
+
+
+def workflow_rows(db: Any, raw: Any) -> list[dict[str, Any]]:
+    """Each workflow: trigger, actions, last run and counts (``alertd workflows``)."""
+    from alertd import workflows
+
+    counts = workflows.stats(db)
+    out = []
+    for name, workflow in raw.workflows.items():
+        seen = counts.get(name, {"runs": 0, "matched": 0, "actions": 0, "last_run": None})
+        trigger = workflow.trigger + (f" after {workflow.after_minutes:g} min" if workflow.after_minutes else "")
+        out.append(
+            {
+                "name": name,
+                "enabled": workflow.enabled,
+                "trigger": trigger,
+                "conditions": [c for c in ("when", "during") if getattr(workflow, c) is not None],
+                "does": [workflows.summary(a) for a in workflow.actions],
+                **seen,
+            }
+        )
+    return out
