@@ -28,7 +28,7 @@ run: install
 	$(BIN)/alertd run -c $(CONFIG)
 
 test: install-test
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 lint: install-test
 	$(BIN)/ruff check src plugins tests bench

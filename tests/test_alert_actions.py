@@ -14,7 +14,7 @@ from alertd import apply, replies
 from alertd.config import load_config
 from alertd.store import connect, write_transaction
 from alertd.store.schema import migrate
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli_in_process
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
@@ -244,18 +244,18 @@ def test_cli_snooze_note_and_merge(tmp_path: Path) -> None:
         for sid in ("a", "b"):
             apply.open_alert(db, "alarms", "two", Decision("open", "Mapped Open", source_id=sid, title=sid), None, 1.0)
     c = ["-c", str(config_path)]
-    out = run_cli(*c, "snooze", "1", "30m", "--user", "alice")
+    out = run_cli_in_process(*c, "snooze", "1", "30m", "--user", "alice")
     assert out.returncode == 0, out.stderr
     assert "#1 acknowledged (snooze by alice)" in out.stdout
-    out = run_cli(*c, "snooze", "1", "soon")
+    out = run_cli_in_process(*c, "snooze", "1", "soon")
     assert out.returncode == 2 and "expected a duration like 30m" in out.stderr
-    assert run_cli(*c, "note", "1", "checked", "the", "disk", "--user", "bob").returncode == 0
-    out = run_cli(*c, "merge", "2", "into", "1")
+    assert run_cli_in_process(*c, "note", "1", "checked", "the", "disk", "--user", "bob").returncode == 0
+    out = run_cli_in_process(*c, "merge", "2", "into", "1")
     assert out.returncode == 0 and "#2 closed (merge by cli:" in out.stdout, out.stderr
-    out = run_cli(*c, "merge", "1", "into", "2")
+    out = run_cli_in_process(*c, "merge", "1", "into", "2")
     assert out.returncode == 1 and "is closed" in out.stderr
-    out = run_cli(*c, "unack", "1", "--user", "mallory")
+    out = run_cli_in_process(*c, "unack", "1", "--user", "mallory")
     assert out.returncode == 2 and "not configured" in out.stderr
-    text = run_cli(*c, "alerts", "show", "1").stdout
+    text = run_cli_in_process(*c, "alerts", "show", "1").stdout
     assert "note by bob on the command line: checked the disk" in text
     assert "snoozed for 30 minutes by alice" in text

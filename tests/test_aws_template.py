@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import run_cli, write_config
+from helpers import run_cli_in_process, write_config
 
 ALARMS_TOKEN = "template-alarms-token-0123456789abcdef"
 EVENTS_TOKEN = "template-events-token-0123456789abcdef"
@@ -43,7 +43,7 @@ def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("alarm", ["signin-alarms", "--log-group", "aws-cloudtrail-logs-1234", "--threshold", "5", "--period", "600"]),
         ("eventbridge", ["signin-events", "--eventbridge"]),
     ):
-        result = run_cli("-c", str(config), "aws", "template", *args)
+        result = run_cli_in_process("-c", str(config), "aws", "template", *args)
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
         out[name] = tmp / f"{name}.yaml"
@@ -208,7 +208,7 @@ def test_the_eventbridge_stack_deploys_to_moto(templates: dict[str, Path], aws: 
 )
 def test_mistakes_are_one_line(tmp_path: Path, args: list[str], server: str, message: str) -> None:
     config = write_config(tmp_path, CONFIG, server=server)
-    result = run_cli("-c", str(config), "aws", "template", *args)
+    result = run_cli_in_process("-c", str(config), "aws", "template", *args)
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert result.stdout == ""

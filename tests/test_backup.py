@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from helpers import DaemonProcess, run_cli, wait_until
+from helpers import DaemonProcess, run_cli, run_cli_in_process, wait_until
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from sns_signing import headers_for, notification
 
@@ -112,12 +112,12 @@ def test_backup_while_the_daemon_is_under_load_is_consistent(tmp_path: Path) -> 
 
 def test_backup_refuses_to_overwrite_and_restores(tmp_path: Path) -> None:
     config = config_with_policy(tmp_path)
-    missing = run_cli("backup", str(tmp_path / "b.db"), "-c", str(config))
+    missing = run_cli_in_process("backup", str(tmp_path / "b.db"), "-c", str(config))
     assert missing.returncode == 2 and missing.stderr.startswith("Error: no database at ")
     with DaemonProcess(config):
         pass  # creates and migrates the database
     copy = tmp_path / "b.db"
-    assert run_cli("backup", str(copy), "-c", str(config)).returncode == 0
+    assert run_cli_in_process("backup", str(copy), "-c", str(config)).returncode == 0
     cases = {
         str(copy): "exists; use --force to overwrite it",
         str(tmp_path / "alertd.db"): "is the live database",
@@ -126,11 +126,11 @@ def test_backup_refuses_to_overwrite_and_restores(tmp_path: Path) -> None:
         str(tmp_path): "is a directory",
     }
     for dest, reason in cases.items():
-        result = run_cli("backup", dest, "-c", str(config))
+        result = run_cli_in_process("backup", dest, "-c", str(config))
         assert result.returncode == 2, (dest, result.stderr)
         assert reason in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
-    assert run_cli("backup", str(copy), "--force", "-c", str(config)).returncode == 0
+    assert run_cli_in_process("backup", str(copy), "--force", "-c", str(config)).returncode == 0
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     # Restore: the copy serves as a store.path.
     other = tmp_path / "restored"
@@ -140,5 +140,5 @@ def test_backup_refuses_to_overwrite_and_restores(tmp_path: Path) -> None:
     restored = restored.replace('cert_cache_dir = "certs"', f'cert_cache_dir = "{tmp_path}/certs"')
     (other / "alertd.toml").write_text(restored)
     assert Db(other / "alertd.db").rows("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
-    listing = run_cli("alerts", "-c", str(other / "alertd.toml"))
+    listing = run_cli_in_process("alerts", "-c", str(other / "alertd.toml"))
     assert listing.returncode == 0, listing.stderr

@@ -11,7 +11,7 @@ from alertd.alerts import open_alert
 from alertd.mapping import MAPPED_OPEN, Decision
 from alertd.store import connect
 from alertd.store.schema import migrate
-from helpers import run_cli, write_config
+from helpers import run_cli, run_cli_in_process, write_config
 
 PEOPLE = """
 [users.alice]
@@ -56,34 +56,34 @@ def test_read_and_act_commands_work_with_a_warning(tmp_path: Path) -> None:
     config = write_config(tmp_path, PEOPLE + HALF_EDITED)
     alert_id = seed_alert(tmp_path / "alertd.db")
 
-    listed = run_cli("alerts", "-c", str(config))
+    listed = run_cli_in_process("alerts", "-c", str(config))
     assert listed.returncode == 0, listed.stderr
     assert re.search(rf"^#{alert_id}\s+open\s.*Disk full$", listed.stdout, re.M), listed.stdout
     only_warning(listed.stderr, config)
 
-    shown = run_cli("alerts", "show", str(alert_id), "-c", str(config))
+    shown = run_cli_in_process("alerts", "show", str(alert_id), "-c", str(config))
     assert shown.returncode == 0 and "Disk full" in shown.stdout
     only_warning(shown.stderr, config)
 
-    acked = run_cli("ack", str(alert_id), "--user", "alice", "-c", str(config))
+    acked = run_cli_in_process("ack", str(alert_id), "--user", "alice", "-c", str(config))
     assert acked.returncode == 0, acked.stderr
     assert f"#{alert_id} acknowledged by alice" in acked.stdout
     only_warning(acked.stderr, config)
 
-    closed = run_cli("close", str(alert_id), "--user", "alice", "-c", str(config))
+    closed = run_cli_in_process("close", str(alert_id), "--user", "alice", "-c", str(config))
     assert closed.returncode == 0 and f"#{alert_id} closed by alice" in closed.stdout
     only_warning(closed.stderr, config)
 
     for args in (("inbound-log",), ("oncall",), ("oncall", "primary")):
-        result = run_cli(*args, "-c", str(config))
+        result = run_cli_in_process(*args, "-c", str(config))
         assert result.returncode == 0, (args, result.stderr)
         only_warning(result.stderr, config)
-    assert "primary: alice" in run_cli("oncall", "-c", str(config)).stdout
+    assert "primary: alice" in run_cli_in_process("oncall", "-c", str(config)).stdout
 
 
 def test_run_and_check_config_still_refuse_the_file(tmp_path: Path) -> None:
     config = write_config(tmp_path, PEOPLE + HALF_EDITED)
-    checked = run_cli("check-config", "-c", str(config))
+    checked = run_cli_in_process("check-config", "-c", str(config))
     assert checked.returncode == 1 and "3 problem(s)" in checked.stderr
     run = run_cli("run", "-c", str(config), timeout=60)
     assert run.returncode == 2 and "event=config.invalid" in run.stderr
@@ -92,12 +92,12 @@ def test_run_and_check_config_still_refuse_the_file(tmp_path: Path) -> None:
 def test_without_a_valid_store_the_cli_refuses(tmp_path: Path) -> None:
     config = write_config(tmp_path, PEOPLE + HALF_EDITED)
     config.write_text(config.read_text().replace("[store]\n", '[store]\nsynchronous = "OFF"\n'))
-    result = run_cli("alerts", "-c", str(config))
+    result = run_cli_in_process("alerts", "-c", str(config))
     assert result.returncode == 2
     assert result.stderr == f"{config}: store.synchronous: expected one of 'FULL' or 'NORMAL'; found string 'OFF'\n"
 
 
 def test_a_valid_file_gives_no_warning(tmp_path: Path) -> None:
     config = write_config(tmp_path, PEOPLE)
-    result = run_cli("alerts", "-c", str(config))
+    result = run_cli_in_process("alerts", "-c", str(config))
     assert result.returncode == 0 and result.stderr == ""

@@ -8,7 +8,7 @@ import pytest
 
 from alertd.config import ConfigError, load_config
 from alertd.plugins import make_manager
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli_in_process
 
 GOOD_PEOPLE = """
 [users.alice]
@@ -136,7 +136,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_example_config_is_valid() -> None:
-    result = run_cli("check-config", "-c", str(ROOT / "alertd.toml"))
+    result = run_cli_in_process("check-config", "-c", str(ROOT / "alertd.toml"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK: ")
     # Clean: not even a warning (it once paged alice by SMS with no SMS channel configured).
@@ -147,7 +147,7 @@ def test_example_config_is_valid() -> None:
 def test_check_config_cli_reports_every_problem(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[server]\nlisten = 1\n[log]\nlevel = "loud"\n')
-    result = run_cli("check-config", "-c", str(path))
+    result = run_cli_in_process("check-config", "-c", str(path))
     assert result.returncode == 1
     assert f"{path}: server.listen: expected a string; found number 1" in result.stderr
     assert f"{path}: log.level: expected one of 'debug', 'info', 'warning' or 'error'" in result.stderr
@@ -188,7 +188,7 @@ from_address = "alertd@localhost"
 def test_five_mistakes_in_one_pass() -> None:
     # Today's check stopped after the first stage: the reference, rule and plugin mistakes went unseen.
     path = ROOT / "tests" / "configs" / "bad" / "19-five-mistakes.toml"
-    result = run_cli("check-config", "-c", str(path))
+    result = run_cli_in_process("check-config", "-c", str(path))
     assert result.returncode == 1
     assert f"5 problem(s) and 1 warning(s) in {path}" in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith(f"{path}: ") and "WARNING" not in line]
@@ -200,12 +200,12 @@ def test_five_mistakes_in_one_pass() -> None:
 def test_no_escalation_policy_is_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "a.toml"
     path.write_text(GOOD_PEOPLE + SMTP + '[integrations.x]\ntype = "aws_sns"\n')
-    result = run_cli("check-config", "-c", str(path))
+    result = run_cli_in_process("check-config", "-c", str(path))
     assert result.returncode == 0, result.stderr
     assert f"{path}: WARNING integrations.x: no escalation_policy: alerts will page nobody" in result.stderr
     assert result.stdout.startswith("OK: ") and "2 warning(s)" in result.stdout  # and alice's sms
     path.write_text(GOOD_PEOPLE + SMTP + '[integrations.x]\ntype = "aws_sns"\nescalation_policy = "ops"\n')
-    assert "WARNING integrations.x" not in run_cli("check-config", "-c", str(path)).stderr
+    assert "WARNING integrations.x" not in run_cli_in_process("check-config", "-c", str(path)).stderr
 
 
 def test_contact_kind_without_channel_is_a_warning(tmp_path: Path) -> None:
@@ -217,7 +217,7 @@ def test_contact_kind_without_channel_is_a_warning(tmp_path: Path) -> None:
         + '[users.carol]\ncontact = { email = "c@x", sms = "+15555550103" }\n'
         + 'notify = [{ method = "sms" }, { method = "email" }]\n'
     )
-    result = run_cli("check-config", "-c", str(path))
+    result = run_cli_in_process("check-config", "-c", str(path))
     assert result.returncode == 0, result.stderr
     assert (
         f"{path}: WARNING users.bob: no channel serves any of its contact kinds (sms) "
@@ -235,7 +235,7 @@ def test_dotted_rule_field_is_an_error_with_a_hint(tmp_path: Path) -> None:
         + '[integrations.x]\ntype = "aws_sns"\nescalation_policy = "ops"\nruleset = "cloudwatch_alarm"\n'
         + '[integrations.x.rules]\nclose_when = { any = [{ field = "Message.NewStateValue", equals = "OK" }] }\n'
     )
-    result = run_cli("check-config", "-c", str(path))
+    result = run_cli_in_process("check-config", "-c", str(path))
     assert result.returncode == 1
     assert (
         f"{path}: integrations.x.rules.close_when.any[0].field: expected a field path with '^' between nested "
@@ -248,14 +248,14 @@ def test_check_config_checks_the_store_path(tmp_path: Path) -> None:
     blocker.write_text("")
     path = tmp_path / "a.toml"
     path.write_text(f'[store]\npath = "{blocker}/state/alertd.db"\n')
-    result = run_cli("check-config", "-c", str(path))
+    result = run_cli_in_process("check-config", "-c", str(path))
     assert result.returncode == 1
     assert f"{path}: store.path: cannot create {blocker}/state: {blocker} is not a directory" in result.stderr
     path.write_text(f'[store]\npath = "{tmp_path}"\n')
-    result = run_cli("check-config", "-c", str(path))
+    result = run_cli_in_process("check-config", "-c", str(path))
     assert f"{path}: store.path: {tmp_path} is a directory; expected a database file path" in result.stderr
     path.write_text(f'[store]\npath = "{tmp_path}/new/dirs/alertd.db"\n')
-    assert run_cli("check-config", "-c", str(path)).returncode == 0
+    assert run_cli_in_process("check-config", "-c", str(path)).returncode == 0
 
 
 def test_an_entry_left_out_is_not_reported_missing_too(tmp_path: Path) -> None:

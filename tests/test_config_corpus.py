@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli_in_process
 
 CORPUS = sorted((ROOT / "tests" / "configs" / "bad").glob("*.toml"))
 
@@ -20,7 +20,7 @@ def expectations(path: Path) -> list[str]:
 def test_broken_config(path: Path) -> None:
     expected = expectations(path)
     assert expected, f"{path.name} has no '# expect:' line"
-    result = run_cli("check-config", "-c", str(path))
+    result = run_cli_in_process("check-config", "-c", str(path))
     assert result.returncode == 1, result.stdout
     for message in expected:
         assert f"{path}: {message}" in result.stderr, result.stderr

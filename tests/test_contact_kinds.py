@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from channel_fixtures import HttpPeer
-from helpers import ROOT, DaemonProcess, run_cli, wait_until, write_config
+from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until, write_config
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -58,7 +58,7 @@ def test_alarm_pages_a_user_whose_only_contact_is_a_plugin_kind(tmp_path: Path) 
 
 def test_unknown_kind_names_the_kinds_loaded_channels_declare(tmp_path: Path) -> None:
     config = write_config(tmp_path, SAM)
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     # Without the plugin nobody declares slack; the message lists what the loaded channels do declare.
     assert (
@@ -68,7 +68,7 @@ def test_unknown_kind_names_the_kinds_loaded_channels_declare(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
 
     with_plugins_dir(config)
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 0, result.stderr
     # Declared but not configured: still the warning that names the table to add.
     assert (
@@ -81,12 +81,12 @@ def test_bad_kind_in_notify_is_a_key_path_error(tmp_path: Path) -> None:
     config = with_plugins_dir(
         write_config(tmp_path, '[users.sam]\ncontact = { slack = "@sam" }\nnotify = [{ method = "Slack Now" }]\n')
     )
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     assert f"{config}: users.sam.notify[0].method: expected a string matching ^[a-z][a-z0-9_-]*$" in result.stderr
     long_kind = "k" * 33
     config.write_text(config.read_text().replace("slack = ", f"{long_kind} = ").replace("Slack Now", long_kind))
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert f"users.sam.contact.{long_kind}: expected a string of at most 32 character(s); found string" in result.stderr
 
 
@@ -103,7 +103,7 @@ def test_a_channel_declaring_a_kind_no_user_could_name_stops_the_start(tmp_path:
     )
     config = write_config(tmp_path)
     config.write_text('plugins_dir = "local_plugins"\n' + config.read_text())
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from alertd.cli_filterpattern import filter_pattern
 from alertd.filterpattern.logfile import LogFileError, decompress, read_events
-from helpers import SAMPLES, run_cli
+from helpers import SAMPLES, run_cli_in_process
 
 SIGNIN_FAILURE = '{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }'
 CLOUDTRAIL = SAMPLES / "cloudtrail-log-file.json"
@@ -22,14 +22,14 @@ CLOUDTRAIL = SAMPLES / "cloudtrail-log-file.json"
 def test_cloudtrail_file_gzipped_text_and_json(tmp_path: Path) -> None:
     zipped = tmp_path / "123456789012_CloudTrail_us-east-1_20261124T1205Z_abc.json.gz"
     zipped.write_bytes(gzip.compress(CLOUDTRAIL.read_bytes()))
-    result = run_cli("filter-pattern", "test", SIGNIN_FAILURE, str(zipped))
+    result = run_cli_in_process("filter-pattern", "test", SIGNIN_FAILURE, str(zipped))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "0  2026-11-24T12:00:00Z ConsoleLogin alice 203.0.113.7 Failed authentication"
     assert [line.split()[0] for line in lines[:-1]] == ["0", "1", "2", "3", "4"]
     assert lines[-1] == "5 of 7 events match"
     # --json: exactly this shape, indices in Records.
-    result = run_cli("filter-pattern", "test", "--json", "{ $.eventName = DeleteUser }", str(CLOUDTRAIL))
+    result = run_cli_in_process("filter-pattern", "test", "--json", "{ $.eventName = DeleteUser }", str(CLOUDTRAIL))
     assert result.returncode == 0, result.stderr
     assert result.stdout == '{"total": 7, "matched": [6]}\n'
 
@@ -61,7 +61,7 @@ def test_arrays_json_lines_and_text_lines(tmp_path: Path) -> None:
 
 
 def test_a_bad_pattern_or_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    result = run_cli("filter-pattern", "test", "{ $.eventName = ConsoleLogin && }", str(CLOUDTRAIL))
+    result = run_cli_in_process("filter-pattern", "test", "{ $.eventName = ConsoleLogin && }", str(CLOUDTRAIL))
     assert result.returncode == 2
     assert (
         result.stderr
@@ -69,10 +69,10 @@ def test_a_bad_pattern_or_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     bad_gzip = tmp_path / "broken.json.gz"
     bad_gzip.write_bytes(b"\x1f\x8b\x08\x00garbage")
-    result = run_cli("filter-pattern", "test", "ERROR", str(bad_gzip))
+    result = run_cli_in_process("filter-pattern", "test", "ERROR", str(bad_gzip))
     assert result.returncode == 2 and result.stderr.startswith(f"Error: {bad_gzip}: not a readable gzip file")
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
-    result = run_cli("filter-pattern", "test", "ERROR", str(tmp_path / "missing.log"))
+    result = run_cli_in_process("filter-pattern", "test", "ERROR", str(tmp_path / "missing.log"))
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 

@@ -16,7 +16,7 @@ from icalendar import Calendar
 
 from alertd.config import ScheduleConfig
 from alertd.oncall import on_call_at, to_ical
-from helpers import DaemonProcess, run_cli, wait_until, write_config
+from helpers import DaemonProcess, run_cli_in_process, wait_until, write_config
 from inprocess import in_process
 
 NY = ZoneInfo("America/New_York")
@@ -121,7 +121,7 @@ def test_year_feeds_do_not_block_the_event_loop(tmp_path: Path) -> None:
     config = write_config(tmp_path, USERS + HOURLY)
     feeds = {}
     for i in range(3):
-        result = run_cli("oncall", f"hourly{i}", "--json", "-c", str(config))
+        result = run_cli_in_process("oncall", f"hourly{i}", "--json", "-c", str(config))
         assert result.returncode == 0, result.stderr
         url = json.loads(result.stdout)[0]["ical"]
         feeds[i] = "/schedules/" + url.split("/schedules/", 1)[1] + "&weeks=52"
@@ -179,7 +179,7 @@ def test_year_feeds_do_not_block_the_event_loop(tmp_path: Path) -> None:
 
 async def test_weeks_out_of_range_is_refused(tmp_path: Path) -> None:
     config = write_config(tmp_path, USERS + HOURLY)
-    result = run_cli("oncall", "hourly0", "--json", "-c", str(config))
+    result = run_cli_in_process("oncall", "hourly0", "--json", "-c", str(config))
     url = json.loads(result.stdout)[0]["ical"]
     path = "/schedules/" + url.split("/schedules/", 1)[1]
     async with in_process(config) as daemon:  # the handler's bounds: in-process

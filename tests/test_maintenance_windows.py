@@ -15,7 +15,7 @@ import pytest
 from alertd.config import ConfigError, build_config
 from alertd.config.models import MaintenanceConfig
 from alertd.maintenance_windows import occurrence
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli, run_cli_in_process
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
@@ -290,7 +290,7 @@ def test_bad_recurring_windows_name_their_key(table: dict, expected: str) -> Non
 def test_the_cli_adds_lists_and_ends_windows(tmp_path: Path) -> None:
     config, _sent, db = make_config(tmp_path)
     c = ("-c", str(config))
-    added = run_cli(
+    added = run_cli_in_process(
         "maintenance",
         "add",
         "--integration",
@@ -305,7 +305,7 @@ def test_the_cli_adds_lists_and_ends_windows(tmp_path: Path) -> None:
     )
     assert added.returncode == 0, added.stderr
     assert "alarms where Message^AlarmName=prod-db" in added.stdout and "db upgrade" in added.stdout
-    listed = json.loads(run_cli("maintenance", "--json", *c).stdout)
+    listed = json.loads(run_cli_in_process("maintenance", "--json", *c).stdout)
     assert [(w["id"], w["state"], w["match"]) for w in listed] == [
         (1, "active", {"field": "Message^AlarmName", "equals": "prod-db"})
     ]
@@ -321,14 +321,14 @@ def test_the_cli_adds_lists_and_ends_windows(tmp_path: Path) -> None:
             "--match: expected FIELD=VALUE",
         ),
     ]:
-        result = run_cli("maintenance", "add", *args, *c)
+        result = run_cli_in_process("maintenance", "add", *args, *c)
         assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    ended = run_cli("maintenance", "end", "1", *c)
+    ended = run_cli_in_process("maintenance", "end", "1", *c)
     assert ended.returncode == 0 and "#1 ended; 0 open alert(s)" in ended.stdout, ended.stderr
-    again = run_cli("maintenance", "end", "1", *c)
+    again = run_cli_in_process("maintenance", "end", "1", *c)
     assert again.returncode == 2 and "already ended" in again.stderr
-    assert "no maintenance windows" in run_cli("maintenance", *c).stdout
+    assert "no maintenance windows" in run_cli_in_process("maintenance", *c).stdout
     assert db.rows("SELECT ended_by FROM maintenance_windows")[0]["ended_by"].startswith("cli:")
 
 

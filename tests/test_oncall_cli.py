@@ -9,7 +9,7 @@ import httpx
 import pytest
 from icalendar import Calendar
 
-from helpers import DaemonProcess, run_cli, write_config
+from helpers import DaemonProcess, run_cli_in_process, write_config
 
 SCHEDULES = """
 [users.alice]
@@ -49,7 +49,7 @@ end = 2026-03-29T12:00:00
 
 
 def oncall(config: Path, schedule: str, at: str) -> dict:
-    result = run_cli("oncall", schedule, "--at", at, "--json", "-c", str(config))
+    result = run_cli_in_process("oncall", schedule, "--at", at, "--json", "-c", str(config))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)[0]
 

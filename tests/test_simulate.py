@@ -4,12 +4,14 @@ pipeline (inbound log marked simulated, mapper, alert, escalation, a real SMTP p
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from helpers import SAMPLES, DaemonProcess, free_port, run_cli
+from helpers import SAMPLES, DaemonProcess, free_port, run_cli, run_cli_in_process
 from inbound_fixtures import Db, sns_config
 from inprocess import in_process
 from test_end_to_end import Mailbox
@@ -52,8 +54,8 @@ delay_minutes = 30
     return config
 
 
-def simulate(config: Path, *args: str) -> dict:
-    result = run_cli("simulate", *args, "--json", "-c", str(config))
+def simulate(config: Path, *args: str, cli: Callable[..., CompletedProcess[str]] = run_cli_in_process) -> dict:
+    result = cli("simulate", *args, "--json", "-c", str(config))
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -81,10 +83,10 @@ def test_simulate_through_the_running_daemon_pages_someone(tmp_path: Path, mailb
         assert (again["outcome"], again["alert_id"]) == ("Mapped Appended", alert_id)
         closed = simulate(config, "alarms", str(OK))
         assert (closed["outcome"], closed["alert_id"]) == ("Mapped Closed", alert_id)
-        listing = run_cli("inbound-log", "-c", str(config))
+        listing = run_cli_in_process("inbound-log", "-c", str(config))
         assert listing.returncode == 0, listing.stderr
         assert listing.stdout.count("(simulated)") == 3
-        show = run_cli("inbound-log", "show", str(first["inbound_id"]), "-c", str(config))
+        show = run_cli_in_process("inbound-log", "show", str(first["inbound_id"]), "-c", str(config))
         assert "simulated: 1" in show.stdout
 
 
@@ -113,7 +115,7 @@ async def test_simulate_api_checks_token_integration_and_body(tmp_path: Path, ma
 
 async def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path: Path, mailbox: Mailbox) -> None:
     config = make_config(tmp_path, mailbox.port)  # type: ignore[attr-defined]
-    result = simulate(config, "alarms", str(ALARM))
+    result = simulate(config, "alarms", str(ALARM), cli=run_cli)  # the CLI runs trio itself
     assert (result["via"], result["outcome"]) == ("database", "Mapped Open")
     assert Db(tmp_path / "alertd.db").inbound()[0]["simulated"] == 1
     unknown = run_cli("simulate", "nope", str(ALARM), "-c", str(config))

@@ -405,7 +405,7 @@ def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Pa
     from alertd.mapping import Decision
     from alertd.store import connect, write_transaction
     from alertd.store.schema import migrate
-    from helpers import run_cli
+    from helpers import run_cli_in_process
 
     text = (ROOT / "alertd.toml").read_text().replace('path = "var/alertd.db"', f'path = "{tmp_path / "a.db"}"')
     config = tmp_path / "alertd.toml"
@@ -417,23 +417,23 @@ def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Pa
     )
     with write_transaction(db):
         apply.open_alert(db, "cloudtrail-events", "security", decision, None, 1.0)
-    out = run_cli("-c", str(config), "workflows")
+    out = run_cli_in_process("-c", str(config), "workflows")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split()[:3] == ["WORKFLOW", "TRIGGER", "ACTIONS"]
     assert any(line.startswith("page-security-lead") and "not_acknowledged 5m" in line for line in lines)
     assert any(line.startswith("cloudtrail-to-chat") and "never" in line for line in lines)
-    listed = json.loads(run_cli("-c", str(config), "workflows", "--json").stdout)
+    listed = json.loads(run_cli_in_process("-c", str(config), "workflows", "--json").stdout)
     assert [w["name"] for w in listed] == ["page-security-lead", "cloudtrail-to-chat", "repeats-raise-severity"]
-    out = run_cli("-c", str(config), "test-workflow", "page-security-lead", "1")
+    out = run_cli_in_process("-c", str(config), "test-workflow", "page-security-lead", "1")
     assert out.returncode == 0, out.stderr
     assert "holds: alert state for not_acknowledged" in out.stdout and "holds: when" in out.stdout
     assert "1. notify alice by sms, email -> alice" in out.stdout
-    out = run_cli("-c", str(config), "test-workflow", "repeats-raise-severity", "1")
+    out = run_cli_in_process("-c", str(config), "test-workflow", "repeats-raise-severity", "1")
     assert "fails: when" in out.stdout and "would not run" in out.stdout
-    out = run_cli("-c", str(config), "test-workflow", "nope", "1")
+    out = run_cli_in_process("-c", str(config), "test-workflow", "nope", "1")
     assert out.returncode == 2 and "no workflow named 'nope'" in out.stderr
-    out = run_cli("-c", str(config), "test-workflow", "page-security-lead", "99")
+    out = run_cli_in_process("-c", str(config), "test-workflow", "page-security-lead", "99")
     assert out.returncode == 1 and "no alert #99" in out.stderr
 
 
