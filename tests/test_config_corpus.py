@@ -22,5 +22,6 @@ def test_broken_config(path: Path) -> None:
     assert expected, f"{path.name} has no '# expect:' line"
     result = run_cli_in_process("check-config", "-c", str(path))
     assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr  # one line per problem, never a traceback
     for message in expected:
         assert f"{path}: {message}" in result.stderr, result.stderr

@@ -144,6 +144,10 @@ def check_config(obj: CliContext) -> None:
     plugin_problem = None
     try:
         obj.load_plugins_dir()
+    except ConfigError as exc:  # the file cannot even be read for its plugins_dir (TOML syntax)
+        click.echo(str(exc), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) in {exc.path}", err=True)
+        raise SystemExit(1) from None
     except PluginSetError as exc:  # the plugins cannot run together, whatever the file says: as `run`
         fail(f"{obj.config_path}: {exc}")
     except PluginError as exc:
@@ -631,6 +635,9 @@ def main() -> None:
         raise SystemExit(1) from None
     except StoreUnavailable as exc:  # e.g. the daemon held the write lock past the busy timeout
         click.echo(f"alertd: {exc}", err=True)
+        raise SystemExit(2) from None
+    except ConfigError as exc:  # a file no command could read: one line per problem, never a traceback
+        click.echo(str(exc), err=True)
         raise SystemExit(2) from None
     raise SystemExit(code if isinstance(code, int) else 0)
 
