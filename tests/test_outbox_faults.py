@@ -104,9 +104,12 @@ users = ["alice", "bob", "carol", "dave"]
                 def settled() -> bool:
                     rows = db.rows("SELECT user, kind, status FROM outbox")
                     webhook = {r["user"]: r["status"] for r in rows if r["kind"] == "webhook"}
+                    # The mail server has the message before the daemon records the send: wait for both.
+                    bob_email = [r["status"] for r in rows if r["user"] == "bob" and r["kind"] == "email"]
                     return (
                         webhook == {"alice": "sent", "bob": "failed", "carol": "sent", "dave": "sent"}
                         and "bob@example.com" in mailbox.to
+                        and bob_email == ["sent"]
                     )
 
                 wait_until(settled, timeout=30, what="every webhook to settle and bob's failover email")
