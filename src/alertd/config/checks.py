@@ -79,30 +79,8 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
             problem = condition_problem(window.match, f"maintenance.{name}.match")
             if problem is not None:
                 problems.append(problem)
-    tokens: dict[str, str] = {}
-    for name, beat in raw.heartbeats.items():
-        if beat.token is not None:
-            value = beat.token.get_secret_value()
-            if value in tokens:
-                problems.append(
-                    Problem(
-                        f"heartbeats.{name}.token",
-                        f"the same token as heartbeats.{tokens[value]}; tokens must be unique",
-                    )
-                )
-            tokens[value] = name
-    tokens = {}
-    for name, integ in raw.integrations.items():
-        if integ.token is not None:
-            value = integ.token.get_secret_value()
-            if value in tokens:
-                problems.append(
-                    Problem(
-                        f"integrations.{name}.token",
-                        f"the same token as integrations.{tokens[value]}; tokens must be unique",
-                    )
-                )
-            tokens[value] = name
+    problems += _duplicate_tokens("heartbeats", raw.heartbeats)
+    problems += _duplicate_tokens("integrations", raw.integrations)
     for name, group in raw.groups.items():
         for i, member in enumerate(group.members):
             need("users", raw.users, member, f"groups.{name}.members[{i}]")
@@ -235,3 +213,19 @@ def config_warnings(config: Config, channels_known: bool) -> list[Problem]:
                     )
                     out.append(Problem(f"users.{name}.notify[{i}].method", message))
     return out
+
+
+def _duplicate_tokens(table: str, entries: dict[str, Any]) -> list[Problem]:
+    """A problem for each entry of ``[table.*]`` whose configured token an earlier one already has."""
+    problems = []
+    seen: dict[str, str] = {}
+    for name, entry in entries.items():
+        if entry.token is None:
+            continue
+        value = entry.token.get_secret_value()
+        if value in seen:
+            problems.append(
+                Problem(f"{table}.{name}.token", f"the same token as {table}.{seen[value]}; tokens must be unique")
+            )
+        seen[value] = name
+    return problems

@@ -45,23 +45,7 @@ EVENT_TRIGGERS = (
 # Time conditions on an alert, each N = after_minutes: still open and never acknowledged N after
 # opening; not closed N after opening; acknowledged but not closed N after the acknowledgement.
 TIME_TRIGGERS = ("not_acknowledged", "open_longer_than", "not_closed_after_ack")
-Trigger = Literal[
-    "opened",
-    "reopened",
-    "appended",
-    "acknowledged",
-    "unacknowledged",
-    "closed",
-    "escalated",
-    "notification_failed",
-    "snoozed",
-    "reassigned",
-    "note_added",
-    "merged",
-    "not_acknowledged",
-    "open_longer_than",
-    "not_closed_after_ack",
-]
+Trigger = Literal[EVENT_TRIGGERS + TIME_TRIGGERS]  # type: ignore[valid-type]
 ActionName = Literal[
     "notify",
     "webhook",
