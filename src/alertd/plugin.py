@@ -90,6 +90,10 @@ Storage, HTTP routes and CLI commands
     ``requires_token``, ``json_response``, ``error``, ``parse_id``
                              for routes (``alertd_register_routes``): bearer-token check,
                              JSON answers, one-line errors, and ids from a URL.
+    ``api_doc``, ``ApiError``
+                             a route under /api/v1 describes itself for /api/v1/openapi.json
+                             (``@api_doc(summary, {status: (text, model)}, query=, body=, path=)``
+                             under the route decorator); ``ApiError`` is the ``{"error": ...}`` shape.
     ``config_option``, ``ROW_ID``
                              for commands (``alertd_register_commands``): the ``-c/--config``
                              option and a click type for row ids.
@@ -105,6 +109,7 @@ from alertd.config import Integration, LongSecret
 from alertd.handshakes import Handshake, HandshakeError, HandshakeRow
 from alertd.handshakes import record as set_handshake_state
 from alertd.http.api import error, json_response, parse_id, requires_token
+from alertd.http.openapi import ApiError, api_doc
 from alertd.http_delivery import post
 from alertd.inbound import InboundBatch, InboundMessage, InboundRequest, InboundType, Rejection
 from alertd.integrations import ensure_tokens as integration_tokens
@@ -128,6 +133,7 @@ __all__ = [
     "SUBSCRIPTION_CONFIRMATION",
     "UNSUBSCRIBE_CONFIRMATION",
     "AlertCommandError",
+    "ApiError",
     "Channel",
     "DeliveryResult",
     "DeliveryState",
@@ -146,6 +152,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "actor_problem",
+    "api_doc",
     "apply_command",
     "config_option",
     "error",

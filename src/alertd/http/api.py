@@ -19,10 +19,11 @@ from werkzeug.exceptions import HTTPException
 from alertd import alerts, ledger
 from alertd.commands import MAX_ID, actor_problem
 from alertd.dryrun import dry_run
+from alertd.http import api_models as m
+from alertd.http.openapi import ApiError, api_doc, document, parse_body, parse_query
 from alertd.readmodel import alert_detail
 from alertd.runtime import Runtime
 
-MAX_LIMIT = 1000
 MAX_COMMAND_BODY = 4096
 # Time columns, shown as RFC 3339 (UTC, with its offset) beside the unix epoch in <name>_epoch.
 TIME_KEY_RE = re.compile(r"^(at|.+_at|next_due)$")
@@ -70,15 +71,6 @@ def parse_id(text: str) -> int | None:
         return None
     value = int(text)
     return value if 0 < value <= MAX_ID else None
-
-
-def parse_limit(text: str | None, default: int) -> int | str:
-    """The ``limit`` parameter, or the reason it is refused."""
-    if text is None:
-        return default
-    if not re.fullmatch(r"[0-9]{1,7}", text) or not 1 <= int(text) <= MAX_LIMIT:
-        return f"limit must be a whole number from 1 to {MAX_LIMIT}"
-    return int(text)
 
 
 def parse_since(text: str | None) -> float | str | None:
@@ -143,57 +135,6 @@ def requires_token(runtime: Runtime) -> Callable[[Callable[..., Awaitable[Respon
     return decorate
 
 
-# The keys each action's body may hold beside "user": (type, required).
-ACTION_KEYS: dict[str, dict[str, tuple[type, bool]]] = {
-    "ack": {},
-    "close": {},
-    "unack": {},
-    "snooze": {"minutes": (float, True)},
-    "escalate": {"level": (int, False)},
-    "reassign": {"policy": (str, True)},
-    "note": {"text": (str, True)},
-    "merge": {"into": (int, True)},
-}
-
-
-def command_body(data: bytes, action: str = "ack") -> tuple[dict[str, Any], str | None]:
-    """The body of an action: nothing, or a JSON object with an optional ``user`` string and the
-    action's own keys (``ACTION_KEYS``)."""
-    keys = ACTION_KEYS[action]
-    example = '{"user": "alice"}'
-    if not data.strip():
-        body: Any = {}
-    else:
-        try:
-            body = json.loads(data)
-        except (ValueError, RecursionError):
-            return {}, f"the body must be a JSON object such as {example}"
-        if not isinstance(body, dict):
-            return {}, f"the body must be a JSON object such as {example}; found a JSON {type(body).__name__}"
-    expected = ['"user"', *(f'"{k}"' for k in keys)]
-    unknown = sorted(set(body) - {"user", *keys})
-    if unknown:
-        return {}, f"unknown key {unknown[0][:40]!r} in the body; expected only {', '.join(expected)}"
-    user = body.get("user")
-    if user is not None and not isinstance(user, str):
-        return {}, "user must be a string: the name of a configured user"
-    for key, (kind, required) in keys.items():
-        value = body.get(key)
-        if value is None:
-            if required:
-                return {}, f"the body needs {key!r} ({'a number' if kind in (int, float) else 'a string'})"
-            continue
-        if kind is str and not isinstance(value, str):
-            return {}, f"{key} must be a string"
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID):
-            return {}, f"{key} must be a whole number from 1 to 2^63-1"
-        if kind is float and (
-            isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
-        ):
-            return {}, f"{key} must be a number"
-    return body, None
-
-
 def api_blueprint(runtime: Runtime) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -206,20 +147,39 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
 
     auth = requires_token(runtime)
     store = runtime.store
+    alert_id_param = {"alert_ref": m.ID_SCHEMA}
+    no_alert = (404, ("no such alert", ApiError))
+
+    @bp.get("/openapi.json")
+    @api_doc(
+        "This document: the OpenAPI description of /api/v1", {200: ("OpenAPI 3.1", {"type": "object"})}, auth=False
+    )
+    async def openapi() -> Response:
+        from quart import current_app
+
+        from alertd import __version__
+
+        cached = current_app.extensions.get("alertd_openapi")
+        if cached is None:
+            cached = current_app.extensions["alertd_openapi"] = document(current_app, __version__)
+        return json_response(cached)
 
     @bp.get("/alerts")
+    @api_doc("Alerts, newest first", {200: ("the alerts", [m.Alert])}, query=m.AlertQuery)
     @auth
     async def list_alerts() -> Response:
-        status = request.args.get("status")
-        if status and status not in alerts.STATUSES:
-            return error(400, f"status must be one of {', '.join(alerts.STATUSES)}")
-        limit = parse_limit(request.args.get("limit"), 100)
-        if isinstance(limit, str):
-            return error(400, limit)
-        rows = await store.read(lambda db: alerts.list_alerts(db, status, limit))
+        q = parse_query(m.AlertQuery, request.args)
+        if isinstance(q, str):
+            return error(400, q)
+        rows = await store.read(lambda db: alerts.list_alerts(db, q.status, q.limit))
         return json_response(with_times(rows))
 
     @bp.get("/alerts/<alert_ref>")
+    @api_doc(
+        "One alert with its timeline, escalation plan and notifications",
+        {200: ("the alert", m.AlertDetail), **dict([no_alert])},
+        path=alert_id_param,
+    )
     @auth
     async def show_alert(alert_ref: str) -> Response:
         alert_id = parse_id(alert_ref)
@@ -237,9 +197,10 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         data = await request.get_data()
         if len(data) > MAX_COMMAND_BODY:
             return error(413, f"the body must be at most {MAX_COMMAND_BODY} bytes")
-        body, problem = command_body(data, action)
-        if problem is not None:
-            return error(400, problem)
+        parsed = parse_body(m.ACTION_BODIES[action], data, '{"user": "alice"}')
+        if isinstance(parsed, str):
+            return error(400, parsed)
+        body = parsed.model_dump(exclude_none=True)
         token = g.api_token
         user = body.get("user")
         if user is None:
@@ -261,48 +222,58 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
             return error(exc.status, str(exc))
         return json_response(with_times(alert))
 
-    @bp.post("/alerts/<alert_ref>/ack")
-    @auth
-    async def ack(alert_ref: str) -> Response:
-        return await command(alert_ref, "ack")
-
-    @bp.post("/alerts/<alert_ref>/close")
-    @auth
-    async def close(alert_ref: str) -> Response:
-        return await command(alert_ref, "close")
+    summaries = {
+        "ack": "Acknowledge an alert (stops its escalation)",
+        "close": "Close an alert",
+        "unack": "Undo an acknowledgement (escalation resumes)",
+        "snooze": "Snooze an acknowledged alert: it re-opens and pages after the given minutes",
+        "escalate": "Escalate now, to the next level or the one given",
+        "reassign": "Hand the alert to another escalation policy",
+        "note": "Add a note to the timeline",
+        "merge": "Merge this alert into another (it closes; later messages append to the other)",
+    }
 
     def action_view(action: str) -> Callable[[str], Awaitable[Response]]:
         async def view(alert_ref: str) -> Response:
             return await command(alert_ref, action)
 
         view.__name__ = f"action_{action}"
-        return view
+        return api_doc(
+            summaries[action],
+            {
+                200: ("the alert after the action", m.Alert),
+                403: ("user is not a configured user", ApiError),
+                **dict([no_alert]),
+                409: ("the action does not apply to the alert as it is", ApiError),
+            },
+            body=m.ACTION_BODIES[action],
+            path=alert_id_param,
+        )(auth(view))
 
-    for name in ("snooze", "unack", "escalate", "reassign", "note", "merge"):
-        bp.add_url_rule(f"/alerts/<alert_ref>/{name}", view_func=auth(action_view(name)), methods=["POST"])
+    for name in ("ack", "close", "snooze", "unack", "escalate", "reassign", "note", "merge"):
+        bp.add_url_rule(f"/alerts/<alert_ref>/{name}", view_func=action_view(name), methods=["POST"])
 
     @bp.get("/inbound")
+    @api_doc("The inbound log, newest first", {200: ("inbound messages", [m.InboundRow])}, query=m.InboundQuery)
     @auth
     async def inbound_list() -> Response:
-        args = request.args
-        since_ts = parse_since(args.get("since"))
+        q = parse_query(m.InboundQuery, request.args)
+        if isinstance(q, str):
+            return error(400, q)
+        since_ts = parse_since(q.since)
         if isinstance(since_ts, str):
             return error(400, since_ts)
-        limit = parse_limit(args.get("limit"), 50)
-        if isinstance(limit, str):
-            return error(400, limit)
         rows = await store.read(
-            lambda db: ledger.query(
-                db,
-                integration=args.get("integration"),
-                outcome=args.get("outcome"),
-                since=since_ts,
-                limit=limit,
-            )
+            lambda db: ledger.query(db, integration=q.integration, outcome=q.outcome, since=since_ts, limit=q.limit)
         )
         return json_response(with_times(rows))
 
     @bp.get("/inbound/<inbound_ref>")
+    @api_doc(
+        "One inbound message with its headers and body",
+        {200: ("the message", m.InboundMessage), 404: ("no such message", ApiError)},
+        path={"inbound_ref": m.ID_SCHEMA},
+    )
     @auth
     async def inbound_show(inbound_ref: str) -> Response:
         inbound_id = parse_id(inbound_ref)
@@ -316,27 +287,38 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         return json_response(with_times(row))
 
     @bp.post("/integrations/<name>/test")
+    @api_doc(
+        "Dry run: the decision the integration's rules make for a sample (nothing is stored)",
+        {200: ("the decision and every extracted field", m.DryRun), 404: ("no such integration", ApiError)},
+        query=m.DryRunQuery,
+        raw_body="a message as the source sends it (at most server.max_body_bytes)",
+    )
     @auth
     async def test_integration(name: str) -> Response:
         integration = runtime.config.integrations.get(name)
         if integration is None:
-            return error(404, f"no integration named {name!r}")
-        assume = request.args.get("assume")
-        if assume not in (None, "open", "acknowledged"):
-            return error(400, "assume must be open or acknowledged")
+            return error(404, f"no integration named {name[:100]!r}")
+        q = parse_query(m.DryRunQuery, request.args)
+        if isinstance(q, str):
+            return error(400, q)
         data = await request.get_data()
         limit = runtime.config.raw.server.max_body_bytes
         if len(data) > limit:
             return error(413, f"the body must be at most {limit} bytes (server.max_body_bytes)")
         try:
             # A worker thread: the rules' templates may use their whole time budget.
-            result = await trio.to_thread.run_sync(dry_run, integration, data, assume)
+            result = await trio.to_thread.run_sync(dry_run, integration, data, q.assume)
         except RecursionError:
             # A plugin parsing JSON deeper than Python's recursion limit: bad input, not a 500.
             return error(400, "the body is nested too deeply")
         return json_response(result)  # type: ignore[arg-type]
 
     @bp.post("/integrations/<name>/replay")
+    @api_doc(
+        "Replay stored deliveries through the current rules (a dry run unless apply=true)",
+        {200: ("what changes (or changed)", m.ReplayResult), 404: ("no such integration", ApiError)},
+        query=m.ReplayQuery,
+    )
     @auth
     async def replay_integration(name: str) -> Response:
         from alertd.http.replay_api import replay_request

@@ -8,30 +8,20 @@ reason, end or duration_minutes, optional start, match, on_end), ``POST
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from quart import Blueprint, Response, g, request
 
 from alertd import maintenance_windows
+from alertd.http import api_models as m
 from alertd.http.api import error, json_response, parse_id, parse_since, requires_token, with_times
+from alertd.http.api_models import NewWindow
+from alertd.http.openapi import ApiError, api_doc, parse_query
 from alertd.mapping import Condition, RulesetError, compile_condition
 from alertd.runtime import Runtime
 
 MAX_BODY = 4096
-
-
-class NewWindow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    integrations: list[str] = Field(min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=maintenance_windows.MAX_REASON_CHARS)
-    # Unix times or RFC 3339 with an offset; start defaults to now.
-    start: str | float | None = None
-    end: str | float | None = None
-    duration_minutes: float | None = Field(None, gt=0, le=maintenance_windows.MAX_WINDOW_SECONDS / 60)
-    match: dict[str, Any] | None = None
-    on_end: Literal["page", "quiet"] = "page"
 
 
 def _time(value: str | float | None, name: str) -> float | None:
@@ -90,14 +80,25 @@ def maintenance_blueprint(runtime: Runtime) -> Blueprint:
     store = runtime.store
 
     @bp.get("")
+    @api_doc(
+        "Maintenance windows in progress and to come", {200: ("the windows", [m.Window])}, query=m.MaintenanceQuery
+    )
     @auth
     async def list_windows() -> Response:
-        include_ended = request.args.get("all") in ("1", "true")
+        q = parse_query(m.MaintenanceQuery, request.args)
+        if isinstance(q, str):
+            return error(400, q)
+        include_ended = q.all in ("1", "true")
         now = runtime.clock.now()
         rows = await store.read(lambda db: maintenance_windows.listing(db, now, include_ended=include_ended))
         return json_response(with_times(rows))
 
     @bp.post("")
+    @api_doc(
+        "Add a maintenance window: alerts it matches are recorded but page nobody",
+        {201: ("the window", m.Window)},
+        body=NewWindow,
+    )
     @auth
     async def add_window() -> Response:
         data = await request.get_data()
@@ -116,6 +117,15 @@ def maintenance_blueprint(runtime: Runtime) -> Blueprint:
         return json_response(with_times(await store.write(job)), 201)
 
     @bp.post("/<window_ref>/end")
+    @api_doc(
+        "End a maintenance window now",
+        {
+            200: ("the window, with how many held alerts it released", m.EndedWindow),
+            404: ("no such window", ApiError),
+            409: ("the window has already ended", ApiError),
+        },
+        path={"window_ref": m.ID_SCHEMA},
+    )
     @auth
     async def end_window(window_ref: str) -> Response:
         window_id = parse_id(window_ref)

@@ -96,12 +96,21 @@ def alertd_register_commands(cli: click.Group) -> None:
 def alertd_register_routes(runtime: Any) -> list[Any]:
     from quart import Blueprint
 
-    from alertd.plugin import error, json_response, parse_id, requires_token
+    from alertd.plugin import ApiError, api_doc, error, json_response, parse_id, requires_token
     from alertd_aws_sns.confirm import ConfirmError, confirm_and_record, load_confirmation
 
     bp = Blueprint("aws_sns", __name__, url_prefix="/api/v1/sns")
 
     @bp.post("/confirm/<inbound_ref>")
+    @api_doc(
+        "Confirm the SNS subscription of a stored Subscription Confirmation (fetches its SubscribeURL)",
+        {
+            200: ("the subscription confirmed", {"type": "object", "required": ["integration", "topic", "state"]}),
+            404: ("no such message, or it is not a Subscription Confirmation", ApiError),
+            502: ("AWS refused or could not be reached", ApiError),
+        },
+        path={"inbound_ref": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
+    )
     @requires_token(runtime)
     async def confirm(inbound_ref: str) -> Any:
         inbound_id = parse_id(inbound_ref)
