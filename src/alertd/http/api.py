@@ -165,7 +165,7 @@ def api_blueprint(runtime: Runtime) -> Blueprint:
         return json_response(cached)
 
     @bp.get("/alerts")
-    @api_doc("Alerts, newest first", {200: ("the alerts", [m.Alert])}, query=m.AlertQuery)
+    @api_doc("Alerts, newest first", {200: ("the alerts", [m.AlertSummary])}, query=m.AlertQuery)
     @auth
     async def list_alerts() -> Response:
         q = parse_query(m.AlertQuery, request.args)

@@ -143,17 +143,13 @@ class Row(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class Alert(Row):
+class AlertSummary(Row):
     id: int
     integration: str
     source_id: str
     status: Status
     title: str
-    description: str
     severity: str
-    url: str
-    tags: list[Any]
-    fields: dict[str, Any]
     created_at: str
     created_at_epoch: float
     updated_at: str
@@ -162,6 +158,13 @@ class Alert(Row):
     closed_at: str | None
     closed_by: str | None
     append_count: int
+
+
+class Alert(AlertSummary):
+    description: str
+    url: str
+    tags: list[Any]
+    fields: dict[str, Any]
 
 
 class AlertDetail(Alert):
