@@ -4,6 +4,7 @@ bad input, and the live view's subscriber of the event dispatcher."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import signal
@@ -584,3 +585,101 @@ async def test_workflows_page_shows_trigger_actions_and_runs(tmp_path: Path) -> 
         await app.wait_until(lambda: rows(db, "SELECT COUNT(*) AS n FROM workflow_runs")[0]["n"] == 1, what="a run")
         page = await app.get("/workflows")
         assert "never" not in page.text and "1 (1)" in page.text and "critical" in page.text
+
+
+async def test_merge_from_the_console_closes_the_duplicate_into_the_other(config: Path) -> None:
+    db = config.parent / "alertd.db"
+    async with in_process(config) as app:
+        await login(app, "bob")
+        target = await open_alarm(app, "DiskFull")
+        dup = await open_alarm(app, "DiskFullAgain")
+        page = await app.get(f"/alerts/{dup}")
+        assert f'action="/alerts/{dup}/merge"' in page.text and 'name="into"' in page.text
+        csrf = csrf_of(page.text)
+        for into, status, words in [
+            ("", 400, "the alert to merge into must be a whole number from 1 to 2^63-1"),
+            ("abc", 400, "the alert to merge into must be a whole number"),
+            ("9" * 30, 400, "the alert to merge into must be a whole number"),
+            (str(dup), 409, "into itself"),
+            ("999", 404, "no alert #999"),
+        ]:
+            response = await app.post(f"/alerts/{dup}/merge", data={"csrf": csrf, "into": into})
+            assert response.status_code == status and words in response.text, response.text
+        assert (await app.post(f"/alerts/{dup}/merge", data={"into": str(target)})).status_code == 403  # no CSRF
+        assert rows(db, "SELECT status FROM alerts WHERE id = ?", (dup,)) == [{"status": "open"}]
+        response = await app.post(f"/alerts/{dup}/merge", data={"csrf": csrf, "into": str(target)})
+        assert response.status_code == 303
+        assert response.headers["location"] == f"/alerts/{dup}?done=merged+into+%23{target}"
+        assert rows(db, "SELECT status FROM alerts WHERE id = ?", (dup,)) == [{"status": "closed"}]
+        assert [(e["actor"], e["via"]) for e in events_of(db, dup, "merged")] == [("bob", "web")]
+        page = await app.get(response.headers["location"])
+        assert f"Alert merged into #{target}." in page.text and f"merged into #{target} by bob" in page.text
+
+
+def window_form(csrf: str, **fields: object) -> dict[str, object]:
+    return {"csrf": csrf, "integrations": ["alarms"], "reason": "RDS upgrade", **fields}
+
+
+async def test_an_admin_adds_a_maintenance_window_in_their_time_zone(config: Path) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    db = config.parent / "alertd.db"
+    count = "SELECT COUNT(*) AS n FROM maintenance_windows"
+    async with in_process(config) as app:
+        await login(app, "bob")  # not an admin: no form, and a POST is refused
+        page = await app.get("/maintenance")
+        assert 'action="/maintenance"' not in page.text and "(admins only)" in page.text
+        response = await app.post("/maintenance", data=window_form(csrf_of(page.text), minutes="60"))
+        assert response.status_code == 403 and "only admins" in response.text
+
+        await login(app, "alice")  # an admin, in Europe/Berlin
+        page = await app.get("/maintenance")
+        assert page.text.count('action="/maintenance"') == 1 and "Start, Europe/Berlin" in page.text
+        assert '<input type="checkbox" name="integrations" value="alarms">' in page.text
+        csrf = csrf_of(page.text)
+        berlin = ZoneInfo("Europe/Berlin")
+        tomorrow = (datetime.now(berlin) + timedelta(days=1)).date()
+        start, end = f"{tomorrow}T02:00", f"{tomorrow}T04:00"
+        for form, words in [
+            ({"integrations": []}, "choose at least one integration"),
+            ({"integrations": ["nope"], "minutes": "60"}, "integrations: no integration named 'nope'"),
+            ({}, "give either an end or a number of minutes"),
+            ({"end": end, "minutes": "60"}, "give either an end or a number of minutes"),
+            ({"minutes": "50000"}, "minutes must be a whole number from 1 to 44640"),
+            ({"minutes": "-5"}, "minutes must be a whole number"),
+            ({"start": "yesterday", "minutes": "5"}, "start must be a date and time like 2026-11-28T02:00"),
+            ({"start": f"{tomorrow}T02:00+00:00", "minutes": "5"}, "start must be a date and time"),
+            ({"start": end, "end": start}, "the window must end after its start and in the future"),
+            ({"start": start, "end": f"{tomorrow + timedelta(days=40)}T02:00"}, "at most 31 days"),
+            ({"reason": "", "minutes": "5"}, "reason: String should have at least 1 character"),
+            ({"reason": "x" * 1000, "minutes": "5"}, "reason: String should have at most"),
+            ({"match": "nope", "minutes": "5"}, "match: expected FIELD=VALUE"),
+            ({"on_end": "sometimes", "minutes": "5"}, "on_end: Input should be 'page' or 'quiet'"),
+        ]:
+            response = await app.post("/maintenance", data=window_form(csrf, **form))
+            assert response.status_code == 400 and words in html.unescape(response.text), (form, response.text)
+        assert (await app.post("/maintenance", data={**window_form(csrf, minutes="5"), "csrf": ""})).status_code == 403
+        assert rows(db, count) == [{"n": 0}]
+
+        # Tomorrow 02:00-04:00 Berlin time, for one alarm only, quiet at the end.
+        form = window_form(csrf, start=start, end=end, match="Message^AlarmName=prod-db", on_end="quiet")
+        response = await app.post("/maintenance", data=form)
+        assert response.status_code == 303 and response.headers["location"] == "/maintenance?done=%231+added"
+        window = rows(db, "SELECT * FROM maintenance_windows")[0]
+        expected = datetime.fromisoformat(start).replace(tzinfo=berlin).timestamp()
+        assert (window["starts_at"], window["ends_at"] - window["starts_at"]) == (expected, 7200)
+        assert (window["created_by"], window["integrations"], window["on_end"]) == ("alice", '["alarms"]', "quiet")
+        assert json.loads(window["match"]) == {"field": "Message^AlarmName", "equals": "prod-db"}
+        page = await app.get(response.headers["location"])
+        assert "Window #1 added." in page.text and ">scheduled<" in page.text
+
+        # From now, for 90 minutes: it holds the pages of what arrives meanwhile.
+        response = await app.post("/maintenance", data=window_form(csrf, minutes="90"))
+        assert response.status_code == 303
+        window = rows(db, "SELECT * FROM maintenance_windows WHERE id = 2")[0]
+        assert window["ends_at"] - window["starts_at"] == 5400
+        assert abs(window["starts_at"] - app.clock.now()) < 60
+        alert_id = await open_alarm(app, "DuringMaintenance")
+        held = rows(db, "SELECT maintenance_id FROM inbound_log WHERE alert_id = ?", (alert_id,))
+        assert held == [{"maintenance_id": 2}]

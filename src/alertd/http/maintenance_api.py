@@ -33,16 +33,27 @@ def _time(value: str | float | None, name: str) -> float | None:
     return parsed
 
 
+def validation_reason(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {err['msg']}" if where else err["msg"]
+
+
 def new_window(data: bytes, integrations: dict[str, Any], now: float) -> dict[str, Any] | str:
     """The arguments of ``maintenance_windows.add`` from a request body, or the reason it is refused."""
     try:
         body = NewWindow.model_validate(json.loads(data))
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, ValidationError):
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            return f"{where}: {err['msg']}" if where else err["msg"]
+            return validation_reason(exc)
         return "the body must be a JSON object"
+    return window_args(body, integrations, now)
+
+
+def window_args(body: NewWindow, integrations: dict[str, Any], now: float) -> dict[str, Any] | str:
+    """The arguments of ``maintenance_windows.add`` for a validated window (the API's and the
+    console's), or the reason it is refused: known integrations, a match in the rules' language,
+    an end after its start and in the future, at most 31 days."""
     for name in body.integrations:
         if name not in integrations:
             return f"integrations: no integration named {name[:60]!r}"
@@ -72,6 +83,12 @@ def new_window(data: bytes, integrations: dict[str, Any], now: float) -> dict[st
         "reason": body.reason,
         "on_end": body.on_end,
     }
+
+
+def store_window(db: Any, args: dict[str, Any], actor: str, now: float) -> dict[str, Any] | None:
+    """Store a window (the arguments of ``window_args``) in the caller's transaction; its row."""
+    window_id = maintenance_windows.add(db, **args, actor=actor, now=now)
+    return maintenance_windows.get(db, window_id)
 
 
 def maintenance_blueprint(runtime: Runtime) -> Blueprint:
@@ -109,12 +126,7 @@ def maintenance_blueprint(runtime: Runtime) -> Blueprint:
         if isinstance(args, str):
             return error(400, args)
         actor = f"api:{g.api_token}"
-
-        def job(db: Any) -> dict[str, Any] | None:
-            window_id = maintenance_windows.add(db, **args, actor=actor, now=now)
-            return maintenance_windows.get(db, window_id)
-
-        return json_response(with_times(await store.write(job)), 201)
+        return json_response(with_times(await store.write(lambda db: store_window(db, args, actor, now))), 201)
 
     @bp.post("/<window_ref>/end")
     @api_doc(

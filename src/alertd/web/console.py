@@ -95,6 +95,7 @@ ALERT_ACTIONS = {
     "escalate": "escalated",
     "unack": "un-acknowledged",
     "reassign": "reassigned",
+    "merge": "merged",
 }
 # As an SMS reply: a day at most from the console (longer is for the CLI or the API).
 MAX_SNOOZE_MINUTES = 1440
@@ -117,6 +118,8 @@ def action_args(action: str, form: Any, policies: Any) -> dict[str, Any]:
         if policy is None or policy not in policies:
             raise BadInput(f"policy must be one of {', '.join(policies) or '(none configured)'}")
         return {"policy": policy}
+    if action == "merge":
+        return {"into": _id((form.get("into") or "").strip(), "the alert to merge into")}
     return {}
 
 
@@ -398,7 +401,7 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
     async def close(alert_ref: str) -> Response:
         return await alert_command(alert_ref, "close")
 
-    @bp.post("/alerts/<alert_ref>/<any(snooze, note, escalate, unack, reassign):action>")
+    @bp.post("/alerts/<alert_ref>/<any(snooze, note, escalate, unack, reassign, merge):action>")
     @logged_in
     async def alert_action(alert_ref: str, action: str) -> Response:
         alert_id = _id(alert_ref, "the alert id")
@@ -409,7 +412,8 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
             await runtime.store.write(lambda db: apply_action(db, raw, action, alert_id, user, "web", now, **args))
         except AlertCommandError as exc:
             return problem(exc.status, str(exc))
-        return redirect(f"/alerts/{alert_id}?done={ALERT_ACTIONS[action]}", 303)
+        done = ALERT_ACTIONS[action] + (f"+into+%23{args['into']}" if action == "merge" else "")
+        return redirect(f"/alerts/{alert_id}?done={done}", 303)
 
     @bp.get("/live")
     @logged_in
@@ -625,7 +629,34 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
         windows = await runtime.store.read(lambda db: maintenance_windows.listing(db, now))
         for window in windows:
             window["applies_to"] = applies_to(window)
-        return page("maintenance.html", windows=windows, done=_field(request.args, "done", 40))
+        return page(
+            "maintenance.html",
+            windows=windows,
+            done=_field(request.args, "done", 40),
+            integrations=list(runtime.config.integrations),
+            zone_name=str(g.viewer.zone),
+            max_minutes=maintenance_windows.MAX_WINDOW_SECONDS // 60,
+            max_reason=maintenance_windows.MAX_REASON_CHARS,
+        )
+
+    @bp.post("/maintenance")
+    @logged_in
+    async def maintenance_add() -> Response:
+        from alertd.http.maintenance_api import store_window
+        from alertd.web.maintenance_form import window_from_form
+
+        refused = admin_only()
+        if refused is not None:
+            return refused
+        now, actor = runtime.clock.now(), g.viewer.user  # g is not reachable from the writer thread
+        try:
+            args = window_from_form(await request.form, g.viewer.zone, runtime.config.integrations, now)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+        row = await runtime.store.write(lambda db: store_window(db, args, actor, now))
+        window_id = row["id"] if row else 0
+        log.info("web.maintenance_added", user=actor, window_id=window_id)
+        return redirect(f"/maintenance?done=%23{window_id}+added", 303)
 
     @bp.post("/maintenance/<window_ref>/end")
     @logged_in
