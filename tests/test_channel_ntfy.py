@@ -12,6 +12,9 @@ import pytest
 from alertd_ntfy import CHANNEL, NtfySettings, resolve_topic
 from channel_fixtures import HttpPeer, Reply, closed_port_url, make_notification
 from helpers import run_cli, write_config
+from inbound_fixtures import Db, sns_config
+from inprocess import in_process
+from test_escalation import open_in_process
 
 TOKEN = "tk_abcdefghijklmnopqrstuvwxyz012"
 
@@ -158,3 +161,60 @@ def test_check_config_names_bad_and_unknown_keys(tmp_path: Path) -> None:
     assert "channels.ntfy.server: expected a string matching" in result.stderr
     assert "channels.ntfy.priorities.critical: expected a number <= 5; found number 9 (plugin ntfy)" in result.stderr
     assert "channels.ntfy.token: expected a string" in result.stderr
+
+
+async def test_the_click_opens_the_console_page_when_the_notification_has_one(peer: HttpPeer) -> None:
+    page = "https://alertd.example.com/alerts/42"
+    assert (await CHANNEL.send(push(console_url=page), settings(peer), None)).status == "sent"
+    body = peer.requests[0].json()
+    assert body["click"] == page
+    # The source stays one tap away, as the "Open" button.
+    assert body["actions"][-1] == {
+        "action": "view",
+        "label": "Open",
+        "url": "https://console.aws.example/cloudtrail/event/abc",
+    }
+
+
+PAGER = """
+[channels.ntfy]
+server = "{server}"
+timeout = 2
+
+[escalation_policies.ops]
+[[escalation_policies.ops.levels]]
+users = ["alice"]
+
+[users.alice]
+contact = {{ push = "alice-pager" }}
+"""
+
+
+@pytest.mark.parametrize(
+    ("server", "web", "console"),
+    [
+        ('public_url = "https://alertd.example.com/"', "", True),
+        ("", "", False),  # the listener's own address: a phone cannot open it
+        ('public_url = "https://alertd.example.com"', "\n[web]\nenabled = false\n", False),
+    ],
+)
+async def test_a_paged_alarm_clicks_through_to_the_console_or_the_source(
+    tmp_path: Path, peer: HttpPeer, server: str, web: str, console: bool
+) -> None:
+
+    config = sns_config(tmp_path, PAGER.format(server=peer.url) + web, server=server)
+    config.write_text(
+        config.read_text().replace(
+            '[integrations.alarms]\ntype = "aws_sns"',
+            '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"',
+        )
+    )
+    async with in_process(config) as app:
+        alert_id = await open_in_process(app, Db(tmp_path / "alertd.db"))
+        await app.wait_until(lambda: peer.requests, what="the push")
+    body = peer.requests[0].json()
+    assert body["topic"] == "alice-pager" and f"#{alert_id}" in body["title"]
+    if console:
+        assert body["click"] == f"https://alertd.example.com/alerts/{alert_id}"
+    else:
+        assert body["click"].startswith("https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#alarmsV2:")

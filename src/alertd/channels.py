@@ -20,7 +20,8 @@ class Notification:
 
     ``purpose`` is ``alert`` (page someone) or ``closed`` (tell them it is over).
     ``links`` holds signed action URLs (``ack``, ``close``) for this user and alert,
-    and ``view``, the alert in the API. ``idempotency_key`` is the same on every
+    and ``view``, the alert in the API. ``console_url`` is the alert's console page when a
+    person can open it (``[web]`` on and ``server.public_url`` set), else "". ``idempotency_key`` is the same on every
     retry of this notification: pass it to providers that deduplicate.
     """
 
@@ -41,6 +42,7 @@ class Notification:
     timezone: str = "UTC"
     # ``purpose`` "workflow": a workflow's notice with its own text (its first line is the subject).
     message: str = ""
+    console_url: str = ""
 
     def local_time(self, ts: float) -> str:
         """``2026-11-25 13:05:07 EST (America/New_York)``: a time as the recipient reads it."""

@@ -100,6 +100,14 @@ def mark_used(db: Database, action: Action, now: float) -> None:
         raise LinkError("this link has already been used")
 
 
+def console_page(config: Config, alert_id: int) -> str:
+    """The alert's page in the console, when a phone or a browser elsewhere can open it: the
+    console on and ``server.public_url`` set (the listener's own address is not reachable); else ""."""
+    if not (config.raw.web.enabled and config.raw.server.public_url):
+        return ""
+    return f"{config.public_url}/alerts/{alert_id}"
+
+
 def links_for(config: Config, secret: bytes, alert_id: int, user: str, now: float) -> dict[str, str]:
     expires = now + config.raw.links.ttl_hours * 3600
     base = config.public_url

@@ -394,7 +394,7 @@ def record_delivery_status(
 
 
 def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Notification:
-    from alertd.links import links_for
+    from alertd.links import console_page, links_for
 
     config = runtime.config
     user_cfg = config.raw.users.get(row["user"])
@@ -429,6 +429,7 @@ def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Not
         public_url=config.public_url,
         timezone=user_cfg.timezone if user_cfg else "UTC",
         message=_message(row),
+        console_url=console_page(config, row["alert_id"]),
     )
 
 

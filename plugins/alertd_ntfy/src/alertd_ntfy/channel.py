@@ -3,7 +3,9 @@
 ntfy's JSON publishing: ``POST <server>/`` with ``{"topic", "title", "message", "priority", "tags",
 "click", "actions"}``. Alerts carry two ``http`` action buttons that POST to the signed acknowledge and
 close links (the ntfy app makes the request itself, so alertd's public URL must be reachable from
-the phone), and a ``view`` button to the alert's URL when it has one.
+the phone), and a ``view`` button to the alert's URL when it has one. Tapping the notification
+(``click``) opens the alert's console page when ``server.public_url`` is set and the console is
+on, else the alert's URL.
 """
 
 from __future__ import annotations
@@ -115,7 +117,8 @@ def publish_body(notification: Notification, topic: str, settings: NtfySettings)
         "priority": settings.priority(notification),
         "tags": _tags(notification),
     }
-    click = safe_link(notification.alert.get("url"))
+    # Tapping the notification opens the alert in the console when it is reachable, else the source.
+    click = notification.console_url or safe_link(notification.alert.get("url"))
     if click:
         body["click"] = click
     actions = _actions(notification)
