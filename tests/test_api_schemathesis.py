@@ -67,4 +67,4 @@ def test_the_api_keeps_its_openapi_document(tmp_path: Path) -> None:
         elapsed = time.monotonic() - started
     assert failures == [], "\n\n".join(failures)
     print(f"schemathesis: {len(operations)} operations, {EXAMPLES} examples each, {elapsed:.1f} s")
-    assert elapsed < 20, f"schemathesis took {elapsed:.1f} s"
+    assert elapsed < 60, f"schemathesis took {elapsed:.1f} s (about 6 s on an idle machine)"

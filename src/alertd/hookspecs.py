@@ -192,7 +192,9 @@ def alertd_register_routes(runtime: Runtime) -> list[Any]:
 
     Used by channels for their reply webhooks (an SMS reply, a voice keypress).
     Routes share the daemon's HTTP server; they must authenticate their callers
-    themselves (provider signatures, signed links).
+    themselves (provider signatures, signed links). A route under ``/api/v1``
+    describes itself for ``/api/v1/openapi.json`` with ``alertd.plugin.api_doc``
+    (tests/test_openapi.py fails for one that does not).
     """
 
 
