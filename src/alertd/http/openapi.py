@@ -157,7 +157,7 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _parameters(op: Operation, variables: list[str], schemas: _Schemas) -> list[dict[str, Any]]:
+def _parameters(op: Operation, variables: list[str]) -> list[dict[str, Any]]:
     params = []
     for name in variables:
         schema = op.path.get(name, {"type": "string", "minLength": 1, "maxLength": 200})
@@ -181,7 +181,7 @@ def _operation(op: Operation, variables: list[str], schemas: _Schemas, view: str
     out: dict[str, Any] = {"operationId": view, "summary": op.summary}
     if op.description:
         out["description"] = op.description
-    params = _parameters(op, variables, schemas)
+    params = _parameters(op, variables)
     if params:
         out["parameters"] = params
     if op.body is not None:
