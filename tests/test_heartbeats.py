@@ -183,3 +183,31 @@ def test_missed_heartbeat_across_sigkill_neither_false_nor_lost(tmp_path: Path) 
 
 def httpx_get(daemon: DaemonProcess, path: str) -> int:
     return daemon.get(path).status_code
+
+
+async def test_the_heartbeats_api_shows_state_and_deadline_but_never_the_token(tmp_path: Path) -> None:
+    api = "api-token-0123456789abcdef0123456789abcdef"
+    config, _sent, db = beat_config(tmp_path)
+    config.write_text(config.read_text().replace("[server]\n", f'[server]\napi_tokens = ["{api}"]\n', 1))
+    auth = {"Authorization": f"Bearer {api}"}
+    async with in_process(config) as app:
+        assert (await app.get("/api/v1/heartbeats")).status_code == 401
+        wrong = await app.get("/api/v1/heartbeats", headers={"Authorization": f"Bearer {api}x"})
+        assert wrong.status_code == 401
+        assert (await app.get("/api/v1/heartbeats/nightly-backup")).status_code == 401
+        await app.wait_until(lambda: db.rows("SELECT * FROM heartbeats"), what="the heartbeat set up")
+        [before] = (await app.get("/api/v1/heartbeats", headers=auth)).json()
+        assert (before["name"], before["state"], before["last_ping_at"]) == ("nightly-backup", "waiting", None)
+        assert (await app.get(f"/hb/{TOKEN}")).status_code == 200
+        response = await app.get("/api/v1/heartbeats", headers=auth)
+        assert response.status_code == 200 and TOKEN not in response.text and "/hb/" not in response.text
+        [item] = response.json()
+        row = db.rows("SELECT * FROM heartbeats")[0]
+        assert item["state"] == "up" and item["ping_count"] == 1
+        assert item["last_ping_at_epoch"] == row["last_ping_at"]
+        assert item["due_at_epoch"] == row["last_ping_at"] + 6 * 60  # interval 5 + grace 1 minutes
+        assert item["last_ping_at"].endswith("+00:00")
+        one = await app.get("/api/v1/heartbeats/nightly-backup", headers=auth)
+        assert one.json() == item
+        missing = await app.get("/api/v1/heartbeats/nope", headers=auth)
+        assert missing.status_code == 404 and missing.json() == {"error": "no heartbeat named 'nope'"}

@@ -221,6 +221,30 @@ def status(db: Database) -> dict[str, dict[str, Any]]:
     return {r["name"]: dict(r) for r in db.execute("SELECT * FROM heartbeats").fetchall()}
 
 
+def listing(config: Config, rows: dict[str, dict[str, Any]], only: str | None = None) -> list[dict[str, Any]]:
+    """Each configured heartbeat as people and the API see it (never its token): settings, state
+    ("new" before the daemon has set it up), last ping, next deadline (``due_at``), open alert."""
+    out = []
+    for name, cfg in config.raw.heartbeats.items():
+        if only is not None and name != only:
+            continue
+        row = rows.get(name) or {}
+        out.append(
+            {
+                "name": name,
+                "interval_minutes": cfg.interval_minutes,
+                "grace_minutes": cfg.grace_minutes,
+                "escalation_policy": cfg.escalation_policy,
+                "state": row.get("state", "new"),
+                "last_ping_at": row.get("last_ping_at"),
+                "due_at": row.get("due_at"),
+                "ping_count": row.get("ping_count", 0),
+                "alert_id": row.get("alert_id"),
+            }
+        )
+    return out
+
+
 def prune_pings(db: Database, cutoff: float, batch: int = 5000) -> int:
     cursor = db.execute(
         "DELETE FROM heartbeat_pings WHERE id IN (SELECT id FROM heartbeat_pings WHERE received_at < ? LIMIT ?)",
