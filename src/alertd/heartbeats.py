@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from alertd import alerts, apply
+from alertd import alerts, apply, maintenance_windows
 from alertd.mapping import Decision
 from alertd.timeline import AlertEvent
 
@@ -202,7 +202,12 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> list
         live = alerts.find_live(db, integration, name)
         if live is None:
             decision = missed_decision(name, cfg, row["last_ping_at"], row["created_at"])
+            # A maintenance window naming heartbeat:NAME holds its page like any alert's.
+            document = {"heartbeat": name, "last_ping_at": row["last_ping_at"]}
+            window = maintenance_windows.applying(db, integration, document, now)
             alert_id = apply.open_alert(db, integration, cfg.escalation_policy, decision, None, now)
+            if window is not None:
+                maintenance_windows.hold(db, alert_id, window, now)
         else:  # an alert of this heartbeat is still open (e.g. acknowledged): it stands for this miss too
             alert_id = live.id
         db.execute(

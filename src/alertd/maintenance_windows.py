@@ -70,6 +70,12 @@ def occurrence(cfg: MaintenanceConfig, now: float) -> tuple[float, float]:
         after = start + timedelta(seconds=1)
 
 
+def targets(config: Config) -> list[str]:
+    """What a window may name in ``integrations``: the integrations, and ``heartbeat:NAME`` for the
+    alerts a missed heartbeat opens (matched like a message: ``heartbeat``, ``last_ping_at``)."""
+    return [*config.integrations, *(f"heartbeat:{name}" for name in config.raw.heartbeats)]
+
+
 def parse_match(text: str) -> dict[str, Any]:
     """``--match FIELD=VALUE`` as a condition (``{field, equals}``); ValueError with the reason."""
     path, sep, value = text.partition("=")
