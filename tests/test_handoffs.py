@@ -386,3 +386,47 @@ def test_every_built_in_channel_renders_a_notice_without_an_alert() -> None:
     said = " ".join(e.text or "" for e in ElementTree.fromstring(twiml).iter("Say"))
     assert "Bob is now on call." in said and "None" not in said
     assert "<Gather" not in twiml and "<Hangup" in twiml
+
+
+async def test_a_handoff_webhook_is_signed_with_the_templated_or_default_body(tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+    import json
+
+    from channel_fixtures import HttpPeer
+
+    secret = "handoff-signing-secret-0123456789abcdef"
+    template = '{"text": "{{ outgoing.name }} hands {{ schedule }} to {{ incoming.name }} until {{ incoming.until }}"}'
+    with HttpPeer() as peer:
+        hooks = f"""
+[workflows.handoff-chat]
+trigger = "shift_end"
+schedule = "primary"
+[[workflows.handoff-chat.actions]]
+action = "webhook"
+url = "{peer.url}/hooks/chat"
+secret = "{secret}"
+body = '{template}'
+[[workflows.handoff-chat.actions]]
+action = "webhook"
+url = "{peer.url}/hooks/raw"
+"""
+        t0 = whole_minute()
+        config = write_config(tmp_path, config_text(free_port(), t0, hooks))
+        db = Db(tmp_path / "alertd.db")
+        async with in_process(config) as app:
+            await app.wait_until(lambda: len(db.rows("SELECT * FROM schedule_timers")) == 2, what="timers")
+            await app.advance(t0 + 4201 - app.clock.now())  # alice -> carol (and alice's start before it)
+            await app.wait_until(lambda: len(peer.requests) >= 2, what="both POSTs")
+        chat = next(r for r in peer.requests if r.path == "/hooks/chat")
+        timestamp = chat.headers["x-alertd-timestamp"]
+        expected = (
+            "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + chat.body, hashlib.sha256).hexdigest()
+        )
+        assert hmac.compare_digest(chat.headers["x-alertd-signature"], expected)
+        assert chat.json() == {"text": f"Alice A hands primary to Carol C until {until(t0 + 7800, 'UTC')}"}
+        raw = json.loads(next(r for r in peer.requests if r.path == "/hooks/raw").body)
+        assert raw["trigger"]["kind"] == "shift_end" and raw["schedule"] == "primary"
+        assert (raw["outgoing"]["user"], raw["incoming"]["user"]) == ("alice", "carol")
+        assert raw["incoming"]["end_at"] == datetime.fromtimestamp(t0 + 7800, UTC).isoformat()
+        assert len(peer.requests) == 2
