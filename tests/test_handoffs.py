@@ -132,7 +132,30 @@ def test_handoffs_are_changes_of_person_not_of_source() -> None:
     assert not handoffs.fires("shift_end", handoffs.handoff_at(schedule, first))
     # Several handoffs passed: the latest of them.
     now = start + timedelta(days=3, hours=1)
-    assert handoffs.latest_handoff(schedule, first, now) == start + timedelta(days=3)
+    last, looked = handoffs.latest_handoff(schedule, first, now)
+    assert last is not None and last.at == looked == start + timedelta(days=3)
+
+
+def test_a_one_user_hourly_layer_is_looked_at_again_until_the_next_handoff() -> None:
+    start = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+    far = start + timedelta(days=60)  # past MAX_STEPS hourly changes of source
+    schedule = ScheduleConfig.model_validate(
+        {
+            "layers": [{"users": ["alice"], "shift": "1h", "start": date(2026, 3, 2), "handoff": "00:00"}],
+            "overrides": [{"user": "bob", "start": far, "end": far + timedelta(hours=5)}],
+        }
+    )
+    checkpoint = handoffs.next_handoff(schedule, start)
+    assert checkpoint is not None and start < checkpoint < far
+    assert not handoffs.is_handoff(handoffs.handoff_at(schedule, checkpoint))
+    assert handoffs.next_handoff(schedule, checkpoint) == far
+    # Down past a checkpoint and the handoff: the handoff fires; the next one is bob's end.
+    last, looked = handoffs.latest_handoff(schedule, checkpoint, far + timedelta(hours=1))
+    assert last is not None and last.at == far and last.incoming.user == "bob"  # type: ignore[union-attr]
+    assert handoffs.next_handoff(schedule, looked) == far + timedelta(hours=5)
+    # Only a checkpoint passed: nothing fires, the timer looks again later.
+    last, looked = handoffs.latest_handoff(schedule, checkpoint, checkpoint + timedelta(minutes=1))
+    assert last is None and looked == checkpoint
 
 
 # --- in-process: the notice, once ----------------------------------------------------------------

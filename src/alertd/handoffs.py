@@ -62,30 +62,40 @@ def handoff_at(schedule: ScheduleConfig, at: datetime) -> Handoff:
     return Handoff(at.astimezone(UTC), on_call_at(schedule, at - _BEFORE), on_call_at(schedule, at))
 
 
+def is_handoff(handoff: Handoff) -> bool:
+    return _who(handoff.outgoing) != _who(handoff.incoming)
+
+
 def next_handoff(schedule: ScheduleConfig, after: datetime) -> datetime | None:
-    """The first instant after ``after`` at which the on-call person changes; None: never (within
-    MAX_STEPS changes of source)."""
+    """The first instant after ``after`` at which the on-call person changes; None: the answer never
+    changes again. After MAX_STEPS changes of source alone (a one-user hourly layer), the last of
+    them: a checkpoint, where the timer looks again (``is_handoff`` tells it from a handoff)."""
     at = after
     for _ in range(MAX_STEPS):
         change = next_change(schedule, at)
         if change is None:
             return None
-        handoff = handoff_at(schedule, change)
-        if _who(handoff.outgoing) != _who(handoff.incoming):
+        if is_handoff(handoff_at(schedule, change)):
             return change
         at = change
-    return None
+    return at if at != after else None
 
 
-def latest_handoff(schedule: ScheduleConfig, due: datetime, now: datetime) -> datetime:
-    """Of the handoffs from ``due`` (one, at or before ``now``) to ``now``, the last."""
+def latest_handoff(schedule: ScheduleConfig, due: datetime, now: datetime) -> tuple[Handoff | None, datetime]:
+    """From ``due`` (at or before ``now``) to ``now``: the last handoff (None when there was only a
+    checkpoint), and the last instant looked at (the next handoff comes after it)."""
     at = due
+    first = handoff_at(schedule, due)
+    last = first if is_handoff(first) else None
     for _ in range(MAX_STEPS):
         later = next_handoff(schedule, at)
         if later is None or later > now:
             break
         at = later
-    return at
+        handoff = handoff_at(schedule, later)
+        if is_handoff(handoff):
+            last = handoff
+    return last, at
 
 
 def fires(trigger: str, handoff: Handoff) -> bool:
@@ -308,14 +318,20 @@ def fire_due(db: Database, config: Config, now: float) -> int:
         if workflow is None or workflow.schedule is None:
             continue  # sync removes it
         schedule = raw.schedules[workflow.schedule]
-        at = latest_handoff(schedule, datetime.fromtimestamp(due, UTC), at_now)
-        handoff = handoff_at(schedule, at)
-        if fires(workflow.trigger, handoff):
+        handoff, looked = latest_handoff(schedule, datetime.fromtimestamp(due, UTC), at_now)
+        if handoff is not None and fires(workflow.trigger, handoff):
             queued += run(db, config, name, workflow, handoff, now)
-        nxt = next_handoff(schedule, at)
+        nxt = next_handoff(schedule, looked)
         db.execute(
-            "UPDATE schedule_timers SET due = ?, fired_at = ?, last_handoff = ?, updated_at = ? WHERE workflow = ?",
-            [None if nxt is None else nxt.timestamp(), now, at.timestamp(), now, name],
+            "UPDATE schedule_timers SET due = ?, fired_at = ?, last_handoff = COALESCE(?, last_handoff), "
+            "updated_at = ? WHERE workflow = ?",
+            [
+                None if nxt is None else nxt.timestamp(),
+                now,
+                None if handoff is None else handoff.at.timestamp(),
+                now,
+                name,
+            ],
         )
     return queued
 
