@@ -183,3 +183,90 @@ def test_missed_heartbeat_across_sigkill_neither_false_nor_lost(tmp_path: Path) 
 
 def httpx_get(daemon: DaemonProcess, path: str) -> int:
     return daemon.get(path).status_code
+
+
+async def test_the_heartbeats_api_shows_state_and_deadline_but_never_the_token(tmp_path: Path) -> None:
+    api = "api-token-0123456789abcdef0123456789abcdef"
+    config, _sent, db = beat_config(tmp_path)
+    config.write_text(config.read_text().replace("[server]\n", f'[server]\napi_tokens = ["{api}"]\n', 1))
+    auth = {"Authorization": f"Bearer {api}"}
+    async with in_process(config) as app:
+        assert (await app.get("/api/v1/heartbeats")).status_code == 401
+        wrong = await app.get("/api/v1/heartbeats", headers={"Authorization": f"Bearer {api}x"})
+        assert wrong.status_code == 401
+        assert (await app.get("/api/v1/heartbeats/nightly-backup")).status_code == 401
+        await app.wait_until(lambda: db.rows("SELECT * FROM heartbeats"), what="the heartbeat set up")
+        [before] = (await app.get("/api/v1/heartbeats", headers=auth)).json()
+        assert (before["name"], before["state"], before["last_ping_at"]) == ("nightly-backup", "waiting", None)
+        assert (await app.get(f"/hb/{TOKEN}")).status_code == 200
+        response = await app.get("/api/v1/heartbeats", headers=auth)
+        assert response.status_code == 200 and TOKEN not in response.text and "/hb/" not in response.text
+        [item] = response.json()
+        row = db.rows("SELECT * FROM heartbeats")[0]
+        assert item["state"] == "up" and item["ping_count"] == 1
+        assert item["last_ping_at_epoch"] == row["last_ping_at"]
+        assert item["due_at_epoch"] == row["last_ping_at"] + 6 * 60  # interval 5 + grace 1 minutes
+        assert item["last_ping_at"].endswith("+00:00")
+        one = await app.get("/api/v1/heartbeats/nightly-backup", headers=auth)
+        assert one.json() == item
+        missing = await app.get("/api/v1/heartbeats/nope", headers=auth)
+        assert missing.status_code == 404 and missing.json() == {"error": "no heartbeat named 'nope'"}
+
+
+MARKER = """
+[heartbeats.marker]
+interval_minutes = 5
+grace_minutes = 1
+escalation_policy = "ops"
+token = "marker-heartbeat-token-0123456789abcdef"
+"""
+
+
+async def test_a_maintenance_window_holds_a_missed_heartbeats_page_until_it_ends(tmp_path: Path) -> None:
+    api = "api-token-0123456789abcdef0123456789abcdef"
+    config, sent, db = beat_config(tmp_path, extra=MARKER)
+    config.write_text(config.read_text().replace("[server]\n", f'[server]\napi_tokens = ["{api}"]\n', 1))
+    auth = {"Authorization": f"Bearer {api}"}
+    async with in_process(config) as app:
+        bad = await app.post(
+            "/api/v1/maintenance",
+            json={"integrations": ["heartbeat:nope"], "duration_minutes": 60, "reason": "x"},
+            headers=auth,
+        )
+        assert bad.status_code == 400 and "no integration named 'heartbeat:nope'" in bad.text
+        response = await app.post(
+            "/api/v1/maintenance",
+            json={"integrations": ["heartbeat:nightly-backup"], "duration_minutes": 60, "reason": "backup host moves"},
+            headers=auth,
+        )
+        assert response.status_code == 201, response.text
+        window = response.json()["id"]
+        assert (await app.get(f"/hb/{TOKEN}")).status_code == 200
+        assert (await app.get("/hb/marker-heartbeat-token-0123456789abcdef")).status_code == 200
+        await app.advance(6 * 60 + 1)  # both missed: only the marker (not covered) pages
+        marker = await app.wait_until(
+            lambda: db.rows("SELECT id FROM alerts WHERE integration = 'heartbeat:marker'"), what="the marker alert"
+        )
+        await app.wait_until(lambda: [s for s in sends(sent) if s["alert_id"] == marker[0]["id"]], what="its page")
+        [held] = heartbeat_alerts(db)
+        assert held["status"] == "open" and held["maintenance_id"] == window
+        events = [r["kind"] for r in db.rows("SELECT kind FROM alert_events WHERE alert_id = ?", (held["id"],))]
+        assert events[:2] == ["opened", "maintenance_suppressed"]
+        await app.advance(30 * 60)
+        await app.wait_until(lambda: len(sends(sent)) >= 1)
+        assert not [s for s in sends(sent) if s["alert_id"] == held["id"]]
+        # The window ends: the missed heartbeat's alert, still open, pages.
+        await app.advance(30 * 60)
+        await app.wait_until(lambda: [s for s in sends(sent) if s["alert_id"] == held["id"]], what="the page after")
+
+
+def test_a_recurring_window_may_name_a_heartbeat_and_a_wrong_one_is_named(tmp_path: Path) -> None:
+    base = {
+        "heartbeats": {"b": {"interval_minutes": 5}},
+        "maintenance": {"w": {"integrations": ["heartbeat:b"], "days": ["sun"], "start": "02:00", "end": "04:00"}},
+    }
+    build_config(Path("a.toml"), base, None)
+    base["maintenance"]["w"]["integrations"] = ["heartbeat:nope"]
+    with pytest.raises(ConfigError) as info:
+        build_config(Path("a.toml"), base, None)
+    assert "maintenance.w.integrations[0]: expected the name of one of [heartbeats] (b)" in str(info.value)

@@ -350,3 +350,61 @@ async def test_a_window_that_ends_while_the_daemon_is_down_pages_at_start(tmp_pa
         await app.advance(11 * 60)
         await app.wait_until(lambda: [s for s in sends(sent) if s["alert_id"] == row["alert_id"]], what="the page")
         assert kinds(db, row["alert_id"])[:4] == ["opened", "maintenance_suppressed", "maintenance_ended", "escalated"]
+
+
+async def add_window(app: InProcess, minutes: float, match: dict | None = None) -> int:
+    body: dict = {"integrations": ["alarms"], "duration_minutes": minutes, "reason": "overlap"}
+    if match is not None:
+        body["match"] = match
+    response = await app.post("/api/v1/maintenance", json=body, headers=AUTH)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def test_overlapping_windows_hold_an_alert_until_the_last_one_ends(tmp_path: Path) -> None:
+    config, sent, db = make_config(tmp_path)
+    match = {"field": "Message^AlarmName", "regex": "^Held-"}
+    async with in_process(config) as app:
+        first = await add_window(app, 60, match)
+        held, _ = await alarm(app, name="Held-1")
+        assert held["maintenance_id"] == first
+        alert_id = held["alert_id"]
+        second = await add_window(app, 120, match)  # added later, applies to the alert too
+        await add_window(app, 180, {"field": "Message^AlarmName", "regex": "^Other-"})  # does not
+        await app.advance(61 * 60)  # the first ends; the second still applies
+        await app.wait_until(
+            lambda: (
+                db.rows("SELECT maintenance_id FROM alerts WHERE id = ?", (alert_id,))[0]["maintenance_id"] == second
+            ),
+            what="the alert moved to the second window",
+        )
+        marker = await event(app)
+        await app.advance(60)
+        await app.wait_until(lambda: [s for s in sends(sent) if s["alert_id"] == marker["alert_id"]], what="marker")
+        assert not [s for s in sends(sent) if s["alert_id"] == alert_id]
+        assert kinds(db, alert_id) == ["opened", "maintenance_suppressed", "maintenance_ended"]
+        out = run_cli_in_process("-c", str(config), "alerts", "show", str(alert_id))
+        assert f"maintenance window #{first} ended: still held by window #{second}" in out.stdout, out.stdout
+        await app.advance(60 * 60)  # the second ends: now it pages
+        await app.wait_until(lambda: [s for s in sends(sent) if s["alert_id"] == alert_id], what="the page")
+        assert kinds(db, alert_id)[3:5] == ["maintenance_ended", "escalated"]
+
+
+async def test_ending_the_holding_window_by_hand_leaves_an_alert_held_by_another(tmp_path: Path) -> None:
+    config, sent, db = make_config(tmp_path)
+    async with in_process(config) as app:
+        short = await add_window(app, 30)
+        long = await add_window(app, 90)
+        held, _ = await alarm(app)
+        assert held["maintenance_id"] == long  # the one ending last
+        response = await app.post(f"/api/v1/maintenance/{long}/end", headers=AUTH)
+        assert response.status_code == 200 and response.json()["alerts_released"] == 0
+        assert db.rows("SELECT maintenance_id FROM alerts WHERE id = ?", (held["alert_id"],))[0]["maintenance_id"] == (
+            short
+        )
+        marker = await event(app)
+        await app.advance(60)
+        await app.wait_until(lambda: [s for s in sends(sent) if s["alert_id"] == marker["alert_id"]], what="marker")
+        assert not [s for s in sends(sent) if s["alert_id"] == held["alert_id"]]
+        await app.advance(30 * 60)
+        await app.wait_until(lambda: [s for s in sends(sent) if s["alert_id"] == held["alert_id"]], what="the page")

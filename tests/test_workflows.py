@@ -423,14 +423,22 @@ def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Pa
     assert lines[0].split()[:3] == ["WORKFLOW", "TRIGGER", "ACTIONS"]
     assert any(line.startswith("page-security-lead") and "not_acknowledged 5m" in line for line in lines)
     assert any(line.startswith("cloudtrail-to-chat") and "never" in line for line in lines)
+    assert any(line.startswith("handoff-notice") and "shift_start primary" in line for line in lines)
     listed = json.loads(run_cli_in_process("-c", str(config), "workflows", "--json").stdout)
-    assert [w["name"] for w in listed] == ["page-security-lead", "cloudtrail-to-chat", "repeats-raise-severity"]
+    assert [w["name"] for w in listed] == [
+        "page-security-lead",
+        "cloudtrail-to-chat",
+        "repeats-raise-severity",
+        "handoff-notice",
+    ]
     out = run_cli_in_process("-c", str(config), "test-workflow", "page-security-lead", "1")
     assert out.returncode == 0, out.stderr
     assert "holds: alert state for not_acknowledged" in out.stdout and "holds: when" in out.stdout
     assert "1. notify alice by sms, email -> alice" in out.stdout
     out = run_cli_in_process("-c", str(config), "test-workflow", "repeats-raise-severity", "1")
     assert "fails: when" in out.stdout and "would not run" in out.stdout
+    out = run_cli_in_process("-c", str(config), "test-workflow", "handoff-notice", "1")
+    assert out.returncode == 2 and "runs on handoffs of schedule 'primary'" in out.stderr
     out = run_cli_in_process("-c", str(config), "test-workflow", "nope", "1")
     assert out.returncode == 2 and "no workflow named 'nope'" in out.stderr
     out = run_cli_in_process("-c", str(config), "test-workflow", "page-security-lead", "99")

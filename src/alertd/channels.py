@@ -26,7 +26,8 @@ class Notification:
     """
 
     id: int
-    alert_id: int
+    # None: a notice about no alert (a schedule workflow's handoff notice; ``alert`` is empty).
+    alert_id: int | None
     user: str
     user_name: str
     kind: str

@@ -18,26 +18,10 @@ def heartbeat_rows(obj: Any) -> list[dict[str, Any]]:
     db = obj.open_store_db()
     with write_transaction(db):
         tokens = heartbeats.ensure_heartbeat_tokens(db, config)
-    rows = heartbeats.status(db)
-    out = []
-    for name, cfg in config.raw.heartbeats.items():
-        row = rows.get(name) or {}
-        out.append(
-            {
-                "name": name,
-                "url": heartbeats.heartbeat_url(config, tokens[name]),
-                "interval_minutes": cfg.interval_minutes,
-                "grace_minutes": cfg.grace_minutes,
-                "escalation_policy": cfg.escalation_policy,
-                # Not yet seen by the daemon: no row until it starts with this heartbeat.
-                "state": row.get("state", "new"),
-                "last_ping_at": row.get("last_ping_at"),
-                "due_at": row.get("due_at"),
-                "ping_count": row.get("ping_count", 0),
-                "alert_id": row.get("alert_id"),
-            }
-        )
-    return out
+    return [
+        {"name": item["name"], "url": heartbeats.heartbeat_url(config, tokens[item["name"]]), **item}
+        for item in heartbeats.listing(config, heartbeats.status(db))
+    ]
 
 
 def show(out: list[dict[str, Any]], zone: Any) -> None:

@@ -145,7 +145,7 @@ def register(cli: click.Group, *, config_option: Any, tz_option: Any, echo_json:
         from alertd import maintenance_windows
         from alertd.store import write_transaction
 
-        known = obj.config.integrations
+        known = maintenance_windows.targets(obj.config)
         for name in integrations:
             if name not in known:
                 raise MaintenanceError(

@@ -12,6 +12,8 @@ from alertd.cli_common import ROW_ID, config_option
 
 
 def _trigger(workflow: Any) -> str:
+    if workflow.schedule is not None:
+        return f"{workflow.trigger} {workflow.schedule}"
     return f"{workflow.trigger} {workflow.after_minutes:g}m" if workflow.after_minutes else workflow.trigger
 
 
@@ -37,6 +39,7 @@ def workflows_cmd(obj: Any, as_json: bool) -> None:
                 "enabled": workflow.enabled,
                 "trigger": workflow.trigger,
                 "after_minutes": workflow.after_minutes,
+                "schedule": workflow.schedule,
                 "conditions": [c for c in ("when", "during") if getattr(workflow, c) is not None],
                 "does": [workflows.summary(a) for a in workflow.actions],
                 "runs": seen["runs"],
@@ -87,6 +90,11 @@ def test_workflow_cmd(obj: Any, name: str, alert_id: int, as_json: bool) -> None
     if name not in config.raw.workflows:
         known = ", ".join(config.raw.workflows) or "none"
         raise click.BadParameter(f"no workflow named {name!r} (known: {known})", param_hint="NAME")
+    if config.raw.workflows[name].schedule is not None:
+        raise click.BadParameter(
+            f"workflow {name!r} runs on handoffs of schedule {config.raw.workflows[name].schedule!r}, not on alerts",
+            param_hint="NAME",
+        )
     try:
         result = workflows.dry_run(obj.open_store_db(), config, name, alert_id, time.time())
     except alerts.AlertError as exc:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from alertd import alerts, apply
+from alertd import alerts, apply, maintenance_windows
 from alertd.mapping import Decision
 from alertd.timeline import AlertEvent
 
@@ -202,7 +202,12 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> list
         live = alerts.find_live(db, integration, name)
         if live is None:
             decision = missed_decision(name, cfg, row["last_ping_at"], row["created_at"])
+            # A maintenance window naming heartbeat:NAME holds its page like any alert's.
+            document = {"heartbeat": name, "last_ping_at": row["last_ping_at"]}
+            window = maintenance_windows.applying(db, integration, document, now)
             alert_id = apply.open_alert(db, integration, cfg.escalation_policy, decision, None, now)
+            if window is not None:
+                maintenance_windows.hold(db, alert_id, window, now)
         else:  # an alert of this heartbeat is still open (e.g. acknowledged): it stands for this miss too
             alert_id = live.id
         db.execute(
@@ -219,6 +224,30 @@ def next_due(db: Database) -> float | None:
 
 def status(db: Database) -> dict[str, dict[str, Any]]:
     return {r["name"]: dict(r) for r in db.execute("SELECT * FROM heartbeats").fetchall()}
+
+
+def listing(config: Config, rows: dict[str, dict[str, Any]], only: str | None = None) -> list[dict[str, Any]]:
+    """Each configured heartbeat as people and the API see it (never its token): settings, state
+    ("new" before the daemon has set it up), last ping, next deadline (``due_at``), open alert."""
+    out = []
+    for name, cfg in config.raw.heartbeats.items():
+        if only is not None and name != only:
+            continue
+        row = rows.get(name) or {}
+        out.append(
+            {
+                "name": name,
+                "interval_minutes": cfg.interval_minutes,
+                "grace_minutes": cfg.grace_minutes,
+                "escalation_policy": cfg.escalation_policy,
+                "state": row.get("state", "new"),
+                "last_ping_at": row.get("last_ping_at"),
+                "due_at": row.get("due_at"),
+                "ping_count": row.get("ping_count", 0),
+                "alert_id": row.get("alert_id"),
+            }
+        )
+    return out
 
 
 def prune_pings(db: Database, cutoff: float, batch: int = 5000) -> int:

@@ -100,6 +100,9 @@ def alertd_channels() -> list[Channel]:
     raises; it receives the notification's idempotency key so that a retry after
     a crash can be recognised by the provider where the provider supports it.
     A channel configured in ``alertd.toml`` is enabled; one that is not is idle.
+    A notification may be about no alert (a schedule workflow's handoff notice):
+    then ``alert_id`` is None, ``alert`` is empty and ``message`` is the whole text
+    (its first line is ``subject``); offer no acknowledge/close for it.
     """
 
 

@@ -70,6 +70,12 @@ def occurrence(cfg: MaintenanceConfig, now: float) -> tuple[float, float]:
         after = start + timedelta(seconds=1)
 
 
+def targets(config: Config) -> list[str]:
+    """What a window may name in ``integrations``: the integrations, and ``heartbeat:NAME`` for the
+    alerts a missed heartbeat opens (matched like a message: ``heartbeat``, ``last_ping_at``)."""
+    return [*config.integrations, *(f"heartbeat:{name}" for name in config.raw.heartbeats)]
+
+
 def parse_match(text: str) -> dict[str, Any]:
     """``--match FIELD=VALUE`` as a condition (``{field, equals}``); ValueError with the reason."""
     path, sep, value = text.partition("=")
@@ -190,8 +196,52 @@ def hold(db: Database, alert_id: int, window: Window, now: float) -> list[AlertE
     ]
 
 
+def alert_document(db: Database, alert_id: int) -> Any:
+    """What a window's match sees of an alert held before: the message that opened it (its body
+    parsed, as the inbound types give it to the rules), or a missed heartbeat's facts."""
+    row = db.execute("SELECT integration, source_id, first_inbound_id FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if row is None:
+        return {}
+    if row["integration"].startswith("heartbeat:"):
+        beat = db.execute("SELECT last_ping_at FROM heartbeats WHERE name = ?", [row["source_id"]]).fetchone()
+        return {"heartbeat": row["source_id"], "last_ping_at": None if beat is None else beat[0]}
+    body = db.execute("SELECT body FROM inbound_log WHERE id = ?", [row["first_inbound_id"]]).fetchone()
+    if body is None:
+        return {}
+    from alertd import jsonlimits
+
+    try:
+        return jsonlimits.loads(bytes(body[0]))
+    except ValueError:
+        return {}
+
+
+def covering(db: Database, alert_id: int, now: float, *, besides: int) -> Window | None:
+    """Another window in progress at ``now`` that applies to the alert (the one ending last)."""
+    rows = db.execute(
+        "SELECT * FROM maintenance_windows WHERE ended_at IS NULL AND starts_at <= ? AND ends_at > ? AND id != ? "
+        "ORDER BY ends_at DESC",
+        [now, now, besides],
+    ).fetchall()
+    if not rows:
+        return None
+    integration = db.execute("SELECT integration FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    document = None
+    for row in rows:
+        item = _row(row)
+        if integration not in item["integrations"]:
+            continue
+        if item["match"] is not None and document is None:
+            document = alert_document(db, alert_id)
+        if matches_condition(item["match"], document):
+            return Window(item["id"], item["name"], item["ends_at"], item["on_end"])
+    return None
+
+
 def end(db: Database, window_id: int, now: float, actor: str) -> list[AlertEvent]:
-    """End a window (at its time, or early by hand) and handle the open alerts it held."""
+    """End a window (at its time, or early by hand) and handle the open alerts it held; return the
+    events of those released (paged or left quiet). An alert another window in progress applies
+    to stays held, by that window, until it ends (its event is written, not returned)."""
     row = db.execute("SELECT * FROM maintenance_windows WHERE id = ?", [window_id]).fetchone()
     if row is None or row["ended_at"] is not None:
         return []
@@ -206,6 +256,28 @@ def end(db: Database, window_id: int, now: float, actor: str) -> list[AlertEvent
     ).fetchall()
     events = []
     for (alert_id,) in held:
+        other = covering(db, alert_id, now, besides=window_id)
+        if other is not None:
+            db.execute("UPDATE alerts SET maintenance_id = ? WHERE id = ?", [other.id, alert_id])
+            db.execute(
+                "UPDATE escalations SET reason = ?, updated_at = ? WHERE alert_id = ?",
+                [f"held by maintenance window #{other.id}", now, alert_id],
+            )
+            add_event(
+                db,
+                alert_id,
+                "maintenance_ended",
+                actor,
+                "engine",
+                now,
+                window_id=window_id,
+                window=row["name"],
+                on_end="held",
+                held_by=other.id,
+                held_by_name=other.name,
+                ends_at=other.ends_at,
+            )
+            continue
         if row["on_end"] == "page":
             db.execute(
                 "UPDATE escalations SET next_due = ?, reason = NULL, updated_at = ? WHERE alert_id = ?",

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 def enqueue(
     db: Database,
     *,
-    alert_id: int,
+    alert_id: int | None,
     user: str,
     kind: str,
     address: str,
@@ -46,7 +46,8 @@ def enqueue(
     payload: str | None = None,
 ) -> bool:
     """Queue one notification; False when its idempotency key was queued before. ``payload``: a
-    workflow's rendered text (a notice's message, a webhook's body)."""
+    workflow's rendered text (a notice's message, a webhook's body). ``alert_id`` None: a notice
+    about no alert (a schedule workflow's handoff notice)."""
     cursor = db.execute(
         """INSERT OR IGNORE INTO outbox (alert_id, user, kind, address, purpose, step, idempotency_key,
                status, next_attempt_at, created_at, updated_at, failover_of, payload)
@@ -168,7 +169,7 @@ def claim_due(db: Database, now: float, limit: int = 100) -> list[dict[str, Any]
     rows = db.execute(
         """SELECT o.*, a.title, a.description, a.severity, a.url, a.tags, a.fields, a.status AS alert_status,
                   a.integration, a.source_id, a.created_at AS alert_created_at
-           FROM outbox o JOIN alerts a ON a.id = o.alert_id
+           FROM outbox o LEFT JOIN alerts a ON a.id = o.alert_id
            WHERE o.status = 'pending' AND o.next_attempt_at <= ? ORDER BY o.next_attempt_at LIMIT ?""",
         [now, limit],
     ).fetchall()
@@ -200,8 +201,10 @@ def failover(db: Database, raw: RawConfig, row: dict[str, Any], now: float) -> l
     """After a contact method finally failed: reach the user on their next method for the same step."""
 
     alert_id, user = row["alert_id"], row["user"]
+    if row["purpose"] != "alert" or alert_id is None or user not in raw.users:
+        return []
     status = db.execute("SELECT status FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
-    if row["purpose"] != "alert" or status != "open" or user not in raw.users:
+    if status != "open":
         return []
     cfg = raw.users[user]
     order = [step.method for step in cfg.notify_steps()]
@@ -263,6 +266,15 @@ def failover(db: Database, raw: RawConfig, row: dict[str, Any], now: float) -> l
     ]
 
 
+def _event(
+    db: Database, alert_id: int | None, kind: str, actor: str, via: str, now: float, /, **detail: Any
+) -> list[AlertEvent]:
+    """A timeline event about a notification; none for a notice without an alert (its row says it all)."""
+    if alert_id is None:
+        return []
+    return [add_event(db, alert_id, kind, actor, via, now, **detail)]
+
+
 def record_result(
     db: Database,
     raw: RawConfig,
@@ -282,20 +294,18 @@ def record_result(
             "updated_at = ? WHERE id = ? AND status = 'sending'",
             [result.status, channel, result.provider_id, now, row["id"]],
         )
-        return [
-            add_event(
-                db,
-                row["alert_id"],
-                "notified",
-                row["user"],
-                channel or row["kind"],
-                now,
-                kind=row["kind"],
-                purpose=row["purpose"],
-                step=row["step"],
-                notification=row["id"],
-            )
-        ]
+        return _event(
+            db,
+            row["alert_id"],
+            "notified",
+            row["user"],
+            channel or row["kind"],
+            now,
+            kind=row["kind"],
+            purpose=row["purpose"],
+            step=row["step"],
+            notification=row["id"],
+        )
     if result.status == "retry" and row["attempts"] < settings.max_attempts:
         delay = result.retry_after or backoff_seconds(
             row["attempts"], settings.backoff_base_seconds, settings.backoff_max_seconds
@@ -305,39 +315,35 @@ def record_result(
             "in_doubt = MAX(in_doubt, ?) WHERE id = ?",
             [channel, result.error, now + delay, now, int(in_doubt), row["id"]],
         )
-        return [
-            add_event(
-                db,
-                row["alert_id"],
-                "notification_retry_scheduled",
-                row["user"],
-                channel or row["kind"],
-                now,
-                kind=row["kind"],
-                notification=row["id"],
-                attempt=row["attempts"],
-                next_attempt_at=now + delay,
-                error=result.error,
-            )
-        ]
+        return _event(
+            db,
+            row["alert_id"],
+            "notification_retry_scheduled",
+            row["user"],
+            channel or row["kind"],
+            now,
+            kind=row["kind"],
+            notification=row["id"],
+            attempt=row["attempts"],
+            next_attempt_at=now + delay,
+            error=result.error,
+        )
     db.execute(
         "UPDATE outbox SET status = 'failed', channel = ?, last_error = ?, next_attempt_at = NULL, updated_at = ? "
         "WHERE id = ?",
         [channel, result.error, now, row["id"]],
     )
-    events = [
-        add_event(
-            db,
-            row["alert_id"],
-            "notification_failed",
-            row["user"],
-            channel or row["kind"],
-            now,
-            kind=row["kind"],
-            attempts=row["attempts"],
-            error=result.error,
-        )
-    ]
+    events = _event(
+        db,
+        row["alert_id"],
+        "notification_failed",
+        row["user"],
+        channel or row["kind"],
+        now,
+        kind=row["kind"],
+        attempts=row["attempts"],
+        error=result.error,
+    )
     return events + failover(db, raw, row, now)
 
 
@@ -376,19 +382,17 @@ def record_delivery_status(
             "UPDATE outbox SET status = 'delivered', channel = ?, provider_id = ?, updated_at = ? WHERE id = ?",
             [channel, provider_id, now, item["id"]],
         )
-        return [
-            add_event(
-                db,
-                item["alert_id"],
-                "notification_delivered",
-                item["user"],
-                channel,
-                now,
-                kind=item["kind"],
-                notification=item["id"],
-                purpose=item["purpose"],
-            )
-        ]
+        return _event(
+            db,
+            item["alert_id"],
+            "notification_delivered",
+            item["user"],
+            channel,
+            now,
+            kind=item["kind"],
+            notification=item["id"],
+            purpose=item["purpose"],
+        )
     result = DeliveryResult("failed", provider_id=provider_id, error=error or f"provider reported {state.value}")
     return record_result(db, raw, item, channel, result, now)
 
@@ -398,19 +402,24 @@ def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Not
 
     config = runtime.config
     user_cfg = config.raw.users.get(row["user"])
-    alert = {
-        "id": row["alert_id"],
-        "title": row["title"],
-        "description": row["description"],
-        "severity": row["severity"],
-        "url": row["url"],
-        "tags": json.loads(row["tags"]),
-        "fields": json.loads(row["fields"]),
-        "status": row["alert_status"],
-        "integration": row["integration"],
-        "source_id": row["source_id"],
-        "created_at": row["alert_created_at"],
-    }
+    # A notice without an alert (a handoff notice) carries an empty alert: its text is ``message``.
+    alert = (
+        {}
+        if row["alert_id"] is None
+        else {
+            "id": row["alert_id"],
+            "title": row["title"],
+            "description": row["description"],
+            "severity": row["severity"],
+            "url": row["url"],
+            "tags": json.loads(row["tags"]),
+            "fields": json.loads(row["fields"]),
+            "status": row["alert_status"],
+            "integration": row["integration"],
+            "source_id": row["source_id"],
+            "created_at": row["alert_created_at"],
+        }
+    )
     return Notification(
         id=row["id"],
         alert_id=row["alert_id"],
@@ -424,7 +433,7 @@ def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Not
         attempt=row["attempts"],
         alert=alert,
         links=links_for(config, runtime.services["links_secret"], row["alert_id"], row["user"], now)
-        if row["purpose"] == "alert"
+        if row["purpose"] == "alert" and row["alert_id"] is not None
         else {},
         public_url=config.public_url,
         timezone=user_cfg.timezone if user_cfg else "UTC",
@@ -447,7 +456,7 @@ def get(db: Database, notification_id: int) -> dict[str, Any] | None:
     """One outbox row with its alert's status and title (``alert_status``, ``alert_title``), or None."""
     row = db.execute(
         "SELECT o.*, a.status AS alert_status, a.title AS alert_title, a.severity AS alert_severity "
-        "FROM outbox o JOIN alerts a ON a.id = o.alert_id WHERE o.id = ?",
+        "FROM outbox o LEFT JOIN alerts a ON a.id = o.alert_id WHERE o.id = ?",
         [notification_id],
     ).fetchone()
     return None if row is None else dict(row)

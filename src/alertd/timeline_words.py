@@ -117,6 +117,9 @@ def describe_one(event: dict[str, Any], escalations: dict[str, dict[str, str]]) 
     if kind == "maintenance_suppressed":
         return f"not paged: maintenance window {_window(detail)} until its end"
     if kind == "maintenance_ended":
+        if detail.get("on_end") == "held":  # another window still applies to the alert
+            held = {"window_id": detail.get("held_by"), "window": detail.get("held_by_name")}
+            return f"maintenance window {_window(detail)} ended: still held by window {_window(held)}"
         then = "paging starts now" if detail.get("on_end") == "page" else "left quiet (not paged)"
         return f"maintenance window {_window(detail)} ended: {then}"
     if kind == "snoozed":

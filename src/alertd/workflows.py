@@ -390,6 +390,8 @@ def relevant_kinds(raw: RawConfig) -> set[str]:
     for workflow in raw.workflows.values():
         if not workflow.enabled:
             continue
+        if workflow.schedule is not None:
+            continue  # schedule events: engine/handoffs.py
         if workflow.trigger == "not_closed_after_ack":
             kinds.add("acknowledged")
         elif workflow.trigger in TIME_TRIGGERS:

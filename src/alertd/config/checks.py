@@ -74,7 +74,12 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
                 need_recipient(recipient, f"{prefix}.recipients[{i}]")
     for name, window in raw.maintenance.items():
         for i, integration in enumerate(window.integrations):
-            need("integrations", raw.integrations, integration, f"maintenance.{name}.integrations[{i}]")
+            # heartbeat:NAME: the alerts a missed heartbeat opens (their integration).
+            beat = integration.removeprefix("heartbeat:")
+            if beat != integration:
+                need("heartbeats", raw.heartbeats, beat, f"maintenance.{name}.integrations[{i}]")
+            else:
+                need("integrations", raw.integrations, integration, f"maintenance.{name}.integrations[{i}]")
         if window.match is not None:
             problem = condition_problem(window.match, f"maintenance.{name}.match")
             if problem is not None:

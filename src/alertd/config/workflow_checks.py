@@ -28,6 +28,8 @@ def check_workflows(raw: RawConfig, problems: list[Problem]) -> None:
 
     for name, workflow in raw.workflows.items():
         prefix = f"workflows.{name}"
+        if workflow.schedule is not None:
+            need("schedules", raw.schedules, workflow.schedule, f"{prefix}.schedule")
         if workflow.when is not None:
             try:
                 compile_condition(workflow.when, ("when",))

@@ -45,7 +45,11 @@ EVENT_TRIGGERS = (
 # Time conditions on an alert, each N = after_minutes: still open and never acknowledged N after
 # opening; not closed N after opening; acknowledged but not closed N after the acknowledgement.
 TIME_TRIGGERS = ("not_acknowledged", "open_longer_than", "not_closed_after_ack")
-Trigger = Literal[EVENT_TRIGGERS + TIME_TRIGGERS]  # type: ignore[valid-type]
+# Schedule events (with ``schedule = NAME``): the on-call person of a schedule changes (handoff
+# notices). No alert is involved: only notify and webhook actions, no ``when``.
+SCHEDULE_TRIGGERS = ("shift_start", "shift_end")
+SCHEDULE_ACTIONS = ("notify", "webhook")
+Trigger = Literal[EVENT_TRIGGERS + TIME_TRIGGERS + SCHEDULE_TRIGGERS]  # type: ignore[valid-type]
 ActionName = Literal[
     "notify",
     "webhook",
@@ -72,7 +76,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "note": ("message",),
 }
 MAY: dict[str, tuple[str, ...]] = {
-    "notify": ("users", "groups", "schedules", "emails", "methods", "message"),
+    "notify": ("users", "groups", "schedules", "emails", "methods", "message", "on_call"),
     "webhook": ("url", "body", "secret"),
     "escalate": ("level",),
 }
@@ -106,6 +110,8 @@ class WorkflowAction(Model):
     emails: list[str] = Field([], max_length=50)
     methods: list[ContactKind] | None = Field(None, max_length=20)
     message: str | None = Field(None, min_length=1, max_length=MAX_TEMPLATE_CHARS)
+    # Schedule triggers only: the person going on call ("incoming") or coming off ("outgoing").
+    on_call: list[Literal["incoming", "outgoing"]] = Field([], max_length=2)
     # webhook
     url: str | None = Field(None, pattern=r"^https?://[^/\s]+(/\S*)?$", max_length=2048)
     body: str | None = Field(None, max_length=MAX_TEMPLATE_CHARS)
@@ -151,13 +157,15 @@ class WorkflowAction(Model):
                 f"only the keys of action {self.action!r} ({', '.join(sorted(allowed))}); "
                 f"{', '.join(extra)} belong to other actions"
             )
-        if self.action == "notify" and not (self.users or self.groups or self.schedules or self.emails):
-            raise ValueError("at least one of users, groups, schedules, emails for action 'notify'")
+        if self.action == "notify" and not (self.users or self.groups or self.schedules or self.emails or self.on_call):
+            raise ValueError("at least one of users, groups, schedules, emails, on_call for action 'notify'")
         return self
 
 
 class WorkflowConfig(Model):
     trigger: Trigger
+    # The schedule whose shift changes a schedule trigger speaks of.
+    schedule: str | None = Field(None, min_length=1, max_length=128)
     after_minutes: float | None = Field(None, gt=0, le=43200)
     when: Condition | None = None
     during: TimeWindow | None = None
@@ -170,6 +178,21 @@ class WorkflowConfig(Model):
             raise ValueError(f"after_minutes with trigger {self.trigger!r}")
         if self.trigger not in TIME_TRIGGERS and self.after_minutes is not None:
             raise ValueError(f"after_minutes only with the time triggers ({', '.join(TIME_TRIGGERS)})")
+        on_shift = self.trigger in SCHEDULE_TRIGGERS
+        if on_shift and self.schedule is None:
+            raise ValueError(f"schedule (the name of a [schedules] table) with trigger {self.trigger!r}")
+        if not on_shift and self.schedule is not None:
+            raise ValueError(f"schedule only with the schedule triggers ({', '.join(SCHEDULE_TRIGGERS)})")
+        if on_shift and self.when is not None:
+            raise ValueError(f"no when with trigger {self.trigger!r}: no alert is involved (during may be used)")
+        for action in self.actions:
+            if on_shift and action.action not in SCHEDULE_ACTIONS:
+                raise ValueError(
+                    f"only {' and '.join(SCHEDULE_ACTIONS)} actions with trigger {self.trigger!r}; "
+                    f"found {action.action!r}"
+                )
+            if action.on_call and not on_shift:
+                raise ValueError(f"on_call only with the schedule triggers ({', '.join(SCHEDULE_TRIGGERS)})")
         return self
 
 

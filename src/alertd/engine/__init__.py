@@ -14,6 +14,8 @@
 - ``maintenance_windows``: ends maintenance windows at their time (the alerts they held page
   or stay quiet) and writes each recurring window's next occurrence
   (``engine/maintenance_windows.py``);
+- ``handoffs``: fires schedule workflows (shift starts and ends) at each schedule's next
+  handoff, stored as a row (``engine/handoffs.py``);
 - ``housekeeping``: recurring chores (inbound-log pruning) at times computed by
   APScheduler triggers and stored as rows (``engine/housekeeping.py``).
 
@@ -29,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from alertd.engine.delivery import delivery_loop
 from alertd.engine.escalation import escalation_loop
 from alertd.engine.events import events_loop
+from alertd.engine.handoffs import handoff_loop
 from alertd.engine.heartbeats import heartbeat_loop
 from alertd.engine.housekeeping import housekeeping_loop
 from alertd.engine.maintenance_windows import maintenance_window_loop
@@ -42,6 +45,7 @@ LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
     quiet_loop,
     heartbeat_loop,
     maintenance_window_loop,
+    handoff_loop,
     housekeeping_loop,
 )
 

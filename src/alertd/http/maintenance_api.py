@@ -122,7 +122,7 @@ def maintenance_blueprint(runtime: Runtime) -> Blueprint:
         if len(data) > MAX_BODY:
             return error(413, f"the body must be at most {MAX_BODY} bytes")
         now = runtime.clock.now()
-        args = new_window(data, runtime.config.integrations, now)
+        args = new_window(data, dict.fromkeys(maintenance_windows.targets(runtime.config)), now)
         if isinstance(args, str):
             return error(400, args)
         actor = f"api:{g.api_token}"

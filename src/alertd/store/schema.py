@@ -465,6 +465,52 @@ def _v11_source_handshakes(db: Database) -> None:
         db.execute("DROP TABLE subscriptions")
 
 
+def _rebuild(db: Database, table: str, old: str, new: str) -> None:
+    """Change a column's definition (SQLite cannot ALTER one): the table is rebuilt from its own
+    current definition with ``old`` replaced by ``new``, keeping every row and index (as in
+    https://www.sqlite.org/lang_altertable.html#otheralter; rows are copied aside and back, so
+    references to the table, including its own, stay valid at commit)."""
+    table_sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
+    if old not in table_sql:
+        raise RuntimeError(f"{table} table definition is not the expected one")
+    index_sql = [
+        r[0]
+        for r in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table]
+        ).fetchall()
+    ]
+    columns = ", ".join(f'"{r[1]}"' for r in db.execute(f"PRAGMA table_info({table})").fetchall())
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    db.execute(f"CREATE TABLE {table}_old AS SELECT * FROM {table}")
+    db.execute(f"DROP TABLE {table}")
+    db.execute(table_sql.replace(old, new, 1))
+    db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_old")
+    db.execute(f"DROP TABLE {table}_old")
+    for sql in index_sql:
+        db.execute(sql)
+
+
+def _schedule_events(db: Database) -> None:
+    # Workflows on schedule events (shift starts and ends) notify without an alert: outbox rows
+    # and workflow runs whose alert_id is NULL.
+    _rebuild(
+        db, "outbox", "alert_id INTEGER NOT NULL REFERENCES alerts (id)", "alert_id INTEGER REFERENCES alerts (id)"
+    )
+    _rebuild(db, "workflow_runs", "alert_id INTEGER NOT NULL", "alert_id INTEGER")
+    # Each schedule workflow's next handoff (NULL: the schedule never changes hands again).
+    db.execute(
+        """CREATE TABLE schedule_timers (
+            workflow TEXT PRIMARY KEY,
+            schedule TEXT NOT NULL,
+            due REAL,
+            fired_at REAL,
+            last_handoff REAL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX schedule_timers_due ON schedule_timers (due) WHERE due IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -484,6 +530,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("alert timers, workflow runs, merged and snoozed alerts, outbox payloads", _v_alert_timers_and_workflows),
     ("web console: passwords, sessions, failed logins", _web_console),
     ("source handshakes (inbound types' state, was: subscriptions)", _v11_source_handshakes),
+    ("schedule events: notices without an alert, schedule timers", _schedule_events),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -231,6 +231,8 @@ def workflow_rows(db: Any, raw: Any) -> list[dict[str, Any]]:
     for name, workflow in raw.workflows.items():
         seen = counts.get(name, {"runs": 0, "matched": 0, "actions": 0, "last_run": None})
         trigger = workflow.trigger + (f" after {workflow.after_minutes:g} min" if workflow.after_minutes else "")
+        if workflow.schedule is not None:
+            trigger += f" of schedule {workflow.schedule}"
         out.append(
             {
                 "name": name,

@@ -39,7 +39,9 @@ def body_for(notification: Notification) -> str:
     if notification.purpose == "closed":
         lines.append("Resolved: this alert has been closed. No action is needed.")
     else:
-        lines.append(str(alert.get("title") or f"Alert #{notification.alert_id}"))
+        # A notice about no alert (a handoff) has its message's first line as its title.
+        first = notification.subject if notification.alert_id is None else f"Alert #{notification.alert_id}"
+        lines.append(str(alert.get("title") or first))
     lines += notification.detail_lines()
     link = safe_link(alert.get("url"))  # http(s) only, also for alerts stored before urls were checked
     if link:

@@ -68,6 +68,8 @@ def _actions(notification: Notification) -> list[tuple[str, str]]:
 def text_body(notification: Notification) -> str:
     """Plain text; control characters from the source shown as escapes (text mail is read in terminals)."""
     alert = notification.alert
+    if notification.alert_id is None:  # a notice about no alert (a handoff): its message is all
+        return "\n".join([visible_block(notification.message.strip()), "", "-- ", "alertd"]) + "\n"
     lines = [visible(alert.get("title") or f"Alert #{notification.alert_id}"), ""]
     if notification.purpose == "closed":
         lines += ["This alert has been resolved (closed). No action is needed.", ""]
@@ -93,6 +95,12 @@ def text_body(notification: Notification) -> str:
 def html_body(notification: Notification) -> str:
     alert = notification.alert
     esc = html.escape
+    if notification.alert_id is None:
+        text = esc(notification.message.strip())
+        return (
+            '<!doctype html><html><head><meta charset="utf-8"></head><body style="font-family:sans-serif">'
+            f'<p style="white-space:pre-wrap">{text}</p><p><small>alertd</small></p></body></html>\n'
+        )
     title = esc(str(alert.get("title") or f"Alert #{notification.alert_id}"))
     parts = [
         '<!doctype html><html><head><meta charset="utf-8"></head>',
@@ -143,7 +151,8 @@ def build_message(notification: Notification, from_address: str) -> EmailMessage
     msg["Message-ID"] = message_id(notification.idempotency_key)
     # RFC 3834: machine-generated; vacation responders must not answer it.
     msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Alertd-Alert-Id"] = str(notification.alert_id)
+    if notification.alert_id is not None:
+        msg["X-Alertd-Alert-Id"] = str(notification.alert_id)
     msg["X-Alertd-Purpose"] = notification.purpose
     msg.set_content(text_body(notification))
     msg.add_alternative(html_body(notification), subtype="html")

@@ -12,6 +12,7 @@ recorded as unique, and a repeat is answered 200 and does nothing.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from quart import Blueprint, Response, request
@@ -101,6 +102,18 @@ def call_menu(
         response.hangup()
         return response
     alert_id = row["alert_id"]
+    if alert_id is None:  # a notice about no alert (a handoff): its text, no menu
+        try:
+            text = str(json.loads(row.get("payload") or "{}").get("message") or "")
+        except (ValueError, AttributeError):
+            text = ""
+        for i in range(settings.repeat):
+            if i:
+                response.pause(length=1)
+            say(response, settings, f"This is alert D. {text}")
+        say(response, settings, "Goodbye.")
+        response.hangup()
+        return response
     if row["alert_status"] == "closed":
         say(response, settings, f"Alert {alert_id} is already closed. Goodbye.")
         response.hangup()
@@ -211,6 +224,8 @@ def blueprint(runtime: Runtime) -> Blueprint:
             response = VoiceResponse()
             say(response, settings, "Sorry, I did not understand.")
             return twiml(call_menu(settings, row, base, notification_id, response))
+        if row["alert_id"] is None:
+            return twiml(goodbye(settings, "This call is about no alert. Goodbye."))
         action, done = ("ack", "acknowledged") if digits == "1" else ("close", "closed")
         alert_id, user, now = row["alert_id"], row["user"], runtime.clock.now()
         call_sid = form.get("CallSid", "")

@@ -108,7 +108,10 @@ def default_payload(notification: Notification) -> dict[str, Any]:
         "version": 1,
         "purpose": notification.purpose,
         "subject": notification.subject,
-        "alert": {
+        # None for a notice about no alert (a handoff notice: its text is "message").
+        "alert": None
+        if notification.alert_id is None
+        else {
             "id": notification.alert_id,
             **{key: alert.get(key) for key in keys},
             "created_at": created,
@@ -116,6 +119,7 @@ def default_payload(notification: Notification) -> dict[str, Any]:
                 datetime.fromtimestamp(created, UTC).isoformat() if isinstance(created, int | float) else None
             ),
         },
+        "message": notification.message,
         "user": {"name": notification.user, "full_name": notification.user_name},
         "links": dict(notification.links),
         "notification": {
