@@ -218,3 +218,15 @@ class Window(Row):
 
 class EndedWindow(Window):
     alerts_released: int
+
+
+class Heartbeat(Row):
+    name: str
+    interval_minutes: float
+    grace_minutes: float
+    escalation_policy: str | None
+    state: Literal["new", "waiting", "up", "missed", "inactive"]
+    last_ping_at: str | None
+    due_at: str | None
+    ping_count: int
+    alert_id: int | None

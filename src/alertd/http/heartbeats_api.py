@@ -10,7 +10,9 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from alertd import heartbeats
+from alertd.http import api_models as m
 from alertd.http.api import error, json_response, requires_token, with_times
+from alertd.http.openapi import ApiError, api_doc
 from alertd.runtime import Runtime
 
 
@@ -19,6 +21,7 @@ def heartbeats_blueprint(runtime: Runtime) -> Blueprint:
     auth = requires_token(runtime)
 
     @bp.get("")
+    @api_doc("Heartbeats with their state, last ping and next deadline", {200: ("the heartbeats", [m.Heartbeat])})
     @auth
     async def list_heartbeats() -> Response:
         config = runtime.config
@@ -26,6 +29,11 @@ def heartbeats_blueprint(runtime: Runtime) -> Blueprint:
         return json_response(with_times(heartbeats.listing(config, rows)))
 
     @bp.get("/<name>")
+    @api_doc(
+        "One heartbeat",
+        {200: ("the heartbeat", m.Heartbeat), 404: ("no heartbeat of that name", ApiError)},
+        path={"name": {"type": "string", "minLength": 1, "maxLength": m.MAX_NAME}},
+    )
     @auth
     async def one_heartbeat(name: str) -> Response:
         config = runtime.config
