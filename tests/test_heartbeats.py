@@ -169,6 +169,8 @@ def test_missed_heartbeat_across_sigkill_neither_false_nor_lost(tmp_path: Path) 
         daemon.start()
         assert db.rows("SELECT last_ping_at FROM heartbeats")[0]["last_ping_at"] == pinged
         wait_until(lambda: heartbeat_alerts(db), timeout=30, what="the missed heartbeat's alert")
+        logged = daemon.wait_for("heartbeat.missed")  # the operator's log names the miss
+        assert "nightly-backup" in logged, logged
         opened = heartbeat_alerts(db)[0]["created_at"]
         assert opened >= pinged + 12, "fired before the deadline of the ping made before the restart"
         assert opened < pinged + 12 + 4.5, f"fired {opened - pinged - 12:.1f} s after the deadline"

@@ -183,9 +183,10 @@ def record_ping(db: Database, config: Config, name: str, ping: Ping, now: float)
     return closed, events
 
 
-def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> list[AlertEvent]:
-    """Open an alert for every heartbeat past its deadline (one writer transaction)."""
-    events: list[AlertEvent] = []
+def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> list[tuple[str, int]]:
+    """Open an alert for every heartbeat past its deadline (one writer transaction); the
+    (heartbeat, alert id) of each miss, for the log."""
+    missed: list[tuple[str, int]] = []
     rows = db.execute(
         "SELECT * FROM heartbeats WHERE state IN ('waiting', 'up') AND due_at <= ? ORDER BY due_at LIMIT ?",
         [now, limit],
@@ -214,7 +215,8 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> list
             "UPDATE heartbeats SET state = 'missed', due_at = NULL, alert_id = ?, updated_at = ? WHERE name = ?",
             [alert_id, now, name],
         )
-    return events
+        missed.append((name, alert_id))
+    return missed
 
 
 def next_due(db: Database) -> float | None:

@@ -21,23 +21,19 @@ async def heartbeat_loop(runtime: Runtime) -> None:
         wake = runtime.wakeup_event("heartbeats")
         now = runtime.clock.now()
         config = runtime.config
-        events = []
+        missed: list[tuple[str, int]] = []
         try:
             if config is not synced:
                 await store.write(lambda db, c=config, now=now: heartbeats.sync(db, c, now))
                 synced = config
-            events = await store.write(lambda db, c=config, now=now: heartbeats.fire_due(db, c, now))
+            missed = await store.write(lambda db, c=config, now=now: heartbeats.fire_due(db, c, now))
         except Exception:
             log.error("heartbeats.fire_failed", exc_info=True)
-        for event in events:
-            log.warning(
-                "heartbeat.missed",
-                heartbeat=event.actor.removeprefix(heartbeats.INTEGRATION_PREFIX),
-                alert_id=event.alert_id,
-            )
+        for name, alert_id in missed:
+            log.warning("heartbeat.missed", heartbeat=name, alert_id=alert_id)
         try:
             due = await store.read(heartbeats.next_due)
         except Exception:  # the loop looks again within MAX_IDLE_SECONDS
             log.error("heartbeats.next_due_failed", exc_info=True)
             due = None
-        await runtime.idle(wake, due, more_now=bool(events))
+        await runtime.idle(wake, due, more_now=bool(missed))
