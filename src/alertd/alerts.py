@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from alertd.mapping import Decision, OpenAlert
+from alertd.decisions import Decision, OpenAlert
 from alertd.timeline import AlertEvent, add_event
 
 STATUSES = ("open", "acknowledged", "closed")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from alertd import alerts, escalation, maintenance_windows, outbox, routing
-from alertd.mapping import Decision
+from alertd.decisions import Decision
 from alertd.timeline import AlertEvent, EventKind
 
 if TYPE_CHECKING:

@@ -7,15 +7,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import trio
 from sqlite_utils import Database
 
+from alertd.errors import StoreUnavailable
 from alertd.store.files import create_private_file
 from alertd.store.schema import SCHEMA_VERSION, migrate
 from alertd.store.transaction import StoreBusy, is_locked, write_transaction
-from alertd.store.writer import StoreUnavailable, Writer
+
+if TYPE_CHECKING:
+    from alertd.store.writer import Writer
 
 __all__ = ["SCHEMA_VERSION", "Store", "StoreBusy", "StoreUnavailable", "connect", "write_transaction"]
 
@@ -45,7 +47,9 @@ def connect(
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count={max(1, int(max_size_mb * 1024 * 1024 / page_size))}")
     conn.row_factory = sqlite3.Row
-    return Database(conn)
+    # No sqlite-utils plugins: alertd registers none, and looking for them scans every installed
+    # distribution's entry points on each connection's first use (a CLI call's time).
+    return Database(conn, execute_plugins=False)
 
 
 def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
@@ -113,6 +117,8 @@ class Store:
             self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, max_size_mb=self.max_size_mb
         )
         version = migrate(db)
+        from alertd.store.writer import Writer  # trio: the daemon's, not the CLI's
+
         self._writer = Writer(db, watch_table="alert_events")
         return version
 
@@ -152,6 +158,8 @@ class Store:
         return db
 
     async def read(self, fn: Callable[[Database], T]) -> T:
+        import trio
+
         def run() -> T:
             return fn(self.reader())
 

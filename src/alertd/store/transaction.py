@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from sqlite_utils import Database
 
-from alertd.store.writer import StoreUnavailable
+from alertd.errors import StoreUnavailable
 
 
 class StoreBusy(StoreUnavailable):
