@@ -8,7 +8,8 @@ command that needs them (``obj.pm``, ``obj.config``) or for a command name no bu
 Adding a command: write it in a module of its own (``cli_<topic>.py``, importing only click and
 ``alertd.cli_common`` at its top) and add one line to ``LAZY_COMMANDS`` below: the module is
 imported when the command is used (or ``--help`` lists it). Read and act commands take
-``obj.core_config`` (the file checked whole, without loading plugins) and ``obj.open_store_db()``;
+``obj.core_config`` (the file checked whole, without loading plugins) and ``obj.open_store_db()``
+(``obj.open_read_db()`` if they only read);
 ``obj.config`` is the file with its plugin tables resolved (it loads the plugins).
 """
 
@@ -154,6 +155,27 @@ class CliContext:
         if "config" in self.__dict__:
             return self.config
         return self._check(with_plugins=False)
+
+    def open_read_db(self) -> Any:
+        """For commands that only read: a plain sqlite3 connection with the same pragmas (the
+        readers use only ``execute``) when the schema is current; else ``open_store_db``'s."""
+        import sqlite3
+
+        from alertd.store import open_connection
+        from alertd.store.schema import SCHEMA_VERSION, current_version
+
+        config = self.core_config
+        store = config.raw.store
+        try:
+            conn = open_connection(
+                config.db_path, synchronous=store.synchronous, busy_timeout=store.busy_timeout_seconds
+            )
+            if current_version(conn) == SCHEMA_VERSION:
+                return conn
+            conn.close()
+        except (OSError, sqlite3.Error):
+            pass  # open_store_db says what is wrong, in one line
+        return self.open_store_db()
 
     def open_store_db(self) -> Any:
         """A migrated sqlite-utils Database for commands that run beside (or without) the daemon."""
@@ -462,7 +484,7 @@ def inbound_log(
     from alertd.views import inbound_table, match_outcome
 
     obj: CliContext = ctx.obj
-    db = obj.open_store_db()
+    db = obj.open_read_db()
     if outcome is not None:
         try:
             outcome = match_outcome(outcome, OUTCOMES)
@@ -491,7 +513,7 @@ def inbound_show(obj: CliContext, inbound_id: int, zone: Any) -> None:
     from alertd import ledger
     from alertd.views import inbound_detail
 
-    row = ledger.get(obj.open_store_db(), inbound_id)
+    row = ledger.get(obj.open_read_db(), inbound_id)
     if row is None:
         raise click.ClickException(f"no inbound message #{inbound_id}")
     for line in inbound_detail(row, zone):
@@ -514,7 +536,7 @@ def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool
     from alertd import alerts
     from alertd.views import alerts_table
 
-    rows = alerts.list_alerts(ctx.obj.open_store_db(), status, limit)
+    rows = alerts.list_alerts(ctx.obj.open_read_db(), status, limit)
     if as_json:
         echo_json(rows)
         return
@@ -533,7 +555,7 @@ def alerts_show(obj: CliContext, alert_id: int, as_json: bool, zone: Any) -> Non
     from alertd.readmodel import alert_detail
     from alertd.views import alert_detail as alert_detail_lines
 
-    data = alert_detail(obj.open_store_db(), alert_id)
+    data = alert_detail(obj.open_read_db(), alert_id)
     if data is None:
         raise click.ClickException(f"no alert #{alert_id}")
     if as_json:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from alertd import alerts, apply
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import RawConfig
     from alertd.runtime import Runtime
 

@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config, MaintenanceConfig
 
 ON_END = ("page", "quiet")

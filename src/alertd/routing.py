@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from alertd.config.models import WEEKDAYS
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config, IntegrationConfig, RawConfig
     from alertd.config.models import DuringConfig
 
