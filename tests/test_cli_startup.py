@@ -183,3 +183,21 @@ def test_the_alert_list_reads_only_its_page(tmp_path: Path) -> None:
         assert "LIMIT" in sql.upper()
         if status:
             assert "INDEX alerts_status" in plan, plan
+
+
+def test_every_command_module_is_listed_for_lazy_loading() -> None:
+    # A command missing from LAZY_COMMANDS would be "No such command": each entry names its
+    # command, and the modules' COMMANDS are all there.
+    from importlib import import_module
+
+    from alertd import cli_actions, cli_workflows
+    from alertd.cli import LAZY_COMMANDS
+
+    resolved = []
+    for name, target in LAZY_COMMANDS.items():
+        module, _, attribute = target.partition(":")
+        command = getattr(import_module(module), attribute)
+        assert command.name == name
+        resolved.append(command)
+    for command in (*cli_actions.COMMANDS, *cli_workflows.COMMANDS):
+        assert command in resolved, command.name

@@ -49,6 +49,7 @@ LAZY_COMMANDS = {
     "note": "alertd.cli_actions:note_cmd",
     "merge": "alertd.cli_actions:merge_cmd",
     "workflows": "alertd.cli_workflows:workflows_cmd",
+    "test-workflow": "alertd.cli_workflows:test_workflow_cmd",
 }
 
 _manager: pluggy.PluginManager | None = None
