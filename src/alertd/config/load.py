@@ -21,7 +21,8 @@ from alertd.config.workflow_checks import check_workflows, workflow_warnings
 def parse_toml(text: str) -> dict[str, Any]:
     """``text`` parsed. rtoml (Rust) parses a large file (1,000 schedules: 600 KB) ten times faster
     than tomllib, and every command starts by reading the file; a text it refuses goes to tomllib,
-    the reference, whose verdict and error message (with line and column) the operator gets."""
+    the reference, whose verdict and error message (with line and column) the operator gets.
+    rtoml reads TOML 1.1, so an inline table may span lines or end in a comma (tomllib: 1.0)."""
     try:
         import rtoml
 
