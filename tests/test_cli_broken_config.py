@@ -48,7 +48,9 @@ def seed_alert(db_path: Path) -> int:
 def only_warning(stderr: str, config: Path) -> None:
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr
-    assert lines[0].startswith(f"warning: {config} has 3 problem(s) (first: "), stderr
+    # 2 of the 3 problems: read and act commands load no plugin, so the rules (which only the
+    # aws_sns plugin can check) are left to check-config and run, which refuse them.
+    assert lines[0].startswith(f"warning: {config} has 2 problem(s) (first: "), stderr
     assert "using [store] and the valid parts" in lines[0]
 
 

@@ -320,3 +320,10 @@ def test_rules_errors_in_config_name_the_key_path(tmp_path: Path) -> None:
         "integrations.w.options: expected topic_arns to list the topics to confirm when auto_confirm = true" in text
         and "(plugin aws_sns)" in text
     )
+
+
+def test_the_ruleset_models_bound_filter_patterns_as_the_parser_does() -> None:
+    # rules_config keeps its own copy (importing the parser would cost the config check its time).
+    from alertd import filterpattern, rules_config
+
+    assert rules_config.MAX_PATTERN_CHARS == filterpattern.MAX_PATTERN_CHARS

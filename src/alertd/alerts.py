@@ -11,12 +11,13 @@ the same transaction, so the alert and its plan never disagree.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
-from alertd.mapping import Decision, OpenAlert
+from alertd.decisions import Decision, OpenAlert
 from alertd.timeline import AlertEvent, add_event
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 STATUSES = ("open", "acknowledged", "closed")
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from alertd import alerts, escalation, maintenance_windows, outbox, routing
-from alertd.mapping import Decision
+from alertd.decisions import Decision
 from alertd.timeline import AlertEvent, EventKind
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config, Integration
 
 

@@ -1,39 +1,106 @@
-"""The ``alertd`` command line (click)."""
+"""The ``alertd`` command line (click).
+
+An operator types these during an incident, so a call costs only what its command needs: this
+module imports click and nothing heavy at its top (``tests/test_cli_startup.py`` holds the line).
+Each command imports what it uses inside its body; plugins (entry points) are loaded only by a
+command that needs them (``obj.pm``, ``obj.config``) or for a command name no built-in has.
+
+Adding a command: write it in a module of its own (``cli_<topic>.py``, importing only click and
+``alertd.cli_common`` at its top) and add one line to ``LAZY_COMMANDS`` below: the module is
+imported when the command is used (or ``--help`` lists it). Read and act commands take
+``obj.core_config`` (the file checked whole, without loading plugins) and ``obj.open_store_db()``
+(``obj.open_read_db()`` if they only read);
+``obj.config`` is the file with its plugin tables resolved (it loads the plugins).
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 from functools import cached_property
+from importlib import import_module
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import pluggy
 
 from alertd import __version__, cli_heartbeats, cli_maintenance
 from alertd.cli_common import ROW_ID, config_option
 from alertd.cli_common import cli_actor as _cli_actor
-from alertd.cli_filterpattern import filter_pattern
-from alertd.cli_replay import replay_cmd
-from alertd.config import Config, ConfigError, Problem, format_problem, read_and_inspect
 from alertd.errors import StoreUnavailable
-from alertd.plugins import PluginError, PluginSetError, check_plugins, describe, load_config_plugins_dir, make_manager
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from alertd.config import Config
 
 DEFAULT_CONFIG = "alertd.toml"
 
+# Commands kept in modules of their own: name -> "module:attribute", imported on use.
+LAZY_COMMANDS = {
+    "filter-pattern": "alertd.cli_filterpattern:filter_pattern",
+    "replay": "alertd.cli_replay:replay_cmd",
+    "users": "alertd.cli_users:users_cmd",
+    "snooze": "alertd.cli_actions:snooze_cmd",
+    "unack": "alertd.cli_actions:unack_cmd",
+    "escalate": "alertd.cli_actions:escalate_cmd",
+    "reassign": "alertd.cli_actions:reassign_cmd",
+    "note": "alertd.cli_actions:note_cmd",
+    "merge": "alertd.cli_actions:merge_cmd",
+    "workflows": "alertd.cli_workflows:workflows_cmd",
+    "test-workflow": "alertd.cli_workflows:test_workflow_cmd",
+}
+
+_manager: pluggy.PluginManager | None = None
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The entry-point plugins, loaded on first use (a scan of the installed distributions and
+    their imports), with the commands they register added to ``cli``."""
+    global _manager
+    if _manager is None:
+        from alertd.plugins import make_manager
+
+        _manager = make_manager()
+        _manager.hook.alertd_register_commands(cli=cli)
+    return _manager
+
+
+class AlertdGroup(click.Group):
+    """The top-level group: built-in commands without any plugin; ``LAZY_COMMANDS`` imported on
+    use; a name neither knows loads the plugins (they may register it)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in LAZY_COMMANDS:
+            module, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
+            command = getattr(import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        if command is None and _manager is None:
+            plugin_manager()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
 
 class CliContext:
-    """What every command gets as ``ctx.obj``: the config path, loaded on first use."""
+    """What every command gets as ``ctx.obj``: the config path, checked on first use."""
 
-    def __init__(self, config_path: Path, pm: pluggy.PluginManager) -> None:
+    def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
-        self.pm = pm
         self._plugins_dir_loaded = False
+        self._warned = False
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        return plugin_manager()
 
     def load_plugins_dir(self) -> None:
+        from alertd.plugins import check_plugins, load_config_plugins_dir
+
         if self._plugins_dir_loaded:
             return
         self._plugins_dir_loaded = True
@@ -41,19 +108,24 @@ class CliContext:
         # Entry-point plugins and plugins_dir ones together: a misspelt hook or a name claimed twice.
         check_plugins(self.pm)
 
-    @cached_property
-    def config(self) -> Config:
+    def _check(self, with_plugins: bool) -> Config:
         """The file's valid parts. Read and act commands need only ``[store]`` (and the users), so
         a file half-edited elsewhere costs a one-line warning instead of locking the CLI out."""
+        from alertd.config import ConfigError, format_problem, read_and_inspect
+        from alertd.plugins import PluginError
+
         problems: list[str] = []
+        pm = None
+        if with_plugins:
+            try:
+                self.load_plugins_dir()
+            except PluginError as exc:
+                problems.append(f"plugins_dir: {exc}")
+            except ConfigError as exc:
+                fail(str(exc))
+            pm = self.pm
         try:
-            self.load_plugins_dir()
-        except PluginError as exc:
-            problems.append(f"plugins_dir: {exc}")
-        except ConfigError as exc:
-            fail(str(exc))
-        try:
-            checked = read_and_inspect(self.config_path, self.pm)
+            checked = read_and_inspect(self.config_path, pm)
         except ConfigError as exc:
             fail(str(exc))
         store_errors = [p for p in checked.errors if p.key == "store" or p.key.startswith("store.")]
@@ -61,7 +133,8 @@ class CliContext:
             # Without a valid [store] there is no telling which database is meant.
             fail("\n".join(format_problem(checked.config.path, p) for p in store_errors))
         problems += [f"{p.key}: {p.message}" if p.key else p.message for p in checked.errors]
-        if problems:
+        if problems and not self._warned:
+            self._warned = True
             first = " ".join(problems[0].split())
             click.echo(
                 f"warning: {checked.config.path} has {len(problems)} problem(s) (first: {first}); "
@@ -70,14 +143,52 @@ class CliContext:
             )
         return checked.config
 
+    @cached_property
+    def config(self) -> Config:
+        """The file checked whole with its plugin tables (inbound types, channels, rulesets):
+        loads the plugins."""
+        return self._check(with_plugins=True)
+
+    @cached_property
+    def core_config(self) -> Config:
+        """The file checked whole (every model, reference and workflow) except the tables that
+        only plugins can check (``alertd check-config`` and ``run`` check those): no plugin loaded."""
+        if "config" in self.__dict__:
+            return self.config
+        return self._check(with_plugins=False)
+
+    def open_read_db(self) -> Any:
+        """For commands that only read: a plain sqlite3 connection with the same pragmas (the
+        readers use only ``execute``) when the schema is current; else ``open_store_db``'s."""
+        import sqlite3
+
+        from alertd.store import open_connection
+        from alertd.store.schema import SCHEMA_VERSION, current_version
+
+        config = self.core_config
+        store = config.raw.store
+        try:
+            conn = open_connection(
+                config.db_path, synchronous=store.synchronous, busy_timeout=store.busy_timeout_seconds
+            )
+            if current_version(conn) == SCHEMA_VERSION:
+                return conn
+            conn.close()
+        except (OSError, sqlite3.Error):
+            pass  # open_store_db says what is wrong, in one line
+        return self.open_store_db()
+
     def open_store_db(self) -> Any:
         """A migrated sqlite-utils Database for commands that run beside (or without) the daemon."""
-        from alertd.startup import reason
+        import sqlite3
+
+        from alertd.errors import reason
         from alertd.store import connect
         from alertd.store.schema import SchemaTooNew, migrate
 
-        path = self.config.db_path
-        store = self.config.raw.store
+        config = self.core_config
+        path = config.db_path
+        store = config.raw.store
         try:
             db = connect(path, synchronous=store.synchronous, busy_timeout=store.busy_timeout_seconds)
             migrate(db)
@@ -99,7 +210,11 @@ def echo_json(data: Any) -> None:
     click.echo(json_visible(json.dumps(data, indent=2, default=str, ensure_ascii=False)))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=AlertdGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Plugins may add commands (e.g. sns, twilio): `alertd plugins` lists the plugins installed.",
+)
 @click.option(
     "-c",
     "--config",
@@ -113,7 +228,7 @@ def echo_json(data: Any) -> None:
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path) -> None:
     """alertd: alert management and on-call notification daemon."""
-    ctx.obj = CliContext(config_path, ctx.obj)
+    ctx.obj = CliContext(config_path)
 
 
 @cli.command()
@@ -122,6 +237,8 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 def run(obj: CliContext) -> None:
     """Run the daemon in the foreground (systemd: Type=notify)."""
     from alertd import daemon
+    from alertd.config import ConfigError
+    from alertd.plugins import PluginError
 
     try:
         obj.load_plugins_dir()
@@ -139,6 +256,8 @@ def check_config(obj: CliContext) -> None:
     Exit 1 if there is an error (``run`` and a reload would refuse the file); warnings
     (valid settings that page nobody) are printed but exit 0.
     """
+    from alertd.config import ConfigError, Problem, format_problem, read_and_inspect
+    from alertd.plugins import PluginError, PluginSetError
     from alertd.store.files import store_path_problem
 
     plugin_problem = None
@@ -187,6 +306,9 @@ def check_config(obj: CliContext) -> None:
 @click.pass_obj
 def plugins_cmd(obj: CliContext, as_json: bool) -> None:
     """List every loaded plugin with its version and hooks."""
+    from alertd.config import ConfigError
+    from alertd.plugins import PluginError, describe
+
     try:
         if obj.config_path.exists():
             obj.load_plugins_dir()
@@ -359,11 +481,11 @@ def inbound_log(
     import time
 
     from alertd import ledger
-    from alertd.mapping import OUTCOMES
+    from alertd.decisions import OUTCOMES
     from alertd.views import inbound_table, match_outcome
 
     obj: CliContext = ctx.obj
-    db = obj.open_store_db()
+    db = obj.open_read_db()
     if outcome is not None:
         try:
             outcome = match_outcome(outcome, OUTCOMES)
@@ -392,7 +514,7 @@ def inbound_show(obj: CliContext, inbound_id: int, zone: Any) -> None:
     from alertd import ledger
     from alertd.views import inbound_detail
 
-    row = ledger.get(obj.open_store_db(), inbound_id)
+    row = ledger.get(obj.open_read_db(), inbound_id)
     if row is None:
         raise click.ClickException(f"no inbound message #{inbound_id}")
     for line in inbound_detail(row, zone):
@@ -415,7 +537,7 @@ def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool
     from alertd import alerts
     from alertd.views import alerts_table
 
-    rows = alerts.list_alerts(ctx.obj.open_store_db(), status, limit)
+    rows = alerts.list_alerts(ctx.obj.open_read_db(), status, limit)
     if as_json:
         echo_json(rows)
         return
@@ -434,7 +556,7 @@ def alerts_show(obj: CliContext, alert_id: int, as_json: bool, zone: Any) -> Non
     from alertd.readmodel import alert_detail
     from alertd.views import alert_detail as alert_detail_lines
 
-    data = alert_detail(obj.open_store_db(), alert_id)
+    data = alert_detail(obj.open_read_db(), alert_id)
     if data is None:
         raise click.ClickException(f"no alert #{alert_id}")
     if as_json:
@@ -497,7 +619,7 @@ def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: b
     from alertd.oncall import on_call_at
     from alertd.store import write_transaction
 
-    config = obj.config
+    config = obj.core_config
     schedules = config.raw.schedules
     if schedule is not None and schedule not in schedules:
         raise click.BadParameter(f"no schedule named {schedule!r} (known: {', '.join(schedules) or 'none'})")
@@ -586,9 +708,9 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
     """
     from alertd.backup import BackupError, backup
 
-    store = obj.config.raw.store
+    store = obj.core_config.raw.store
     try:
-        result = backup(obj.config.db_path, file, force=force, busy_timeout=store.busy_timeout_seconds)
+        result = backup(obj.core_config.db_path, file, force=force, busy_timeout=store.busy_timeout_seconds)
     except BackupError as exc:
         raise CliError(str(exc)) from None
     click.echo(
@@ -598,8 +720,6 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
     )
 
 
-cli.add_command(filter_pattern)
-cli.add_command(replay_cmd)
 # Commands kept in modules of their own, given this module's shared options (no import back).
 _shared = {"config_option": config_option, "tz_option": tz_option, "echo_json": echo_json}
 cli_heartbeats.register(cli, **_shared)
@@ -607,18 +727,20 @@ cli_maintenance.register(cli, **_shared, cli_actor=_cli_actor)
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:
-    from alertd.cli_users import users_cmd
-
-    cli.add_command(users_cmd)
-    pm = make_manager()
-    pm.hook.alertd_register_commands(cli=cli)
-    return cli, pm
+    """The group with a fresh plugin manager (and the plugins' commands), as a new process has."""
+    global _manager
+    _manager = None
+    return cli, plugin_manager()
 
 
 def main() -> None:
-    group, pm = build_cli()
+    global _manager
+    _manager = None  # plugins load on demand, once per call (as in a new process)
+    # alertd uses no pydantic plugin: skip pydantic's scan of every installed distribution for
+    # them (a third of a read command's validation); an operator's own setting is kept.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
-        code = group.main(obj=pm, prog_name="alertd", standalone_mode=False)
+        code = cli.main(prog_name="alertd", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # `alertd` or a group alone: its help
         click.echo(exc.format_message())
         raise SystemExit(0) from None
@@ -636,18 +758,12 @@ def main() -> None:
     except StoreUnavailable as exc:  # e.g. the daemon held the write lock past the busy timeout
         click.echo(f"alertd: {exc}", err=True)
         raise SystemExit(2) from None
-    except ConfigError as exc:  # a file no command could read: one line per problem, never a traceback
+    except Exception as exc:
+        from alertd.config.problems import ConfigError  # pydantic: imported on this path only
+
+        if not isinstance(exc, ConfigError):
+            raise
+        # A file no command could read: one line per problem, never a traceback.
         click.echo(str(exc), err=True)
         raise SystemExit(2) from None
     raise SystemExit(code if isinstance(code, int) else 0)
-
-
-def _add_commands() -> None:
-    """Commands kept in modules of their own (imported here: `alertd --help` lists them)."""
-    from alertd import cli_actions, cli_workflows
-
-    for command in (*cli_actions.COMMANDS, *cli_workflows.COMMANDS):
-        cli.add_command(command)
-
-
-_add_commands()

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from alertd import alerts, apply
-from alertd.runtime import Runtime
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import RawConfig
+    from alertd.runtime import Runtime
 
 ACTIONS = ("ack", "close")
 # SQLite integers are signed 64-bit: a larger alert id cannot exist (and would raise OverflowError).

@@ -7,3 +7,10 @@ and sqlite-utils out of commands that never open the database (``--help``, ``che
 
 class StoreUnavailable(Exception):
     """The database could not commit (locked, read-only, disk full, closed)."""
+
+
+def reason(exc: BaseException) -> str:
+    """The cause in words: ``Address already in use``, not ``[Errno 98] ...`` or a repr."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

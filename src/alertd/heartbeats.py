@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlite_utils import Database
 
 from alertd import alerts, apply, maintenance_windows
-from alertd.mapping import Decision
+from alertd.decisions import Decision
 from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:

@@ -207,5 +207,8 @@ def alertd_register_commands(cli: click.Group) -> None:
 
     ``cli`` is the top-level group; add commands or subgroups with
     ``cli.add_command(...)``. Commands get the loaded configuration from the
-    click context object (``ctx.obj.config``).
+    click context object (``ctx.obj.config``). Called when the CLI loads the
+    plugins: for a command name no built-in command has (so ``alertd <yours>``
+    works), or a command that uses plugins; ``alertd --help`` and the built-in
+    read and act commands load none, so they do not list or see yours.
     """

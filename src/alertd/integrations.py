@@ -11,10 +11,12 @@ import hashlib
 import hmac
 import secrets
 import time
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from alertd.config import Config, Integration
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 META_PREFIX = "integration_token:"
 

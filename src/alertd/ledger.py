@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
 
 # Headers are stored by allow-list: anything else (X-Auth-Token, cookies, a proxy's
 # X-Original-URL ...) may carry a credential, so only its name is kept.

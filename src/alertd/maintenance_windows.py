@@ -23,12 +23,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
-from alertd.mapping import matches_condition
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config, MaintenanceConfig
 
 ON_END = ("page", "quiet")
@@ -152,6 +151,8 @@ def listing(db: Database, now: float, *, include_ended: bool = False, limit: int
 def applying(db: Database, integration: str, document: Any, now: float) -> Window | None:
     """The window that applies to a message of ``integration`` received at ``now``, if any (the
     one ending last, when several do). Evaluates match conditions: call it off the writer."""
+    from alertd.mapping import matches_condition  # the rule compiler: only where a message is matched
+
     rows = db.execute(
         "SELECT * FROM maintenance_windows WHERE ended_at IS NULL AND starts_at <= ? AND ends_at > ? "
         "ORDER BY ends_at DESC",

@@ -54,118 +54,42 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
-import regex
-from jinja2 import ChainableUndefined, TemplateSyntaxError
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from alertd import filterpattern, jsonlimits, sandbox
+from alertd import jsonlimits
+from alertd.decisions import (  # noqa: F401 (re-exported: the mapper's words, from their light module)
+    COUNTED,
+    DUPLICATE_DELIVERY,
+    FILTERED,
+    MAPPED_ACKNOWLEDGED,
+    MAPPED_APPENDED,
+    MAPPED_CLOSED,
+    MAPPED_OPEN,
+    OUTCOMES,
+    REJECTED,
+    SUBSCRIPTION_CONFIRMATION,
+    UNMAPPED,
+    UNSUBSCRIBE_CONFIRMATION,
+    Action,
+    Decision,
+    OpenAlert,
+)
 from alertd.durations import parse_duration, words
+from alertd.rules_config import (  # noqa: F401 (re-exported)
+    MAX_QUIET_SECONDS,
+    MAX_WINDOW_SECONDS,
+    Condition,
+    RulesetConfig,
+    RulesetError,
+    RulesModel,
+    Scalar,
+    ThresholdConfig,
+)
 from alertd.weburl import check_http_url
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__bool__": lambda self: False})()
-
-# Outcomes recorded in the inbound log (AlertOps vocabulary).
-MAPPED_OPEN = "Mapped Open"
-MAPPED_APPENDED = "Mapped Appended"
-MAPPED_ACKNOWLEDGED = "Mapped Acknowledged"
-MAPPED_CLOSED = "Mapped Closed"
-FILTERED = "Filtered"
-UNMAPPED = "Unmapped"
-SUBSCRIPTION_CONFIRMATION = "Subscription Confirmation"
-UNSUBSCRIBE_CONFIRMATION = "Unsubscribe Confirmation"
-REJECTED = "Rejected"
-DUPLICATE_DELIVERY = "Duplicate Delivery"
-COUNTED = "Counted"  # below a rule's threshold: "Counted (2 of 3)"
-OUTCOMES = (
-    MAPPED_OPEN,
-    MAPPED_APPENDED,
-    MAPPED_ACKNOWLEDGED,
-    MAPPED_CLOSED,
-    FILTERED,
-    UNMAPPED,
-    SUBSCRIPTION_CONFIRMATION,
-    UNSUBSCRIBE_CONFIRMATION,
-    REJECTED,
-    DUPLICATE_DELIVERY,
-    COUNTED,
-)
-
-Scalar = str | int | float | bool
-
-
-class RulesModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Condition(RulesModel):
-    field: str | None = None
-    equals: Scalar | list[Scalar] | None = None
-    contains: str | None = None
-    regex: str | None = None
-    exists: bool | None = None
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
-    filter_pattern: str | None = Field(None, max_length=filterpattern.MAX_PATTERN_CHARS)
-    ignore_case: bool = False
-    all: list[Condition] | None = None
-    any: list[Condition] | None = None
-    not_: Condition | None = Field(None, alias="not")
-
-
-MAX_WINDOW_SECONDS = 7 * 86400
-MAX_QUIET_SECONDS = 30 * 86400
-
-
-class ThresholdConfig(RulesModel):
-    """Open only at the count-th match of the open rule within the window, per group."""
-
-    count: int = Field(ge=1, le=10_000)
-    within: str
-    # A field path or a template; default: the source id (one count per alert to be).
-    group_by: str | None = Field(None, max_length=1000)
-
-    @field_validator("within")
-    @classmethod
-    def _within(cls, value: str) -> str:
-        parse_duration(value, least=1, most=MAX_WINDOW_SECONDS)
-        return value
-
-
-class RulesetConfig(RulesModel):
-    source_id: str
-    filter: Condition | None = None
-    open_when: Condition | None = None
-    close_when: Condition | None = None
-    ack_when: Condition | None = None
-    title: str = "{{ source_id }}"
-    description: str | None = None
-    severity: str = "critical"
-    url: str | None = None
-    tags: list[str] = []
-    fields: dict[str, str] = {}
-    threshold: ThresholdConfig | None = None
-    # Close the alert when no message matched its open rule for this long (a stored timer).
-    close_after_quiet: str | None = None
-
-    @field_validator("close_after_quiet")
-    @classmethod
-    def _quiet(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value, least=1, most=MAX_QUIET_SECONDS)
-        return value
-
-
-class RulesetError(Exception):
-    def __init__(self, loc: tuple[Any, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
-        self.message = message
-
 
 # --- documents and field paths ----------------------------------------------------
 
@@ -224,7 +148,6 @@ class Document:
 # --- compiling ----------------------------------------------------------------------
 
 Predicate = Callable[[Document], bool]
-_env = sandbox.BoundedSandbox(undefined=ChainableUndefined, autoescape=False)
 # A rule's regex runs on message data: a pattern that backtracks badly on some input must give up,
 # not hold the interpreter (the `regex` module releases the GIL and honours a timeout).
 REGEX_SECONDS = 0.25
@@ -315,6 +238,8 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
             re.compile(cond.regex)
         except re.error as exc:
             raise RulesetError((*loc, "regex"), f"expected a regular expression; {exc}") from None
+        import regex  # imported by the first rule that needs it (config checks of a file without any do not)
+
         try:
             pattern = regex.compile(cond.regex, regex.IGNORECASE if cond.ignore_case else 0)
         except regex.error as exc:
@@ -342,6 +267,8 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
 
 
 def _filter_pattern(text: str, path: str | None, loc: tuple[Any, ...]) -> Predicate:
+    from alertd import filterpattern
+
     try:
         pattern = filterpattern.compile_pattern(text)
     except filterpattern.FilterPatternError as exc:
@@ -364,9 +291,21 @@ def _is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
+@cache
+def _environment() -> Any:
+    # jinja2 is imported when the first template is compiled, not with the module.
+    from jinja2 import ChainableUndefined
+
+    from alertd import sandbox
+
+    return sandbox.BoundedSandbox(undefined=ChainableUndefined, autoescape=False)
+
+
 def _compile_template(text: str, loc: tuple[Any, ...]) -> Any:
+    from jinja2 import TemplateSyntaxError
+
     try:
-        return _env.from_string(text)
+        return _environment().from_string(text)
     except TemplateSyntaxError as exc:
         raise RulesetError(loc, f"expected a template; {exc.message} (line {exc.lineno})") from None
 
@@ -400,6 +339,7 @@ def _value_or_template(text: str, loc: tuple[Any, ...]) -> Callable[[Document, d
     """A field path, or a template when it holds {{ or {% (source_id, threshold.group_by)."""
     if _is_template(text):
         template = _compile_template(text, loc)
+        from alertd import sandbox
 
         def rendered(doc: Document, tvars: dict[str, Any]) -> str | None:
             out = sandbox.render(template, tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS)
@@ -458,49 +398,6 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
 # --- deciding -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OpenAlert:
-    """What the mapper needs to know about an alert that is not closed."""
-
-    id: int
-    status: Literal["open", "acknowledged"]
-    # Found through a merge: the source's own alert was merged into this one.
-    merged: bool = False
-
-
-Action = Literal["open", "append", "ack", "close", "filtered", "unmapped", "counted"]
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Action
-    outcome: str
-    source_id: str | None = None
-    alert_id: int | None = None
-    title: str = ""
-    description: str = ""
-    severity: str = ""
-    url: str = ""
-    tags: tuple[str, ...] = ()
-    fields: dict[str, str] = field(default_factory=dict)
-    reason: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "outcome": self.outcome,
-            "source_id": self.source_id,
-            "alert_id": self.alert_id,
-            "title": self.title,
-            "description": self.description,
-            "severity": self.severity,
-            "url": self.url,
-            "tags": list(self.tags),
-            "fields": dict(self.fields),
-            "reason": self.reason,
-        }
-
-
 class _Renderer:
     """Renders a message's templates; a template that fails on odd data yields "" and a note, never an error."""
 
@@ -509,6 +406,8 @@ class _Renderer:
         self.problems: list[str] = []
 
     def __call__(self, name: str, template: Any) -> str:
+        from alertd import sandbox  # loaded with the first template compiled
+
         try:
             return sandbox.render(
                 template, self.tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS

@@ -106,8 +106,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
-
 from alertd.config import SHIFT_RE, WEEKDAYS, LayerConfig, ScheduleConfig
 
 __all__ = ["Shift", "next_change", "on_call_at", "shifts_between", "to_ical"]
@@ -471,6 +469,8 @@ def to_ical(
     lo, hi = _utc(start, "start"), _utc(end, "end")
     compiled = _Schedule(schedule)
     names = user_names or {}
+    from icalendar import Calendar, Event  # only to build a feed, not to answer who is on call
+
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")

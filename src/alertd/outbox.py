@@ -20,12 +20,12 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from alertd.channels import DeliveryResult, DeliveryState, Notification
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config, RawConfig
     from alertd.runtime import Runtime
 

@@ -103,9 +103,10 @@ from __future__ import annotations
 
 from alertd import hookimpl, jsonlimits, sandbox
 from alertd.channels import Channel, DeliveryResult, DeliveryState, Notification
-from alertd.cli import ROW_ID, config_option
+from alertd.cli_common import ROW_ID, config_option
 from alertd.commands import ACTIONS, MAX_ID, AlertCommandError, actor_problem, apply_command
 from alertd.config import Integration, LongSecret
+from alertd.decisions import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
 from alertd.handshakes import Handshake, HandshakeError, HandshakeRow
 from alertd.handshakes import record as set_handshake_state
 from alertd.http.api import error, json_response, parse_id, requires_token
@@ -116,7 +117,6 @@ from alertd.integrations import ensure_tokens as integration_tokens
 from alertd.integrations import integration_url
 from alertd.ledger import get as inbound_log_entry
 from alertd.log import error_with_cause, get_logger
-from alertd.mapping import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
 from alertd.outbox import get as get_notification
 from alertd.outbox import record_delivery_status as report_delivery_status
 from alertd.replies import first_receipt, handle_reply, parse_reply, phone_number

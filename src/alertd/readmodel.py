@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from alertd import alerts, escalation, handshakes, outbox
 from alertd.integrations import integration_url
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config
 
 

@@ -19,13 +19,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from alertd.config.models import WEEKDAYS
-from alertd.mapping import matches_condition
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config, IntegrationConfig, RawConfig
     from alertd.config.models import DuringConfig
 
@@ -60,6 +59,8 @@ def within(during: DuringConfig, at: datetime) -> bool:
 def choose(cfg: IntegrationConfig, document: Any, at: datetime) -> Route:
     """The first route whose ``when`` holds for the message and whose ``during`` holds at ``at``,
     else the integration's own settings."""
+    from alertd.mapping import matches_condition  # the rule compiler: only where a message is routed
+
     for i, route in enumerate(cfg.routes):
         if (route.during is None or within(route.during, at)) and matches_condition(route.when, document):
             return Route(

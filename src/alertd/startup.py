@@ -11,19 +11,13 @@ import sqlite3
 
 from hypercorn.config import Config as HyperConfig
 
+from alertd.errors import reason
 from alertd.store import Store
 from alertd.store.schema import SchemaTooNew
 
 
 class StartupError(Exception):
     """A reason the daemon cannot start; ``str()`` is the one line shown to the operator."""
-
-
-def reason(exc: BaseException) -> str:
-    """The cause in words: ``Address already in use``, not ``[Errno 98] ...`` or a repr."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 def first_os_error(exc: BaseException) -> OSError | None:

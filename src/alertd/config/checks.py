@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from alertd.config.models import NAME_RE, RawConfig
 from alertd.config.problems import Problem
-from alertd.mapping import RulesetConfig
+from alertd.rules_config import RulesetConfig
 
 if TYPE_CHECKING:
     from alertd.config.resolved import Config

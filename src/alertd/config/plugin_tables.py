@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from alertd.config.checks import dotted_field_paths
 from alertd.config.problems import Problem, join_key, problems_from_validation
 from alertd.config.resolved import Config, Integration
-from alertd.mapping import RulesetConfig, RulesetError, compile_ruleset
+from alertd.rules_config import RulesetConfig, RulesetError
 
 
 def _unknown_table(table: str, what: str, name: str, known: dict[str, Any]) -> Problem:
@@ -121,6 +121,8 @@ def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: li
         if dotted:
             problems.extend(dotted)
             continue
+        from alertd.mapping import compile_ruleset  # jinja2 and regex: only when there are rules to compile
+
         try:
             compiled = compile_ruleset(rules)
         except RulesetError as exc:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from alertd.config.models import IntegrationConfig, RawConfig
 from alertd.config.problems import Problem
-from alertd.mapping import CompiledRuleset
+
+if TYPE_CHECKING:
+    from alertd.mapping import CompiledRuleset
 
 
 @dataclass

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import jinja2
-
 from alertd.config.models import RawConfig
 from alertd.config.problems import Problem
-from alertd.mapping import RulesetError, compile_condition
-from alertd.workflow_templates import compile_json, compile_text
 
 if TYPE_CHECKING:
     from alertd.config.resolved import Config
@@ -21,6 +17,14 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 
 def check_workflows(raw: RawConfig, problems: list[Problem]) -> None:
+    if not raw.workflows:
+        return
+    # The rule and template compilers (jinja2, regex): imported only when there is something to compile.
+    import jinja2
+
+    from alertd.mapping import RulesetError, compile_condition
+    from alertd.workflow_templates import compile_json, compile_text
+
     def need(kind: str, table: dict[str, Any], name: str, key: str) -> None:
         if name not in table:
             known = ", ".join(sorted(table)) or "none defined"

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alertd.kinds import KIND_RE, MAX_KIND_CHARS
-from alertd.mapping import Condition
+from alertd.rules_config import Condition
 
 # A leaf below config.models (which holds RawConfig with these tables): its own base and types.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -24,7 +24,7 @@ ContactKind = Annotated[str, Field(pattern=KIND_RE, max_length=MAX_KIND_CHARS)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # Alert events a workflow may start on (timeline kinds; "notification_failed" is a delivery failure).

@@ -7,17 +7,27 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import trio
-from sqlite_utils import Database
-
+from alertd.errors import StoreUnavailable
 from alertd.store.files import create_private_file
 from alertd.store.schema import SCHEMA_VERSION, migrate
 from alertd.store.transaction import StoreBusy, is_locked, write_transaction
-from alertd.store.writer import StoreUnavailable, Writer
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoreBusy", "StoreUnavailable", "connect", "write_transaction"]
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from alertd.store.writer import Writer
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Store",
+    "StoreBusy",
+    "StoreUnavailable",
+    "connect",
+    "open_connection",
+    "write_transaction",
+]
 
 T = TypeVar("T")
 
@@ -31,6 +41,26 @@ def connect(
     max_size_mb: float | None = None,
 ) -> Database:
     """Open a connection with the pragmas every alertd connection uses."""
+    from sqlite_utils import Database
+
+    conn = open_connection(
+        path, synchronous=synchronous, readonly=readonly, busy_timeout=busy_timeout, max_size_mb=max_size_mb
+    )
+    # No sqlite-utils plugins: alertd registers none, and looking for them scans every installed
+    # distribution's entry points on each connection's first use (a CLI call's time).
+    return Database(conn, execute_plugins=False)
+
+
+def open_connection(
+    path: str | Path,
+    *,
+    synchronous: str = "FULL",
+    readonly: bool = False,
+    busy_timeout: float = 30.0,
+    max_size_mb: float | None = None,
+) -> sqlite3.Connection:
+    """``connect``'s sqlite3 connection, without the sqlite-utils wrapper: for the CLI's listings,
+    whose readers use only ``execute`` (sqlite-utils' import is a fifth of such a call)."""
     if readonly:
         conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, check_same_thread=False, timeout=30)
     else:
@@ -45,7 +75,7 @@ def connect(
             page_size = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count={max(1, int(max_size_mb * 1024 * 1024 / page_size))}")
     conn.row_factory = sqlite3.Row
-    return Database(conn)
+    return conn
 
 
 def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
@@ -113,6 +143,8 @@ class Store:
             self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, max_size_mb=self.max_size_mb
         )
         version = migrate(db)
+        from alertd.store.writer import Writer  # trio: the daemon's, not the CLI's
+
         self._writer = Writer(db, watch_table="alert_events")
         return version
 
@@ -152,6 +184,8 @@ class Store:
         return db
 
     async def read(self, fn: Callable[[Database], T]) -> T:
+        import trio
+
         def run() -> T:
             return fn(self.reader())
 

@@ -8,12 +8,15 @@ than this code is refused rather than guessed at.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from alertd.store.transaction import write_transaction
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 class SchemaTooNew(Exception):
@@ -536,8 +539,9 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def current_version(db: Database) -> int:
-    if not db["schema_version"].exists():
+def current_version(db: Database | sqlite3.Connection) -> int:
+    # Asked of sqlite_master, not sqlite-utils: the CLI's listings pass a plain sqlite3 connection.
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone() is None:
         return 0
     row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
     return int(row[0] or 0)

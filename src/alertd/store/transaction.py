@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
+from alertd.errors import StoreUnavailable
 
-from alertd.store.writer import StoreUnavailable
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 class StoreBusy(StoreUnavailable):

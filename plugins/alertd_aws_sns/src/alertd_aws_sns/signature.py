@@ -29,17 +29,19 @@ import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
 import trio
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from alertd.plugin import error_with_cause, get_logger, make_private_dirs
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography is imported by the first certificate loaded or signature checked, not when the
+# daemon loads its plugins (its x509 module is a large part of a start-up's imports).
 
 log = get_logger("alertd.aws_sns.signature")
 
@@ -184,14 +186,18 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
+_HASHES: dict[str, str] = {"1": "SHA1", "2": "SHA256"}
 
 
 def verify_signature(message: Mapping[str, Any], certificate: x509.Certificate, *, now: datetime | None = None) -> None:
     """Raise SignatureError unless ``message`` is signed by ``certificate``'s key and the cert is valid."""
     version = message.get("SignatureVersion")
-    hash_factory = _HASHES.get(version) if isinstance(version, str) else None
-    if hash_factory is None:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    hash_name = _HASHES.get(version) if isinstance(version, str) else None
+    if hash_name is None:
         raise SignatureError(f"unsupported SignatureVersion {version!r}")
     raw_signature = message.get("Signature")
     if not isinstance(raw_signature, str) or not raw_signature:
@@ -211,7 +217,7 @@ def verify_signature(message: Mapping[str, Any], certificate: x509.Certificate, 
     if not isinstance(key, rsa.RSAPublicKey):
         raise SignatureError("signing certificate key is not RSA")
     try:
-        key.verify(signature, data, padding.PKCS1v15(), hash_factory())
+        key.verify(signature, data, padding.PKCS1v15(), getattr(hashes, hash_name)())
     except InvalidSignature as exc:
         raise SignatureError("signature does not match the message") from exc
 
@@ -227,6 +233,8 @@ def load_pem_certificate(pem: bytes) -> x509.Certificate:
     """Parse one PEM certificate; ValueError if it is not one."""
     if b"-----BEGIN CERTIFICATE-----" not in pem:
         raise ValueError("not a PEM certificate")
+    from cryptography import x509
+
     return x509.load_pem_x509_certificate(pem)
 
 

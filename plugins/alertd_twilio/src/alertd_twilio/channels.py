@@ -14,17 +14,19 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-import requests
 import trio
-from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
 
 from alertd.plugin import DeliveryResult, DeliveryState, Notification, error_with_cause, get_logger
 from alertd_twilio.settings import TwilioSettings
 
 if TYPE_CHECKING:
+    from twilio.base.exceptions import TwilioException
+    from twilio.rest import Client
+
     from alertd.plugin import Runtime
+
+# The Twilio SDK (and requests under it) is imported by the first send, not when the daemon
+# loads its plugins: a daemon without a Twilio channel never pays for it, one with it starts sooner.
 
 log = get_logger("alertd.twilio")
 
@@ -71,6 +73,9 @@ _clients_lock = threading.Lock()
 def make_client(settings: TwilioSettings) -> Client:
     """A ``twilio.rest.Client`` for these settings; with ``api_base_url``, every request of the
     ``api`` domain (Messages, Calls) goes there instead of https://api.twilio.com."""
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
     http_client = TwilioHttpClient(timeout=settings.timeout_seconds)
     client = Client(settings.account_sid, settings.auth_token.get_secret_value(), http_client=http_client)
     if settings.api_base_url:
@@ -100,6 +105,8 @@ def client_for(settings: TwilioSettings) -> Client:
 
 def describe_error(exc: TwilioException) -> tuple[int | None, str]:
     """(HTTP status, "Twilio error <code>: <message>")."""
+    from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+
     if isinstance(exc, TwilioServiceException):
         text = exc.detail or exc.title
         return exc.status, f"Twilio error {exc.code}: {text}"
@@ -114,6 +121,9 @@ def describe_error(exc: TwilioException) -> tuple[int | None, str]:
 
 
 def map_exception(exc: Exception) -> DeliveryResult:
+    import requests
+    from twilio.base.exceptions import TwilioException
+
     if isinstance(exc, TwilioException):
         status, text = describe_error(exc)
         if status is not None and (status == 429 or status >= 500):

@@ -1,0 +1,203 @@
+"""The CLI answers quickly because it imports only what a command needs (issue 15): a structural
+bar, checked in a fresh interpreter, not a timing (bench/cli.py prints the timings).
+
+- ``--version`` and ``--help``: click and nothing heavy (no pydantic, jinja2, pluggy, trio, quart);
+- read and act commands (``alerts``, ``ack``, ``close``, ``inbound-log``, ``oncall``): the config
+  is checked whole (pydantic) but no plugin entry point is scanned or loaded, and no server, HTTP
+  client or SMS library is imported;
+- a command that uses plugins (``plugins``) does scan the entry points: the probe sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from alertd.alerts import list_alerts, open_alert
+from alertd.mapping import MAPPED_OPEN, Decision
+from alertd.store import connect
+from alertd.store.schema import migrate
+from helpers import write_config
+
+# What a read or act command must not import (the daemon's server, its HTTP client, SMS, the
+# built-in plugins) and what --version/--help must not import on top of that.
+SERVER_SIDE = ("quart", "quart_trio", "hypercorn", "trio", "httpx", "twilio", "cryptography", "icalendar")
+PLUGIN_MODULES = ("alertd_aws_sns", "alertd_smtp", "alertd_twilio", "alertd_webhook", "alertd_ntfy", "alertd.plugin")
+VALIDATION = ("pydantic", "jinja2", "pluggy", "sqlite_utils", "regex", "alertd.config", "alertd.mapping")
+
+# Runs ``alertd ARGS`` in this interpreter; reports the modules loaded and who scanned the
+# installed distributions' entry points (pluggy: the plugins; pydantic: its own plugins).
+PROBE = """
+import importlib.metadata, json, sys
+scans = []
+_distributions = importlib.metadata.distributions
+def distributions(*args, **kwargs):
+    scans.append(sys._getframe(1).f_globals.get("__name__", "?"))
+    return _distributions(*args, **kwargs)
+importlib.metadata.distributions = distributions
+from alertd.cli import main
+sys.argv = ["alertd", *sys.argv[1:]]
+try:
+    main()
+    code = 0
+except SystemExit as exc:
+    code = exc.code
+print("\\nPROBE " + json.dumps({"modules": sorted(sys.modules), "scans": scans}), file=sys.stderr)
+sys.exit(code)
+"""
+
+PEOPLE = """
+[integrations.aws]
+type = "aws_sns"
+[integrations.aws.options]
+topic_arns = ["arn:aws:sns:us-east-1:123456789012:alarms"]
+
+[users.alice]
+contact = { email = "alice@example.com", sms = "+15550100" }
+
+[schedules.primary]
+timezone = "Europe/Berlin"
+[[schedules.primary.layers]]
+users = ["alice"]
+shift = "1w"
+
+[channels.smtp]
+host = "127.0.0.1"
+from_address = "alertd <alertd@example.com>"
+"""
+
+
+def probe(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str], list[str]]:
+    """``alertd ARGS`` in a fresh interpreter: the result, the modules loaded, the entry-point scans."""
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    head, _, report = result.stderr.rpartition("\nPROBE ")
+    assert report, result.stderr
+    data = json.loads(report)
+    result.stderr = head.lstrip("\n")
+    return result, set(data["modules"]), data["scans"]
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in names if any(m == n or m.startswith(n + ".") for m in modules))
+
+
+def seed(db_path: Path, title: str) -> int:
+    db = connect(db_path)
+    migrate(db)
+    with db.atomic():
+        decision = Decision(action="open", outcome=MAPPED_OPEN, source_id=title, title=title)
+        alert_id, _ = open_alert(db, "aws", None, decision, None, time.time())
+    db.conn.close()
+    return alert_id
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",), ("alerts", "--help")])
+def test_version_and_help_import_only_click(args: tuple[str, ...]) -> None:
+    result, modules, scans = probe(*args)
+    assert result.returncode == 0, result.stderr
+    assert loaded(modules, SERVER_SIDE + PLUGIN_MODULES + VALIDATION) == []
+    assert scans == []
+    if args == ("--version",):
+        assert "alertd, version" in result.stdout
+    if args == ("--help",):
+        # The commands kept in modules of their own are listed, without importing what they run.
+        assert all(name in result.stdout for name in ("alerts", "ack", "oncall", "replay", "snooze", "users"))
+
+
+def test_read_and_act_commands_load_no_plugin_and_no_server(tmp_path: Path) -> None:
+    config = write_config(tmp_path, PEOPLE)
+    alert_id = seed(tmp_path / "alertd.db", "Disk full")
+    c = ("-c", str(config))
+    for args, expect in (
+        (("alerts", *c), "Disk full"),
+        (("alerts", "show", str(alert_id), *c), "Disk full"),
+        (("inbound-log", *c), ""),
+        (("oncall", *c), "primary: alice"),
+        (("oncall", "primary", *c), "iCal feed"),
+        (("ack", str(alert_id), "--user", "alice", *c), f"#{alert_id} acknowledged by alice"),
+        (("close", str(alert_id), *c), f"#{alert_id} closed by cli:"),
+    ):
+        result, modules, scans = probe(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert result.stderr == "", (args, result.stderr)
+        assert expect in result.stdout, (args, result.stdout)
+        assert loaded(modules, SERVER_SIDE + PLUGIN_MODULES) == [], args
+        assert scans == [], (args, scans)  # neither pluggy's (plugins) nor pydantic's (its plugins)
+        # The file is still checked whole (pydantic), the rule compiler only when there are rules.
+        assert "alertd.config.models" in modules and "jinja2" not in modules, args
+        if args[0] in ("alerts", "inbound-log"):  # listings read through a plain sqlite3 connection
+            assert "sqlite_utils" not in modules, args
+
+
+def test_read_and_act_commands_still_refuse_what_they_must(tmp_path: Path) -> None:
+    config = write_config(tmp_path, PEOPLE)
+    alert_id = seed(tmp_path / "alertd.db", "Disk full")
+    refused, _, _ = probe("ack", str(alert_id), "--user", "mallory", "-c", str(config))
+    assert refused.returncode == 2
+    assert refused.stderr.strip().endswith("only users listed under [users] may act on alerts")
+
+    config.write_text(config.read_text().replace("[store]\n", '[store]\nsynchronous = "OFF"\n'))
+    broken, modules, _ = probe("alerts", "-c", str(config))
+    assert broken.returncode == 2
+    assert broken.stderr == f"{config}: store.synchronous: expected one of 'FULL' or 'NORMAL'; found string 'OFF'\n"
+    assert loaded(modules, SERVER_SIDE + PLUGIN_MODULES) == []
+
+
+def test_a_command_that_uses_plugins_loads_them(tmp_path: Path) -> None:
+    # The probe's other side: it sees an entry-point scan and the plugins' modules when they happen.
+    config = write_config(tmp_path, PEOPLE)
+    result, modules, scans = probe("plugins", "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "pluggy._manager" in scans
+    assert "alertd_aws_sns" in modules and "alertd_smtp" in modules
+
+
+def test_a_plugin_command_is_found_by_name() -> None:
+    # `alertd twilio webhooks` is no built-in: the name loads the plugins, which register it.
+    result, _, scans = probe("twilio", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "webhooks" in result.stdout and "pluggy._manager" in scans
+
+
+def test_the_alert_list_reads_only_its_page(tmp_path: Path) -> None:
+    # `alertd alerts` with 100k open alerts: an indexed walk that stops at LIMIT, never a sort of the table.
+    db = connect(tmp_path / "alertd.db")
+    migrate(db)
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    for status in (None, "open", "acknowledged"):
+        statements.clear()
+        list_alerts(db, status, 50)
+        (sql,) = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        plan = " | ".join(row[3] for row in db.conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "TEMP B-TREE" not in plan, plan
+        assert "LIMIT" in sql.upper()
+        if status:
+            assert "INDEX alerts_status" in plan, plan
+
+
+def test_every_command_module_is_listed_for_lazy_loading() -> None:
+    # A command missing from LAZY_COMMANDS would be "No such command": each entry names its
+    # command, and the modules' COMMANDS are all there.
+    from importlib import import_module
+
+    from alertd import cli_actions, cli_workflows
+    from alertd.cli import LAZY_COMMANDS
+
+    resolved = []
+    for name, target in LAZY_COMMANDS.items():
+        module, _, attribute = target.partition(":")
+        command = getattr(import_module(module), attribute)
+        assert command.name == name
+        resolved.append(command)
+    for command in (*cli_actions.COMMANDS, *cli_workflows.COMMANDS):
+        assert command in resolved, command.name
