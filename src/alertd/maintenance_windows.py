@@ -226,6 +226,8 @@ def covering(db: Database, alert_id: int, now: float, *, besides: int) -> Window
     ).fetchall()
     if not rows:
         return None
+    from alertd.mapping import matches_condition  # the rule compiler: only where a window has rows to match
+
     integration = db.execute("SELECT integration FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
     document = None
     for row in rows:
