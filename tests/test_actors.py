@@ -23,7 +23,7 @@ import pytest
 
 from alertd import links
 from alertd.config import ConfigError, build_config
-from helpers import DaemonProcess, free_port, run_cli, write_config
+from helpers import DaemonProcess, free_port, run_cli_in_process, write_config
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -107,21 +107,21 @@ def test_api_refuses_an_unconfigured_user_and_records_the_token(env: Env) -> Non
 
 def test_cli_refuses_an_unconfigured_user(env: Env) -> None:
     alert_id = open_alert(env)
-    result = run_cli("ack", str(alert_id), "--user", "mallory", "-c", str(env.config))
+    result = run_cli_in_process("ack", str(alert_id), "--user", "mallory", "-c", str(env.config))
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
         "Error: user 'mallory' is not configured: only users listed under [users] may act on alerts"
     ]
     assert alert_row(env, alert_id)["status"] == "open"
 
-    result = run_cli("ack", str(alert_id), "-c", str(env.config))
+    result = run_cli_in_process("ack", str(alert_id), "-c", str(env.config))
     assert result.returncode == 0, result.stderr
     assert alert_row(env, alert_id)["acknowledged_by"] == f"cli:{getpass.getuser()}"
-    result = run_cli("close", str(alert_id), "--user", "bob", "-c", str(env.config))
+    result = run_cli_in_process("close", str(alert_id), "--user", "bob", "-c", str(env.config))
     assert result.returncode == 0, result.stderr
     assert alert_row(env, alert_id)["closed_by"] == "bob"
 
-    result = run_cli("ack", HUGE, "-c", str(env.config))
+    result = run_cli_in_process("ack", HUGE, "-c", str(env.config))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -338,6 +338,6 @@ def test_the_confirmation_form_posts_to_its_own_url_behind_a_path_prefix(tmp_pat
 )
 def test_cli_ids_and_limits_out_of_range_are_usage_errors(tmp_path: Path, args: tuple[str, ...]) -> None:
     config = write_config(tmp_path, "")
-    result = run_cli(*args, "-c", str(config))
+    result = run_cli_in_process(*args, "-c", str(config))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "Invalid value" in result.stderr

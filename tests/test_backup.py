@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from helpers import DaemonProcess, run_cli, run_cli_in_process, wait_until
+from helpers import DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from sns_signing import headers_for, notification
 
@@ -77,7 +77,7 @@ def test_backup_while_the_daemon_is_under_load_is_consistent(tmp_path: Path) -> 
                 before = len(load.statuses)
                 wait_until(lambda before=before: len(load.statuses) >= before + 30, timeout=60, what="load")
                 copy = tmp_path / f"copy{n}.db"
-                result = run_cli("backup", str(copy), "-c", str(config))
+                result = run_cli_in_process("backup", str(copy), "-c", str(config))
                 assert result.returncode == 0, result.stderr
                 assert result.stdout.startswith(f"OK: {copy}: ") and "integrity ok" in result.stdout
                 copies.append(copy)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 import sns_signing
 from alertd.cli import build_cli
-from helpers import DaemonProcess, wait_until
+from helpers import DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -230,16 +230,15 @@ def test_simultaneous_first_cli_calls_on_a_fresh_database(tmp_path: Path) -> Non
 
 
 def test_a_real_busy_timeout_is_one_line(tmp_path: Path) -> None:
-    from helpers import run_cli
 
     config = sns_config(tmp_path, '\n[integrations.generated]\ntype = "aws_sns"\n')
     config.write_text(config.read_text().replace("[store]\n", "[store]\nbusy_timeout_seconds = 0.5\n"))
-    assert run_cli("-c", str(config), "alerts").returncode == 0  # creates the database
+    assert run_cli_in_process("-c", str(config), "alerts").returncode == 0  # creates the database
     holder = sqlite3.connect(tmp_path / "alertd.db")
     holder.execute("BEGIN IMMEDIATE")  # another process keeps the write lock
     try:
         started = time.monotonic()
-        result = run_cli("-c", str(config), "integrations")  # stores a generated token: a write
+        result = run_cli_in_process("-c", str(config), "integrations")  # stores a generated token: a write
         waited = time.monotonic() - started
     finally:
         holder.rollback()

@@ -17,7 +17,7 @@ import pytest
 from alertd import jsonlimits, ledger
 from alertd.store import connect
 from alertd.store.schema import migrate
-from helpers import DaemonProcess, run_cli, wait_until, write_config
+from helpers import DaemonProcess, run_cli_in_process, wait_until, write_config
 from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
 from sns_signing import headers_for, notification
 
@@ -206,7 +206,7 @@ def test_stalled_senders_are_closed_at_the_deadline_and_memory_returns(tmp_path:
 )
 def test_bad_inbound_limits_are_config_errors(tmp_path: Path, line: str, key: str) -> None:
     config = write_config(tmp_path, server=line)
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     assert f"{config}: {key}: expected a number >" in result.stderr
     assert "Traceback" not in result.stderr
@@ -259,7 +259,7 @@ def test_stored_headers_carry_no_token_or_credentials(tmp_path: Path) -> None:
         row = Db(tmp_path / "alertd.db").inbound()[-1]
         served = daemon.get(f"/api/v1/inbound/{row['id']}", headers={"Authorization": f"Bearer {API_TOKEN}"})
         assert served.status_code == 200
-    shown = run_cli("inbound-log", "show", str(row["id"]), "-c", str(config))
+    shown = run_cli_in_process("inbound-log", "show", str(row["id"]), "-c", str(config))
     assert shown.returncode == 0, shown.stderr
     for text in (row["headers"], served.text, shown.stdout):
         assert TOKEN not in text
@@ -360,7 +360,7 @@ def test_unknown_token_repeats_are_written_at_most_once_a_second() -> None:
 def test_dry_run_of_a_deeply_nested_sample_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     sample = tmp_path / "deep.json"
     sample.write_text("[" * 100_000)
-    result = run_cli("test-integration", "alarms", str(sample), "-c", str(sns_config(tmp_path)))
+    result = run_cli_in_process("test-integration", "alarms", str(sample), "-c", str(sns_config(tmp_path)))
     assert "Traceback" not in result.stderr
     assert "body is not acceptable JSON: JSON nested deeper than 64 levels" in result.stdout
 

@@ -15,7 +15,7 @@ from alertd.config import ConfigError, build_config
 from alertd.mapping import Decision
 from alertd.store import connect
 from alertd.store.schema import migrate
-from helpers import ROOT, SAMPLES, run_cli
+from helpers import ROOT, SAMPLES, run_cli, run_cli_in_process
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
@@ -184,10 +184,10 @@ def test_test_integration_shows_the_route(tmp_path: Path) -> None:
     sample.write_text(
         (SAMPLES / "sns-cloudwatch-alarm-ALARM.json").read_text().replace("ConsoleSignInFailures", "prod-db-disk")
     )
-    result = run_cli("test-integration", "alarms", str(sample), "-c", str(config))
+    result = run_cli_in_process("test-integration", "alarms", str(sample), "-c", str(config))
     assert result.returncode == 0, result.stderr
     assert "route:       prod-db (escalation dba; owners group:dbas)" in result.stdout, result.stdout
-    plain = run_cli(
+    plain = run_cli_in_process(
         "test-integration", "alarms", str(SAMPLES / "sns-cloudwatch-alarm-ALARM.json"), "--json", "-c", str(config)
     )
     assert json.loads(plain.stdout)["route"] == "default"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from fake_aws import FakeSNS, start_fake_sns
-from helpers import DaemonProcess, run_cli
+from helpers import DaemonProcess, run_cli, run_cli_in_process
 from inbound_fixtures import Db, post_envelope, sns_config
 from sns_signing import DEFAULT_TOPIC, subscription_confirmation, unsubscribe_confirmation
 
@@ -72,7 +72,7 @@ def test_auto_confirm_fetches_the_subscribe_url(env) -> None:
     row = wait_state(db, "auto", "confirmed")
     assert json.loads(row["detail"])["subscription_arn"].startswith(DEFAULT_TOPIC)
     assert ("sns.us-east-1.amazonaws.com", path) in fake.requests
-    listed = json.loads(run_cli("integrations", "--json", "-c", str(daemon.config)).stdout)
+    listed = json.loads(run_cli_in_process("integrations", "--json", "-c", str(daemon.config)).stdout)
     assert next(i for i in listed if i["name"] == "auto")["handshakes"][0]["state"] == "confirmed"
 
 
@@ -128,7 +128,7 @@ def test_confirm_refuses_a_row_that_is_not_a_confirmation(env, tmp_path: Path) -
     # A row of its own (the test runs alone, or on any worker): a body that is not an SNS message.
     assert daemon.post(f"/in/{AUTO_TOKEN}", content=b"not an SNS message").status_code == 400
     row_id = db.rows("SELECT id FROM inbound_log WHERE outcome = 'Rejected' ORDER BY id DESC LIMIT 1")[0]["id"]
-    result = run_cli("sns", "confirm", str(row_id), "-c", str(daemon.config))
+    result = run_cli_in_process("sns", "confirm", str(row_id), "-c", str(daemon.config))
     assert result.returncode != 0
     assert "is not an accepted SubscriptionConfirmation" in result.stderr
 
@@ -208,5 +208,5 @@ def test_api_alerts_list_show_ack_close(env) -> None:
         ("closed", "api:token-1", "api"),
     ]
     assert httpx.post(f"{daemon.url}/api/v1/alerts/999999/ack", headers=auth, timeout=10).status_code == 404
-    cli = run_cli("alerts", "--status", "closed", "-c", str(daemon.config))
+    cli = run_cli_in_process("alerts", "--status", "closed", "-c", str(daemon.config))
     assert re.search(rf"^#{alert_id}\s+closed\s", cli.stdout, re.MULTILINE), cli.stdout
