@@ -15,7 +15,7 @@ import httpx
 import pytest
 import trio
 
-from helpers import DaemonProcess, alertd_cmd, run_cli_in_process
+from helpers import DaemonProcess, run_cli_in_process
 from inbound_fixtures import TOKEN
 from inprocess import InProcess, in_process
 from web_fixtures import EXTRAS, PASSWORD, alarm_request, csrf_of, rows, set_passwords, web_config
@@ -293,8 +293,7 @@ async def test_web_disabled_serves_no_console(tmp_path: Path) -> None:
 
 
 def set_password(config: Path, user: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    command = alertd_cmd("users", "set-password", user, "-c", str(config))
-    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
+    return run_cli_in_process("users", "set-password", user, "-c", str(config), input=stdin)
 
 
 def test_set_password_cli(tmp_path: Path) -> None:
