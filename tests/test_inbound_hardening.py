@@ -1,5 +1,6 @@
 """Issue 9, inbound side: junk to unknown tokens, slow bodies, idle keep-alive at shutdown,
-secrets in stored headers, and JSON nested too deep. Each test runs a real daemon."""
+secrets in stored headers, and JSON nested too deep. Each test runs a real daemon (in-process
+where what is tested is the app, not the server or the process)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trio
 
 from alertd import jsonlimits, ledger
 from alertd.store import connect
 from alertd.store.schema import migrate
 from helpers import DaemonProcess, run_cli_in_process, wait_until, write_config
 from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
+from inprocess import in_process
 from sns_signing import headers_for, notification
 
 API_TOKEN = "hardening-api-token-0123456789"
@@ -254,11 +257,18 @@ def test_stored_headers_carry_no_token_or_credentials(tmp_path: Path) -> None:
         "X-Auth-Token": "proxy-secret-value",
         "Authorization": "Basic c2VjcmV0",
     }
-    with DaemonProcess(config) as daemon:
-        assert post_envelope(daemon, envelope, headers=headers).status_code == 200
-        row = Db(tmp_path / "alertd.db").inbound()[-1]
-        served = daemon.get(f"/api/v1/inbound/{row['id']}", headers={"Authorization": f"Bearer {API_TOKEN}"})
-        assert served.status_code == 200
+
+    async def receive_and_serve() -> tuple[dict, httpx.Response]:  # in-process: tests/inprocess.py
+        async with in_process(config) as app:
+            posted = await app.post(f"/in/{TOKEN}", content=json.dumps(envelope).encode(), headers=headers)
+            assert posted.status_code == 200
+            row = Db(tmp_path / "alertd.db").inbound()[-1]
+            auth = {"Authorization": f"Bearer {API_TOKEN}"}
+            served = await app.get(f"/api/v1/inbound/{row['id']}", headers=auth)
+            assert served.status_code == 200
+            return row, served
+
+    row, served = trio.run(receive_and_serve)
     shown = run_cli_in_process("inbound-log", "show", str(row["id"]), "-c", str(config))
     assert shown.returncode == 0, shown.stderr
     for text in (row["headers"], served.text, shown.stdout):
@@ -295,10 +305,16 @@ def test_json_depth_is_measured_without_recursion() -> None:
 def test_deeply_nested_bodies_get_400_and_a_log_row(tmp_path: Path) -> None:
     deep_message = json.dumps({"AlarmName": "x"})[:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}"
     signed = notification(deep_message)
-    with DaemonProcess(sns_config(tmp_path)) as daemon:
-        brackets = daemon.post(f"/in/{TOKEN}", content=b"[" * 100_000)
-        nested = post_envelope(daemon, signed)
-        assert daemon.get("/healthz").status_code == 200
+
+    async def post_both() -> tuple[httpx.Response, httpx.Response]:  # in-process: tests/inprocess.py
+        async with in_process(sns_config(tmp_path)) as app:
+            brackets = await app.post(f"/in/{TOKEN}", content=b"[" * 100_000)
+            body = json.dumps(signed).encode()
+            nested = await app.post(f"/in/{TOKEN}", content=body, headers=headers_for(signed))
+            assert (await app.get("/healthz")).status_code == 200
+            return brackets, nested
+
+    brackets, nested = trio.run(post_both)
     assert brackets.status_code == 400
     assert brackets.text == "body is not acceptable JSON: JSON nested deeper than 64 levels\n"
     assert nested.status_code == 400
