@@ -153,6 +153,10 @@ class InProcessThread:
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return trio.from_thread.run(functools.partial(fn, *args, **kwargs), trio_token=self._token)
 
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        assert self.app is not None
+        return self._call(self.app.client.request, method, path, **kwargs)
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         assert self.app is not None
         return self._call(self.app.get, path, **kwargs)
