@@ -13,6 +13,7 @@ import pytest
 from fake_aws import FakeSNS, start_fake_sns
 from helpers import DaemonProcess, run_cli, run_cli_in_process
 from inbound_fixtures import Db, post_envelope, sns_config
+from inprocess import InProcessThread
 from sns_signing import DEFAULT_TOPIC, subscription_confirmation, unsubscribe_confirmation
 
 AUTO_TOKEN = "auto-confirming-integration-token-0123"
@@ -165,8 +166,7 @@ def test_retention_prunes_old_rows_at_start(tmp_path: Path) -> None:
 
     config = sns_config(tmp_path, "")
     config.write_text(config.read_text().replace("[store]\n", "[store]\ninbound_retention_days = 1\n"))
-    with DaemonProcess(config):
-        pass
+    assert run_cli_in_process("alerts", "-c", str(config)).returncode == 0  # creates the database
     conn = sqlite3.connect(tmp_path / "alertd.db")
     for age_days in (0, 0.5, 2, 40):
         conn.execute(
@@ -176,8 +176,8 @@ def test_retention_prunes_old_rows_at_start(tmp_path: Path) -> None:
         )
     conn.commit()
     conn.close()
-    with DaemonProcess(config) as daemon:
-        daemon.wait_for("event=inbound_log.pruned")
+    with InProcessThread(config):  # the daemon's start (tests/inprocess.py) prunes before it serves
+        pass
     conn = sqlite3.connect(tmp_path / "alertd.db")
     assert conn.execute("SELECT COUNT(*) FROM inbound_log").fetchone()[0] == 2
 
