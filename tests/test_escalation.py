@@ -20,7 +20,7 @@ from alertd.escalation import Position, advance, fire_due, level_targets
 from alertd.mapping import Decision
 from alertd.store import connect
 from alertd.store.schema import migrate
-from helpers import ROOT, DaemonProcess, run_cli, wait_until
+from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, post_envelope, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
@@ -324,7 +324,7 @@ async def test_a_cli_ack_stops_the_escalation(tmp_path: Path) -> None:
         # An alert acknowledged (on the command line, beside the daemon) after level 0.
         second = await open_event_in_process(app, db)
         await app.wait_until(lambda: any(s["alert_id"] == second for s in sends(sent)), what="second alert's page")
-        result = await app.off_loop(run_cli, "ack", str(second), "--user", "alice", "-c", str(daemon.config))
+        result = await app.off_loop(run_cli_in_process, "ack", str(second), "--user", "alice", "-c", str(daemon.config))
         assert result.returncode == 0, result.stderr
         acked = db.rows("SELECT acknowledged_at FROM alerts WHERE id = ?", (second,))[0]["acknowledged_at"]
         opened = db.rows("SELECT created_at FROM alerts WHERE id = ?", (second,))[0]["created_at"]
@@ -358,7 +358,7 @@ async def test_a_cli_ack_stops_the_escalation(tmp_path: Path) -> None:
         assert len(keys) == len(set(keys))
         plan = db.rows("SELECT * FROM escalations WHERE alert_id = ?", (second,))[0]
         assert (plan["state"], plan["reason"]) == ("stopped", "acknowledged")
-        shown = await app.off_loop(run_cli, "alerts", "show", str(second), "-c", str(daemon.config))
+        shown = await app.off_loop(run_cli_in_process, "alerts", "show", str(second), "-c", str(daemon.config))
         assert (
             "acknowledged by alice on the command line" in shown.stdout
             and "escalated to level 1: alice" in shown.stdout

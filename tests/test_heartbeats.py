@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from alertd.config import ConfigError, build_config
-from helpers import ROOT, DaemonProcess, run_cli, run_cli_in_process, wait_until, write_config
+from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 
@@ -102,7 +102,7 @@ async def test_a_missed_ping_opens_an_alert_that_pages_and_the_next_ping_closes_
         await app.wait_until(lambda: len(heartbeat_alerts(db)) == 2, what="the second miss")
         assert heartbeat_alerts(db)[1]["previous_alert_id"] == alert["id"]
 
-        shown = await app.off_loop(run_cli, "alerts", "show", str(alert["id"]), "-c", str(config))
+        shown = await app.off_loop(run_cli_in_process, "alerts", "show", str(alert["id"]), "-c", str(config))
         assert "closed by heartbeat:nightly-backup" in shown.stdout, shown.stdout
 
 
