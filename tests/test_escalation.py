@@ -340,6 +340,15 @@ async def test_a_cli_ack_stops_the_escalation(tmp_path: Path) -> None:
         # moves past every delay instead of waiting for it.
         marker = await open_in_process(app, db)
         slow_marker = await open_event_in_process(app, db)
+        # Their first steps fire before the clock moves: fired after it, they would put the next
+        # steps a full (real) delay later.
+        await app.wait_until(
+            lambda: all(
+                db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND step = '0:0'", (alert_id,))
+                for alert_id in (marker, slow_marker)
+            ),
+            what="the marker alerts' first steps",
+        )
         await app.advance(SLOW_MIN * 60 + DELAY_MIN * 60 * 4 + 1)
         await app.wait_until(
             lambda: (
