@@ -13,6 +13,7 @@ import httpx
 
 from helpers import DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
+from inprocess import InProcessThread
 from sns_signing import headers_for, notification
 
 POLICY = """
@@ -114,8 +115,8 @@ def test_backup_refuses_to_overwrite_and_restores(tmp_path: Path) -> None:
     config = config_with_policy(tmp_path)
     missing = run_cli_in_process("backup", str(tmp_path / "b.db"), "-c", str(config))
     assert missing.returncode == 2 and missing.stderr.startswith("Error: no database at ")
-    with DaemonProcess(config):
-        pass  # creates and migrates the database
+    with InProcessThread(config):
+        pass  # creates and migrates the database (the daemon's start, in-process)
     copy = tmp_path / "b.db"
     assert run_cli_in_process("backup", str(copy), "-c", str(config)).returncode == 0
     cases = {
