@@ -10,7 +10,7 @@ import pytest
 
 from helpers import DaemonProcess, free_port, run_cli_in_process
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, post_envelope, sample_message, sns_config
-from inprocess import in_process
+from inprocess import InProcessThread, in_process
 from sns_signing import headers_for, notification, sign_message, subscription_confirmation
 
 ALARMS_B_TOKEN = "cloudtrail-alarms-b-test-token-0123456789"
@@ -49,7 +49,7 @@ def alarm_name() -> str:
 
 
 def send_sample(
-    daemon: DaemonProcess,
+    daemon: DaemonProcess | InProcessThread,
     name: str,
     *,
     message_id: str | None = None,
@@ -518,7 +518,7 @@ def test_dedup_is_the_applications_not_only_the_unique_indexes(tmp_path: Path) -
     redelivered MessageId is still a Duplicate Delivery (not an HTTP 500 from the index)."""
     import sqlite3
 
-    with DaemonProcess(sns_config(tmp_path)) as daemon:
+    with InProcessThread(sns_config(tmp_path)) as daemon:  # the app's decisions: in-process
         conn = sqlite3.connect(tmp_path / "alertd.db")
         conn.execute("DROP INDEX alerts_live_source")
         conn.execute("DROP INDEX inbound_log_delivery")
