@@ -52,7 +52,9 @@ def run_cli(
     return subprocess.run(alertd_cmd(*args), capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
 
 
-def run_cli_in_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli_in_process(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """``alertd ARGS`` through the same ``cli.main`` (its error translation included), in this
     process: output and exit code as ``run_cli`` gives them, without a ~1 s interpreter start.
     For what the command prints and returns; ``run_cli`` stays for what tests the process."""
@@ -61,7 +63,7 @@ def run_cli_in_process(*args: str, env: dict[str, str] | None = None) -> subproc
     from alertd.cli import main
 
     runner = CliRunner()
-    with runner.isolation(env=env) as (out, err, _):
+    with runner.isolation(input=input, env=env) as (out, err, _):
         argv, sys.argv = sys.argv, ["alertd", *args]
         try:
             main()

@@ -12,6 +12,11 @@ costs milliseconds instead of a subprocess start (~1 s of imports each).
 moves it five minutes forward and wakes every loop, so escalation steps minutes apart
 fire at once, and deterministically.
 
+``InProcessThread(config_path)`` is the same daemon in a thread of its own, for sync tests
+that wait with ``helpers.wait_until`` beside real peers: ``post`` and ``get`` as
+``helpers.DaemonProcess`` has them (so ``inbound_fixtures.post_envelope`` works), without the
+subprocess.
+
 Not covered here, by design: signals, sd_notify, the bind, start-up failures, crash
 safety and file modes. Those test the process itself and keep using
 ``helpers.DaemonProcess``.
@@ -20,6 +25,7 @@ safety and file modes. Those test the process itself and keep using
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -118,4 +124,60 @@ async def in_process(config_path: Path) -> AsyncIterator[InProcess]:
             await runtime.store.aclose()
 
 
-__all__ = ["LOOPS", "FakeClock", "InProcess", "in_process"]
+class InProcessThread:
+    """``in_process`` run by ``trio.run`` in its own thread; requests are handed to it."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config = config_path
+        self.app: InProcess | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stop: trio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="alertd-in-process", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            trio.run(self._main)
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        async with in_process(self.config) as app:
+            self.app, self._token, self._stop = app, trio.lowlevel.current_trio_token(), trio.Event()
+            self._ready.set()
+            await self._stop.wait()
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return trio.from_thread.run(functools.partial(fn, *args, **kwargs), trio_token=self._token)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        assert self.app is not None
+        return self._call(self.app.client.request, method, path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        assert self.app is not None
+        return self._call(self.app.get, path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        assert self.app is not None
+        return self._call(self.app.post, path, **kwargs)
+
+    def __enter__(self) -> InProcessThread:
+        self._thread.start()
+        self._ready.wait(60)
+        if self._error is not None or self.app is None:
+            raise AssertionError(f"the in-process daemon did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None and self._stop is not None:
+            trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+        self._thread.join(30)
+        if self._error is not None:
+            raise self._error
+
+
+__all__ = ["LOOPS", "FakeClock", "InProcess", "InProcessThread", "in_process"]

@@ -23,8 +23,9 @@ import pytest
 
 from alertd import links
 from alertd.config import ConfigError, build_config
-from helpers import DaemonProcess, free_port, run_cli, write_config
+from helpers import DaemonProcess, free_port, run_cli_in_process, write_config
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
+from inprocess import InProcessThread
 from sns_signing import notification
 
 CI_TOKEN = "ci-token-for-the-actor-tests-0123"
@@ -40,7 +41,7 @@ contact = { email = "bob@example.com" }
 
 
 class Env(SimpleNamespace):
-    daemon: DaemonProcess
+    daemon: DaemonProcess | InProcessThread
     db: Db
     config: Path
 
@@ -50,7 +51,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("actors")
     # Plain strings (named token-1, token-2 by position), so the tests also run on older code.
     config = sns_config(tmp, PEOPLE, server=f'api_tokens = ["{CI_TOKEN}", "{PLAIN_TOKEN}"]')
-    with DaemonProcess(config) as daemon:
+    with InProcessThread(config) as daemon:
         yield Env(daemon=daemon, db=Db(tmp / "alertd.db"), config=config)
 
 
@@ -65,7 +66,7 @@ def open_alert(env: Env) -> int:
 
 def api(env: Env, method: str, path: str, token: str = CI_TOKEN, **kw: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"}
-    return httpx.request(method, env.daemon.url + "/api/v1" + path, headers=headers, timeout=10, **kw)
+    return env.daemon.request(method, "/api/v1" + path, headers=headers, **kw)
 
 
 def alert_row(env: Env, alert_id: int) -> dict[str, Any]:
@@ -107,21 +108,21 @@ def test_api_refuses_an_unconfigured_user_and_records_the_token(env: Env) -> Non
 
 def test_cli_refuses_an_unconfigured_user(env: Env) -> None:
     alert_id = open_alert(env)
-    result = run_cli("ack", str(alert_id), "--user", "mallory", "-c", str(env.config))
+    result = run_cli_in_process("ack", str(alert_id), "--user", "mallory", "-c", str(env.config))
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
         "Error: user 'mallory' is not configured: only users listed under [users] may act on alerts"
     ]
     assert alert_row(env, alert_id)["status"] == "open"
 
-    result = run_cli("ack", str(alert_id), "-c", str(env.config))
+    result = run_cli_in_process("ack", str(alert_id), "-c", str(env.config))
     assert result.returncode == 0, result.stderr
     assert alert_row(env, alert_id)["acknowledged_by"] == f"cli:{getpass.getuser()}"
-    result = run_cli("close", str(alert_id), "--user", "bob", "-c", str(env.config))
+    result = run_cli_in_process("close", str(alert_id), "--user", "bob", "-c", str(env.config))
     assert result.returncode == 0, result.stderr
     assert alert_row(env, alert_id)["closed_by"] == "bob"
 
-    result = run_cli("ack", HUGE, "-c", str(env.config))
+    result = run_cli_in_process("ack", HUGE, "-c", str(env.config))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -130,11 +131,11 @@ def test_a_link_for_an_unconfigured_user_is_refused(env: Env) -> None:
     secret = env.db.rows("SELECT value FROM meta WHERE key = 'links_secret'")[0]["value"].encode()
     token = links.sign(secret, alert_id, "mallory", "ack", time.time() + 600)
     for method in ("GET", "POST"):
-        response = httpx.request(method, f"{env.daemon.url}/act/{token}", timeout=10)
+        response = env.daemon.request(method, f"/act/{token}")
         assert response.status_code == 403 and "&#x27;mallory&#x27; is not configured" in response.text
     assert alert_row(env, alert_id)["status"] == "open"
     good = links.sign(secret, alert_id, "alice", "ack", time.time() + 600)
-    assert httpx.post(f"{env.daemon.url}/act/{good}", timeout=10).status_code == 200
+    assert env.daemon.post(f"/act/{good}").status_code == 200
     assert alert_row(env, alert_id)["acknowledged_by"] == "alice"
 
 
@@ -205,11 +206,10 @@ def test_limits_and_since_that_are_good(env: Env) -> None:
 )
 def test_bad_command_bodies_are_refused(env: Env, body: bytes, status: int, words: str) -> None:
     alert_id = open_alert(env)
-    response = httpx.post(
-        f"{env.daemon.url}/api/v1/alerts/{alert_id}/ack",
+    response = env.daemon.post(
+        f"/api/v1/alerts/{alert_id}/ack",
         content=body,
         headers={"Authorization": f"Bearer {CI_TOKEN}", "Content-Type": "application/json"},
-        timeout=10,
     )
     refused(response, status, words)
     assert alert_row(env, alert_id)["status"] == "open"
@@ -338,6 +338,6 @@ def test_the_confirmation_form_posts_to_its_own_url_behind_a_path_prefix(tmp_pat
 )
 def test_cli_ids_and_limits_out_of_range_are_usage_errors(tmp_path: Path, args: tuple[str, ...]) -> None:
     config = write_config(tmp_path, "")
-    result = run_cli(*args, "-c", str(config))
+    result = run_cli_in_process(*args, "-c", str(config))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "Invalid value" in result.stderr

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from helpers import DaemonProcess, run_cli, run_cli_in_process, wait_until
+from helpers import DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
+from inprocess import InProcessThread
 from sns_signing import headers_for, notification
 
 POLICY = """
@@ -77,7 +78,7 @@ def test_backup_while_the_daemon_is_under_load_is_consistent(tmp_path: Path) -> 
                 before = len(load.statuses)
                 wait_until(lambda before=before: len(load.statuses) >= before + 30, timeout=60, what="load")
                 copy = tmp_path / f"copy{n}.db"
-                result = run_cli("backup", str(copy), "-c", str(config))
+                result = run_cli_in_process("backup", str(copy), "-c", str(config))
                 assert result.returncode == 0, result.stderr
                 assert result.stdout.startswith(f"OK: {copy}: ") and "integrity ok" in result.stdout
                 copies.append(copy)
@@ -114,8 +115,8 @@ def test_backup_refuses_to_overwrite_and_restores(tmp_path: Path) -> None:
     config = config_with_policy(tmp_path)
     missing = run_cli_in_process("backup", str(tmp_path / "b.db"), "-c", str(config))
     assert missing.returncode == 2 and missing.stderr.startswith("Error: no database at ")
-    with DaemonProcess(config):
-        pass  # creates and migrates the database
+    with InProcessThread(config):
+        pass  # creates and migrates the database (the daemon's start, in-process)
     copy = tmp_path / "b.db"
     assert run_cli_in_process("backup", str(copy), "-c", str(config)).returncode == 0
     cases = {

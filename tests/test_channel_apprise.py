@@ -11,7 +11,7 @@ import pytest
 
 from alertd_apprise import CHANNEL, AppriseSettings
 from channel_fixtures import HttpPeer, Reply, make_notification
-from helpers import free_port, run_cli, write_config
+from helpers import free_port, run_cli_in_process, write_config
 
 # Apprise 2.3 still imports the stdlib's imghdr (deprecated in 3.11); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
@@ -99,7 +99,7 @@ async def test_secrets_in_the_url_stay_out_of_errors(peer: HttpPeer) -> None:
 
 def test_check_config_names_bad_and_unknown_keys(tmp_path: Path) -> None:
     config = write_config(tmp_path, "\n[channels.apprise]\ntitle_maxlen = 0\nurls = []\n")
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     assert (
         "channels.apprise.urls: unknown key (expected one of: concurrency, timeout, title_maxlen) (plugin apprise)"
@@ -110,6 +110,6 @@ def test_check_config_names_bad_and_unknown_keys(tmp_path: Path) -> None:
 
 def test_only_one_channel_may_serve_push(tmp_path: Path) -> None:
     config = write_config(tmp_path, "\n[channels.apprise]\n[channels.ntfy]\n")
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     assert "contact kind 'push' is already served by channel 'apprise'" in result.stderr

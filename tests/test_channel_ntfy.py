@@ -11,7 +11,7 @@ import pytest
 
 from alertd_ntfy import CHANNEL, NtfySettings, resolve_topic
 from channel_fixtures import HttpPeer, Reply, closed_port_url, make_notification
-from helpers import run_cli, write_config
+from helpers import run_cli_in_process, write_config
 from inbound_fixtures import Db, sns_config
 from inprocess import in_process
 from test_escalation import open_in_process
@@ -155,7 +155,7 @@ def test_check_config_names_bad_and_unknown_keys(tmp_path: Path) -> None:
         tmp_path,
         '\n[channels.ntfy]\nserver = "ntfy.sh"\ntopic = "x"\ntoken = 12345\n[channels.ntfy.priorities]\ncritical = 9\n',
     )
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     assert "channels.ntfy.topic: unknown key (expected one of: " in result.stderr
     assert "channels.ntfy.server: expected a string matching" in result.stderr

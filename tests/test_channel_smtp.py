@@ -18,7 +18,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from alertd_smtp import CHANNEL, SmtpSettings
 from channel_fixtures import make_notification, make_self_signed
-from helpers import free_port, run_cli, write_config
+from helpers import free_port, run_cli_in_process, write_config
 
 USER, PASSWORD = "alertd", "s3cret-Pa55word"
 
@@ -277,7 +277,7 @@ def test_settings_validation() -> None:
 
 def test_check_config_names_missing_and_unknown_keys(tmp_path: Path) -> None:
     config = write_config(tmp_path, '\n[channels.smtp]\nhost = "smtp.example.com"\nhots = "typo"\n')
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     assert "channels.smtp.from_address: missing required key (plugin smtp)" in result.stderr
     assert "channels.smtp.hots: unknown key (expected one of: " in result.stderr

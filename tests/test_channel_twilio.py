@@ -23,7 +23,7 @@ from alertd_twilio.channels import SMS, SMS_MAX_CHARS, VOICE
 from alertd_twilio.routes import blueprint
 from alertd_twilio.settings import TwilioSettings
 from fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio, signature
-from helpers import DaemonProcess, free_port, run_cli, wait_until, write_config
+from helpers import DaemonProcess, free_port, run_cli_in_process, wait_until, write_config
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification as sns_notification
 
@@ -500,7 +500,7 @@ def test_bad_channel_settings_are_reported_with_the_plugin(tmp_path: Path) -> No
         f'[channels.twilio_sms]\naccount_sid = "{ACCOUNT_SID}"\nauth_token = "x"\n'
         'from_number = "555-1234"\ncolour = "blue"\n',
     )
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "channels.twilio_sms.colour: unknown key" in out and "(plugin twilio_sms)" in out
@@ -514,7 +514,7 @@ def test_webhooks_command_prints_the_urls(tmp_path: Path) -> None:
         f'from_number = "{FROM_NUMBER}"\n',
         server=f'public_url = "{PUBLIC}"',
     )
-    result = run_cli("twilio", "webhooks", "-c", str(config))
+    result = run_cli_in_process("twilio", "webhooks", "-c", str(config))
     assert result.returncode == 0, result.stderr
     assert f"{PUBLIC}/twilio/sms/inbound" in result.stdout
     assert f"{PUBLIC}/twilio/status/voice" in result.stdout

@@ -14,7 +14,7 @@ import pytest
 
 from alertd_webhook import CHANNEL, WebhookSettings
 from channel_fixtures import HttpPeer, Reply, closed_port_url, make_notification
-from helpers import run_cli, write_config
+from helpers import run_cli_in_process, write_config
 
 SECRET = "whsec-0123456789abcdef0123456789abcdef"  # at least 32 characters
 
@@ -223,7 +223,7 @@ def test_check_config_names_missing_and_unknown_keys(tmp_path: Path) -> None:
     config = write_config(
         tmp_path, '\n[channels.webhook]\ntimeout = "soon"\nsecrett = "x"\nbody_template = "{{ broken"\n'
     )
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     assert "channels.webhook.secrett: unknown key (expected one of: " in result.stderr
     assert "channels.webhook.timeout: expected a number; found string 'soon' (plugin webhook)" in result.stderr

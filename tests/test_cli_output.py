@@ -24,8 +24,9 @@ from click.testing import CliRunner
 
 from alertd.cli import build_cli
 from alertd.store import connect
-from helpers import DaemonProcess, free_port, wait_until
+from helpers import free_port, wait_until
 from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
+from inprocess import InProcessThread
 from sns_signing import notification
 
 ESCAPES = "\x1b[2J\x1b[H\rlevel=info fake line\x00\u2028\u202e"
@@ -41,7 +42,7 @@ class Mailbox:
 
 
 class World:
-    def __init__(self, config: Path, db: Db, mailbox: Mailbox, daemon: DaemonProcess) -> None:
+    def __init__(self, config: Path, db: Db, mailbox: Mailbox, daemon: InProcessThread) -> None:
         self.config, self.db, self.mailbox, self.daemon = config, db, mailbox, daemon
         self.group, self.pm = build_cli()
 
@@ -85,7 +86,7 @@ delay_minutes = 60
     )
     config.write_text(text)
     db = Db(tmp_path / "alertd.db")
-    with DaemonProcess(config) as daemon:
+    with InProcessThread(config) as daemon:
         w = World(config, db, mailbox, daemon)
         message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
         data = json.loads(message)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from channel_fixtures import HttpPeer
-from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until, write_config
+from helpers import ROOT, run_cli_in_process, wait_until, write_config
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
+from inprocess import InProcessThread
 from sns_signing import notification
 
 PLUGINS_DIR = ROOT / "tests" / "plugins_dir"
@@ -38,7 +39,7 @@ def test_alarm_pages_a_user_whose_only_contact_is_a_plugin_kind(tmp_path: Path) 
                 '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "chat"',
             )
         )
-        with DaemonProcess(config) as daemon:
+        with InProcessThread(config) as daemon:
             message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
             assert post_envelope(daemon, notification(message)).status_code == 200
             alert_id = Db(tmp_path / "alertd.db").alerts()[-1]["id"]

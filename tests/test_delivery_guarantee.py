@@ -16,7 +16,7 @@ from alertd.mapping import Decision
 from alertd.store import connect
 from alertd.store.schema import MIGRATIONS, migrate
 from channel_fixtures import HttpPeer, Recorded, Reply
-from helpers import DaemonProcess, run_cli, wait_until
+from helpers import DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -97,7 +97,7 @@ def test_a_delivered_send_cut_off_by_a_kill_never_reads_cancelled(tmp_path: Path
         try:
             alert_id = open_alarm(daemon, db)
             assert killer.killed.wait(20), "the page never reached the receiver"
-            result = run_cli("ack", str(alert_id), "--user", "alice", "-c", str(daemon.config))
+            result = run_cli_in_process("ack", str(alert_id), "--user", "alice", "-c", str(daemon.config))
             assert result.returncode == 0, result.stderr
             daemon.start()
             settled = wait_until(
@@ -112,7 +112,7 @@ def test_a_delivered_send_cut_off_by_a_kill_never_reads_cancelled(tmp_path: Path
             assert row["status"] == "unknown", row
             assert "may have arrived" in row["last_error"]
             assert len(peer.requests) == 1  # acknowledged: not paged again
-            shown = run_cli("alerts", "show", str(alert_id), "-c", str(daemon.config))
+            shown = run_cli_in_process("alerts", "show", str(alert_id), "-c", str(daemon.config))
             assert shown.returncode == 0, shown.stderr
         finally:
             daemon.kill()

@@ -19,7 +19,7 @@ from alertd.mapping import Decision
 from alertd.store import Store, connect
 from alertd.store.schema import migrate
 from alertd.timeline import EventKind
-from helpers import ROOT, DaemonProcess, run_cli, wait_until
+from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from sns_signing import notification
 
@@ -152,7 +152,7 @@ def test_cli_acks_and_closes_reach_plugins_within_2s_or_at_start(tmp_path: Path)
         assert post_envelope(daemon, alarm()).status_code == 200
         alert_id = db.alerts()[-1]["id"]
         wait_until(lambda: any(e["kind"] == "notified" for e in heard(log)), what="the page to be heard")
-        result = run_cli("ack", str(alert_id), "--user", "alice", "-c", str(daemon.config))
+        result = run_cli_in_process("ack", str(alert_id), "--user", "alice", "-c", str(daemon.config))
         assert result.returncode == 0, result.stderr
         done = time.monotonic()
         [ack] = wait_until(
@@ -171,7 +171,7 @@ def test_cli_acks_and_closes_reach_plugins_within_2s_or_at_start(tmp_path: Path)
             what="the cursor to be saved",
         )
     # With the daemon down the CLI still works; the daemon hands the close on when it starts.
-    result = run_cli("close", str(alert_id), "--user", "alice", "-c", str(daemon.config))
+    result = run_cli_in_process("close", str(alert_id), "--user", "alice", "-c", str(daemon.config))
     assert result.returncode == 0, result.stderr
     with daemon:
         wait_until(lambda: [e for e in heard(log) if e["kind"] == "closed"], what="the close made while down")

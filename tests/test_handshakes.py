@@ -13,7 +13,7 @@ import pytest
 from alertd import handshakes
 from alertd.store import connect
 from alertd.store.schema import MIGRATIONS, migrate
-from helpers import ROOT, run_cli, write_config
+from helpers import ROOT, run_cli_in_process, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 
@@ -51,10 +51,10 @@ async def test_a_plugin_inbound_type_records_and_shows_its_handshakes(tmp_path: 
         # Again, shut: the same key changes state, the announcing row moves on.
         assert (await app.post(f"/in/{KNOCK_TOKEN}", json={"knock": "back-door", "state": "shut"})).status_code == 200
         second = db.inbound()[-1]["id"]
-        listed = await app.off_loop(run_cli, "integrations", "-c", str(config))
+        listed = await app.off_loop(run_cli_in_process, "integrations", "-c", str(config))
         assert listed.returncode == 0, listed.stderr
         assert f"    door:       back-door is shut, said 'hello' (knocked at inbound #{second})" in listed.stdout
-        data = json.loads((await app.off_loop(run_cli, "integrations", "--json", "-c", str(config))).stdout)
+        data = json.loads((await app.off_loop(run_cli_in_process, "integrations", "--json", "-c", str(config))).stdout)
         (front,) = data
         (shake,) = front["handshakes"]
         assert (shake["key"], shake["state"], shake["inbound_id"], shake["label"]) == (

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from alertd.config import ConfigError, build_config
-from helpers import ROOT, DaemonProcess, run_cli, wait_until, write_config
+from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 
@@ -102,7 +102,7 @@ async def test_a_missed_ping_opens_an_alert_that_pages_and_the_next_ping_closes_
         await app.wait_until(lambda: len(heartbeat_alerts(db)) == 2, what="the second miss")
         assert heartbeat_alerts(db)[1]["previous_alert_id"] == alert["id"]
 
-        shown = await app.off_loop(run_cli, "alerts", "show", str(alert["id"]), "-c", str(config))
+        shown = await app.off_loop(run_cli_in_process, "alerts", "show", str(alert["id"]), "-c", str(config))
         assert "closed by heartbeat:nightly-backup" in shown.stdout, shown.stdout
 
 
@@ -152,31 +152,35 @@ def test_bad_heartbeat_settings_name_their_key(table: dict, expected: str) -> No
 def test_missed_heartbeat_across_sigkill_neither_false_nor_lost(tmp_path: Path) -> None:
     """The process itself: a ping committed before a kill -9 counts after the restart; the alert
     opens at that ping's deadline, not earlier and not a full interval after the restart."""
-    interval, grace = 9 / 60, 3 / 60  # missed 12 s after the last ping
+    interval, grace = 4 / 60, 2 / 60  # missed 6 s after the last ping
+    deadline, down = 6, 3
     config, _sent, db = beat_config(tmp_path, interval, grace)
     daemon = DaemonProcess(config)
     daemon.start()
     try:
-        listed = run_cli("heartbeats", "--json", "-c", str(config))
-        assert listed.returncode == 0, listed.stderr
-        (item,) = json.loads(listed.stdout)
-        assert item["url"].endswith(f"/hb/{TOKEN}") and item["interval_minutes"] == interval
         assert httpx_get(daemon, f"/hb/{TOKEN}") == 200
         pinged = db.rows("SELECT last_ping_at FROM heartbeats")[0]["last_ping_at"]
         daemon.kill()
-        # Down for a while: a timer reset by the restart would fire at pinged + 17 s or later.
-        wait_until(lambda: time.time() > pinged + 5, what="part of the deadline to pass while down")
+        # While it is down (what the command prints needs no daemon; run in this process).
+        listed = run_cli_in_process("heartbeats", "--json", "-c", str(config))
+        assert listed.returncode == 0, listed.stderr
+        (item,) = json.loads(listed.stdout)
+        assert item["url"].endswith(f"/hb/{TOKEN}") and item["interval_minutes"] == interval
+        wait_until(lambda: time.time() > pinged + down, what="part of the deadline to pass while down")
+        restarting = time.time()
         daemon.start()
         assert db.rows("SELECT last_ping_at FROM heartbeats")[0]["last_ping_at"] == pinged
         wait_until(lambda: heartbeat_alerts(db), timeout=30, what="the missed heartbeat's alert")
         logged = daemon.wait_for("heartbeat.missed")  # the operator's log names the miss
         assert "nightly-backup" in logged, logged
         opened = heartbeat_alerts(db)[0]["created_at"]
-        assert opened >= pinged + 12, "fired before the deadline of the ping made before the restart"
-        assert opened < pinged + 12 + 4.5, f"fired {opened - pinged - 12:.1f} s after the deadline"
+        assert opened >= pinged + deadline, "fired before the deadline of the ping made before the restart"
+        # A timer restarted with the process would fire a whole interval and grace after the
+        # restart began, at the earliest.
+        assert opened < restarting + deadline, f"fired {opened - restarting:.1f} s after the restart began"
         assert httpx_get(daemon, f"/hb/{TOKEN}") == 200
         assert heartbeat_alerts(db)[0]["status"] == "closed"
-        shown = run_cli("heartbeats", "-c", str(config))
+        shown = run_cli_in_process("heartbeats", "-c", str(config))
         assert "nightly-backup [up]" in shown.stdout and "2 pings" in shown.stdout, shown.stdout
         daemon.signal(signal.SIGTERM)
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -48,40 +49,50 @@ def test_the_daemon_runs_no_scheduler_thread_and_stores_the_next_prune(tmp_path:
     assert [c.name for c in CHORES] == ["prune_inbound_log", "prune_reply_receipts"]
 
 
-def test_a_locked_database_does_not_stop_housekeeping_or_the_daemon(tmp_path: Path) -> None:
+async def test_a_locked_database_does_not_stop_housekeeping_or_the_daemon(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In-process (tests/inprocess.py): the fake clock stands in for the retry's wait."""
     import sqlite3
+
+    from alertd.engine.housekeeping import RETRY_SECONDS
+    from inprocess import in_process
 
     config = write_config(tmp_path)
     config.write_text(config.read_text().replace("[store]\n", "[store]\nbusy_timeout_seconds = 0.5\n"))
     db = Db(tmp_path / "alertd.db")
-    with DaemonProcess(config) as daemon:
-        wait_until(lambda: db.rows("SELECT value FROM meta WHERE key = 'timer:prune_inbound_log'"), what="the timer")
+    async with in_process(config) as app:
+        await app.wait_until(
+            lambda: db.rows("SELECT value FROM meta WHERE key = 'timer:prune_inbound_log'"), what="the timer"
+        )
         locker = sqlite3.connect(tmp_path / "alertd.db", isolation_level=None)
         # The prune is due now, and the database stays locked past the busy timeout when the loop
-        # (which looks at least every 2 s) runs it: the pass fails, and the daemon must go on.
-        locker.execute("UPDATE meta SET value = ? WHERE key = 'timer:prune_inbound_log'", [repr(time.time() - 1)])
+        # runs it: the pass fails, and the daemon must go on.
+        locker.execute(
+            "UPDATE meta SET value = ? WHERE key = 'timer:prune_inbound_log'", [repr(app.clock.now() - 1)]
+        )
         locker.execute("BEGIN EXCLUSIVE")
-        mark = len(daemon.lines)
-        wait_until(
-            lambda: any("housekeeping.failed" in line for line in daemon.lines[mark:]),
+        await app.advance(0)  # the loop looks now (it would within MAX_IDLE_SECONDS)
+        await app.wait_until(
+            lambda: any(r.getMessage() == "housekeeping.failed" for r in caplog.records),
             timeout=15,
             what="the failed pass",
         )
         locker.execute("COMMIT")
         locker.close()
         # It tries again (RETRY_SECONDS later) and stores the next prune an hour on; still serving.
-        rows = wait_until(
+        await app.advance(RETRY_SECONDS)
+        rows = await app.wait_until(
             lambda: [
                 r
                 for r in db.rows("SELECT value FROM meta WHERE key = 'timer:prune_inbound_log'")
-                if float(r["value"]) > time.time() + 3000
+                if float(r["value"]) > app.clock.now() + 3000
             ],
             timeout=20,
             what="the next prune stored after the lock",
         )
         assert rows
-        assert daemon.get("/healthz").status_code == 200
-        assert daemon.proc is not None and daemon.proc.poll() is None
+        assert (await app.get("/healthz")).status_code == 200
 
 
 async def test_reply_receipts_are_forgotten_after_their_retention(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DaemonProcess, free_port, run_cli
+from helpers import DaemonProcess, free_port, run_cli_in_process
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, post_envelope, sample_message, sns_config
-from inprocess import in_process
+from inprocess import InProcessThread, in_process
 from sns_signing import headers_for, notification, sign_message, subscription_confirmation
 
 ALARMS_B_TOKEN = "cloudtrail-alarms-b-test-token-0123456789"
@@ -49,7 +49,7 @@ def alarm_name() -> str:
 
 
 def send_sample(
-    daemon: DaemonProcess,
+    daemon: DaemonProcess | InProcessThread,
     name: str,
     *,
     message_id: str | None = None,
@@ -186,12 +186,12 @@ def test_subscription_confirmation_is_recorded_pending(daemon: DaemonProcess, db
     assert subs[0]["state"] == "pending" and subs[0]["inbound_id"] == row["id"]
     assert subs[0]["key"] == envelope["TopicArn"]
     assert json.loads(subs[0]["detail"])["confirm_url"] == envelope["SubscribeURL"]
-    listed = run_cli("integrations", "--json", "-c", str(daemon.config))
+    listed = run_cli_in_process("integrations", "--json", "-c", str(daemon.config))
     assert listed.returncode == 0, listed.stderr
     alarms = next(i for i in json.loads(listed.stdout) if i["name"] == "alarms")
     assert alarms["url"] == f"{daemon.url}/in/{TOKEN}"
     assert alarms["handshakes"][0]["state"] == "pending"
-    text = run_cli("integrations", "-c", str(daemon.config)).stdout
+    text = run_cli_in_process("integrations", "-c", str(daemon.config)).stdout
     assert f"    topic:      {envelope['TopicArn']}: pending (inbound #{row['id']})" in text
 
 
@@ -424,12 +424,13 @@ def test_raw_delivery_refused_unless_allowed(daemon: DaemonProcess, db: Db) -> N
 def test_inbound_log_cli(daemon: DaemonProcess, db: Db) -> None:
     bad(daemon, db, body=b"hello", headers=HDR, status=400, reason="body is not JSON")  # one Rejected row at least
     send_sample(daemon, "sns-cloudwatch-alarm-ALARM.json", message_id=str(uuid.uuid4()), alarm=alarm_name())
-    rows = json.loads(run_cli("inbound-log", "--json", "--outcome", "Rejected", "-c", str(daemon.config)).stdout)
+    rejected = run_cli_in_process("inbound-log", "--json", "--outcome", "Rejected", "-c", str(daemon.config))
+    rows = json.loads(rejected.stdout)
     assert rows and all(r["outcome"] == "Rejected" for r in rows)
-    listed = run_cli("inbound-log", "--integration", "alarms", "--since", "1h", "-c", str(daemon.config))
+    listed = run_cli_in_process("inbound-log", "--integration", "alarms", "--since", "1h", "-c", str(daemon.config))
     assert listed.returncode == 0 and "alarms" in listed.stdout
     row_id = db.inbound()[-1]["id"]
-    shown = run_cli("inbound-log", "show", str(row_id), "-c", str(daemon.config))
+    shown = run_cli_in_process("inbound-log", "show", str(row_id), "-c", str(daemon.config))
     assert shown.returncode == 0, shown.stderr
     assert "x-amz-sns-message-type: Notification" in shown.stdout
     assert '"Type": "Notification"' in shown.stdout
@@ -439,7 +440,7 @@ def test_dry_run_cli_touches_nothing(daemon: DaemonProcess, db: Db, tmp_path: Pa
     before = (db.inbound(), db.alerts())
     from helpers import SAMPLES
 
-    result = run_cli(
+    result = run_cli_in_process(
         "test-integration",
         "alarms",
         str(SAMPLES / "sns-cloudwatch-alarm-OK.json"),
@@ -505,10 +506,10 @@ def test_seed_cert_command(tmp_path: Path) -> None:
     pem = tmp_path / "cert.pem"
     pem.write_bytes(make_test_ca_and_signing_cert()[2])
     url = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem"
-    result = run_cli("sns", "seed-cert", url, str(pem), "-c", str(config))
+    result = run_cli_in_process("sns", "seed-cert", url, str(pem), "-c", str(config))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "certs" / "sns.eu-west-1.amazonaws.com_SimpleNotificationService-abc.pem").exists()
-    bad = run_cli("sns", "seed-cert", "https://evil.example.com/x.pem", str(pem), "-c", str(config))
+    bad = run_cli_in_process("sns", "seed-cert", "https://evil.example.com/x.pem", str(pem), "-c", str(config))
     assert bad.returncode != 0 and "SigningCertURL" in bad.stderr
 
 
@@ -517,7 +518,7 @@ def test_dedup_is_the_applications_not_only_the_unique_indexes(tmp_path: Path) -
     redelivered MessageId is still a Duplicate Delivery (not an HTTP 500 from the index)."""
     import sqlite3
 
-    with DaemonProcess(sns_config(tmp_path)) as daemon:
+    with InProcessThread(sns_config(tmp_path)) as daemon:  # the app's decisions: in-process
         conn = sqlite3.connect(tmp_path / "alertd.db")
         conn.execute("DROP INDEX alerts_live_source")
         conn.execute("DROP INDEX inbound_log_delivery")

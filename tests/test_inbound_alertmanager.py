@@ -16,7 +16,7 @@ import pytest
 from alertd.config import ConfigError, load_config
 from alertd.plugins import make_manager
 from externals import require_program
-from helpers import ROOT, DaemonProcess, free_port, run_cli, wait_until, write_config
+from helpers import ROOT, DaemonProcess, free_port, run_cli_in_process, wait_until, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 
@@ -158,12 +158,12 @@ async def test_a_bad_alert_refuses_the_whole_notification(config: Path) -> None:
 
 
 def test_dry_run_shows_each_alert(config: Path) -> None:
-    out = run_cli("-c", str(config), "test-integration", "prom", str(SAMPLE))
+    out = run_cli_in_process("-c", str(config), "test-integration", "prom", str(SAMPLE))
     assert out.returncode == 0, out.stderr
     assert "--- message 1 of 2" in out.stdout and "--- message 2 of 2" in out.stdout
     assert out.stdout.count("outcome:     Mapped Open") == 2
     assert "title:       Disk full on db2" in out.stdout
-    out = run_cli("-c", str(config), "test-integration", "prom", str(SAMPLE), "--json")
+    out = run_cli_in_process("-c", str(config), "test-integration", "prom", str(SAMPLE), "--json")
     result = json.loads(out.stdout)
     assert [m["source_id"] for m in result["messages"]] == ["1a2b3c4d5e6f7081", "9f8e7d6c5b4a3921"]
 

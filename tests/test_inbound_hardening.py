@@ -1,5 +1,6 @@
 """Issue 9, inbound side: junk to unknown tokens, slow bodies, idle keep-alive at shutdown,
-secrets in stored headers, and JSON nested too deep. Each test runs a real daemon."""
+secrets in stored headers, and JSON nested too deep. Each test runs a real daemon (in-process
+where what is tested is the app, not the server or the process)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trio
 
 from alertd import jsonlimits, ledger
 from alertd.store import connect
 from alertd.store.schema import migrate
-from helpers import DaemonProcess, run_cli, wait_until, write_config
+from helpers import DaemonProcess, run_cli_in_process, wait_until, write_config
 from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
+from inprocess import in_process
 from sns_signing import headers_for, notification
 
 API_TOKEN = "hardening-api-token-0123456789"
@@ -206,7 +209,7 @@ def test_stalled_senders_are_closed_at_the_deadline_and_memory_returns(tmp_path:
 )
 def test_bad_inbound_limits_are_config_errors(tmp_path: Path, line: str, key: str) -> None:
     config = write_config(tmp_path, server=line)
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     assert f"{config}: {key}: expected a number >" in result.stderr
     assert "Traceback" not in result.stderr
@@ -254,12 +257,19 @@ def test_stored_headers_carry_no_token_or_credentials(tmp_path: Path) -> None:
         "X-Auth-Token": "proxy-secret-value",
         "Authorization": "Basic c2VjcmV0",
     }
-    with DaemonProcess(config) as daemon:
-        assert post_envelope(daemon, envelope, headers=headers).status_code == 200
-        row = Db(tmp_path / "alertd.db").inbound()[-1]
-        served = daemon.get(f"/api/v1/inbound/{row['id']}", headers={"Authorization": f"Bearer {API_TOKEN}"})
-        assert served.status_code == 200
-    shown = run_cli("inbound-log", "show", str(row["id"]), "-c", str(config))
+
+    async def receive_and_serve() -> tuple[dict, httpx.Response]:  # in-process: tests/inprocess.py
+        async with in_process(config) as app:
+            posted = await app.post(f"/in/{TOKEN}", content=json.dumps(envelope).encode(), headers=headers)
+            assert posted.status_code == 200
+            row = Db(tmp_path / "alertd.db").inbound()[-1]
+            auth = {"Authorization": f"Bearer {API_TOKEN}"}
+            served = await app.get(f"/api/v1/inbound/{row['id']}", headers=auth)
+            assert served.status_code == 200
+            return row, served
+
+    row, served = trio.run(receive_and_serve)
+    shown = run_cli_in_process("inbound-log", "show", str(row["id"]), "-c", str(config))
     assert shown.returncode == 0, shown.stderr
     for text in (row["headers"], served.text, shown.stdout):
         assert TOKEN not in text
@@ -295,10 +305,16 @@ def test_json_depth_is_measured_without_recursion() -> None:
 def test_deeply_nested_bodies_get_400_and_a_log_row(tmp_path: Path) -> None:
     deep_message = json.dumps({"AlarmName": "x"})[:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}"
     signed = notification(deep_message)
-    with DaemonProcess(sns_config(tmp_path)) as daemon:
-        brackets = daemon.post(f"/in/{TOKEN}", content=b"[" * 100_000)
-        nested = post_envelope(daemon, signed)
-        assert daemon.get("/healthz").status_code == 200
+
+    async def post_both() -> tuple[httpx.Response, httpx.Response]:  # in-process: tests/inprocess.py
+        async with in_process(sns_config(tmp_path)) as app:
+            brackets = await app.post(f"/in/{TOKEN}", content=b"[" * 100_000)
+            body = json.dumps(signed).encode()
+            nested = await app.post(f"/in/{TOKEN}", content=body, headers=headers_for(signed))
+            assert (await app.get("/healthz")).status_code == 200
+            return brackets, nested
+
+    brackets, nested = trio.run(post_both)
     assert brackets.status_code == 400
     assert brackets.text == "body is not acceptable JSON: JSON nested deeper than 64 levels\n"
     assert nested.status_code == 400
@@ -360,7 +376,7 @@ def test_unknown_token_repeats_are_written_at_most_once_a_second() -> None:
 def test_dry_run_of_a_deeply_nested_sample_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     sample = tmp_path / "deep.json"
     sample.write_text("[" * 100_000)
-    result = run_cli("test-integration", "alarms", str(sample), "-c", str(sns_config(tmp_path)))
+    result = run_cli_in_process("test-integration", "alarms", str(sample), "-c", str(sns_config(tmp_path)))
     assert "Traceback" not in result.stderr
     assert "body is not acceptable JSON: JSON nested deeper than 64 levels" in result.stdout
 

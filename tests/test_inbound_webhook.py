@@ -14,7 +14,7 @@ from alertd.config import ConfigError, load_config
 from alertd.plugins import make_manager
 from alertd_inbound_webhook.signing import sign
 from externals import require_program
-from helpers import ROOT, DaemonProcess, run_cli, write_config
+from helpers import ROOT, DaemonProcess, run_cli_in_process, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 
@@ -221,7 +221,7 @@ async def test_own_rules_and_field_paths_without_credentials(config: Path) -> No
 def test_dry_run_through_the_cli(config: Path, tmp_path: Path) -> None:
     sample = tmp_path / "sample.json"
     sample.write_text(json.dumps({"id": "cpu", "status": "firing", "title": "CPU hot", "severity": "warning"}))
-    out = run_cli("-c", str(config), "test-integration", "signed", str(sample), "--json")
+    out = run_cli_in_process("-c", str(config), "test-integration", "signed", str(sample), "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert (result["outcome"], result["source_id"], result["title"], result["severity"]) == (
@@ -231,7 +231,7 @@ def test_dry_run_through_the_cli(config: Path, tmp_path: Path) -> None:
         "warning",
     )
     sample.write_text(json.dumps({"id": "cpu", "status": "resolved"}))
-    out = run_cli("-c", str(config), "test-integration", "signed", str(sample), "--assume", "open")
+    out = run_cli_in_process("-c", str(config), "test-integration", "signed", str(sample), "--assume", "open")
     assert "outcome:     Mapped Closed" in out.stdout
 
 

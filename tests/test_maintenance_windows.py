@@ -15,7 +15,7 @@ import pytest
 from alertd.config import ConfigError, build_config
 from alertd.config.models import MaintenanceConfig
 from alertd.maintenance_windows import occurrence
-from helpers import ROOT, run_cli, run_cli_in_process
+from helpers import ROOT, run_cli_in_process
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
@@ -128,7 +128,7 @@ async def test_a_window_suppresses_paging_and_paging_starts_when_it_ends(tmp_pat
         assert after["maintenance_id"] is None
         await app.wait_until(lambda: [s for s in sends(sent) if s["alert_id"] == after["alert_id"]], what="a page")
 
-        shown = await app.off_loop(run_cli, "alerts", "show", str(alert_id), "-c", str(config))
+        shown = await app.off_loop(run_cli_in_process, "alerts", "show", str(alert_id), "-c", str(config))
         assert f"not paged: maintenance window #{window['id']}" in shown.stdout, shown.stdout
         assert "ended: paging starts now" in shown.stdout
 

@@ -1,6 +1,7 @@
 """The outbox against failing peers: 500s, timeouts, refused connections for a while, and a
 peer that never answers. Every notification is delivered or failed over; none is lost, none
-is accepted twice by its peer."""
+is accepted twice by its peer. The daemon runs in-process (tests/inprocess.py): the peers are
+real, the waits are the real backoff."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from channel_fixtures import HttpPeer, Recorded, Reply
-from helpers import DaemonProcess, free_port, wait_until
-from inbound_fixtures import Db, post_envelope, sample_message, sns_config
-from sns_signing import notification
+from helpers import free_port
+from inbound_fixtures import TOKEN, Db, sample_message, sns_config
+from inprocess import in_process
+from sns_signing import headers_for, notification
 
 
 class Mailbox:
@@ -29,7 +31,7 @@ class Mailbox:
         return "250 OK"
 
 
-def test_retries_backoff_and_failover(tmp_path) -> None:
+async def test_retries_backoff_and_failover(tmp_path) -> None:
     seen: Counter[str] = Counter()
     lock = threading.Lock()
 
@@ -87,12 +89,16 @@ users = ["alice", "bob", "carol", "dave"]
                 '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "all"',
             )
         )
-        with DaemonProcess(config) as daemon:
+        async with in_process(config) as app:
             db = Db(tmp_path / "alertd.db")
             message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
-            assert post_envelope(daemon, notification(message)).status_code == 200
+            envelope = notification(message)
+            response = await app.post(
+                f"/in/{TOKEN}", content=json.dumps(envelope).encode(), headers=headers_for(envelope)
+            )
+            assert response.status_code == 200
             # dave's peer starts listening only after his first attempt was refused
-            wait_until(
+            await app.wait_until(
                 lambda: db.rows(
                     "SELECT 1 FROM outbox WHERE user = 'dave' AND kind = 'webhook' AND attempts >= 1 "
                     "AND status = 'pending' AND last_error IS NOT NULL"
@@ -112,7 +118,17 @@ users = ["alice", "bob", "carol", "dave"]
                         and bob_email == ["sent"]
                     )
 
-                wait_until(settled, timeout=30, what="every webhook to settle and bob's failover email")
+                # Each poll wakes the loops (the clock does not move): a retry is due 0.3-1 s after
+                # its failure, and the delivery loop, not woken by the retry it scheduled, would
+                # otherwise look again only after runtime.MAX_IDLE_SECONDS (2 s) each time.
+                def settled_waking() -> bool:
+                    for loop in list(app.runtime.wakeups):
+                        app.runtime.wake(loop)
+                    return settled()
+
+                await app.wait_until(
+                    settled_waking, timeout=30, what="every webhook to settle and bob's failover email"
+                )
             rows = {(r["user"], r["kind"]): r for r in db.rows("SELECT * FROM outbox")}
             assert rows[("alice", "webhook")]["attempts"] == 4
             assert rows[("carol", "webhook")]["attempts"] == 2

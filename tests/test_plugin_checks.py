@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli, write_config
+from helpers import run_cli_in_process, write_config
 
 MISSPELT = """
 from alertd import hookimpl
@@ -75,7 +75,7 @@ def _one_line_exit_2(result: object) -> str:
 @pytest.mark.parametrize("command", ["check-config", "run"])
 def test_a_misspelt_hook_is_an_error_naming_it(tmp_path: Path, command: str) -> None:
     config = _config_with(tmp_path, {"typo.py": MISSPELT})
-    line = _one_line_exit_2(run_cli(command, "-c", str(config), timeout=60))
+    line = _one_line_exit_2(run_cli_in_process(command, "-c", str(config)))
     assert "unknown hook 'alertd_chanels'" in line and "did you mean 'alertd_channels'?" in line
     assert str(tmp_path / "local_plugins" / "typo.py") in line
 
@@ -83,7 +83,7 @@ def test_a_misspelt_hook_is_an_error_naming_it(tmp_path: Path, command: str) -> 
 @pytest.mark.parametrize("command", ["check-config", "run"])
 def test_a_channel_name_two_plugins_provide_is_an_error_naming_both(tmp_path: Path, command: str) -> None:
     config = _config_with(tmp_path, {"mywebhook.py": SECOND_WEBHOOK})
-    line = _one_line_exit_2(run_cli(command, "-c", str(config), timeout=60))
+    line = _one_line_exit_2(run_cli_in_process(command, "-c", str(config)))
     # The built-in webhook plugin (entry point "webhook") and the local file.
     assert "channel 'webhook' is provided by more than one plugin: webhook and " in line, line
     assert str(tmp_path / "local_plugins" / "mywebhook.py") in line
@@ -91,27 +91,27 @@ def test_a_channel_name_two_plugins_provide_is_an_error_naming_both(tmp_path: Pa
 
 def test_an_inbound_type_name_two_plugins_provide_is_an_error_naming_both(tmp_path: Path) -> None:
     config = _config_with(tmp_path, {"mysns.py": SECOND_SNS})
-    line = _one_line_exit_2(run_cli("check-config", "-c", str(config), timeout=60))
+    line = _one_line_exit_2(run_cli_in_process("check-config", "-c", str(config)))
     assert "inbound type 'aws_sns' is provided by more than one plugin: aws_sns and " in line, line
     assert str(tmp_path / "local_plugins" / "mysns.py") in line
 
 
 def test_every_problem_is_on_the_one_line(tmp_path: Path) -> None:
     config = _config_with(tmp_path, {"a_typo.py": MISSPELT, "b_sns.py": SECOND_SNS})
-    line = _one_line_exit_2(run_cli("check-config", "-c", str(config), timeout=60))
+    line = _one_line_exit_2(run_cli_in_process("check-config", "-c", str(config)))
     assert "'alertd_chanels'" in line and "inbound type 'aws_sns'" in line
 
 
 def test_a_hook_with_unknown_arguments_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     config = _config_with(tmp_path, {"args.py": BAD_ARGUMENTS})
-    result = run_cli("check-config", "-c", str(config), timeout=60)
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr
     assert "args.py" in result.stderr and "colour" in result.stderr
 
 
 def test_plugins_that_fit_together_still_start_checking(tmp_path: Path) -> None:
     config = _config_with(tmp_path, {"fine.py": "from alertd import hookimpl\n"})
-    result = run_cli("check-config", "-c", str(config), timeout=60)
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 0, result.stderr
 
 
@@ -121,7 +121,7 @@ def test_header_prefixes_that_would_keep_any_header_are_an_error(tmp_path: Path)
         'name = "greedy"', 'name = "greedy"\n    stored_header_prefixes = ("x-greedy-", "")'
     )
     config = _config_with(tmp_path, {"greedy.py": source})
-    line = _one_line_exit_2(run_cli("check-config", "-c", str(config)))
+    line = _one_line_exit_2(run_cli_in_process("check-config", "-c", str(config)))
     assert "inbound type 'greedy': stored_header_prefixes must be a tuple of lower-case header-name prefixes" in line
     assert str(tmp_path / "local_plugins" / "greedy.py") in line
 
@@ -132,6 +132,6 @@ def test_closure_notices_that_is_not_a_bool_is_an_error(tmp_path: Path) -> None:
         "concurrency = 1", 'concurrency = 1\n    closure_notices = "no"'
     )
     config = _config_with(tmp_path, {"quiet.py": source})
-    line = _one_line_exit_2(run_cli("check-config", "-c", str(config)))
+    line = _one_line_exit_2(run_cli_in_process("check-config", "-c", str(config)))
     assert "channel 'quiet': closure_notices must be True or False" in line
     assert str(tmp_path / "local_plugins" / "quiet.py") in line

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli, write_config
+from helpers import run_cli, run_cli_in_process, write_config
 
 PLUGIN_SOURCE = '''
 import click
@@ -78,7 +78,7 @@ def test_plugins_dir_files_are_loaded(tmp_path: Path) -> None:
     config = write_config(tmp_path, 'plugins_dir = "local_plugins"\n'.join(["", ""]))
     text = config.read_text()
     config.write_text('plugins_dir = "local_plugins"\n' + text)
-    result = run_cli("plugins", "--json", "-c", str(config))
+    result = run_cli_in_process("plugins", "--json", "-c", str(config))
     assert result.returncode == 0, result.stderr
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
     local = plugins["alertd_local_plugins.my_local"]
@@ -93,6 +93,6 @@ def test_broken_plugin_file_is_a_clear_error(tmp_path: Path) -> None:
     (pdir / "broken.py").write_text("this is not python\n")
     config = tmp_path / "a.toml"
     config.write_text('plugins_dir = "pl"\n')
-    result = run_cli("check-config", "-c", str(config))
+    result = run_cli_in_process("check-config", "-c", str(config))
     assert result.returncode == 1
     assert "broken.py failed to import" in result.stderr

@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from channel_fixtures import HttpPeer
-from helpers import ROOT, DaemonProcess, wait_until
+from helpers import ROOT, wait_until
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
+from inprocess import InProcessThread
 from sns_signing import notification
 
 PLUGINS_DIR = ROOT / "tests" / "plugins_dir"
@@ -49,7 +50,7 @@ def beep_row(db: Db, alert_id: int, status: str) -> list[dict]:
     )
 
 
-def report(daemon: DaemonProcess, provider_id: str, word: str) -> int:
+def report(daemon: InProcessThread, provider_id: str, word: str) -> int:
     response = daemon.post(
         "/beeper/status",
         json={"id": provider_id, "status": word},
@@ -58,7 +59,7 @@ def report(daemon: DaemonProcess, provider_id: str, word: str) -> int:
     return response.status_code
 
 
-def open_alarm(daemon: DaemonProcess, db: Db) -> int:
+def open_alarm(daemon: InProcessThread, db: Db) -> int:
     message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
     assert post_envelope(daemon, notification(message)).status_code == 200
     return db.alerts()[-1]["id"]
@@ -67,7 +68,7 @@ def open_alarm(daemon: DaemonProcess, db: Db) -> int:
 def test_a_delivered_report_settles_the_row_and_no_closure_notice_beeps(tmp_path: Path) -> None:
     with HttpPeer() as beeper, HttpPeer() as slack:
         db = Db(tmp_path / "alertd.db")
-        with DaemonProcess(pager_config(tmp_path, beeper, slack, slack_after=0)) as daemon:
+        with InProcessThread(pager_config(tmp_path, beeper, slack, slack_after=0)) as daemon:
             alert_id = open_alarm(daemon, db)
             (sent,) = wait_until(lambda: beep_row(db, alert_id, "sent"), what="the beep sent")
             assert sent["provider_id"] == f"beep-{sent['id']}"
@@ -94,7 +95,7 @@ def test_a_delivered_report_settles_the_row_and_no_closure_notice_beeps(tmp_path
 def test_an_unanswered_report_fails_over_to_the_next_method(tmp_path: Path) -> None:
     with HttpPeer() as beeper, HttpPeer() as slack:
         db = Db(tmp_path / "alertd.db")
-        with DaemonProcess(pager_config(tmp_path, beeper, slack, slack_after=30)) as daemon:
+        with InProcessThread(pager_config(tmp_path, beeper, slack, slack_after=30)) as daemon:
             alert_id = open_alarm(daemon, db)
             (sent,) = wait_until(lambda: beep_row(db, alert_id, "sent"), what="the beep sent")
             assert not slack.requests  # slack is 30 minutes later

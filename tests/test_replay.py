@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import run_cli, write_config
+import trio
+
+from helpers import run_cli_in_process, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 from sns_signing import headers_for, notification, sample_envelope, seed_cert_cache
@@ -122,13 +124,18 @@ async def test_replay_through_the_api(tmp_path: Path) -> None:
         assert none.json()["changes"] == []
 
 
-async def test_replay_command(tmp_path: Path) -> None:
+def test_replay_command(tmp_path: Path) -> None:
+    # A sync test: the CLI runs trio itself (through cli.main, in this process).
     db = Db(tmp_path / "alertd.db")
-    async with in_process(config(tmp_path, "ALRAM")) as app:
-        assert await post(app, alarm("a", "ALARM")) == "Unmapped"
-        assert await post(app, alarm("a", "OK")) == "Unmapped"
+
+    async def receive_with_the_misspelt_rule() -> None:
+        async with in_process(config(tmp_path, "ALRAM")) as app:
+            assert await post(app, alarm("a", "ALARM")) == "Unmapped"
+            assert await post(app, alarm("a", "OK")) == "Unmapped"
+
+    trio.run(receive_with_the_misspelt_rule)
     path = config(tmp_path, "ALARM")
-    dry = run_cli("replay", "-c", str(path), "--integration", "alarms", "--since", "2h")
+    dry = run_cli_in_process("replay", "-c", str(path), "--integration", "alarms", "--since", "2h")
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.splitlines()
     assert lines[0].split() == ["INBOUND", "RECEIVED", "OLD", "OUTCOME", "NEW", "OUTCOME", "ALERT", "NOTE"]
@@ -136,13 +143,15 @@ async def test_replay_command(tmp_path: Path) -> None:
     assert "Unmapped" in lines[2] and "->  Mapped Closed" in lines[2]
     assert lines[-1] == "2 of 2 messages would change; nothing was written (run again with --apply)"
     assert db.alerts() == []
-    applied = run_cli("replay", "-c", str(path), "--integration", "alarms", "--since", "2h", "--apply", "--json")
+    applied = run_cli_in_process(
+        "replay", "-c", str(path), "--integration", "alarms", "--since", "2h", "--apply", "--json"
+    )
     assert applied.returncode == 0, applied.stderr
     assert [c["new_outcome"] for c in json.loads(applied.stdout)["changes"]] == ["Mapped Open", "Mapped Closed"]
     assert [a["status"] for a in db.alerts()] == ["closed"]
-    bad = run_cli("replay", "-c", str(path), "--integration", "alarms", "--since", "40d")
+    bad = run_cli_in_process("replay", "-c", str(path), "--integration", "alarms", "--since", "40d")
     assert (bad.returncode, bad.stderr) == (2, "Error: --since: expected a duration from 1 s to 31 d\n")
-    unknown = run_cli("replay", "-c", str(path), "--integration", "nope", "--since", "2h")
+    unknown = run_cli_in_process("replay", "-c", str(path), "--integration", "nope", "--since", "2h")
     assert unknown.returncode == 2 and "no integration named 'nope' (alarms)" in unknown.stderr
 
 

@@ -15,7 +15,7 @@ from alertd.config import ConfigError, build_config
 from alertd.mapping import Decision
 from alertd.store import connect
 from alertd.store.schema import migrate
-from helpers import ROOT, SAMPLES, run_cli
+from helpers import ROOT, SAMPLES, run_cli_in_process
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
@@ -127,7 +127,7 @@ async def test_a_route_sends_a_matching_message_to_its_policy(tmp_path: Path) ->
             lambda: sorted(paged(sent, first["id"])) == [("carol", "alert"), ("carol", "closed"), ("dave", "closed")],
             what="closure notices to the paged and the owners",
         )
-        shown = await app.off_loop(run_cli, "alerts", "show", str(first["id"]), "-c", str(config))
+        shown = await app.off_loop(run_cli_in_process, "alerts", "show", str(first["id"]), "-c", str(config))
         assert "owners:" in shown.stdout and "group:dbas" in shown.stdout and "route:" in shown.stdout, shown.stdout
 
 
@@ -146,7 +146,7 @@ async def test_owners_are_paged_when_there_is_no_policy(tmp_path: Path) -> None:
         )
         kinds = [r["kind"] for r in db.rows("SELECT kind FROM alert_events WHERE alert_id = ?", (alert_id,))]
         assert kinds[:2] == ["opened", "owners_paged"]
-        shown = await app.off_loop(run_cli, "alerts", "show", str(alert_id), "-c", str(config))
+        shown = await app.off_loop(run_cli_in_process, "alerts", "show", str(alert_id), "-c", str(config))
         assert "paged its owners carol (owner of the alert, member of dbas)" in shown.stdout, shown.stdout
 
 
@@ -184,10 +184,10 @@ def test_test_integration_shows_the_route(tmp_path: Path) -> None:
     sample.write_text(
         (SAMPLES / "sns-cloudwatch-alarm-ALARM.json").read_text().replace("ConsoleSignInFailures", "prod-db-disk")
     )
-    result = run_cli("test-integration", "alarms", str(sample), "-c", str(config))
+    result = run_cli_in_process("test-integration", "alarms", str(sample), "-c", str(config))
     assert result.returncode == 0, result.stderr
     assert "route:       prod-db (escalation dba; owners group:dbas)" in result.stdout, result.stdout
-    plain = run_cli(
+    plain = run_cli_in_process(
         "test-integration", "alarms", str(SAMPLES / "sns-cloudwatch-alarm-ALARM.json"), "--json", "-c", str(config)
     )
     assert json.loads(plain.stdout)["route"] == "default"

@@ -9,9 +9,10 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
+import trio
 from aiosmtpd.controller import Controller
 
-from helpers import SAMPLES, DaemonProcess, free_port, run_cli, run_cli_in_process
+from helpers import SAMPLES, DaemonProcess, free_port, run_cli_in_process
 from inbound_fixtures import Db, sns_config
 from inprocess import in_process
 from test_end_to_end import Mailbox
@@ -113,23 +114,29 @@ async def test_simulate_api_checks_token_integration_and_body(tmp_path: Path, ma
         assert [(r["outcome"], r["simulated"]) for r in rows] == [("Mapped Open", 1)]
 
 
-async def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path: Path, mailbox: Mailbox) -> None:
+def test_simulate_without_a_daemon_writes_and_the_daemon_pages_on_start(tmp_path: Path, mailbox: Mailbox) -> None:
+    # A sync test: the CLI runs trio itself (in this process, through cli.main), and so does the
+    # in-process daemon below.
     config = make_config(tmp_path, mailbox.port)  # type: ignore[attr-defined]
-    result = simulate(config, "alarms", str(ALARM), cli=run_cli)  # the CLI runs trio itself
+    result = simulate(config, "alarms", str(ALARM))
     assert (result["via"], result["outcome"]) == ("database", "Mapped Open")
     assert Db(tmp_path / "alertd.db").inbound()[0]["simulated"] == 1
-    unknown = run_cli("simulate", "nope", str(ALARM), "-c", str(config))
+    unknown = run_cli_in_process("simulate", "nope", str(ALARM), "-c", str(config))
     assert unknown.returncode == 2 and unknown.stderr.startswith("Error: no integration named 'nope'")
     assert "Traceback" not in unknown.stderr
-    missing = run_cli("simulate", "alarms", str(tmp_path / "missing.json"), "-c", str(config))
+    missing = run_cli_in_process("simulate", "alarms", str(tmp_path / "missing.json"), "-c", str(config))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
-    async with in_process(config) as app:  # what the daemon does at start: in-process
-        mail = await app.off_loop(mailbox.wait_for, lambda m: m["To"] == "alice@example.com")
-        assert f"#{result['alert_id']}" in mail["Subject"]
+
+    async def the_daemon_pages_on_start() -> None:  # what the daemon does at start: in-process
+        async with in_process(config) as app:
+            mail = await app.off_loop(mailbox.wait_for, lambda m: m["To"] == "alice@example.com")
+            assert f"#{result['alert_id']}" in mail["Subject"]
+
+    trio.run(the_daemon_pages_on_start)
 
     # A disabled integration takes no simulated messages either.
     ruleset = 'ruleset = "eventbridge_cloudtrail"'
     config.write_text(config.read_text().replace(ruleset, ruleset + "\nenabled = false"))
-    disabled = run_cli("simulate", "events", str(ALARM), "-c", str(config))
+    disabled = run_cli_in_process("simulate", "events", str(ALARM), "-c", str(config))
     assert disabled.returncode == 2 and disabled.stderr == "Error: integration 'events' is disabled (enabled = false)\n"
     assert len(Db(tmp_path / "alertd.db").inbound()) == 1

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from fake_aws import FakeSNS, start_fake_sns
-from helpers import DaemonProcess, run_cli
+from helpers import DaemonProcess, run_cli, run_cli_in_process
 from inbound_fixtures import Db, post_envelope, sns_config
+from inprocess import InProcessThread
 from sns_signing import DEFAULT_TOPIC, subscription_confirmation, unsubscribe_confirmation
 
 AUTO_TOKEN = "auto-confirming-integration-token-0123"
@@ -72,7 +73,7 @@ def test_auto_confirm_fetches_the_subscribe_url(env) -> None:
     row = wait_state(db, "auto", "confirmed")
     assert json.loads(row["detail"])["subscription_arn"].startswith(DEFAULT_TOPIC)
     assert ("sns.us-east-1.amazonaws.com", path) in fake.requests
-    listed = json.loads(run_cli("integrations", "--json", "-c", str(daemon.config)).stdout)
+    listed = json.loads(run_cli_in_process("integrations", "--json", "-c", str(daemon.config)).stdout)
     assert next(i for i in listed if i["name"] == "auto")["handshakes"][0]["state"] == "confirmed"
 
 
@@ -128,7 +129,7 @@ def test_confirm_refuses_a_row_that_is_not_a_confirmation(env, tmp_path: Path) -
     # A row of its own (the test runs alone, or on any worker): a body that is not an SNS message.
     assert daemon.post(f"/in/{AUTO_TOKEN}", content=b"not an SNS message").status_code == 400
     row_id = db.rows("SELECT id FROM inbound_log WHERE outcome = 'Rejected' ORDER BY id DESC LIMIT 1")[0]["id"]
-    result = run_cli("sns", "confirm", str(row_id), "-c", str(daemon.config))
+    result = run_cli_in_process("sns", "confirm", str(row_id), "-c", str(daemon.config))
     assert result.returncode != 0
     assert "is not an accepted SubscriptionConfirmation" in result.stderr
 
@@ -165,8 +166,7 @@ def test_retention_prunes_old_rows_at_start(tmp_path: Path) -> None:
 
     config = sns_config(tmp_path, "")
     config.write_text(config.read_text().replace("[store]\n", "[store]\ninbound_retention_days = 1\n"))
-    with DaemonProcess(config):
-        pass
+    assert run_cli_in_process("alerts", "-c", str(config)).returncode == 0  # creates the database
     conn = sqlite3.connect(tmp_path / "alertd.db")
     for age_days in (0, 0.5, 2, 40):
         conn.execute(
@@ -176,8 +176,8 @@ def test_retention_prunes_old_rows_at_start(tmp_path: Path) -> None:
         )
     conn.commit()
     conn.close()
-    with DaemonProcess(config) as daemon:
-        daemon.wait_for("event=inbound_log.pruned")
+    with InProcessThread(config):  # the daemon's start (tests/inprocess.py) prunes before it serves
+        pass
     conn = sqlite3.connect(tmp_path / "alertd.db")
     assert conn.execute("SELECT COUNT(*) FROM inbound_log").fetchone()[0] == 2
 
@@ -208,5 +208,5 @@ def test_api_alerts_list_show_ack_close(env) -> None:
         ("closed", "api:token-1", "api"),
     ]
     assert httpx.post(f"{daemon.url}/api/v1/alerts/999999/ack", headers=auth, timeout=10).status_code == 404
-    cli = run_cli("alerts", "--status", "closed", "-c", str(daemon.config))
+    cli = run_cli_in_process("alerts", "--status", "closed", "-c", str(daemon.config))
     assert re.search(rf"^#{alert_id}\s+closed\s", cli.stdout, re.MULTILINE), cli.stdout

@@ -6,7 +6,7 @@ import socket
 import sqlite3
 from pathlib import Path
 
-from helpers import DaemonProcess, run_cli, write_config
+from helpers import DaemonProcess, run_cli, run_cli_in_process, write_config
 
 
 def failed_run(config: Path) -> str:
@@ -47,13 +47,13 @@ def test_store_path_is_a_directory(tmp_path: Path) -> None:
 
 def test_database_newer_than_the_code(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    assert run_cli("alerts", "-c", str(config)).returncode == 0  # creates and migrates the database
+    assert run_cli_in_process("alerts", "-c", str(config)).returncode == 0  # creates and migrates the database
     with sqlite3.connect(tmp_path / "alertd.db") as db:
         db.execute("INSERT INTO schema_version (version, description, applied_at) VALUES (999, 'future', 0)")
     line = failed_run(config)
     assert f"cannot use the database {tmp_path / 'alertd.db'}: database schema version 999 is newer" in line
     # The CLI says the same in one line.
-    result = run_cli("alerts", "-c", str(config))
+    result = run_cli_in_process("alerts", "-c", str(config))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) == 1 and "schema version 999 is newer" in result.stderr
 

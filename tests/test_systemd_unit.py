@@ -12,7 +12,7 @@ import pytest
 
 from alertd.config import load_config
 from alertd.plugins import make_manager
-from helpers import ROOT, run_cli
+from helpers import ROOT, run_cli_in_process
 
 UNIT = ROOT / "contrib" / "systemd" / "alertd.service"
 ALERTD = "/opt/alertd/venv/bin/alertd"
@@ -86,9 +86,9 @@ def test_install_steps_turn_the_example_into_the_service_paths(unit: dict[str, l
 def test_reload_command_fails_on_a_rejected_config(tmp_path: Path) -> None:
     bad = tmp_path / "alertd.toml"
     bad.write_text('[server]\nlisten = "nowhere"\n')
-    result = run_cli("check-config", "-c", str(bad))
+    result = run_cli_in_process("check-config", "-c", str(bad))
     assert result.returncode != 0 and "server.listen" in result.stderr
-    good = run_cli("check-config", "-c", str(ROOT / "alertd.toml"))
+    good = run_cli_in_process("check-config", "-c", str(ROOT / "alertd.toml"))
     assert good.returncode == 0, good.stderr
 
 

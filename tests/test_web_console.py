@@ -16,7 +16,7 @@ import httpx
 import pytest
 import trio
 
-from helpers import DaemonProcess, alertd_cmd, run_cli
+from helpers import DaemonProcess, run_cli_in_process
 from inbound_fixtures import TOKEN
 from inprocess import InProcess, in_process
 from web_fixtures import EXTRAS, PASSWORD, alarm_request, csrf_of, rows, set_passwords, web_config
@@ -294,8 +294,7 @@ async def test_web_disabled_serves_no_console(tmp_path: Path) -> None:
 
 
 def set_password(config: Path, user: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    command = alertd_cmd("users", "set-password", user, "-c", str(config))
-    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
+    return run_cli_in_process("users", "set-password", user, "-c", str(config), input=stdin)
 
 
 def test_set_password_cli(tmp_path: Path) -> None:
@@ -318,7 +317,7 @@ def test_bad_web_config_names_the_key(tmp_path: Path) -> None:
         ('\n[web]\ntrusted_user_header = "X User"\n', "web.trusted_user_header"),
     ):
         config = web_config(tmp_path, text)
-        result = run_cli("check-config", "-c", str(config))
+        result = run_cli_in_process("check-config", "-c", str(config))
         assert result.returncode != 0 and key in result.stderr + result.stdout, (text, result.stderr)
 
 
