@@ -150,6 +150,36 @@ def integration_summary(db: Database, name: str, inbound_type: Any) -> dict[str,
     return {"counts": counts, "last": dict(last) if last else None, "handshakes": shakes}
 
 
+def integration_row(db: Database, name: str, integration: Any) -> dict[str, Any]:
+    """One integration for /api/v1 (the console's integration page, without the URL): type,
+    escalation policy, routes, counts by outcome, last message, handshakes. Never the token:
+    it is the inbound URL's only secret."""
+    cfg = integration.config
+    summary = integration_summary(db, name, integration.inbound_type)
+    last = summary["last"]
+    return {
+        "name": name,
+        "type": cfg.type,
+        "enabled": cfg.enabled,
+        "escalation_policy": cfg.escalation_policy,
+        "ruleset": integration.ruleset_name,
+        "notify_on_close": cfg.notify_on_close,
+        "routes": [
+            {
+                "name": route.name,
+                "escalation_policy": route.escalation_policy,
+                "when": route.when,
+                "during": route.during.model_dump(mode="json") if route.during is not None else None,
+            }
+            for route in cfg.routes
+        ],
+        "counts": summary["counts"],
+        "last_message_at": last["received_at"] if last else None,
+        "last_inbound_id": last["id"] if last else None,
+        "handshakes": summary["handshakes"],
+    }
+
+
 def user_alerts(db: Database, user: str, limit: int = 20) -> list[dict[str, Any]]:
     """Alerts ``user`` was paged for or acknowledged, newest first."""
     rows = db.execute(
