@@ -160,7 +160,7 @@ async def test_workflows_show_trigger_last_run_and_counts(config: Path) -> None:
         # The dispatcher runs the workflow after the commit: wait for its run row.
         await app.wait_until(lambda: rows(db, "SELECT workflow FROM workflow_runs"), what="the workflow run")
         (row,) = await get(app, "/api/v1/workflows")
-    assert (row["runs"], row["matched"], row["actions"]) == (1, 1, 1)
+    assert (row["runs"], row["matched"], row["actions_taken"]) == (1, 1, 1)
     assert abs(row["last_run_at_epoch"] - app.clock.now()) < 60
 
 

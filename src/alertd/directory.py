@@ -31,11 +31,14 @@ def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-def on_call(raw: Any, at: datetime) -> list[dict[str, Any]]:
-    """Each schedule: who is on call at ``at``, put there by which layer or override, since and
-    until when; when nobody is, the next change (``alertd oncall``'s question, every schedule)."""
+def on_call(raw: Any, at: datetime, only: str | None = None) -> list[dict[str, Any]]:
+    """Each schedule (or ``only`` that one): who is on call at ``at``, put there by which layer or
+    override, since and until when; when nobody is, the next change (``alertd oncall``, the
+    console's On call page, ``GET /api/v1/oncall``)."""
     out = []
     for name, schedule in raw.schedules.items():
+        if only is not None and name != only:
+            continue
         shift = oncall.on_call_at(schedule, at)
         out.append(
             {

@@ -337,8 +337,12 @@ class Workflow(Row):
     name: str
     enabled: bool
     trigger: str
+    after_minutes: float | None
+    schedule: str | None
+    trigger_words: str = Field(description="the trigger for people: not_acknowledged after 5 min")
+    conditions: list[str]
     does: list[str]
     runs: int
     matched: int
-    actions: int
+    actions_taken: int
     last_run_at: str | None

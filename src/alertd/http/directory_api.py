@@ -14,7 +14,7 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, request
 
-from alertd import directory
+from alertd import directory, workflows
 from alertd.http import api_models as m
 from alertd.http.api import error, json_response, parse_since, requires_token, with_times
 from alertd.http.openapi import ApiError, api_doc, parse_query
@@ -117,9 +117,9 @@ def directory_blueprint(runtime: Runtime) -> Blueprint:
     @bp.get("/workflows")
     @api_doc("Workflows: trigger, actions, last run and counts", {200: ("the workflows", [m.Workflow])})
     @auth
-    async def workflows() -> Response:
+    async def workflow_list() -> Response:
         raw = runtime.config.raw
-        rows = await runtime.store.read(lambda db: queries.workflow_rows(db, raw))
+        rows = await runtime.store.read(lambda db: workflows.listing(db, raw))
         out = [{**{k: v for k, v in row.items() if k != "last_run"}, "last_run_at": row["last_run"]} for row in rows]
         return json_response(with_times(out))
 

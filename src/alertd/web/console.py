@@ -701,8 +701,10 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
     @bp.get("/workflows")
     @logged_in
     async def workflows_page() -> Response:
+        from alertd import workflows
+
         raw = runtime.config.raw
-        items = await runtime.store.read(lambda db: queries.workflow_rows(db, raw))
+        items = await runtime.store.read(lambda db: workflows.listing(db, raw))
         return page("workflows.html", items=items)
 
     # --- on call and people --------------------------------------------------------------

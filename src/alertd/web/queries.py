@@ -212,7 +212,7 @@ def pretty_body(body: bytes) -> str:
         return text
 
 
-# --- maintenance windows, heartbeats, workflows (the same reads as their CLI commands) ----------
+# --- maintenance windows, heartbeats (the same reads as their CLI commands) ----------
 
 
 def heartbeat_rows(db: Any, raw: Any) -> list[dict[str, Any]]:
@@ -250,27 +250,3 @@ def heartbeat_tokens(db: Any, raw: Any) -> dict[str, str]:
         if token:
             tokens[name] = token
     return tokens
-
-
-def workflow_rows(db: Any, raw: Any) -> list[dict[str, Any]]:
-    """Each workflow: trigger, actions, last run and counts (``alertd workflows``)."""
-    from alertd import workflows
-
-    counts = workflows.stats(db)
-    out = []
-    for name, workflow in raw.workflows.items():
-        seen = counts.get(name, {"runs": 0, "matched": 0, "actions": 0, "last_run": None})
-        trigger = workflow.trigger + (f" after {workflow.after_minutes:g} min" if workflow.after_minutes else "")
-        if workflow.schedule is not None:
-            trigger += f" of schedule {workflow.schedule}"
-        out.append(
-            {
-                "name": name,
-                "enabled": workflow.enabled,
-                "trigger": trigger,
-                "conditions": [c for c in ("when", "during") if getattr(workflow, c) is not None],
-                "does": [workflows.summary(a) for a in workflow.actions],
-                **seen,
-            }
-        )
-    return out
