@@ -4,14 +4,17 @@ integrations, users, workflows (issue 12, API). In-process: these test the route
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import pytest
 
 from inbound_fixtures import TOKEN
 from inprocess import InProcess, in_process
+from sns_signing import headers_for, subscription_confirmation
 from web_fixtures import EXTRAS, alarm_request, rows, set_passwords, web_config
 
+TOPIC = "arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms"
 API_TOKEN = "api-read-token-0123456789abcdef0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 # Bob covers two hours of Alice's Thursday (Berlin time, no offset: the schedule's zone).
@@ -20,6 +23,11 @@ OVERRIDE = """
 user = "bob"
 start = 2026-03-12T10:00:00
 end = 2026-03-12T12:00:00
+
+[[integrations.alarms.routes]]
+name = "prod"
+when = { field = "Message^AlarmName", regex = "^prod-" }
+escalation_policy = "ops"
 """
 ROUTES = [
     "/api/v1/oncall",
@@ -110,17 +118,33 @@ async def test_integrations_show_counts_and_last_message_but_never_their_token(c
         assert before["counts"] == {} and before["last_message_at"] is None
         body, headers = alarm_request("ApiReadAlarm")
         assert (await app.post(f"/in/{TOKEN}", content=body, headers=headers)).status_code == 200
+        confirmation = subscription_confirmation(topic=TOPIC)
+        response = await app.post(
+            f"/in/{TOKEN}", content=json.dumps(confirmation).encode(), headers=headers_for(confirmation)
+        )
+        assert response.status_code == 200, response.text
         listed = await get(app, "/api/v1/integrations")
         one = await get(app, "/api/v1/integrations/alarms")
         text = (await app.get("/api/v1/integrations", headers=AUTH)).text
     assert [i["name"] for i in listed] == ["alarms", "events"]
     assert listed[0] == one
-    assert (one["type"], one["escalation_policy"], one["enabled"], one["routes"]) == ("aws_sns", "ops", True, [])
-    assert one["counts"] == {"Mapped Open": 1}
+    assert (one["type"], one["escalation_policy"], one["enabled"]) == ("aws_sns", "ops", True)
+    assert one["routes"] == [
+        {
+            "name": "prod",
+            "escalation_policy": "ops",
+            "when": {"field": "Message^AlarmName", "regex": "^prod-"},
+            "during": None,
+        }
+    ]
+    assert one["counts"] == {"Mapped Open": 1, "Subscription Confirmation": 1}
+    (topic,) = one["handshakes"]
+    assert (topic["label"], topic["state"]) == ("topic", "pending") and topic["text"].startswith(TOPIC)
     assert abs(one["last_message_at_epoch"] - app.clock.now()) < 60
     assert listed[1]["ruleset"] == "eventbridge_cloudtrail"
     # The token is the inbound URL's only secret: an API token is not an admin session.
-    assert TOKEN not in text and "/in/" not in text and "token" not in text
+    assert TOKEN not in text and "/in/" not in text and "token" not in text.lower()
+    assert confirmation["Token"] not in text and "SubscribeURL" not in text
 
 
 async def test_users_show_masked_contacts_and_never_a_password(config: Path) -> None:

@@ -83,7 +83,9 @@ def directory_blueprint(runtime: Runtime) -> Blueprint:
 
     async def integration(name: str) -> dict[str, Any]:
         integ = runtime.config.integrations[name]
-        return with_times(await runtime.store.read(lambda db: queries.integration_row(db, name, integ)))
+        row = await runtime.store.read(lambda db: queries.integration_row(db, name, integ))
+        routes = row.pop("routes")  # conditions in the rules' language: left as configured
+        return {**with_times(row), "routes": routes}
 
     @bp.get("/integrations")
     @api_doc(
