@@ -27,12 +27,40 @@ AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance]
 EXAMPLES = 12  # per operation: ~19 operations in a few seconds
 # Half of the cases aim at things that exist, so that 200 answers are checked against their schemas too.
-KNOWN = {"alert_ref": "1", "inbound_ref": "1", "name": "alarms", "window_ref": "1"}
+KNOWN = {"alert_ref": "1", "inbound_ref": "1", "name": "alarms", "window_ref": "1", "schedule": "primary"}
+# People, a schedule with an override, a policy and a workflow: the read routes answer with content.
+PEOPLE = """
+[users.alice]
+admin = true
+contact = { email = "alice@example.com", sms = "+15550001234" }
+
+[users.bob]
+contact = { email = "bob@example.com" }
+
+[schedules.primary]
+[[schedules.primary.layers]]
+users = ["alice", "bob"]
+shift = "1d"
+[[schedules.primary.overrides]]
+user = "bob"
+start = 2026-03-12T10:00:00
+end = 2026-03-12T12:00:00
+
+[escalation_policies.ops]
+[[escalation_policies.ops.levels]]
+schedules = ["primary"]
+
+[workflows.raise-on-open]
+trigger = "opened"
+[[workflows.raise-on-open.actions]]
+action = "set_severity"
+severity = "critical"
+"""
 
 
 @pytest.mark.slow
 def test_the_api_keeps_its_openapi_document(tmp_path: Path) -> None:
-    config = sns_config(tmp_path, server=f'api_tokens = ["{API_TOKEN}"]')
+    config = sns_config(tmp_path, PEOPLE, server=f'api_tokens = ["{API_TOKEN}"]')
     with DaemonProcess(config) as daemon:
         message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
         assert post_envelope(daemon, notification(message)).status_code == 200
@@ -40,7 +68,7 @@ def test_the_api_keeps_its_openapi_document(tmp_path: Path) -> None:
         assert requests.post(daemon.url + "/api/v1/maintenance", json=window, headers=AUTH, timeout=10).ok
         schema = schemathesis.openapi.from_url(daemon.url + "/api/v1/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) >= 19, [op.label for op in operations]
+        assert len(operations) >= 26, [op.label for op in operations]
         session = requests.Session()
         started = time.monotonic()
         failures: list[str] = []

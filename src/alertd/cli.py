@@ -615,8 +615,8 @@ def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: b
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
+    from alertd.directory import on_call
     from alertd.integrations import ensure_ical_tokens
-    from alertd.oncall import on_call_at
     from alertd.store import write_transaction
 
     config = obj.core_config
@@ -640,16 +640,16 @@ def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: b
                 raise click.BadParameter("expected an ISO time like 2026-11-01T01:30", param_hint="--at") from None
             if when.tzinfo is None:
                 when = when.replace(tzinfo=zone)
-        shift = on_call_at(cfg, when)
+        (now,) = on_call(config.raw, when, only=name)
         out.append(
             {
                 "schedule": name,
                 "timezone": cfg.timezone,
                 "at": when.astimezone(zone).isoformat(),
-                "user": shift.user if shift else None,
-                "source": shift.source if shift else None,
-                "since": shift.start.astimezone(zone).isoformat() if shift else None,
-                "until": shift.end.astimezone(zone).isoformat() if shift else None,
+                "user": now["user"],
+                "source": now["source"],
+                "since": datetime.fromtimestamp(now["starts_at"], zone).isoformat() if now["user"] else None,
+                "until": datetime.fromtimestamp(now["ends_at"], zone).isoformat() if now["user"] else None,
                 "ical": f"{config.public_url}/schedules/{name}.ics?token={feeds[name]}",
             }
         )

@@ -29,25 +29,7 @@ def workflows_cmd(obj: Any, as_json: bool) -> None:
     from alertd.textout import local_time, table, visible, zone_named
 
     config = obj.config
-    counts = workflows.stats(obj.open_store_db())
-    out = []
-    for name, workflow in config.raw.workflows.items():
-        seen = counts.get(name, {"runs": 0, "matched": 0, "actions": 0, "last_run": None})
-        out.append(
-            {
-                "name": name,
-                "enabled": workflow.enabled,
-                "trigger": workflow.trigger,
-                "after_minutes": workflow.after_minutes,
-                "schedule": workflow.schedule,
-                "conditions": [c for c in ("when", "during") if getattr(workflow, c) is not None],
-                "does": [workflows.summary(a) for a in workflow.actions],
-                "runs": seen["runs"],
-                "matched": seen["matched"],
-                "actions_taken": seen["actions"],
-                "last_run": seen["last_run"],
-            }
-        )
+    out = workflows.listing(obj.open_store_db(), config.raw)
     if as_json:
         click.echo(json.dumps(out, indent=2, default=str, ensure_ascii=False))
         return

@@ -108,7 +108,7 @@ from zoneinfo import ZoneInfo
 
 from alertd.config import SHIFT_RE, WEEKDAYS, LayerConfig, ScheduleConfig
 
-__all__ = ["Shift", "next_change", "on_call_at", "shifts_between", "to_ical"]
+__all__ = ["Shift", "layer_source", "next_change", "on_call_at", "override_source", "shifts_between", "to_ical"]
 
 PRODID = "-//alertd//oncall//EN"
 
@@ -119,6 +119,15 @@ PRODID = "-//alertd//oncall//EN"
 # only come from a weekly pattern without a gap: the layer is always active.
 _SCAN_DAYS = 9
 _ALWAYS = timedelta(days=8)
+
+
+def layer_source(index: int, layer: LayerConfig) -> str:
+    """How a shift of the layer at ``index`` names its source ("layer 0 (weekdays)")."""
+    return f"layer {index} ({layer.name})" if layer.name else f"layer {index}"
+
+
+def override_source(index: int) -> str:
+    return f"override {index}"
 
 
 @dataclass(frozen=True)
@@ -164,7 +173,7 @@ class _Layer:
     """One layer, prepared for repeated questions; caches live as long as one public call."""
 
     def __init__(self, index: int, config: LayerConfig, zone: ZoneInfo) -> None:
-        self.source = f"layer {index} ({config.name})" if config.name else f"layer {index}"
+        self.source = layer_source(index, config)
         self.users = list(config.users)
         self.uniform = len(set(self.users)) == 1
         self.zone = zone
@@ -341,7 +350,7 @@ class _Schedule:
                     end = later.start
                 if start < later.end <= t:
                     start = later.end
-            return winner.user, f"override {winner.index}", start, end
+            return winner.user, override_source(winner.index), start, end
 
         lo: datetime | None = None
         hi: datetime | None = None

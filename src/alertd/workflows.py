@@ -445,6 +445,38 @@ def stats(db: Database) -> dict[str, dict[str, Any]]:
     return {r[0]: {"runs": r[1], "matched": r[2] or 0, "actions": r[3] or 0, "last_run": r[4]} for r in rows}
 
 
+def trigger_words(workflow: WorkflowConfig) -> str:
+    """The trigger for people: "not_acknowledged after 5 min", "shift_start of schedule primary"."""
+    words = workflow.trigger + (f" after {workflow.after_minutes:g} min" if workflow.after_minutes else "")
+    return words + (f" of schedule {workflow.schedule}" if workflow.schedule is not None else "")
+
+
+def listing(db: Database, raw: RawConfig) -> list[dict[str, Any]]:
+    """Each configured workflow: trigger, conditions, actions, runs (matched), actions taken and
+    the last run (``alertd workflows``, the console's Workflows page, ``GET /api/v1/workflows``)."""
+    counts = stats(db)
+    out = []
+    for name, workflow in raw.workflows.items():
+        seen = counts.get(name, {"runs": 0, "matched": 0, "actions": 0, "last_run": None})
+        out.append(
+            {
+                "name": name,
+                "enabled": workflow.enabled,
+                "trigger": workflow.trigger,
+                "after_minutes": workflow.after_minutes,
+                "schedule": workflow.schedule,
+                "trigger_words": trigger_words(workflow),
+                "conditions": [c for c in ("when", "during") if getattr(workflow, c) is not None],
+                "does": [summary(a) for a in workflow.actions],
+                "runs": seen["runs"],
+                "matched": seen["matched"],
+                "actions_taken": seen["actions"],
+                "last_run": seen["last_run"],
+            }
+        )
+    return out
+
+
 def dry_run(db: Database, config: Config, name: str, alert_id: int, now: float) -> dict[str, Any]:
     """What ``name`` would do for alert ``alert_id`` now, changing nothing."""
     workflow = config.raw.workflows[name]

@@ -230,3 +230,119 @@ class Heartbeat(Row):
     due_at: str | None
     ping_count: int
     alert_id: int | None
+
+
+# --- on call, schedules, policies, integrations, users, workflows (read only) --------------
+
+MAX_WEEKS = 8
+
+
+class OnCallQuery(Query):
+    at: str | None = Field(
+        None,
+        max_length=40,
+        description="a unix time or an RFC 3339 time with an offset (2026-01-05T09:00:00Z), within 5 years of now",
+    )
+
+
+class ScheduleQuery(Query):
+    weeks: Count = Field(2, ge=1, le=MAX_WEEKS, description=f"a whole number from 1 to {MAX_WEEKS}")
+
+
+class OnCall(Row):
+    name: str
+    timezone: str
+    user: str | None = Field(description="who is on call (null: nobody)")
+    source: str | None = Field(description="the layer or override that puts them there")
+    starts_at: str | None
+    ends_at: str | None = Field(description="until when (null: no end)")
+    next_change_at: str | None
+
+
+class Shift(Row):
+    user: str
+    source: str
+    starts_at: str
+    ends_at: str
+
+
+class Layer(Row):
+    source: str
+    name: str | None
+    users: list[str]
+    shift: str
+    handoff: str
+    restrictions: list[dict[str, Any]]
+
+
+class Override(Row):
+    source: str
+    user: str
+    starts_at: str
+    ends_at: str
+
+
+class Schedule(Row):
+    name: str
+    timezone: str
+    weeks: int
+    layers: list[Layer]
+    overrides: list[Override]
+    shifts: list[Shift]
+
+
+class Level(Row):
+    level: int
+    users: list[str]
+    groups: list[str]
+    schedules: list[str]
+    delay_minutes: float
+    words: str
+
+
+class Policy(Row):
+    name: str
+    repeat: int
+    levels: list[Level]
+
+
+class Integration(Row):
+    name: str
+    type: str
+    enabled: bool
+    escalation_policy: str | None
+    ruleset: str | None
+    routes: list[dict[str, Any]]
+    counts: dict[str, int] = Field(description="inbound messages by outcome")
+    last_message_at: str | None
+    handshakes: list[dict[str, Any]] = Field(description="the source's handshakes (an SNS topic's subscription)")
+
+
+class Contact(Row):
+    kind: str
+    address: str = Field(description="masked: a***@example.com, +4*******89")
+
+
+class User(Row):
+    name: str
+    full_name: str | None
+    timezone: str
+    admin: bool
+    contact: list[Contact]
+    notify: list[dict[str, Any]]
+    groups: list[str]
+
+
+class Workflow(Row):
+    name: str
+    enabled: bool
+    trigger: str
+    after_minutes: float | None
+    schedule: str | None
+    trigger_words: str = Field(description="the trigger for people: not_acknowledged after 5 min")
+    conditions: list[str]
+    does: list[str]
+    runs: int
+    matched: int
+    actions_taken: int
+    last_run_at: str | None

@@ -46,6 +46,7 @@ def build_quart(runtime: Runtime) -> QuartTrio:
 
     from alertd.http.actions import actions_blueprint
     from alertd.http.api import api_blueprint
+    from alertd.http.directory_api import directory_blueprint
     from alertd.http.heartbeats_api import heartbeats_blueprint
     from alertd.http.maintenance_api import maintenance_blueprint
     from alertd.http.schedules import schedules_blueprint
@@ -54,6 +55,7 @@ def build_quart(runtime: Runtime) -> QuartTrio:
     app.register_blueprint(api_blueprint(runtime))
     app.register_blueprint(maintenance_blueprint(runtime))
     app.register_blueprint(heartbeats_blueprint(runtime))
+    app.register_blueprint(directory_blueprint(runtime))
     app.register_blueprint(actions_blueprint(runtime))
     app.register_blueprint(schedules_blueprint(runtime))
     app.register_blueprint(simulate_blueprint(runtime))

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import trio
 from quart import Blueprint, Response, g, redirect, request
 
-from alertd import alerts, ledger, mapping, oncall
+from alertd import alerts, directory, ledger, mapping, oncall
 from alertd.alert_actions import MAX_NOTE_CHARS
 from alertd.commands import MAX_ID, AlertCommandError, apply_action, apply_command
 from alertd.log import get_logger
@@ -701,25 +701,13 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
     @bp.get("/workflows")
     @logged_in
     async def workflows_page() -> Response:
+        from alertd import workflows
+
         raw = runtime.config.raw
-        items = await runtime.store.read(lambda db: queries.workflow_rows(db, raw))
+        items = await runtime.store.read(lambda db: workflows.listing(db, raw))
         return page("workflows.html", items=items)
 
     # --- on call and people --------------------------------------------------------------
-
-    def on_call_now(now: datetime) -> list[dict[str, Any]]:
-        out = []
-        for name, schedule in runtime.config.raw.schedules.items():
-            shift = oncall.on_call_at(schedule, now)
-            out.append(
-                {
-                    "name": name,
-                    "shift": shift,
-                    "until": shift.end.timestamp() if shift else None,
-                    "next_change": (change.timestamp() if (change := oncall.next_change(schedule, now)) else None),
-                }
-            )
-        return out
 
     @bp.get("/oncall")
     @logged_in
@@ -727,8 +715,8 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
         now = datetime.fromtimestamp(runtime.clock.now(), UTC)
         return page(
             "oncall.html",
-            schedules=await trio.to_thread.run_sync(on_call_now, now),
-            policies=runtime.config.raw.escalation_policies,
+            schedules=await trio.to_thread.run_sync(directory.on_call, runtime.config.raw, now),
+            policies=directory.policies(runtime.config.raw),
             how_reached=how_reached,
         )
 
@@ -760,7 +748,7 @@ def console_blueprint(runtime: Runtime) -> Blueprint:
     @bp.get("/people")
     @logged_in
     async def people() -> Response:
-        return page("people.html", users=runtime.config.raw.users, groups=runtime.config.raw.groups)
+        return page("people.html", users=directory.users(runtime.config.raw), groups=runtime.config.raw.groups)
 
     @bp.get("/people/<name>")
     @logged_in

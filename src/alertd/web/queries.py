@@ -150,6 +150,36 @@ def integration_summary(db: Database, name: str, inbound_type: Any) -> dict[str,
     return {"counts": counts, "last": dict(last) if last else None, "handshakes": shakes}
 
 
+def integration_row(db: Database, name: str, integration: Any) -> dict[str, Any]:
+    """One integration for /api/v1 (the console's integration page, without the URL): type,
+    escalation policy, routes, counts by outcome, last message, handshakes. Never the token:
+    it is the inbound URL's only secret."""
+    cfg = integration.config
+    summary = integration_summary(db, name, integration.inbound_type)
+    last = summary["last"]
+    return {
+        "name": name,
+        "type": cfg.type,
+        "enabled": cfg.enabled,
+        "escalation_policy": cfg.escalation_policy,
+        "ruleset": integration.ruleset_name,
+        "notify_on_close": cfg.notify_on_close,
+        "routes": [
+            {
+                "name": route.name,
+                "escalation_policy": route.escalation_policy,
+                "when": route.when,
+                "during": route.during.model_dump(mode="json") if route.during is not None else None,
+            }
+            for route in cfg.routes
+        ],
+        "counts": summary["counts"],
+        "last_message_at": last["received_at"] if last else None,
+        "last_inbound_id": last["id"] if last else None,
+        "handshakes": summary["handshakes"],
+    }
+
+
 def user_alerts(db: Database, user: str, limit: int = 20) -> list[dict[str, Any]]:
     """Alerts ``user`` was paged for or acknowledged, newest first."""
     rows = db.execute(
@@ -182,7 +212,7 @@ def pretty_body(body: bytes) -> str:
         return text
 
 
-# --- maintenance windows, heartbeats, workflows (the same reads as their CLI commands) ----------
+# --- maintenance windows, heartbeats (the same reads as their CLI commands) ----------
 
 
 def heartbeat_rows(db: Any, raw: Any) -> list[dict[str, Any]]:
@@ -220,27 +250,3 @@ def heartbeat_tokens(db: Any, raw: Any) -> dict[str, str]:
         if token:
             tokens[name] = token
     return tokens
-
-
-def workflow_rows(db: Any, raw: Any) -> list[dict[str, Any]]:
-    """Each workflow: trigger, actions, last run and counts (``alertd workflows``)."""
-    from alertd import workflows
-
-    counts = workflows.stats(db)
-    out = []
-    for name, workflow in raw.workflows.items():
-        seen = counts.get(name, {"runs": 0, "matched": 0, "actions": 0, "last_run": None})
-        trigger = workflow.trigger + (f" after {workflow.after_minutes:g} min" if workflow.after_minutes else "")
-        if workflow.schedule is not None:
-            trigger += f" of schedule {workflow.schedule}"
-        out.append(
-            {
-                "name": name,
-                "enabled": workflow.enabled,
-                "trigger": trigger,
-                "conditions": [c for c in ("when", "during") if getattr(workflow, c) is not None],
-                "does": [workflows.summary(a) for a in workflow.actions],
-                **seen,
-            }
-        )
-    return out

@@ -12,18 +12,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from alertd.directory import level_words, mask
 from alertd.textout import age, local_time, visible
-
-
-def mask(address: str) -> str:
-    """A contact address with most of it hidden: a***@example.com, +4*******89."""
-    address = str(address)
-    if "@" in address:
-        local, _, domain = address.partition("@")
-        return f"{local[:1]}***@{domain}"
-    if len(address) <= 4:
-        return "*" * len(address)
-    return address[:2] + "*" * (len(address) - 4) + address[-2:]
 
 
 @lru_cache(maxsize=1)
@@ -40,12 +30,6 @@ def environment() -> Environment:
     env.filters["mask"] = mask
     env.filters["age"] = lambda seconds: age(seconds)
     return env
-
-
-def level_words(level: Any) -> str:
-    """An escalation level for people: "erik, members of ops, on call in primary; then 10 min"."""
-    who = [*level.users, *(f"members of {g}" for g in level.groups), *(f"on call in {s}" for s in level.schedules)]
-    return f"{', '.join(who) or 'nobody'}; {level.delay_minutes:g} min to the next level"
 
 
 def render(template: str, zone: tzinfo, **context: Any) -> str:
