@@ -43,13 +43,13 @@ delay_minutes = 60
 """
 
 
-def make_config(tmp_path: Path, workflows: str) -> tuple[Path, Path]:
+def make_config(tmp_path: Path, workflows: str, server: str = "", people: str = PEOPLE) -> tuple[Path, Path]:
     sent = tmp_path / "sent.jsonl"
-    config = sns_config(tmp_path, "")
+    config = sns_config(tmp_path, "", server=server)
     text = config.read_text().replace(
         '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "one"'
     )
-    config.write_text(PEOPLE.replace("{sent}", str(sent)) + text + workflows)
+    config.write_text(people.replace("{sent}", str(sent)) + text + workflows)
     return config, sent
 
 
@@ -529,3 +529,81 @@ async def test_time_triggers_after_acknowledgement_and_open_for_long(tmp_path: P
             ("long-open", "tags stale added"),
             ("long-open", "field note set"),
         ]
+
+
+async def test_a_workflow_notice_about_an_alert_shows_its_message_by_email_and_push(tmp_path: Path) -> None:
+    """The notice's text is the workflow's message (not the alert's facts, which a stakeholder's
+    template chose from), with a link to the alert: through a real SMTP server and an ntfy server."""
+    import email
+    import email.policy
+
+    from aiosmtpd.controller import Controller
+
+    from helpers import free_port
+
+    mails: list[email.message.EmailMessage] = []
+
+    class Mailbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            mails.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+            return "250 OK"
+
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        with HttpPeer() as ntfy:
+            ntfy.reply = Reply(200, {"id": "n1", "event": "message"})
+            people = """
+[users.oncall]
+contact = { email = "oncall@example.com" }
+[escalation_policies.one]
+[[escalation_policies.one.levels]]
+users = ["oncall"]
+"""
+            workflows = f"""
+[channels.smtp]
+host = "127.0.0.1"
+port = {smtp.port}
+security = "none"
+from_address = "alertd@example.com"
+
+[channels.ntfy]
+server = "{ntfy.url}"
+
+[users.sec]
+contact = {{ email = "sec@example.com", push = "sec-alerts" }}
+notify = [{{ method = "email" }}, {{ method = "push" }}]
+
+[workflows.tell-security]
+trigger = "opened"
+[[workflows.tell-security.actions]]
+action = "notify"
+users = ["sec"]
+message = "Security: {{{{ alert.title }}}} opened\\nPlease check the CloudTrail console.\\nWorkflow line three."
+"""
+            server = 'public_url = "https://alertd.example.com"'
+            config, _sent = make_config(tmp_path, workflows, server=server, people=people)
+            async with in_process(config) as app:
+                alert_id = (await deliver(app, alarm("root-login")))["alert_id"]
+                await app.wait_until(lambda: len(mails) == 2 and ntfy.requests, what="the emails and the push")
+        [mail] = [m for m in mails if m["To"] == "sec@example.com"]
+        assert mail["X-Alertd-Purpose"] == "workflow"
+        subject = mail["Subject"]
+        assert subject.startswith("Security: root-login") and subject.endswith(" opened")
+        text = mail.get_body(("plain",)).get_content()
+        html_part = mail.get_body(("html",)).get_content()
+        for body in (text, html_part):
+            assert "Please check the CloudTrail console." in body and "Workflow line three." in body
+            # Not the alert's facts: the workflow's message is the notice.
+            assert "Severity" not in body and "Details" not in body and "AlarmName" not in body
+            assert f"https://alertd.example.com/alerts/{alert_id}" in body
+        push = ntfy.requests[0].json()
+        assert push["title"] == subject
+        assert push["message"] == (
+            "Please check the CloudTrail console.\nWorkflow line three.\n"
+            f"Alert #{alert_id}: https://alertd.example.com/alerts/{alert_id}"
+        )
+        assert push["click"] == f"https://alertd.example.com/alerts/{alert_id}"
+        assert "actions" not in push  # told, not asked to acknowledge
+    finally:
+        smtp.stop()
