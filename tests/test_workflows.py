@@ -607,3 +607,38 @@ message = "Security: {{{{ alert.title }}}} opened\\nPlease check the CloudTrail 
         assert "actions" not in push  # told, not asked to acknowledge
     finally:
         smtp.stop()
+
+
+async def test_a_retry_sooner_than_the_delivery_loops_nap_is_sent_on_time(tmp_path: Path) -> None:
+    """A 0.5 s backoff is kept: the delivery loop, asleep towards a due time read before the failed
+    send, is woken to sleep until the retry (not the 2 s MAX_IDLE_SECONDS)."""
+    seen: list[float] = []
+    clock: list[Any] = []
+
+    def responder(_request: Any) -> Reply:
+        seen.append(clock[0].now())
+        return Reply(503 if len(seen) == 1 else 200)
+
+    with HttpPeer(responder=responder) as peer:
+        workflows = f"""
+[outbox]
+backoff_base_seconds = 0.5
+backoff_max_seconds = 0.5
+
+[workflows.chat]
+trigger = "opened"
+[[workflows.chat.actions]]
+action = "webhook"
+url = "{peer.url}/hooks/chat"
+secret = "{SECRET}"
+"""
+        config, _sent = make_config(tmp_path, workflows)
+        async with in_process(config) as app:
+            clock.append(app.clock)
+            await deliver(app, alarm("disk"))
+            await app.wait_until(lambda: len(seen) >= 2, what="the retry")
+    db = Db(tmp_path / "alertd.db")
+    [row] = db.rows("SELECT status, attempts FROM outbox WHERE kind = 'webhook'")
+    assert row == {"status": "sent", "attempts": 2}
+    # Backoff with jitter: 0.25-0.5 s; a loop left asleep would send it about 2 s after the first.
+    assert 0.25 <= seen[1] - seen[0] < 1.5, seen
