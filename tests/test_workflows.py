@@ -442,7 +442,7 @@ def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Pa
     out = run_cli_in_process("-c", str(config), "test-workflow", "nope", "1")
     assert out.returncode == 2 and "no workflow named 'nope'" in out.stderr
     out = run_cli_in_process("-c", str(config), "test-workflow", "page-security-lead", "99")
-    assert out.returncode == 1 and "no alert #99" in out.stderr
+    assert out.returncode == 2 and "no alert #99" in out.stderr
 
 
 def test_events_handed_out_again_run_a_workflow_once(tmp_path: Path) -> None:
