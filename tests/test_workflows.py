@@ -642,3 +642,37 @@ secret = "{SECRET}"
     assert row == {"status": "sent", "attempts": 2}
     # Backoff with jitter: 0.25-0.5 s; a loop left asleep would send it about 2 s after the first.
     assert 0.25 <= seen[1] - seen[0] < 1.5, seen
+
+
+def test_every_built_in_channel_renders_a_workflow_notice_about_an_alert() -> None:
+    """The workflow's message, the alert's link, none of the alert's facts, and no ack/close."""
+    from xml.etree import ElementTree
+
+    from twilio.twiml.voice_response import VoiceResponse
+
+    from alertd_apprise.channel import body_for
+    from alertd_ntfy import NtfySettings
+    from alertd_ntfy.channel import publish_body
+    from alertd_twilio.channels import sms_body
+    from alertd_twilio.routes import call_menu
+    from alertd_twilio.settings import TwilioSettings
+    from alertd_webhook.channel import default_payload
+    from channel_fixtures import PUBLIC, make_notification
+
+    view = f"{PUBLIC}/alerts/42"
+    text = "Tell security: root login failed\nCall <Bob> now"
+    notice = make_notification("workflow", message=text, links={"view": view})
+    assert notice.subject == "Tell security: root login failed"
+    assert notice.detail_lines() == ["Call <Bob> now", f"Alert #42: {view}"]
+    assert body_for(notice).splitlines() == [*text.splitlines(), f"Alert #42: {view}"]
+    assert sms_body(notice) == f"{text}\nAlert #42: {view}"
+    push = publish_body(notice, "sec", NtfySettings())
+    assert push["message"] == f"Call <Bob> now\nAlert #42: {view}" and "actions" not in push
+    payload = default_payload(notice)
+    assert payload["message"] == text and payload["links"] == {"view": view} and payload["alert"]["id"] == 42
+    # A call reads the message out and names the alert; no key menu (told, not paged).
+    settings = TwilioSettings(account_sid="AC" + "0" * 32, auth_token="x" * 32, from_number="+15555550100")
+    row = {"kind": "voice", "alert_id": 42, "purpose": "workflow", "payload": json.dumps({"message": "Root login."})}
+    twiml = str(call_menu(settings, row, PUBLIC, 5, VoiceResponse()))
+    said = " ".join(e.text or "" for e in ElementTree.fromstring(twiml).iter("Say"))
+    assert "Root login. About alert 42." in said and "<Gather" not in twiml
