@@ -28,6 +28,11 @@ is the ``at`` of its ``workflow_action`` event minus the alert's ``created_at`` 
 as ``workflow_timer_*`` (phase 1) and ``workflow_after_restart_*`` (phase 2, timers due after the
 daemon listened again; those due while it was down are in ``workflow_overdue_after_ready_*``).
 Every alert must have exactly one workflow run.
+Handoff timers (schedule workflows, ``engine/handoffs.py``): ``--handoff-schedules`` schedules
+each hand over between two users every ``HANDOFF_SECONDS`` from a few seconds after the config is
+written, with a ``shift_start`` and a ``shift_end`` workflow each. A handoff's lateness is its
+``workflow_runs.at`` minus the handoff's time (in its ``trigger_key``), for handoffs due after
+the daemon listened and fired before the SIGKILL; reported as ``handoff_timer_*``.
 
 Figures are the median over ``--runs``; the SUMMARY line also lists the per-run values.
 """
@@ -64,6 +69,9 @@ from common import (
 
 LEVELS = 3
 HEARTBEAT_MINUTES = 0.05  # 3 s, the shortest interval a heartbeat may have
+HANDOFF_SECONDS = 2  # overrides are written to the second
+HANDOFFS_PER_SCHEDULE = 8
+HANDOFF_LEAD_SECONDS = 6  # the first handoff: this long after the config is written (daemon start)
 
 
 # --- set-up --------------------------------------------------------------------------------
@@ -73,7 +81,35 @@ def heartbeat_token(i: int) -> str:
     return f"bench-heartbeat-token-{i:06d}"
 
 
-def write_bench_config(tmp: Path, delay_minutes: float, repeat: int, heartbeats: int = 0) -> tuple[Path, Path]:
+def iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def handoff_schedules(n: int, t0: float) -> str:
+    """``n`` schedules handing over u0 -> u1 -> u0 ... every HANDOFF_SECONDS from ``t0`` (nobody
+    before or after: the layer starts in 2099), each with a shift_start and a shift_end workflow."""
+    out = []
+    for i in range(n):
+        name = f"hs{i}"
+        out.append(f'\n[schedules.{name}]\n[[schedules.{name}.layers]]\nusers = ["u2"]\nstart = 2099-01-05\n')
+        for k in range(HANDOFFS_PER_SCHEDULE):
+            start = t0 + k * HANDOFF_SECONDS
+            out.append(
+                f'[[schedules.{name}.overrides]]\nuser = "u{k % 2}"\n'
+                f"start = {iso(start)}\nend = {iso(start + HANDOFF_SECONDS)}\n"
+            )
+        for trigger, who in (("shift_start", "incoming"), ("shift_end", "outgoing")):
+            wf = f"bench-handoff-{name}-{trigger}"
+            out.append(
+                f'\n[workflows.{wf}]\ntrigger = "{trigger}"\nschedule = "{name}"\n'
+                f'[[workflows.{wf}.actions]]\naction = "notify"\non_call = ["{who}"]\n'
+            )
+    return "".join(out)
+
+
+def write_bench_config(
+    tmp: Path, delay_minutes: float, repeat: int, heartbeats: int = 0, schedules: int = 0
+) -> tuple[Path, Path]:
     """An aws_sns integration escalating through LEVELS users, each one level, by email (recorder)."""
     sent = tmp / "sent.jsonl"
     users = "".join(f'[users.u{i}]\ncontact = {{ email = "u{i}@example.com" }}\n' for i in range(LEVELS))
@@ -95,6 +131,7 @@ def write_bench_config(tmp: Path, delay_minutes: float, repeat: int, heartbeats:
         f'escalation_policy = "bench"\ntoken = "{heartbeat_token(i)}"\n'
         for i in range(heartbeats)
     )
+    extra += handoff_schedules(schedules, float(int(time.time()) + HANDOFF_LEAD_SECONDS))
     config = sns_config(tmp, extra)
     set_integration_policy(config, "bench")
     prepend_top_level(config, f"plugins_dir = {json.dumps(str(ROOT / 'tests' / 'plugins_dir'))}")
@@ -123,6 +160,18 @@ def workflow_lateness(db_path: Path, tag: str, delay_minutes: float) -> dict[str
         "twice": sum(1 for c in counts.values() if c > 1),
         "never": sum(1 for a in created if a not in counts),
     }
+
+
+def handoff_lateness(db_path: Path, ready: float, killed: float) -> list[float]:
+    """Each handoff run's lateness (run minus handoff time), of handoffs due once the daemon was
+    listening and run before the SIGKILL (those due while it was down fire once, at the restart)."""
+    rows = query(db_path, "SELECT trigger_key, at FROM workflow_runs WHERE workflow LIKE 'bench-handoff-%'")
+    late = []
+    for key, at in rows:
+        due = float(key.removeprefix("shift:"))
+        if due >= ready and at < killed:
+            late.append(at - due)
+    return late
 
 
 def wait_workflows(db_path: Path, tag: str, n: int, timeout: float) -> bool:
@@ -312,11 +361,11 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
     checks: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="alertd-bench-timers-") as tmp_name:
         tmp = Path(tmp_name)
-        config, sent = write_bench_config(tmp, args.delay_minutes, args.repeat, args.heartbeats)
+        config, sent = write_bench_config(tmp, args.delay_minutes, args.repeat, args.heartbeats, args.handoff_schedules)
         db_path = tmp / "alertd.db"
         daemon = DaemonProcess(config)
         try:
-            start_daemon(daemon)
+            first_ready = start_daemon(daemon)["listening"]
 
             # Phase 1: steady state.
             tag1 = f"bench-r{run}-steady"
@@ -343,6 +392,10 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
                 print("  warning: phase 1 workflows did not finish in time", file=sys.stderr)
             wf1 = workflow_lateness(db_path, tag1, args.delay_minutes)
             figures.update(ms_stats("workflow_timer", [at - due for _a, at, due in wf1["fired"]]))
+            if args.handoff_schedules:
+                # Every handoff has fallen due before the kill (phase 1 outlasts them, else wait).
+                last = first_ready + HANDOFF_LEAD_SECONDS + HANDOFFS_PER_SCHEDULE * HANDOFF_SECONDS + 1
+                time.sleep(max(0.0, last - time.time()))
 
             # Phase 2: SIGKILL while steps are pending, down for a while, restart.
             tag2 = f"bench-r{run}-restart"
@@ -350,6 +403,13 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
             time.sleep(max(0.0, opened["finished"] + args.kill_after - time.time()))
             daemon.kill()
             killed = time.time()
+            if args.handoff_schedules:
+                figures.update(ms_stats("handoff_timer", handoff_lateness(db_path, first_ready, killed)))
+                # Each handoff ran exactly once (one row per (workflow, handoff) by its key).
+                checks["handoff_runs"] = query(
+                    db_path, "SELECT COUNT(*) FROM workflow_runs WHERE workflow LIKE 'bench-handoff-%'"
+                )[0][0]
+                checks["handoff_runs_expected"] = 2 * args.handoff_schedules * HANDOFFS_PER_SCHEDULE
             pending = query(
                 db_path,
                 "SELECT COUNT(*) FROM escalations s JOIN alerts a ON a.id = s.alert_id "
@@ -421,11 +481,15 @@ def main() -> None:
     parser.add_argument("--down", type=float, default=5.0, help="seconds the daemon stays down")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent deliveries while opening")
     parser.add_argument("--heartbeats", type=int, default=100, help="heartbeats missed in phase 1 (default 100)")
+    parser.add_argument(
+        "--handoff-schedules", type=int, default=10, help="schedules handing over in phase 1 (default 10)"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 30 alerts, 1 run, short delays")
     args = parser.parse_args()
     if args.quick:
         args.alerts, args.runs, args.delay_minutes, args.down = min(args.alerts, 30), 1, 0.03, 3.0
         args.heartbeats = min(args.heartbeats, 20)
+        args.handoff_schedules = min(args.handoff_schedules, 5)
 
     print(
         f"timers: {args.alerts} alerts per phase, {LEVELS} levels every {args.delay_minutes * 60:g} s, "
@@ -448,9 +512,10 @@ def main() -> None:
         and c["steps_fired"] == c["steps_expected"]
         and c["workflow_runs_twice"] == 0
         and c["workflow_runs_missing"] == 0
+        and c.get("handoff_runs") == c.get("handoff_runs_expected")
         for c in all_checks
     )
-    print(f"\nno step or workflow timer fired twice, none lost: {'yes' if ok else 'NO'}")
+    print(f"\nno step, workflow or handoff timer fired twice, none lost: {'yes' if ok else 'NO'}")
     summary(
         "timers",
         {
@@ -462,6 +527,7 @@ def main() -> None:
                 "kill_after_s": args.kill_after,
                 "down_s": args.down,
                 "heartbeats": args.heartbeats,
+                "handoff_schedules": args.handoff_schedules,
                 "runs": args.runs,
             },
             "median": median_figures(per_run),
@@ -478,6 +544,8 @@ def main() -> None:
                 "heartbeats_missed": [c.get("heartbeats_missed") for c in all_checks],
                 "workflow_runs_twice": sum(c["workflow_runs_twice"] for c in all_checks),
                 "workflow_runs_missing": sum(c["workflow_runs_missing"] for c in all_checks),
+                "handoff_runs": [c.get("handoff_runs") for c in all_checks],
+                "handoff_runs_expected": [c.get("handoff_runs_expected") for c in all_checks],
             },
         },
     )

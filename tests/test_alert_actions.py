@@ -253,7 +253,7 @@ def test_cli_snooze_note_and_merge(tmp_path: Path) -> None:
     out = run_cli_in_process(*c, "merge", "2", "into", "1")
     assert out.returncode == 0 and "#2 closed (merge by cli:" in out.stdout, out.stderr
     out = run_cli_in_process(*c, "merge", "1", "into", "2")
-    assert out.returncode == 1 and "is closed" in out.stderr
+    assert out.returncode == 2 and "is closed" in out.stderr
     out = run_cli_in_process(*c, "unack", "1", "--user", "mallory")
     assert out.returncode == 2 and "not configured" in out.stderr
     text = run_cli_in_process(*c, "alerts", "show", "1").stdout

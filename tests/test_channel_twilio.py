@@ -94,6 +94,18 @@ async def test_sms_body_is_clipped_and_closure_notices_say_resolved(fake: FakeTw
     assert closed["Body"] == "[RESOLVED] #42 Disk full on db-1"
 
 
+async def test_a_workflow_notice_by_sms_is_its_message_with_the_alert_link(fake: FakeTwilio) -> None:
+    view = f"{PUBLIC}/alerts/42"
+    message = "Security lead: root login failed\nCheck CloudTrail now.\n" + "y" * 400
+    await SMS.send(note(purpose="workflow", message=message, links={"view": view}), settings(fake), None)
+    [sent] = fake.created("Messages")
+    body = sent.params["Body"]
+    assert body.startswith("Security lead: root login failed\nCheck CloudTrail now.\nyyy")
+    # Clipped to fit, but the alert it is about (and its page) survives; no ACK/CLOSE: told, not paged.
+    assert body.endswith(f"...\nAlert #42: {view}") and len(body) <= SMS_MAX_CHARS
+    assert "Reply ACK" not in body
+
+
 async def test_call_points_twilio_at_the_twiml_url(fake: FakeTwilio) -> None:
     result = await VOICE.send(note("voice"), settings(fake, ring_seconds=20), None)
     [call] = fake.created("Calls")

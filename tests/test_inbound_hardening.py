@@ -256,6 +256,10 @@ def test_stored_headers_carry_no_token_or_credentials(tmp_path: Path) -> None:
         "Referer": f"https://example.org/in/{TOKEN.replace('-', '%2D')}",
         "X-Auth-Token": "proxy-secret-value",
         "Authorization": "Basic c2VjcmV0",
+        # The token inside headers whose values ARE stored (allow-list, the inbound type's prefix):
+        # only ledger.scrub stands between them and the log.
+        "User-Agent": f"relay/1.0 (for /in/{TOKEN})",
+        "X-Amz-Sns-Relay-Path": f"/in/{TOKEN}?via=relay",
     }
 
     async def receive_and_serve() -> tuple[dict, httpx.Response]:  # in-process: tests/inprocess.py
@@ -278,6 +282,9 @@ def test_stored_headers_carry_no_token_or_credentials(tmp_path: Path) -> None:
     assert stored["x-amz-sns-message-type"] == "Notification"  # allowed headers are kept
     assert stored["x-auth-token"] == ledger.NOT_STORED
     assert stored["x-forwarded-uri"] == ledger.NOT_STORED
+    # Stored, with the token replaced by a placeholder (not dropped: the rest helps diagnosis).
+    assert stored["user-agent"] == "relay/1.0 (for /in/{token})"
+    assert stored["x-amz-sns-relay-path"] == "/in/{token}?via=relay"
 
 
 def test_token_is_scrubbed_from_allowed_header_values() -> None:

@@ -130,8 +130,10 @@ def test_confirm_refuses_a_row_that_is_not_a_confirmation(env, tmp_path: Path) -
     assert daemon.post(f"/in/{AUTO_TOKEN}", content=b"not an SNS message").status_code == 400
     row_id = db.rows("SELECT id FROM inbound_log WHERE outcome = 'Rejected' ORDER BY id DESC LIMIT 1")[0]["id"]
     result = run_cli_in_process("sns", "confirm", str(row_id), "-c", str(daemon.config))
-    assert result.returncode != 0
+    # The project's rule for a refused request, also for a plugin's command: one line, exit 2.
+    assert result.returncode == 2, result.stderr
     assert "is not an accepted SubscriptionConfirmation" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_api_inbound_log_and_dry_run(env) -> None:

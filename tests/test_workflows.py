@@ -43,13 +43,13 @@ delay_minutes = 60
 """
 
 
-def make_config(tmp_path: Path, workflows: str) -> tuple[Path, Path]:
+def make_config(tmp_path: Path, workflows: str, server: str = "", people: str = PEOPLE) -> tuple[Path, Path]:
     sent = tmp_path / "sent.jsonl"
-    config = sns_config(tmp_path, "")
+    config = sns_config(tmp_path, "", server=server)
     text = config.read_text().replace(
         '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "one"'
     )
-    config.write_text(PEOPLE.replace("{sent}", str(sent)) + text + workflows)
+    config.write_text(people.replace("{sent}", str(sent)) + text + workflows)
     return config, sent
 
 
@@ -442,7 +442,7 @@ def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Pa
     out = run_cli_in_process("-c", str(config), "test-workflow", "nope", "1")
     assert out.returncode == 2 and "no workflow named 'nope'" in out.stderr
     out = run_cli_in_process("-c", str(config), "test-workflow", "page-security-lead", "99")
-    assert out.returncode == 1 and "no alert #99" in out.stderr
+    assert out.returncode == 2 and "no alert #99" in out.stderr
 
 
 def test_events_handed_out_again_run_a_workflow_once(tmp_path: Path) -> None:
@@ -529,3 +529,150 @@ async def test_time_triggers_after_acknowledgement_and_open_for_long(tmp_path: P
             ("long-open", "tags stale added"),
             ("long-open", "field note set"),
         ]
+
+
+async def test_a_workflow_notice_about_an_alert_shows_its_message_by_email_and_push(tmp_path: Path) -> None:
+    """The notice's text is the workflow's message (not the alert's facts, which a stakeholder's
+    template chose from), with a link to the alert: through a real SMTP server and an ntfy server."""
+    import email
+    import email.policy
+
+    from aiosmtpd.controller import Controller
+
+    from helpers import free_port
+
+    mails: list[email.message.EmailMessage] = []
+
+    class Mailbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            mails.append(email.message_from_bytes(envelope.original_content, policy=email.policy.default))
+            return "250 OK"
+
+    smtp = Controller(Mailbox(), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        with HttpPeer() as ntfy:
+            ntfy.reply = Reply(200, {"id": "n1", "event": "message"})
+            people = """
+[users.oncall]
+contact = { email = "oncall@example.com" }
+[escalation_policies.one]
+[[escalation_policies.one.levels]]
+users = ["oncall"]
+"""
+            workflows = f"""
+[channels.smtp]
+host = "127.0.0.1"
+port = {smtp.port}
+security = "none"
+from_address = "alertd@example.com"
+
+[channels.ntfy]
+server = "{ntfy.url}"
+
+[users.sec]
+contact = {{ email = "sec@example.com", push = "sec-alerts" }}
+notify = [{{ method = "email" }}, {{ method = "push" }}]
+
+[workflows.tell-security]
+trigger = "opened"
+[[workflows.tell-security.actions]]
+action = "notify"
+users = ["sec"]
+message = "Security: {{{{ alert.title }}}} opened\\nPlease check the CloudTrail console.\\nWorkflow line three."
+"""
+            server = 'public_url = "https://alertd.example.com"'
+            config, _sent = make_config(tmp_path, workflows, server=server, people=people)
+            async with in_process(config) as app:
+                alert_id = (await deliver(app, alarm("root-login")))["alert_id"]
+                await app.wait_until(lambda: len(mails) == 2 and ntfy.requests, what="the emails and the push")
+        [mail] = [m for m in mails if m["To"] == "sec@example.com"]
+        assert mail["X-Alertd-Purpose"] == "workflow"
+        subject = mail["Subject"]
+        assert subject.startswith("Security: root-login") and subject.endswith(" opened")
+        text = mail.get_body(("plain",)).get_content()
+        html_part = mail.get_body(("html",)).get_content()
+        for body in (text, html_part):
+            assert "Please check the CloudTrail console." in body and "Workflow line three." in body
+            # Not the alert's facts: the workflow's message is the notice.
+            assert "Severity" not in body and "Details" not in body and "AlarmName" not in body
+            assert f"https://alertd.example.com/alerts/{alert_id}" in body
+        push = ntfy.requests[0].json()
+        assert push["title"] == subject
+        assert push["message"] == (
+            "Please check the CloudTrail console.\nWorkflow line three.\n"
+            f"Alert #{alert_id}: https://alertd.example.com/alerts/{alert_id}"
+        )
+        assert push["click"] == f"https://alertd.example.com/alerts/{alert_id}"
+        assert "actions" not in push  # told, not asked to acknowledge
+    finally:
+        smtp.stop()
+
+
+async def test_a_retry_sooner_than_the_delivery_loops_nap_is_sent_on_time(tmp_path: Path) -> None:
+    """A 0.5 s backoff is kept: the delivery loop, asleep towards a due time read before the failed
+    send, is woken to sleep until the retry (not the 2 s MAX_IDLE_SECONDS)."""
+    seen: list[float] = []
+    clock: list[Any] = []
+
+    def responder(_request: Any) -> Reply:
+        seen.append(clock[0].now())
+        return Reply(503 if len(seen) == 1 else 200)
+
+    with HttpPeer(responder=responder) as peer:
+        workflows = f"""
+[outbox]
+backoff_base_seconds = 0.5
+backoff_max_seconds = 0.5
+
+[workflows.chat]
+trigger = "opened"
+[[workflows.chat.actions]]
+action = "webhook"
+url = "{peer.url}/hooks/chat"
+secret = "{SECRET}"
+"""
+        config, _sent = make_config(tmp_path, workflows)
+        async with in_process(config) as app:
+            clock.append(app.clock)
+            await deliver(app, alarm("disk"))
+            await app.wait_until(lambda: len(seen) >= 2, what="the retry")
+    db = Db(tmp_path / "alertd.db")
+    [row] = db.rows("SELECT status, attempts FROM outbox WHERE kind = 'webhook'")
+    assert row == {"status": "sent", "attempts": 2}
+    # Backoff with jitter: 0.25-0.5 s; a loop left asleep would send it about 2 s after the first.
+    assert 0.25 <= seen[1] - seen[0] < 1.5, seen
+
+
+def test_every_built_in_channel_renders_a_workflow_notice_about_an_alert() -> None:
+    """The workflow's message, the alert's link, none of the alert's facts, and no ack/close."""
+    from xml.etree import ElementTree
+
+    from twilio.twiml.voice_response import VoiceResponse
+
+    from alertd_apprise.channel import body_for
+    from alertd_ntfy import NtfySettings
+    from alertd_ntfy.channel import publish_body
+    from alertd_twilio.channels import sms_body
+    from alertd_twilio.routes import call_menu
+    from alertd_twilio.settings import TwilioSettings
+    from alertd_webhook.channel import default_payload
+    from channel_fixtures import PUBLIC, make_notification
+
+    view = f"{PUBLIC}/alerts/42"
+    text = "Tell security: root login failed\nCall <Bob> now"
+    notice = make_notification("workflow", message=text, links={"view": view})
+    assert notice.subject == "Tell security: root login failed"
+    assert notice.detail_lines() == ["Call <Bob> now", f"Alert #42: {view}"]
+    assert body_for(notice).splitlines() == [*text.splitlines(), f"Alert #42: {view}"]
+    assert sms_body(notice) == f"{text}\nAlert #42: {view}"
+    push = publish_body(notice, "sec", NtfySettings())
+    assert push["message"] == f"Call <Bob> now\nAlert #42: {view}" and "actions" not in push
+    payload = default_payload(notice)
+    assert payload["message"] == text and payload["links"] == {"view": view} and payload["alert"]["id"] == 42
+    # A call reads the message out and names the alert; no key menu (told, not paged).
+    settings = TwilioSettings(account_sid="AC" + "0" * 32, auth_token="x" * 32, from_number="+15555550100")
+    row = {"kind": "voice", "alert_id": 42, "purpose": "workflow", "payload": json.dumps({"message": "Root login."})}
+    twiml = str(call_menu(settings, row, PUBLIC, 5, VoiceResponse()))
+    said = " ".join(e.text or "" for e in ElementTree.fromstring(twiml).iter("Say"))
+    assert "Root login. About alert 42." in said and "<Gather" not in twiml

@@ -64,10 +64,34 @@ class Notification:
         prefix = "RESOLVED" if self.purpose == "closed" else str(alert.get("severity", "alert")).upper()
         return visible(f"[{prefix}] #{self.alert_id} {alert.get('title', '')}".strip())
 
+    @property
+    def is_notice(self) -> bool:
+        """A workflow's notice: its text is ``message``, not the alert's facts (which the workflow's
+        template chose from); ``alert_link`` points at the alert it is about, if any."""
+        return self.purpose == "workflow" and bool(self.message.strip())
+
+    @property
+    def alert_link(self) -> str:
+        """Where a person opens the alert: the console's page, else ``links["view"]``; "" for none."""
+        if self.alert_id is None:
+            return ""
+        return self.console_url or self.links.get("view", "")
+
+    def notice_lines(self) -> list[str]:
+        """A notice's whole text as plain lines, then the alert it is about and its link."""
+        lines = [visible_block(line) for line in self.message.strip().splitlines()]
+        if self.alert_id is not None:
+            link = self.alert_link
+            lines.append(f"Alert #{self.alert_id}: {link}" if link else f"Alert #{self.alert_id}")
+        return lines
+
     def detail_lines(self) -> list[str]:
-        """The alert's description, source and fields as plain lines: the body of a short message.
+        """The alert's description, source and fields as plain lines: the body of a short message
+        (for a workflow's notice: the message's lines after the subject, and the alert's link).
         Control characters from the source are shown as escapes (a terminal may display it)."""
         alert = self.alert
+        if self.is_notice:
+            return self.notice_lines()[1:]
         lines: list[str] = [visible_block(line) for line in self.message.strip().splitlines()[1:]]
         description = str(alert.get("description") or "").strip()
         if description:

@@ -751,7 +751,9 @@ def main() -> None:
         raise SystemExit(2) from None
     except click.ClickException as exc:
         exc.show()
-        raise SystemExit(exc.exit_code) from None
+        # A refused request is one line and exit 2, also from a plugin's command raising click's
+        # default (exit 1); check-config's "the file has errors" (exit 1) is no ClickException.
+        raise SystemExit(2 if exc.exit_code == 1 else exc.exit_code) from None
     except click.Abort:
         click.echo("Aborted.", err=True)
         raise SystemExit(1) from None

@@ -112,6 +112,11 @@ def links_for(config: Config, secret: bytes, alert_id: int, user: str, now: floa
     expires = now + config.raw.links.ttl_hours * 3600
     base = config.public_url
     out = {action: f"{base}/act/{sign(secret, alert_id, user, action, expires)}" for action in ACTIONS}
-    # The console's page when it is on (a browser opens it); else the API's JSON.
-    out["view"] = f"{base}/alerts/{alert_id}" if config.raw.web.enabled else f"{base}/api/v1/alerts/{alert_id}"
+    out["view"] = view_link(config, alert_id)
     return out
+
+
+def view_link(config: Config, alert_id: int) -> str:
+    """The console's page when it is on (a browser opens it); else the API's JSON."""
+    base = config.public_url
+    return f"{base}/alerts/{alert_id}" if config.raw.web.enabled else f"{base}/api/v1/alerts/{alert_id}"

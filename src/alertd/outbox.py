@@ -398,7 +398,7 @@ def record_delivery_status(
 
 
 def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Notification:
-    from alertd.links import console_page, links_for
+    from alertd.links import console_page
 
     config = runtime.config
     user_cfg = config.raw.users.get(row["user"])
@@ -432,14 +432,26 @@ def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Not
         idempotency_key=row["idempotency_key"],
         attempt=row["attempts"],
         alert=alert,
-        links=links_for(config, runtime.services["links_secret"], row["alert_id"], row["user"], now)
-        if row["purpose"] == "alert" and row["alert_id"] is not None
-        else {},
+        links=_links(runtime, row, now),
         public_url=config.public_url,
         timezone=user_cfg.timezone if user_cfg else "UTC",
         message=_message(row),
         console_url=console_page(config, row["alert_id"]),
     )
+
+
+def _links(runtime: Runtime, row: dict[str, Any], now: float) -> dict[str, str]:
+    """Signed ack/close links for a page; only the alert's page for a workflow's notice about one
+    (a stakeholder is told, not asked to act); none for closure notices."""
+    from alertd.links import links_for, view_link
+
+    if row["alert_id"] is None:
+        return {}
+    if row["purpose"] == "alert":
+        return links_for(runtime.config, runtime.services["links_secret"], row["alert_id"], row["user"], now)
+    if row["purpose"] == "workflow":
+        return {"view": view_link(runtime.config, row["alert_id"])}
+    return {}
 
 
 def _message(row: dict[str, Any]) -> str:

@@ -3,7 +3,9 @@
 The queue and its transactions (claim, record a result, fail over) live in
 ``alertd.outbox``; this is the loop and the one I/O step, calling the channel. The
 dispatcher wakes it when notifications are queued (an escalation step, a failover,
-closure notices); otherwise it re-reads the queue at least every MAX_IDLE_SECONDS.
+closure notices), and a send scheduled for a retry wakes it so that it sleeps until the
+earliest due row (a backoff under MAX_IDLE_SECONDS is kept); otherwise it re-reads the queue
+at least every MAX_IDLE_SECONDS.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ async def _deliver(runtime: Runtime, row: dict[str, Any], limiters: dict[str, tr
     await runtime.store.write(
         lambda db: record_result(db, config.raw, row, channel_name, result, now, in_doubt=timed_out)
     )
+    if result.status == "retry":
+        # The loop slept towards a due time read before this row was pending again: a backoff
+        # shorter than its nap would be stretched to it. Wake it to sleep until this retry.
+        runtime.wake("delivery")
     metrics.NOTIFICATIONS.labels(channel_name or "-", result.status).inc()
     log.info(
         "outbox.result",

@@ -35,6 +35,8 @@ def title_for(notification: Notification, settings: AppriseSettings) -> str:
 
 def body_for(notification: Notification) -> str:
     alert = notification.alert
+    if notification.is_notice and notification.alert_id is not None:
+        return "\n".join(notification.notice_lines())  # the workflow's message, then the alert's link
     lines: list[str] = []
     if notification.purpose == "closed":
         lines.append("Resolved: this alert has been closed. No action is needed.")

@@ -118,7 +118,12 @@ def publish_body(notification: Notification, topic: str, settings: NtfySettings)
         "tags": _tags(notification),
     }
     # Tapping the notification opens the alert in the console when it is reachable, else the source.
-    click = notification.console_url or safe_link(notification.alert.get("url"))
+    # A workflow's notice opens the alert it is about.
+    click = (
+        notification.alert_link
+        if notification.is_notice
+        else notification.console_url or safe_link(notification.alert.get("url"))
+    )
     if click:
         body["click"] = click
     actions = _actions(notification)

@@ -68,8 +68,13 @@ def _actions(notification: Notification) -> list[tuple[str, str]]:
 def text_body(notification: Notification) -> str:
     """Plain text; control characters from the source shown as escapes (text mail is read in terminals)."""
     alert = notification.alert
-    if notification.alert_id is None:  # a notice about no alert (a handoff): its message is all
-        return "\n".join([visible_block(notification.message.strip()), "", "-- ", "alertd"]) + "\n"
+    if notification.alert_id is None or notification.is_notice:
+        # A workflow's notice (a handoff, a stakeholder told of an alert): its message, and the alert's link.
+        body = visible_block(notification.message.strip())
+        if notification.alert_id is not None:
+            link = notification.alert_link
+            body += f"\n\nAlert #{notification.alert_id}: {link}" if link else f"\n\nAlert #{notification.alert_id}"
+        return "\n".join([body, "", "-- ", f"alertd, notifying {notification.user_name}"]) + "\n"
     lines = [visible(alert.get("title") or f"Alert #{notification.alert_id}"), ""]
     if notification.purpose == "closed":
         lines += ["This alert has been resolved (closed). No action is needed.", ""]
@@ -95,11 +100,17 @@ def text_body(notification: Notification) -> str:
 def html_body(notification: Notification) -> str:
     alert = notification.alert
     esc = html.escape
-    if notification.alert_id is None:
+    if notification.alert_id is None or notification.is_notice:
         text = esc(notification.message.strip())
+        about = ""
+        if notification.alert_id is not None:
+            link = esc(notification.alert_link, quote=True)
+            label = f"Alert #{notification.alert_id}"
+            about = f'<p><a href="{link}">{label}</a></p>' if link else f"<p>{label}</p>"
         return (
             '<!doctype html><html><head><meta charset="utf-8"></head><body style="font-family:sans-serif">'
-            f'<p style="white-space:pre-wrap">{text}</p><p><small>alertd</small></p></body></html>\n'
+            f'<p style="white-space:pre-wrap">{text}</p>{about}'
+            f"<p><small>alertd, notifying {esc(notification.user_name)}</small></p></body></html>\n"
         )
     title = esc(str(alert.get("title") or f"Alert #{notification.alert_id}"))
     parts = [

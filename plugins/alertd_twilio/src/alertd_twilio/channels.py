@@ -142,7 +142,12 @@ def clip(text: str, limit: int) -> str:
 
 
 def sms_body(notification: Notification) -> str:
-    """At most SMS_MAX_CHARS: the subject, and for a page how to answer."""
+    """At most SMS_MAX_CHARS: the subject, and for a page how to answer; a workflow's notice about an
+    alert is its whole message and the alert's link (a handoff notice: its first line)."""
+    if notification.is_notice and notification.alert_id is not None:
+        lines = notification.notice_lines()
+        about = "\n" + lines[-1][: SMS_MAX_CHARS // 2]  # the alert's line survives a long message
+        return clip("\n".join(lines[:-1]), SMS_MAX_CHARS - len(about)) + about
     if notification.purpose == "alert":
         footer = f"\nReply ACK {notification.alert_id} or CLOSE {notification.alert_id}"
         return clip(notification.subject, SMS_MAX_CHARS - len(footer)) + footer
@@ -226,9 +231,10 @@ class TwilioVoiceChannel(TwilioChannel):
     def send_blocking(
         self, notification: Notification, settings: TwilioSettings, runtime: Runtime | None
     ) -> DeliveryResult:
-        if notification.purpose != "alert":
-            # closure_notices = False keeps these out of the queue; if one comes anyway (queued
-            # by another channel's row before a reload), nobody is woken up, and "failed" says so.
+        if notification.purpose not in ("alert", "workflow"):
+            # A workflow's notice is read out (routes.call_menu). closure_notices = False keeps
+            # closure notices out of the queue; if one comes anyway (queued by another channel's
+            # row before a reload), nobody is woken up, and "failed" says so.
             return DeliveryResult(
                 "failed", error=f"twilio_voice only calls to page, not for {notification.purpose!r} notices"
             )

@@ -102,11 +102,14 @@ def call_menu(
         response.hangup()
         return response
     alert_id = row["alert_id"]
-    if alert_id is None:  # a notice about no alert (a handoff): its text, no menu
+    if alert_id is None or row.get("purpose") == "workflow":
+        # A workflow's notice (a handoff, a stakeholder told of an alert): its text, no menu.
         try:
             text = str(json.loads(row.get("payload") or "{}").get("message") or "")
         except (ValueError, AttributeError):
             text = ""
+        if alert_id is not None:
+            text = f"{text} About alert {alert_id}."
         for i in range(settings.repeat):
             if i:
                 response.pause(length=1)
