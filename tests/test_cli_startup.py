@@ -201,3 +201,18 @@ def test_every_command_module_is_listed_for_lazy_loading() -> None:
         resolved.append(command)
     for command in (*cli_actions.COMMANDS, *cli_workflows.COMMANDS):
         assert command in resolved, command.name
+
+
+def test_the_daemon_starts_without_httpx_or_apscheduler() -> None:
+    # Start-up is mostly imports (issue 15): the daemon with every built-in plugin loaded imports
+    # httpx (and the rich console its package pulls in) at the first outbound call or certificate
+    # fetch, and APScheduler when the housekeeping loop first schedules a chore, not before ready.
+    code = (
+        "import sys, alertd.daemon, alertd.engine, alertd.http.app\n"
+        "from alertd.plugins import make_manager\n"
+        "make_manager()\n"
+        "print(sorted(m for m in ('httpx', 'apscheduler', 'rich') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

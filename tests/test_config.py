@@ -267,3 +267,25 @@ def test_an_entry_left_out_is_not_reported_missing_too(tmp_path: Path) -> None:
         load_config(path, make_manager())
     keys = [p.key for p in info.value.problems]
     assert keys == ["schedules.s.layers", "escalation_policies.ops.levels[1].users[0]"]
+
+
+def test_start_up_parses_the_file_once_and_a_changed_file_again(tmp_path: Path) -> None:
+    # `alertd run` reads the file for plugins_dir, then validates it: the second read reuses the
+    # first parse of the unchanged file (600 KB: 40 ms), once; a changed file is parsed again.
+    import os
+
+    from alertd.config.load import read_toml
+    from alertd.plugins import load_config_plugins_dir
+
+    path = tmp_path / "alertd.toml"
+    path.write_text('[server]\nlisten = "127.0.0.1:1"\n')
+    load_config_plugins_dir(make_manager(), path)
+    first = read_toml(path.absolute())
+    assert read_toml(path.absolute()) is not first  # handed over once, not cached for ever
+    read_toml(path, keep=True)
+    path.write_text('[server]\nlisten = "127.0.0.1:2"\n')
+    os.utime(path, ns=(1, 1))  # a different stat even on a coarse clock
+    assert read_toml(path)["server"]["listen"] == "127.0.0.1:2"
+    first_again = read_toml(path, keep=True)
+    assert read_toml(path) is first_again
+    assert load_config(path).raw.server.listen == "127.0.0.1:2"

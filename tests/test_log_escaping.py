@@ -46,3 +46,20 @@ def test_visible_escapes_for_people() -> None:
     assert visible("fine ümlaut") == "fine ümlaut"
     assert visible("\u2028\u202e") == "\\u2028\\u202e"
     assert visible_block("line 1\n\tline 2\x1b[2J\r") == "line 1\n\tline 2\\x1b[2J\\r"
+
+
+def test_bare_or_quoted_follows_the_per_character_rule_for_every_character() -> None:
+    # The formatter decides bare-vs-quoted with regexes (a line per inbound request is a hot
+    # path); the rule stays per character: bare unless a separator or a control/format character.
+    import unicodedata
+
+    for code in [*range(0x300), 0x85, 0xA0, 0xAD, 0x200B, 0x200E, 0x2028, 0x2029, 0x202E, 0xFEFF, 0x1F600, 0xE0001]:
+        char = chr(code)
+        value = f"a{char}b"
+        quoted = char in ' ="\\' or unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}
+        shown = _format("e", v=value).split(" v=", 1)[1]
+        if quoted:
+            assert shown.startswith('"') and json.loads(shown) == value and _raw_controls(shown) == [], hex(code)
+        else:
+            assert shown == value, hex(code)
+    assert _format("e", n=12, b=True, none=None).endswith("n=12 b=true none=null")

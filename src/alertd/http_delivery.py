@@ -12,12 +12,15 @@ import ssl
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-import httpx
 import trio
 
 from alertd.channels import DeliveryResult
 from alertd.log import error_with_cause
+
+if TYPE_CHECKING:  # httpx (and the rich console its package imports: 60 ms) loads on first use
+    import httpx
 
 # A receiver may ask us to wait, but not to hold a page for hours.
 MAX_RETRY_AFTER = 600.0
@@ -29,6 +32,8 @@ def ssl_context() -> ssl.SSLContext:
     """One verifying context for all sends (building one per request loads the CA bundle again)."""
     global _SSL
     if _SSL is None:
+        import httpx
+
         _SSL = httpx.create_ssl_context()
     return _SSL
 
@@ -74,6 +79,8 @@ async def post(
     provider_id: Callable[[httpx.Response], str | None] = lambda r: None,
 ) -> DeliveryResult:
     """POST and classify the answer; the whole exchange has one deadline (``timeout``)."""
+    import httpx
+
     try:
         with trio.move_on_after(timeout):
             async with httpx.AsyncClient(timeout=timeout, verify=ssl_context(), follow_redirects=False) as client:

@@ -78,7 +78,7 @@ def load_config_plugins_dir(pm: pluggy.PluginManager, config_path: Path) -> None
     from alertd.config import read_toml
 
     config_path = config_path.absolute()
-    value = read_toml(config_path).get("plugins_dir")
+    value = read_toml(config_path, keep=True).get("plugins_dir")  # read-only: validation reuses it
     if isinstance(value, str):
         directory = Path(value)
         load_plugins_dir(pm, directory if directory.is_absolute() else config_path.parent / directory)

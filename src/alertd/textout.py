@@ -47,6 +47,8 @@ def json_visible(dumped: str) -> str:
     """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with every control or format
     character written as a ``\\uXXXX`` escape: still the same JSON, but inert on a terminal."""
     # json.dumps already escapes C0 controls inside strings; a raw newline or tab is layout.
+    if dumped.isascii() and "\x7f" not in dumped:
+        return dumped  # the common case, decided in C
     if not any(ord(ch) >= 0x7F and is_unsafe(ch) for ch in dumped):
         return dumped
     out = []

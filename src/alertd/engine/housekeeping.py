@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlite_utils import Database
 
 from alertd.log import get_logger
 from alertd.maintenance import prune_inbound_log, prune_reply_receipts
 from alertd.runtime import Runtime
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
 
 log = get_logger("alertd.housekeeping")
 
@@ -27,14 +28,22 @@ log = get_logger("alertd.housekeeping")
 @dataclass(frozen=True)
 class Chore:
     name: str
-    trigger: BaseTrigger
+    every: dict[str, int]  # IntervalTrigger's keyword arguments
     run: Callable[[Runtime], Awaitable[Any]]
+
+    @property
+    def trigger(self) -> BaseTrigger:
+        # APScheduler is imported when a chore is first scheduled (after the daemon is ready),
+        # not with the engine at start-up.
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        return IntervalTrigger(**self.every, timezone="UTC")
 
 
 # The daemon also prunes once at start, before it serves (daemon.run).
 CHORES: tuple[Chore, ...] = (
-    Chore("prune_inbound_log", IntervalTrigger(minutes=60, timezone="UTC"), prune_inbound_log),
-    Chore("prune_reply_receipts", IntervalTrigger(hours=24, timezone="UTC"), prune_reply_receipts),
+    Chore("prune_inbound_log", {"minutes": 60}, prune_inbound_log),
+    Chore("prune_reply_receipts", {"hours": 24}, prune_reply_receipts),
 )
 
 

@@ -7,8 +7,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from alertd.plugin import Store, error_with_cause, get_logger, inbound_log_entry, set_handshake_state
 from alertd_aws_sns.signature import SignatureError, validate_sns_url_for_topic
 
@@ -23,6 +21,8 @@ class ConfirmError(Exception):
 
 async def fetch_subscribe_url(url: str, topic: str, timeout: float = 10.0) -> str:
     """Confirm; return the subscription ARN. Refuses any host but the topic's SNS endpoint (SSRF)."""
+    import httpx  # on first use: its import is a tenth of the daemon's start-up
+
     try:
         validate_sns_url_for_topic(url, topic)
     except SignatureError as exc:

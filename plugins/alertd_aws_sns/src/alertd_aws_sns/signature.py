@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
-import httpx
 import trio
 
 from alertd.plugin import error_with_cause, get_logger, make_private_dirs
 
 if TYPE_CHECKING:
+    import httpx
     from cryptography import x509
 
 # cryptography is imported by the first certificate loaded or signature checked, not when the
@@ -290,6 +290,8 @@ class CertificateCache:
 
     def _default_client(self) -> httpx.AsyncClient:
         # No redirects: a redirect could lead off the validated SNS host.
+        import httpx  # on first use, like cryptography
+
         return httpx.AsyncClient(trust_env=True, follow_redirects=False, timeout=self.timeout)
 
     def cache_path(self, url: str) -> Path | None:
@@ -350,6 +352,8 @@ class CertificateCache:
         return cert
 
     async def _download(self, url: str) -> bytes:
+        import httpx
+
         try:
             # Overall deadline as well as httpx's per-operation timeouts: a server that
             # trickles bytes must not hold an inbound request for long.

@@ -11,12 +11,14 @@ on, else the alert's URL.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from alertd.plugin import DeliveryResult, Notification, post, safe_link
+
+if TYPE_CHECKING:  # imported on first use: httpx is a tenth of the daemon's start-up
+    import httpx
 
 USER_AGENT = "alertd-ntfy/0.1.0"
 TOPIC_RE = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
@@ -45,6 +47,8 @@ class NtfySettings(BaseModel):
     @field_validator("server")
     @classmethod
     def _normalise(cls, value: str) -> str:
+        import httpx
+
         try:
             return str(httpx.URL(value).copy_with(query=None, fragment=None)).rstrip("/")
         except (httpx.InvalidURL, ValueError) as exc:
@@ -69,6 +73,8 @@ def resolve_topic(address: str, server: str) -> tuple[str, str] | str:
         return server, address
     if not re.match(r"^https?://", address):
         return "expected an ntfy topic name (letters, digits, - and _) or a topic URL such as https://ntfy.sh/mytopic"
+    import httpx
+
     try:
         url = httpx.URL(address)
     except (httpx.InvalidURL, ValueError) as exc:
@@ -156,6 +162,8 @@ class NtfyChannel:
         # The token belongs to the configured server: never hand it to a server named in an address.
         if settings.token is not None and server == settings.server:
             headers["Authorization"] = f"Bearer {settings.token.get_secret_value()}"
+        import httpx
+
         url = httpx.URL(server + "/")
         host = url.host
         body = publish_body(notification, topic, settings)

@@ -15,15 +15,17 @@ import json
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import jinja2
 import trio
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alertd.plugin import DeliveryResult, LongSecret, Notification, jsonlimits, post, sandbox
+
+if TYPE_CHECKING:  # imported on first use: httpx is a tenth of the daemon's start-up
+    import httpx
 
 USER_AGENT = "alertd-webhook/0.1.0"
 # A Retry-After longer than this is cut down: a page must not wait hours because a receiver asked.
@@ -160,6 +162,8 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def check_url(address: str, allowed_hosts: list[str] | None) -> tuple[httpx.URL | None, str | None]:
+    import httpx
+
     try:
         url = httpx.URL(address.strip())
     except (httpx.InvalidURL, ValueError, TypeError) as exc:
