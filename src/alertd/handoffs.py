@@ -26,12 +26,11 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from alertd import outbox
 from alertd.config.workflow_models import SCHEDULE_TRIGGERS, WorkflowAction, WorkflowConfig
 from alertd.log import get_logger
 from alertd.oncall import Shift, next_change, on_call_at
 from alertd.workflow_templates import render_json, render_text
-from alertd.workflows import NOTICE_PURPOSE, WEBHOOK_PURPOSE, actor_of, in_window, notice_methods
+from alertd.workflows import in_window, notice_methods, queue_notice, queue_webhook
 
 if TYPE_CHECKING:
     from alertd.config import Config, RawConfig, ScheduleConfig
@@ -220,21 +219,7 @@ def _queue(
         assert action.url is not None
         variables = template_vars(raw, name, workflow, handoff, None, ZoneInfo("UTC"))
         body = render_json(action.body, variables) if action.body else json.dumps(variables, ensure_ascii=False)
-        return int(
-            outbox.enqueue(
-                db,
-                alert_id=None,
-                user=actor_of(name),
-                kind="webhook",
-                address=action.url,
-                purpose=WEBHOOK_PURPOSE,
-                step=f"{name}:{index}",
-                key=f"webhook:{name}:{key}:{index}",
-                not_before=now,
-                now=now,
-                payload=body,
-            )
-        )
+        return queue_webhook(db, name, key, index, None, action.url, body, now)
 
     def message(recipient: str, zone: ZoneInfo) -> str:
         variables = template_vars(raw, name, workflow, handoff, recipient, zone)
@@ -252,19 +237,8 @@ def _queue(
                 targets.append((user, method, address, ZoneInfo(cfg.timezone)))
     targets += [(address, "email", address, ZoneInfo("UTC")) for address in action.emails]
     for user, method, address, zone in targets:
-        queued += outbox.enqueue(
-            db,
-            alert_id=None,
-            user=user,
-            kind=method,
-            address=address,
-            purpose=NOTICE_PURPOSE,
-            step=f"workflow:{name}",
-            key=f"workflow:{name}:{key}:{index}:{user}:{method}",
-            not_before=now,
-            now=now,
-            payload=json.dumps({"message": message(user, zone)}),
-        )
+        payload = json.dumps({"message": message(user, zone)})
+        queued += queue_notice(db, name, key, index, None, user, method, address, payload, now)
     return queued
 
 

@@ -193,6 +193,58 @@ def summary(action: WorkflowAction) -> str:
 # --- applying them (inside a writer transaction) -------------------------------------------
 
 
+def queue_notice(
+    db: Database,
+    name: str,
+    trigger_key: str,
+    index: int,
+    alert_id: int | None,
+    user: str,
+    method: str,
+    address: str,
+    payload: str,
+    now: float,
+) -> int:
+    """One notice of workflow ``name`` in the outbox (1 if queued). The key makes a run that is
+    retried after a crash queue it once; alert-less notices (schedule handoffs) pass ``alert_id=None``."""
+    return int(
+        outbox.enqueue(
+            db,
+            alert_id=alert_id,
+            user=user,
+            kind=method,
+            address=address,
+            purpose=NOTICE_PURPOSE,
+            step=f"workflow:{name}",
+            key=f"workflow:{name}:{trigger_key}:{index}:{user}:{method}",
+            not_before=now,
+            now=now,
+            payload=payload,
+        )
+    )
+
+
+def queue_webhook(
+    db: Database, name: str, trigger_key: str, index: int, alert_id: int | None, url: str, body: str, now: float
+) -> int:
+    """One signed webhook POST of workflow ``name`` in the outbox, retried there like any send."""
+    return int(
+        outbox.enqueue(
+            db,
+            alert_id=alert_id,
+            user=actor_of(name),
+            kind="webhook",
+            address=url,
+            purpose=WEBHOOK_PURPOSE,
+            step=f"{name}:{index}",
+            key=f"webhook:{name}:{trigger_key}:{index}",
+            not_before=now,
+            now=now,
+            payload=body,
+        )
+    )
+
+
 def _perform(
     db: Database,
     config: Config,
@@ -219,33 +271,9 @@ def _perform(
                 if address is None:
                     missing.append(f"{user} has no {method} contact")
                     continue
-                queued += outbox.enqueue(
-                    db,
-                    alert_id=alert_id,
-                    user=user,
-                    kind=method,
-                    address=address,
-                    purpose=NOTICE_PURPOSE,
-                    step=f"workflow:{name}",
-                    key=f"workflow:{name}:{trigger_key}:{index}:{user}:{method}",
-                    not_before=now,
-                    now=now,
-                    payload=payload,
-                )
+                queued += queue_notice(db, name, trigger_key, index, alert_id, user, method, address, payload, now)
         for address in action.emails:
-            queued += outbox.enqueue(
-                db,
-                alert_id=alert_id,
-                user=address,
-                kind="email",
-                address=address,
-                purpose=NOTICE_PURPOSE,
-                step=f"workflow:{name}",
-                key=f"workflow:{name}:{trigger_key}:{index}:{address}:email",
-                not_before=now,
-                now=now,
-                payload=payload,
-            )
+            queued += queue_notice(db, name, trigger_key, index, alert_id, address, "email", address, payload, now)
         return f"queued {queued} notice(s)" + (f"; {'; '.join(missing)}" if missing else ""), []
     if kind == "webhook":
         assert action.url is not None
@@ -255,19 +283,7 @@ def _perform(
             if action.body
             else default_webhook_body(name, data, variables["trigger"])
         )
-        outbox.enqueue(
-            db,
-            alert_id=alert_id,
-            user=who,
-            kind="webhook",
-            address=action.url,
-            purpose=WEBHOOK_PURPOSE,
-            step=f"{name}:{index}",
-            key=f"webhook:{name}:{trigger_key}:{index}",
-            not_before=now,
-            now=now,
-            payload=body,
-        )
+        queue_webhook(db, name, trigger_key, index, alert_id, action.url, body, now)
         return f"queued POST to {action.url.split('/')[2]}", []
     if kind == "set_severity":
         db.execute("UPDATE alerts SET severity = ?, updated_at = ? WHERE id = ?", [action.severity, now, alert_id])
