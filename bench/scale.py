@@ -441,6 +441,9 @@ def main() -> None:
         args.runs, args.cli_repeats, args.api_requests, args.idle_seconds = 1, 2, 20, 1.0
     if args.users < 5 or args.schedules < 1 or args.alerts < 100:
         parser.error("need at least 5 users, 1 schedule and 100 alerts")
+    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        # The build inserts fixed ids: a second build into the same folder would collide.
+        parser.error(f"--keep {args.keep}: the folder is not empty (give a new or empty folder)")
 
     print(
         f"scale: {args.alerts} open alerts, {args.schedules} schedules, {args.users} users, "
