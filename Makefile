@@ -34,6 +34,7 @@ test: install-test
 
 lint: install-test
 	$(BIN)/ruff check src plugins tests bench
+	$(BIN)/ruff format --check src plugins tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache

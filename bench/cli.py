@@ -96,8 +96,10 @@ def main() -> None:
             "ack N (small.toml)": lambda: ["ack", str(next(ids)), "--user", "u001", *s],
         }
         load = os.getloadavg()[0]
-        print(f"cli: {args.alerts} alerts, config {big.stat().st_size // 1024} KB, {args.runs} runs each, "
-              f"python {sys.version.split()[0]}, PYTHONPATH={os.environ.get('PYTHONPATH', '-')}")
+        print(
+            f"cli: {args.alerts} alerts, config {big.stat().st_size // 1024} KB, {args.runs} runs each, "
+            f"python {sys.version.split()[0]}, PYTHONPATH={os.environ.get('PYTHONPATH', '-')}"
+        )
         print(f"{'command':<24} {'wall median':>11} {'wall min':>9} {'cpu median':>11} {'cpu min':>8}  (ms)")
         for name, make in commands.items():
             walls, cpus = [], []

@@ -189,8 +189,7 @@ def build_database(config_path: Path, alerts: int, outbox_per_alert: int = 0) ->
         # A real history was dispatched as it happened: the dispatcher's cursor is past it (the
         # migration set it to 0 on the empty database), or the idle daemon would replay 100k events.
         conn.execute(
-            "UPDATE event_cursors SET last_id = (SELECT COALESCE(MAX(id), 0) FROM alert_events) "
-            "WHERE name = 'dispatch'"
+            "UPDATE event_cursors SET last_id = (SELECT COALESCE(MAX(id), 0) FROM alert_events) WHERE name = 'dispatch'"
         )
         conn.executemany(
             "INSERT INTO outbox (alert_id, user, kind, address, channel, purpose, step, idempotency_key, status, "

@@ -22,8 +22,10 @@ def require_program(candidates: list[str], package: str) -> str:
     Skips (or, under ``ALERTD_REQUIRE_EXTERNAL=1``, fails) the calling test when none is.
     """
     for candidate in candidates:
-        found = shutil.which(candidate) if not os.path.isabs(candidate) else (
-            candidate if os.access(candidate, os.X_OK) else None
+        found = (
+            shutil.which(candidate)
+            if not os.path.isabs(candidate)
+            else (candidate if os.access(candidate, os.X_OK) else None)
         )
         if found:
             return found

@@ -111,7 +111,7 @@ class Load:
 
 
 def test_cli_acks_and_closes_succeed_under_inbound_load(tmp_path: Path) -> None:
-    config = sns_config(tmp_path, "\n[users.erik]\ncontact = { email = \"erik@example.com\" }\n")
+    config = sns_config(tmp_path, '\n[users.erik]\ncontact = { email = "erik@example.com" }\n')
     db = Db(tmp_path / "alertd.db")
     with DaemonProcess(config) as daemon:
         for i in range(CLI_CALLS // 2):

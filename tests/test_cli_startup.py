@@ -76,9 +76,7 @@ from_address = "alertd <alertd@example.com>"
 def probe(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str], list[str]]:
     """``alertd ARGS`` in a fresh interpreter: the result, the modules loaded, the entry-point scans."""
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=120
-    )
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=120)
     head, _, report = result.stderr.rpartition("\nPROBE ")
     assert report, result.stderr
     data = json.loads(report)

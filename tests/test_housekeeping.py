@@ -68,9 +68,7 @@ async def test_a_locked_database_does_not_stop_housekeeping_or_the_daemon(
         locker = sqlite3.connect(tmp_path / "alertd.db", isolation_level=None)
         # The prune is due now, and the database stays locked past the busy timeout when the loop
         # runs it: the pass fails, and the daemon must go on.
-        locker.execute(
-            "UPDATE meta SET value = ? WHERE key = 'timer:prune_inbound_log'", [repr(app.clock.now() - 1)]
-        )
+        locker.execute("UPDATE meta SET value = ? WHERE key = 'timer:prune_inbound_log'", [repr(app.clock.now() - 1)])
         locker.execute("BEGIN EXCLUSIVE")
         await app.advance(0)  # the loop looks now (it would within MAX_IDLE_SECONDS)
         await app.wait_until(

@@ -169,9 +169,7 @@ def test_a_level_that_reaches_nobody_pages_the_owners(tmp_path: Path) -> None:
     migrate(db)
     now = 1_800_000_000.0  # 2027-01-15, a Friday
     with db.atomic():
-        alert_id = apply.open_alert(
-            db, "i", "p", Decision("open", "Mapped Open", source_id="x", title="t"), None, now
-        )
+        alert_id = apply.open_alert(db, "i", "p", Decision("open", "Mapped Open", source_id="x", title="t"), None, now)
         db.execute("UPDATE alerts SET recipients = '[\"o\"]' WHERE id = ?", [alert_id])
         events, queued = escalation.fire_due(db, config, now)
     assert queued == 1 and [r["user"] for r in outbox.for_alert(db, alert_id)] == ["o"]

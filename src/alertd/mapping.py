@@ -279,6 +279,8 @@ def _filter_pattern(text: str, path: str | None, loc: tuple[Any, ...]) -> Predic
         return value is not MISSING and value is not None and pattern.matches(value)
 
     return matches
+
+
 def matches_condition(data: dict[str, Any] | None, document: Any) -> bool:
     """Whether a condition given as data (a maintenance window's match, a route's when) holds for
     a message; None holds always. For conditions already checked by the config or the API."""

@@ -70,7 +70,7 @@ CLOUDTRAIL_SIGNIN_FAILURES: dict[str, Any] = {
     "close_after_quiet": "15m",
     "title": "{{ threshold.count }} failed console sign-ins for {{ source_id }} from "
     "{{ Message.detail.sourceIPAddress }} within {{ threshold.within }}",
-    "description": "Console sign-in failures (CloudTrail ConsoleLogin, errorMessage \"Failed authentication\") "
+    "description": 'Console sign-in failures (CloudTrail ConsoleLogin, errorMessage "Failed authentication") '
     "in account {{ Message.account }} ({{ Message.region }}); the last from {{ Message.detail.sourceIPAddress }} "
     "({{ Message.detail.userAgent }}) at {{ Message.detail.eventTime }}.",
     "severity": "critical",
