@@ -133,6 +133,9 @@ def test_cli_acks_and_closes_succeed_under_inbound_load(tmp_path: Path) -> None:
             for action in ("ack", "close"):
                 for alert_id in ids:
                     assert time.monotonic() < deadline, "the CLI calls took longer than 60 s"
+                    # Each call after a commit of the daemon's: interleaved however fast the CLI is.
+                    seen = len(db.inbound())
+                    wait_until(lambda n=seen: load.running() and len(db.inbound()) > n, timeout=30, what="a commit")
                     result = runner.invoke(group, ["-c", str(config), action, str(alert_id), "--user", "erik"], obj=pm)
                     results.append((action, alert_id, result.exit_code, result.output))
             # The daemon's commits that the CLI's transactions had to share the database with

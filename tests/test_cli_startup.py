@@ -2,9 +2,10 @@
 bar, checked in a fresh interpreter, not a timing (bench/cli.py prints the timings).
 
 - ``--version`` and ``--help``: click and nothing heavy (no pydantic, jinja2, pluggy, trio, quart);
-- read and act commands (``alerts``, ``ack``, ``close``, ``inbound-log``, ``oncall``): the config
-  is checked whole (pydantic) but no plugin entry point is scanned or loaded, and no server, HTTP
-  client or SMS library is imported;
+- read and act commands (``alerts``, ``ack``, ``close``, ``inbound-log``, ``oncall``): only the
+  tables they use are validated (pydantic: [store], [users]; [server], [schedules] for oncall), not
+  the whole config model; no plugin entry point is scanned or loaded, and no server, HTTP client or
+  SMS library is imported;
 - a command that uses plugins (``plugins``) does scan the entry points: the probe sees it.
 """
 
@@ -48,7 +49,10 @@ try:
     code = 0
 except SystemExit as exc:
     code = exc.code
-print("\\nPROBE " + json.dumps({"modules": sorted(sys.modules), "scans": scans}), file=sys.stderr)
+models = sys.modules.get("alertd.config.models")
+built = sorted(n for n, m in vars(models).items() if getattr(m, "__pydantic_complete__", False)) if models else []
+report = {"modules": sorted(sys.modules), "scans": scans, "built": built}
+print("\\nPROBE " + json.dumps(report), file=sys.stderr)
 sys.exit(code)
 """
 
@@ -75,13 +79,19 @@ from_address = "alertd <alertd@example.com>"
 
 def probe(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str], list[str]]:
     """``alertd ARGS`` in a fresh interpreter: the result, the modules loaded, the entry-point scans."""
+    result, modules, scans, _ = probe_models(*args)
+    return result, modules, scans
+
+
+def probe_models(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str], list[str], set[str]]:
+    """``probe`` and the config models (alertd.config.models) built (validated with) in the run."""
     env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=120)
     head, _, report = result.stderr.rpartition("\nPROBE ")
     assert report, result.stderr
     data = json.loads(report)
     result.stderr = head.lstrip("\n")
-    return result, set(data["modules"]), data["scans"]
+    return result, set(data["modules"]), data["scans"], set(data["built"])
 
 
 def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
@@ -130,10 +140,39 @@ def test_read_and_act_commands_load_no_plugin_and_no_server(tmp_path: Path) -> N
         assert expect in result.stdout, (args, result.stdout)
         assert loaded(modules, SERVER_SIDE + PLUGIN_MODULES) == [], args
         assert scans == [], (args, scans)  # neither pluggy's (plugins) nor pydantic's (its plugins)
-        # The file is still checked whole (pydantic), the rule compiler only when there are rules.
+        # The tables the command uses are validated (pydantic), the rule compiler only when there are rules.
         assert "alertd.config.models" in modules and "jinja2" not in modules, args
         if args[0] in ("alerts", "inbound-log"):  # listings read through a plain sqlite3 connection
             assert "sqlite_utils" not in modules, args
+
+
+# What checking the whole file takes, which read and act commands leave to check-config and run.
+WHOLE_FILE_CHECKS = ("alertd.config.load", "alertd.config.checks", "alertd.config.workflow_checks")
+USERS_AND_STORE = {"StoreConfig", "UserConfig", "NotifyStep"}
+
+
+def test_read_and_act_commands_validate_only_the_tables_they_use(tmp_path: Path) -> None:
+    # Not the whole config model: only [store] and [users] (and [server], [schedules] for oncall)
+    # are validated; the whole-file checks are not even imported.
+    config = write_config(tmp_path, PEOPLE)
+    alert_id = seed(tmp_path / "alertd.db", "Disk full")
+    c = ("-c", str(config))
+    schedules = {"ServerConfig", "ApiToken", "ScheduleConfig", "LayerConfig", "OverrideConfig", "Restriction"}
+    for args, tables in (
+        (("alerts", *c), USERS_AND_STORE),
+        (("ack", str(alert_id), "--user", "alice", *c), USERS_AND_STORE),
+        (("close", str(alert_id), *c), USERS_AND_STORE),
+        (("inbound-log", *c), USERS_AND_STORE),
+        (("oncall", *c), USERS_AND_STORE | schedules),
+    ):
+        result, modules, _, built = probe_models(*args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert "RawConfig" not in built and "IntegrationConfig" not in built, (args, built)
+        assert built <= tables, (args, built)
+        assert loaded(modules, WHOLE_FILE_CHECKS) == [], args
+    # The other side: check-config builds the whole model.
+    result, modules, _, built = probe_models("check-config", *c)
+    assert "RawConfig" in built and loaded(modules, WHOLE_FILE_CHECKS) == sorted(WHOLE_FILE_CHECKS)
 
 
 def test_read_and_act_commands_still_refuse_what_they_must(tmp_path: Path) -> None:

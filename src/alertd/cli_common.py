@@ -47,7 +47,7 @@ def cli_actor(obj: Any, user: str | None) -> str:
         except (KeyError, OSError):
             login = "unknown"
         return f"cli:{login}"
-    problem = actor_problem(obj.core_config.raw, user)
+    problem = actor_problem(obj.tables().raw, user)
     if problem is not None:
         click.echo(f"Error: {problem}", err=True)
         raise SystemExit(2)

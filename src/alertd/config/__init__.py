@@ -20,37 +20,101 @@ and checking a file whole). Swapping a new config into a running daemon is
 still is, from here.
 """
 
-from alertd.config.checks import check_references, config_warnings, dotted_field_paths
-from alertd.config.load import build_config, inspect_config, load_config, read_and_inspect, read_toml
-from alertd.config.models import (
-    KIND_RE,
-    MIN_SECRET_CHARS,
-    NAME_RE,
-    SHIFT_RE,
-    WEEKDAYS,
-    ApiToken,
-    EscalationPolicyConfig,
-    GroupConfig,
-    IntegrationConfig,
-    LayerConfig,
-    LevelConfig,
-    LinksConfig,
-    LogConfig,
-    LongSecret,
-    Model,
-    NotifyStep,
-    OutboxConfig,
-    OverrideConfig,
-    RawConfig,
-    Restriction,
-    ScheduleConfig,
-    ServerConfig,
-    StoreConfig,
-    UserConfig,
-)
-from alertd.config.plugin_tables import resolve_plugin_tables
-from alertd.config.problems import SECRET_WORDS, ConfigError, Problem, format_problem, problems_from_validation
-from alertd.config.resolved import CheckedConfig, Config, Integration
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alertd.config.checks import check_references, config_warnings, dotted_field_paths
+    from alertd.config.load import build_config, inspect_config, load_config, read_and_inspect
+    from alertd.config.models import (
+        KIND_RE,
+        MIN_SECRET_CHARS,
+        NAME_RE,
+        SHIFT_RE,
+        WEEKDAYS,
+        ApiToken,
+        EscalationPolicyConfig,
+        GroupConfig,
+        IntegrationConfig,
+        LayerConfig,
+        LevelConfig,
+        LinksConfig,
+        LogConfig,
+        LongSecret,
+        Model,
+        NotifyStep,
+        OutboxConfig,
+        OverrideConfig,
+        RawConfig,
+        Restriction,
+        ScheduleConfig,
+        ServerConfig,
+        StoreConfig,
+        UserConfig,
+    )
+    from alertd.config.plugin_tables import resolve_plugin_tables
+    from alertd.config.problems import SECRET_WORDS, ConfigError, Problem, format_problem, problems_from_validation
+    from alertd.config.reading import read_toml
+    from alertd.config.resolved import CheckedConfig, Config, Integration
+
+# Each name and the module holding it, imported on first use (PEP 562): a command that checks
+# only [store] and [users] (config.subset) does not pay for the cross-checks, the workflow models
+# and the plugin tables.
+_HOME = {
+    "ApiToken": "models",
+    "CheckedConfig": "resolved",
+    "Config": "resolved",
+    "ConfigError": "problems",
+    "EscalationPolicyConfig": "models",
+    "GroupConfig": "models",
+    "Integration": "resolved",
+    "IntegrationConfig": "models",
+    "KIND_RE": "models",
+    "LayerConfig": "models",
+    "LevelConfig": "models",
+    "LinksConfig": "models",
+    "LogConfig": "models",
+    "LongSecret": "models",
+    "MIN_SECRET_CHARS": "models",
+    "Model": "models",
+    "NAME_RE": "models",
+    "NotifyStep": "models",
+    "OutboxConfig": "models",
+    "OverrideConfig": "models",
+    "Problem": "problems",
+    "RawConfig": "models",
+    "Restriction": "models",
+    "SECRET_WORDS": "problems",
+    "SHIFT_RE": "models",
+    "ScheduleConfig": "models",
+    "ServerConfig": "models",
+    "StoreConfig": "models",
+    "UserConfig": "models",
+    "WEEKDAYS": "models",
+    "build_config": "load",
+    "check_references": "checks",
+    "config_warnings": "checks",
+    "dotted_field_paths": "checks",
+    "format_problem": "problems",
+    "inspect_config": "load",
+    "load_config": "load",
+    "problems_from_validation": "problems",
+    "read_and_inspect": "load",
+    "read_toml": "reading",
+    "resolve_plugin_tables": "plugin_tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'alertd.config' has no attribute {name!r}")
+    value = getattr(import_module(f"alertd.config.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "KIND_RE",

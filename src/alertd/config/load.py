@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -15,48 +13,9 @@ from alertd.config.checks import check_references, config_warnings
 from alertd.config.models import RawConfig
 from alertd.config.plugin_tables import resolve_plugin_tables
 from alertd.config.problems import ConfigError, Problem, problems_from_validation
+from alertd.config.reading import read_toml
 from alertd.config.resolved import CheckedConfig, Config
 from alertd.config.workflow_checks import check_workflows, workflow_warnings
-
-
-def parse_toml(text: str) -> dict[str, Any]:
-    """``text`` parsed. rtoml (Rust) parses a large file (1,000 schedules: 600 KB) ten times faster
-    than tomllib, and every command starts by reading the file; a text it refuses goes to tomllib,
-    the reference, whose verdict and error message (with line and column) the operator gets.
-    rtoml reads TOML 1.1, so an inline table may span lines or end in a comma (tomllib: 1.0)."""
-    try:
-        import rtoml
-
-        return rtoml.loads(text)
-    except Exception:  # any refusal (or no rtoml): the reference parser decides
-        return tomllib.loads(text)
-
-
-# The file as last parsed with ``keep``, handed once to the next read of the same unchanged file:
-# start-up reads the file for plugins_dir and then validates it, and a 600 KB file takes 40 ms
-# to parse. Only a reader that does not change the data may keep it.
-_kept: tuple[tuple[str, int, int, int], dict[str, Any]] | None = None
-
-
-def read_toml(path: Path, *, keep: bool = False) -> dict[str, Any]:
-    global _kept
-    try:
-        with path.open("rb") as fh:
-            st = os.fstat(fh.fileno())
-            key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-            kept, _kept = _kept, None
-            if kept is not None and kept[0] == key:
-                return kept[1]
-            data = parse_toml(fh.read().decode())
-            if keep:
-                _kept = (key, data)
-            return data
-    except FileNotFoundError:
-        raise ConfigError(path, [Problem("", "file not found")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [Problem("", f"TOML syntax error: {exc}")]) from None
-    except OSError as exc:
-        raise ConfigError(path, [Problem("", f"cannot read file: {exc.strerror}")]) from None
 
 
 def load_config(path: str | Path, pm: pluggy.PluginManager | None = None) -> Config:

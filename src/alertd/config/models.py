@@ -350,12 +350,14 @@ class WebConfig(Model):
 
 
 class RawConfig(Model):
-    server: ServerConfig = ServerConfig()
-    store: StoreConfig = StoreConfig()
-    log: LogConfig = LogConfig()
-    links: LinksConfig = LinksConfig()
-    outbox: OutboxConfig = OutboxConfig()
-    web: WebConfig = WebConfig()
+    # Defaults by factory: an instance made here would build its model at import (defer_build),
+    # which a command validating only [store] and [users] (config.subset) should not pay for.
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    links: LinksConfig = Field(default_factory=LinksConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     plugins_dir: Path | None = None
     integrations: dict[str, IntegrationConfig] = {}
     users: dict[str, UserConfig] = {}
@@ -368,4 +370,4 @@ class RawConfig(Model):
     channels: dict[str, dict[str, Any]] = {}
     # Workflows (issue 11): config/workflow_models.py.
     workflows: dict[str, WorkflowConfig] = {}
-    workflow_limits: WorkflowLimits = WorkflowLimits()
+    workflow_limits: WorkflowLimits = Field(default_factory=WorkflowLimits)
