@@ -94,7 +94,7 @@ def test_an_error_in_a_table_the_command_uses_is_refused(tmp_path: Path) -> None
             "found string 'Mars/Olympus'\n"
         ), (args, result.stderr)
     # A table only oncall uses: oncall refuses, ack does not need it.
-    config.write_text(text.replace("users = [\"alice\"]\n", 'users = ["alice"]\nshift = "soon"\n'))
+    config.write_text(text.replace('users = ["alice"]\n', 'users = ["alice"]\nshift = "soon"\n'))
     result = run_cli_in_process("oncall", "-c", str(config))
     assert result.returncode == 2
     assert result.stderr.startswith(f"{config}: schedules.primary.layers[0].shift: expected a shift"), result.stderr
