@@ -11,6 +11,7 @@ from sqlite_utils import Database
 
 from alertd import maintenance_windows as windows
 from alertd.config import Config
+from alertd.engine.timer import timer_loop
 from alertd.log import get_logger
 from alertd.runtime import Runtime
 from alertd.timeline import AlertEvent
@@ -18,28 +19,17 @@ from alertd.timeline import AlertEvent
 log = get_logger("alertd.maintenance_windows")
 
 
+def _end_and_plan(db: Database, config: Config, now: float) -> list[AlertEvent]:
+    ended = windows.end_due(db, now)
+    windows.sync_recurring(db, config, now)  # every pass: the next occurrence follows the clock
+    return ended
+
+
+def _report(events: list[AlertEvent]) -> bool:
+    if events:
+        log.info("maintenance_window.ended", alerts=len(events))
+    return bool(events)
+
+
 async def maintenance_window_loop(runtime: Runtime) -> None:
-    store = runtime.store
-    while True:
-        wake = runtime.wakeup_event("maintenance_windows")
-        now = runtime.clock.now()
-        config = runtime.config
-        events: list[AlertEvent] = []
-
-        def job(db: Database, config: Config = config, now: float = now) -> list[AlertEvent]:
-            ended = windows.end_due(db, now)
-            windows.sync_recurring(db, config, now)
-            return ended
-
-        try:
-            events = await store.write(job)
-        except Exception:
-            log.error("maintenance_windows.failed", exc_info=True)
-        if events:
-            log.info("maintenance_window.ended", alerts=len(events))
-        try:
-            due = await store.read(windows.next_end)
-        except Exception:  # the loop looks again within MAX_IDLE_SECONDS
-            log.error("maintenance_windows.next_end_failed", exc_info=True)
-            due = None
-        await runtime.idle(wake, due, more_now=bool(events))
+    await timer_loop(runtime, "maintenance_windows", log, fire=_end_and_plan, next_due=windows.next_end, report=_report)
