@@ -183,8 +183,11 @@ def query(
     integration: str | None = None,
     outcome: str | None = None,
     since: float | None = None,
+    before: int | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
+    """The newest messages first, filtered like ``alertd inbound-log``; ``before``: only ids below
+    it (the console's next page)."""
     sql = f"SELECT {LIST_COLUMNS} FROM inbound_log WHERE 1=1"
     params: list[Any] = []
     if integration:
@@ -196,6 +199,9 @@ def query(
     if since is not None:
         sql += " AND received_at >= ?"
         params.append(since)
+    if before is not None:
+        sql += " AND id < ?"
+        params.append(before)
     sql += " ORDER BY id DESC LIMIT ?"
     params.append(limit)
     return [dict(r) for r in db.execute(sql, params).fetchall()]

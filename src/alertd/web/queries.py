@@ -90,21 +90,7 @@ def inbound_page(
     before: int | None = None,
     limit: int = PAGE,
 ) -> list[dict[str, Any]]:
-    sql = f"SELECT {ledger.LIST_COLUMNS} FROM inbound_log WHERE 1=1"
-    params: list[Any] = []
-    for column, value in (("integration", integration), ("outcome", outcome)):
-        if value:
-            sql += f" AND {column} = ?"
-            params.append(value)
-    if since is not None:
-        sql += " AND received_at >= ?"
-        params.append(since)
-    if before is not None:
-        sql += " AND id < ?"
-        params.append(before)
-    sql += " ORDER BY id DESC LIMIT ?"
-    params.append(limit)
-    return [dict(r) for r in db.execute(sql, params).fetchall()]
+    return ledger.query(db, integration=integration, outcome=outcome, since=since, before=before, limit=limit)
 
 
 def inbound_for_alert(db: Database, alert: dict[str, Any], timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
