@@ -14,6 +14,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from alertd.decisions import Decision, OpenAlert
+from alertd.store.returning import inserted_id
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
@@ -108,11 +109,12 @@ def open_alert(
         "SELECT id FROM alerts WHERE integration = ? AND source_id = ? AND status = 'closed' ORDER BY id DESC LIMIT 1",
         [integration, decision.source_id],
     ).fetchone()
-    cursor = db.execute(
+    alert_id = inserted_id(
+        db,
         """INSERT INTO alerts (integration, source_id, status, title, description, severity, url, tags,
                fields, escalation_policy, created_at, updated_at, first_inbound_id, last_inbound_id,
                previous_alert_id)
-           VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         [
             integration,
             decision.source_id,
@@ -130,7 +132,6 @@ def open_alert(
             previous[0] if previous else None,
         ],
     )
-    alert_id = int(cursor.lastrowid)  # type: ignore[arg-type]
     detail: dict[str, Any] = {"inbound_id": inbound_id, "title": decision.title}
     events = []
     if previous:

@@ -189,6 +189,8 @@ class CliContext:
 
         config = self.tables()
         store = config.raw.store
+        if store.url is not None:  # PostgreSQL: no plain-sqlite3 shortcut
+            return self.open_store_db()
         try:
             conn = open_connection(
                 config.db_path, synchronous=store.synchronous, busy_timeout=store.busy_timeout_seconds
@@ -204,16 +206,17 @@ class CliContext:
         """A migrated sqlite-utils Database for commands that run beside (or without) the daemon."""
         import sqlite3
 
-        from alertd.errors import reason
-        from alertd.store import connect
+        from alertd.errors import StoreUnavailable, reason
+        from alertd.store import connect_settings
         from alertd.store.schema import SchemaTooNew, migrate
 
         config = self.tables()
         path = config.db_path
-        store = config.raw.store
         try:
-            db = connect(path, synchronous=store.synchronous, busy_timeout=store.busy_timeout_seconds)
+            db = connect_settings(path, config.raw.store)
             migrate(db)
+        except StoreUnavailable as exc:  # PostgreSQL unreachable: one line naming the URL, no password
+            fail(str(exc))
         except (OSError, sqlite3.Error, SchemaTooNew) as exc:
             fail(f"cannot open the database {path}: {reason(exc)}")
         return db
@@ -302,7 +305,7 @@ def check_config(obj: CliContext) -> None:
     config = checked.config
     errors = ([plugin_problem] if plugin_problem else []) + checked.errors
     # Only a valid store.path is worth trying (an invalid one already has its error).
-    if not any(p.key == "store" or p.key.startswith("store.") for p in checked.errors):
+    if config.raw.store.url is None and not any(p.key == "store" or p.key.startswith("store.") for p in checked.errors):
         problem = store_path_problem(config.db_path)
         if problem is not None:
             errors.append(Problem("store.path", problem))
@@ -731,6 +734,8 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
     from alertd.backup import BackupError, backup
 
     store = obj.core_config.raw.store
+    if store.url is not None:
+        raise CliError("alertd backup copies a SQLite file; on PostgreSQL (store.url) use pg_dump (e.g. pg_dump -Fc)")
     try:
         result = backup(obj.core_config.db_path, file, force=force, busy_timeout=store.busy_timeout_seconds)
     except BackupError as exc:

@@ -123,7 +123,7 @@ class Daemon:
         runtime = self.runtime
         config = runtime.config
         version = self.open_store()
-        log.info("store.opened", path=str(config.db_path), schema_version=version)
+        log.info("store.opened", path=runtime.store.where, schema_version=version)
         runtime.store.start()
         try:
             async with trio.open_nursery() as outer:

@@ -246,7 +246,8 @@ def run(db: Database, config: Config, name: str, workflow: WorkflowConfig, hando
     """Run a schedule workflow for one handoff, at most once; return the notifications queued."""
     key = f"shift:{handoff.at.timestamp()!r}"
     claimed = db.execute(
-        "INSERT OR IGNORE INTO workflow_runs (workflow, trigger_key, alert_id, at, matched) VALUES (?, ?, NULL, ?, 0)",
+        "INSERT INTO workflow_runs (workflow, trigger_key, alert_id, at, matched) VALUES (?, ?, NULL, ?, 0) "
+        "ON CONFLICT DO NOTHING",
         [name, key, now],
     )
     if claimed.rowcount != 1:

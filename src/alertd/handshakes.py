@@ -85,15 +85,32 @@ def record(
     why = problem(key, state, detail)
     if why is not None:
         raise HandshakeError(f"handshake of {integration}: {why}")
+    # The merge is done here, not in SQL: SQLite's json_patch has no PostgreSQL twin for TEXT columns.
+    row = db.execute(
+        "SELECT detail FROM source_handshakes WHERE integration = ? AND key = ?", [integration, key]
+    ).fetchone()
+    merged = merge_patch(json.loads(row[0]) if row is not None else {}, json.loads(json.dumps(detail, default=str)))
     db.execute(
         """INSERT INTO source_handshakes (integration, key, state, inbound_id, updated_at, detail)
-           VALUES (?, ?, ?, ?, ?, json_patch('{}', ?))
+           VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT (integration, key) DO UPDATE SET state = excluded.state,
                inbound_id = COALESCE(excluded.inbound_id, source_handshakes.inbound_id),
-               updated_at = excluded.updated_at,
-               detail = json_patch(source_handshakes.detail, ?)""",
-        [integration, key, state, inbound_id, now, json.dumps(detail, default=str), json.dumps(detail, default=str)],
+               updated_at = excluded.updated_at, detail = excluded.detail""",
+        [integration, key, state, inbound_id, now, json.dumps(merged)],
     )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """``patch`` applied to ``target`` as a JSON merge patch (RFC 7396: a member set to null is removed)."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = merge_patch(out.get(name), value)
+    return out
 
 
 def by_integration(db: Database) -> dict[str, list[HandshakeRow]]:

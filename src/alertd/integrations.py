@@ -34,7 +34,8 @@ def ensure_named_tokens(db: Database, prefix: str, configured: dict[str, str | N
         if token is None:
             token = secrets.token_urlsafe(24)
             db.execute(
-                "INSERT OR REPLACE INTO meta (key, value, updated_at) VALUES (?, ?, ?)",
+                "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 [prefix + name, token, time.time()],
             )
         tokens[name] = token

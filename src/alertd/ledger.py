@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from alertd.store.returning import inserted_id
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
@@ -84,11 +86,12 @@ def safe_headers(
 
 
 def record(db: Database, entry: Entry) -> int:
-    cursor = db.execute(
+    return inserted_id(
+        db,
         """INSERT INTO inbound_log (received_at, integration, remote_addr, method, headers, body, body_size,
                message_type, source_message_id, outcome, reason, status, accepted, alert_id, decision, simulated,
                maintenance_id)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         [
             entry.received_at,
             entry.integration,
@@ -111,7 +114,6 @@ def record(db: Database, entry: Entry) -> int:
             entry.maintenance_id,
         ],
     )
-    return int(cursor.lastrowid)  # type: ignore[arg-type]
 
 
 def minute_of(when: float) -> float:
@@ -145,17 +147,17 @@ def add_repeats(db: Database, counts: list[tuple[int, int]], at: float) -> None:
     """Add counted repeats to unknown-token rows: (row id, how many) each."""
     for inbound_id, repeats in counts:
         db.execute(
-            "UPDATE inbound_log SET repeat_count = repeat_count + ?, last_received_at = MAX(COALESCE("
-            "last_received_at, received_at), ?) WHERE id = ?",
-            [repeats, at, inbound_id],
+            "UPDATE inbound_log SET repeat_count = repeat_count + ?, last_received_at = CASE WHEN "
+            "COALESCE(last_received_at, received_at) > ? THEN COALESCE(last_received_at, received_at) ELSE ? END "
+            "WHERE id = ?",
+            [repeats, at, at, inbound_id],
         )
 
 
 def _space_used_share(db: Database) -> float:
-    """How much of the page cap (PRAGMA max_page_count) the database uses, 0..1."""
-    used = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
-    cap = db.execute("PRAGMA max_page_count").fetchone()[0]
-    return used / cap if cap else 0.0
+    from alertd.store.capacity import space_used_share
+
+    return space_used_share(db)
 
 
 def set_alert(db: Database, inbound_id: int, alert_id: int) -> None:

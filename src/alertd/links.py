@@ -93,7 +93,7 @@ def mark_used(db: Database, action: Action, now: float) -> None:
     """Record the link's use; LinkError if it was used before. Runs in the command's transaction."""
     db.execute("DELETE FROM used_links WHERE expires_at < ?", [now])
     cursor = db.execute(
-        "INSERT OR IGNORE INTO used_links (nonce, alert_id, used_at, expires_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO used_links (nonce, alert_id, used_at, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [action.nonce, action.alert_id, now, action.expires_at],
     )
     if cursor.rowcount != 1:

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from alertd.store.returning import inserted_id
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
@@ -101,9 +102,10 @@ def add(
     on_end: str = "page",
     name: str | None = None,
 ) -> int:
-    cursor = db.execute(
+    return inserted_id(
+        db,
         """INSERT INTO maintenance_windows (name, integrations, match, starts_at, ends_at, on_end, reason,
-               created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         [
             name,
             json.dumps(integrations),
@@ -116,7 +118,6 @@ def add(
             now,
         ],
     )
-    return int(cursor.lastrowid)  # type: ignore[arg-type]
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -249,8 +250,9 @@ def end(db: Database, window_id: int, now: float, actor: str) -> list[AlertEvent
     if row is None or row["ended_at"] is not None:
         return []
     db.execute(
-        "UPDATE maintenance_windows SET ended_at = ?, ended_by = ?, ends_at = MIN(ends_at, ?) WHERE id = ?",
-        [now, actor, max(now, row["starts_at"]), window_id],
+        "UPDATE maintenance_windows SET ended_at = ?, ended_by = ?, "
+        "ends_at = CASE WHEN ends_at < ? THEN ends_at ELSE ? END WHERE id = ?",
+        [now, actor, max(now, row["starts_at"]), max(now, row["starts_at"]), window_id],
     )
     held = db.execute(
         "SELECT a.id FROM alerts a JOIN escalations e ON e.alert_id = a.id WHERE a.maintenance_id = ? "
@@ -330,8 +332,8 @@ def sync_recurring(db: Database, config: Config, now: float) -> None:
             continue
         starts_at, ends_at = occurrence(cfg, now)
         db.execute(
-            """INSERT OR IGNORE INTO maintenance_windows (name, integrations, match, starts_at, ends_at, on_end,
-                   reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'config', ?)""",
+            """INSERT INTO maintenance_windows (name, integrations, match, starts_at, ends_at, on_end,
+                   reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'config', ?) ON CONFLICT DO NOTHING""",
             [
                 name,
                 json.dumps(cfg.integrations),

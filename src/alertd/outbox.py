@@ -49,9 +49,9 @@ def enqueue(
     workflow's rendered text (a notice's message, a webhook's body). ``alert_id`` None: a notice
     about no alert (a schedule workflow's handoff notice)."""
     cursor = db.execute(
-        """INSERT OR IGNORE INTO outbox (alert_id, user, kind, address, purpose, step, idempotency_key,
+        """INSERT INTO outbox (alert_id, user, kind, address, purpose, step, idempotency_key,
                status, next_attempt_at, created_at, updated_at, failover_of, payload)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)""",
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
         [alert_id, user, kind, address, purpose, step, key, not_before, now, now, failover_of, payload],
     )
     return cursor.rowcount == 1
@@ -312,8 +312,8 @@ def record_result(
         )
         db.execute(
             "UPDATE outbox SET status = 'pending', channel = ?, last_error = ?, next_attempt_at = ?, updated_at = ?, "
-            "in_doubt = MAX(in_doubt, ?) WHERE id = ?",
-            [channel, result.error, now + delay, now, int(in_doubt), row["id"]],
+            "in_doubt = CASE WHEN in_doubt > ? THEN in_doubt ELSE ? END WHERE id = ?",
+            [channel, result.error, now + delay, now, int(in_doubt), int(in_doubt), row["id"]],
         )
         return _event(
             db,

@@ -14,6 +14,7 @@ import trio
 
 from alertd.config import Config, ConfigError, load_config
 from alertd.log import get_logger, set_level
+from alertd.store.pgurl import redacted
 
 if TYPE_CHECKING:
     from alertd.runtime import Runtime
@@ -22,7 +23,15 @@ if TYPE_CHECKING:
 log = get_logger("alertd.daemon")
 
 # Settings read once at start; a reload that changes them asks for a restart.
-RESTART_ONLY = ("server.listen", "store.path", "store.synchronous", "store.max_size_mb", "plugins_dir")
+RESTART_ONLY = (
+    "server.listen",
+    "store.path",
+    "store.url",
+    "store.pool_size",
+    "store.synchronous",
+    "store.max_size_mb",
+    "plugins_dir",
+)
 
 
 def restart_only_values(config: Config) -> dict[str, Any]:
@@ -30,6 +39,9 @@ def restart_only_values(config: Config) -> dict[str, Any]:
     return {
         "server.listen": raw.server.listen,
         "store.path": str(config.db_path),
+        # Shown without its password (a change of the password alone is not noticed).
+        "store.url": None if raw.store.url is None else redacted(raw.store.url.get_secret_value()),
+        "store.pool_size": raw.store.pool_size,
         "store.synchronous": raw.store.synchronous,
         "store.max_size_mb": raw.store.max_size_mb,
         "plugins_dir": str(raw.plugins_dir),

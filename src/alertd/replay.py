@@ -62,7 +62,7 @@ def select_rows(db: Database, integration: str, since: float, outcome: str | Non
     params: list[Any] = [integration, since, *MAPPER_OUTCOMES]
     if outcome:
         # "Counted" matches every "Counted (k of n)"; case as the user likes.
-        sql += " AND (outcome = ? COLLATE NOCASE OR outcome LIKE ?)"
+        sql += " AND (lower(outcome) = lower(?) OR lower(outcome) LIKE lower(?))"
         params += [outcome, f"{outcome} (%"]
     sql += " ORDER BY id LIMIT ?"
     params.append(limit + 1)

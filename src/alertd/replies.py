@@ -119,14 +119,16 @@ def first_receipt(db: Database, key: str, now: float) -> bool:
 
     Runs in the transaction of the command it guards, so a request whose command fails can be retried.
     """
-    cursor = db.execute("INSERT OR IGNORE INTO reply_receipts (key, received_at) VALUES (?, ?)", [key, now])
+    cursor = db.execute(
+        "INSERT INTO reply_receipts (key, received_at) VALUES (?, ?) ON CONFLICT DO NOTHING", [key, now]
+    )
     return cursor.rowcount == 1
 
 
 def prune_receipts(db: Database, cutoff: float, limit: int = 5000) -> int:
     """Forget receipts recorded before ``cutoff`` (at most ``limit`` per call); return how many."""
     cursor = db.execute(
-        "DELETE FROM reply_receipts WHERE rowid IN (SELECT rowid FROM reply_receipts WHERE received_at < ? LIMIT ?)",
+        "DELETE FROM reply_receipts WHERE key IN (SELECT key FROM reply_receipts WHERE received_at < ? LIMIT ?)",
         [cutoff, limit],
     )
     return cursor.rowcount

@@ -12,7 +12,7 @@ import sqlite3
 from hypercorn.config import Config as HyperConfig
 
 from alertd.errors import reason
-from alertd.store import Store
+from alertd.store import Store, StoreUnavailable
 from alertd.store.schema import SchemaTooNew
 
 
@@ -49,6 +49,8 @@ def open_store(store: Store) -> int:
     try:
         return store.open()
     except SchemaTooNew as exc:
-        raise StartupError(f"cannot use the database {store.path}: {exc}") from None
+        raise StartupError(f"cannot use the database {store.where}: {exc}") from None
+    except StoreUnavailable as exc:  # PostgreSQL unreachable: the message names the URL (no password)
+        raise StartupError(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:
-        raise StartupError(f"cannot open the database {store.path}: {reason(exc)}") from None
+        raise StartupError(f"cannot open the database {store.where}: {reason(exc)}") from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 from alertd.mapping import MAX_WINDOW_SECONDS, Threshold
+from alertd.store.returning import inserted_id
 
 
 def count_match(db: Database, integration: str, group: str, threshold: Threshold, now: float) -> tuple[int, int]:
@@ -20,8 +21,9 @@ def count_match(db: Database, integration: str, group: str, threshold: Threshold
     start = now - threshold.within_seconds
     db.execute("DELETE FROM threshold_counts WHERE at < ?", [now - MAX_WINDOW_SECONDS])
     db.execute("DELETE FROM threshold_counts WHERE integration = ? AND at <= ?", [integration, start])
-    cursor = db.execute(
-        "INSERT INTO threshold_counts (integration, grp, at) VALUES (?, ?, ?)",
+    count_id = inserted_id(
+        db,
+        "INSERT INTO threshold_counts (integration, grp, at) VALUES (?, ?, ?) RETURNING id",
         [integration, group, now],
     )
     row = db.execute(
@@ -29,7 +31,7 @@ def count_match(db: Database, integration: str, group: str, threshold: Threshold
         "SELECT COUNT(*) FROM threshold_counts WHERE integration = ? AND grp = ? AND at > ? AND at <= ?",
         [integration, group, start, now],
     ).fetchone()
-    return int(row[0]), int(cursor.lastrowid)  # type: ignore[arg-type]
+    return int(row[0]), count_id
 
 
 def link(db: Database, count_id: int, inbound_id: int) -> None:

@@ -330,7 +330,8 @@ def run(
 ) -> list[AlertEvent]:
     """Run one workflow for one trigger, at most once per (workflow, trigger_key)."""
     claimed = db.execute(
-        "INSERT OR IGNORE INTO workflow_runs (workflow, trigger_key, alert_id, at, matched) VALUES (?, ?, ?, ?, 0)",
+        "INSERT INTO workflow_runs (workflow, trigger_key, alert_id, at, matched) VALUES (?, ?, ?, ?, 0) "
+        "ON CONFLICT DO NOTHING",
         [name, trigger_key, alert_id, now],
     )
     if claimed.rowcount != 1:

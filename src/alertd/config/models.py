@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from alertd.config.workflow_models import WorkflowConfig, WorkflowLimits
 from alertd.kinds import KIND_RE, MAX_KIND_CHARS
+from alertd.store.pgurl import postgresql_url_problem
 
 # Contact kinds are declared by channel plugins (Channel.kinds), not listed here: a third-party
 # channel brings its own. Only the shape is checked here; plugin_tables checks each kind against
@@ -112,6 +113,26 @@ class StoreConfig(Model):
     busy_timeout_seconds: float = Field(5, gt=0, le=300)
     # A hard cap on the database size; when it is reached inbound requests get 503 (SNS retries).
     max_size_mb: float | None = Field(None, gt=0)
+    # PostgreSQL instead of the SQLite file at ``path`` (store/postgres.py). Secret: it may hold a
+    # password (better kept in PGPASSWORD or ~/.pgpass, which libpq reads).
+    url: SecretStr | None = None
+    # PostgreSQL: connections kept for reads (the writer has its own).
+    pool_size: int = Field(4, ge=1, le=64)
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            problem = postgresql_url_problem(value.get_secret_value())
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _path_or_url(self) -> StoreConfig:
+        if self.url is not None and "path" in self.model_fields_set:
+            raise ValueError("set either path (SQLite) or url (PostgreSQL), not both")
+        return self
 
 
 class LogConfig(Model):

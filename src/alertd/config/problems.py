@@ -37,6 +37,8 @@ class ConfigError(Exception):
 
 
 SECRET_WORDS = ("token", "secret", "password", "auth", "key")
+# Keys whose whole value is secret though their name says nothing of it (a URL with a password).
+SECRET_KEYS = {("store", "url")}
 
 
 @dataclass
@@ -46,6 +48,8 @@ class _Redacted:
 
 def _is_secret_key(loc: tuple[Any, ...]) -> bool:
     names = [p for p in loc if isinstance(p, str)]
+    if tuple(names) in SECRET_KEYS:
+        return True
     return any(word in part.lower() for part in names[-2:] for word in SECRET_WORDS)
 
 

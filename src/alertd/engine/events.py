@@ -70,7 +70,8 @@ def save_cursor(db: Database, last_id: int, now: float, name: str = CURSOR) -> N
     # MAX: a slower writer of an older position never moves the cursor back.
     db.execute(
         "INSERT INTO event_cursors (name, last_id, updated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (name) DO UPDATE SET last_id = MAX(last_id, excluded.last_id), updated_at = excluded.updated_at",
+        "ON CONFLICT (name) DO UPDATE SET last_id = CASE WHEN excluded.last_id > event_cursors.last_id "
+        "THEN excluded.last_id ELSE event_cursors.last_id END, updated_at = excluded.updated_at",
         [name, last_id, now],
     )
 

@@ -1,22 +1,25 @@
-"""SQLite state: one writer thread for all writes, separate connections for reads."""
+"""State: one writer thread for all writes, separate connections for reads.
+
+Two backends behind one ``Store``: SQLite (store/sqlite.py, the default: a file at
+``[store] path``) and PostgreSQL (store/postgres.py, ``[store] url``). Module code
+receives a ``Database`` from either and writes portable SQL with ``?`` placeholders
+(tests/test_sql_portable.py).
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from alertd.errors import StoreUnavailable
-from alertd.store.files import create_private_file
+from alertd.store.capacity import space_used_share
 from alertd.store.schema import SCHEMA_VERSION, migrate
-from alertd.store.transaction import StoreBusy, is_locked, write_transaction
+from alertd.store.sqlite import connect, open_connection
+from alertd.store.transaction import StoreBusy, write_transaction
 
 if TYPE_CHECKING:
-    from sqlite_utils import Database
-
     from alertd.store.writer import Writer
 
 __all__ = [
@@ -25,77 +28,22 @@ __all__ = [
     "StoreBusy",
     "StoreUnavailable",
     "connect",
+    "connect_settings",
     "open_connection",
+    "space_used_share",
     "write_transaction",
 ]
 
 T = TypeVar("T")
 
 
-def connect(
-    path: str | Path,
-    *,
-    synchronous: str = "FULL",
-    readonly: bool = False,
-    busy_timeout: float = 30.0,
-    max_size_mb: float | None = None,
-) -> Database:
-    """Open a connection with the pragmas every alertd connection uses."""
-    from sqlite_utils import Database
+def connect_settings(path: str | Path, settings: Any) -> Any:
+    """A connection (a ``Database``) as ``[store]`` settings describe it: for the CLI."""
+    if getattr(settings, "url", None) is not None:
+        from alertd.store.postgres import connect as pg_connect
 
-    conn = open_connection(
-        path, synchronous=synchronous, readonly=readonly, busy_timeout=busy_timeout, max_size_mb=max_size_mb
-    )
-    # No sqlite-utils plugins: alertd registers none, and looking for them scans every installed
-    # distribution's entry points on each connection's first use (a CLI call's time).
-    return Database(conn, execute_plugins=False)
-
-
-def open_connection(
-    path: str | Path,
-    *,
-    synchronous: str = "FULL",
-    readonly: bool = False,
-    busy_timeout: float = 30.0,
-    max_size_mb: float | None = None,
-) -> sqlite3.Connection:
-    """``connect``'s sqlite3 connection, without the sqlite-utils wrapper: for the CLI's listings,
-    whose readers use only ``execute`` (sqlite-utils' import is a fifth of such a call)."""
-    if readonly:
-        conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, check_same_thread=False, timeout=30)
-    else:
-        create_private_file(Path(path))
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-    conn.execute("PRAGMA foreign_keys=ON")
-    if not readonly:
-        _use_wal(conn, busy_timeout)
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        if max_size_mb is not None:
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            conn.execute(f"PRAGMA max_page_count={max(1, int(max_size_mb * 1024 * 1024 / page_size))}")
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def _use_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
-    """Switch to WAL once. WAL is persistent, so a connection that finds it on has nothing
-    to do; switching needs an exclusive lock and SQLite answers BUSY at once (without the
-    busy handler) when a second process opens a fresh database at the same moment: retry."""
-    deadline = time.monotonic() + busy_timeout
-    while True:
-        try:
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode.lower() != "wal":
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if mode.lower() == "wal":
-                return
-        except sqlite3.OperationalError as exc:
-            if not is_locked(exc):
-                raise
-        if time.monotonic() > deadline:
-            raise StoreBusy("database is busy: could not switch it to WAL mode within the busy timeout")
-        time.sleep(0.02)
+        return pg_connect(settings.url.get_secret_value(), connect_timeout=settings.busy_timeout_seconds)
+    return connect(path, synchronous=settings.synchronous, busy_timeout=settings.busy_timeout_seconds)
 
 
 class Store:
@@ -103,14 +51,17 @@ class Store:
 
     ``await store.write(fn)`` runs ``fn(db)`` on the writer thread and returns once
     committed; ``await store.read(fn)`` runs ``fn(db)`` on a reader connection in a
-    worker thread. ``fn`` receives a sqlite-utils ``Database``.
+    worker thread. ``fn`` receives a ``Database`` (sqlite-utils', or store/postgres.py's).
     """
 
     @classmethod
     def for_settings(cls, path: str | Path, settings: Any) -> Store:
         """The store as ``[store]`` settings describe it (the daemon's, and any process writing beside it)."""
+        url = getattr(settings, "url", None)
         return cls(
             path,
+            url=None if url is None else url.get_secret_value(),
+            pool_size=getattr(settings, "pool_size", 4),
             synchronous=settings.synchronous,
             busy_timeout=settings.busy_timeout_seconds,
             max_size_mb=settings.max_size_mb,
@@ -120,32 +71,60 @@ class Store:
         self,
         path: str | Path,
         *,
+        url: str | None = None,
+        pool_size: int = 4,
         synchronous: str = "FULL",
         busy_timeout: float = 30.0,
         max_size_mb: float | None = None,
     ) -> None:
         self.path = Path(path)
+        self.url = url
+        self.pool_size = pool_size
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self.max_size_mb = max_size_mb
         self._writer: Writer | None = None
         self._local = threading.local()
-        self._readers: list[Database] = []
+        self._readers: list[Any] = []
         self._readers_lock = threading.Lock()
+        self._pool_db: Any = None
         # Called (in trio) after a committed write that may have added alert events: the
         # runtime wakes the event dispatcher.
         self.on_commit: Callable[[], None] | None = None
         self._events_seen = 0
 
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.url is None else "postgresql"
+
+    @property
+    def where(self) -> str:
+        """The database as shown to people: the file, or the URL without its password."""
+        if self.url is None:
+            return str(self.path)
+        from alertd.store.pgurl import redacted
+
+        return redacted(self.url)
+
     def open(self) -> int:
         """Create or migrate the database (on the calling thread); return the schema version."""
+        from alertd.store.writer import Writer  # trio: the daemon's, not the CLI's
+
+        if self.url is not None:
+            from alertd.store import postgres
+
+            backend = postgres.PgWriteBackend(self.url, watch_table="alert_events", timeout=self.busy_timeout)
+            version = migrate(backend.db)
+            self._pool_db = postgres.PoolDatabase(self.url, size=self.pool_size, timeout=self.busy_timeout)
+            self._writer = Writer(backend)
+            return version
+        from alertd.store.sqlite import SqliteWriteBackend
+
         db = connect(
             self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, max_size_mb=self.max_size_mb
         )
         version = migrate(db)
-        from alertd.store.writer import Writer  # trio: the daemon's, not the CLI's
-
-        self._writer = Writer(db, watch_table="alert_events")
+        self._writer = Writer(SqliteWriteBackend(db, watch_table="alert_events"))
         return version
 
     def start(self) -> None:
@@ -162,7 +141,7 @@ class Store:
         assert self._writer is not None
         return self._writer
 
-    async def write(self, fn: Callable[[Database], T]) -> T:
+    async def write(self, fn: Callable[[Any], T]) -> T:
         if self._writer is None:
             raise StoreUnavailable("store is not open")
         result = await self._writer.submit(fn)
@@ -173,8 +152,10 @@ class Store:
                 self.on_commit()
         return result
 
-    def reader(self) -> Database:
-        """This thread's reader connection."""
+    def reader(self) -> Any:
+        """A reader connection for this thread (PostgreSQL: one that borrows from the pool per statement)."""
+        if self._pool_db is not None:
+            return self._pool_db
         db = getattr(self._local, "db", None)
         if db is None:
             db = connect(self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout)
@@ -183,7 +164,7 @@ class Store:
                 self._readers.append(db)
         return db
 
-    async def read(self, fn: Callable[[Database], T]) -> T:
+    async def read(self, fn: Callable[[Any], T]) -> T:
         import trio
 
         def run() -> T:
@@ -194,10 +175,12 @@ class Store:
     async def aclose(self) -> None:
         if self._writer is not None:
             await self._writer.aclose()
+        if self._pool_db is not None:
+            self._pool_db.close()
         with self._readers_lock:
             for db in self._readers:
                 try:
                     db.conn.close()
-                except sqlite3.Error:
+                except Exception:
                     pass
             self._readers.clear()

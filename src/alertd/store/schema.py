@@ -8,10 +8,9 @@ than this code is refused rather than guessed at.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alertd.store.transaction import write_transaction
 
@@ -539,16 +538,34 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def current_version(db: Database | sqlite3.Connection) -> int:
-    # Asked of sqlite_master, not sqlite-utils: the CLI's listings pass a plain sqlite3 connection.
-    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone() is None:
+# Held (per transaction) while a PostgreSQL database is migrated: instances starting together migrate once.
+PG_MIGRATION_LOCK = 0x616C65727464  # "alertd"
+
+
+def current_version(db: Any) -> int:
+    # Asked of the catalogue, not sqlite-utils: the CLI's listings pass a plain sqlite3 connection.
+    if getattr(db, "dialect", "sqlite") == "postgresql":
+        exists = db.has_table("schema_version")
+    else:
+        exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if not exists:
         return 0
     row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
     return int(row[0] or 0)
 
 
-def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
+def _refuse_newer(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"database schema version {version} is newer than this alertd "
+            f"(knows up to {SCHEMA_VERSION}); upgrade alertd or use another database"
+        )
+
+
+def migrate(db: Any, target: int = SCHEMA_VERSION) -> int:
     """Bring ``db`` up to ``target``; return the version it is at afterwards."""
+    if getattr(db, "dialect", "sqlite") == "postgresql":
+        return _migrate_postgresql(db, target)
     db.execute(
         """CREATE TABLE IF NOT EXISTS schema_version (
             version INTEGER PRIMARY KEY,
@@ -557,21 +574,41 @@ def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
         )"""
     )
     version = current_version(db)
-    if version > SCHEMA_VERSION:
-        raise SchemaTooNew(
-            f"database schema version {version} is newer than this alertd "
-            f"(knows up to {SCHEMA_VERSION}); upgrade alertd or use another database"
-        )
+    _refuse_newer(version)
     for number in range(version + 1, target + 1):
-        description, fn = MIGRATIONS[number - 1]
+        fn = MIGRATIONS[number - 1][1]
         with write_transaction(db):
             # Two processes may start on a fresh database together: the loser of the
             # write lock finds the step done once it gets the lock.
             if current_version(db) >= number:
                 continue
             fn(db)
-            db.execute(
-                "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
-                [number, description, time.time()],
-            )
+            _record(db, number)
+    return current_version(db)
+
+
+def _record(db: Any, number: int) -> None:
+    db.execute(
+        "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+        [number, MIGRATIONS[number - 1][0], time.time()],
+    )
+
+
+def _migrate_postgresql(db: Any, target: int) -> int:
+    """An empty database gets the schema at PG_BASE_VERSION in one go (store/schema_pg.py), then
+    the migrations after it run as on SQLite; all in one transaction under an advisory lock."""
+    from alertd.store.schema_pg import DDL, PG_BASE_VERSION
+
+    with write_transaction(db):
+        db.execute("SELECT pg_advisory_xact_lock(?)", [PG_MIGRATION_LOCK])
+        version = current_version(db)
+        _refuse_newer(version)
+        if version == 0 and target > 0:
+            db.execute(DDL)
+            for number in range(1, PG_BASE_VERSION + 1):
+                _record(db, number)
+            version = PG_BASE_VERSION
+        for number in range(version + 1, target + 1):
+            MIGRATIONS[number - 1][1](db)
+            _record(db, number)
     return current_version(db)

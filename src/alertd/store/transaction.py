@@ -2,45 +2,19 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import Any
 
-from alertd.errors import StoreUnavailable
+from alertd.store.sqlite import StoreBusy, is_locked
+from alertd.store.sqlite import write_transaction as sqlite_write_transaction
 
-if TYPE_CHECKING:
-    from sqlite_utils import Database
+__all__ = ["StoreBusy", "is_locked", "write_transaction"]
 
 
-class StoreBusy(StoreUnavailable):
-    """Another process held the write lock for longer than the busy timeout."""
-
-
-def is_locked(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
-
-
-@contextmanager
-def write_transaction(db: Database) -> Iterator[Database]:
-    """A write transaction for code outside the writer thread (the CLI, migrations).
-
-    ``BEGIN IMMEDIATE`` takes the write lock up front, waiting under the busy
-    timeout. A plain (deferred) ``BEGIN`` would read first and then, if the daemon
-    committed in between, get BUSY at once on its first write: SQLite cannot wait
-    there without breaking the snapshot. Raises StoreBusy (one line) on a real timeout.
-    """
-    conn = db.conn
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if is_locked(exc):
-            raise StoreBusy(f"database is busy (another process held the write lock too long): {exc}") from None
-        raise
-    try:
-        yield db
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+def write_transaction(db: Any) -> AbstractContextManager[Any]:
+    """A write transaction for code outside the writer thread (the CLI, migrations), on either
+    backend: ``with write_transaction(db): ...`` commits at the end, rolls back on an error.
+    On SQLite it takes the write lock up front (StoreBusy, one line, on a real timeout)."""
+    if getattr(db, "dialect", "sqlite") == "postgresql":  # store/postgres.py's Database
+        return db.transaction()  # type: ignore[no-any-return]
+    return sqlite_write_transaction(db)

@@ -6,34 +6,56 @@ inside its own SAVEPOINT (so one failing job does not undo its neighbours), then
 commits them all with one COMMIT: many concurrent requests share one fsync.
 A caller is answered only after the COMMIT returned, so a 2xx sent after
 ``await writer.submit(...)`` always describes committed state.
+
+The connection is a backend's (store/sqlite.py SqliteWriteBackend, store/postgres.py
+PgWriteBackend): it begins, commits and tells which errors doom the transaction (fail
+every job of the batch) and which call for running the batch again (PostgreSQL's
+serialization failures and deadlocks).
 """
 
 from __future__ import annotations
 
 import queue
-import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import trio
-from sqlite_utils import Database
 
 from alertd.errors import StoreUnavailable
 from alertd.log import get_logger
 
-__all__ = ["StoreUnavailable", "Writer"]
+__all__ = ["StoreUnavailable", "WriteBackend", "Writer"]
 
 T = TypeVar("T")
 log = get_logger("alertd.store")
 
 _STOP = object()
+# Times a batch is run again after a serialization failure or deadlock before its jobs fail.
+RETRIES = 3
+
+
+class WriteBackend(Protocol):
+    db: Any  # what jobs receive
+    inserts: int  # rows inserted into the watched table so far (committed or not)
+
+    def begin(self) -> None: ...
+    def execute(self, sql: str) -> None: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def is_fatal(self, exc: BaseException) -> bool: ...
+    def is_retryable(self, exc: BaseException) -> bool: ...
+    def close(self) -> None: ...
+
+
+class _Retry(Exception):
+    """The batch met a serialization failure or deadlock: run it again."""
 
 
 @dataclass(eq=False)
 class _Job:
-    fn: Callable[[Database], Any]
+    fn: Callable[[Any], Any]
     done: trio.Event = field(default_factory=trio.Event)
     result: Any = None
     error: BaseException | None = None
@@ -42,8 +64,9 @@ class _Job:
 class Writer:
     """Serialises all writes through one connection on one thread."""
 
-    def __init__(self, db: Database, max_batch: int = 256, watch_table: str | None = None) -> None:
-        self._db = db
+    def __init__(self, backend: WriteBackend, max_batch: int = 256) -> None:
+        self._backend = backend
+        self._db = backend.db
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -53,27 +76,17 @@ class Writer:
         self.jobs = 0
         # Jobs submitted and not yet answered (waiting in the queue, or for a lock or a commit).
         self.in_flight = 0
-        # Rows inserted into ``watch_table`` (counted by a TEMP trigger on this connection), so
-        # that a caller can tell whether a write it awaited may have added some.
-        self.watched_inserts = 0
-        # Its value at the last COMMIT (set before the committed jobs are answered).
+        # Rows inserted into the backend's watched table at the last COMMIT (set before the
+        # committed jobs are answered), so that a caller can tell whether a write it awaited
+        # may have added some.
         self.committed_inserts = 0
-        if watch_table is not None:
-            db.conn.create_function("alertd_count_insert", 0, self._count_insert)
-            db.conn.execute(
-                f"CREATE TEMP TRIGGER IF NOT EXISTS count_{watch_table} AFTER INSERT ON main.{watch_table} "
-                "BEGIN SELECT alertd_count_insert(); END"
-            )
-
-    def _count_insert(self) -> None:
-        self.watched_inserts += 1
 
     def start(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
         self._thread = threading.Thread(target=self._run, name="alertd-writer", daemon=True)
         self._thread.start()
 
-    async def submit(self, fn: Callable[[Database], T]) -> T:
+    async def submit(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn(db)`` in the writer thread and return its result once committed."""
         if self._closed:
             raise StoreUnavailable("store is closed")
@@ -118,85 +131,99 @@ class Writer:
                     break
             if batch:
                 self._commit_batch(batch)
-        self._db.conn.close()
+        self._backend.close()
 
     def _commit_batch(self, batch: list[_Job]) -> None:
+        for attempt in range(RETRIES + 1):
+            try:
+                self._try_batch(batch)
+                return
+            except _Retry as exc:
+                if attempt == RETRIES:
+                    self._fail(batch, exc.__cause__ or exc)
+                    return
+                log.info("store.batch_retried", error=str(exc.__cause__), jobs=len(batch))
+                for job in batch:
+                    job.result, job.error = None, None
+
+    def _try_batch(self, batch: list[_Job]) -> None:
         """Run the batch in one transaction. Jobs rarely fail on their own, so first try without
         per-job savepoints (two statements fewer per job); if one raises, undo everything, fail
         that job, and run the others again, each in its own savepoint."""
-        conn: sqlite3.Connection = self._db.conn
-        if not self._begin(conn, batch):
+        backend = self._backend
+        if not self._begin(batch):
             return
         for job in batch:
             try:
                 job.result = job.fn(self._db)
-            except sqlite3.OperationalError as exc:
-                self._abort(conn, batch, exc)
-                return
             except BaseException as exc:
-                self._rollback(conn)
+                self._check(exc)
+                if backend.is_fatal(exc):
+                    self._abort(batch, exc)
+                    return
+                backend.rollback()
                 job.result, job.error = None, exc
                 others = [j for j in batch if j is not job]
                 self._commit_isolated(others, done=[job])
                 return
-        self._commit(conn, batch, batch)
+        self._commit(batch, batch)
+
+    def _check(self, exc: BaseException) -> None:
+        """Raise _Retry (after a rollback) when ``exc`` calls for running the batch again."""
+        if self._backend.is_retryable(exc):
+            self._backend.rollback()
+            raise _Retry(str(exc)) from exc
 
     def _commit_isolated(self, batch: list[_Job], done: list[_Job]) -> None:
-        conn: sqlite3.Connection = self._db.conn
+        backend = self._backend
         if not batch:
             self._wake(done)
             return
-        if not self._begin(conn, batch + done):
+        if not self._begin(batch + done):
             return
         for i, job in enumerate(batch):
             savepoint = f"job{i}"
             try:
-                conn.execute(f"SAVEPOINT {savepoint}")
+                backend.execute(f"SAVEPOINT {savepoint}")
                 job.result = job.fn(self._db)
-                conn.execute(f"RELEASE {savepoint}")
-            except sqlite3.OperationalError as exc:
-                # Disk full, I/O error, read-only: the transaction itself is suspect.
-                self._abort(conn, batch + done, exc)
-                return
-            except BaseException as exc:  # the job's own error: undo only this job
-                try:
-                    conn.execute(f"ROLLBACK TO {savepoint}")
-                    conn.execute(f"RELEASE {savepoint}")
-                except sqlite3.Error as rb_exc:
-                    self._abort(conn, batch + done, rb_exc)
+                backend.execute(f"RELEASE {savepoint}")
+            except BaseException as exc:
+                self._check(exc)
+                if backend.is_fatal(exc):
+                    self._abort(batch + done, exc)
+                    return
+                try:  # the job's own error: undo only this job
+                    backend.execute(f"ROLLBACK TO {savepoint}")
+                    backend.execute(f"RELEASE {savepoint}")
+                except backend.error as rb_exc:  # type: ignore[attr-defined]
+                    self._abort(batch + done, rb_exc)
                     return
                 job.result, job.error = None, exc
-        self._commit(conn, batch, batch + done)
+        self._commit(batch, batch + done)
 
-    def _begin(self, conn: sqlite3.Connection, everyone: list[_Job]) -> bool:
+    def _begin(self, everyone: list[_Job]) -> bool:
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+            self._backend.begin()
+        except Exception as exc:
             self._fail(everyone, exc)
             return False
         return True
 
-    def _abort(self, conn: sqlite3.Connection, everyone: list[_Job], exc: BaseException) -> None:
-        self._rollback(conn)
+    def _abort(self, everyone: list[_Job], exc: BaseException) -> None:
+        self._backend.rollback()
         self._fail(everyone, exc)
 
-    def _commit(self, conn: sqlite3.Connection, batch: list[_Job], everyone: list[_Job]) -> None:
+    def _commit(self, batch: list[_Job], everyone: list[_Job]) -> None:
         try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._abort(conn, everyone, exc)
+            self._backend.commit()
+        except Exception as exc:
+            self._check(exc)
+            self._abort(everyone, exc)
             return
         self.commits += 1
         self.jobs += len(batch)
-        self.committed_inserts = self.watched_inserts
+        self.committed_inserts = self._backend.inserts
         self._wake(everyone)
-
-    @staticmethod
-    def _rollback(conn: sqlite3.Connection) -> None:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
 
     def _fail(self, batch: list[_Job], exc: BaseException) -> None:
         log.error("store.commit_failed", error=str(exc), jobs=len(batch))

@@ -19,6 +19,11 @@ COUNT_CAP = 10_000
 MAX_TEXT = 200
 
 
+def like_escape(text: str) -> str:
+    """``text`` as a literal part of a LIKE pattern (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def alert_page(
     db: Database,
     status: str,
@@ -42,8 +47,8 @@ def alert_page(
         sql += " AND severity = ?"
         params.append(severity)
     if text:
-        sql += " AND instr(lower(title), ?) > 0"
-        params.append(text.lower())
+        sql += " AND lower(title) LIKE ? ESCAPE '\\'"
+        params.append("%" + like_escape(text.lower()) + "%")
     if before is not None:
         sql += " AND id < ?"
         params.append(before)
