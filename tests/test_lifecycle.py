@@ -9,8 +9,11 @@ import pytest
 
 from alertd import alerts
 from alertd.mapping import Decision
-from alertd.store import connect
 from alertd.store.schema import migrate
+from postgres import connect
+
+# Each test on SQLite and on PostgreSQL (tests/postgres.py).
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 T0 = 1_800_000_000.0
 

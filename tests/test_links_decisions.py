@@ -12,8 +12,11 @@ import pytest
 
 from alertd import links
 from alertd.config import build_config
-from alertd.store import connect
 from alertd.store.schema import migrate
+from postgres import connect
+
+# Each test on SQLite and on PostgreSQL (tests/postgres.py).
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 SECRET = b"s" * 32
 NOW = 1_800_000_000.0

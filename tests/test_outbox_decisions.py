@@ -14,8 +14,11 @@ from alertd.channels import DeliveryResult, DeliveryState
 from alertd.config import build_config
 from alertd.mapping import Decision
 from alertd.plugins import make_manager
-from alertd.store import connect
 from alertd.store.schema import migrate
+from postgres import connect
+
+# Each test on SQLite and on PostgreSQL (tests/postgres.py).
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 T0 = 1_800_000_000.0
 PEOPLE = {

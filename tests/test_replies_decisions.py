@@ -5,11 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from alertd import alerts, outbox, replies
 from alertd.config import build_config
 from alertd.mapping import Decision
-from alertd.store import connect
 from alertd.store.schema import migrate
+from postgres import connect
+
+# Each test on SQLite and on PostgreSQL (tests/postgres.py).
+pytestmark = pytest.mark.usefixtures("each_backend")
 
 T0 = 1_800_000_000.0
 ALICE = "+15550000001"

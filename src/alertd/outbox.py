@@ -143,8 +143,8 @@ def requeue_interrupted(db: Database, now: float) -> int:
 
 
 # A pending row whose earlier send may have gone out is not 'cancelled' when its alert stops.
-_STOPPED_STATUS = "CASE WHEN in_doubt THEN 'unknown' ELSE 'cancelled' END"
-_STOPPED_ERROR = "CASE WHEN in_doubt THEN ? || '; an earlier send was interrupted and may have arrived' ELSE ? END"
+_STOPPED_STATUS = "CASE WHEN in_doubt = 1 THEN 'unknown' ELSE 'cancelled' END"
+_STOPPED_ERROR = "CASE WHEN in_doubt = 1 THEN ? || '; an earlier send was interrupted and may have arrived' ELSE ? END"
 
 
 def cancel_pending(db: Database, alert_id: int, reason: str, now: float) -> int:

@@ -16,6 +16,7 @@ sent as 0/1); ``numeric`` results (``SUM`` of integers) come back as int or floa
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from typing import Any
 import psycopg
 from psycopg import ClientCursor
 from psycopg.adapt import Dumper, Loader
-from psycopg.pq import Format
+from psycopg.pq import Format, TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from alertd.errors import StoreUnavailable
@@ -35,6 +36,7 @@ from alertd.store.pgurl import redacted
 __all__ = ["Database", "PgWriteBackend", "PoolDatabase", "connect", "translate"]
 
 log = get_logger("alertd.store")
+_savepoints = itertools.count(1)
 
 # One token at a time: a quoted literal or identifier or a comment (kept, its % doubled),
 # a placeholder, a bare %, or the column name ``user`` (a reserved word in PostgreSQL).
@@ -191,7 +193,19 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
-        """A write transaction (``alertd.store.write_transaction`` on PostgreSQL)."""
+        """A write transaction (``alertd.store.write_transaction`` on PostgreSQL); inside one,
+        a savepoint (as sqlite-utils' ``atomic``)."""
+        if self.conn.info.transaction_status != TransactionStatus.IDLE:
+            name = f"nested{next(_savepoints)}"
+            self.conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield self
+            except BaseException:
+                if not self.conn.closed:
+                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                raise
+            self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            return
         self.conn.execute("BEGIN")
         try:
             yield self
@@ -200,6 +214,8 @@ class Database:
             if not self.conn.closed:
                 self.conn.execute("ROLLBACK")
             raise
+
+    atomic = transaction  # sqlite-utils' name (scripts and tests use it)
 
     def close(self) -> None:
         self.conn.close()
