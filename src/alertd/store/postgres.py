@@ -251,11 +251,20 @@ class PoolDatabase:
         )
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
-        try:
-            with self._pool.connection() as conn:
-                return _run(conn, sql, params)
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise StoreUnavailable(f"database read failed: {_first_line(exc)}") from None
+        """Run a read. A pooled connection the server has dropped since (a restart, a failover)
+        is found broken on use: the pool discards it, and the read is tried once more."""
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection() as conn:
+                    try:
+                        return _run(conn, sql, params)
+                    except psycopg.OperationalError:
+                        if attempt == 1 and conn.broken:
+                            continue
+                        raise
+            except (PoolTimeout, psycopg.OperationalError) as exc:
+                raise StoreUnavailable(f"database read failed: {_first_line(exc)}") from None
+        raise AssertionError("unreachable")
 
     def has_table(self, name: str) -> bool:
         return self.execute("SELECT to_regclass(?) IS NOT NULL", [name]).fetchone()[0]  # type: ignore[no-any-return]
