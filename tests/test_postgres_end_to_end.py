@@ -117,6 +117,8 @@ def test_the_daemon_on_postgresql_answers_503_while_it_is_down_and_takes_the_ret
             server.stop()
             refused = daemon.post(f"/in/{TOKEN}", content=body, headers=headers_for(alarm))
             assert refused.status_code == 503, refused.text
+            wait_until(lambda: daemon.get("/readyz").status_code == 503, timeout=10, what="/readyz failing")
+            assert "database unreachable" in daemon.get("/readyz").text
             server.start()
             # SNS retries the same delivery: once the database is back it is taken, once.
             wait_until(
@@ -124,6 +126,7 @@ def test_the_daemon_on_postgresql_answers_503_while_it_is_down_and_takes_the_ret
                 timeout=30,
                 what="the retried delivery accepted",
             )
+            assert daemon.get("/readyz").status_code == 200
             logged = rows(url, "SELECT outcome FROM inbound_log WHERE accepted = 1")
             assert logged == [{"outcome": "Mapped Open"}]
             assert [r["status"] for r in rows(url, "SELECT status FROM alerts")] == ["open"]

@@ -248,3 +248,24 @@ async def test_writes_while_postgresql_is_down_fail_and_resume_when_it_returns(t
             await store.aclose()
     finally:
         server.cleanup()
+
+
+async def test_a_batch_that_meets_a_serialization_failure_is_run_again(pg_url: str, tmp_path: Path) -> None:
+    store = Store(tmp_path / "unused.db", url=pg_url)
+    store.open()
+    store.start()
+    runs: list[int] = []
+
+    def job(db: Any) -> str:
+        runs.append(1)
+        db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('k', 'v', 0)")
+        if len(runs) == 1:  # the server reports a serialization failure (SQLSTATE 40001), once
+            db.execute("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$")
+        return "done"
+
+    try:
+        assert await store.write(job) == "done"
+        assert len(runs) == 2
+        assert await store.read(lambda db: db.execute("SELECT COUNT(*) FROM meta WHERE key = 'k'").fetchone()[0]) == 1
+    finally:
+        await store.aclose()

@@ -34,6 +34,8 @@ def build_quart(runtime: Runtime) -> QuartTrio:
             problems.append("store closed")
         if not runtime.ready:
             problems.append("starting")
+        if runtime.store.is_open and not await runtime.store.reachable():
+            problems.append("database unreachable")  # PostgreSQL: a load balancer drops this instance
         if problems:
             return Response("not ready: " + ", ".join(problems) + "\n", status=503, content_type="text/plain")
         return Response("ready\n", content_type="text/plain")

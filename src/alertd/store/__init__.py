@@ -172,6 +172,14 @@ class Store:
 
         return await trio.to_thread.run_sync(run)
 
+    async def reachable(self) -> bool:
+        """Whether the database answers (PostgreSQL, within a second; a SQLite file always does)."""
+        if self._pool_db is None:
+            return True
+        import trio
+
+        return await trio.to_thread.run_sync(self._pool_db.ping)
+
     async def aclose(self) -> None:
         if self._writer is not None:
             await self._writer.aclose()

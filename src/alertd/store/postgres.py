@@ -269,6 +269,15 @@ class PoolDatabase:
     def has_table(self, name: str) -> bool:
         return self.execute("SELECT to_regclass(?) IS NOT NULL", [name]).fetchone()[0]  # type: ignore[no-any-return]
 
+    def ping(self, timeout: float = 1.0) -> bool:
+        """Whether the server answers within ``timeout`` seconds (``/readyz``)."""
+        try:
+            with self._pool.connection(timeout=timeout) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except (PoolTimeout, psycopg.Error):
+            return False
+
     def close(self) -> None:
         self._pool.close()
 

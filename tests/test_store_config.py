@@ -1,0 +1,81 @@
+"""``[store] url`` (PostgreSQL) and ``pool_size``: what is accepted, what is refused and how it
+is said (file, key path, what was expected; never the URL, which may hold a password)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alertd.config import ConfigError, load_config
+from alertd.plugins import make_manager
+from alertd.store.pgurl import redacted
+from helpers import run_cli_in_process
+
+SECRET = "hunter2-secret"
+CASES = [
+    (
+        "not postgresql",
+        f'[store]\nurl = "mysql://u:{SECRET}@h/db"\n',
+        "store.url: expected a URL starting with postgresql:// (postgresql://user@host:port/database); "
+        "found a secret value of 29 characters (not shown)",
+    ),
+    (
+        "no database",
+        f'[store]\nurl = "postgresql://u:{SECRET}@h:5432"\n',
+        "store.url: expected a postgresql:// URL naming its database",
+    ),
+    (
+        "bad port",
+        f'[store]\nurl = "postgresql://u:{SECRET}@h:99999/db"\n',
+        "store.url: expected a postgresql://user@host:port/database URL (the port must be a number of 1 to 65535)",
+    ),
+    (
+        "too long",
+        '[store]\nurl = "postgresql://h/' + "d" * 2100 + '"\n',
+        "store.url: expected a postgresql:// URL of at most 2048 characters",
+    ),
+    (
+        "path and url",
+        f'[store]\npath = "a.db"\nurl = "postgresql://u:{SECRET}@h/db"\n',
+        "store: expected set either path (SQLite) or url (PostgreSQL), not both",
+    ),
+    ("pool too big", "[store]\npool_size = 65\n", "store.pool_size: expected a number <= 64; found number 65"),
+    ("pool zero", "[store]\npool_size = 0\n", "store.pool_size: expected a number >= 1; found number 0"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_bad_store_settings_name_the_key_and_never_show_the_url(
+    tmp_path: Path, name: str, text: str, expected: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, make_manager())
+    message = str(info.value)
+    assert f"{path}: {expected}" in message
+    assert SECRET not in message
+
+
+def test_a_postgresql_url_is_accepted_and_its_password_kept_secret(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_text(f'[store]\nurl = "postgresql://alertd:{SECRET}@db.internal:5433/alertd"\npool_size = 8\n')
+    config = load_config(path, make_manager())
+    assert config.raw.store.url is not None and config.raw.store.pool_size == 8
+    assert SECRET not in repr(config.raw.store) and SECRET not in str(config.raw.store.url)
+    assert redacted(config.raw.store.url.get_secret_value()) == "postgresql://alertd:***@db.internal:5433/alertd"
+    checked = run_cli_in_process("check-config", "-c", str(path))
+    assert checked.returncode == 0, checked.stderr
+    assert SECRET not in checked.stdout + checked.stderr
+
+
+def test_an_unreachable_postgresql_is_one_line_without_the_password(tmp_path: Path) -> None:
+    from helpers import free_port
+
+    path = tmp_path / "a.toml"
+    path.write_text(f'[store]\nurl = "postgresql://alertd:{SECRET}@127.0.0.1:{free_port()}/alertd"\n')
+    result = run_cli_in_process("alerts", "-c", str(path))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("cannot connect to postgresql://alertd:***@127.0.0.1:") and SECRET not in line
