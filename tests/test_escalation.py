@@ -18,11 +18,11 @@ from alertd import alerts, apply, escalation, outbox
 from alertd.config import build_config
 from alertd.escalation import Position, advance, fire_due, level_targets
 from alertd.mapping import Decision
-from alertd.store import connect
 from alertd.store.schema import migrate
 from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, post_envelope, sample_message, sns_config
 from inprocess import InProcess, in_process
+from postgres import connect
 from sns_signing import headers_for, notification
 
 # --- the pure sequence ------------------------------------------------------------------
@@ -120,6 +120,7 @@ def test_plan_fires_levels_at_their_times_and_repeats(tmp_path: Path) -> None:
     assert sorted({s for s, _u, _k in steps(db, alert_id)}) == ["0:0", "0:1", "1:0", "1:1"]
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 def test_empty_level_is_skipped_at_once_and_recorded(tmp_path: Path) -> None:
     policy = {"levels": [{"schedules": ["night"]}, {"users": ["b"]}]}
     people = {

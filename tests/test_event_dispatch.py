@@ -16,11 +16,12 @@ import pytest
 from alertd import alerts, hookspecs
 from alertd.engine.events import events_after, loops_to_wake, read_cursor, save_cursor
 from alertd.mapping import Decision
-from alertd.store import Store, connect
+from alertd.store import Store
 from alertd.store.schema import migrate
 from alertd.timeline import EventKind
 from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
+from postgres import connect
 from sns_signing import notification
 
 OPEN = Decision("open", "Mapped Open", source_id="s", title="t")
@@ -46,6 +47,7 @@ def test_every_kind_written_in_the_code_is_in_the_enum() -> None:
     assert written - {k.value for k in EventKind} == set()
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 def test_add_event_refuses_an_unknown_kind(tmp_path: Path) -> None:
     db = connect(tmp_path / "a.db")
     migrate(db)
@@ -80,6 +82,7 @@ def test_an_existing_database_starts_its_cursor_at_its_last_event(tmp_path: Path
     assert read_cursor(db) == last + 1
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 def test_a_new_database_dispatches_from_its_first_event(tmp_path: Path) -> None:
     db = connect(tmp_path / "a.db")
     migrate(db)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from alertd import handshakes
-from alertd.store import connect
 from alertd.store.schema import MIGRATIONS, migrate
 from helpers import ROOT, run_cli_in_process, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
+from postgres import connect
 
 KNOCK_TOKEN = "knock-integration-token-0123456789abcdef"
 
@@ -85,6 +85,7 @@ async def test_a_handshake_out_of_bounds_is_a_400_with_a_log_row(tmp_path: Path)
         assert db.rows("SELECT * FROM source_handshakes") == []
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 def test_record_merges_detail_and_refuses_out_of_bounds(tmp_path: Path) -> None:
     db = connect(tmp_path / "h.db")
     migrate(db)

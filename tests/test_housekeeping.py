@@ -11,10 +11,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alertd.engine.housekeeping import CHORES, next_fire, read_due, write_due
-from alertd.store import connect
 from alertd.store.schema import migrate
 from helpers import DaemonProcess, wait_until, write_config
 from inbound_fixtures import Db
+from postgres import connect
 
 T0 = 1_780_000_000.0  # 2026-05-28 20:26:40 UTC
 
@@ -25,6 +25,7 @@ def test_next_fire_follows_the_trigger() -> None:
     assert time.gmtime(next_fire(daily, T0))[3:5] == (1, 0)
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 def test_due_time_is_a_row(tmp_path: Path) -> None:
     db = connect(tmp_path / "a.db")
     migrate(db)

@@ -13,11 +13,11 @@ import pytest
 from alertd import apply, escalation, outbox
 from alertd.config import ConfigError, build_config
 from alertd.mapping import Decision
-from alertd.store import connect
 from alertd.store.schema import migrate
 from helpers import ROOT, SAMPLES, run_cli_in_process
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
+from postgres import connect
 from sns_signing import headers_for, notification
 
 PEOPLE = """
@@ -150,6 +150,7 @@ async def test_owners_are_paged_when_there_is_no_policy(tmp_path: Path) -> None:
         assert "paged its owners carol (owner of the alert, member of dbas)" in shown.stdout, shown.stdout
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 def test_a_level_that_reaches_nobody_pages_the_owners(tmp_path: Path) -> None:
     config = build_config(
         tmp_path / "a.toml",

@@ -205,6 +205,7 @@ def test_the_same_source_twice_at_once_opens_one_alert(tmp_path: Path) -> None:
             assert outcomes == ["Mapped Appended", "Mapped Open"]
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 def test_the_write_job_writes_nothing_when_the_state_needs_details_it_lacks(tmp_path: Path) -> None:
     """receive() then evaluates again with ``open_rule``: record_message must leave no trace."""
     from types import SimpleNamespace
@@ -212,8 +213,8 @@ def test_the_write_job_writes_nothing_when_the_state_needs_details_it_lacks(tmp_
     from alertd.inbound import InboundMessage, InboundRequest
     from alertd.mapping import evaluate
     from alertd.receive import record_message
-    from alertd.store import connect
     from alertd.store.schema import migrate
+    from postgres import connect
 
     db = connect(tmp_path / "alertd.db")
     migrate(db)

@@ -445,13 +445,15 @@ def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Pa
     assert out.returncode == 2 and "no alert #99" in out.stderr
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 def test_events_handed_out_again_run_a_workflow_once(tmp_path: Path) -> None:
     """The dispatcher is at least once (a crash before its cursor is saved replays a batch)."""
     from alertd import alerts, workflows
     from alertd.engine.events import events_after
     from alertd.mapping import Decision
-    from alertd.store import connect, write_transaction
+    from alertd.store import write_transaction
     from alertd.store.schema import migrate
+    from postgres import connect
 
     config_path, _sent = make_config(tmp_path, REPEATS)
     config = load_config(config_path)
