@@ -1,6 +1,6 @@
 """bench/ingest: signed SNS CloudWatch notifications into a daemon on loopback, at rising concurrency.
 
-    .venv/bin/python bench/ingest.py [--levels 1,8,32] [--duration 5] [--runs 3] [--quick]
+    .venv/bin/python bench/ingest.py [--levels 1,8,32] [--duration 5] [--runs 3] [--quick] [--store both]
 
 For each run and concurrency level a fresh daemon (fresh database) takes a mix of new alarms,
 repeats and recoveries from a separate load process (bench/loadgen.py) for a bounded time. Printed:
@@ -9,6 +9,11 @@ against a trivial endpoint of the same server (GET /healthz) measured in the sam
 Afterwards the inbound log must hold exactly every 2xx-answered message (checked, not assumed).
 If Prometheus Alertmanager is installed (Debian: prometheus-alertmanager), the same concurrency is
 run against its POST /api/v2/alerts and the ratio printed. Figures are medians over the runs.
+
+``--store postgresql`` runs the SNS levels on PostgreSQL (``[store] url``: a server started
+for the run from Debian's postgresql as the tests start it, tests/postgres.py, a fresh database
+per level) instead of SQLite; ``--store both`` runs each level on both, back to back, and prints
+PostgreSQL's req/s beside SQLite's of the same run.
 
 The webhook level: the same mix as generic JSON webhooks (``type = "webhook"``, HMAC-SHA256
 signed, a delivery id header each) to a fresh daemon at each concurrency, printed beside the SNS
@@ -139,8 +144,13 @@ def webhook_pool(traffic: list[tuple[str, str]]) -> list[tuple[str, bytes, dict[
     return out
 
 
-def verify_log(db: Path, answered: set[str]) -> dict[str, Any]:
-    conn = sqlite3.connect(db)
+def verify_log(db: Path | str, answered: set[str]) -> dict[str, Any]:
+    if isinstance(db, str):  # a PostgreSQL URL
+        from alertd.store import postgres
+
+        conn: Any = postgres.connect(db)
+    else:
+        conn = sqlite3.connect(db)
     accepted = {r[0] for r in conn.execute("SELECT source_message_id FROM inbound_log WHERE accepted = 1")}
     outcomes = dict(conn.execute("SELECT outcome, COUNT(*) FROM inbound_log GROUP BY outcome").fetchall())
     conn.close()
@@ -155,9 +165,13 @@ def verify_log(db: Path, answered: set[str]) -> dict[str, Any]:
     }
 
 
-def alertd_level(tmp: Path, pool: list, concurrency: int, duration: float, token: str = TOKEN) -> dict[str, Any]:
+def alertd_level(
+    tmp: Path, pool: list, concurrency: int, duration: float, token: str = TOKEN, store_url: str | None = None
+) -> dict[str, Any]:
     # info: what a deployment runs with (one log line per request)
     config = sns_config(tmp, WEBHOOK_INTEGRATION)
+    if store_url is not None:
+        config.write_text(config.read_text().replace(f'path = "{tmp / "alertd.db"}"', f'url = "{store_url}"', 1))
     daemon = DaemonProcess(config).start()
     try:
         port = int(daemon.url.rsplit(":", 1)[1])
@@ -183,7 +197,7 @@ def alertd_level(tmp: Path, pool: list, concurrency: int, duration: float, token
     finally:
         daemon.stop()
         daemon.kill()
-    check = verify_log(tmp / "alertd.db", answered)
+    check = verify_log(store_url or tmp / "alertd.db", answered)
     for result in (trivial, ingest):
         result.pop("ok_indexes")
     return {
@@ -266,7 +280,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pool", type=int, default=16000, help="signed notifications prepared per level")
     parser.add_argument("--quick", action="store_true", help="one short run at concurrency 8")
+    parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="sqlite")
     args = parser.parse_args()
+    if args.store != "sqlite":
+        pg_main(args)
+        return
     if args.quick:
         args.levels, args.duration, args.runs, args.pool = "8", 2.0, 1, 3000
     levels = [int(x) for x in args.levels.split(",")]
@@ -379,6 +397,61 @@ def main() -> None:
             f"{row['rps']:9.0f} {w['ratio_to_sns']:11.2f}"
         )
     summary("ingest", {"levels": rows, "runs": args.runs, "duration_s": args.duration})
+
+
+def pg_main(args: argparse.Namespace) -> None:
+    """The SNS levels on PostgreSQL (and, with ``both``, on SQLite in the same run)."""
+    from postgres import PgServer, find_bindir
+
+    levels = [int(x) for x in args.levels.split(",")]
+    pool = signed_pool(args.pool)
+    stores = ["sqlite", "postgresql"] if args.store == "both" else ["postgresql"]
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in stores for c in levels}
+    server = PgServer(find_bindir())
+    server.start()
+    try:
+        for run in range(args.runs):
+            for c in levels:
+                for store in stores if run % 2 == 0 else stores[::-1]:  # alternate who goes first
+                    url = server.empty_database() if store == "postgresql" else None
+                    with tempfile.TemporaryDirectory() as tmp:
+                        result = alertd_level(Path(tmp), pool, c, args.duration, store_url=url)
+                    results[(store, c)].append(result)
+                    i = result["ingest"]
+                    print(
+                        f"run {run + 1} c={c:>3} {store:>10}: {i['rps']:7.0f} req/s  p50 {i['p50_ms']:6.1f} ms  "
+                        f"p99 {i['p99_ms']:6.1f} ms  errors {i['errors']}  msgs/commit "
+                        f"{result['messages_per_commit']:.1f}  log: missing {result['log']['missing']} "
+                        f"unanswered {result['log']['logged_but_unanswered']}"
+                    )
+    finally:
+        server.cleanup()
+    print("\nmedians over runs (req/s; p50 / p99 ms)")
+    print(f"{'conc':>4} " + " ".join(f"{s:>26}" for s in stores) + ("  pg/sqlite" if len(stores) == 2 else ""))
+    rows = []
+    for c in levels:
+        row: dict[str, Any] = {"concurrency": c}
+        cells = []
+        for s in stores:
+            runs = results[(s, c)]
+            row[s] = {
+                "rps": median([r["ingest"]["rps"] for r in runs]),
+                "p50_ms": median([r["ingest"]["p50_ms"] for r in runs]),
+                "p99_ms": median([r["ingest"]["p99_ms"] for r in runs]),
+                "errors": sum(r["ingest"]["errors"] for r in runs),
+                "log_missing": sum(r["log"]["missing"] for r in runs),
+                "runs_rps": [round(r["ingest"]["rps"]) for r in runs],
+            }
+            cells.append(f"{row[s]['rps']:8.0f} ({row[s]['p50_ms']:5.1f} / {row[s]['p99_ms']:6.1f})")
+        ratio = ""
+        if len(stores) == 2 and row["sqlite"]["rps"]:
+            row["pg_over_sqlite"] = row["postgresql"]["rps"] / row["sqlite"]["rps"]
+            ratio = f"  {row['pg_over_sqlite']:9.2f}"
+        rows.append(row)
+        print(f"{c:>4} " + " ".join(f"{cell:>26}" for cell in cells) + ratio)
+        if any(row[s]["log_missing"] for s in stores):
+            print("  !! messages answered 2xx are missing from the inbound log")
+    summary("ingest_store", {"levels": rows, "runs": args.runs, "duration_s": args.duration, "stores": stores})
 
 
 if __name__ == "__main__":
