@@ -87,8 +87,8 @@ def enqueue_closure_notices(db: Database, config: Config, alert_id: int, now: fl
     """Tell everyone who was paged for an alert that it closed, on the methods that reached them,
     except kinds whose channel declares ``closure_notices = False`` (a phone call)."""
     rows = db.execute(
-        "SELECT DISTINCT user, kind, address FROM outbox WHERE alert_id = ? AND purpose = 'alert' "
-        "AND status IN ('sent', 'delivered', 'unknown')",
+        "SELECT user, kind, address FROM outbox WHERE alert_id = ? AND purpose = 'alert' "
+        "AND status IN ('sent', 'delivered', 'unknown') GROUP BY user, kind, address ORDER BY MIN(id)",
         [alert_id],
     ).fetchall()
     count = 0

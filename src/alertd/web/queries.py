@@ -68,8 +68,8 @@ def paged_users(db: Database, alert_ids: list[int]) -> dict[int, list[str]]:
     marks = ",".join("?" * len(alert_ids))
     out: dict[int, list[str]] = {}
     for alert_id, user in db.execute(
-        f"SELECT DISTINCT alert_id, user FROM outbox WHERE alert_id IN ({marks}) AND purpose != 'closed' "
-        "ORDER BY alert_id, id",
+        f"SELECT alert_id, user FROM outbox WHERE alert_id IN ({marks}) AND purpose != 'closed' "
+        "GROUP BY alert_id, user ORDER BY alert_id, MIN(id)",
         alert_ids,
     ).fetchall():
         out.setdefault(alert_id, []).append(user)
