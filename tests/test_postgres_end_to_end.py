@@ -146,3 +146,91 @@ def test_the_daemon_on_postgresql_answers_503_while_it_is_down_and_takes_the_ret
         assert refused_backup.stderr.strip().endswith("use pg_dump (e.g. pg_dump -Fc)")
     finally:
         server.cleanup()
+
+
+async def test_every_console_page_and_api_read_answers_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """A sweep of the read side on PostgreSQL: each console page and each GET route of the
+    OpenAPI document (path parameters filled with existing rows) answers 200."""
+    import re
+    import time
+
+    from alertd.web.auth import hash_password, set_password
+    from web_fixtures import EXTRAS, PASSWORD, alarm_request, csrf_of, web_config
+
+    api_token = "api-read-token-0123456789abcdef0123456789"
+    config = web_config(tmp_path, EXTRAS, server=f'api_tokens = ["{api_token}"]')
+    config.write_text(config.read_text().replace(f'path = "{tmp_path / "alertd.db"}"', f'url = "{pg_url}"'))
+    db = postgres.connect(pg_url)
+    with db.transaction():
+        set_password(db, "alice", hash_password(PASSWORD), time.time())
+    db.close()
+    auth = {"Authorization": f"Bearer {api_token}"}
+    async with in_process(config) as app:
+        for name in ("first", "second"):
+            body, headers = alarm_request(name)
+            assert (await app.post(f"/in/{TOKEN}", content=body, headers=headers)).status_code == 200
+        alert_id = rows(pg_url, "SELECT MIN(id) AS id FROM alerts")[0]["id"]
+        assert (await app.post(f"/api/v1/alerts/{alert_id}/ack", headers=auth)).status_code in (200, 404, 405)
+        values = {
+            "alert_id": alert_id,
+            "id": alert_id,
+            "inbound_id": rows(pg_url, "SELECT MIN(id) AS id FROM inbound_log")[0]["id"],
+            "name": "alarms",
+            "integration": "alarms",
+            "schedule": "primary",
+            "user": "alice",
+            "policy": "ops",
+            "workflow": "raise-on-open",
+            "heartbeat": "nightly-backup",
+        }
+        spec = (await app.get("/api/v1/openapi.json", headers=auth)).json()
+        checked = 0
+        for path, operations in spec["paths"].items():
+            if "get" not in operations:
+                continue
+            names = re.findall(r"\{(\w+)\}", path)
+            if any(n not in values for n in names):
+                continue
+            url = path
+            named = {
+                "heartbeats": "nightly-backup",
+                "workflows": "raise-on-open",
+                "schedules": "primary",
+                "users": "alice",
+                "escalation-policies": "ops",
+            }
+            for n in names:
+                value = values[n]
+                if n == "name":
+                    value = next((v for k, v in named.items() if f"/{k}/" in path), value)
+                url = url.replace("{" + n + "}", str(value))
+            response = await app.get(url, headers=auth)
+            assert response.status_code == 200, (url, response.text[:300])
+            checked += 1
+        assert checked >= 10
+        form = await app.get("/login")
+        login = await app.post(
+            "/login", data={"user": "alice", "password": PASSWORD, "csrf": csrf_of(form.text), "next": "/alerts"}
+        )
+        assert login.status_code == 303, login.text
+        pages = [
+            "/alerts",
+            "/alerts?status=open",
+            f"/alerts/{alert_id}",
+            "/alerts?q=first",
+            "/inbound",
+            f"/inbound/{values['inbound_id']}",
+            "/inbound?outcome=mapped-open",
+            "/integrations",
+            "/heartbeats",
+            "/maintenance",
+            "/oncall",
+            "/oncall/primary?days=7",
+            "/people",
+            "/people/alice",
+            "/workflows",
+        ]
+        for page in pages:
+            response = await app.get(page)
+            assert response.status_code == 200, (page, response.text[:300])
+        assert "first" in (await app.get("/alerts?q=first")).text

@@ -80,7 +80,7 @@ def status_counts(db: Database) -> dict[str, int]:
     """Alerts per status, each capped at COUNT_CAP + 1 (shown as "10000+")."""
     return {
         status: db.execute(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM alerts WHERE status = ? LIMIT ?)", [status, COUNT_CAP + 1]
+            "SELECT COUNT(*) FROM (SELECT 1 FROM alerts WHERE status = ? LIMIT ?) AS capped", [status, COUNT_CAP + 1]
         ).fetchone()[0]
         for status in ("open", "acknowledged", "closed")
     }
