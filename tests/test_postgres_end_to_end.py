@@ -154,6 +154,7 @@ async def test_every_console_page_and_api_read_answers_on_postgresql(tmp_path: P
     import re
     import time
 
+    from alertd.commands import run_alert_action
     from alertd.web.auth import hash_password, set_password
     from web_fixtures import EXTRAS, PASSWORD, alarm_request, csrf_of, web_config
 
@@ -169,8 +170,25 @@ async def test_every_console_page_and_api_read_answers_on_postgresql(tmp_path: P
         for name in ("first", "second"):
             body, headers = alarm_request(name)
             assert (await app.post(f"/in/{TOKEN}", content=body, headers=headers)).status_code == 200
-        alert_id = rows(pg_url, "SELECT MIN(id) AS id FROM alerts")[0]["id"]
-        assert (await app.post(f"/api/v1/alerts/{alert_id}/ack", headers=auth)).status_code in (200, 404, 405)
+        alert_id, other_id = [r["id"] for r in rows(pg_url, "SELECT id FROM alerts ORDER BY id")]
+        # Every alert action, as the API and the CLI run them.
+        steps: list[tuple[str, int, dict[str, Any]]] = [
+            ("ack", alert_id, {}),
+            ("unack", alert_id, {}),
+            ("snooze", alert_id, {"seconds": 600}),
+            ("unack", alert_id, {}),
+            ("escalate", alert_id, {}),
+            ("reassign", alert_id, {"policy": "ops"}),
+            ("note", alert_id, {"text": "looking"}),
+            ("merge", other_id, {"into": alert_id}),
+        ]
+        for action, target, args in steps:
+            await run_alert_action(app.runtime, action, target, actor="alice", via="api", **args)
+        kinds = {r["kind"] for r in rows(pg_url, "SELECT kind FROM alert_events WHERE alert_id = ?", [alert_id])}
+        assert {"acknowledged", "unacknowledged", "snoozed", "reassigned", "note_added", "duplicate_merged"} <= kinds
+        assert rows(pg_url, "SELECT status, merged_into FROM alerts WHERE id = ?", [other_id]) == [
+            {"status": "closed", "merged_into": alert_id}
+        ]
         values = {
             "alert_id": alert_id,
             "id": alert_id,
