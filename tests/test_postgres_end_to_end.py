@@ -159,7 +159,9 @@ async def test_every_console_page_and_api_read_answers_on_postgresql(tmp_path: P
     from web_fixtures import EXTRAS, PASSWORD, alarm_request, csrf_of, web_config
 
     api_token = "api-read-token-0123456789abcdef0123456789"
-    config = web_config(tmp_path, EXTRAS, server=f'api_tokens = ["{api_token}"]')
+    beat_token = "heartbeat-test-token-0123456789abcdef"
+    extras = EXTRAS.replace("[heartbeats.nightly-backup]\n", f'[heartbeats.nightly-backup]\ntoken = "{beat_token}"\n')
+    config = web_config(tmp_path, extras, server=f'api_tokens = ["{api_token}"]')
     config.write_text(config.read_text().replace(f'path = "{tmp_path / "alertd.db"}"', f'url = "{pg_url}"'))
     db = postgres.connect(pg_url)
     with db.transaction():
@@ -184,6 +186,14 @@ async def test_every_console_page_and_api_read_answers_on_postgresql(tmp_path: P
         ]
         for action, target, args in steps:
             await run_alert_action(app.runtime, action, target, actor="alice", via="api", **args)
+        # A heartbeat ping and a maintenance window, through their HTTP routes.
+        assert (await app.post(f"/hb/{beat_token}", content=b"backup ok")).status_code == 200
+        assert rows(pg_url, "SELECT state, ping_count FROM heartbeats") == [{"state": "up", "ping_count": 1}]
+        window = {"integrations": ["alarms"], "reason": "db upgrade", "duration_minutes": 30}
+        added = await app.post("/api/v1/maintenance", json=window, headers=auth)
+        assert added.status_code in (200, 201), added.text
+        ended = await app.post(f"/api/v1/maintenance/{added.json()['id']}/end", headers=auth)
+        assert ended.status_code == 200, ended.text
         kinds = {r["kind"] for r in rows(pg_url, "SELECT kind FROM alert_events WHERE alert_id = ?", [alert_id])}
         assert {"acknowledged", "unacknowledged", "snoozed", "reassigned", "note_added", "duplicate_merged"} <= kinds
         assert rows(pg_url, "SELECT status, merged_into FROM alerts WHERE id = ?", [other_id]) == [
