@@ -79,3 +79,17 @@ def test_an_unreachable_postgresql_is_one_line_without_the_password(tmp_path: Pa
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert line.startswith("cannot connect to postgresql://alertd:***@127.0.0.1:") and SECRET not in line
+
+
+def test_the_daemon_without_its_postgresql_stops_in_one_line(tmp_path: Path) -> None:
+    from helpers import free_port, run_cli
+
+    path = tmp_path / "a.toml"
+    path.write_text(
+        f'[server]\nlisten = "127.0.0.1:{free_port()}"\n'
+        f'[store]\nurl = "postgresql://alertd:{SECRET}@127.0.0.1:{free_port()}/alertd"\n'
+    )
+    result = run_cli("run", "-c", str(path), timeout=30)
+    assert result.returncode == 2
+    assert "cannot connect to postgresql://alertd:***@127.0.0.1:" in result.stderr
+    assert SECRET not in result.stderr and "Traceback" not in result.stderr
