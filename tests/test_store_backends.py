@@ -269,3 +269,31 @@ async def test_a_batch_that_meets_a_serialization_failure_is_run_again(pg_url: s
         assert await store.read(lambda db: db.execute("SELECT COUNT(*) FROM meta WHERE key = 'k'").fetchone()[0]) == 1
     finally:
         await store.aclose()
+
+
+def test_housekeeping_prunes_in_batches_on_both(backend_db: Any) -> None:
+    from alertd import ledger, replies
+    from alertd.heartbeats import prune_pings
+
+    db = backend_db
+    with write_transaction(db):
+        for at in (1.0, 2.0, 3.0, 10.0):
+            db.execute(
+                "INSERT INTO inbound_log (received_at, method, headers, body, body_size, outcome, status) "
+                "VALUES (?, 'POST', '{}', ?, 0, 'Unmapped', 200)",
+                [at, b""],
+            )
+            db.execute(
+                "INSERT INTO heartbeat_pings (heartbeat, received_at, method, body, body_size) "
+                "VALUES ('b', ?, 'GET', ?, 0)",
+                [at, b""],
+            )
+            replies.first_receipt(db, f"r{at}", at)
+        assert replies.first_receipt(db, "r1.0", 11.0) is False  # a replayed provider id
+    with write_transaction(db):
+        assert ledger.prune(db, 5.0, batch=2) == 2
+        assert ledger.prune(db, 5.0, batch=2) == 1
+        assert prune_pings(db, 5.0) == 3
+        assert replies.prune_receipts(db, 5.0, limit=10) == 3
+    counts = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("inbound_log", "heartbeat_pings")]
+    assert counts == [1, 1]
