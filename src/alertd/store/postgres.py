@@ -36,6 +36,8 @@ from alertd.store.pgurl import redacted
 __all__ = ["Database", "PgWriteBackend", "PoolDatabase", "connect", "translate"]
 
 log = get_logger("alertd.store")
+# Errors after which the same transaction, run again, may well commit.
+_RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 _savepoints = itertools.count(1)
 
 # One token at a time: a quoted literal or identifier or a comment (kept, its % doubled),
@@ -165,10 +167,17 @@ class Result:
 
 
 def _run(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] | None) -> Result:
-    with conn.cursor() as cur:
-        cur.execute(translate(sql), list(params) if params is not None else [])
-        rows = cur.fetchall() if cur.description is not None else []
-        return Result(rows, cur.rowcount, cur.description)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(translate(sql), list(params) if params is not None else [])
+            rows = cur.fetchall() if cur.description is not None else []
+            return Result(rows, cur.rowcount, cur.description)
+    except _RETRYABLE:
+        raise  # serialization failure, deadlock: the writer runs its batch again
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        # The server went away (or shuts down, or timed out the statement): one line, and a 503
+        # on the HTTP side, rather than a driver error; the cause stays attached.
+        raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from exc
 
 
 class Database:
@@ -201,8 +210,7 @@ class Database:
             try:
                 yield self
             except BaseException:
-                if not self.conn.closed:
-                    self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self._quietly(f"ROLLBACK TO SAVEPOINT {name}")
                 raise
             self.conn.execute(f"RELEASE SAVEPOINT {name}")
             return
@@ -211,9 +219,17 @@ class Database:
             yield self
             self.conn.execute("COMMIT")
         except BaseException:
-            if not self.conn.closed:
-                self.conn.execute("ROLLBACK")
+            self._quietly("ROLLBACK")
             raise
+
+    def _quietly(self, sql: str) -> None:
+        """Undo on the way out of an error: a lost connection has nothing to undo (and the
+        error that brought us here is the one to report)."""
+        try:
+            if not (self.conn.closed or self.conn.broken):
+                self.conn.execute(sql)
+        except psycopg.Error:
+            pass
 
     atomic = transaction  # sqlite-utils' name (scripts and tests use it)
 
@@ -258,7 +274,7 @@ class PoolDatabase:
                 with self._pool.connection() as conn:
                     try:
                         return _run(conn, sql, params)
-                    except psycopg.OperationalError:
+                    except StoreUnavailable:
                         if attempt == 1 and conn.broken:
                             continue
                         raise
@@ -333,7 +349,7 @@ class PgWriteBackend:
 
     @staticmethod
     def is_retryable(exc: BaseException) -> bool:
-        return isinstance(exc, (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected))
+        return isinstance(exc, _RETRYABLE)
 
     def close(self) -> None:
         try:

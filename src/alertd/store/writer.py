@@ -39,6 +39,7 @@ RETRIES = 3
 class WriteBackend(Protocol):
     db: Any  # what jobs receive
     inserts: int  # rows inserted into the watched table so far (committed or not)
+    error: type[Exception]  # the driver's base error class
 
     def begin(self) -> None: ...
     def execute(self, sql: str) -> None: ...
@@ -195,7 +196,7 @@ class Writer:
                 try:  # the job's own error: undo only this job
                     backend.execute(f"ROLLBACK TO {savepoint}")
                     backend.execute(f"RELEASE {savepoint}")
-                except backend.error as rb_exc:  # type: ignore[attr-defined]
+                except backend.error as rb_exc:
                     self._abort(batch + done, rb_exc)
                     return
                 job.result, job.error = None, exc
