@@ -93,3 +93,17 @@ def test_the_daemon_without_its_postgresql_stops_in_one_line(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "cannot connect to postgresql://alertd:***@127.0.0.1:" in result.stderr
     assert SECRET not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_reload_that_changes_the_url_asks_for_a_restart_without_showing_the_password(tmp_path: Path) -> None:
+    from alertd.reload import restart_needed
+
+    path = tmp_path / "a.toml"
+    path.write_text(f'[store]\nurl = "postgresql://alertd:{SECRET}@db1/alertd"\n')
+    running = load_config(path, make_manager())
+    path.write_text(f'[store]\nurl = "postgresql://alertd:{SECRET}@db2/alertd"\npool_size = 9\n')
+    changed = restart_needed(running, load_config(path, make_manager()))
+    assert changed == [
+        ("store.url", "postgresql://alertd:***@db1/alertd", "postgresql://alertd:***@db2/alertd"),
+        ("store.pool_size", 4, 9),
+    ]
