@@ -297,3 +297,47 @@ def test_housekeeping_prunes_in_batches_on_both(backend_db: Any) -> None:
         assert replies.prune_receipts(db, 5.0, limit=10) == 3
     counts = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("inbound_log", "heartbeat_pings")]
     assert counts == [1, 1]
+
+
+async def test_writers_take_turns_on_postgresql_as_on_sqlite(pg_url: str, tmp_path: Path) -> None:
+    """The CLI's write transaction and the daemon's batches hold one write lock in turn: a batch
+    waits while a CLI write is open (never interleaving with it), and a wait past the lock
+    timeout ends in StoreBusy (503 for a request, one line for the CLI)."""
+    from alertd.store import StoreBusy
+
+    store = Store(tmp_path / "unused.db", url=pg_url, busy_timeout=30)
+    store.open()
+    store.start()
+    cli = postgres.connect(pg_url)
+    watcher = postgres.connect(pg_url)
+
+    def waiting_for_the_lock() -> bool:
+        sql = "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        return bool(watcher.execute(sql).fetchone()[0])
+
+    try:
+        postgres.begin_write(cli.conn)  # as `alertd ack` does, beside the daemon
+        cli.execute("INSERT INTO meta (key, value, updated_at) VALUES ('cli', 'v', 0)")
+        done = trio.Event()
+
+        async def daemon_write() -> None:
+            await store.write(_insert("daemon"))
+            done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(daemon_write)
+            with trio.fail_after(20):
+                while not waiting_for_the_lock() and not done.is_set():
+                    await trio.sleep(0.01)
+            assert not done.is_set(), "the daemon's batch went on beside an open CLI write"
+            cli.conn.execute("COMMIT")
+            await done.wait()
+    finally:
+        await store.aclose()
+    assert [r[0] for r in watcher.execute("SELECT key FROM meta ORDER BY key")] == ["cli", "daemon"]
+    postgres.begin_write(cli.conn)
+    impatient = postgres.connect(pg_url, connect_timeout=1)
+    impatient.conn.execute("SET lock_timeout = 200")
+    with pytest.raises(StoreBusy, match="busy"), impatient.transaction():
+        pass
+    cli.conn.execute("ROLLBACK")

@@ -32,10 +32,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from alertd.errors import StoreUnavailable
 from alertd.log import get_logger
 from alertd.store.pgurl import redacted
+from alertd.store.sqlite import StoreBusy
 
 __all__ = ["Database", "PgWriteBackend", "PoolDatabase", "connect", "translate"]
 
 log = get_logger("alertd.store")
+# The advisory lock every write transaction holds (store/schema.py's migration lock is another).
+WRITE_LOCK = 0x616C6572747764  # "alertwd"
 # Errors after which the same transaction, run again, may well commit.
 _RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
 _savepoints = itertools.count(1)
@@ -133,7 +136,21 @@ def _open(url: str, timeout: float) -> psycopg.Connection[Any]:
     except psycopg.Error as exc:
         raise StoreUnavailable(f"cannot connect to {redacted(url)}: {_first_line(exc)}") from None
     _configure(conn)
+    # How long a write waits for the write lock (another process's transaction) before giving up.
+    conn.execute(f"SET lock_timeout = {max(1, int(timeout * 1000))}")
     return conn
+
+
+def begin_write(conn: psycopg.Connection[Any]) -> None:
+    """Begin a write transaction holding alertd's write lock until it ends: writers take turns,
+    as on SQLite (BEGIN IMMEDIATE), so the daemon's batches and the CLI's writes never interleave
+    (alertd's read-then-write steps rely on that). Waits at most ``lock_timeout``."""
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
+    except psycopg.errors.LockNotAvailable:
+        conn.execute("ROLLBACK")
+        raise StoreBusy("database is busy (another process held the write lock too long)") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -214,7 +231,7 @@ class Database:
                 raise
             self.conn.execute(f"RELEASE SAVEPOINT {name}")
             return
-        self.conn.execute("BEGIN")
+        begin_write(self.conn)
         try:
             yield self
             self.conn.execute("COMMIT")
@@ -318,7 +335,7 @@ class PgWriteBackend:
         conn = self.db.conn
         if conn.closed or conn.broken:
             self._reconnect()
-        self.db.conn.execute("BEGIN")
+        begin_write(self.db.conn)
 
     def _reconnect(self) -> None:
         """A new connection in place of a lost one (the same ``db`` object: jobs hold no other)."""
