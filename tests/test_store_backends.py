@@ -341,3 +341,13 @@ async def test_writers_take_turns_on_postgresql_as_on_sqlite(pg_url: str, tmp_pa
     with pytest.raises(StoreBusy, match="busy"), impatient.transaction():
         pass
     cli.conn.execute("ROLLBACK")
+
+
+def test_a_role_that_may_not_create_tables_gets_one_line(pg_server: PgServer) -> None:
+    url = pg_server.empty_database()
+    owner = postgres.connect(url)
+    owner.execute("CREATE ROLE reader LOGIN")
+    owner.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    limited = postgres.connect(url.replace("postgres@", "reader@", 1))
+    with pytest.raises(StoreUnavailable, match=r"^cannot prepare the database postgresql://reader@.*permission denied"):
+        migrate(limited)

@@ -202,8 +202,9 @@ class Database:
 
     dialect = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection[Any], *, watch_table: str | None = None) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, watch_table: str | None = None, where: str = "") -> None:
         self.conn = conn
+        self.where = where  # the URL without its password, for messages
         # Rows inserted into ``watch_table`` by this connection (the writer's wake-up hint).
         self.inserts = 0
         self._watch = None if watch_table is None else f"INSERT INTO {watch_table} "
@@ -256,7 +257,7 @@ class Database:
 
 def connect(url: str, *, connect_timeout: float = 5.0) -> Database:
     """A connection of its own (the CLI's, the writer's); StoreUnavailable (one line) if there is none."""
-    return Database(_open(url, connect_timeout))
+    return Database(_open(url, connect_timeout), where=redacted(url))
 
 
 class PoolDatabase:
@@ -325,7 +326,7 @@ class PgWriteBackend:
         self._url = url
         self._timeout = timeout
         self._watch_table = watch_table
-        self.db = Database(_open(url, timeout), watch_table=watch_table)
+        self.db = Database(_open(url, timeout), watch_table=watch_table, where=redacted(url))
 
     @property
     def inserts(self) -> int:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from alertd.errors import StoreUnavailable
 from alertd.store.transaction import write_transaction
 
 if TYPE_CHECKING:
@@ -597,6 +598,16 @@ def _record(db: Any, number: int) -> None:
 def _migrate_postgresql(db: Any, target: int) -> int:
     """An empty database gets the schema at PG_BASE_VERSION in one go (store/schema_pg.py), then
     the migrations after it run as on SQLite; all in one transaction under an advisory lock."""
+    import psycopg
+
+    try:
+        return _migrate_postgresql_steps(db, target)
+    except psycopg.Error as exc:  # e.g. a role without CREATE on the schema: one line, not a traceback
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StoreUnavailable(f"cannot prepare the database {db.where}: {cause}") from exc
+
+
+def _migrate_postgresql_steps(db: Any, target: int) -> int:
     from alertd.store.schema_pg import DDL, PG_BASE_VERSION
 
     with write_transaction(db):
