@@ -70,11 +70,18 @@ class PgServer:
     def start(self) -> None:
         if not self.data.exists():
             self._run("initdb", "-D", str(self.data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-sync")
-        options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", str(self.dir / "log"), "-o", options)
+        for attempt in range(3):  # the free port may be taken between finding it and the bind
+            options = (
+                f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            )
+            try:
+                self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", str(self.dir / "log"), "-o", options)
+                return
+            except RuntimeError:
+                if attempt == 2:
+                    raise RuntimeError((self.dir / "log").read_text()[-2000:]) from None
+                self.port = free_port()
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "stop", "-w", "-D", str(self.data), "-m", mode)
