@@ -11,6 +11,7 @@ import pluggy
 import trio
 
 from alertd.config import Config
+from alertd.instances import new_id
 from alertd.log import get_logger
 from alertd.store import Store
 
@@ -29,6 +30,20 @@ class Clock:
 
 
 @dataclass
+class ClusterState:
+    """This instance among the others sharing the database (engine/instance.py keeps it)."""
+
+    instance: str = field(default_factory=new_id)
+    # Set once the instance row is written (and dead instances of this host reaped): loops that
+    # take over claims wait for it.
+    registered: trio.Event = field(default_factory=trio.Event)
+    # Named locks this instance holds, each with the end of its lease (runtime clock).
+    held: dict[str, float] = field(default_factory=dict)
+    # When this instance last tried to take each lock.
+    tried: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class Runtime:
     config: Config
     store: Store
@@ -42,6 +57,7 @@ class Runtime:
     # In-process subscribers of the event dispatcher (the console's live view): each gets every
     # dispatched batch of AlertEvents, in the trio loop; must not block.
     listeners: list[Callable[[list[Any]], None]] = field(default_factory=list)
+    cluster: ClusterState = field(default_factory=ClusterState)
 
     def __post_init__(self) -> None:
         # Every local commit may have written alert events: the dispatcher looks at once.

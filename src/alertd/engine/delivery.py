@@ -119,7 +119,9 @@ async def delivery_loop(runtime: Runtime) -> None:
     limiters: dict[str, trio.CapacityLimiter] = {}
     # Rows a crash left 'sending' go back to the queue before anything is claimed (later, they
     # could no longer be told from this process's own sends). A database that cannot be written
-    # now (locked, full) delays delivery; it must not stop the daemon.
+    # now (locked, full) delays delivery; it must not stop the daemon. With several instances,
+    # only rows of instances gone or past their lease (this host's dead daemons are reaped first).
+    await runtime.cluster.registered.wait()
     while True:
         now = runtime.clock.now()
         try:
@@ -135,7 +137,11 @@ async def delivery_loop(runtime: Runtime) -> None:
             wake = runtime.wakeup_event("delivery")
             now = runtime.clock.now()
             try:
-                claimed = await store.write(lambda db, now=now: claim_due(db, now))
+                claimed = await store.write(
+                    lambda db, now=now, lease=runtime.config.raw.cluster.lease_seconds: claim_due(
+                        db, now, holder=runtime.cluster.instance, lease=lease
+                    )
+                )
             except Exception:
                 log.error("outbox.claim_failed", exc_info=True)
                 claimed = []

@@ -1,5 +1,6 @@
-"""The shape shared by the timer loops whose rows live in one module: fire what is due in one
-writer transaction, tell the log, then sleep until the next due time (or a wake-up).
+"""The shape shared by the timer loops whose rows live in one module: read the next due time; when
+something is due, fire it in one writer transaction and tell the log; then sleep until the next
+due time (or a wake-up). An idle pass is a read only: no writer transaction, no commit.
 
 ``sync`` (optional) brings the rows in line with the config, once per config object: a reload
 may add, remove or re-time what the rows stand for. A failed pass is logged and the loop looks
@@ -40,17 +41,19 @@ async def timer_loop(
         now = runtime.clock.now()
         config = runtime.config
         more_now = False
+        due = None
         try:
             if sync is not None and config is not synced:
                 await store.write(lambda db, c=config, now=now: sync(db, c, now))
                 synced = config
-            result = await store.write(lambda db, c=config, now=now: fire(db, c, now))
-            more_now = report(result)
-        except Exception:
-            log.error(f"{name}.fire_failed", exc_info=True)
-        try:
             due = await store.read(next_due)
         except Exception:
             log.error(f"{name}.next_due_failed", exc_info=True)
-            due = None
+        if due is not None and due <= now:  # a write (and its commit) only when something is due
+            try:
+                result = await store.write(lambda db, c=config, now=now: fire(db, c, now))
+                more_now = report(result)
+                due = await store.read(next_due)
+            except Exception:
+                log.error(f"{name}.fire_failed", exc_info=True)
         await runtime.idle(wake, due, more_now=more_now)
