@@ -81,6 +81,18 @@ def release_sends(db: Database, now: float, *, stale_before: float, mine: str = 
     return cursor.rowcount
 
 
+def next_release(db: Database, mine: str, stale_after: float) -> float | None:
+    """When the next row 'sending' may be put back in the queue by ``release_sends``: another
+    holder's lease ends, or a row goes stale ``stale_after`` seconds after its last update."""
+    row = db.execute(
+        "SELECT (SELECT MIN(claim_until) FROM outbox WHERE status = 'sending' AND claimed_by != ?), "
+        "(SELECT MIN(updated_at) FROM outbox WHERE status = 'sending')",
+        [mine],
+    ).fetchone()
+    times = [t for t in (row[0], None if row[1] is None else row[1] + stale_after) if t is not None]
+    return min(times, default=None)
+
+
 # --- named locks -------------------------------------------------------------------------------
 
 

@@ -188,8 +188,13 @@ def claim_due(
     return claimed
 
 
-def next_due(db: Database) -> float | None:
-    return db.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()[0]
+def next_due(db: Database, holder: str = "local") -> float | None:
+    """When ``claim_due`` next has work: a pending row's attempt, or a send to put back (a lease
+    ended, a result lost)."""
+    pending = db.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()[0]
+    release = claims.next_release(db, holder, 3 * SEND_TIMEOUT_SECONDS)
+    times = [t for t in (pending, release) if t is not None]
+    return min(times, default=None)
 
 
 def failover(db: Database, raw: RawConfig, row: dict[str, Any], now: float) -> list[AlertEvent]:

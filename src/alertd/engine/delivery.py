@@ -105,12 +105,12 @@ RETRY_SECONDS = 1.0
 
 
 async def _next_due(runtime: Runtime) -> float | None:
-    """When the next row is due; on a failed read, None (the loop looks again within MAX_IDLE_SECONDS)."""
+    """When the next row is due; on a failed read, now (the claim's write says what is wrong)."""
     try:
-        return await runtime.store.read(next_due)
+        return await runtime.store.read(lambda db: next_due(db, runtime.cluster.instance))
     except Exception:
         log.error("outbox.next_due_failed", exc_info=True)
-        return None
+        return runtime.clock.now()
 
 
 async def delivery_loop(runtime: Runtime) -> None:
@@ -136,15 +136,18 @@ async def delivery_loop(runtime: Runtime) -> None:
         while True:
             wake = runtime.wakeup_event("delivery")
             now = runtime.clock.now()
-            try:
-                claimed = await store.write(
-                    lambda db, now=now, lease=runtime.config.raw.cluster.lease_seconds: claim_due(
-                        db, now, holder=runtime.cluster.instance, lease=lease
+            due = await _next_due(runtime)
+            claimed: list[dict[str, Any]] = []
+            if due is not None and due <= now:  # a write (and its commit) only when something is due
+                try:
+                    claimed = await store.write(
+                        lambda db, now=now, lease=runtime.config.raw.cluster.lease_seconds: claim_due(
+                            db, now, holder=runtime.cluster.instance, lease=lease
+                        )
                     )
-                )
-            except Exception:
-                log.error("outbox.claim_failed", exc_info=True)
-                claimed = []
+                except Exception:
+                    log.error("outbox.claim_failed", exc_info=True)
+                due = await _next_due(runtime)
             for row in claimed:
                 nursery.start_soon(deliver, runtime, row, limiters)
-            await runtime.idle(wake, await _next_due(runtime), more_now=bool(claimed))
+            await runtime.idle(wake, due, more_now=bool(claimed))

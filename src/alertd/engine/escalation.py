@@ -2,9 +2,10 @@
 until the next one.
 
 One scheduler for every timer on an alert: escalation steps (plans in ``alertd.escalation``),
-snooze ends and workflow time triggers (rows in ``alertd.alert_timers``). Each pass fires what is
-due in one writer transaction. The dispatcher wakes it when an alert opens (its first step is due
-now) or a timer is set; otherwise it re-reads the rows at least every MAX_IDLE_SECONDS.
+snooze ends and workflow time triggers (rows in ``alertd.alert_timers``). Each pass reads the
+next due time and, when something is due, fires it in one writer transaction. The dispatcher
+wakes it when an alert opens (its first step is due now) or a timer is set; otherwise it re-reads
+the rows at least every MAX_IDLE_SECONDS.
 """
 
 from __future__ import annotations
@@ -54,18 +55,20 @@ async def escalation_loop(runtime: Runtime) -> None:
     while True:
         wake = runtime.wakeup_event("escalation")
         now = runtime.clock.now()
-        try:
-            events, queued = await store.write(lambda db, now=now: fire_all(db, runtime.config, now))
-        except Exception:
-            log.error("escalation.fire_failed", exc_info=True)
-            events, queued = [], 0
-        if queued:
-            # The page's hot path: delivery need not wait for the dispatcher's pass over the
-            # 'escalated' event (which wakes it too). A wake-up only; no effect leaves here.
-            runtime.wake("delivery")
+        events: list[AlertEvent] = []
         try:
             due = await store.read(next_any)
         except Exception:  # the loop looks again within MAX_IDLE_SECONDS
             log.error("escalation.next_due_failed", exc_info=True)
             due = None
+        if due is not None and due <= now:  # a write (and its commit) only when something is due
+            try:
+                events, queued = await store.write(lambda db, now=now: fire_all(db, runtime.config, now))
+                if queued:
+                    # The page's hot path: delivery need not wait for the dispatcher's pass over the
+                    # 'escalated' event (which wakes it too). A wake-up only; no effect leaves here.
+                    runtime.wake("delivery")
+                due = await store.read(next_any)
+            except Exception:
+                log.error("escalation.fire_failed", exc_info=True)
         await runtime.idle(wake, due, more_now=bool(events))
