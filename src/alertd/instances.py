@@ -66,11 +66,11 @@ def reap_local(db: Database, instance: str, alive: Callable[[int], bool] = pid_a
     """Instances on this host whose process is gone (killed before it could delete its row): their
     leases end now, so that a restarted daemon takes its own work back at once instead of after
     the lease. Returns their ids."""
-    host, me = socket.gethostname(), os.getpid()
+    host = socket.gethostname()
     dead = [
         row[0]
         for row in db.execute("SELECT id, pid FROM instances WHERE host = ? AND id != ?", [host, instance]).fetchall()
-        if row[1] == me or not alive(row[1])
+        if not alive(row[1])
     ]
     for other in dead:
         claims.expire_holder(db, other)

@@ -18,6 +18,17 @@ from alertd.http.inbound_asgi import InboundEndpoint
 from alertd.runtime import Runtime
 
 
+async def _database_problems(runtime: Runtime) -> list[str]:
+    """The database answers a read on a fresh connection within the probe's time (ready), or
+    this instance should get no traffic (a 2xx on /in/ must mean committed)."""
+    from alertd.store.probe import PROBE_TIMEOUT_SECONDS, problem
+
+    with trio.move_on_after(PROBE_TIMEOUT_SECONDS + 1):
+        found = await trio.to_thread.run_sync(problem, runtime.store.path, abandon_on_cancel=True)
+        return [] if found is None else [found]
+    return [f"database did not answer in {PROBE_TIMEOUT_SECONDS + 1:.0f}s"]
+
+
 def build_quart(runtime: Runtime) -> QuartTrio:
     app = QuartTrio("alertd")
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
@@ -34,6 +45,8 @@ def build_quart(runtime: Runtime) -> QuartTrio:
             problems.append("store closed")
         if not runtime.ready:
             problems.append("starting")
+        if not problems:
+            problems += await _database_problems(runtime)
         if problems:
             return Response("not ready: " + ", ".join(problems) + "\n", status=503, content_type="text/plain")
         return Response("ready\n", content_type="text/plain")
