@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from alertd.mapping import Decision
 from alertd.plugins import make_manager
 from alertd.store import connect, write_transaction
 from alertd.store.schema import migrate
-from helpers import ROOT, write_config
+from helpers import ROOT, run_cli_in_process, write_config
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
@@ -252,8 +253,6 @@ async def test_a_live_lock_holder_is_waited_for_and_an_expired_one_replaced(
     config = cluster_config(tmp_path)
     db = connect(tmp_path / "alertd.db")
     migrate(db)
-    import time
-
     with write_transaction(db):  # an instance on another host, killed a moment ago
         claims.acquire(db, claims.DISPATCH, "ghost", time.time(), 5)
     async with in_process(config) as app:
@@ -302,16 +301,74 @@ async def test_an_idle_daemon_does_not_write(tmp_path: Path) -> None:
 
 
 async def test_readyz_fails_when_the_database_is_unreachable(tmp_path: Path) -> None:
+    """The database's directory goes away (a lost mount): open connections keep their files, a
+    new one cannot open the path, nor create a new empty database there."""
     config = write_config(tmp_path)
+    config.write_text(config.read_text().replace(str(tmp_path / "alertd.db"), str(tmp_path / "data" / "alertd.db")))
+    (tmp_path / "data").mkdir()
     async with in_process(config) as app:
         assert (await app.get("/readyz")).text == "ready\n"
-        db_path = tmp_path / "alertd.db"
-        db_path.rename(tmp_path / "moved.db")
+        # Every loop past its start (the dispatcher reads its cursor first, then takes its lock).
+        await app.wait_until(lambda: claims.DISPATCH in app.runtime.cluster.held, what="started")
+        (tmp_path / "data").rename(tmp_path / "moved")
         try:
             response = await app.get("/readyz")
             assert response.status_code == 503
             assert response.text == "not ready: database unreachable: unable to open database file\n"
             assert (await app.get("/healthz")).status_code == 200  # alive, just not to be sent traffic
         finally:
-            (tmp_path / "moved.db").rename(db_path)
+            (tmp_path / "moved").rename(tmp_path / "data")
         assert (await app.get("/readyz")).status_code == 200
+
+
+# --- alertd cluster, check-config ---------------------------------------------------------------
+
+
+def test_cluster_lists_instances_what_they_hold_and_config_drift(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "[cluster]\nlease_seconds = 30\n")
+    mine = instances.config_hash(config)
+    db = connect(tmp_path / "alertd.db")
+    migrate(db)
+    now = time.time()
+    with write_transaction(db):
+        instances.register(db, "web-1", "0.1.0", mine, now - 200)
+        instances.register(db, "web-2", "0.1.0", "f" * 64, now - 100)
+        db.execute("UPDATE instances SET last_seen = ? WHERE id = 'web-1'", [now - 5])
+        db.execute("UPDATE instances SET last_seen = ? WHERE id = 'web-2'", [now - 3])
+        instances.register(db, "gone-3", "0.0.9", "e" * 64, now - 900)  # stale: not seen for 15 min
+        claims.acquire(db, claims.DISPATCH, "web-1", now, 30)
+        claims.acquire(db, claims.HOUSEKEEPING, "web-2", now, 30)
+    result = run_cli_in_process("cluster", "-c", str(config), "--tz", "UTC")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["INSTANCE", "HOST", "PID", "VERSION", "CONFIG", "STARTED", "LAST", "SEEN", "HOLDS"]
+    rows = {line.split()[0]: line for line in lines[1:4]}
+    assert set(rows) == {"web-1", "web-2", "gone-3"}
+    assert rows["web-1"].endswith("lock dispatch") and mine[:12] in rows["web-1"]
+    assert rows["web-2"].endswith("lock housekeeping") and " stale" not in rows["web-2"]
+    assert "(15m ago) stale" in rows["gone-3"] and rows["gone-3"].endswith("-")
+    column = lines[0].index("VERSION")  # aligned columns
+    assert [line[column : column + 5] for line in lines[1:4]] == ["0.0.9", "0.1.0", "0.1.0"]
+    assert lines[4] == "(UTC times; stale: not seen for more than the lease, 30 s)"
+    # Two live instances disagree about the config (the stale one is not counted).
+    assert result.stderr.strip() == (
+        f"warning: live instances run different config files (sha256 {mine[:12]} on 1, {'f' * 12} on 1); "
+        "make them agree and reload"
+    )
+    # check-config names the live instance whose file differs from the one checked.
+    checked = run_cli_in_process("check-config", "-c", str(config))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr.strip().startswith("warning: live instance web-2 on ")
+    assert f"(sha256 {'f' * 12}, this file {mine[:12]})" in checked.stderr
+    listed = json.loads(run_cli_in_process("cluster", "-c", str(config), "--json").stdout)
+    assert {r["id"]: r["stale"] for r in listed} == {"web-1": False, "web-2": False, "gone-3": True}
+
+
+def test_cluster_without_instances(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = run_cli_in_process("cluster", "-c", str(config))
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        "no instances running (each `alertd run` on this database lists itself here)\n",
+        "",
+    )
