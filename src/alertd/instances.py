@@ -38,6 +38,15 @@ def config_hash(path: Path) -> str:
         return ""
 
 
+def pid_namespace() -> str:
+    """Which processes ``pid`` is counted among (Linux: the pid namespace; two containers may share
+    a host name): '' where unknown, and then no other instance is ever judged dead by its pid."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def is_stale(last_seen: float, now: float, lease: float) -> bool:
     return now - last_seen > lease
 
@@ -55,21 +64,26 @@ def pid_alive(pid: int) -> bool:
 def register(db: Database, instance: str, version: str, digest: str, now: float) -> None:
     host, pid = socket.gethostname(), os.getpid()
     db.execute(
-        "INSERT INTO instances (id, host, pid, version, config_hash, started_at, last_seen) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, "
+        "INSERT INTO instances (id, host, pid, pid_namespace, version, config_hash, started_at, last_seen) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, "
         "config_hash = excluded.config_hash",
-        [instance, host, pid, version, digest, now, now],
+        [instance, host, pid, pid_namespace(), version, digest, now, now],
     )
 
 
 def reap_local(db: Database, instance: str, alive: Callable[[int], bool] = pid_alive) -> list[str]:
-    """Instances on this host whose process is gone (killed before it could delete its row): their
-    leases end now, so that a restarted daemon takes its own work back at once instead of after
-    the lease. Returns their ids."""
-    host = socket.gethostname()
+    """Instances on this host (and pid namespace) whose process is gone (killed before it could
+    delete its row): their leases end now, so that a restarted daemon takes its own work back at
+    once instead of after the lease. Returns their ids."""
+    namespace = pid_namespace()
+    if not namespace:
+        return []
     dead = [
         row[0]
-        for row in db.execute("SELECT id, pid FROM instances WHERE host = ? AND id != ?", [host, instance]).fetchall()
+        for row in db.execute(
+            "SELECT id, pid FROM instances WHERE host = ? AND pid_namespace = ? AND id != ?",
+            [socket.gethostname(), namespace, instance],
+        ).fetchall()
         if not alive(row[1])
     ]
     for other in dead:

@@ -22,6 +22,13 @@ log = get_logger("alertd.runtime")
 MAX_IDLE_SECONDS = 2.0
 
 
+def writes_now(woken: bool, due: float | None, now: float) -> bool:
+    """Whether a loop's pass goes straight to its write: it was woken (a commit gave it work) or
+    the due time it slept towards has come. Otherwise (its poll) it reads the next due time first
+    and writes only if that says something is due: an idle daemon commits nothing."""
+    return woken or (due is not None and due <= now)
+
+
 class Clock:
     """Wall-clock time in UTC seconds; tests substitute their own."""
 

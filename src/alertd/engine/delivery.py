@@ -25,7 +25,7 @@ from alertd.outbox import (
     record_result,
     requeue_interrupted,
 )
-from alertd.runtime import Runtime
+from alertd.runtime import Runtime, writes_now
 from alertd.workflows import WEBHOOK_PURPOSE
 
 log = get_logger("alertd.outbox")
@@ -132,13 +132,16 @@ async def delivery_loop(runtime: Runtime) -> None:
             await trio.sleep(RETRY_SECONDS)
     if requeued:
         log.warning("outbox.requeued_interrupted", rows=requeued)
+    due: float | None = None
+    woken = True  # the first pass claims what is overdue at once
     async with trio.open_nursery() as nursery:
         while True:
             wake = runtime.wakeup_event("delivery")
             now = runtime.clock.now()
-            due = await _next_due(runtime)
+            if not writes_now(woken, due, now):
+                due = await _next_due(runtime)
             claimed: list[dict[str, Any]] = []
-            if due is not None and due <= now:  # a write (and its commit) only when something is due
+            if writes_now(woken, due, now):
                 try:
                     claimed = await store.write(
                         lambda db, now=now, lease=runtime.config.raw.cluster.lease_seconds: claim_due(
@@ -151,3 +154,4 @@ async def delivery_loop(runtime: Runtime) -> None:
             for row in claimed:
                 nursery.start_soon(deliver, runtime, row, limiters)
             await runtime.idle(wake, due, more_now=bool(claimed))
+            woken = wake.is_set()

@@ -522,6 +522,7 @@ def _cluster_instances(db: Database) -> None:
             id TEXT PRIMARY KEY,
             host TEXT NOT NULL,
             pid INTEGER NOT NULL,
+            pid_namespace TEXT NOT NULL,
             version TEXT NOT NULL,
             config_hash TEXT NOT NULL,
             started_at REAL NOT NULL,
