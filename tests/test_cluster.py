@@ -268,6 +268,39 @@ async def test_a_live_lock_holder_is_waited_for_and_an_expired_one_replaced(
         )
 
 
+async def test_a_send_claimed_by_a_dead_instance_is_sent_again_after_its_lease(tmp_path: Path) -> None:
+    """A row left 'sending' by an instance that stopped renewing: the live one waits while the
+    claim's lease runs, then sends it again (in doubt, same idempotency key)."""
+    config = cluster_config(tmp_path)
+    sent = tmp_path / "sent.jsonl"
+    db = connect(tmp_path / "alertd.db")
+
+    def pages() -> list[str]:
+        return [json.loads(line)["key"] for line in sent.read_text().splitlines()] if sent.exists() else []
+
+    async with in_process(config) as app:
+        await open_alarm(app, "ghost-send")
+        await app.wait_until(lambda: len(pages()) == 1, what="the page")
+        await app.wait_until(lambda: db.execute("SELECT status FROM outbox").fetchone()[0] == "sent", what="sent")
+        # As if another instance had claimed it and died mid-send.
+        with write_transaction(db):
+            db.execute(
+                "UPDATE outbox SET status = 'sending', claimed_by = 'ghost', claim_until = ?", [app.clock.now() + 60]
+            )
+        await app.advance(30)  # the lease still runs: the live instance leaves it alone
+        woken = app.runtime.wakeups["delivery"]
+        await app.wait_until(lambda: app.runtime.wakeups["delivery"] is not woken, what="the woken pass")
+        polled = app.runtime.wakeups["delivery"]
+        await app.wait_until(lambda: app.runtime.wakeups["delivery"] is not polled, what="the next pass")
+        assert len(pages()) == 1
+        await app.advance(31)
+        await app.wait_until(lambda: len(pages()) == 2, what="sent again")
+        assert pages()[0] == pages()[1]
+        await app.wait_until(lambda: db.execute("SELECT status FROM outbox").fetchone()[0] == "sent", what="settled")
+        row = db.execute("SELECT attempts, in_doubt, claimed_by FROM outbox").fetchone()
+        assert tuple(row) == (2, 1, app.runtime.cluster.instance)
+
+
 IDLE = """
 [cluster]
 lease_seconds = 600
