@@ -141,6 +141,7 @@ def test_sigkill_of_one_of_three_instances_loses_and_doubles_nothing(tmp_path: P
             takeover = time.time() - killed_at
             # Lease, then a survivor's next try (every third of the lease), and a margin for a busy box.
             assert takeover <= LEASE + LEASE / 3 + 3, takeover
+            print(f"round {round_}: dispatcher taken over {takeover:.2f} s after the SIGKILL (lease {LEASE:g} s)")
             wait_until(
                 lambda n=alerts: (
                     len(db.rows("SELECT 1 FROM outbox")) == n * LEVELS
