@@ -44,6 +44,9 @@ class ClusterState:
     # Set once the instance row is written (and dead instances of this host reaped): loops that
     # take over claims wait for it.
     registered: trio.Event = field(default_factory=trio.Event)
+    # Set when the dispatcher stopped with its cursor saved: a clean stop releases the dispatch
+    # lock after that, so that the next holder does not hand out the last events again.
+    cursor_saved: trio.Event = field(default_factory=trio.Event)
     # Named locks this instance holds, each with the end of its lease (runtime clock).
     held: dict[str, float] = field(default_factory=dict)
     # When this instance last tried to take each lock.

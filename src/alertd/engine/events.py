@@ -254,3 +254,4 @@ async def _save_cursor_loop(
                     await save(current())
                 except StoreUnavailable:
                     pass
+        runtime.cluster.cursor_saved.set()  # now the dispatch lock may go (engine/instance.py)

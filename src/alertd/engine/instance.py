@@ -60,6 +60,8 @@ async def instance_loop(runtime: Runtime) -> None:
             await _sleep_until(runtime, now + claims.renew_interval(lease))
     finally:
         with trio.CancelScope(shield=True), trio.move_on_after(5):
+            with trio.move_on_after(2):
+                await state.cursor_saved.wait()
             try:
                 await store.write(lambda db: instances.unregister(db, state.instance))
             except Exception:
