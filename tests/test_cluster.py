@@ -301,6 +301,28 @@ async def test_a_send_claimed_by_a_dead_instance_is_sent_again_after_its_lease(t
         assert tuple(row) == (2, 1, app.runtime.cluster.instance)
 
 
+async def test_an_instance_reports_the_config_it_runs_after_a_reload(tmp_path: Path) -> None:
+    from alertd.reload import reload_config
+    from alertd.sdnotify import Notifier
+
+    config = write_config(tmp_path, "[cluster]\nlease_seconds = 5\n")
+    db = Db(tmp_path / "alertd.db")
+
+    def reported() -> str:
+        rows = db.rows("SELECT config_hash FROM instances")
+        return rows[0]["config_hash"] if rows else ""
+
+    async with in_process(config) as app:
+        await app.wait_until(lambda: reported() == instances.config_hash(config), what="the first hash")
+        config.write_text(config.read_text() + "\n[users.zoe]\ncontact = { email = 'zoe@example.com' }\n")
+
+        async def refresh() -> None:
+            return None
+
+        assert await reload_config(config, app.runtime, Notifier(), refresh)
+        await app.wait_until(lambda: reported() == instances.config_hash(config), what="the new hash", timeout=10)
+
+
 IDLE = """
 [cluster]
 lease_seconds = 600
