@@ -34,6 +34,12 @@ written, with a ``shift_start`` and a ``shift_end`` workflow each. A handoff's l
 ``workflow_runs.at`` minus the handoff's time (in its ``trigger_key``), for handoffs due after
 the daemon listened and fired before the SIGKILL; reported as ``handoff_timer_*``.
 
+Several instances (``--instances N``, issue 14): N daemons on the one database and config file
+(port 0 each, ``[cluster] lease_seconds = 5``), alerts spread over them round robin, heartbeats
+pinged through the first, which is the one SIGKILLed in phase 2 while the others stay up. Then the
+phase-2 figures measured from the restart say little (the others fired those steps on time);
+``after_kill_lateness_*`` is the lateness of every phase-2 step due after the kill, whoever fired it.
+
 Figures are the median over ``--runs``; the SUMMARY line also lists the per-run values.
 """
 
@@ -42,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sqlite3
 import sys
 import tempfile
@@ -68,6 +75,9 @@ from common import (
 )
 
 LEVELS = 3
+# [cluster] lease_seconds with --instances > 1: the dispatcher (workflow timers are armed by it)
+# of a killed instance is taken over within this.
+CLUSTER_LEASE_SECONDS = 5
 HEARTBEAT_MINUTES = 0.05  # 3 s, the shortest interval a heartbeat may have
 HANDOFF_SECONDS = 2  # overrides are written to the second
 HANDOFFS_PER_SCHEDULE = 8
@@ -108,7 +118,7 @@ def handoff_schedules(n: int, t0: float) -> str:
 
 
 def write_bench_config(
-    tmp: Path, delay_minutes: float, repeat: int, heartbeats: int = 0, schedules: int = 0
+    tmp: Path, delay_minutes: float, repeat: int, heartbeats: int = 0, schedules: int = 0, instances: int = 1
 ) -> tuple[Path, Path]:
     """An aws_sns integration escalating through LEVELS users, each one level, by email (recorder)."""
     sent = tmp / "sent.jsonl"
@@ -135,6 +145,10 @@ def write_bench_config(
     config = sns_config(tmp, extra)
     set_integration_policy(config, "bench")
     prepend_top_level(config, f"plugins_dir = {json.dumps(str(ROOT / 'tests' / 'plugins_dir'))}")
+    if instances > 1:
+        # One file for every instance: port 0 (each its own, read from its log), a short lease.
+        text = re.sub(r'listen = "127\.0\.0\.1:\d+"', 'listen = "127.0.0.1:0"', config.read_text())
+        config.write_text(text + f"\n[cluster]\nlease_seconds = {CLUSTER_LEASE_SECONDS}\n")
     return config, sent
 
 
@@ -201,24 +215,25 @@ def start_daemon(daemon: DaemonProcess) -> dict[str, float]:
 # --- opening alerts ------------------------------------------------------------------------
 
 
-async def _post_all(url: str, requests: list[tuple[dict[str, str], bytes]], concurrency: int) -> list[int]:
+async def _post_all(urls: list[str], requests: list[tuple[dict[str, str], bytes]], concurrency: int) -> list[int]:
     limit = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
 
-        async def one(headers: dict[str, str], body: bytes) -> int:
+        async def one(url: str, headers: dict[str, str], body: bytes) -> int:
             async with limit:
                 try:
                     return (await client.post(url, content=body, headers=headers)).status_code
                 except httpx.HTTPError:
                     return 0
 
-        return await asyncio.gather(*(one(h, b) for h, b in requests))
+        # Spread over the instances, round robin.
+        return await asyncio.gather(*(one(urls[i % len(urls)], h, b) for i, (h, b) in enumerate(requests)))
 
 
-def open_alerts(daemon: DaemonProcess, tag: str, n: int, concurrency: int) -> dict[str, Any]:
+def open_alerts(daemons: list[DaemonProcess], tag: str, n: int, concurrency: int) -> dict[str, Any]:
     requests = [signed_alarm(f"{tag}-{i:05d}") for i in range(n)]  # signed before the clock starts
     started = time.time()
-    statuses = asyncio.run(_post_all(f"{daemon.url}/in/{TOKEN}", requests, concurrency))
+    statuses = asyncio.run(_post_all([f"{d.url}/in/{TOKEN}" for d in daemons], requests, concurrency))
     finished = time.time()
     bad = Counter(s for s in statuses if s != 200)
     if bad:
@@ -361,15 +376,20 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
     checks: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="alertd-bench-timers-") as tmp_name:
         tmp = Path(tmp_name)
-        config, sent = write_bench_config(tmp, args.delay_minutes, args.repeat, args.heartbeats, args.handoff_schedules)
+        config, sent = write_bench_config(
+            tmp, args.delay_minutes, args.repeat, args.heartbeats, args.handoff_schedules, args.instances
+        )
         db_path = tmp / "alertd.db"
-        daemon = DaemonProcess(config)
+        daemon = DaemonProcess(config)  # the one killed in phase 2
+        others = [DaemonProcess(config) for _ in range(args.instances - 1)]  # they stay up
         try:
             first_ready = start_daemon(daemon)["listening"]
+            for other in others:
+                start_daemon(other)
 
             # Phase 1: steady state.
             tag1 = f"bench-r{run}-steady"
-            opened = open_alerts(daemon, tag1, args.alerts, args.concurrency)
+            opened = open_alerts([daemon, *others], tag1, args.alerts, args.concurrency)
             pinged = ping_heartbeats(daemon, args.heartbeats, args.concurrency)
             figures["open_s"] = round(opened["finished"] - opened["started"], 3)
             figures["open_per_s"] = round(args.alerts / max(1e-9, opened["finished"] - opened["started"]), 1)
@@ -399,7 +419,7 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
 
             # Phase 2: SIGKILL while steps are pending, down for a while, restart.
             tag2 = f"bench-r{run}-restart"
-            opened = open_alerts(daemon, tag2, args.alerts, args.concurrency)
+            opened = open_alerts([daemon, *others], tag2, args.alerts, args.concurrency)
             time.sleep(max(0.0, opened["finished"] + args.kill_after - time.time()))
             daemon.kill()
             killed = time.time()
@@ -446,11 +466,16 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
             spawned = started["spawned"]
             figures.update(ms_stats("overdue_after_spawn", [at - spawned for _a, _p, _lv, at, _d in overdue]))
             figures.update(ms_stats("after_restart_lateness", [at - due for _a, _p, _lv, at, due in after]))
+            # With --instances > 1 the others fire what falls due while the killed one is down.
+            late = [at - due for _a, _p, _lv, at, due in rest if due >= killed]
+            figures.update(ms_stats("after_kill_lateness", late))
 
             drained = wait_outbox_drained(db_path, 30 + args.alerts / 20)
-            daemon.stop()
+            for running in (daemon, *others):
+                running.stop()
         finally:
-            daemon.kill()
+            for running in (daemon, *others):
+                running.kill()
 
         sends = sent_lines(sent)
         keys = Counter(s["key"] for s in sends)
@@ -484,6 +509,12 @@ def main() -> None:
     parser.add_argument(
         "--handoff-schedules", type=int, default=10, help="schedules handing over in phase 1 (default 10)"
     )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="daemons on the one database, alerts spread over them; the first is the one killed (default 1)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 30 alerts, 1 run, short delays")
     args = parser.parse_args()
     if args.quick:
@@ -494,7 +525,7 @@ def main() -> None:
     print(
         f"timers: {args.alerts} alerts per phase, {LEVELS} levels every {args.delay_minutes * 60:g} s, "
         f"repeat {args.repeat}, SIGKILL {args.kill_after:g} s after opening, down {args.down:g} s, "
-        f"{args.runs} run(s)"
+        f"{args.runs} run(s), {args.instances} instance(s)"
     )
     per_run: list[dict[str, Any]] = []
     all_checks: list[dict[str, Any]] = []
@@ -529,6 +560,7 @@ def main() -> None:
                 "heartbeats": args.heartbeats,
                 "handoff_schedules": args.handoff_schedules,
                 "runs": args.runs,
+                "instances": args.instances,
             },
             "median": median_figures(per_run),
             "per_run": per_run_lists(per_run),

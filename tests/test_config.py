@@ -24,7 +24,7 @@ CASES = [
     (
         "unknown top-level key",
         "listen = 1\n",
-        ["listen: unknown key (expected one of: channels, escalation_policies,"],
+        ["listen: unknown key (expected one of: channels, cluster, escalation_policies,"],
     ),
     ("wrong type", "[server]\nlisten = 8080\n", ["server.listen: expected a string; found number 8080"]),
     (

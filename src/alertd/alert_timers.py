@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from alertd import claims
+
 SNOOZE = "snooze"
 WORKFLOW = "workflow"
 
@@ -44,8 +46,10 @@ def take_due(db: Database, now: float, limit: int = 200) -> list[dict[str, Any]]
     rows = [
         dict(r)
         for r in db.execute(
-            "SELECT id, alert_id, kind, name, due, ref FROM alert_timers WHERE state = 'pending' AND due <= ? "
-            "ORDER BY due LIMIT ?",
+            claims.due_rows(
+                "SELECT id, alert_id, kind, name, due, ref FROM alert_timers WHERE state = 'pending' AND due <= ? "
+                "ORDER BY due LIMIT ?"
+            ),
             [now, limit],
         ).fetchall()
     ]

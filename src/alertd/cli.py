@@ -52,6 +52,7 @@ LAZY_COMMANDS = {
     "merge": "alertd.cli_actions:merge_cmd",
     "workflows": "alertd.cli_workflows:workflows_cmd",
     "test-workflow": "alertd.cli_workflows:test_workflow_cmd",
+    "cluster": "alertd.cli_cluster:cluster_cmd",
 }
 
 _manager: pluggy.PluginManager | None = None
@@ -323,6 +324,10 @@ def check_config(obj: CliContext) -> None:
         f"{len(raw.schedules)} schedule(s), {len(raw.escalation_policies)} escalation policy(ies), "
         f"{len(config.channels)} channel(s){warned.replace(' and ', ', ')}"
     )
+    from alertd.cli_cluster import config_drift_warnings  # instances on this database, other configs
+
+    for line in config_drift_warnings(config):
+        click.echo(line, err=True)
 
 
 @cli.command("plugins")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from alertd import claims
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
@@ -136,8 +137,10 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> tupl
     events: list[AlertEvent] = []
     queued = 0
     rows = db.execute(
-        "SELECT alert_id, policy, level, pass, round FROM escalations "
-        "WHERE state = 'active' AND next_due <= ? ORDER BY next_due LIMIT ?",
+        claims.due_rows(
+            "SELECT alert_id, policy, level, pass, round FROM escalations "
+            "WHERE state = 'active' AND next_due <= ? ORDER BY next_due LIMIT ?"
+        ),
         [now, limit],
     ).fetchall()
     at = datetime.fromtimestamp(now, UTC)

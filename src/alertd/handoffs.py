@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from alertd import claims
 from alertd.config.workflow_models import SCHEDULE_TRIGGERS, WorkflowAction, WorkflowConfig
 from alertd.log import get_logger
 from alertd.oncall import Shift, next_change, on_call_at
@@ -287,7 +288,9 @@ def fire_due(db: Database, config: Config, now: float) -> int:
     wanted = _schedule_workflows(raw)
     at_now = datetime.fromtimestamp(now, UTC)
     queued = 0
-    rows = db.execute("SELECT workflow, due FROM schedule_timers WHERE due <= ? ORDER BY due", [now]).fetchall()
+    rows = db.execute(
+        claims.due_rows("SELECT workflow, due FROM schedule_timers WHERE due <= ? ORDER BY due"), [now]
+    ).fetchall()
     for name, due in rows:
         workflow = wanted.get(name)
         if workflow is None or workflow.schedule is None:

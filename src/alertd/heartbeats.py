@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from alertd import alerts, apply, maintenance_windows
+from alertd import alerts, apply, claims, maintenance_windows
 from alertd.decisions import Decision
 from alertd.timeline import AlertEvent
 
@@ -188,7 +188,9 @@ def fire_due(db: Database, config: Config, now: float, limit: int = 200) -> list
     (heartbeat, alert id) of each miss, for the log."""
     missed: list[tuple[str, int]] = []
     rows = db.execute(
-        "SELECT * FROM heartbeats WHERE state IN ('waiting', 'up') AND due_at <= ? ORDER BY due_at LIMIT ?",
+        claims.due_rows(
+            "SELECT * FROM heartbeats WHERE state IN ('waiting', 'up') AND due_at <= ? ORDER BY due_at LIMIT ?"
+        ),
         [now, limit],
     ).fetchall()
     for row in rows:

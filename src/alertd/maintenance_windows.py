@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from alertd import claims
 from alertd.store.returning import inserted_id
 from alertd.timeline import AlertEvent, add_event
 
@@ -313,7 +314,8 @@ def end_due(db: Database, now: float) -> list[AlertEvent]:
     """End every window whose time is up."""
     events: list[AlertEvent] = []
     for (window_id,) in db.execute(
-        "SELECT id FROM maintenance_windows WHERE ended_at IS NULL AND ends_at <= ? ORDER BY ends_at", [now]
+        claims.due_rows("SELECT id FROM maintenance_windows WHERE ended_at IS NULL AND ends_at <= ? ORDER BY ends_at"),
+        [now],
     ).fetchall():
         events += end(db, window_id, now, "maintenance")
     return events
@@ -347,6 +349,23 @@ def sync_recurring(db: Database, config: Config, now: float) -> None:
         )
     for name in pending - set(recurring):
         db.execute("DELETE FROM maintenance_windows WHERE name = ? AND ended_at IS NULL AND starts_at > ?", [name, now])
+
+
+def sync_needed(db: Database, config: Config, now: float) -> bool:
+    """Whether ``sync_recurring`` would write a row now (a read: the timer loop writes only then)."""
+    pending = {
+        r[0] for r in db.execute("SELECT name FROM maintenance_windows WHERE name IS NOT NULL AND ended_at IS NULL")
+    }
+    for name, cfg in config.raw.maintenance.items():
+        if name in pending:
+            continue
+        starts_at, _ = occurrence(cfg, now)
+        taken = db.execute(
+            "SELECT 1 FROM maintenance_windows WHERE name = ? AND starts_at = ?", [name, starts_at]
+        ).fetchone()
+        if taken is None:
+            return True
+    return False
 
 
 def next_end(db: Database) -> float | None:

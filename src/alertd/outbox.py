@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from alertd import claims
 from alertd.channels import DeliveryResult, DeliveryState, Notification
 from alertd.timeline import AlertEvent, add_event
 
@@ -131,15 +132,12 @@ def backoff_seconds(attempt: int, base: float, cap: float, rand: Callable[[], fl
 
 
 def requeue_interrupted(db: Database, now: float) -> int:
-    """Rows left 'sending' by a crash: their outcome is unknown, so they are sent again
-    (with the same idempotency key, which providers that support it use to deduplicate),
-    and marked in doubt: if the alert stops before the resend they end 'unknown', not 'cancelled'."""
-    cursor = db.execute(
-        "UPDATE outbox SET status = 'pending', in_doubt = 1, next_attempt_at = ?, updated_at = ?, "
-        "last_error = 'interrupted by a restart' WHERE status = 'sending'",
-        [now, now],
-    )
-    return cursor.rowcount
+    """At start: rows left 'sending' by a process that is gone (a crash of this host's daemon, a
+    clean stop mid-send) or whose lease expired. Their outcome is unknown, so they are sent again
+    (with the same idempotency key, which providers that support it use to deduplicate), and
+    marked in doubt: if the alert stops before the resend they end 'unknown', not 'cancelled'.
+    Rows another live instance is sending stay its own."""
+    return claims.release_sends(db, now, stale_before=now - 3 * SEND_TIMEOUT_SECONDS, gone=True)
 
 
 # A pending row whose earlier send may have gone out is not 'cancelled' when its alert stops.
@@ -157,21 +155,23 @@ def cancel_pending(db: Database, alert_id: int, reason: str, now: float) -> int:
     return cursor.rowcount
 
 
-def claim_due(db: Database, now: float, limit: int = 100) -> list[dict[str, Any]]:
-    """Mark due rows 'sending' (so no other loop takes them) and return them with their alert."""
-    # A row 'sending' for far longer than a send may take lost its result (a failed write): again.
-    db.execute(
-        "UPDATE outbox SET status = 'pending', in_doubt = 1, next_attempt_at = ?, "
-        "last_error = 'result was not recorded' "
-        "WHERE status = 'sending' AND updated_at < ?",
-        [now, now - 3 * SEND_TIMEOUT_SECONDS],
-    )
+def claim_due(
+    db: Database, now: float, limit: int = 100, *, holder: str = "local", lease: float | None = None
+) -> list[dict[str, Any]]:
+    """Mark due rows 'sending' under ``holder``'s lease (so no other loop or instance takes them)
+    and return them with their alert."""
+    # A row 'sending' whose lease expired (its instance died) or for far longer than a send may
+    # take (its result was lost: a failed write) goes again.
+    claims.release_sends(db, now, stale_before=now - 3 * SEND_TIMEOUT_SECONDS, mine=holder)
+    ids = claims.claim_outbox(db, holder, now, lease, limit)
+    if not ids:
+        return []
     rows = db.execute(
-        """SELECT o.*, a.title, a.description, a.severity, a.url, a.tags, a.fields, a.status AS alert_status,
+        f"""SELECT o.*, a.title, a.description, a.severity, a.url, a.tags, a.fields, a.status AS alert_status,
                   a.integration, a.source_id, a.created_at AS alert_created_at
            FROM outbox o LEFT JOIN alerts a ON a.id = o.alert_id
-           WHERE o.status = 'pending' AND o.next_attempt_at <= ? ORDER BY o.next_attempt_at LIMIT ?""",
-        [now, limit],
+           WHERE o.id IN ({", ".join("?" * len(ids))}) ORDER BY o.next_attempt_at, o.id""",
+        ids,
     ).fetchall()
     claimed = []
     for row in rows:
@@ -180,21 +180,21 @@ def claim_due(db: Database, now: float, limit: int = 100) -> list[dict[str, Any]
             reason = f"alert {item['alert_status']}"
             db.execute(
                 f"UPDATE outbox SET status = {_STOPPED_STATUS}, last_error = {_STOPPED_ERROR}, updated_at = ?, "
-                "next_attempt_at = NULL WHERE id = ?",
+                "next_attempt_at = NULL, attempts = attempts - 1 WHERE id = ?",
                 [reason, reason, now, item["id"]],
             )
             continue
-        db.execute(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? WHERE id = ?",
-            [now, item["id"]],
-        )
-        item["attempts"] += 1
         claimed.append(item)
     return claimed
 
 
-def next_due(db: Database) -> float | None:
-    return db.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()[0]
+def next_due(db: Database, holder: str = "local") -> float | None:
+    """When ``claim_due`` next has work: a pending row's attempt, or a send to put back (a lease
+    ended, a result lost)."""
+    pending = db.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()[0]
+    release = claims.next_release(db, holder, 3 * SEND_TIMEOUT_SECONDS)
+    times = [t for t in (pending, release) if t is not None]
+    return min(times, default=None)
 
 
 def failover(db: Database, raw: RawConfig, row: dict[str, Any], now: float) -> list[AlertEvent]:

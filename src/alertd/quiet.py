@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from alertd import apply
+from alertd import apply, claims
 from alertd.durations import words
 from alertd.timeline import AlertEvent
 
@@ -25,7 +25,9 @@ def arm(db: Database, alert_id: int, integration: str, quiet_seconds: float, now
 
 def fire_due(db: Database, now: float, limit: int = 100) -> list[AlertEvent]:
     rows = db.execute(
-        "SELECT alert_id, integration, quiet_seconds FROM quiet_timers WHERE due_at <= ? ORDER BY due_at LIMIT ?",
+        claims.due_rows(
+            "SELECT alert_id, integration, quiet_seconds FROM quiet_timers WHERE due_at <= ? ORDER BY due_at LIMIT ?"
+        ),
         [now, limit],
     ).fetchall()
     events: list[AlertEvent] = []

@@ -11,6 +11,7 @@ import pluggy
 import trio
 
 from alertd.config import Config
+from alertd.instances import new_id
 from alertd.log import get_logger
 from alertd.store import Store
 
@@ -21,11 +22,35 @@ log = get_logger("alertd.runtime")
 MAX_IDLE_SECONDS = 2.0
 
 
+def writes_now(woken: bool, due: float | None, now: float) -> bool:
+    """Whether a loop's pass goes straight to its write: it was woken (a commit gave it work) or
+    the due time it slept towards has come. Otherwise (its poll) it reads the next due time first
+    and writes only if that says something is due: an idle daemon commits nothing."""
+    return woken or (due is not None and due <= now)
+
+
 class Clock:
     """Wall-clock time in UTC seconds; tests substitute their own."""
 
     def now(self) -> float:
         return time.time()
+
+
+@dataclass
+class ClusterState:
+    """This instance among the others sharing the database (engine/instance.py keeps it)."""
+
+    instance: str = field(default_factory=new_id)
+    # Set once the instance row is written (and dead instances of this host reaped): loops that
+    # take over claims wait for it.
+    registered: trio.Event = field(default_factory=trio.Event)
+    # Set when the dispatcher stopped with its cursor saved: a clean stop releases the dispatch
+    # lock after that, so that the next holder does not hand out the last events again.
+    cursor_saved: trio.Event = field(default_factory=trio.Event)
+    # Named locks this instance holds, each with the end of its lease (runtime clock).
+    held: dict[str, float] = field(default_factory=dict)
+    # When this instance last tried to take each lock.
+    tried: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -42,6 +67,7 @@ class Runtime:
     # In-process subscribers of the event dispatcher (the console's live view): each gets every
     # dispatched batch of AlertEvents, in the trio loop; must not block.
     listeners: list[Callable[[list[Any]], None]] = field(default_factory=list)
+    cluster: ClusterState = field(default_factory=ClusterState)
 
     def __post_init__(self) -> None:
         # Every local commit may have written alert events: the dispatcher looks at once.

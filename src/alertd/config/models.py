@@ -345,6 +345,13 @@ class OutboxConfig(Model):
     backoff_max_seconds: float = Field(300, gt=0)
 
 
+class ClusterConfig(Model):
+    """Several instances sharing one database (``[cluster]``): a claim or lock held by an instance
+    that stops renewing it (every third of the lease) is taken over once the lease has passed."""
+
+    lease_seconds: float = Field(30, ge=5, le=600)
+
+
 class WebConfig(Model):
     """The web console (``[web]``), served on the server's listener."""
 
@@ -379,6 +386,7 @@ class RawConfig(Model):
     links: LinksConfig = Field(default_factory=LinksConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     plugins_dir: Path | None = None
     integrations: dict[str, IntegrationConfig] = {}
     users: dict[str, UserConfig] = {}

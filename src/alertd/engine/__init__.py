@@ -2,6 +2,8 @@
 
 ``LOOPS`` is the one list the daemon starts (after the HTTP server listens):
 
+- ``instance``: this instance's row and the renewal of its claims and locks, when several
+  instances share the database (``engine/instance.py``, ``alertd.claims``);
 - ``events``: the dispatcher, from committed ``alert_events`` rows to plugins, metrics
   and the wake-ups of the loops below (``engine/events.py``);
 - ``escalation``: fires the escalation steps that are due (``engine/escalation.py``);
@@ -19,6 +21,10 @@
 - ``housekeeping``: recurring chores (inbound-log pruning) at times computed by
   APScheduler triggers and stored as rows (``engine/housekeeping.py``).
 
+With several instances on one database, each loop's work is done once: timers commit with the
+row lock that claims them, outbox sends are claimed under a lease, and the dispatcher and
+housekeeping run on the one instance holding their named lock (``alertd.claims``).
+
 Loops never call each other: they meet in the database. The dispatcher wakes a loop
 (``runtime.wake(name)``) on seeing the event that gives it work; the one shortcut is the
 escalation loop waking delivery when it queued a page (latency: it saves a dispatcher pass).
@@ -34,11 +40,13 @@ from alertd.engine.events import events_loop
 from alertd.engine.handoffs import handoff_loop
 from alertd.engine.heartbeats import heartbeat_loop
 from alertd.engine.housekeeping import housekeeping_loop
+from alertd.engine.instance import instance_loop
 from alertd.engine.maintenance_windows import maintenance_window_loop
 from alertd.engine.quiet import quiet_loop
 from alertd.runtime import Runtime
 
 LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
+    instance_loop,
     events_loop,
     escalation_loop,
     delivery_loop,

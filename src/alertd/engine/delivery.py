@@ -25,7 +25,7 @@ from alertd.outbox import (
     record_result,
     requeue_interrupted,
 )
-from alertd.runtime import Runtime
+from alertd.runtime import Runtime, writes_now
 from alertd.workflows import WEBHOOK_PURPOSE
 
 log = get_logger("alertd.outbox")
@@ -105,12 +105,12 @@ RETRY_SECONDS = 1.0
 
 
 async def _next_due(runtime: Runtime) -> float | None:
-    """When the next row is due; on a failed read, None (the loop looks again within MAX_IDLE_SECONDS)."""
+    """When the next row is due; on a failed read, now (the claim's write says what is wrong)."""
     try:
-        return await runtime.store.read(next_due)
+        return await runtime.store.read(lambda db: next_due(db, runtime.cluster.instance))
     except Exception:
         log.error("outbox.next_due_failed", exc_info=True)
-        return None
+        return runtime.clock.now()
 
 
 async def delivery_loop(runtime: Runtime) -> None:
@@ -119,7 +119,9 @@ async def delivery_loop(runtime: Runtime) -> None:
     limiters: dict[str, trio.CapacityLimiter] = {}
     # Rows a crash left 'sending' go back to the queue before anything is claimed (later, they
     # could no longer be told from this process's own sends). A database that cannot be written
-    # now (locked, full) delays delivery; it must not stop the daemon.
+    # now (locked, full) delays delivery; it must not stop the daemon. With several instances,
+    # only rows of instances gone or past their lease (this host's dead daemons are reaped first).
+    await runtime.cluster.registered.wait()
     while True:
         now = runtime.clock.now()
         try:
@@ -130,15 +132,26 @@ async def delivery_loop(runtime: Runtime) -> None:
             await trio.sleep(RETRY_SECONDS)
     if requeued:
         log.warning("outbox.requeued_interrupted", rows=requeued)
+    due: float | None = None
+    woken = True  # the first pass claims what is overdue at once
     async with trio.open_nursery() as nursery:
         while True:
             wake = runtime.wakeup_event("delivery")
             now = runtime.clock.now()
-            try:
-                claimed = await store.write(lambda db, now=now: claim_due(db, now))
-            except Exception:
-                log.error("outbox.claim_failed", exc_info=True)
-                claimed = []
+            if not writes_now(woken, due, now):
+                due = await _next_due(runtime)
+            claimed: list[dict[str, Any]] = []
+            if writes_now(woken, due, now):
+                try:
+                    claimed = await store.write(
+                        lambda db, now=now, lease=runtime.config.raw.cluster.lease_seconds: claim_due(
+                            db, now, holder=runtime.cluster.instance, lease=lease
+                        )
+                    )
+                except Exception:
+                    log.error("outbox.claim_failed", exc_info=True)
+                due = await _next_due(runtime)
             for row in claimed:
                 nursery.start_soon(deliver, runtime, row, limiters)
-            await runtime.idle(wake, await _next_due(runtime), more_now=bool(claimed))
+            await runtime.idle(wake, due, more_now=bool(claimed))
+            woken = wake.is_set()

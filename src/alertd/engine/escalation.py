@@ -2,9 +2,10 @@
 until the next one.
 
 One scheduler for every timer on an alert: escalation steps (plans in ``alertd.escalation``),
-snooze ends and workflow time triggers (rows in ``alertd.alert_timers``). Each pass fires what is
-due in one writer transaction. The dispatcher wakes it when an alert opens (its first step is due
-now) or a timer is set; otherwise it re-reads the rows at least every MAX_IDLE_SECONDS.
+snooze ends and workflow time triggers (rows in ``alertd.alert_timers``). A pass fires what is
+due in one writer transaction when woken or at the due time; a poll reads the due time first. The dispatcher
+wakes it when an alert opens (its first step is due now) or a timer is set; otherwise it re-reads
+the rows at least every MAX_IDLE_SECONDS.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from alertd import alert_actions, alert_timers
 from alertd.config import Config
 from alertd.escalation import fire_due, next_due
 from alertd.log import get_logger
-from alertd.runtime import Runtime
+from alertd.runtime import Runtime, writes_now
 from alertd.timeline import AlertEvent
 
 log = get_logger("alertd.escalation")
@@ -51,21 +52,27 @@ def next_any(db: Database) -> float | None:
 
 async def escalation_loop(runtime: Runtime) -> None:
     store = runtime.store
+    due: float | None = None
+    woken = True  # the first pass fires what is overdue at once
     while True:
         wake = runtime.wakeup_event("escalation")
         now = runtime.clock.now()
-        try:
-            events, queued = await store.write(lambda db, now=now: fire_all(db, runtime.config, now))
-        except Exception:
-            log.error("escalation.fire_failed", exc_info=True)
-            events, queued = [], 0
-        if queued:
-            # The page's hot path: delivery need not wait for the dispatcher's pass over the
-            # 'escalated' event (which wakes it too). A wake-up only; no effect leaves here.
-            runtime.wake("delivery")
-        try:
-            due = await store.read(next_any)
-        except Exception:  # the loop looks again within MAX_IDLE_SECONDS
-            log.error("escalation.next_due_failed", exc_info=True)
-            due = None
+        events: list[AlertEvent] = []
+        if not writes_now(woken, due, now):
+            try:
+                due = await store.read(next_any)
+            except Exception:  # the loop looks again within MAX_IDLE_SECONDS
+                log.error("escalation.next_due_failed", exc_info=True)
+                due = None
+        if writes_now(woken, due, now):
+            try:
+                events, queued = await store.write(lambda db, now=now: fire_all(db, runtime.config, now))
+                if queued:
+                    # The page's hot path: delivery need not wait for the dispatcher's pass over the
+                    # 'escalated' event (which wakes it too). A wake-up only; no effect leaves here.
+                    runtime.wake("delivery")
+                due = await store.read(next_any)
+            except Exception:
+                log.error("escalation.fire_failed", exc_info=True)
         await runtime.idle(wake, due, more_now=bool(events))
+        woken = wake.is_set()

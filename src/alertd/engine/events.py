@@ -24,6 +24,8 @@ import trio
 from sqlite_utils import Database
 
 from alertd import alerts, metrics, workflows
+from alertd.claims import DISPATCH
+from alertd.engine.instance import hold
 from alertd.log import get_logger
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
@@ -109,16 +111,24 @@ def events_after(db: Database, after: int, limit: int = BATCH, *, snapshots: boo
 # --- the subscribers ------------------------------------------------------------------------
 
 
-def dispatch(runtime: Runtime, events: list[AlertEvent]) -> None:
-    """Hand a batch to every subscriber: wake-ups first (they are what a page waits for), then
-    metrics, then plugins. A failing plugin is logged; it does not stop the others."""
+def dispatch_local(runtime: Runtime, events: list[AlertEvent]) -> None:
+    """What every instance does with the events it sees: wake its loops (they are what a page
+    waits for), tell its in-process listeners (the console's live view)."""
     for loop in sorted(loops_to_wake(e.kind for e in events)):
         runtime.wake(loop)
+    if not events:
+        return
     for listener in list(runtime.listeners):
         try:
             listener(events)
         except Exception:
             log.error("events.listener_failed", exc_info=True)
+
+
+def dispatch(runtime: Runtime, events: list[AlertEvent], seen: int = 0) -> None:
+    """Hand a batch to every subscriber: this instance's own (for events past ``seen``) first,
+    then metrics, then plugins. A failing plugin is logged; it does not stop the others."""
+    dispatch_local(runtime, [e for e in events if (e.id or 0) > seen])
     for event in events:
         metrics.ALERT_EVENTS.labels(event.kind).inc()
         if event.kind == EventKind.ESCALATED:
@@ -133,38 +143,65 @@ def dispatch(runtime: Runtime, events: list[AlertEvent]) -> None:
 
 async def events_loop(runtime: Runtime) -> None:
     """Read past the cursor, dispatch, wait for a commit or the poll. The cursor is saved by a
-    task of its own: dispatch never waits for an fsync (a page waits on this loop)."""
+    task of its own: dispatch never waits for an fsync (a page waits on this loop).
+
+    With several instances on one database, one holds the ``dispatch`` lock and hands events to
+    workflows, metrics and plugins (once per cluster); the others follow the events with a
+    cursor of their own in memory, for their wake-ups and listeners only, and take over from
+    the saved cursor when the lock's lease expires (at least once: the events past it again)."""
     store = runtime.store
     cursor = await store.read(read_cursor)
+    seen = cursor  # how far this instance's own subscribers (wake-ups, listeners) have been told
+    leading = False
     moved = trio.Event()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_save_cursor_loop, runtime, cursor, lambda: cursor, lambda: moved)
         while True:
             wake = runtime.wakeup_event("events")
-            listening = bool(runtime.pm.hook.alertd_alert_event.get_hookimpls())
+            if await hold(runtime, DISPATCH) != leading:
+                leading = not leading
+                if leading:
+                    cursor = await _saved_cursor(runtime, cursor)
+                log.info("events.leading" if leading else "events.following", cursor=cursor, seen=seen)
+            listening = leading and bool(runtime.pm.hook.alertd_alert_event.get_hookimpls())
+            start = cursor if leading else seen
             try:
-                events = await store.read(lambda db, c=cursor, s=listening: events_after(db, c, snapshots=s))
+                events = await store.read(lambda db, c=start, s=listening: events_after(db, c, snapshots=s))
             except Exception:
                 log.error("events.read_failed", exc_info=True)
                 events = []
-            if events and runtime.config.raw.workflows:
-                # The wake-ups a page waits for go first; the workflows' write must not delay them.
-                for loop in sorted(loops_to_wake(e.kind for e in events)):
-                    runtime.wake(loop)
-            if events and not await _workflows(runtime, events):
-                await trio.sleep(WORKFLOW_RETRY_SECONDS)
-                continue  # the same batch again: the cursor stays until workflows have seen it
+            if not leading:
+                dispatch_local(runtime, events)
+            else:
+                if events and runtime.config.raw.workflows:
+                    # The wake-ups a page waits for go first; the workflows' write must not delay them.
+                    for loop in sorted(loops_to_wake(e.kind for e in events)):
+                        runtime.wake(loop)
+                if events and not await _workflows(runtime, events):
+                    await trio.sleep(WORKFLOW_RETRY_SECONDS)
+                    continue  # the same batch again: the cursor stays until workflows have seen it
+                if events:
+                    dispatch(runtime, events, seen)
+                    last = events[-1].id
+                    assert last is not None
+                    cursor = last
+                    moved.set()
+                    moved = trio.Event()
             if events:
-                dispatch(runtime, events)
-                last = events[-1].id
-                assert last is not None
-                cursor = last
-                moved.set()
-                moved = trio.Event()
+                seen = max(seen, events[-1].id or 0)
             if len(events) == BATCH:
                 continue
             with trio.move_on_after(POLL_SECONDS):
                 await wake.wait()
+
+
+async def _saved_cursor(runtime: Runtime, fallback: int) -> int:
+    """Where the cluster's dispatch stands: the saved cursor (the last leader's)."""
+    try:
+        return await runtime.store.read(read_cursor)
+    except Exception:
+        log.error("events.read_failed", exc_info=True)
+        return fallback
 
 
 WORKFLOW_RETRY_SECONDS = 0.5
@@ -218,3 +255,4 @@ async def _save_cursor_loop(
                     await save(current())
                 except StoreUnavailable:
                     pass
+        runtime.cluster.cursor_saved.set()  # now the dispatch lock may go (engine/instance.py)

@@ -3,7 +3,8 @@
 APScheduler is used for what it is good at: its triggers (interval, cron, with time
 zones) compute each chore's next fire time. That time is stored as a row in ``meta``
 (``timer:<chore>``), so it survives restarts, and this loop fires what is due. No
-scheduler thread runs.
+scheduler thread runs. With several instances on one database, the one holding the
+``housekeeping`` lock does the chores.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
+from alertd.claims import HOUSEKEEPING
+from alertd.engine.instance import hold
 from alertd.log import get_logger
 from alertd.maintenance import prune_inbound_log, prune_reply_receipts
 from alertd.runtime import Runtime
@@ -99,6 +102,10 @@ async def run_due_chores(runtime: Runtime, now: float) -> float | None:
 async def housekeeping_loop(runtime: Runtime) -> None:
     while True:
         wake = runtime.wakeup_event("housekeeping")
+        if not await hold(runtime, HOUSEKEEPING):
+            # Another instance does the chores; this one looks again while that one lives.
+            await runtime.idle(wake, None, more_now=False)
+            continue
         now = runtime.clock.now()
         try:
             next_due = await run_due_chores(runtime, now)

@@ -21,7 +21,7 @@ log = get_logger("alertd.maintenance_windows")
 
 def _end_and_plan(db: Database, config: Config, now: float) -> list[AlertEvent]:
     ended = windows.end_due(db, now)
-    windows.sync_recurring(db, config, now)  # every pass: the next occurrence follows the clock
+    windows.sync_recurring(db, config, now)  # the ended windows' next occurrences
     return ended
 
 
@@ -32,4 +32,17 @@ def _report(events: list[AlertEvent]) -> bool:
 
 
 async def maintenance_window_loop(runtime: Runtime) -> None:
-    await timer_loop(runtime, "maintenance_windows", log, fire=_end_and_plan, next_due=windows.next_end, report=_report)
+    def next_due(db: Database) -> float | None:
+        # A recurring window whose occurrence passed (or was ended by hand) gets its next one now.
+        now = runtime.clock.now()
+        return now if windows.sync_needed(db, runtime.config, now) else windows.next_end(db)
+
+    await timer_loop(
+        runtime,
+        "maintenance_windows",
+        log,
+        sync=windows.sync_recurring,  # at start and after a reload: each recurring window's row
+        fire=_end_and_plan,
+        next_due=next_due,
+        report=_report,
+    )

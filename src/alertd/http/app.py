@@ -34,8 +34,10 @@ def build_quart(runtime: Runtime) -> QuartTrio:
             problems.append("store closed")
         if not runtime.ready:
             problems.append("starting")
-        if runtime.store.is_open and not await runtime.store.reachable():
-            problems.append("database unreachable")  # PostgreSQL: a load balancer drops this instance
+        if not problems:
+            reason = await runtime.store.unreachable()
+            if reason is not None:
+                problems.append(reason)
         if problems:
             return Response("not ready: " + ", ".join(problems) + "\n", status=503, content_type="text/plain")
         return Response("ready\n", content_type="text/plain")

@@ -172,13 +172,22 @@ class Store:
 
         return await trio.to_thread.run_sync(run)
 
-    async def reachable(self) -> bool:
-        """Whether the database answers (PostgreSQL, within a second; a SQLite file always does)."""
-        if self._pool_db is None:
-            return True
+    async def unreachable(self) -> str | None:
+        """Why the database does not answer a read now, or None (``/readyz``: a load balancer drops
+        an instance that cannot reach the database it shares with the others; a 2xx on /in/ must
+        mean committed). SQLite: a read on a fresh connection; PostgreSQL: a pooled ``SELECT 1``."""
         import trio
 
-        return await trio.to_thread.run_sync(self._pool_db.ping)
+        from alertd.store.probe import PROBE_TIMEOUT_SECONDS, problem
+
+        def probe() -> str | None:
+            if self._pool_db is not None:
+                return None if self._pool_db.ping(PROBE_TIMEOUT_SECONDS) else "database unreachable"
+            return problem(self.path)
+
+        with trio.move_on_after(PROBE_TIMEOUT_SECONDS + 1):
+            return await trio.to_thread.run_sync(probe, abandon_on_cancel=True)
+        return f"database did not answer in {PROBE_TIMEOUT_SECONDS + 1:.0f}s"
 
     async def aclose(self) -> None:
         if self._writer is not None:

@@ -514,6 +514,31 @@ def _schedule_events(db: Database) -> None:
     db.execute("CREATE INDEX schedule_timers_due ON schedule_timers (due) WHERE due IS NOT NULL")
 
 
+def _cluster_instances(db: Database) -> None:
+    # Each running daemon's row (alertd cluster): inserted at start, last_seen renewed every third
+    # of [cluster] lease_seconds, deleted at a clean stop.
+    db.execute(
+        """CREATE TABLE instances (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            pid_namespace TEXT NOT NULL,
+            version TEXT NOT NULL,
+            config_hash TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            last_seen REAL NOT NULL
+        )"""
+    )
+
+
+def _cluster_claims_and_locks(db: Database) -> None:
+    # Work that outlives its transaction is claimed under a lease (alertd.claims): outbox rows
+    # being sent, and named locks (the event dispatcher, housekeeping).
+    db.execute("ALTER TABLE outbox ADD COLUMN claimed_by TEXT")
+    db.execute("ALTER TABLE outbox ADD COLUMN claim_until REAL")
+    db.execute("CREATE TABLE locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -534,6 +559,8 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("web console: passwords, sessions, failed logins", _web_console),
     ("source handshakes (inbound types' state, was: subscriptions)", _v11_source_handshakes),
     ("schedule events: notices without an alert, schedule timers", _schedule_events),
+    ("cluster: running instances", _cluster_instances),
+    ("cluster: claims of outbox rows, locks", _cluster_claims_and_locks),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
