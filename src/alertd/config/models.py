@@ -16,13 +16,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 
 from alertd.config.workflow_models import WorkflowConfig, WorkflowLimits
 from alertd.kinds import KIND_RE, MAX_KIND_CHARS
+from alertd.weekdays import WEEKDAYS
 
 # Contact kinds are declared by channel plugins (Channel.kinds), not listed here: a third-party
 # channel brings its own. Only the shape is checked here; plugin_tables checks each kind against
 # the kinds of the loaded channels.
 MAX_CONTACTS = 20
 ContactKind = Annotated[str, Field(pattern=KIND_RE, max_length=MAX_KIND_CHARS)]
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
