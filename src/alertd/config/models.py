@@ -33,7 +33,7 @@ class Model(BaseModel):
 def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError("expected an IANA time zone name such as Europe/Berlin") from exc
     return value
 

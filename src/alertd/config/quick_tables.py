@@ -118,7 +118,7 @@ def _zone(value: Any) -> str:
     name = _string(value)
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise _Refused from None
     return name
 
