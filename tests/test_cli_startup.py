@@ -3,9 +3,10 @@ bar, checked in a fresh interpreter, not a timing (bench/cli.py prints the timin
 
 - ``--version`` and ``--help``: click and nothing heavy (no pydantic, jinja2, pluggy, trio, quart);
 - read and act commands (``alerts``, ``ack``, ``close``, ``inbound-log``, ``oncall``): only the
-  tables they use are validated (pydantic: [store], [users]; [server], [schedules] for oncall), not
-  the whole config model; no plugin entry point is scanned or loaded, and no server, HTTP client or
-  SMS library is imported;
+  tables they use are validated ([store], [users]; [server], [schedules] for oncall), not the whole
+  config model; no plugin entry point is scanned or loaded, and no server, HTTP client or SMS
+  library is imported; ``alerts``, ``alerts show``, ``inbound-log``, ``ack`` and ``close`` import
+  neither pydantic nor sqlite-utils (config.quick_tables; a plain sqlite3 connection);
 - a command that uses plugins (``plugins``) does scan the entry points: the probe sees it.
 """
 
