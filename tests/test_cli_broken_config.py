@@ -185,3 +185,14 @@ def test_an_unknown_display_zone_is_one_line(tmp_path: Path) -> None:
     config = write_config(tmp_path, PEOPLE)
     result = run_cli_in_process("alerts", "--tz", "x" * 300, "-c", str(config))
     assert result.returncode == 2 and result.stderr.startswith("Error: --tz: unknown time zone 'xxx"), result.stderr
+
+
+def test_a_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    # Decoding the file raised UnicodeDecodeError: a traceback from every command.
+    config = write_config(tmp_path, PEOPLE)
+    config.write_bytes(config.read_bytes().replace(b"[users.alice]\n", b'[users.alice]\nfull_name = "\xff"\n'))
+    expected = f"{config}: TOML syntax error: not UTF-8 text (byte 0xff at offset "
+    for args, code in ((("alerts",), 2), (("check-config",), 1)):
+        result = run_cli_in_process(*args, "-c", str(config))
+        assert result.returncode == code, (args, result.stderr)
+        assert result.stderr.startswith(expected) and "Traceback" not in result.stderr, (args, result.stderr)

@@ -47,6 +47,10 @@ def read_toml(path: Path, *, keep: bool = False) -> dict[str, Any]:
         raise ConfigError(path, [Problem("", "file not found")]) from None
     except OSError as exc:
         raise ConfigError(path, [Problem("", f"cannot read file: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:  # a TOML file is UTF-8 text
+        byte = exc.object[exc.start]
+        message = f"TOML syntax error: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})"
+        raise ConfigError(path, [Problem("", message)]) from None
     except ValueError as exc:  # tomllib.TOMLDecodeError is one (tomllib is imported by then)
         import tomllib
 
