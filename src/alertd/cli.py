@@ -164,7 +164,9 @@ class CliContext:
         """``[store]``, ``[users]`` and ``more`` tables checked, nothing else (config.subset): a read
         or act command answers in a fraction of the time a whole check takes, and an error elsewhere
         in the file (left to ``check-config`` and ``run``) does not lock the operator out. The file
-        checked whole instead when a command has already asked for it."""
+        checked whole instead when a command has already asked for it. ``[store]`` and ``[users]``
+        alone: without pydantic when plainly valid (config.quick_tables: ``path``, ``raw``,
+        ``db_path`` of ``Config``)."""
         for whole in ("config", "core_config"):
             if whole in self.__dict__:
                 return self.__dict__[whole]  # type: ignore[no-any-return]

@@ -23,7 +23,7 @@ from alertd.kinds import kind_problem
 if TYPE_CHECKING:
     from alertd.config.resolved import Config
 
-# The bounds of config/models.py (the test reads them from the models and compares).
+# The bounds of config/models.py (tests/test_config_quick_tables.py tries values around them on both).
 MAX_CONTACTS = 20
 MAX_CONTACT_CHARS = 1024
 MAX_NOTIFY_STEPS = 100
@@ -129,6 +129,12 @@ def _kind(value: Any) -> str:
 _STORE_KEYS = frozenset(StoreSettings._fields)
 _USER_KEYS = frozenset(UserSettings._fields)
 _STEP_KEYS = frozenset(NotifyStepSettings._fields)
+_STORE_BOUNDS: dict[str, dict[str, float]] = {
+    "inbound_retention_days": {"gt": 0},
+    "reply_receipt_retention_days": {"ge": 30, "le": 3650},
+    "busy_timeout_seconds": {"gt": 0, "le": 300},
+    "max_size_mb": {"gt": 0},
+}
 
 
 def _store(value: Any) -> StoreSettings:
@@ -140,13 +146,7 @@ def _store(value: Any) -> StoreSettings:
         if type(table["synchronous"]) is not str or table["synchronous"] not in ("FULL", "NORMAL"):
             raise _Refused
         out["synchronous"] = table["synchronous"]
-    bounds: dict[str, dict[str, float]] = {
-        "inbound_retention_days": {"gt": 0},
-        "reply_receipt_retention_days": {"ge": 30, "le": 3650},
-        "busy_timeout_seconds": {"gt": 0, "le": 300},
-        "max_size_mb": {"gt": 0},
-    }
-    for key, bound in bounds.items():
+    for key, bound in _STORE_BOUNDS.items():
         if key in table:
             out[key] = _number(table[key], **bound)
     return StoreSettings(**out)
