@@ -3,9 +3,10 @@ bar, checked in a fresh interpreter, not a timing (bench/cli.py prints the timin
 
 - ``--version`` and ``--help``: click and nothing heavy (no pydantic, jinja2, pluggy, trio, quart);
 - read and act commands (``alerts``, ``ack``, ``close``, ``inbound-log``, ``oncall``): only the
-  tables they use are validated (pydantic: [store], [users]; [server], [schedules] for oncall), not
-  the whole config model; no plugin entry point is scanned or loaded, and no server, HTTP client or
-  SMS library is imported;
+  tables they use are validated ([store], [users]; [server], [schedules] for oncall), not the whole
+  config model; no plugin entry point is scanned or loaded, and no server, HTTP client or SMS
+  library is imported; ``alerts``, ``alerts show``, ``inbound-log``, ``ack`` and ``close`` import
+  neither pydantic nor sqlite-utils (config.quick_tables; a plain sqlite3 connection);
 - a command that uses plugins (``plugins``) does scan the entry points: the probe sees it.
 """
 
@@ -140,10 +141,33 @@ def test_read_and_act_commands_load_no_plugin_and_no_server(tmp_path: Path) -> N
         assert expect in result.stdout, (args, result.stdout)
         assert loaded(modules, SERVER_SIDE + PLUGIN_MODULES) == [], args
         assert scans == [], (args, scans)  # neither pluggy's (plugins) nor pydantic's (its plugins)
-        # The tables the command uses are validated (pydantic), the rule compiler only when there are rules.
-        assert "alertd.config.models" in modules and "jinja2" not in modules, args
-        if args[0] in ("alerts", "inbound-log"):  # listings read through a plain sqlite3 connection
-            assert "sqlite_utils" not in modules, args
+        # The tables the command uses are validated, the rule compiler only when there are rules.
+        assert "jinja2" not in modules, args
+        if args[0] == "oncall":  # [server] and [schedules]: the models (pydantic)
+            assert "alertd.config.models" in modules, args
+        else:  # [store] and [users] plainly valid: no pydantic; a plain sqlite3 connection
+            assert loaded(modules, ("pydantic", "sqlite_utils", "alertd.config.models")) == [], args
+
+
+def test_listings_and_ack_import_neither_pydantic_nor_sqlite_utils(tmp_path: Path) -> None:
+    # Issue 15, 0.2 s: importing pydantic and the models took longer than the rest of `alertd alerts`.
+    # [store] and [users] plainly valid are checked without it (config.quick_tables); a value only
+    # the models can judge brings them in, and their verdict (here: a number given as a string).
+    config = write_config(tmp_path, PEOPLE)
+    alert_id = seed(tmp_path / "alertd.db", "Disk full")
+    c = ("-c", str(config))
+    for args in (("alerts", *c), ("alerts", "show", str(alert_id), *c), ("inbound-log", *c)):
+        result, modules, _ = probe(*args)
+        assert result.returncode == 0 and result.stderr == "", (args, result.stderr)
+        assert loaded(modules, ("pydantic", "sqlite_utils")) == [], args
+    for action in ("ack", "close"):
+        result, modules, _ = probe(action, str(alert_id), "--user", "alice", *c)
+        assert result.returncode == 0 and result.stderr == "", result.stderr
+        assert loaded(modules, ("pydantic", "sqlite_utils")) == [], action
+    config.write_text(config.read_text().replace("[store]\n", '[store]\nbusy_timeout_seconds = "5"\n'))
+    result, modules, _ = probe("alerts", *c)
+    assert result.returncode == 0 and "Disk full" in result.stdout, result.stderr
+    assert loaded(modules, ("pydantic", "sqlite_utils")) == ["pydantic"]
 
 
 # What checking the whole file takes, which read and act commands leave to check-config and run.

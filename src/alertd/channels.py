@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pydantic import BaseModel
-
 from alertd.textout import local_time, visible, visible_block, zone_named
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from alertd.runtime import Runtime
 
 

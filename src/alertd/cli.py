@@ -165,17 +165,25 @@ class CliContext:
         """``[store]``, ``[users]`` and ``more`` tables checked, nothing else (config.subset): a read
         or act command answers in a fraction of the time a whole check takes, and an error elsewhere
         in the file (left to ``check-config`` and ``run``) does not lock the operator out. The file
-        checked whole instead when a command has already asked for it."""
+        checked whole instead when a command has already asked for it. ``[store]`` and ``[users]``
+        alone: without pydantic when plainly valid (config.quick_tables: ``path``, ``raw``,
+        ``db_path`` of ``Config``)."""
         for whole in ("config", "core_config"):
             if whole in self.__dict__:
                 return self.__dict__[whole]  # type: ignore[no-any-return]
         key = ("store", "users", *more)
         if key not in self._subsets:
             from alertd.config.problems import ConfigError
-            from alertd.config.subset import read_tables
 
             try:
-                self._subsets[key] = read_tables(self.config_path, key)
+                if more:
+                    from alertd.config.subset import read_tables
+
+                    self._subsets[key] = read_tables(self.config_path, key)
+                else:  # the listings and ack/close: no pydantic unless a value needs its verdict
+                    from alertd.config.quick_tables import read_store_and_users
+
+                    self._subsets[key] = read_store_and_users(self.config_path)  # type: ignore[assignment]
             except ConfigError as exc:
                 fail(str(exc))
         return self._subsets[key]
@@ -203,6 +211,15 @@ class CliContext:
             pass  # open_store_db says what is wrong, in one line
         return self.open_store_db()
 
+    def open_act_db(self) -> Any:
+        """For ``ack`` and ``close``: ``open_read_db``'s plain connection as the two parts of a
+        sqlite-utils Database the alert commands use inside ``write_transaction`` (``execute``,
+        ``conn``), sparing sqlite-utils' import; ``open_store_db``'s when the schema is not current."""
+        import sqlite3
+
+        db = self.open_read_db()
+        return _PlainDatabase(db) if isinstance(db, sqlite3.Connection) else db
+
     def open_store_db(self) -> Any:
         """A migrated sqlite-utils Database for commands that run beside (or without) the daemon."""
         import sqlite3
@@ -221,6 +238,16 @@ class CliContext:
         except (OSError, sqlite3.Error, SchemaTooNew) as exc:
             fail(f"cannot open the database {path}: {reason(exc)}")
         return db
+
+
+class _PlainDatabase:
+    """A sqlite3 connection with sqlite-utils' ``Database.execute`` and ``.conn`` (open_act_db)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Any = None) -> Any:
+        return self.conn.execute(sql, () if parameters is None else parameters)
 
 
 def fail(message: str) -> NoReturn:
@@ -603,7 +630,7 @@ def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None
     from alertd.store import write_transaction
 
     actor = _cli_actor(obj, user)
-    db = obj.open_store_db()
+    db = obj.open_act_db()
     try:
         with write_transaction(db):
             alert = apply_command(db, action, alert_id, actor, "cli", time.time())

@@ -13,10 +13,10 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-from alertd.config import Config, Integration
-
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+    from alertd.config import Config, Integration
 
 META_PREFIX = "integration_token:"
 

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from alertd import alerts, escalation, handshakes, outbox
-from alertd.integrations import integration_url
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -32,6 +31,8 @@ def alert_detail(db: Database, alert_id: int) -> dict[str, Any] | None:
 def integrations_overview(db: Database, config: Config, tokens: dict[str, str]) -> list[dict[str, Any]]:
     """Each configured integration: its URL, ruleset, policy, and its source's ``handshakes`` (each
     row with the ``label`` and ``text`` its inbound type shows it as: alertd.handshakes)."""
+    from alertd.integrations import integration_url  # not for alert_detail (`alertd alerts show`)
+
     stored = handshakes.by_integration(db)
     out = []
     for name, integ in config.integrations.items():

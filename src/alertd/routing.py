@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from alertd.config.models import WEEKDAYS
 from alertd.timeline import AlertEvent, add_event
+from alertd.weekdays import WEEKDAYS
 
 if TYPE_CHECKING:
     from sqlite_utils import Database

@@ -94,7 +94,7 @@ def zone_named(name: str | None) -> tzinfo:
         return local
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown time zone {name!r} (expected an IANA name such as Europe/Berlin or UTC)") from None
 
 

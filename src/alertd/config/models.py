@@ -17,13 +17,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 from alertd.config.workflow_models import WorkflowConfig, WorkflowLimits
 from alertd.kinds import KIND_RE, MAX_KIND_CHARS
 from alertd.store.pgurl import postgresql_url_problem
+from alertd.weekdays import WEEKDAYS
 
 # Contact kinds are declared by channel plugins (Channel.kinds), not listed here: a third-party
 # channel brings its own. Only the shape is checked here; plugin_tables checks each kind against
 # the kinds of the loaded channels.
 MAX_CONTACTS = 20
 ContactKind = Annotated[str, Field(pattern=KIND_RE, max_length=MAX_KIND_CHARS)]
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -34,7 +34,7 @@ class Model(BaseModel):
 def _check_zone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError("expected an IANA time zone name such as Europe/Berlin") from exc
     return value
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+if TYPE_CHECKING:  # pydantic only where its errors are read: the CLI's read commands import none
+    from pydantic import BaseModel, ValidationError
 
 
 @dataclass
@@ -156,6 +157,8 @@ def problems_from_validation(
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
     """Follow ``loc`` through nested annotations to list the keys allowed there."""
+    from pydantic import BaseModel
+
     annotation: Any = model
     for part in loc:
         annotation = _step(annotation, part)
@@ -175,6 +178,8 @@ def _strip_optional(annotation: Any) -> Any:
 
 
 def _step(annotation: Any, part: Any) -> Any:
+    from pydantic import BaseModel
+
     annotation = _strip_optional(annotation)
     origin = get_origin(annotation)
     if origin is dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ def parse_toml(text: str) -> dict[str, Any]:
 
         return rtoml.loads(text)
     except Exception:  # any refusal (or no rtoml): the reference parser decides
+        import tomllib  # only then: a few milliseconds a read command need not pay
+
         return tomllib.loads(text)
 
 
@@ -44,7 +45,15 @@ def read_toml(path: Path, *, keep: bool = False) -> dict[str, Any]:
             return data
     except FileNotFoundError:
         raise ConfigError(path, [Problem("", "file not found")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, [Problem("", f"TOML syntax error: {exc}")]) from None
     except OSError as exc:
         raise ConfigError(path, [Problem("", f"cannot read file: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:  # a TOML file is UTF-8 text
+        byte = exc.object[exc.start]
+        message = f"TOML syntax error: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})"
+        raise ConfigError(path, [Problem("", message)]) from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError is one (tomllib is imported by then)
+        import tomllib
+
+        if not isinstance(exc, tomllib.TOMLDecodeError):
+            raise
+        raise ConfigError(path, [Problem("", f"TOML syntax error: {exc}")]) from None

@@ -36,13 +36,15 @@ def subset_model(tables: tuple[str, ...]) -> type[BaseModel]:
     )
 
 
-def read_tables(path: str | Path, tables: tuple[str, ...]) -> Config:
-    """The file at ``path`` with only ``tables`` validated; ConfigError naming each problem in them.
+def read_tables(path: str | Path, tables: tuple[str, ...], data: dict[str, Any] | None = None) -> Config:
+    """The file at ``path`` (``data``: already parsed) with only ``tables`` validated; ConfigError
+    naming each problem in them.
 
     ``raw`` holds only those tables: reading another one is an AttributeError, never a default
     that silently differs from the file."""
     path = Path(path).absolute()
-    data = read_toml(path)
+    if data is None:
+        data = read_toml(path)
     model = subset_model(tables)
     try:
         raw = model.model_validate(data)

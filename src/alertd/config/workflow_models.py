@@ -96,7 +96,7 @@ class TimeWindow(Model):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError("expected an IANA time zone name such as Europe/Berlin") from exc
         return value
 
