@@ -100,6 +100,8 @@ STORE_TYPES = {
     "reply_receipt_retention_days": "number",
     "busy_timeout_seconds": "number",
     "max_size_mb": "number",
+    "pool_size": "integer",
+    "url": "secret",  # the quick check refuses every url: the models decide (SecretStr, its own checks)
 }
 USER_TYPES = {"full_name": "string", "admin": "bool", "timezone": "string"}
 
@@ -120,7 +122,8 @@ def test_every_field_of_the_models_is_covered_with_their_defaults() -> None:
 @pytest.mark.parametrize("name", sorted(STORE_TYPES))
 def test_store_fields_agree_with_the_models(name: str) -> None:
     for value in [*EVERY, *bounds(StoreConfig, name)]:
-        agree({"store": {name: value}}, same_type=kind(value) == STORE_TYPES[name])
+        own_type = kind(value) == STORE_TYPES[name] or (STORE_TYPES[name] == "integer" and type(value) is int)
+        agree({"store": {name: value}}, same_type=own_type)
 
 
 @pytest.mark.parametrize("name", sorted(USER_TYPES))

@@ -41,6 +41,9 @@ class StoreSettings(NamedTuple):
     reply_receipt_retention_days: float = 365
     busy_timeout_seconds: float = 5
     max_size_mb: float | None = None
+    # A PostgreSQL url is a SecretStr with its own checks: the models decide a file that sets one.
+    url: None = None
+    pool_size: int = 4
 
 
 class NotifyStepSettings(NamedTuple):
@@ -139,6 +142,8 @@ _STORE_BOUNDS: dict[str, dict[str, float]] = {
 
 def _store(value: Any) -> StoreSettings:
     table = _table(value, _STORE_KEYS)
+    if "url" in table:
+        raise _Refused
     out: dict[str, Any] = {}
     if "path" in table:
         out["path"] = Path(_string(table["path"]))
@@ -149,6 +154,10 @@ def _store(value: Any) -> StoreSettings:
     for key, bound in _STORE_BOUNDS.items():
         if key in table:
             out[key] = _number(table[key], **bound)
+    if "pool_size" in table:
+        if type(table["pool_size"]) is not int or not 1 <= table["pool_size"] <= 64:
+            raise _Refused
+        out["pool_size"] = table["pool_size"]
     return StoreSettings(**out)
 
 
