@@ -52,6 +52,7 @@ LAZY_COMMANDS = {
     "merge": "alertd.cli_actions:merge_cmd",
     "workflows": "alertd.cli_workflows:workflows_cmd",
     "test-workflow": "alertd.cli_workflows:test_workflow_cmd",
+    "migrate-store": "alertd.cli_migrate_store:migrate_store_cmd",
 }
 
 _manager: pluggy.PluginManager | None = None
