@@ -249,3 +249,36 @@ def test_bad_arguments_are_refused(args: list[str], words: str) -> None:
     done = run_cli_in_process("migrate-store", *args)
     assert done.returncode == 2 and words in done.stderr, done.stderr
     assert "pw" not in done.stderr.replace("postgresql://", "")  # the URL is never echoed
+
+
+def test_rows_the_target_loses_are_a_mismatch_and_nothing_is_kept(tmp_path: Path, pg_url: str) -> None:
+    source = make_source(tmp_path)
+    db = postgres.connect(pg_url)
+    # A trigger that silently drops one row: the COPY succeeds, the counts do not match.
+    db.execute(
+        "CREATE FUNCTION drop_one() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN IF NEW.alert_id = 2 THEN RETURN NULL; END IF; RETURN NEW; END $$"
+    )
+    db.execute("CREATE TRIGGER drop_one BEFORE INSERT ON alert_events FOR EACH ROW EXECUTE FUNCTION drop_one()")
+    db.close()
+    done = run_cli_in_process("migrate-store", "--from", str(source), "--to", pg_url)
+    assert done.returncode == 2
+    [events] = [line.split() for line in done.stdout.splitlines() if line.startswith("alert_events ")]
+    assert events[1:3] == ["3", "2"] and events[-1] == "MISMATCH"
+    assert done.stderr.splitlines() == [f"Error: counts differ for alert_events; nothing was kept in {pg_url}"]
+    assert target_rows(pg_url) == 0
+
+
+def test_a_source_whose_write_lock_is_held_is_refused(tmp_path: Path, pg_url: str) -> None:
+    source = make_source(tmp_path)
+    daemon = sqlite3.connect(source, isolation_level=None)
+    daemon.execute("BEGIN IMMEDIATE")  # as a running daemon's writer, in the middle of a batch
+    try:
+        done = run_cli_in_process("migrate-store", "--from", str(source), "--to", pg_url)
+    finally:
+        daemon.execute("ROLLBACK")
+        daemon.close()
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert "is busy (is a daemon still running on it?)" in line
+    assert target_rows(pg_url) == 0

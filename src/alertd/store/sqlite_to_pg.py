@@ -46,7 +46,7 @@ class TableCount:
         return self.source_rows == self.target_rows and self.source_max_id == self.target_max_id
 
 
-def open_source(path: Path, busy_timeout: float = 5.0) -> Any:
+def open_source(path: Path, busy_timeout: float = 3.0) -> Any:
     """The SQLite database at ``path`` migrated to this alertd's schema (a ``Database``).
     MigrateError for a missing or unreadable file, or one that is not an alertd database."""
     from alertd.store.schema import SchemaTooNew, migrate
