@@ -6,20 +6,19 @@ Builds the database bench/scale.py builds (``--alerts`` open alerts, each with i
 message (a JSON body), escalation plan and timeline event; optional sent notifications), starts
 a PostgreSQL server as the tests do (tests/postgres.py, Debian's postgresql), and runs
 ``alertd migrate-store`` as a subprocess into an empty database: wall time and the command's
-peak RSS (getrusage of the child), and the size of the SQLite file.
+peak RSS (its VmHWM, read while it runs), and the size of the SQLite file.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import summary
+from common import rss_kib, summary
 from scale import build_database, write_scale_config
 
 from helpers import alertd_cmd
@@ -52,12 +51,19 @@ def main() -> None:
                 child = subprocess.Popen(
                     alertd_cmd("migrate-store", "--from", str(db_path), "--to", url), stdout=out, stderr=out, text=True
                 )
-                _pid, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS
-                child.returncode = os.waitstatus_to_exitcode(status)
+                # The child's own peak, read while it runs: getrusage's ru_maxrss would carry this
+                # process's peak (the build) across the child's exec.
+                peak_kib = 0
+                while child.poll() is None:
+                    try:
+                        peak_kib = max(peak_kib, rss_kib(child.pid))
+                    except (OSError, ValueError):
+                        pass
+                    time.sleep(0.02)
                 elapsed = time.monotonic() - started
                 out.seek(0)
                 output = out.read()
-            peak_mb = usage.ru_maxrss / 1024
+            peak_mb = peak_kib / 1024
             if child.returncode != 0:
                 sys.exit(f"migrate-store failed ({child.returncode}): {output}")
             print(output)
