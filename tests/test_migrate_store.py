@@ -16,7 +16,7 @@ from inbound_fixtures import TOKEN
 from inprocess import InProcess, in_process
 from postgres import PgServer
 from sns_signing import headers_for, notification, sample_envelope
-from web_fixtures import alarm_envelope, set_passwords, web_config
+from web_fixtures import DELAY_MIN, PASSWORD, alarm_envelope, csrf_of, set_passwords, web_config
 
 API_TOKEN = "migrate-store-token-0123456789abcdef0123"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -59,8 +59,12 @@ async def build_history(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     set_passwords(tmp_path / "alertd.db")
     history: dict[str, Any] = {}
     async with in_process(config) as app:
-        login = await app.get("/login")
-        assert login.status_code == 200
+        form = await app.get("/login")
+        login = await app.post(
+            "/login", data={"user": "alice", "password": PASSWORD, "csrf": csrf_of(form.text), "next": "/alerts"}
+        )
+        assert login.status_code == 303, login.text
+        history["session"] = login.headers["set-cookie"].split("alertd_session=", 1)[1].split(";", 1)[0]
         history["open_envelope"] = alarm_envelope("disk-full")
         await deliver(app, history["open_envelope"])
         await deliver(app, alarm_envelope("cpu-high"))
@@ -121,6 +125,15 @@ async def test_a_sqlite_deployment_is_served_from_postgresql_after_migrate_store
         for alert_id, view in history["views"].items():
             assert await alert_view(app, alert_id) == view
         open_id = min(i for i, v in history["views"].items() if v["status"] == "open")
+        # Alice's console session goes on.
+        app.client.cookies.set("alertd_session", history["session"])
+        page = await app.get("/alerts")
+        assert page.status_code == 200 and "disk-full" in page.text
+        # The open alert's escalation plan goes on: its next level pages from PostgreSQL.
+        pages = "SELECT COUNT(*) AS n FROM outbox WHERE alert_id = ?"
+        paged = pg_rows(url, pages, [open_id])[0]["n"]
+        await app.advance(DELAY_MIN * 60 + 30)
+        await app.wait_until(lambda: pg_rows(url, pages, [open_id])[0]["n"] > paged, what="the next level paged")
         acked = await app.post(f"/api/v1/alerts/{open_id}/ack", json={"user": "alice"}, headers=AUTH)
         assert acked.status_code == 200, acked.text
         assert (await alert_view(app, open_id))["status"] == "acknowledged"
@@ -205,7 +218,7 @@ def test_an_unreachable_target_is_one_line_without_the_password(tmp_path: Path) 
     [
         (lambda p: p / "missing.db", "missing.db: no such file"),
         (lambda p: (p / "junk.db").write_bytes(b"not sqlite at all" * 10) and p / "junk.db", "not a SQLite database"),
-        (lambda p: p, "no such file"),  # a directory
+        (lambda p: p, "a directory, not a database file"),
     ],
 )
 def test_a_bad_source_is_one_line(tmp_path: Path, make: Any, words: str) -> None:
@@ -282,3 +295,12 @@ def test_a_source_whose_write_lock_is_held_is_refused(tmp_path: Path, pg_url: st
     [line] = done.stderr.splitlines()
     assert "is busy (is a daemon still running on it?)" in line
     assert target_rows(pg_url) == 0
+
+
+def test_the_target_url_may_come_from_the_environment(tmp_path: Path, pg_url: str) -> None:
+    source = make_source(tmp_path)
+    bad = run_cli_in_process("migrate-store", "--from", str(source), env={"ALERTD_MIGRATE_TO": "mysql://u:pw@h/d"})
+    assert bad.returncode == 2 and "a URL starting with postgresql://" in bad.stderr and "pw" not in bad.stderr
+    done = run_cli_in_process("migrate-store", "--from", str(source), env={"ALERTD_MIGRATE_TO": pg_url})
+    assert done.returncode == 0, done.stderr
+    assert target_rows(pg_url) == 6

@@ -52,6 +52,8 @@ def open_source(path: Path, busy_timeout: float = 3.0) -> Any:
     from alertd.store.schema import SchemaTooNew, migrate
     from alertd.store.sqlite import connect
 
+    if path.is_dir():
+        raise MigrateError(f"{path}: a directory, not a database file")
     if not path.is_file():
         raise MigrateError(f"{path}: no such file")
     try:
