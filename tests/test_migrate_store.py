@@ -148,14 +148,14 @@ async def test_a_sqlite_deployment_is_served_from_postgresql_after_migrate_store
         assert events[0]["first"] > copied_events
 
 
-def make_source(tmp_path: Path) -> Path:
-    """A small alertd database with a few rows (no daemon): an alert and its timeline."""
+def make_source(tmp_path: Path, version: int | None = None) -> Path:
+    """A small alertd database with a few rows (no daemon): alerts and their timeline."""
     from alertd.store import connect, write_transaction
-    from alertd.store.schema import migrate
+    from alertd.store.schema import SCHEMA_VERSION, migrate
 
     path = tmp_path / "small.db"
     db = connect(path)
-    migrate(db)
+    migrate(db, SCHEMA_VERSION if version is None else version)
     with write_transaction(db):
         for i in (1, 2, 3):
             db.execute(
@@ -303,4 +303,18 @@ def test_the_target_url_may_come_from_the_environment(tmp_path: Path, pg_url: st
     assert bad.returncode == 2 and "a URL starting with postgresql://" in bad.stderr and "pw" not in bad.stderr
     done = run_cli_in_process("migrate-store", "--from", str(source), env={"ALERTD_MIGRATE_TO": pg_url})
     assert done.returncode == 0, done.stderr
+    assert target_rows(pg_url) == 6
+
+
+def test_an_older_source_is_brought_to_the_current_schema_first(tmp_path: Path, pg_url: str) -> None:
+    from alertd.store.schema import SCHEMA_VERSION
+
+    source = make_source(tmp_path, version=SCHEMA_VERSION - 1)  # as an alertd one version older left it
+    done = run_cli_in_process("migrate-store", "--from", str(source), "--to", pg_url)
+    assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(source)
+    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+    versions = pg_rows(pg_url, "SELECT MAX(version) AS v, COUNT(*) AS n FROM schema_version")
+    assert versions == [{"v": SCHEMA_VERSION, "n": SCHEMA_VERSION}]
     assert target_rows(pg_url) == 6

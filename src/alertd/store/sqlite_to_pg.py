@@ -235,7 +235,7 @@ def _copy_all(
         if table in seeded:
             conn.execute(f"DELETE FROM {_quote(table)}")
         names = ", ".join(_quote(c) for c in columns)
-        cursor = src.execute(f"SELECT {names} FROM {_quote(table)} ORDER BY rowid")
+        cursor = src.execute(f"SELECT {names} FROM {_quote(table)}")  # no ORDER BY rowid: WITHOUT ROWID tables too
         with conn.cursor() as cur, cur.copy(f"COPY {_quote(table)} ({names}) FROM STDIN") as copy:
             while batch := cursor.fetchmany(BATCH_ROWS):
                 for row in batch:
