@@ -318,3 +318,15 @@ def test_an_older_source_is_brought_to_the_current_schema_first(tmp_path: Path, 
     versions = pg_rows(pg_url, "SELECT MAX(version) AS v, COUNT(*) AS n FROM schema_version")
     assert versions == [{"v": SCHEMA_VERSION, "n": SCHEMA_VERSION}]
     assert target_rows(pg_url) == 6
+
+
+def test_a_target_newer_than_this_alertd_is_refused(tmp_path: Path, pg_url: str) -> None:
+    source = make_source(tmp_path)
+    db = postgres.connect(pg_url)
+    db.execute("INSERT INTO schema_version SELECT MAX(version) + 1, 'future', 0 FROM schema_version")
+    db.close()
+    done = run_cli_in_process("migrate-store", "--from", str(source), "--to", pg_url)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert f"{pg_url}: database schema version" in line and "newer than this alertd" in line
+    assert target_rows(pg_url) == 0

@@ -155,7 +155,7 @@ def _max_id(execute: Callable[[str], Any], table: str, column: str | None) -> in
     return None if value is None else int(value)
 
 
-def copy_database(source: Any, target_url: str, *, progress: Callable[[str], None] | None = None) -> list[TableCount]:
+def copy_database(source: Any, target_url: str) -> list[TableCount]:
     """Copy every table of ``source`` (a migrated SQLite ``Database``) into the PostgreSQL
     database at ``target_url`` (created at the current schema if empty; refused if it holds
     data); return the per-table counts, checked before the commit. MigrateError (one line,
@@ -164,7 +164,7 @@ def copy_database(source: Any, target_url: str, *, progress: Callable[[str], Non
 
     from alertd.store import postgres
     from alertd.store.pgurl import redacted
-    from alertd.store.schema import current_version, migrate
+    from alertd.store.schema import SchemaTooNew, current_version, migrate
 
     where = redacted(target_url)
     try:
@@ -176,7 +176,7 @@ def copy_database(source: Any, target_url: str, *, progress: Callable[[str], Non
         try:
             created = current_version(target) == 0
             migrate(target)
-        except Exception as exc:  # SchemaTooNew, StoreUnavailable: one line either way
+        except (SchemaTooNew, StoreUnavailable, psycopg.Error) as exc:
             raise MigrateError(f"{where}: {exc}") from None
         conn = target.conn
         try:
@@ -187,7 +187,7 @@ def copy_database(source: Any, target_url: str, *, progress: Callable[[str], Non
         try:
             postgres.begin_write(conn)
             try:
-                counts = _copy_all(src, conn, progress, created=created)
+                counts = _copy_all(src, conn, created=created)
             except BaseException:
                 target._quietly("ROLLBACK")
                 raise
@@ -207,9 +207,7 @@ def copy_database(source: Any, target_url: str, *, progress: Callable[[str], Non
         target.close()
 
 
-def _copy_all(
-    src: sqlite3.Connection, conn: Any, progress: Callable[[str], None] | None, *, created: bool
-) -> list[TableCount]:
+def _copy_all(src: sqlite3.Connection, conn: Any, *, created: bool) -> list[TableCount]:
     have = source_tables(src)
     want = target_tables(conn)
     seeded = set(want) if created else set(SEEDED)
@@ -229,8 +227,6 @@ def _copy_all(
     order = dependency_order(list(have), target_references(conn))
     counts = []
     for table in order:
-        if progress is not None:
-            progress(table)
         columns = have[table]
         if table in seeded:
             conn.execute(f"DELETE FROM {_quote(table)}")
