@@ -53,6 +53,7 @@ LAZY_COMMANDS = {
     "workflows": "alertd.cli_workflows:workflows_cmd",
     "test-workflow": "alertd.cli_workflows:test_workflow_cmd",
     "cluster": "alertd.cli_cluster:cluster_cmd",
+    "migrate-store": "alertd.cli_migrate_store:migrate_store_cmd",
 }
 
 _manager: pluggy.PluginManager | None = None
