@@ -297,6 +297,46 @@ def test_a_source_whose_write_lock_is_held_is_refused(tmp_path: Path, pg_url: st
     assert target_rows(pg_url) == 0
 
 
+def add_instance(source: Path, host: str, pid: int, namespace: str, seen_ago: float) -> None:
+    import time
+
+    with sqlite3.connect(source) as conn:
+        conn.execute(
+            "INSERT INTO instances (id, host, pid, pid_namespace, version, config_hash, started_at, last_seen) "
+            "VALUES (?, ?, ?, ?, 'x', 'h', ?, ?)",
+            [f"{host}-{pid}", host, pid, namespace, time.time() - 3600, time.time() - seen_ago],
+        )
+
+
+def test_a_daemon_still_running_on_the_source_is_refused(tmp_path: Path, pg_url: str) -> None:
+    """An idle daemon holds no write lock: its instance row tells that it runs (here: this test's own
+    process on this host, or a row another host renewed 10 s ago); a killed daemon's row does not block."""
+    import os
+    import socket
+
+    from alertd.instances import pid_namespace
+
+    host, namespace = socket.gethostname(), pid_namespace()
+    for others in ([(host, os.getpid(), namespace, 7200.0)], [("other-host", 4242, "ns", 10.0)]):
+        source = make_source(tmp_path / f"{others[0][0]}")
+        for other in others:
+            add_instance(source, *other)
+        done = run_cli_in_process("migrate-store", "--from", str(source), "--to", pg_url)
+        assert done.returncode == 2, done.stdout
+        [line] = done.stderr.splitlines()
+        assert "a daemon is still running on the SQLite database" in line and others[0][0] in line
+        assert target_rows(pg_url) == 0
+    source = make_source(tmp_path / "killed")
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    add_instance(source, host, dead, namespace, 5.0)  # this host, its process gone (kill -9)
+    add_instance(source, "other-host", 4242, "ns", 3600.0)  # another host, not seen for an hour
+    done = run_cli_in_process("migrate-store", "--from", str(source), "--to", pg_url)
+    assert done.returncode == 0, done.stderr
+
+
 def test_the_target_url_may_come_from_the_environment(tmp_path: Path, pg_url: str) -> None:
     source = make_source(tmp_path)
     bad = run_cli_in_process("migrate-store", "--from", str(source), env={"ALERTD_MIGRATE_TO": "mysql://u:pw@h/d"})

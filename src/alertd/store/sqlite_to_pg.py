@@ -13,7 +13,9 @@ write a row that the copy would miss.
 
 from __future__ import annotations
 
+import socket
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +187,9 @@ def copy_database(source: Any, target_url: str) -> list[TableCount]:
         except sqlite3.OperationalError as exc:
             raise MigrateError(f"the SQLite database is busy (is a daemon still running on it?): {exc}") from None
         try:
+            running = running_daemon(src, time.time())
+            if running is not None:
+                raise MigrateError(f"a daemon is still running on the SQLite database ({running}): stop it first")
             postgres.begin_write(conn)
             try:
                 counts = _copy_all(src, conn, created=created)
@@ -205,6 +210,26 @@ def copy_database(source: Any, target_url: str) -> list[TableCount]:
             src.execute("ROLLBACK")  # only read: release the write lock
     finally:
         target.close()
+
+
+# An instance row seen this recently on another host may be a live daemon ([cluster] lease_seconds
+# is at most 600): the copy would miss what it writes next.
+RECENT_SECONDS = 600.0
+
+
+def running_daemon(src: sqlite3.Connection, now: float) -> str | None:
+    """A daemon that looks alive by its ``instances`` row (its process on this host and pid
+    namespace, or a row renewed within RECENT_SECONDS elsewhere), as one phrase; None if none."""
+    from alertd.instances import pid_alive, pid_namespace
+
+    if not src.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instances'").fetchone():
+        return None
+    host, namespace = socket.gethostname(), pid_namespace()
+    for row in src.execute("SELECT host, pid, pid_namespace, last_seen FROM instances ORDER BY last_seen DESC"):
+        local = row[0] == host and namespace and row[2] == namespace
+        if (local and pid_alive(row[1])) or (not local and now - row[3] < RECENT_SECONDS):
+            return f"pid {row[1]} on {row[0]}, last seen {max(0, now - row[3]):.0f} s ago"
+    return None
 
 
 def _copy_all(src: sqlite3.Connection, conn: Any, *, created: bool) -> list[TableCount]:
