@@ -16,7 +16,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import hypercorn.trio
 import pluggy
 import trio
 from hypercorn.config import Config as HyperConfig
@@ -24,6 +23,7 @@ from hypercorn.config import Config as HyperConfig
 from alertd.config import Config, ConfigError, load_config
 from alertd.engine import LOOPS
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
+from alertd.http import lazy_protocols
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
 from alertd.ledger import add_repeats
@@ -120,6 +120,9 @@ class Daemon:
 
     # --- main ------------------------------------------------------------------
     async def run(self) -> None:
+        lazy_protocols.install()  # before hypercorn's server: HTTP/2 and WebSockets load on first use
+        import hypercorn.trio
+
         runtime = self.runtime
         config = runtime.config
         version = self.open_store()
@@ -142,11 +145,12 @@ class Daemon:
                     # hypercorn's own errors go through our handler: one key=value line each.
                     hc.errorlog = logging.getLogger("hypercorn.error")
                     served = trio.Event()
+                    app = build_app(runtime)
 
                     async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
                         try:
                             await hypercorn.trio.serve(
-                                build_app(runtime),
+                                app,
                                 hc,
                                 shutdown_trigger=self.shutdown.wait,
                                 task_status=task_status,
@@ -158,6 +162,8 @@ class Daemon:
                     # The loops start once the server listens: overdue steps fire after readiness.
                     self._start_background(loops)
                     runtime.ready = True
+                    # The API, console and plugins' routes (Quart) load now, off the way of ready.
+                    runtime.spawn(app.warm)
                     for url in binds:
                         log.info("http.listening", url=url)
                     self.notifier.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")

@@ -1,0 +1,99 @@
+"""The daemon is ready without the modules only later requests need (issue 15: start to ready).
+
+``alertd run`` answers ``/readyz`` 200 once the store is open, the inbound path is served and the
+loops run; the web stack (Quart with Flask and Werkzeug, the API's models), Prometheus' client
+and hypercorn's HTTP/2 and WebSocket protocols are loaded after that (the web stack at once, in
+the background; the others on first use), and every one of them still answers. Checked in a
+real ``alertd run`` whose modules are recorded at the moment it tells systemd READY=1.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from helpers import DaemonProcess, wait_until
+from inbound_fixtures import TOKEN, sample_message, sns_config
+from sns_signing import headers_for, notification
+
+API_TOKEN = "startup-api-token-0123456789abcdef"
+
+# ``alertd ARGS`` in this interpreter; at READY=1 the loaded modules go to the file in argv[1].
+PROBE = """
+import json, sys
+import alertd.sdnotify
+_notify = alertd.sdnotify.Notifier.notify
+def notify(self, *lines):
+    if "READY=1" in lines:
+        with open(MODULES, "w") as out:
+            json.dump(sorted(sys.modules), out)
+    return _notify(self, *lines)
+alertd.sdnotify.Notifier.notify = notify
+MODULES = sys.argv[1]
+sys.argv = ["alertd", *sys.argv[2:]]
+from alertd.cli import main
+main()
+"""
+
+# Loaded after ready: the web stack, metrics, HTTP/2 and WebSockets.
+LATER = ("quart", "quart_trio", "flask", "werkzeug", "prometheus_client", "h2.connection", "hpack", "wsproto")
+
+
+class ProbedDaemon(DaemonProcess):
+    def __init__(self, config: Path, modules: Path) -> None:
+        super().__init__(config)
+        self.modules = modules
+
+    def start(self, timeout: float = 30) -> ProbedDaemon:
+        import threading
+
+        self.lines = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", PROBE, str(self.modules), "run", "-c", str(self.config)],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        line = self.wait_for("event=http.listening", timeout=timeout)
+        self.url = line.split("url=", 1)[1].split()[0]
+        return self
+
+
+def test_ready_before_the_web_stack_and_everything_answers_after(tmp_path: Path) -> None:
+    config = sns_config(tmp_path, "", server=f'api_tokens = ["{API_TOKEN}"]')
+    modules_file = tmp_path / "modules.json"
+    with ProbedDaemon(config, modules_file) as daemon:
+        wait_until(modules_file.exists, what="READY=1")
+        at_ready = set(json.loads(modules_file.read_text()))
+        # Ready means what it meant: the inbound path, the store and every loop are up.
+        assert {"alertd.http.inbound_asgi", "alertd.receive", "alertd.engine", "alertd_aws_sns"} <= at_ready
+        assert sorted(at_ready & set(LATER)) == []
+        assert daemon.get("/readyz").text == "ready\n"
+
+        message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+        envelope = notification(message)
+        body = json.dumps(envelope).encode()
+        response = daemon.post(f"/in/{TOKEN}", content=body, headers=headers_for(envelope))
+        assert response.status_code == 200, response.text
+
+        # The API (Quart), the metrics and the console's routes answer as before.
+        listed = daemon.get("/api/v1/alerts", headers={"Authorization": f"Bearer {API_TOKEN}"})
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()) == 1
+        assert 'alertd_inbound_messages_total{integration="alarms",outcome="Mapped Open"} 1.0' in (
+            daemon.get("/metrics").text
+        )
+        assert daemon.get("/api/v1/no-such-route").json()["error"].startswith("Not Found")
+
+        # HTTP/2 (prior knowledge, h2c) loads hypercorn's HTTP/2 protocol on first use.
+        with httpx.Client(http1=False, http2=True, timeout=10) as client:
+            response = client.get(daemon.url + "/healthz")
+        assert (response.status_code, response.http_version, response.text) == (200, "HTTP/2", "ok\n")
+        assert daemon.stop() == 0
