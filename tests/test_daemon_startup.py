@@ -15,9 +15,14 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
+import trio
 
+import alertd.http.app
+from alertd.http.app import build_app
 from helpers import DaemonProcess, wait_until
 from inbound_fixtures import TOKEN, sample_message, sns_config
+from inprocess import in_process
 from sns_signing import headers_for, notification
 
 API_TOKEN = "startup-api-token-0123456789abcdef"
@@ -97,3 +102,35 @@ def test_ready_before_the_web_stack_and_everything_answers_after(tmp_path: Path)
             response = client.get(daemon.url + "/healthz")
         assert (response.status_code, response.http_version, response.text) == (200, "HTTP/2", "ok\n")
         assert daemon.stop() == 0
+
+
+async def test_first_requests_to_quart_wait_for_one_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Health needs no Quart; API requests that come before the app is built all wait for the
+    same build (in the daemon, Dispatcher.warm starts it at ready) and are answered."""
+    builds = []
+    real_build = alertd.http.app.build_quart
+
+    def counted_build(runtime: object) -> object:
+        builds.append(1)
+        return real_build(runtime)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(alertd.http.app, "build_quart", counted_build)
+    config = sns_config(tmp_path, "", server=f'api_tokens = ["{API_TOKEN}"]')
+    async with in_process(config) as app:
+        dispatcher = build_app(app.runtime)
+        transport = httpx.ASGITransport(app=dispatcher, client=("127.0.0.1", 40001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://alertd.test", timeout=30) as client:
+            assert (await client.get("/readyz")).text == "ready\n"
+            assert (await client.get("/healthz")).text == "ok\n"
+            assert builds == []
+            statuses: list[int] = []
+
+            async def list_alerts() -> None:
+                response = await client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {API_TOKEN}"})
+                statuses.append(response.status_code)
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(list_alerts)
+            assert statuses == [200, 200, 200]
+            assert builds == [1]
