@@ -29,13 +29,14 @@ API_TOKEN = "startup-api-token-0123456789abcdef"
 
 # ``alertd ARGS`` in this interpreter; at READY=1 the loaded modules go to the file in argv[1].
 PROBE = """
-import json, sys
+import json, os, sys
 import alertd.sdnotify
 _notify = alertd.sdnotify.Notifier.notify
 def notify(self, *lines):
     if "READY=1" in lines:
-        with open(MODULES, "w") as out:
+        with open(MODULES + ".tmp", "w") as out:
             json.dump(sorted(sys.modules), out)
+        os.replace(MODULES + ".tmp", MODULES)  # whole, for the test that waits for it
     return _notify(self, *lines)
 alertd.sdnotify.Notifier.notify = notify
 MODULES = sys.argv[1]
