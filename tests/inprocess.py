@@ -112,10 +112,12 @@ async def in_process(config_path: Path) -> AsyncIterator[InProcess]:
             runtime.nursery = nursery
             await daemon._refresh_tokens()
             await prune_inbound_log(runtime)
-            transport = httpx.ASGITransport(app=build_app(runtime), client=("127.0.0.1", 40000))
+            app = build_app(runtime)
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
             async with httpx.AsyncClient(transport=transport, base_url="http://alertd.test", timeout=30) as client:
                 daemon._start_background(nursery)
                 runtime.ready = True
+                await app.warm()  # the web stack, as alertd run builds it just after ready
                 yield InProcess(runtime, client, clock, config_path)
                 runtime.ready = False
             nursery.cancel_scope.cancel()

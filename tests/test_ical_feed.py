@@ -127,6 +127,8 @@ def test_year_feeds_do_not_block_the_event_loop(tmp_path: Path) -> None:
         feeds[i] = "/schedules/" + url.split("/schedules/", 1)[1] + "&weeks=52"
     with DaemonProcess(config) as daemon:
         assert daemon.get("/healthz").status_code == 200
+        # The web stack is built just after ready (its imports and build are not what is measured).
+        assert daemon.get("/metrics").status_code == 200
         bodies: dict[int, httpx.Response] = {}
 
         def fetch(i: int) -> None:

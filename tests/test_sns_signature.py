@@ -33,6 +33,7 @@ from alertd_aws_sns.signature import (
     CertificateUnavailable,
     SignatureError,
     cache_filename,
+    cert_url_problem,
     string_to_sign,
     topic_region,
     validate_cert_url,
@@ -609,3 +610,14 @@ def test_signature_base64_roundtrip(signing) -> None:
     key, _cert, _pem = signing
     signed = sign_message(base_notification(), key, "2")
     assert len(base64.b64decode(signed["Signature"])) == 256
+
+
+def test_the_cached_cert_url_check_still_tells_topics_and_urls_apart() -> None:
+    """The check of a SigningCertURL is cached per (URL, topic): a URL good for one topic is
+    still refused for a topic of another region, and a bad URL keeps its reason."""
+    url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123.pem"
+    east, west = "arn:aws:sns:us-east-1:123456789012:alarms", "arn:aws:sns:eu-west-1:123456789012:alarms"
+    for _ in range(2):  # the second round comes from the cache
+        assert cert_url_problem(url, east) is None
+        assert cert_url_problem(url, west) == "SigningCertURL is not on the SNS host of the topic's region eu-west-1"
+        assert cert_url_problem(url.replace("https", "http"), east) == "SigningCertURL must use https"

@@ -16,7 +16,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-import hypercorn.trio
 import pluggy
 import trio
 from hypercorn.config import Config as HyperConfig
@@ -24,6 +23,7 @@ from hypercorn.config import Config as HyperConfig
 from alertd.config import Config, ConfigError, load_config
 from alertd.engine import LOOPS
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
+from alertd.http import lazy_protocols
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
 from alertd.ledger import add_repeats
@@ -48,6 +48,7 @@ class Daemon:
         store = Store.for_settings(config.db_path, config.raw.store)
         self.runtime = Runtime(config=config, store=store, pm=pm)
         self.shutdown = trio.Event()
+        self.exit_code = 0  # 2 when a part built after ready failed (_build_web)
         self.reloads = 0
         self._schema_version: int | None = None
 
@@ -118,8 +119,22 @@ class Daemon:
             except StoreUnavailable as exc:
                 log.warning("inbound.repeats_lost", rows=len(counts), error=str(exc))
 
+    async def _build_web(self, app: Any) -> None:
+        """The web stack, built just after ready. A plugin whose routes cannot be registered stops
+        the daemon (exit 2), as it did when the routes were built before ready: a deployment must
+        not run on without the routes it configured."""
+        try:
+            await app.warm()
+        except Exception as exc:
+            log.error("daemon.start_failed", error=f"building the web routes failed: {type(exc).__name__}: {exc}")
+            self.exit_code = 2
+            self.shutdown.set()
+
     # --- main ------------------------------------------------------------------
     async def run(self) -> None:
+        lazy_protocols.install()  # before hypercorn's server: HTTP/2 and WebSockets load on first use
+        import hypercorn.trio
+
         runtime = self.runtime
         config = runtime.config
         version = self.open_store()
@@ -142,11 +157,12 @@ class Daemon:
                     # hypercorn's own errors go through our handler: one key=value line each.
                     hc.errorlog = logging.getLogger("hypercorn.error")
                     served = trio.Event()
+                    app = build_app(runtime)
 
                     async def serve(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
                         try:
                             await hypercorn.trio.serve(
-                                build_app(runtime),
+                                app,
                                 hc,
                                 shutdown_trigger=self.shutdown.wait,
                                 task_status=task_status,
@@ -158,6 +174,8 @@ class Daemon:
                     # The loops start once the server listens: overdue steps fire after readiness.
                     self._start_background(loops)
                     runtime.ready = True
+                    # The API, console and plugins' routes (Quart) load now, off the way of ready.
+                    loops.start_soon(self._build_web, app)
                     for url in binds:
                         log.info("http.listening", url=url)
                     self.notifier.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
@@ -204,4 +222,4 @@ def run(config_path: Path, pm: pluggy.PluginManager) -> int:
             raise
         log.error("daemon.start_failed", error=f"cannot listen on {config.raw.server.listen}: {reason(os_error)}")
         return 2
-    return 0
+    return daemon.exit_code

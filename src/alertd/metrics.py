@@ -1,37 +1,94 @@
-"""Prometheus metrics (``GET /metrics``): what came in, what went out, how the store keeps up."""
+"""Prometheus metrics (``GET /metrics``): what came in, what went out, how the store keeps up.
+
+prometheus_client (with the http.server, wsgiref and urllib it imports) is loaded when a
+metric is first touched, not at start-up: ``metrics.INBOUND`` and the others are made by the
+module's ``__getattr__`` on first access (under a lock: the web warm-up thread may get there
+first), then are plain module attributes.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+import threading
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Gauge
+
     from alertd.runtime import Runtime
 
-REGISTRY = CollectorRegistry()
+    REGISTRY: CollectorRegistry
+    INBOUND: Counter
+    NOTIFICATIONS: Counter
+    ESCALATION_STEPS: Counter
+    ALERT_EVENTS: Counter
+    STORE_COMMITS: Gauge
+    STORE_JOBS: Gauge
+    STORE_IN_FLIGHT: Gauge
 
-INBOUND = Counter(
-    "alertd_inbound_messages",
-    "Inbound messages by integration and outcome",
-    ["integration", "outcome"],
-    registry=REGISTRY,
+_NAMES = (
+    "REGISTRY",
+    "INBOUND",
+    "NOTIFICATIONS",
+    "ESCALATION_STEPS",
+    "ALERT_EVENTS",
+    "STORE_COMMITS",
+    "STORE_JOBS",
+    "STORE_IN_FLIGHT",
 )
-NOTIFICATIONS = Counter(
-    "alertd_notifications", "Notification attempts by channel and result", ["channel", "result"], registry=REGISTRY
-)
-ESCALATION_STEPS = Counter("alertd_escalation_steps", "Escalation levels fired", registry=REGISTRY)
-ALERT_EVENTS = Counter("alertd_alert_events", "Alert timeline events by kind", ["kind"], registry=REGISTRY)
-STORE_COMMITS = Gauge("alertd_store_commits", "Grouped commits made by the writer", registry=REGISTRY)
-STORE_JOBS = Gauge("alertd_store_jobs", "Write jobs committed by the writer", registry=REGISTRY)
-STORE_IN_FLIGHT = Gauge(
-    "alertd_store_jobs_in_flight", "Write jobs waiting for the writer (queue, lock or commit)", registry=REGISTRY
-)
+_lock = threading.Lock()
+
+
+def _make() -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry, Counter, Gauge
+
+    registry = CollectorRegistry()
+    return {
+        "REGISTRY": registry,
+        "INBOUND": Counter(
+            "alertd_inbound_messages",
+            "Inbound messages by integration and outcome",
+            ["integration", "outcome"],
+            registry=registry,
+        ),
+        "NOTIFICATIONS": Counter(
+            "alertd_notifications",
+            "Notification attempts by channel and result",
+            ["channel", "result"],
+            registry=registry,
+        ),
+        "ESCALATION_STEPS": Counter("alertd_escalation_steps", "Escalation levels fired", registry=registry),
+        "ALERT_EVENTS": Counter("alertd_alert_events", "Alert timeline events by kind", ["kind"], registry=registry),
+        "STORE_COMMITS": Gauge("alertd_store_commits", "Grouped commits made by the writer", registry=registry),
+        "STORE_JOBS": Gauge("alertd_store_jobs", "Write jobs committed by the writer", registry=registry),
+        "STORE_IN_FLIGHT": Gauge(
+            "alertd_store_jobs_in_flight",
+            "Write jobs waiting for the writer (queue, lock or commit)",
+            registry=registry,
+        ),
+    }
+
+
+def load() -> None:
+    """Make the metrics now (once)."""
+    with _lock:
+        if "REGISTRY" not in globals():
+            globals().update(_make())
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        load()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def render(runtime: Runtime) -> bytes:
+    from prometheus_client import generate_latest
+
+    load()
+    made = globals()  # (a bare name in this module does not go through __getattr__)
     if runtime.store.is_open:
-        STORE_COMMITS.set(runtime.store.writer.commits)
-        STORE_JOBS.set(runtime.store.writer.jobs)
-        STORE_IN_FLIGHT.set(runtime.store.writer.in_flight)
-    return generate_latest(REGISTRY)
+        made["STORE_COMMITS"].set(runtime.store.writer.commits)
+        made["STORE_JOBS"].set(runtime.store.writer.jobs)
+        made["STORE_IN_FLIGHT"].set(runtime.store.writer.in_flight)
+    return generate_latest(made["REGISTRY"])

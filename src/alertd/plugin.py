@@ -101,6 +101,9 @@ Storage, HTTP routes and CLI commands
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from alertd import hookimpl, jsonlimits, sandbox
 from alertd.channels import Channel, DeliveryResult, DeliveryState, Notification
 from alertd.cli_common import ROW_ID, config_option
@@ -109,8 +112,6 @@ from alertd.config import Integration, LongSecret
 from alertd.decisions import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
 from alertd.handshakes import Handshake, HandshakeError, HandshakeRow
 from alertd.handshakes import record as set_handshake_state
-from alertd.http.api import error, json_response, parse_id, requires_token
-from alertd.http.openapi import ApiError, api_doc
 from alertd.http_delivery import post
 from alertd.inbound import InboundBatch, InboundMessage, InboundRequest, InboundType, Rejection
 from alertd.integrations import ensure_tokens as integration_tokens
@@ -125,6 +126,31 @@ from alertd.store import Store, StoreUnavailable, write_transaction
 from alertd.store.files import make_private_dirs
 from alertd.textout import visible, visible_block
 from alertd.weburl import safe_link
+
+if TYPE_CHECKING:
+    from alertd.http.api import error, json_response, parse_id, requires_token
+    from alertd.http.openapi import ApiError, api_doc
+
+# The helpers for routes come with Quart (alertd.http.api imports it): loaded on first use, so
+# that loading a plugin does not load the web stack (the daemon builds it after it is ready).
+_ROUTE_HELPERS = {
+    "error": "alertd.http.api",
+    "json_response": "alertd.http.api",
+    "parse_id": "alertd.http.api",
+    "requires_token": "alertd.http.api",
+    "ApiError": "alertd.http.openapi",
+    "api_doc": "alertd.http.openapi",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ROUTE_HELPERS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ACTIONS",

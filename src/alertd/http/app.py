@@ -1,24 +1,67 @@
 """The ASGI application: a quart-trio app behind a thin ASGI dispatcher.
 
 ``POST /in/{token}`` is the hot path (every SNS delivery); it is answered at the
-ASGI level without Quart's routing and request objects. Everything else (health,
-API, plugin reply routes) goes to Quart.
+ASGI level without Quart's routing and request objects, as are heartbeat pings,
+``GET /healthz`` and ``GET /readyz``. Everything else (API, console, metrics, plugin
+reply routes) goes to Quart.
+
+Quart (with Flask, Werkzeug and the API's models) is a third of the daemon's start-up, and
+neither the inbound path nor the loops need it: the app is built after the daemon is ready
+(``Dispatcher.warm``, its imports on a worker thread), and a request that needs it before
+that waits for it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
-from quart import Response
-from quart_trio import QuartTrio
 
 from alertd.http.heartbeat_asgi import HeartbeatEndpoint
 from alertd.http.inbound_asgi import InboundEndpoint
 from alertd.runtime import Runtime
 
+if TYPE_CHECKING:
+    from quart_trio import QuartTrio
+
+
+def import_web_modules(runtime: Runtime) -> None:
+    """Import what ``build_quart`` needs (run on a worker thread: the event loop goes on)."""
+    import quart_trio  # noqa: F401
+
+    import alertd.http.actions
+    import alertd.http.api
+    import alertd.http.directory_api
+    import alertd.http.heartbeats_api
+    import alertd.http.maintenance_api
+    import alertd.http.schedules
+    import alertd.http.simulate
+    import alertd.metrics
+
+    alertd.metrics.load()
+    if runtime.config.raw.web.enabled:
+        import alertd.web.console
+
+
+async def readiness(runtime: Runtime) -> tuple[int, str]:
+    problems = []
+    if not runtime.store.is_open:
+        problems.append("store closed")
+    if not runtime.ready:
+        problems.append("starting")
+    if not problems:
+        reason = await runtime.store.unreachable()  # a load balancer drops an instance without its database
+        if reason is not None:
+            problems.append(reason)
+    if problems:
+        return 503, "not ready: " + ", ".join(problems) + "\n"
+    return 200, "ready\n"
+
 
 def build_quart(runtime: Runtime) -> QuartTrio:
+    from quart import Response
+    from quart_trio import QuartTrio
+
     app = QuartTrio("alertd")
     app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.extensions["alertd"] = runtime
@@ -29,18 +72,8 @@ def build_quart(runtime: Runtime) -> QuartTrio:
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        problems = []
-        if not runtime.store.is_open:
-            problems.append("store closed")
-        if not runtime.ready:
-            problems.append("starting")
-        if not problems:
-            reason = await runtime.store.unreachable()
-            if reason is not None:
-                problems.append(reason)
-        if problems:
-            return Response("not ready: " + ", ".join(problems) + "\n", status=503, content_type="text/plain")
-        return Response("ready\n", content_type="text/plain")
+        status, text = await readiness(runtime)
+        return Response(text, status=status, content_type="text/plain")
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -96,23 +129,79 @@ def _shield_last_send(send: Any) -> Any:
     return shielded
 
 
+async def _send_text(send: Any, status: int, text: str) -> None:
+    body = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    """Nothing to do at the server's start and stop (the daemon owns both), but say so: hypercorn
+    logs a warning for an app that does not answer."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class Dispatcher:
-    """ASGI: fast path for inbound deliveries, Quart for the rest."""
+    """ASGI: fast paths for inbound deliveries, heartbeats and health; Quart (built late) for the rest."""
 
     def __init__(self, runtime: Runtime) -> None:
-        self.quart = build_quart(runtime)
+        self.runtime = runtime
         self.inbound = InboundEndpoint(runtime)
         self.heartbeat = HeartbeatEndpoint(runtime)
+        self._quart: QuartTrio | None = None
+        self._built: trio.Event | None = None
+
+    @property
+    def quart(self) -> QuartTrio:
+        """The Quart app, built now if it is not yet."""
+        if self._quart is None:
+            self._quart = build_quart(self.runtime)
+        return self._quart
+
+    async def warm(self) -> None:
+        """Build the Quart app, its imports on a worker thread; concurrent callers wait for the one build."""
+        if self._quart is not None:
+            return
+        if self._built is not None:
+            await self._built.wait()
+            return
+        self._built = built = trio.Event()
+        try:
+            await trio.to_thread.run_sync(import_web_modules, self.runtime)
+            self.quart  # noqa: B018 (builds it)
+        finally:
+            self._built = None
+            built.set()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/in/"):
-            await self.inbound(scope, receive, send)
-            return
-        if scope["type"] == "http" and scope["path"].startswith("/hb/"):
-            await self.heartbeat(scope, receive, send)
-            return
-        if scope["type"] == "http":
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path.startswith("/in/"):
+                await self.inbound(scope, receive, send)
+                return
+            if path.startswith("/hb/"):
+                await self.heartbeat(scope, receive, send)
+                return
+            if scope["method"] == "GET" and path == "/healthz":
+                await _send_text(send, 200, "ok\n")
+                return
+            if scope["method"] == "GET" and path == "/readyz":
+                await _send_text(send, *(await readiness(self.runtime)))
+                return
             send = _shield_last_send(send)
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if self._quart is None:
+            await self.warm()
         await self.quart(scope, receive, send)
 
 

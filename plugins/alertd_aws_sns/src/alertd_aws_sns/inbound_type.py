@@ -25,7 +25,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -45,9 +44,8 @@ from alertd_aws_sns.signature import (
     CertificateCache,
     CertificateUnavailable,
     SignatureError,
-    sns_host_for_topic,
+    cert_url_problem,
     topic_region,
-    validate_cert_url,
     verify_signature,
 )
 
@@ -268,9 +266,9 @@ class SnsInboundType:
             return reject(400, "message Timestamp is in the future")
         cert_url = envelope["SigningCertURL"]
         try:
-            validate_cert_url(cert_url)
-            if urlsplit(cert_url).hostname != sns_host_for_topic(topic):
-                raise SignatureError(f"SigningCertURL is not on the SNS host of the topic's region {region}")
+            problem = cert_url_problem(cert_url, topic)
+            if problem is not None:
+                raise SignatureError(problem)
             certificate = await self.cert_cache(runtime).get(cert_url)
             verify_signature(envelope, certificate)
         except SignatureError as exc:

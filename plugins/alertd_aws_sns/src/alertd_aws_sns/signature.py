@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import re
 import tempfile
@@ -51,6 +52,7 @@ __all__ = [
     "CertificateUnavailable",
     "SignatureError",
     "cache_filename",
+    "cert_url_problem",
     "load_pem_certificate",
     "sns_host_for_topic",
     "string_to_sign",
@@ -122,6 +124,19 @@ def validate_cert_url(url: str) -> None:
         raise SignatureError("SigningCertURL must not have a query")
     if not _CERT_PATH_RE.match(parts.path):
         raise SignatureError("SigningCertURL path must be a single .pem file name")
+
+
+@functools.lru_cache(maxsize=256)
+def cert_url_problem(url: str, topic_arn: str) -> str | None:
+    """Why ``url`` may not sign the messages of ``topic_arn`` (``validate_cert_url``, and the SNS
+    host of the topic's region), or None. Cached: every message repeats the same few pairs."""
+    try:
+        validate_cert_url(url)
+    except SignatureError as exc:
+        return exc.reason
+    if urlsplit(url).hostname != sns_host_for_topic(topic_arn):
+        return f"SigningCertURL is not on the SNS host of the topic's region {topic_region(topic_arn)}"
+    return None
 
 
 def topic_region(topic_arn: str) -> str | None:
@@ -209,17 +224,23 @@ def verify_signature(message: Mapping[str, Any], certificate: x509.Certificate, 
     data = string_to_sign(message)
 
     now = now or datetime.now(UTC)
-    if now < certificate.not_valid_before_utc:
-        raise SignatureError(f"signing certificate is not valid before {certificate.not_valid_before_utc}")
-    if now > certificate.not_valid_after_utc:
-        raise SignatureError(f"signing certificate expired at {certificate.not_valid_after_utc}")
-    key = certificate.public_key()
+    not_before, not_after, key = _validity_and_key(certificate)
+    if now < not_before:
+        raise SignatureError(f"signing certificate is not valid before {not_before}")
+    if now > not_after:
+        raise SignatureError(f"signing certificate expired at {not_after}")
     if not isinstance(key, rsa.RSAPublicKey):
         raise SignatureError("signing certificate key is not RSA")
     try:
         key.verify(signature, data, padding.PKCS1v15(), getattr(hashes, hash_name)())
     except InvalidSignature as exc:
         raise SignatureError("signature does not match the message") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _validity_and_key(certificate: x509.Certificate) -> tuple[datetime, datetime, Any]:
+    """A certificate's validity and public key, decoded once per certificate, not per message."""
+    return certificate.not_valid_before_utc, certificate.not_valid_after_utc, certificate.public_key()
 
 
 def cache_filename(url: str) -> str:
@@ -299,10 +320,10 @@ class CertificateCache:
 
     async def get(self, url: str) -> x509.Certificate:
         """The certificate at ``url``; SignatureError for a bad URL, CertificateUnavailable if unfetchable."""
-        validate_cert_url(url)
         cert = self._memory.get(url)
-        if cert is not None:
+        if cert is not None:  # (only a valid URL is ever stored)
             return cert
+        validate_cert_url(url)
         lock = self._locks.setdefault(url, trio.Lock())
         try:
             async with lock:

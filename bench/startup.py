@@ -1,0 +1,117 @@
+"""bench/startup: start to ``GET /readyz`` 200, repeated, optionally alternating two code trees.
+
+    .venv/bin/python bench/startup.py -c CONFIG [--starts 7] [--tree PATHS ...]
+
+Each start is ``python -m alertd run -c CONFIG`` in a fresh interpreter; ``/readyz`` is polled
+every 5 ms over a raw socket (no HTTP client in the poller's way). After ready the daemon's RSS
+is read and it gets SIGTERM. With ``--tree`` (repeatable), each tree is a ``PYTHONPATH`` put first
+(e.g. an older checkout's ``src`` and plugin ``src`` folders, joined by ``:``; ``""`` for this
+code), and the trees take turns, so that a shared machine's load falls on all alike. Printed:
+per tree the median, min and max seconds to ready and the median RSS after ready, and the load
+average. Compile first (``python -m compileall -q src plugins``) when PYTHONDONTWRITEBYTECODE is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import cpu_seconds, rss_kib, summary
+
+
+def listen_address(config: Path) -> tuple[str, int]:
+    match = re.search(r'^listen\s*=\s*"([^"]+):(\d+)"', config.read_text(), re.M)
+    if match is None:
+        sys.exit(f'{config}: no [server] listen = "HOST:PORT" line')
+    return match.group(1), int(match.group(2))
+
+
+def ready(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=1) as sock:
+            sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            return sock.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def one_start(config: Path, tree: str, timeout: float) -> tuple[float, float, float]:
+    """(seconds to ready, CPU seconds used by then, RSS MiB after ready)."""
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = tree + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    address = listen_address(config)
+    began = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alertd", "run", "-c", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not ready(address):
+            if proc.poll() is not None:
+                sys.exit(f"alertd exited {proc.returncode} before ready (tree {tree!r})")
+            if time.monotonic() - began > timeout:
+                sys.exit(f"not ready within {timeout} s (tree {tree!r})")
+            time.sleep(0.005)
+        took = time.monotonic() - began
+        cpu = cpu_seconds(proc.pid)
+        rss = rss_kib(proc.pid, "VmRSS") / 1024
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return took, cpu, rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-c", "--config", type=Path, required=True)
+    parser.add_argument("--starts", type=int, default=7, help="starts per tree (default 7)")
+    parser.add_argument("--tree", action="append", help='[LABEL=]PYTHONPATH put first ("" = this code); repeatable')
+    parser.add_argument("--timeout", type=float, default=60.0)
+    args = parser.parse_args()
+    trees = args.tree or [""]
+    results: dict[str, list[tuple[float, float, float]]] = {tree: [] for tree in trees}
+    load = [os.getloadavg()[0]]
+    for _ in range(args.starts):
+        for tree in trees:
+            results[tree].append(one_start(args.config, tree.partition("=")[2] if "=" in tree else tree, args.timeout))
+        load.append(os.getloadavg()[0])
+    figures = {}
+    for i, tree in enumerate(trees):
+        times = [t for t, _, _ in results[tree]]
+        cpu = [c for _, c, _ in results[tree]]
+        rss = [r for _, _, r in results[tree]]
+        name = tree.partition("=")[0] if "=" in tree else (tree or "this code")
+        print(
+            f"{name}: start to ready median {statistics.median(times):.3f} s "
+            f"(min {min(times):.3f}, max {max(times):.3f}, {len(times)} starts), "
+            f"CPU by then median {statistics.median(cpu):.3f} s, RSS median {statistics.median(rss):.1f} MiB"
+        )
+        figures[f"tree{i}"] = {
+            "tree": name,
+            "start_ready_s": round(statistics.median(times), 3),
+            "cpu_s": round(statistics.median(cpu), 3),
+            "min_s": round(min(times), 3),
+            "max_s": round(max(times), 3),
+            "rss_mb": round(statistics.median(rss), 1),
+        }
+    print(f"load average (1 min) during the runs: {min(load):.2f} to {max(load):.2f}")
+    figures["load"] = [round(min(load), 2), round(max(load), 2)]
+    summary("startup", figures)
+
+
+if __name__ == "__main__":
+    main()
