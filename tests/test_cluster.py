@@ -28,6 +28,7 @@ from alertd.store.schema import migrate
 from helpers import ROOT, run_cli_in_process, write_config
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
+from postgres import PgDb, on_url
 from sns_signing import headers_for, notification
 
 T0 = 1_800_000_000.0
@@ -208,12 +209,16 @@ def heard(log: Path) -> list[int]:
 
 
 async def test_events_reach_plugins_once_per_cluster_and_the_follower_takes_over(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_backend: str, request: pytest.FixtureRequest
 ) -> None:
     log = tmp_path / "events.jsonl"
     monkeypatch.setenv("ALERTD_TEST_EVENT_LOG", str(log))
     config = cluster_config(tmp_path)
-    db = Db(tmp_path / "alertd.db")
+    db: Db | PgDb = Db(tmp_path / "alertd.db")
+    if store_backend == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        on_url(config, url)
+        db = PgDb(url)
 
     async def instance(stop: trio.Event, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with in_process(config) as app:
