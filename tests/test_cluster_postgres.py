@@ -115,6 +115,29 @@ async def test_a_commit_on_one_instance_wakes_the_other_before_its_poll(
         at = next(t for t, kinds in heard if "opened" in kinds)
         assert at - committed < 1.0, at - committed
 
+        # The listeners' connections are lost (a failover, a restart): each listens again.
+        def listeners(db: PgDb) -> list[dict]:
+            return db.rows(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = ?",
+                ["LISTEN alertd_events"],
+            )
+
+        db = PgDb(pg_url)
+        before = {r["pid"] for r in listeners(db)}
+        assert len(before) == 2
+        db.rows("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN (?, ?)", sorted(before))
+        await b.wait_until(
+            lambda: len({r["pid"] for r in listeners(db)} - before) == 2, timeout=10, what="listening again"
+        )
+        heard.clear()
+        envelope = alarm("wake-b-again")
+        committed = time.monotonic()
+        response = await a.post(f"/in/{TOKEN}", content=json.dumps(envelope).encode(), headers=headers_for(envelope))
+        assert response.status_code == 200, response.text
+        await b.wait_until(lambda: any("opened" in kinds for _, kinds in heard), timeout=10, what="b hears it again")
+        at = next(t for t, kinds in heard if "opened" in kinds)
+        assert at - committed < 1.0, at - committed
+
 
 def test_cluster_and_check_config_read_the_instances_on_a_url(tmp_path: Path, pg_url: str) -> None:
     config = write_config(tmp_path, "[cluster]\nlease_seconds = 30\n")
