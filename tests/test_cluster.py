@@ -148,6 +148,23 @@ def test_a_restarted_daemon_reaps_its_dead_predecessor_on_this_host(tmp_path: Pa
     assert {r["id"] for r in instances.listing(db)} == {"alive", "new"}
 
 
+def test_an_instance_on_another_machine_of_the_same_host_name_is_not_reaped(tmp_path: Path) -> None:
+    """On a shared PostgreSQL two machines may have one host name and, as every machine's first pid
+    namespace, one namespace inode: a pid is only judged on the kernel (boot) that counts it."""
+    path, _ = outbox_db(tmp_path)
+    db = connect(path)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    namespace = instances.pid_namespace()
+    assert " boot " in namespace
+    elsewhere = namespace.split(" boot ")[0] + " boot 00000000-0000-0000-0000-000000000000"
+    with write_transaction(db):
+        instances.register(db, "twin", "0.1.0", "h", T0)
+        db.execute("UPDATE instances SET pid = ?, pid_namespace = ? WHERE id = 'twin'", [int(gone.stdout), elsewhere])
+        instances.register(db, "new", "0.1.0", "h", T0 + 1)
+        assert instances.reap_local(db, "new") == []
+    assert {r["id"] for r in instances.listing(db)} == {"twin", "new"}
+
+
 @pytest.mark.parametrize("value", ["4", "601", '"soon"'])
 def test_lease_seconds_out_of_bounds_is_a_config_error(tmp_path: Path, value: str) -> None:
     path = tmp_path / "alertd.toml"
