@@ -225,6 +225,20 @@ def heard(log: Path) -> list[int]:
     return [json.loads(line)["id"] for line in log.read_text().splitlines()] if log.exists() else []
 
 
+def backend_connect(tmp_path: Path, config: Path, store_backend: str, request: pytest.FixtureRequest) -> Any:
+    """A migrated connection to the test's database: the config's SQLite file, or (postgresql) a
+    fresh PostgreSQL database the config is pointed at."""
+    if store_backend == "postgresql":
+        from alertd.store import postgres
+
+        url = request.getfixturevalue("pg_url")
+        on_url(config, url)
+        return postgres.connect(url)
+    db = connect(tmp_path / "alertd.db")
+    migrate(db)
+    return db
+
+
 async def test_events_reach_plugins_once_per_cluster_and_the_follower_takes_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_backend: str, request: pytest.FixtureRequest
 ) -> None:
@@ -268,13 +282,12 @@ async def test_events_reach_plugins_once_per_cluster_and_the_follower_takes_over
 
 
 async def test_a_live_lock_holder_is_waited_for_and_an_expired_one_replaced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_backend: str, request: pytest.FixtureRequest
 ) -> None:
     log = tmp_path / "events.jsonl"
     monkeypatch.setenv("ALERTD_TEST_EVENT_LOG", str(log))
     config = cluster_config(tmp_path)
-    db = connect(tmp_path / "alertd.db")
-    migrate(db)
+    db = backend_connect(tmp_path, config, store_backend, request)
     with write_transaction(db):  # an instance on another host, killed a moment ago
         claims.acquire(db, claims.DISPATCH, "ghost", time.time(), 5)
     async with in_process(config) as app:
@@ -290,12 +303,14 @@ async def test_a_live_lock_holder_is_waited_for_and_an_expired_one_replaced(
         )
 
 
-async def test_a_send_claimed_by_a_dead_instance_is_sent_again_after_its_lease(tmp_path: Path) -> None:
+async def test_a_send_claimed_by_a_dead_instance_is_sent_again_after_its_lease(
+    tmp_path: Path, store_backend: str, request: pytest.FixtureRequest
+) -> None:
     """A row left 'sending' by an instance that stopped renewing: the live one waits while the
     claim's lease runs, then sends it again (in doubt, same idempotency key)."""
     config = cluster_config(tmp_path)
     sent = tmp_path / "sent.jsonl"
-    db = connect(tmp_path / "alertd.db")
+    db = backend_connect(tmp_path, config, store_backend, request)
 
     def pages() -> list[str]:
         return [json.loads(line)["key"] for line in sent.read_text().splitlines()] if sent.exists() else []
