@@ -461,20 +461,22 @@ def main() -> None:
 
 
 def pg_main(args: argparse.Namespace) -> None:
-    """The SNS levels on PostgreSQL (and, with ``both``, on SQLite in the same run)."""
+    """The SNS levels on PostgreSQL (and, with ``both``, on SQLite in the same run); with
+    ``--store sqlite --instances N``, N daemons on one SQLite file."""
     from postgres import PgServer, find_bindir
 
     levels = [int(x) for x in args.levels.split(",")]
     pool = signed_pool(args.pool)
     stores = {"both": ["sqlite", "postgresql"], "postgresql": ["postgresql"], "sqlite": ["sqlite"]}[args.store]
     results: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in stores for c in levels}
-    server = PgServer(find_bindir())
-    server.start()
+    server = PgServer(find_bindir()) if "postgresql" in stores else None
+    if server is not None:
+        server.start()
     try:
         for run in range(args.runs):
             for c in levels:
                 for store in stores if run % 2 == 0 else stores[::-1]:  # alternate who goes first
-                    url = server.empty_database() if store == "postgresql" else None
+                    url = server.empty_database() if server is not None and store == "postgresql" else None
                     with tempfile.TemporaryDirectory() as tmp:
                         if args.instances > 1:
                             result = cluster_level(Path(tmp), pool, c, args.duration, args.instances, store_url=url)
@@ -489,7 +491,8 @@ def pg_main(args: argparse.Namespace) -> None:
                         f"unanswered {result['log']['logged_but_unanswered']}"
                     )
     finally:
-        server.cleanup()
+        if server is not None:
+            server.cleanup()
     print(f"\nmedians over runs (req/s; p50 / p99 ms), {args.instances} instance(s)")
     print(f"{'conc':>4} " + " ".join(f"{s:>26}" for s in stores) + ("  pg/sqlite" if len(stores) == 2 else ""))
     rows = []
