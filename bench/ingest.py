@@ -13,7 +13,10 @@ run against its POST /api/v2/alerts and the ratio printed. Figures are medians o
 ``--store postgresql`` runs the SNS levels on PostgreSQL (``[store] url``: a server started
 for the run from Debian's postgresql as the tests start it, tests/postgres.py, a fresh database
 per level) instead of SQLite; ``--store both`` runs each level on both, back to back, and prints
-PostgreSQL's req/s beside SQLite's of the same run.
+PostgreSQL's req/s beside SQLite's of the same run. ``--instances N`` (with ``--store``) runs N
+daemons on the one database and config file, the load spread over them (the concurrency split
+between N load processes, one per daemon, each sending its own share of the messages); req/s is
+their sum, p50 the median of theirs, p99 the highest; the inbound-log check covers all of them.
 
 The webhook level: the same mix as generic JSON webhooks (``type = "webhook"``, HMAC-SHA256
 signed, a delivery id header each) to a fresh daemon at each concurrency, printed beside the SNS
@@ -28,11 +31,13 @@ import hmac
 import json
 import multiprocessing
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +217,59 @@ def alertd_level(
     }
 
 
+def cluster_level(
+    tmp: Path, pool: list, concurrency: int, duration: float, instances: int, store_url: str | None = None
+) -> dict[str, Any]:
+    """The SNS load spread over ``instances`` daemons sharing one database (issue 14)."""
+    config = sns_config(tmp, WEBHOOK_INTEGRATION)
+    text = config.read_text()
+    if store_url is not None:
+        text = text.replace(f'path = "{tmp / "alertd.db"}"', f'url = "{store_url}"', 1)
+    # One file for every instance: port 0 (each its own, read from its log).
+    config.write_text(re.sub(r'listen = "127\.0\.0\.1:\d+"', 'listen = "127.0.0.1:0"', text))
+    daemons = []
+    try:
+        for _ in range(instances):
+            daemons.append(DaemonProcess(config).start())
+        shares = [pool[i::instances] for i in range(instances)]
+        conc = [concurrency // instances + (1 if i < concurrency % instances else 0) for i in range(instances)]
+        work = [(d, share, c) for d, share, c in zip(daemons, shares, conc, strict=True) if c > 0]
+        commits_before = [writer_counts(d.url) for d, _s, _c in work]
+
+        def load(item: tuple[DaemonProcess, list, int]) -> dict[str, Any]:
+            daemon, share, c = item
+            requests = [("POST", f"/in/{TOKEN}", headers, body) for _mid, body, headers in share]
+            return run_load(int(daemon.url.rsplit(":", 1)[1]), requests, c, duration)
+
+        with ThreadPoolExecutor(len(work)) as pool_exec:
+            results = list(pool_exec.map(load, work))
+        commits_after = [writer_counts(d.url) for d, _s, _c in work]
+        commits = sum(a[0] - b[0] for a, b in zip(commits_after, commits_before, strict=True))
+        jobs = sum(a[1] - b[1] for a, b in zip(commits_after, commits_before, strict=True))
+        answered = {share[i][0] for (_d, share, _c), r in zip(work, results, strict=True) for i in r["ok_indexes"]}
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+            daemon.kill()
+    check = verify_log(store_url or tmp / "alertd.db", answered)
+    ingest = {
+        "requests": sum(r["requests"] for r in results),
+        "ok": sum(r["ok"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "rps": sum(r["rps"] for r in results),
+        "p50_ms": median([r["p50_ms"] for r in results]),
+        "p99_ms": max(r["p99_ms"] for r in results),
+        "per_instance_rps": [round(r["rps"]) for r in results],
+    }
+    return {
+        "concurrency": concurrency,
+        "instances": instances,
+        "messages_per_commit": jobs / max(1.0, commits),
+        "ingest": ingest,
+        "log": check,
+    }
+
+
 def writer_counts(url: str) -> tuple[float, float]:
     """(commits, jobs) of the daemon's writer so far, from /metrics."""
     import httpx
@@ -281,12 +339,15 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=16000, help="signed notifications prepared per level")
     parser.add_argument("--quick", action="store_true", help="one short run at concurrency 8")
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument(
+        "--instances", type=int, default=1, help="with --store postgresql|both: daemons sharing the database"
+    )
     args = parser.parse_args()
-    if args.store != "sqlite":
-        pg_main(args)
-        return
     if args.quick:
         args.levels, args.duration, args.runs, args.pool = "8", 2.0, 1, 3000
+    if args.store != "sqlite" or args.instances > 1:
+        pg_main(args)
+        return
     levels = [int(x) for x in args.levels.split(",")]
     traffic = make_traffic(args.pool)
     pool = signed_pool(args.pool, traffic)
@@ -400,22 +461,27 @@ def main() -> None:
 
 
 def pg_main(args: argparse.Namespace) -> None:
-    """The SNS levels on PostgreSQL (and, with ``both``, on SQLite in the same run)."""
+    """The SNS levels on PostgreSQL (and, with ``both``, on SQLite in the same run); with
+    ``--store sqlite --instances N``, N daemons on one SQLite file."""
     from postgres import PgServer, find_bindir
 
     levels = [int(x) for x in args.levels.split(",")]
     pool = signed_pool(args.pool)
-    stores = ["sqlite", "postgresql"] if args.store == "both" else ["postgresql"]
+    stores = {"both": ["sqlite", "postgresql"], "postgresql": ["postgresql"], "sqlite": ["sqlite"]}[args.store]
     results: dict[tuple[str, int], list[dict[str, Any]]] = {(s, c): [] for s in stores for c in levels}
-    server = PgServer(find_bindir())
-    server.start()
+    server = PgServer(find_bindir()) if "postgresql" in stores else None
+    if server is not None:
+        server.start()
     try:
         for run in range(args.runs):
             for c in levels:
                 for store in stores if run % 2 == 0 else stores[::-1]:  # alternate who goes first
-                    url = server.empty_database() if store == "postgresql" else None
+                    url = server.empty_database() if server is not None and store == "postgresql" else None
                     with tempfile.TemporaryDirectory() as tmp:
-                        result = alertd_level(Path(tmp), pool, c, args.duration, store_url=url)
+                        if args.instances > 1:
+                            result = cluster_level(Path(tmp), pool, c, args.duration, args.instances, store_url=url)
+                        else:
+                            result = alertd_level(Path(tmp), pool, c, args.duration, store_url=url)
                     results[(store, c)].append(result)
                     i = result["ingest"]
                     print(
@@ -425,8 +491,9 @@ def pg_main(args: argparse.Namespace) -> None:
                         f"unanswered {result['log']['logged_but_unanswered']}"
                     )
     finally:
-        server.cleanup()
-    print("\nmedians over runs (req/s; p50 / p99 ms)")
+        if server is not None:
+            server.cleanup()
+    print(f"\nmedians over runs (req/s; p50 / p99 ms), {args.instances} instance(s)")
     print(f"{'conc':>4} " + " ".join(f"{s:>26}" for s in stores) + ("  pg/sqlite" if len(stores) == 2 else ""))
     rows = []
     for c in levels:
@@ -451,7 +518,10 @@ def pg_main(args: argparse.Namespace) -> None:
         print(f"{c:>4} " + " ".join(f"{cell:>26}" for cell in cells) + ratio)
         if any(row[s]["log_missing"] for s in stores):
             print("  !! messages answered 2xx are missing from the inbound log")
-    summary("ingest_store", {"levels": rows, "runs": args.runs, "duration_s": args.duration, "stores": stores})
+    summary(
+        "ingest_store",
+        {"levels": rows, "runs": args.runs, "duration_s": args.duration, "stores": stores, "instances": args.instances},
+    )
 
 
 if __name__ == "__main__":

@@ -279,7 +279,16 @@ def heartbeat_lateness(db_path: Path, n: int, interval_s: float, timeout: float)
 # --- reading the outcome -------------------------------------------------------------------
 
 
-def query(db_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+def query(db_path: Path | str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of ``sql`` on the SQLite file ``db_path``, or on the PostgreSQL database at that URL."""
+    if isinstance(db_path, str):
+        from alertd.store import postgres
+
+        db = postgres.connect(db_path)
+        try:
+            return [tuple(r) for r in db.execute(sql, list(params)).fetchall()]
+        finally:
+            db.close()
     conn = sqlite3.connect(db_path, timeout=30)
     try:
         return conn.execute(sql, params).fetchall()
@@ -367,7 +376,8 @@ def sent_lines(path: Path) -> list[dict[str, Any]]:
 # --- one run -------------------------------------------------------------------------------
 
 
-def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def one_run(args: argparse.Namespace, run: int, pg: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One run; with ``pg`` (a tests/postgres.py PgServer), on a fresh database of that server."""
     delays_s = [args.delay_minutes * 60] * LEVELS
     steps_per_alert = LEVELS * (args.repeat + 1)
     # Everything of a phase fires within (steps - 1) delays; leave a generous margin for a noisy box.
@@ -379,7 +389,11 @@ def one_run(args: argparse.Namespace, run: int) -> tuple[dict[str, Any], dict[st
         config, sent = write_bench_config(
             tmp, args.delay_minutes, args.repeat, args.heartbeats, args.handoff_schedules, args.instances
         )
-        db_path = tmp / "alertd.db"
+        db_path: Path | str = tmp / "alertd.db"
+        if pg is not None:
+            db_path = pg.empty_database()
+            text = config.read_text()
+            config.write_text(text.replace(f'path = "{tmp / "alertd.db"}"', f'url = "{db_path}"', 1))
         daemon = DaemonProcess(config)  # the one killed in phase 2
         others = [DaemonProcess(config) for _ in range(args.instances - 1)]  # they stay up
         try:
@@ -515,6 +529,12 @@ def main() -> None:
         default=1,
         help="daemons on the one database, alerts spread over them; the first is the one killed (default 1)",
     )
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="the database: a SQLite file, or a PostgreSQL started for the run as bench/ingest.py does",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 30 alerts, 1 run, short delays")
     args = parser.parse_args()
     if args.quick:
@@ -525,16 +545,26 @@ def main() -> None:
     print(
         f"timers: {args.alerts} alerts per phase, {LEVELS} levels every {args.delay_minutes * 60:g} s, "
         f"repeat {args.repeat}, SIGKILL {args.kill_after:g} s after opening, down {args.down:g} s, "
-        f"{args.runs} run(s), {args.instances} instance(s)"
+        f"{args.runs} run(s), {args.instances} instance(s), store {args.store}"
     )
     per_run: list[dict[str, Any]] = []
     all_checks: list[dict[str, Any]] = []
-    for run in range(1, args.runs + 1):
-        began = time.monotonic()
-        figures, checks = one_run(args, run)
-        per_run.append(figures)
-        all_checks.append(checks)
-        print(f"  run {run}: {time.monotonic() - began:.1f} s, checks {checks}")
+    pg = None
+    if args.store == "postgresql":
+        from postgres import PgServer, find_bindir  # tests/postgres.py: how the tests start one
+
+        pg = PgServer(find_bindir())
+        pg.start()
+    try:
+        for run in range(1, args.runs + 1):
+            began = time.monotonic()
+            figures, checks = one_run(args, run, pg)
+            per_run.append(figures)
+            all_checks.append(checks)
+            print(f"  run {run}: {time.monotonic() - began:.1f} s, checks {checks}")
+    finally:
+        if pg is not None:
+            pg.cleanup()
 
     print_figures("figures (ms unless named _s / counts)", per_run)
     ok = all(
@@ -561,6 +591,7 @@ def main() -> None:
                 "handoff_schedules": args.handoff_schedules,
                 "runs": args.runs,
                 "instances": args.instances,
+                "store": args.store,
             },
             "median": median_figures(per_run),
             "per_run": per_run_lists(per_run),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import itertools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -188,3 +189,33 @@ def each_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         _current["server"] = None
         _current["urls"] = {}
+
+
+class PgDb:
+    """``inbound_fixtures.Db`` on a PostgreSQL database: read it beside the running daemons."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def rows(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
+        from alertd.store import postgres
+
+        db = postgres.connect(self.url)
+        try:
+            return [dict(r) for r in db.execute(sql, list(params))]
+        finally:
+            db.close()
+
+    def inbound(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM inbound_log ORDER BY id")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM alerts ORDER BY id")
+
+
+def on_url(config: Path, url: str) -> None:
+    """Point the test config at ``url`` in place of its SQLite ``path`` under ``[store]``."""
+    text = config.read_text()
+    new = re.sub(r'(\[store\][^\[]*?)path = "[^"]*"', lambda m: f'{m.group(1)}url = "{url}"', text, count=1)
+    assert new != text, "no [store] path in the config"
+    config.write_text(new)

@@ -28,6 +28,7 @@ from alertd.store.schema import migrate
 from helpers import ROOT, run_cli_in_process, write_config
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
+from postgres import PgDb, on_url
 from sns_signing import headers_for, notification
 
 T0 = 1_800_000_000.0
@@ -147,6 +148,23 @@ def test_a_restarted_daemon_reaps_its_dead_predecessor_on_this_host(tmp_path: Pa
     assert {r["id"] for r in instances.listing(db)} == {"alive", "new"}
 
 
+def test_an_instance_on_another_machine_of_the_same_host_name_is_not_reaped(tmp_path: Path) -> None:
+    """On a shared PostgreSQL two machines may have one host name and, as every machine's first pid
+    namespace, one namespace inode: a pid is only judged on the kernel (boot) that counts it."""
+    path, _ = outbox_db(tmp_path)
+    db = connect(path)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    namespace = instances.pid_namespace()
+    assert " boot " in namespace
+    elsewhere = namespace.split(" boot ")[0] + " boot 00000000-0000-0000-0000-000000000000"
+    with write_transaction(db):
+        instances.register(db, "twin", "0.1.0", "h", T0)
+        db.execute("UPDATE instances SET pid = ?, pid_namespace = ? WHERE id = 'twin'", [int(gone.stdout), elsewhere])
+        instances.register(db, "new", "0.1.0", "h", T0 + 1)
+        assert instances.reap_local(db, "new") == []
+    assert {r["id"] for r in instances.listing(db)} == {"twin", "new"}
+
+
 @pytest.mark.parametrize("value", ["4", "601", '"soon"'])
 def test_lease_seconds_out_of_bounds_is_a_config_error(tmp_path: Path, value: str) -> None:
     path = tmp_path / "alertd.toml"
@@ -207,13 +225,31 @@ def heard(log: Path) -> list[int]:
     return [json.loads(line)["id"] for line in log.read_text().splitlines()] if log.exists() else []
 
 
+def backend_connect(tmp_path: Path, config: Path, store_backend: str, request: pytest.FixtureRequest) -> Any:
+    """A migrated connection to the test's database: the config's SQLite file, or (postgresql) a
+    fresh PostgreSQL database the config is pointed at."""
+    if store_backend == "postgresql":
+        from alertd.store import postgres
+
+        url = request.getfixturevalue("pg_url")
+        on_url(config, url)
+        return postgres.connect(url)
+    db = connect(tmp_path / "alertd.db")
+    migrate(db)
+    return db
+
+
 async def test_events_reach_plugins_once_per_cluster_and_the_follower_takes_over(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_backend: str, request: pytest.FixtureRequest
 ) -> None:
     log = tmp_path / "events.jsonl"
     monkeypatch.setenv("ALERTD_TEST_EVENT_LOG", str(log))
     config = cluster_config(tmp_path)
-    db = Db(tmp_path / "alertd.db")
+    db: Db | PgDb = Db(tmp_path / "alertd.db")
+    if store_backend == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        on_url(config, url)
+        db = PgDb(url)
 
     async def instance(stop: trio.Event, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with in_process(config) as app:
@@ -246,13 +282,12 @@ async def test_events_reach_plugins_once_per_cluster_and_the_follower_takes_over
 
 
 async def test_a_live_lock_holder_is_waited_for_and_an_expired_one_replaced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_backend: str, request: pytest.FixtureRequest
 ) -> None:
     log = tmp_path / "events.jsonl"
     monkeypatch.setenv("ALERTD_TEST_EVENT_LOG", str(log))
     config = cluster_config(tmp_path)
-    db = connect(tmp_path / "alertd.db")
-    migrate(db)
+    db = backend_connect(tmp_path, config, store_backend, request)
     with write_transaction(db):  # an instance on another host, killed a moment ago
         claims.acquire(db, claims.DISPATCH, "ghost", time.time(), 5)
     async with in_process(config) as app:
@@ -268,12 +303,14 @@ async def test_a_live_lock_holder_is_waited_for_and_an_expired_one_replaced(
         )
 
 
-async def test_a_send_claimed_by_a_dead_instance_is_sent_again_after_its_lease(tmp_path: Path) -> None:
+async def test_a_send_claimed_by_a_dead_instance_is_sent_again_after_its_lease(
+    tmp_path: Path, store_backend: str, request: pytest.FixtureRequest
+) -> None:
     """A row left 'sending' by an instance that stopped renewing: the live one waits while the
     claim's lease runs, then sends it again (in doubt, same idempotency key)."""
     config = cluster_config(tmp_path)
     sent = tmp_path / "sent.jsonl"
-    db = connect(tmp_path / "alertd.db")
+    db = backend_connect(tmp_path, config, store_backend, request)
 
     def pages() -> list[str]:
         return [json.loads(line)["key"] for line in sent.read_text().splitlines()] if sent.exists() else []

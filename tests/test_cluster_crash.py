@@ -1,4 +1,6 @@
-"""Three ``alertd run`` processes on one SQLite file, one SIGKILLed mid-escalation (issue 14).
+"""Three ``alertd run`` processes on one database, one SIGKILLed mid-escalation (issue 14).
+
+On both backends: one SQLite file, or one PostgreSQL database (tests/postgres.py's server).
 
 The same config file for all three (``listen`` on port 0: each gets its own port), an escalation
 policy with steps 0 s, 2 s and 4 s apart, ``[cluster] lease_seconds = 5``. Signed SNS ALARMs are
@@ -21,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from helpers import ROOT, DaemonProcess, wait_until
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
+from postgres import PgDb, on_url
 from sns_signing import headers_for, notification
 
 LEASE = 5.0
@@ -82,7 +86,7 @@ def post(daemon: DaemonProcess, envelope: dict[str, Any]) -> bool:
     return 200 <= response.status_code < 300
 
 
-def dispatch_holder(db: Db) -> str:
+def dispatch_holder(db: Db | PgDb) -> str:
     return wait_until(lambda: db.rows("SELECT holder FROM locks WHERE name = 'dispatch'"), what="a dispatcher")[0][
         "holder"
     ]
@@ -95,9 +99,15 @@ def heard(log: Path) -> list[int]:
     return [json.loads(line)["id"] for line in log.read_text().splitlines()]
 
 
-def test_sigkill_of_one_of_three_instances_loses_and_doubles_nothing(tmp_path: Path) -> None:
+def test_sigkill_of_one_of_three_instances_loses_and_doubles_nothing(
+    tmp_path: Path, store_backend: str, request: pytest.FixtureRequest
+) -> None:
     config = cluster_config(tmp_path)
-    db = Db(tmp_path / "alertd.db")
+    db: Db | PgDb = Db(tmp_path / "alertd.db")
+    if store_backend == "postgresql":  # the three share one PostgreSQL database
+        url = request.getfixturevalue("pg_url")
+        on_url(config, url)
+        db = PgDb(url)
     sent = tmp_path / "sent.jsonl"
     log = tmp_path / "events.jsonl"
     env = {"ALERTD_TEST_EVENT_LOG": str(log)}

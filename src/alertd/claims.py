@@ -6,8 +6,12 @@ Two kinds of work, two kinds of claim (every statement here also runs on Postgre
   alert, quiet, heartbeat, maintenance-window and handoff timers) claims its rows with a row
   lock for that transaction: ``due_rows(sql)`` adds ``ROW_LOCK`` to the SELECT of due rows. A
   crash rolls claim and work back together; there is nothing to expire. On SQLite the writer's
-  ``BEGIN IMMEDIATE`` already serialises every writer of the file, so ``ROW_LOCK`` is empty; on
-  PostgreSQL it is ``FOR UPDATE SKIP LOCKED`` (a concurrent claimer skips the rows).
+  ``BEGIN IMMEDIATE`` already serialises every writer of the file; on PostgreSQL every write
+  transaction holds one advisory lock (store/postgres.py ``begin_write``), which serialises the
+  writers of the cluster the same way. So ``ROW_LOCK`` is empty on both: with writers taking
+  turns no claimer ever meets a row another one has locked, and ``FOR UPDATE SKIP LOCKED``
+  would only add a row lock per due row. Were the advisory lock ever dropped (writers in
+  parallel), ``ROW_LOCK`` would become " FOR UPDATE SKIP LOCKED" on PostgreSQL.
 - Work that leaves its transaction (an outbox row handed to a provider; the event dispatcher
   and housekeeping, which hold a named lock) is claimed under a lease: ``claimed_by`` and
   ``claim_until`` (outbox) or a ``locks`` row (holder, until). The holder renews its leases
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-# SQLite: empty (one writer at a time for the whole file). PostgreSQL: " FOR UPDATE SKIP LOCKED".
+# Empty on both backends: writers take turns (SQLite's write lock; PostgreSQL's advisory write lock).
 ROW_LOCK = ""
 
 # Named locks held by one instance at a time.

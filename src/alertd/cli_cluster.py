@@ -50,10 +50,34 @@ def _rows(db: Any) -> list[dict[str, Any]] | None:
         return None
 
 
+def _pg_rows(url: str) -> list[dict[str, Any]] | None:
+    """The instance listing of the PostgreSQL database at ``url``; None when it cannot be read (the
+    store's own problems are reported by check-config's store check)."""
+    from alertd.errors import StoreUnavailable
+    from alertd.store.postgres import connect
+
+    try:
+        db = connect(url, connect_timeout=2)
+    except StoreUnavailable:
+        return None
+    try:
+        return _rows(db) if db.has_table("instances") else None
+    except StoreUnavailable:
+        return None
+    finally:
+        db.close()
+
+
 def config_drift_warnings(config: Any) -> list[str]:
     """For ``check-config``: live instances on this file's database whose config differs from it."""
     from alertd.instances import config_hash
 
+    url = getattr(config.raw.store, "url", None)
+    if url is not None:
+        rows = _pg_rows(url.get_secret_value())
+        if not rows:
+            return []
+        return drift(rows, time.time(), config.raw.cluster.lease_seconds, config_hash(config.path))
     path = config.db_path
     if not path.exists():
         return []

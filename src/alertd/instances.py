@@ -39,12 +39,17 @@ def config_hash(path: Path) -> str:
 
 
 def pid_namespace() -> str:
-    """Which processes ``pid`` is counted among (Linux: the pid namespace; two containers may share
-    a host name): '' where unknown, and then no other instance is ever judged dead by its pid."""
+    """Which processes ``pid`` is counted among: the pid namespace (two containers may share a host
+    name) of this kernel's boot (on PostgreSQL, two machines may share a host name too, and every
+    machine's first pid namespace has the same inode number). '' where unknown, and then no other
+    instance is ever judged dead by its pid."""
     try:
-        return os.readlink("/proc/self/ns/pid")
+        namespace = os.readlink("/proc/self/ns/pid")
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
     except OSError:
         return ""
+    return f"{namespace} boot {boot}" if boot else ""
 
 
 def is_stale(last_seen: float, now: float, lease: float) -> bool:

@@ -4,6 +4,8 @@
 
 - ``instance``: this instance's row and the renewal of its claims and locks, when several
   instances share the database (``engine/instance.py``, ``alertd.claims``);
+- ``wakeups``: on PostgreSQL, the other instances' commits wake this one's dispatcher (LISTEN/NOTIFY,
+  ``engine/wakeups.py``; polling remains the fallback);
 - ``events``: the dispatcher, from committed ``alert_events`` rows to plugins, metrics
   and the wake-ups of the loops below (``engine/events.py``);
 - ``escalation``: fires the escalation steps that are due (``engine/escalation.py``);
@@ -43,10 +45,12 @@ from alertd.engine.housekeeping import housekeeping_loop
 from alertd.engine.instance import instance_loop
 from alertd.engine.maintenance_windows import maintenance_window_loop
 from alertd.engine.quiet import quiet_loop
+from alertd.engine.wakeups import wakeup_loop
 from alertd.runtime import Runtime
 
 LOOPS: tuple[Callable[[Runtime], Awaitable[None]], ...] = (
     instance_loop,
+    wakeup_loop,
     events_loop,
     escalation_loop,
     delivery_loop,

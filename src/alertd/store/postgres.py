@@ -31,6 +31,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from alertd.errors import StoreUnavailable
 from alertd.log import get_logger
+from alertd.store.pg_listen import NOTIFY
 from alertd.store.pgurl import redacted
 from alertd.store.sqlite import StoreBusy
 
@@ -233,8 +234,11 @@ class Database:
             self.conn.execute(f"RELEASE SAVEPOINT {name}")
             return
         begin_write(self.conn)
+        inserts = self.inserts
         try:
             yield self
+            if self.inserts != inserts:  # the daemons' dispatchers read it now (store/pg_listen.py)
+                self.conn.execute(NOTIFY)
             self.conn.execute("COMMIT")
         except BaseException:
             self._quietly("ROLLBACK")
@@ -257,7 +261,7 @@ class Database:
 
 def connect(url: str, *, connect_timeout: float = 5.0) -> Database:
     """A connection of its own (the CLI's, the writer's); StoreUnavailable (one line) if there is none."""
-    return Database(_open(url, connect_timeout), where=redacted(url))
+    return Database(_open(url, connect_timeout), watch_table="alert_events", where=redacted(url))
 
 
 class PoolDatabase:
@@ -326,6 +330,7 @@ class PgWriteBackend:
         self._url = url
         self._timeout = timeout
         self._watch_table = watch_table
+        self._inserts_at_begin = 0
         self.db = Database(_open(url, timeout), watch_table=watch_table, where=redacted(url))
 
     @property
@@ -337,6 +342,7 @@ class PgWriteBackend:
         if conn.closed or conn.broken:
             self._reconnect()
         begin_write(self.db.conn)
+        self._inserts_at_begin = self.db.inserts
 
     def _reconnect(self) -> None:
         """A new connection in place of a lost one (the same ``db`` object: jobs hold no other)."""
@@ -351,6 +357,9 @@ class PgWriteBackend:
         self.db.conn.execute(sql)
 
     def commit(self) -> None:
+        if self._watch_table is not None and self.db.inserts != self._inserts_at_begin:
+            # Delivered to the other instances' listeners only if the COMMIT succeeds (store/pg_listen.py).
+            self.db.conn.execute(NOTIFY)
         self.db.conn.execute("COMMIT")
 
     def rollback(self) -> None:

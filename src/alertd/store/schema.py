@@ -514,19 +514,26 @@ def _schedule_events(db: Database) -> None:
     db.execute("CREATE INDEX schedule_timers_due ON schedule_timers (due) WHERE due IS NOT NULL")
 
 
+def _real(db: Database) -> str:
+    """The type of a timestamp column in a migration: SQLite's REAL is 8 bytes, PostgreSQL's ``real``
+    4 (a Unix time to the nearest 128 s: leases would never end on time): DOUBLE PRECISION there."""
+    return "DOUBLE PRECISION" if getattr(db, "dialect", "sqlite") == "postgresql" else "REAL"
+
+
 def _cluster_instances(db: Database) -> None:
     # Each running daemon's row (alertd cluster): inserted at start, last_seen renewed every third
     # of [cluster] lease_seconds, deleted at a clean stop.
+    real = _real(db)
     db.execute(
-        """CREATE TABLE instances (
+        f"""CREATE TABLE instances (
             id TEXT PRIMARY KEY,
             host TEXT NOT NULL,
             pid INTEGER NOT NULL,
             pid_namespace TEXT NOT NULL,
             version TEXT NOT NULL,
             config_hash TEXT NOT NULL,
-            started_at REAL NOT NULL,
-            last_seen REAL NOT NULL
+            started_at {real} NOT NULL,
+            last_seen {real} NOT NULL
         )"""
     )
 
@@ -535,8 +542,9 @@ def _cluster_claims_and_locks(db: Database) -> None:
     # Work that outlives its transaction is claimed under a lease (alertd.claims): outbox rows
     # being sent, and named locks (the event dispatcher, housekeeping).
     db.execute("ALTER TABLE outbox ADD COLUMN claimed_by TEXT")
-    db.execute("ALTER TABLE outbox ADD COLUMN claim_until REAL")
-    db.execute("CREATE TABLE locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until REAL NOT NULL)")
+    real = _real(db)
+    db.execute(f"ALTER TABLE outbox ADD COLUMN claim_until {real}")
+    db.execute(f"CREATE TABLE locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until {real} NOT NULL)")
 
 
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
