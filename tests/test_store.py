@@ -123,3 +123,35 @@ async def test_read_only_database_reports_unavailable(tmp_path: Path) -> None:
     store.writer._db.execute("PRAGMA query_only=OFF")
     await store.write(lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('k', 'v', 0)"))
     await store.aclose()
+
+
+def test_a_reader_opened_after_a_lost_directory_fails_instead_of_making_an_empty_database(tmp_path: Path) -> None:
+    """The daemon made the file at open(); a reader thread that connects later (a worker thread new
+    to the store) while the directory is gone (a lost mount) gets an error, and no new empty
+    database appears where the real one was (it would answer reads with nothing)."""
+    import threading
+
+    data = tmp_path / "odd?#dir"  # a '?' or '#' in the path is part of the name, not of the URI
+    store = Store(data / "alertd.db")
+    store.open()
+    data.rename(tmp_path / "moved")
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            store.reader().execute("SELECT COUNT(*) FROM alerts").fetchone()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join()
+    assert isinstance(outcome[0], sqlite3.OperationalError), outcome
+    assert not data.exists()
+    (tmp_path / "moved").rename(data)
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join()
+    assert outcome[1] is None
+    trio.run(store.aclose)

@@ -158,7 +158,8 @@ class Store:
             return self._pool_db
         db = getattr(self._local, "db", None)
         if db is None:
-            db = connect(self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout)
+            # The daemon made the file at open(): a reader never creates one (a lost mount is an error).
+            db = connect(self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, create=False)
             self._local.db = db
             with self._readers_lock:
                 self._readers.append(db)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from alertd.errors import StoreUnavailable
 from alertd.store.files import create_private_file
@@ -31,12 +32,18 @@ def connect(
     readonly: bool = False,
     busy_timeout: float = 30.0,
     max_size_mb: float | None = None,
+    create: bool = True,
 ) -> Database:
     """Open a connection with the pragmas every alertd connection uses."""
     from sqlite_utils import Database
 
     conn = open_connection(
-        path, synchronous=synchronous, readonly=readonly, busy_timeout=busy_timeout, max_size_mb=max_size_mb
+        path,
+        synchronous=synchronous,
+        readonly=readonly,
+        busy_timeout=busy_timeout,
+        max_size_mb=max_size_mb,
+        create=create,
     )
     # No sqlite-utils plugins: alertd registers none, and looking for them scans every installed
     # distribution's entry points on each connection's first use (a CLI call's time).
@@ -50,11 +57,16 @@ def open_connection(
     readonly: bool = False,
     busy_timeout: float = 30.0,
     max_size_mb: float | None = None,
+    create: bool = True,
 ) -> sqlite3.Connection:
     """``connect``'s sqlite3 connection, without the sqlite-utils wrapper: for the CLI's listings,
-    whose readers use only ``execute`` (sqlite-utils' import is a fifth of such a call)."""
-    if readonly:
-        conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+    whose readers use only ``execute`` (sqlite-utils' import is a fifth of such a call).
+    ``create=False``: the file must exist (a reader opened after the daemon's start must fail on a
+    lost mount or a removed directory, not make an empty database there and read nothing)."""
+    if readonly or not create:
+        # A URI names the mode; the path quoted, so that a '?' or '#' in it is part of the name.
+        uri = f"file:{quote(str(Path(path)))}?mode={'ro' if readonly else 'rw'}"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
     else:
         create_private_file(Path(path))
         conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
