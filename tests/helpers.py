@@ -92,10 +92,14 @@ class DaemonProcess:
         self._reader: threading.Thread | None = None
         self.url = ""
 
+    def command(self) -> list[str]:
+        """What runs the daemon (a test may run it through a probe of its own)."""
+        return alertd_cmd("run", "-c", str(self.config))
+
     def start(self, timeout: float = 30) -> DaemonProcess:
         self.lines = []
         self.proc = subprocess.Popen(
-            alertd_cmd("run", "-c", str(self.config)),
+            self.command(),
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,

@@ -54,22 +54,8 @@ class ProbedDaemon(DaemonProcess):
         super().__init__(config)
         self.modules = modules
 
-    def start(self, timeout: float = 30) -> ProbedDaemon:
-        import threading
-
-        self.lines = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", PROBE, str(self.modules), "run", "-c", str(self.config)],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env=self.env,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        line = self.wait_for("event=http.listening", timeout=timeout)
-        self.url = line.split("url=", 1)[1].split()[0]
-        return self
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", PROBE, str(self.modules), "run", "-c", str(self.config)]
 
 
 def test_ready_before_the_web_stack_and_everything_answers_after(tmp_path: Path) -> None:
