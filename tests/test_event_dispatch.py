@@ -20,7 +20,7 @@ from alertd.store import Store
 from alertd.store.schema import migrate
 from alertd.timeline import EventKind
 from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until
-from inbound_fixtures import Db, post_envelope, sample_message, sns_config
+from inbound_fixtures import TOKEN, Db, post_envelope, sample_message, sns_config
 from postgres import connect
 from sns_signing import notification
 
@@ -218,3 +218,39 @@ def test_events_of_a_process_killed_after_commit_reach_plugins_after_restart(tmp
         assert db.rows("SELECT last_id FROM event_cursors WHERE name = 'dispatch'")[0]["last_id"] == last
     finally:
         daemon.kill()
+
+
+async def test_the_dispatcher_waits_for_a_database_that_fails_as_it_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its first read (the saved cursor) fails: the loop logs, waits and reads again, and then
+    dispatches as usual; it does not end (which took the daemon down with it)."""
+    import sqlite3
+
+    import trio
+
+    from inprocess import in_process
+    from sns_signing import headers_for
+
+    config = sns_config(tmp_path)
+    migrate(connect(tmp_path / "alertd.db"))
+    with sqlite3.connect(tmp_path / "alertd.db") as conn:  # the cursor's table unreadable for a while
+        conn.execute("ALTER TABLE event_cursors RENAME TO event_cursors_away")
+    async with in_process(config) as app:
+        await app.wait_until(
+            lambda: any(r.getMessage() == "events.read_failed" for r in caplog.records), what="a failed first read"
+        )
+        with sqlite3.connect(tmp_path / "alertd.db") as conn:
+            conn.execute("ALTER TABLE event_cursors_away RENAME TO event_cursors")
+        hub = app.runtime.services["live_hub"]
+        with hub.subscribe() as notices:
+            message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+            envelope = notification(message)
+            response = await app.post(
+                f"/in/{TOKEN}", content=json.dumps(envelope).encode(), headers=headers_for(envelope)
+            )
+            assert response.status_code == 200, response.text
+            await app.advance(1.5)  # the loop's wait before it reads again
+            with trio.fail_after(10):
+                notice = json.loads(await notices.receive())
+        assert notice["alerts"]

@@ -141,6 +141,17 @@ def dispatch(runtime: Runtime, events: list[AlertEvent], seen: int = 0) -> None:
             )
 
 
+async def _first_cursor(runtime: Runtime) -> int:
+    """The saved cursor. A database that does not answer at this moment is waited for: an ended
+    dispatcher would hand no event to plugins, workflows or the other loops until a restart."""
+    while True:
+        try:
+            return await runtime.store.read(read_cursor)
+        except Exception:
+            log.error("events.read_failed", exc_info=True)
+            await runtime.idle(runtime.wakeup_event("events"), runtime.clock.now() + 1.0, more_now=False)
+
+
 async def events_loop(runtime: Runtime) -> None:
     """Read past the cursor, dispatch, wait for a commit or the poll. The cursor is saved by a
     task of its own: dispatch never waits for an fsync (a page waits on this loop).
@@ -150,7 +161,7 @@ async def events_loop(runtime: Runtime) -> None:
     cursor of their own in memory, for their wake-ups and listeners only, and take over from
     the saved cursor when the lock's lease expires (at least once: the events past it again)."""
     store = runtime.store
-    cursor = await store.read(read_cursor)
+    cursor = await _first_cursor(runtime)
     seen = cursor  # how far this instance's own subscribers (wake-ups, listeners) have been told
     leading = False
     moved = trio.Event()
