@@ -191,6 +191,30 @@ def each_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         _current["urls"] = {}
 
 
+def db_url(path: str | Path) -> str | None:
+    """Under the postgresql run of ``each_backend``: the database URL standing for the SQLite
+    file ``path`` (a fresh database on first use, as ``connect``); None otherwise."""
+    server: PgServer | None = _current["server"]
+    if server is None:
+        return None
+    urls: dict[str, str] = _current["urls"]
+    if str(path) not in urls:
+        urls[str(path)] = server.fresh_database()
+    return urls[str(path)]
+
+
+def config_on_backend(config: Path) -> None:
+    """``in_process``'s hook: under the postgresql run of ``each_backend``, point ``config``'s
+    ``[store] path`` at the database standing for that file (once; a restart keeps it)."""
+    if _current["server"] is None:
+        return
+    match = re.search(r'\[store\][^\[]*?path = "([^"]*)"', config.read_text())
+    if match is None:
+        return  # already on a URL (a second in_process on the same config)
+    path = Path(match.group(1))
+    on_url(config, db_url(path if path.is_absolute() else config.parent / path) or "")
+
+
 class PgDb:
     """``inbound_fixtures.Db`` on a PostgreSQL database: read it beside the running daemons."""
 
