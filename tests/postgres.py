@@ -180,8 +180,7 @@ def connect(path: str | Path, **kwargs: Any) -> Any:
     return postgres.connect(urls[str(path)])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def each_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+def _on_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "postgresql":
         _current["server"] = request.getfixturevalue("pg_server")
     try:
@@ -189,6 +188,18 @@ def each_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         _current["server"] = None
         _current["urls"] = {}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _on_backend(request)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``each_backend`` for a module-scoped daemon: its fixture asks for this one, and every
+    test of the module runs on one backend, then on the other."""
+    yield from _on_backend(request)
 
 
 def db_url(path: str | Path) -> str | None:
