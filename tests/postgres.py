@@ -181,13 +181,23 @@ def connect(path: str | Path, **kwargs: Any) -> Any:
 
 
 def _on_backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "postgresql":
-        _current["server"] = request.getfixturevalue("pg_server")
+    saved = dict(_current)
+    server = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
+    _current.update(server=server, urls={})
     try:
         yield str(request.param)
     finally:
-        _current["server"] = None
-        _current["urls"] = {}
+        _current.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _backend_of_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that asks for neither fixture is on SQLite, even beside a module_backend's daemon."""
+    saved = dict(_current)
+    if not {"each_backend", "module_backend"} & set(request.fixturenames):
+        _current.update(server=None, urls={})
+    yield
+    _current.update(saved)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

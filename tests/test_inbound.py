@@ -25,7 +25,7 @@ topic_arns = ["arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms"]
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory):
+def daemon(tmp_path_factory: pytest.TempPathFactory, module_backend: str):
     tmp = tmp_path_factory.mktemp("inbound")
     # Any certificate fetch goes to a closed local port: nothing reaches the internet.
     env = {"HTTPS_PROXY": f"http://127.0.0.1:{free_port()}", "NO_PROXY": ""}
