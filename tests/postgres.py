@@ -12,7 +12,10 @@ in /usr/lib/postgresql/VERSION/bin, off PATH: they are looked for there too.
 
 Fixtures: ``pg_server`` (the session's server), ``pg_url`` (a fresh migrated database's
 URL), ``store_backend`` (parametrised: "sqlite" and "postgresql") with ``backend_db``
-(a migrated ``Database`` of that backend).
+(a migrated ``Database`` of that backend); ``each_backend`` (per test) and ``module_backend``
+(for a module-scoped daemon) run a test on SQLite, then on PostgreSQL, with ``in_process``,
+``DaemonProcess``, ``run_cli_in_process`` and ``inbound_fixtures.Db`` following the backend
+(``config_on_backend``, ``db_url``): a converted test file needs only its marker.
 """
 
 from __future__ import annotations
