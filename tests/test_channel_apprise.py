@@ -13,8 +13,6 @@ from alertd_apprise import CHANNEL, AppriseSettings
 from channel_fixtures import HttpPeer, Reply, make_notification
 from helpers import free_port, run_cli_in_process, write_config
 
-pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
-
 # Apprise 2.3 still imports the stdlib's imghdr (deprecated in 3.11); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")
 

@@ -20,8 +20,6 @@ from alertd_smtp import CHANNEL, SmtpSettings
 from channel_fixtures import make_notification, make_self_signed
 from helpers import free_port, run_cli_in_process, write_config
 
-pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
-
 USER, PASSWORD = "alertd", "s3cret-Pa55word"
 
 

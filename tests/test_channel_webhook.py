@@ -16,8 +16,6 @@ from alertd_webhook import CHANNEL, WebhookSettings
 from channel_fixtures import HttpPeer, Reply, closed_port_url, make_notification
 from helpers import run_cli_in_process, write_config
 
-pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
-
 SECRET = "whsec-0123456789abcdef0123456789abcdef"  # at least 32 characters
 
 

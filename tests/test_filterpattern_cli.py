@@ -15,8 +15,6 @@ from alertd.cli_filterpattern import filter_pattern
 from alertd.filterpattern.logfile import LogFileError, decompress, read_events
 from helpers import SAMPLES, run_cli_in_process
 
-pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
-
 SIGNIN_FAILURE = '{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }'
 CLOUDTRAIL = SAMPLES / "cloudtrail-log-file.json"
 

@@ -5,8 +5,6 @@ import pytest
 from alertd.outbox import backoff_seconds
 from alertd.replies import ReplyCommand, parse_reply, phone_number
 
-pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
-
 
 @pytest.mark.parametrize(
     ("text", "expected"),
