@@ -388,7 +388,9 @@ def test_not_acknowledged_fires_exactly_once_across_sigkill_and_restart(tmp_path
         daemon.start()
         last = db.rows("SELECT MAX(id) AS n FROM alert_events")[0]["n"]
         wait_until(
-            lambda: db.rows("SELECT last_id FROM event_cursors WHERE name = 'dispatch'")[0]["last_id"] >= last,
+            lambda: (
+                [r["last_id"] for r in db.rows("SELECT last_id FROM event_cursors WHERE name = 'dispatch'")] >= [last]
+            ),
             what="the dispatcher caught up",
         )
         wait_until(lambda: not db.rows("SELECT 1 FROM outbox WHERE status IN ('pending', 'sending')"))
