@@ -52,6 +52,16 @@ def run_cli(
     return subprocess.run(alertd_cmd(*args), capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
 
 
+def on_backend(*configs: str | Path) -> None:
+    """Under each_backend's postgresql run, the config files given point at PostgreSQL (the
+    same database as in_process and inbound_fixtures.Db use for that file; tests/postgres.py)."""
+    from postgres import config_on_backend  # postgres imports this module
+
+    for config in configs:
+        if Path(config).is_file():
+            config_on_backend(Path(config))
+
+
 def run_cli_in_process(
     *args: str, env: dict[str, str] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -62,6 +72,7 @@ def run_cli_in_process(
 
     from alertd.cli import main
 
+    on_backend(*(args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-c", "--config")))
     runner = CliRunner()
     with runner.isolation(input=input, env=env) as (out, err, _):
         argv, sys.argv = sys.argv, ["alertd", *args]
@@ -97,6 +108,7 @@ class DaemonProcess:
         return alertd_cmd("run", "-c", str(self.config))
 
     def start(self, timeout: float = 30) -> DaemonProcess:
+        on_backend(self.config)
         self.lines = []
         self.proc = subprocess.Popen(
             self.command(),

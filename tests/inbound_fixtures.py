@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from helpers import DaemonProcess, write_config
+from postgres import PgDb, db_url
 from sns_signing import headers_for, sample_envelope, seed_cert_cache
 
 TOKEN = "cloudtrail-alarms-test-token-0123456789"
@@ -61,6 +62,9 @@ class Db:
         self.path = path
 
     def rows(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
+        url = db_url(self.path)  # the postgresql run of each_backend: that database instead
+        if url is not None:
+            return PgDb(url).rows(sql, params)
         conn = sqlite3.connect(self.path)
         conn.row_factory = sqlite3.Row
         try:

@@ -17,6 +17,11 @@ that wait with ``helpers.wait_until`` beside real peers: ``post`` and ``get`` as
 ``helpers.DaemonProcess`` has them (so ``inbound_fixtures.post_envelope`` works), without the
 subprocess.
 
+On both backends: a test module marked ``pytestmark = pytest.mark.usefixtures("each_backend")``
+(tests/postgres.py) runs twice; on the postgresql run ``in_process`` points the config's
+``[store] path`` at a fresh PostgreSQL database standing for that file, and
+``inbound_fixtures.Db(that path)`` reads it, so a test needs no edit of its own.
+
 Not covered here, by design: signals, sd_notify, the bind, start-up failures, crash
 safety and file modes. Those test the process itself and keep using
 ``helpers.DaemonProcess``.
@@ -42,6 +47,7 @@ from alertd.http.app import build_app
 from alertd.maintenance import prune_inbound_log
 from alertd.plugins import check_plugins, load_config_plugins_dir, make_manager
 from alertd.runtime import Clock, Runtime
+from postgres import config_on_backend
 
 T = TypeVar("T")
 
@@ -97,6 +103,7 @@ class InProcess:
 @asynccontextmanager
 async def in_process(config_path: Path) -> AsyncIterator[InProcess]:
     """The daemon of ``config_path`` running in the caller's trio run (see the module docstring)."""
+    config_on_backend(config_path)  # under each_backend's postgresql run: a PostgreSQL database
     pm = make_manager()
     load_config_plugins_dir(pm, config_path)
     check_plugins(pm)

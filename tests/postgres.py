@@ -12,7 +12,10 @@ in /usr/lib/postgresql/VERSION/bin, off PATH: they are looked for there too.
 
 Fixtures: ``pg_server`` (the session's server), ``pg_url`` (a fresh migrated database's
 URL), ``store_backend`` (parametrised: "sqlite" and "postgresql") with ``backend_db``
-(a migrated ``Database`` of that backend).
+(a migrated ``Database`` of that backend); ``each_backend`` (per test) and ``module_backend``
+(for a module-scoped daemon) run a test on SQLite, then on PostgreSQL, with ``in_process``,
+``DaemonProcess``, ``run_cli_in_process`` and ``inbound_fixtures.Db`` following the backend
+(``config_on_backend``, ``db_url``): a converted test file needs only its marker.
 """
 
 from __future__ import annotations
@@ -180,15 +183,60 @@ def connect(path: str | Path, **kwargs: Any) -> Any:
     return postgres.connect(urls[str(path)])
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def each_backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "postgresql":
-        _current["server"] = request.getfixturevalue("pg_server")
+def _on_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    saved = dict(_current)
+    server = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
+    _current.update(server=server, urls={})
     try:
         yield str(request.param)
     finally:
-        _current["server"] = None
-        _current["urls"] = {}
+        _current.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _backend_of_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that asks for neither fixture is on SQLite, even beside a module_backend's daemon."""
+    saved = dict(_current)
+    if not {"each_backend", "module_backend"} & set(request.fixturenames):
+        _current.update(server=None, urls={})
+    yield
+    _current.update(saved)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def each_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _on_backend(request)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``each_backend`` for a module-scoped daemon: its fixture asks for this one, and every
+    test of the module runs on one backend, then on the other."""
+    yield from _on_backend(request)
+
+
+def db_url(path: str | Path) -> str | None:
+    """Under the postgresql run of ``each_backend``: the database URL standing for the SQLite
+    file ``path`` (a fresh database on first use, as ``connect``); None otherwise."""
+    server: PgServer | None = _current["server"]
+    if server is None:
+        return None
+    urls: dict[str, str] = _current["urls"]
+    if str(path) not in urls:
+        urls[str(path)] = server.fresh_database()
+    return urls[str(path)]
+
+
+def config_on_backend(config: Path) -> None:
+    """``in_process``'s hook: under the postgresql run of ``each_backend``, point ``config``'s
+    ``[store] path`` at the database standing for that file (once; a restart keeps it)."""
+    if _current["server"] is None:
+        return
+    match = re.search(r'\[store\][^\[]*?path = "([^"]*)"', config.read_text())
+    if match is None:
+        return  # already on a URL (a second in_process on the same config)
+    path = Path(match.group(1))
+    on_url(config, db_url(path if path.is_absolute() else config.parent / path) or "")
 
 
 class PgDb:

@@ -47,7 +47,7 @@ class Env(SimpleNamespace):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory, module_backend: str) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("actors")
     # Plain strings (named token-1, token-2 by position), so the tests also run on older code.
     config = sns_config(tmp, PEOPLE, server=f'api_tokens = ["{CI_TOKEN}", "{PLAIN_TOKEN}"]')

@@ -12,12 +12,15 @@ import pytest
 
 from alertd import apply, replies
 from alertd.config import load_config
-from alertd.store import connect, write_transaction
+from alertd.store import write_transaction
 from alertd.store.schema import migrate
 from helpers import ROOT, run_cli_in_process
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
+from postgres import config_on_backend, connect
 from sns_signing import headers_for, notification
+
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
 API_TOKEN = "actions-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -236,6 +239,7 @@ def test_sms_snooze_reply(tmp_path: Path) -> None:
 
 def test_cli_snooze_note_and_merge(tmp_path: Path) -> None:
     config_path, _sent = make_config(tmp_path)
+    config_on_backend(config_path)  # the CLI on the database written here
     db = connect(tmp_path / "alertd.db")
     migrate(db)
     from alertd.mapping import Decision

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from helpers import write_config
 from inprocess import in_process
+
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
 API_TOKEN = "api-token-0123456789abcdef0123456789abcdef"
 CASES = [

@@ -14,6 +14,8 @@ from inprocess import InProcess, in_process
 from sns_signing import headers_for, subscription_confirmation
 from web_fixtures import EXTRAS, alarm_request, rows, set_passwords, web_config
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 TOPIC = "arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms"
 API_TOKEN = "api-read-token-0123456789abcdef0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -16,6 +16,8 @@ from inbound_fixtures import Db, sns_config
 from inprocess import in_process
 from test_escalation import open_in_process
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 TOKEN = "tk_abcdefghijklmnopqrstuvwxyz012"
 
 

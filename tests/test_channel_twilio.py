@@ -224,7 +224,7 @@ class Env(SimpleNamespace):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def env(tmp_path_factory: pytest.TempPathFactory, module_backend: str) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("twilio")
     port = free_port()
     public = f"http://127.0.0.1:{port}"

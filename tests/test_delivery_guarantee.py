@@ -10,15 +10,20 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import pytest
+
 from alertd import apply, escalation, outbox
 from alertd.config import build_config
 from alertd.mapping import Decision
-from alertd.store import connect
+from alertd.store import connect as sqlite_connect
 from alertd.store.schema import MIGRATIONS, migrate
 from channel_fixtures import HttpPeer, Recorded, Reply
 from helpers import DaemonProcess, run_cli_in_process, wait_until
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
+from postgres import connect
 from sns_signing import notification
+
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
 
 def webhook_daemon(tmp_path: Path, peer: HttpPeer) -> tuple[DaemonProcess, Db]:
@@ -168,7 +173,7 @@ def test_closure_notice_reaches_who_may_have_been_paged(tmp_path: Path) -> None:
 
 
 def test_migration_keeps_outbox_rows_indexes_and_references(tmp_path: Path) -> None:
-    db = connect(tmp_path / "m.db")
+    db = sqlite_connect(tmp_path / "m.db")  # SQLite's migration (sqlite_master, PRAGMA): SQLite only
     migrate(db, target=len(MIGRATIONS) - 1)
     db.execute(
         "INSERT INTO alerts (id, integration, source_id, status, title, description, severity, tags, fields, "

@@ -16,6 +16,8 @@ from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from inprocess import in_process
 from sns_signing import headers_for, notification
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 API_TOKEN = "event-kinds-api-token-0123456789abcdef"
 
 PAGER = """

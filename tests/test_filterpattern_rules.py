@@ -15,6 +15,8 @@ from inbound_fixtures import Db
 from inprocess import in_process
 from sns_signing import headers_for, notification, sample_envelope, seed_cert_cache
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 SIGNIN_FAILURE = '{ ($.eventName = ConsoleLogin) && ($.errorMessage = "Failed authentication") }'
 TOKEN = "filter-pattern-test-token-0123456789"
 

@@ -23,6 +23,8 @@ from helpers import free_port, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 
 class Mailbox:
     def __init__(self) -> None:

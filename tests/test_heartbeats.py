@@ -15,6 +15,8 @@ from helpers import ROOT, DaemonProcess, run_cli_in_process, wait_until, write_c
 from inbound_fixtures import Db
 from inprocess import in_process
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 TOKEN = "heartbeat-test-token-0123456789abcdef"
 
 

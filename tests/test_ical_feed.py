@@ -12,12 +12,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from icalendar import Calendar
 
 from alertd.config import ScheduleConfig
 from alertd.oncall import on_call_at, to_ical
 from helpers import DaemonProcess, run_cli_in_process, wait_until, write_config
 from inprocess import in_process
+
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
 NY = ZoneInfo("America/New_York")
 

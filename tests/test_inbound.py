@@ -25,7 +25,7 @@ topic_arns = ["arn:aws:sns:us-east-1:123456789012:cloudtrail-alarms"]
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory):
+def daemon(tmp_path_factory: pytest.TempPathFactory, module_backend: str):
     tmp = tmp_path_factory.mktemp("inbound")
     # Any certificate fetch goes to a closed local port: nothing reaches the internet.
     env = {"HTTPS_PROXY": f"http://127.0.0.1:{free_port()}", "NO_PROXY": ""}
@@ -457,6 +457,7 @@ def test_dry_run_cli_touches_nothing(daemon: DaemonProcess, db: Db, tmp_path: Pa
     assert (db.inbound(), db.alerts()) == before
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 async def test_raw_delivery_when_allowed(tmp_path: Path) -> None:
     from helpers import write_config
     from sns_signing import seed_cert_cache
@@ -513,6 +514,7 @@ def test_seed_cert_command(tmp_path: Path) -> None:
     assert bad.returncode != 0 and "SigningCertURL" in bad.stderr
 
 
+# SQLite only: it drops SQLite's unique indexes by hand (on PostgreSQL they are the cluster's dedup).
 def test_dedup_is_the_applications_not_only_the_unique_indexes(tmp_path: Path) -> None:
     """The unique indexes are a safety net; without them an append still opens nothing and a
     redelivered MessageId is still a Duplicate Delivery (not an HTTP 500 from the index)."""

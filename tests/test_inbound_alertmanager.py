@@ -20,6 +20,8 @@ from helpers import ROOT, DaemonProcess, free_port, run_cli_in_process, wait_unt
 from inbound_fixtures import Db
 from inprocess import in_process
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 SAMPLE = ROOT / "tests" / "samples" / "alertmanager" / "two-firing.json"
 PER_ALERT = "am-per-alert-token-0123456789abcdef"
 PER_GROUP = "am-per-group-token-0123456789abcdef"

@@ -18,6 +18,8 @@ from helpers import ROOT, DaemonProcess, run_cli_in_process, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 SIGNED = "webhook-signed-token-0123456789abcdef"
 STAMPED = "webhook-stamped-token-0123456789abcdef"
 BEARER = "webhook-bearer-token-0123456789abcdef"

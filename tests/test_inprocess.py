@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import ROOT
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from inprocess import in_process
 from sns_signing import headers_for, notification
+
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
 HOURLY = f"""
 plugins_dir = "{ROOT / "tests" / "plugins_dir"}"

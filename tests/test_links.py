@@ -9,11 +9,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from alertd import links
 from helpers import wait_until
 from inprocess import in_process
 from test_escalation import escalation_daemon, open_in_process, open_through_sns, sends
+
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
 
 async def test_action_links(tmp_path: Path) -> None:

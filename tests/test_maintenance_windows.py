@@ -20,6 +20,8 @@ from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 API_TOKEN = "maintenance-test-api-token-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 

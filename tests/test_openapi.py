@@ -12,6 +12,8 @@ from alertd.http.openapi import VARIABLE_RE, undescribed
 from helpers import write_config
 from inprocess import in_process
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 API_TOKEN = "api-token-0123456789abcdef0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 

@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from channel_fixtures import HttpPeer, Recorded, Reply
@@ -19,6 +20,8 @@ from helpers import free_port
 from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from inprocess import in_process
 from sns_signing import headers_for, notification
+
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
 
 class Mailbox:

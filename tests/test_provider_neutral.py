@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from channel_fixtures import HttpPeer
 from helpers import ROOT, wait_until
 from inbound_fixtures import Db, post_envelope, sample_message, sns_config
 from inprocess import InProcessThread
 from sns_signing import notification
+
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
 PLUGINS_DIR = ROOT / "tests" / "plugins_dir"
 API_TOKEN = "provider-neutral-api-token-0123456789abcdef"

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import trio
 
 from helpers import run_cli_in_process, write_config
 from inbound_fixtures import Db
 from inprocess import in_process
 from sns_signing import headers_for, notification, sample_envelope, seed_cert_cache
+
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
 TOKEN = "replay-test-token-0123456789abcdef"
 API_TOKEN = "replay-api-token-0123456789"

@@ -17,6 +17,8 @@ from inbound_fixtures import Db, sns_config
 from inprocess import in_process
 from test_end_to_end import Mailbox
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 API_TOKEN = "simulate-test-api-token-0123456789abcdef"
 ALARM = SAMPLES / "sns-cloudwatch-alarm-ALARM.json"
 OK = SAMPLES / "sns-cloudwatch-alarm-OK.json"

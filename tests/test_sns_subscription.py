@@ -38,7 +38,7 @@ contact = {{ email = "alice@example.com" }}
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory):
+def env(tmp_path_factory: pytest.TempPathFactory, module_backend: str):
     tmp = tmp_path_factory.mktemp("subs")
     fake = start_fake_sns(tmp / "tls")
     config = sns_config(tmp, EXTRA, server=f'api_tokens = ["{API_TOKEN}"]')

@@ -17,6 +17,8 @@ from inbound_fixtures import Db
 from inprocess import in_process
 from sns_signing import headers_for, notification, sample_envelope, seed_cert_cache
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 TOKEN = "signin-failures-test-token-0123456789"
 BOB = "arn:aws:iam::123456789012:user/bob"
 

@@ -21,6 +21,8 @@ from inbound_fixtures import TOKEN
 from inprocess import InProcess, in_process
 from web_fixtures import EXTRAS, PASSWORD, alarm_request, csrf_of, rows, set_passwords, web_config
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 
 async def login(
     app: InProcess, user: str = "alice", password: str = PASSWORD, address: str | None = None
@@ -501,7 +503,8 @@ async def test_reassign_offers_the_configured_policies_and_refuses_others(tmp_pa
 def add_windows(db_path: Path) -> tuple[int, int]:
     """An active window and one to come, as `alertd maintenance add` writes them."""
     from alertd import maintenance_windows
-    from alertd.store import connect, write_transaction
+    from alertd.store import write_transaction
+    from postgres import connect
 
     db, now = connect(db_path), time.time()
     with write_transaction(db):

@@ -22,6 +22,8 @@ from inbound_fixtures import TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
 
+pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
+
 SECRET = "workflow-signing-secret-0123456789abcdef"
 
 PEOPLE = f"""
@@ -386,7 +388,9 @@ def test_not_acknowledged_fires_exactly_once_across_sigkill_and_restart(tmp_path
         daemon.start()
         last = db.rows("SELECT MAX(id) AS n FROM alert_events")[0]["n"]
         wait_until(
-            lambda: db.rows("SELECT last_id FROM event_cursors WHERE name = 'dispatch'")[0]["last_id"] >= last,
+            lambda: (
+                [r["last_id"] for r in db.rows("SELECT last_id FROM event_cursors WHERE name = 'dispatch'")] >= [last]
+            ),
             what="the dispatcher caught up",
         )
         wait_until(lambda: not db.rows("SELECT 1 FROM outbox WHERE status IN ('pending', 'sending')"))
@@ -403,9 +407,10 @@ def test_not_acknowledged_fires_exactly_once_across_sigkill_and_restart(tmp_path
 def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Path) -> None:
     from alertd import apply
     from alertd.mapping import Decision
-    from alertd.store import connect, write_transaction
+    from alertd.store import write_transaction
     from alertd.store.schema import migrate
     from helpers import run_cli_in_process
+    from postgres import connect
 
     text = (ROOT / "alertd.toml").read_text().replace('path = "var/alertd.db"', f'path = "{tmp_path / "a.db"}"')
     config = tmp_path / "alertd.toml"
@@ -445,7 +450,6 @@ def test_cli_workflows_lists_the_example_and_test_workflow_dry_runs(tmp_path: Pa
     assert out.returncode == 2 and "no alert #99" in out.stderr
 
 
-@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL
 def test_events_handed_out_again_run_a_workflow_once(tmp_path: Path) -> None:
     """The dispatcher is at least once (a crash before its cursor is saved replays a batch)."""
     from alertd import alerts, workflows

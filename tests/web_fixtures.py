@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 import uuid
 from pathlib import Path
 
 from alertd.web.auth import hash_password
 from helpers import ROOT, write_config
-from inbound_fixtures import TOKEN
+from inbound_fixtures import TOKEN, Db  # Db: the database of either backend (each_backend)
 from sns_signing import headers_for, notification, sample_envelope, seed_cert_cache
 
 PASSWORD = "correct horse battery"
@@ -86,9 +85,10 @@ def web_config(tmp_path: Path, web: str = "", **kw: object) -> Path:
 
 def set_passwords(db_path: Path, users: tuple[str, ...] = ("alice", "bob")) -> None:
     """Passwords straight into the database (the CLI's own test goes through `alertd users`)."""
-    from alertd.store import connect, write_transaction
+    from alertd.store import write_transaction
     from alertd.store.schema import migrate
     from alertd.web.auth import set_password
+    from postgres import connect  # the database of either backend (each_backend)
 
     db = connect(db_path)
     migrate(db)
@@ -118,9 +118,4 @@ def csrf_of(html: str) -> str:
 
 
 def rows(db_path: Path, sql: str, params: tuple = ()) -> list[dict]:
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params).fetchall()]
-    finally:
-        conn.close()
+    return Db(db_path).rows(sql, params)
