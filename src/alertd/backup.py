@@ -105,7 +105,12 @@ def backup(database: Path, dest: Path, *, force: bool = False, busy_timeout: flo
 
 def verify(path: Path) -> tuple[int, int, int]:
     """``PRAGMA integrity_check`` of a backup; (schema version, alerts, inbound messages)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    from alertd.store.sqlite import open_connection
+
+    try:
+        conn = open_connection(path, readonly=True, busy_timeout=5.0)
+    except sqlite3.Error as exc:
+        raise BackupError(f"cannot verify the copy: {exc}") from None
     try:
         problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
         if problems != ["ok"]:

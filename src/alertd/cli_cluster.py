@@ -73,26 +73,27 @@ def config_drift_warnings(config: Any) -> list[str]:
     from alertd.instances import config_hash
 
     url = getattr(config.raw.store, "url", None)
-    if url is not None:
-        rows = _pg_rows(url.get_secret_value())
-        if not rows:
-            return []
-        return drift(rows, time.time(), config.raw.cluster.lease_seconds, config_hash(config.path))
-    path = config.db_path
-    if not path.exists():
-        return []
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-        conn.row_factory = sqlite3.Row
-        try:
-            rows = _rows(conn)
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return []  # the store's own problems are reported by check-config's store check
+    rows = _pg_rows(url.get_secret_value()) if url is not None else _sqlite_rows(config.db_path)
     if not rows:
         return []
     return drift(rows, time.time(), config.raw.cluster.lease_seconds, config_hash(config.path))
+
+
+def _sqlite_rows(path: Any) -> list[dict[str, Any]] | None:
+    """The instance listing of the SQLite file at ``path``; None when it cannot be read (the
+    store's own problems are reported by check-config's store check)."""
+    from alertd.store.sqlite import open_connection
+
+    if not path.exists():
+        return None
+    try:
+        conn = open_connection(path, readonly=True, busy_timeout=2.0)
+        try:
+            return _rows(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
 
 
 @click.command("cluster")

@@ -12,8 +12,10 @@ PROBE_TIMEOUT_SECONDS = 2.0
 
 def problem(path: Path, timeout: float = PROBE_TIMEOUT_SECONDS) -> str | None:
     """None when a read of ``path`` works now, else one line saying why not."""
+    from alertd.store.sqlite import open_connection
+
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+        conn = open_connection(path, readonly=True, busy_timeout=timeout)
         try:
             conn.execute("SELECT 1 FROM schema_version LIMIT 1").fetchone()
         finally:

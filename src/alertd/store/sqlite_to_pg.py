@@ -52,7 +52,7 @@ def open_source(path: Path, busy_timeout: float = 3.0) -> Any:
     """The SQLite database at ``path`` migrated to this alertd's schema (a ``Database``).
     MigrateError for a missing or unreadable file, or one that is not an alertd database."""
     from alertd.store.schema import SchemaTooNew, migrate
-    from alertd.store.sqlite import connect
+    from alertd.store.sqlite import connect, open_connection
 
     if path.is_dir():
         raise MigrateError(f"{path}: a directory, not a database file")
@@ -66,7 +66,7 @@ def open_source(path: Path, busy_timeout: float = 3.0) -> Any:
     if header != b"SQLite format 3\x00":
         raise MigrateError(f"{path}: not a SQLite database")
     try:
-        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        probe = open_connection(path, readonly=True, busy_timeout=busy_timeout)
         try:
             known = probe.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
