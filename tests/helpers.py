@@ -92,14 +92,21 @@ def run_cli_in_process(
     return subprocess.CompletedProcess(["alertd", *args], code, stdout, stderr)
 
 
+# The daemons started by the running test: conftest.py adds their logs to a failed test's report
+# (a rare failure under CI load is diagnosed from that report alone).
+STARTED: list[DaemonProcess] = []
+
+
 class DaemonProcess:
-    """``alertd run`` as a real subprocess; stderr is collected line by line."""
+    """``alertd run`` as a real subprocess; stderr is collected line by line (``lines``: this
+    run's; ``earlier``: the runs before a restart)."""
 
     def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
+        self.earlier: list[list[str]] = []
         self._reader: threading.Thread | None = None
         self.url = ""
 
@@ -109,6 +116,10 @@ class DaemonProcess:
 
     def start(self, timeout: float = 30) -> DaemonProcess:
         on_backend(self.config)
+        if self.proc is not None:
+            self.earlier.append(self.lines)
+        elif self not in STARTED:
+            STARTED.append(self)
         self.lines = []
         self.proc = subprocess.Popen(
             self.command(),
@@ -144,6 +155,15 @@ class DaemonProcess:
                 )
             time.sleep(0.02)
         raise AssertionError(f"timed out waiting for {text!r}:\n" + "\n".join(self.lines[-40:]))
+
+    def log_text(self, last: int = 400) -> str:
+        """This daemon's stderr, run by run (the last ``last`` lines of each), for a failure report."""
+        runs = [*self.earlier, self.lines]
+        parts = []
+        for i, lines in enumerate(runs, 1):
+            cut = f" (last {last} of {len(lines)} lines)" if len(lines) > last else ""
+            parts.append(f"--- {self.config} run {i}{cut}\n" + "\n".join(lines[-last:]))
+        return "\n".join(parts)
 
     def signal(self, signum: int) -> None:
         assert self.proc is not None

@@ -234,6 +234,33 @@ async def test_handoffs_missed_while_down_fire_once_for_the_latest(tmp_path: Pat
         smtp.stop()
 
 
+async def test_a_reload_moves_the_next_handoff_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer loop syncs its row with a reloaded config at once, not at its next pass: a loop left
+    asleep (here up to 60 s) would move a handoff due within that nap to the one after it."""
+    from alertd import runtime
+    from alertd.reload import reload_config
+    from alertd.sdnotify import Notifier
+
+    monkeypatch.setattr(runtime, "MAX_IDLE_SECONDS", 60.0)
+    port, t0 = free_port(), whole_minute()
+    config = write_config(tmp_path, config_text(port, t0))
+    db = Db(tmp_path / "alertd.db")
+
+    def due() -> float | None:
+        rows = db.rows("SELECT due FROM schedule_timers")
+        return rows[0]["due"] if rows else None
+
+    async def refresh() -> None:
+        return None
+
+    async with in_process(config) as app:
+        await app.wait_until(lambda: due() == t0 + 600, what="the timer")
+        await app.wait_until(lambda: not app.runtime.wakeups["handoffs"].is_set(), what="the loop asleep")
+        config.write_text(config.read_text().split("\n[outbox]")[0] + config_text(port, t0 - 300))
+        assert await reload_config(config, app.runtime, Notifier(), refresh)
+        await app.wait_until(lambda: due() == t0 + 300, timeout=10, what="the timer moved")
+
+
 # --- the process: kill -9 between the timer and the delivery -------------------------------------
 
 
@@ -251,8 +278,9 @@ def test_kill_between_the_timer_and_the_delivery_neither_loses_nor_doubles_the_n
     try:
         daemon.start()
         wait_until(lambda: db.rows("SELECT * FROM schedule_timers"), what="the timer")
-        # A reload moves the timer: alice's shift now starts about 3 s from now.
-        t0 = whole_minute(-597)
+        # A reload moves the timer: alice's shift now starts 4-5 s from now (the reload must be
+        # done by then, or the timer moves past her start; 2-3 s was too short under CI load).
+        t0 = whole_minute(-595)
         config.write_text(config.read_text().split("\n[outbox]")[0] + config_text(port, t0))
         daemon.signal(signal.SIGHUP)
         daemon.wait_for("event=config.reloaded")

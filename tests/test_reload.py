@@ -37,7 +37,8 @@ def test_restart_needed_names_each_setting_a_reload_cannot_change(tmp_path: Path
 def test_a_valid_file_is_swapped_in_and_an_invalid_one_never(tmp_path: Path) -> None:
     path = write_config(tmp_path)
     pm = make_manager()
-    runtime = SimpleNamespace(config=load_config(path, pm), pm=pm)
+    wakeups = {"handoffs": trio.Event()}
+    runtime = SimpleNamespace(config=load_config(path, pm), pm=pm, wakeups=wakeups, wake=lambda n: wakeups[n].set())
     first = runtime.config
     notifier = Recorder()
     refreshed: list[object] = []
@@ -47,11 +48,12 @@ def test_a_valid_file_is_swapped_in_and_an_invalid_one_never(tmp_path: Path) -> 
 
     path.write_text(path.read_text() + '\n[users.x]\ntimezone = "Nowhere/Void"\n')
     assert trio.run(reload_config, path, runtime, notifier, refresh) is False
-    assert runtime.config is first and refreshed == []
+    assert runtime.config is first and refreshed == [] and not wakeups["handoffs"].is_set()
     assert notifier.sent == [("RELOADING=1",), ("READY=1", "STATUS=reload rejected; running on the previous config")]
 
     path.write_text(path.read_text().replace('timezone = "Nowhere/Void"', 'timezone = "Europe/Berlin"'))
     assert trio.run(reload_config, path, runtime, notifier, refresh) is True
     assert runtime.config is not first and "x" in runtime.config.raw.users
     assert refreshed == [runtime.config]
+    assert wakeups["handoffs"].is_set()  # each loop syncs with the new config now, not at its next pass
     assert notifier.sent[-1] == ("READY=1", "STATUS=serving (config reloaded)")
