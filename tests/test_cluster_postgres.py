@@ -96,7 +96,8 @@ async def test_a_commit_on_one_instance_wakes_the_other_before_its_poll(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The follower's dispatcher polls every POLL_SECONDS (here 30 s); another instance's commit
-    reaches its loops (its listeners: the console's live view) by NOTIFY, within a second."""
+    reaches its loops (its listeners: the console's live view) by NOTIFY, within a second (the
+    assertion allows 5 s: still far from the poll, with room for a loaded CI machine)."""
     monkeypatch.setattr(events, "POLL_SECONDS", 30.0)
     config = cluster_config(tmp_path)
     on_url(config, pg_url)
@@ -113,7 +114,7 @@ async def test_a_commit_on_one_instance_wakes_the_other_before_its_poll(
         assert response.status_code == 200, response.text
         await b.wait_until(lambda: any("opened" in kinds for _, kinds in heard), timeout=10, what="b hears it")
         at = next(t for t, kinds in heard if "opened" in kinds)
-        assert at - committed < 1.0, at - committed
+        assert at - committed < 5.0, at - committed  # well before the 30 s poll (a margin for CI load)
 
         # The listeners' connections are lost (a failover, a restart): each listens again.
         def listeners(db: PgDb) -> list[dict]:
@@ -136,7 +137,7 @@ async def test_a_commit_on_one_instance_wakes_the_other_before_its_poll(
         assert response.status_code == 200, response.text
         await b.wait_until(lambda: any("opened" in kinds for _, kinds in heard), timeout=10, what="b hears it again")
         at = next(t for t, kinds in heard if "opened" in kinds)
-        assert at - committed < 1.0, at - committed
+        assert at - committed < 5.0, at - committed  # well before the 30 s poll (a margin for CI load)
 
 
 def test_cluster_and_check_config_read_the_instances_on_a_url(tmp_path: Path, pg_url: str) -> None:

@@ -220,7 +220,7 @@ def test_bad_inbound_limits_are_config_errors(tmp_path: Path, line: str, key: st
 
 def test_sigterm_with_idle_keepalive_connections_exits_at_once(tmp_path: Path) -> None:
     config = sns_config(tmp_path)
-    config.write_text(config.read_text().replace("graceful_timeout = 3", "graceful_timeout = 10"))
+    config.write_text(config.read_text().replace("graceful_timeout = 3", "graceful_timeout = 30"))
     with DaemonProcess(config) as daemon:
         host, port = host_port(daemon)
         socks = []
@@ -234,13 +234,14 @@ def test_sigterm_with_idle_keepalive_connections_exits_at_once(tmp_path: Path) -
         assert daemon.proc is not None
         sent = time.monotonic()
         daemon.signal(signal.SIGTERM)
-        code = daemon.proc.wait(timeout=30)
+        code = daemon.proc.wait(timeout=60)
         took = time.monotonic() - sent
         for sock in socks:
             sock.close()
     assert code == 0
-    # graceful_timeout is 10 s; the bar is < 1 s (the margin is for a loaded machine).
-    assert took < 2.5, f"exit took {took:.2f} s"
+    # The bar is < 1 s; graceful_timeout is 30 s, so that a generous bound for a loaded CI machine
+    # still tells "at once" from "waited for the idle connections".
+    assert took < 8, f"exit took {took:.2f} s"
 
 
 # --- item 10: secrets in stored headers ------------------------------------------------------
