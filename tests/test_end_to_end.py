@@ -80,7 +80,7 @@ shift = "1w"
 [escalation_policies.security]
 [[escalation_policies.security.levels]]
 schedules = ["primary"]
-delay_minutes = 0.05
+delay_minutes = 10
 [[escalation_policies.security.levels]]
 users = ["bob"]
 """
@@ -139,10 +139,16 @@ async def alarm_sms_email_ack_by_sms_then_ok_closes(
     assert (plan["state"], plan["reason"]) == ("stopped", "acknowledged")
     # Level 2 (bob) must not fire. Checked against a later marker, not a sleep: a second alarm
     # opened now reaches bob after alert #aid's level 2 would have (due steps fire in due order).
+    # The clock jumps past both level 2s (a real 10 min: the ack never races the delay under load).
     marker_message = message.replace("ConsoleSignInFailures", "MarkerAlarm")
     assert (await post_envelope(app, notification(marker_message))).status_code == 200
     marker = db.inbound()[-1]["alert_id"]
     assert marker != aid
+    await app.wait_until(
+        lambda: db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND user = 'alice'", (marker,)),
+        what="the marker alert's first level",
+    )
+    await app.advance(10 * 60 + 1)
     await app.wait_until(
         lambda: db.rows("SELECT 1 FROM outbox WHERE alert_id = ? AND user = 'bob'", (marker,)),
         what="the marker alert to reach bob",
