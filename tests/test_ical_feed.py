@@ -160,8 +160,11 @@ def test_year_feeds_do_not_block_the_event_loop(tmp_path: Path) -> None:
             f"p50={statistics.median(latencies) * 1000:.1f}ms p99={p99 * 1000:.1f}ms "
             f"max={latencies[-1] * 1000:.1f}ms; builds: {'; '.join(b.split('event=')[1] for b in built)}"
         )
-        # The bar is 100 ms; the margin is for a loaded 2-core machine (the old code took seconds).
-        assert p99 < 0.3, latencies[-5:]
+        # The bar is 100 ms. A build on the loop would hold a request for a whole build: the bound
+        # is half the shortest build (at least 0.3 s), so that a loaded 2-core machine, which slows
+        # the builds and the answers alike, does not fail it (p99 was 0.27 s there, builds 2.5-7 s).
+        shortest = min(float(line.split("seconds=")[1].split()[0]) for line in built)
+        assert p99 < max(0.3, shortest / 2), (shortest, latencies[-5:])
         for i in range(3):
             response = bodies[i]
             assert response.status_code == 200, response.text
