@@ -129,6 +129,9 @@ title = "{{{{ Message.AlarmName }}}}"
 description = "{{% for i in range(100000) %}}{{% for j in range(100000) %}}{{% endfor %}}{{% endfor %}}"
 [integrations.slow.rules.fields]
 huge = "{{{{ Message.AlarmName * 5000000 }}}}"
+slow1 = "{{% for i in range(100000) %}}{{% for j in range(100000) %}}{{% endfor %}}{{% endfor %}}"
+slow2 = "{{% for i in range(100000) %}}{{% for j in range(100000) %}}{{% endfor %}}{{% endfor %}}"
+slow3 = "{{% for i in range(100000) %}}{{% for j in range(100000) %}}{{% endfor %}}{{% endfor %}}"
 """
 
 
@@ -155,22 +158,25 @@ def test_a_slow_rule_does_not_delay_another_integrations_alarm(tmp_path: Path) -
         sender = threading.Thread(target=send_slow)
         sender.start()
         latencies: list[float] = []
-        # Alarms on the other integration while the slow one renders: each must be answered promptly.
+        # Alarms on the other integration while the slow one renders (four templates, each cut off
+        # after 1 s): each must be answered well before the renders end. (Rendered on the event
+        # loop, one would wait about 4 s; a loaded CI machine was seen near 0.75 s with one.)
         while sender.is_alive() and len(latencies) < 500:
             started = time.monotonic()
             response = post_envelope(daemon, notification(alarm(f"Fast-{uuid.uuid4().hex[:8]}")), token=TOKEN)
             latencies.append(time.monotonic() - started)
             assert response.status_code == 200, response.text
-            assert latencies[-1] < 0.9, f"an alarm on another integration waited {latencies[-1]:.2f} s"
+            assert latencies[-1] < 2.5, f"an alarm on another integration waited {latencies[-1]:.2f} s"
         sender.join(timeout=60)
 
     assert slow["response"].status_code == 200  # type: ignore[attr-defined]
-    assert slow["seconds"] >= 1.0  # it did run into its time budget ...
+    assert slow["seconds"] >= 4.0  # it did run into its time budgets ...
     assert len(latencies) >= 3  # ... while the other integration was served
     row = db.rows("SELECT * FROM inbound_log WHERE integration = 'slow'")[0]
     assert row["outcome"] == "Mapped Open"
     assert "description template failed: BudgetExceeded: took longer than 1 s" in row["reason"]
     assert "fields.huge template failed: BudgetExceeded: * repetition would exceed" in row["reason"]
+    assert "fields.slow3 template failed: BudgetExceeded: took longer than 1 s" in row["reason"]
     alert = db.rows("SELECT * FROM alerts WHERE id = ?", (row["alert_id"],))[0]
     assert (alert["title"], alert["description"], alert["fields"]) == ("SlowOne", "", "{}")
 
