@@ -151,7 +151,13 @@ def test_year_feeds_do_not_block_the_event_loop(tmp_path: Path) -> None:
         for t in fetchers:
             t.join()
         assert sorted(bodies) == [0, 1, 2]
-        built = [line for line in daemon.lines if "event=ical.built" in line]
+
+        def built_lines() -> list[str]:
+            return [line for line in daemon.lines if "event=ical.built" in line]
+
+        # Logged before each answer, but read from the daemon's stderr by another thread: waited for.
+        wait_until(lambda: len(built_lines()) >= 3, what="three ical.built lines")
+        built = built_lines()
         assert len(built) == 3, built
         latencies.sort()
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
