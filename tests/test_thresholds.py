@@ -141,7 +141,8 @@ def test_bad_threshold_settings(tmp_path: Path, rules: str, message: str) -> Non
 
 
 def test_counts_and_quiet_timers_survive_kill_9(tmp_path: Path) -> None:
-    path = config(tmp_path, '[integrations.signins.rules]\nclose_after_quiet = "2s"')
+    # 5 s of quiet: the kill below must come before it ends (the answer, a read, then the kill).
+    path = config(tmp_path, '[integrations.signins.rules]\nclose_after_quiet = "5s"')
     db = Db(tmp_path / "alertd.db")
     daemon = DaemonProcess(path)
 
