@@ -24,14 +24,20 @@ SAMPLES = ROOT / "tests" / "samples" / "aws"
 
 
 def wait_until(probe: Callable[[], T], timeout: float = 20, what: str = "condition") -> T:
-    """Poll ``probe`` until it returns something truthy; return that, or fail after ``timeout``."""
+    """Poll ``probe`` until it returns something truthy; return that, or fail after ``timeout``.
+    An IndexError counts as "not yet": a probe like ``db.rows(...)[0]["x"] == y`` asks about a
+    row that another process may not have written yet (it is chained to the timeout's error)."""
     deadline = time.monotonic() + timeout
     while True:
-        value = probe()
+        missing = None
+        try:
+            value = probe()
+        except IndexError as exc:
+            value, missing = None, exc
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}") from missing
         time.sleep(0.02)
 
 

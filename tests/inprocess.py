@@ -90,14 +90,19 @@ class InProcess:
         return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
     async def wait_until(self, probe: Callable[[], T], timeout: float = 20, what: str = "condition") -> T:
-        """helpers.wait_until for trio tests: polls without blocking the loops under test."""
+        """helpers.wait_until for trio tests: polls without blocking the loops under test (an
+        IndexError, a row not written yet, counts as "not yet" there too)."""
+        missing = None
         with trio.move_on_after(timeout):
             while True:
-                value = probe()
+                try:
+                    value = probe()
+                except IndexError as exc:
+                    value, missing = None, exc
                 if value:
                     return value
                 await trio.sleep(0.01)
-        raise AssertionError(f"timed out waiting for {what}")
+        raise AssertionError(f"timed out waiting for {what}") from missing
 
 
 @asynccontextmanager
