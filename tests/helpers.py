@@ -11,6 +11,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -161,6 +162,14 @@ class DaemonProcess:
                 )
             time.sleep(0.02)
         raise AssertionError(f"timed out waiting for {text!r}:\n" + "\n".join(self.lines[-40:]))
+
+    def logged_at(self, text: str) -> float:
+        """The time (epoch seconds, from the daemon's own ``ts=``) of this run's first line with
+        ``text``: a bound measured from the daemon's start, not from the test's Popen (under load
+        an interpreter may take seconds to start)."""
+        line = self.wait_for(text)
+        stamp = line.split("ts=", 1)[1].split()[0]
+        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
     def log_text(self, last: int = 400) -> str:
         """This daemon's stderr, run by run (the last ``last`` lines of each), for a failure report."""
