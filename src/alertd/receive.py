@@ -26,6 +26,7 @@ from sqlite_utils import Database
 from alertd import alerts, apply, handshakes, ledger, maintenance_windows, metrics, quiet, routing, thresholds
 from alertd.config import Integration
 from alertd.inbound import InboundBatch, InboundMessage, InboundRequest, Rejection
+from alertd.inbound_summary import AcceptedSummary
 from alertd.log import get_logger
 from alertd.maintenance_windows import Window
 from alertd.mapping import (
@@ -396,6 +397,21 @@ async def commit_batch(
     return [recorded[i] for i in range(len(batch.messages))]
 
 
+def _log_accepted(runtime: Runtime, name: str, recorded: Recorded) -> None:
+    """A line per second and integration (alertd.inbound_summary); per message at debug level."""
+    log.debug(
+        "inbound.recorded",
+        inbound_id=recorded.inbound_id,
+        integration=name,
+        outcome=recorded.outcome,
+        alert_id=recorded.alert_id,
+    )
+    summary = runtime.services.get("accepted_summary")
+    if summary is None:
+        summary = runtime.services["accepted_summary"] = AcceptedSummary()
+    summary.add(runtime, name, recorded.outcome, recorded.inbound_id)
+
+
 async def receive(
     runtime: Runtime,
     integration: Integration | None,
@@ -481,13 +497,7 @@ async def receive(
     # One label for every "Counted (k of n)": a label value per k would grow the series without bound.
     outcome_label = COUNTED if recorded.outcome.startswith(f"{COUNTED} (") else recorded.outcome
     metrics.INBOUND.labels(name, outcome_label).inc()
-    log.info(
-        "inbound.recorded",
-        inbound_id=recorded.inbound_id,
-        integration=name,
-        outcome=recorded.outcome,
-        alert_id=recorded.alert_id,
-    )
+    _log_accepted(runtime, name, recorded)
     after = getattr(integration.inbound_type, "after_commit", None)
     if after is not None and recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
         runtime.spawn(after, result, integration, runtime)
@@ -505,10 +515,8 @@ async def _receive_batch(
         return Reply(503, "storage unavailable; retry later\n")
     except Exception as exc:
         log.error("inbound.decide_failed", exc_info=True, integration=name)
-        return await reject(runtime, request, name, 500, f"internal error while deciding: {type(exc).__name__}")
+        return await reject(runtime, request, integration, 500, f"internal error while deciding: {type(exc).__name__}")
     for one in recorded:
         metrics.INBOUND.labels(name, one.outcome).inc()
-        log.info(
-            "inbound.recorded", inbound_id=one.inbound_id, integration=name, outcome=one.outcome, alert_id=one.alert_id
-        )
+        _log_accepted(runtime, name, one)
     return Reply(batch.status, batch.response + "\n")
