@@ -38,3 +38,19 @@ def test_a_wide_value_is_measured_by_its_deepest_branch() -> None:
     assert jsonlimits.loads(json.dumps(wide), limit=6) == wide
     with pytest.raises(jsonlimits.JSONTooDeep):
         jsonlimits.loads(json.dumps(wide), limit=5)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+@pytest.mark.parametrize(("depth", "deep"), [(4, False), (5, True)])
+def test_few_brackets_skip_the_measure_but_not_the_limit(encoding: str, depth: int, deep: bool) -> None:
+    # At most ``limit`` opening brackets cannot nest deeper than ``limit``: the only case not measured.
+    text = "[" * depth + "]" * depth
+    for value in (text, text.encode(encoding) if encoding != "utf-8" else text.encode()):
+        if deep:
+            with pytest.raises(jsonlimits.JSONTooDeep):
+                jsonlimits.loads(value, limit=4)
+            with pytest.raises(jsonlimits.JSONTooDeep):
+                jsonlimits.check_depth(text, limit=4)
+        else:
+            assert jsonlimits.loads(value, limit=4) == json.loads(text)
+            jsonlimits.check_depth(text, limit=4)

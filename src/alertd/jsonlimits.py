@@ -34,7 +34,17 @@ def json_depth(text: str | bytes) -> int:
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
+def _few_brackets(text: str | bytes, limit: int) -> bool:
+    """True when ``text`` has at most ``limit`` opening brackets, so it cannot nest deeper: two
+    C-speed counts instead of a scan (real payloads have a few dozen brackets at most)."""
+    if isinstance(text, bytes):
+        return text.count(b"{") + text.count(b"[") <= limit
+    return text.count("{") + text.count("[") <= limit
+
+
 def check_depth(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    if _few_brackets(text, limit):
+        return
     if json_depth(text) > limit:
         raise JSONTooDeep(f"JSON nested deeper than {limit} levels")
 
@@ -72,6 +82,8 @@ def loads(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> Any:
     except ValueError:
         check_depth(text, limit)  # bad JSON that is also too deep: say so, as before
         raise
+    if isinstance(text, bytes | str) and _few_brackets(text, limit):
+        return value  # (in UTF-16 or -32 too: each bracket still holds its ASCII byte)
     if value_depth(value, limit) > limit:
         raise JSONTooDeep(f"JSON nested deeper than {limit} levels")
     return value

@@ -16,16 +16,17 @@ the timeline rows this transaction wrote.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import trio
 from sqlite_utils import Database
 
 from alertd import alerts, apply, handshakes, ledger, maintenance_windows, metrics, quiet, routing, thresholds
 from alertd.config import Integration
 from alertd.inbound import InboundBatch, InboundMessage, InboundRequest, Rejection
+from alertd.inbound_summary import AcceptedSummary
 from alertd.log import get_logger
 from alertd.maintenance_windows import Window
 from alertd.mapping import (
@@ -143,32 +144,29 @@ async def reject_unknown(runtime: Runtime, request: InboundRequest, body_size: i
     return Reply(404, f"{reason}\n")
 
 
-async def evaluate_rules(
-    runtime: Runtime, integration: Any, message: InboundMessage, details: Details, *, place_at: float | None = None
+def evaluate_rules(
+    runtime: Runtime, integration: Any, message: InboundMessage, details: Details, place_at: float | None = None
 ) -> tuple[Evaluation, Placement | None]:
-    """The costly part of the decision, on a worker thread with a reader connection: the writer
-    and the event loop go on while a template or regex works through its budget. With
-    ``place_at``, also where the message goes (``Placement``), in the same thread."""
+    """The costly part of the decision, run on a worker thread with a reader connection (by
+    ``Store.write_prepared``, just before the write job): the writer and the event loop go on
+    while a template or regex works through its budget. With ``place_at``, also where the
+    message goes (``Placement``), in the same thread."""
     name = integration.name
+    doc = Document(message.document)
+    if details == "open_rule":  # renders whatever the alert state: no need to look at it
+        evaluation = evaluate(doc, integration.ruleset, None, details)
+    else:
+        db = runtime.store.reader()
 
-    def run() -> tuple[Evaluation, Placement | None]:
-        doc = Document(message.document)
-        if details == "open_rule":  # renders whatever the alert state: no need to look at it
-            evaluation = evaluate(doc, integration.ruleset, None, details)
-        else:
-            db = runtime.store.reader()
+        def find_open(source_id: str) -> Any:
+            return alerts.find_live(db, name, source_id)
 
-            def find_open(source_id: str) -> Any:
-                return alerts.find_live(db, name, source_id)
-
-            evaluation = evaluate(doc, integration.ruleset, find_open, details)
-        if place_at is None:
-            return evaluation, None
-        window = maintenance_windows.applying(runtime.store.reader(), name, message.document, place_at)
-        at = datetime.fromtimestamp(place_at, UTC)
-        return evaluation, Placement(window=window, route=routing.choose(integration.config, message.document, at))
-
-    return await trio.to_thread.run_sync(run)
+        evaluation = evaluate(doc, integration.ruleset, find_open, details)
+    if place_at is None:
+        return evaluation, None
+    window = maintenance_windows.applying(runtime.store.reader(), name, message.document, place_at)
+    at = datetime.fromtimestamp(place_at, UTC)
+    return evaluation, Placement(window=window, route=routing.choose(integration.config, message.document, at))
 
 
 @dataclass(frozen=True)
@@ -307,19 +305,33 @@ async def commit_message(
     # rendering the details whatever the state (so a second round always settles).
     recorded: Recorded | None = None
     rounds: tuple[Details, ...] = ("opening", "open_rule")
-    placement = None
+    placed: list[Placement] = []  # found in the first round, kept for the second
     for details in rounds:
-        evaluation = None
-        if message.outcome is None:  # a subscription handshake has nothing for the mapper
-            evaluation, placed = await evaluate_rules(
-                runtime, integration, message, details, place_at=now if placement is None else None
+        if message.outcome is not None:  # a subscription handshake has nothing for the mapper
+            recorded = await runtime.store.write(
+                lambda db: record_message(db, runtime, integration, request, message, now, None, simulated=simulated)
             )
-            placement = placement or placed
-        recorded = await runtime.store.write(
-            lambda db, ev=evaluation, pl=placement: record_message(
-                db, runtime, integration, request, message, now, ev, simulated=simulated, placement=pl
+            break
+        # One hop: a worker thread evaluates, then queues the write job itself.
+        prepare = functools.partial(evaluate_rules, runtime, integration, message, details, None if placed else now)
+
+        def job(db: Database, prepared: tuple[Evaluation, Placement | None]) -> Recorded | None:
+            evaluation, placement = prepared
+            if placement is not None:
+                placed.append(placement)
+            return record_message(
+                db,
+                runtime,
+                integration,
+                request,
+                message,
+                now,
+                evaluation,
+                simulated=simulated,
+                placement=placed[0] if placed else None,
             )
-        )
+
+        recorded = await runtime.store.write_prepared(prepare, job)
         if recorded is not None:
             break
     assert recorded is not None
@@ -368,9 +380,7 @@ async def commit_batch(
                     placements[i] = Placement(window=window, route=route)
             return out
 
-        evaluations = await trio.to_thread.run_sync(evaluate_all)
-
-        def job(db: Database, indices: list[int] = pending, evaluations: list[Evaluation | None] = evaluations) -> dict:
+        def job(db: Database, evaluations: list[Evaluation | None], indices: list[int] = pending) -> dict:
             done: dict[int, Recorded] = {}
             for i, evaluation in zip(indices, evaluations, strict=True):
                 result = record_message(
@@ -388,12 +398,28 @@ async def commit_batch(
                     done[i] = result
             return done
 
-        recorded.update(await runtime.store.write(job))
+        # One hop: the worker thread that evaluates queues the write job itself.
+        recorded.update(await runtime.store.write_prepared(evaluate_all, job))
         pending = [i for i in pending if i not in recorded]
         if not pending:
             break
     assert not pending
     return [recorded[i] for i in range(len(batch.messages))]
+
+
+def _log_accepted(runtime: Runtime, name: str, recorded: Recorded) -> None:
+    """A line per second and integration (alertd.inbound_summary); per message at debug level."""
+    log.debug(
+        "inbound.recorded",
+        inbound_id=recorded.inbound_id,
+        integration=name,
+        outcome=recorded.outcome,
+        alert_id=recorded.alert_id,
+    )
+    summary = runtime.services.get("accepted_summary")
+    if summary is None:
+        summary = runtime.services["accepted_summary"] = AcceptedSummary()
+    summary.add(runtime, name, recorded.outcome, recorded.inbound_id)
 
 
 async def receive(
@@ -481,13 +507,7 @@ async def receive(
     # One label for every "Counted (k of n)": a label value per k would grow the series without bound.
     outcome_label = COUNTED if recorded.outcome.startswith(f"{COUNTED} (") else recorded.outcome
     metrics.INBOUND.labels(name, outcome_label).inc()
-    log.info(
-        "inbound.recorded",
-        inbound_id=recorded.inbound_id,
-        integration=name,
-        outcome=recorded.outcome,
-        alert_id=recorded.alert_id,
-    )
+    _log_accepted(runtime, name, recorded)
     after = getattr(integration.inbound_type, "after_commit", None)
     if after is not None and recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
         runtime.spawn(after, result, integration, runtime)
@@ -505,10 +525,8 @@ async def _receive_batch(
         return Reply(503, "storage unavailable; retry later\n")
     except Exception as exc:
         log.error("inbound.decide_failed", exc_info=True, integration=name)
-        return await reject(runtime, request, name, 500, f"internal error while deciding: {type(exc).__name__}")
+        return await reject(runtime, request, integration, 500, f"internal error while deciding: {type(exc).__name__}")
     for one in recorded:
         metrics.INBOUND.labels(name, one.outcome).inc()
-        log.info(
-            "inbound.recorded", inbound_id=one.inbound_id, integration=name, outcome=one.outcome, alert_id=one.alert_id
-        )
+        _log_accepted(runtime, name, one)
     return Reply(batch.status, batch.response + "\n")

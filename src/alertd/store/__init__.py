@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 def connect_settings(path: str | Path, settings: Any) -> Any:
@@ -145,12 +146,24 @@ class Store:
         if self._writer is None:
             raise StoreUnavailable("store is not open")
         result = await self._writer.submit(fn)
-        inserted = self._writer.committed_inserts
+        self._committed()
+        return result
+
+    async def write_prepared(self, prepare: Callable[[], P], fn: Callable[[Any, P], T]) -> T:
+        """``prepare()`` on a worker thread, then ``fn(db, prepared)`` as ``write`` runs it, with
+        one wake-up of the caller (Writer.submit_prepared)."""
+        if self._writer is None:
+            raise StoreUnavailable("store is not open")
+        result = await self._writer.submit_prepared(prepare, fn)
+        self._committed()
+        return result
+
+    def _committed(self) -> None:
+        inserted = self._writer.committed_inserts if self._writer is not None else 0
         if inserted != self._events_seen:
             self._events_seen = inserted
             if self.on_commit is not None:
                 self.on_commit()
-        return result
 
     def reader(self) -> Any:
         """A reader connection for this thread (PostgreSQL: one that borrows from the pool per statement)."""

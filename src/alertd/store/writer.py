@@ -29,11 +29,14 @@ from alertd.log import get_logger
 __all__ = ["StoreUnavailable", "WriteBackend", "Writer"]
 
 T = TypeVar("T")
+P = TypeVar("P")
 log = get_logger("alertd.store")
 
 _STOP = object()
 # Times a batch is run again after a serialization failure or deadlock before its jobs fail.
 RETRIES = 3
+# Worker threads submit_prepared uses at once at most (trio.to_thread's default limit too).
+PREPARE_THREADS = 40
 
 
 class WriteBackend(Protocol):
@@ -77,6 +80,7 @@ class Writer:
         self.jobs = 0
         # Jobs submitted and not yet answered (waiting in the queue, or for a lock or a commit).
         self.in_flight = 0
+        self._preparing = 0  # submit_prepared calls holding a worker thread or waiting for a commit
         # Rows inserted into the backend's watched table at the last COMMIT (set before the
         # committed jobs are answered), so that a caller can tell whether a write it awaited
         # may have added some.
@@ -100,6 +104,46 @@ class Writer:
                 await job.done.wait()
         finally:
             self.in_flight -= 1
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    async def submit_prepared(self, prepare: Callable[[], P], fn: Callable[[Any, P], T]) -> T:
+        """``prepare()`` on a worker thread (work that must not hold the writer: an inbound
+        message's rules), then ``fn(db, prepared)`` in the writer as ``submit`` runs it. The worker
+        queues the job itself, so the caller is woken once, by the commit, not also in between."""
+        if self._closed:
+            raise StoreUnavailable("store is closed")
+        if self._preparing >= PREPARE_THREADS:  # bounded like trio.to_thread: two hops past it
+            prepared = await trio.to_thread.run_sync(prepare)
+            return await self.submit(lambda db: fn(db, prepared))
+        token = self._token
+        assert token is not None
+        job = _Job(fn)
+
+        def run() -> None:
+            prepared = prepare()
+            job.fn = lambda db: fn(db, prepared)
+            # The caller waits (shielded) for this job, and the store closes after every task has
+            # ended: the job is queued before the writer's stop.
+            self._queue.put(job)
+
+        def deliver(result: Any) -> None:
+            try:
+                result.unwrap()
+            except BaseException as exc:  # prepare() failed: nothing was queued
+                job.error = exc
+                token.run_sync_soon(job.done.set)
+
+        self.in_flight += 1
+        self._preparing += 1
+        try:
+            trio.lowlevel.start_thread_soon(run, deliver)
+            with trio.CancelScope(shield=True):
+                await job.done.wait()
+        finally:
+            self.in_flight -= 1
+            self._preparing -= 1
         if job.error is not None:
             raise job.error
         return job.result

@@ -135,13 +135,20 @@ class SnsInboundType:
 
     def __init__(self) -> None:
         self._caches: dict[tuple[Path, float], CertificateCache] = {}
+        # The cache of the config last asked for: resolving its directory is path work per message.
+        self._last: tuple[Any, CertificateCache] | None = None
 
     def cert_cache(self, runtime: Runtime) -> CertificateCache:
-        settings: SnsSettings = runtime.config.inbound_settings.get(self.name) or SnsSettings()
-        directory = runtime.config.resolve_path(settings.cert_cache_dir)
+        config = runtime.config
+        last = self._last
+        if last is not None and last[0] is config:
+            return last[1]
+        settings: SnsSettings = config.inbound_settings.get(self.name) or SnsSettings()
+        directory = config.resolve_path(settings.cert_cache_dir)
         key = (directory, settings.fetch_timeout)
         if key not in self._caches:
             self._caches[key] = CertificateCache(directory, timeout=settings.fetch_timeout)
+        self._last = (config, self._caches[key])
         return self._caches[key]
 
     # --- unwrapping (shared by handle and dry runs) ---------------------------------

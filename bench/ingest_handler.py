@@ -1,0 +1,89 @@
+"""bench/ingest_handler: the CPU one signed SNS message costs the daemon, without sockets.
+
+    .venv/bin/python bench/ingest_handler.py [--messages 2000] [--concurrency 32] [--runs 3]
+
+The daemon runs in-process (tests/inprocess.py: the ASGI app, every loop, the writer thread)
+and ``--concurrency`` tasks post the ingest mix of bench/ingest.py through an ASGI client, so
+no hypercorn, h11 or socket is involved: what is left is alertd's own path (plugin, rules,
+write job, reply) plus the client's constant share. Printed per run: the CPU per message of the
+trio thread (``time.thread_time``) and of the whole process (writer and worker threads too),
+and messages per second. CPU time moves less than req/s when other tenants share the machine.
+Log lines go to /dev/null at level info, formatted as on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import ingest  # noqa: E402
+
+import sns_signing  # noqa: E402
+from alertd.log import setup_logging  # noqa: E402
+from inbound_fixtures import TOKEN, sns_config  # noqa: E402
+from inprocess import in_process  # noqa: E402
+
+WARM = 200
+
+
+async def one_run(messages: int, concurrency: int, seed: int) -> dict[str, float]:
+    config = sns_config(Path(tempfile.mkdtemp(prefix="alertd-bench-handler-")))
+    bodies = []
+    for message, message_id in ingest.make_traffic(messages + WARM, seed=seed):
+        envelope = sns_signing.notification(message, message_id=message_id)
+        bodies.append((json.dumps(envelope).encode(), sns_signing.headers_for(envelope)))
+    setup_logging("info")
+    handler = logging.getLogger().handlers[0]
+    handler.stream = open("/dev/null", "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    async with in_process(config) as app:
+
+        async def post_all(items: list) -> None:
+            it = iter(items)
+
+            async def worker() -> None:
+                for body, headers in it:
+                    response = await app.post(f"/in/{TOKEN}", content=body, headers=headers)
+                    assert response.status_code == 200, response.text
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(concurrency):
+                    nursery.start_soon(worker)
+
+        await post_all(bodies[:WARM])
+        thread0, process0, wall0 = time.thread_time(), time.process_time(), time.perf_counter()
+        await post_all(bodies[WARM:])
+        thread1, process1, wall1 = time.thread_time(), time.process_time(), time.perf_counter()
+    return {
+        "trio_thread_us": 1e6 * (thread1 - thread0) / messages,
+        "process_us": 1e6 * (process1 - process0) / messages,
+        "msgs_per_s": messages / (wall1 - wall0),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    for run in range(args.runs):
+        r = trio.run(one_run, args.messages, args.concurrency, int(time.time()) + run)
+        print(
+            f"run {run + 1} c={args.concurrency}: trio thread {r['trio_thread_us']:.0f} us/msg, "
+            f"process {r['process_us']:.0f} us/msg, {r['msgs_per_s']:.0f} msg/s"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Store.write_prepared: work on a worker thread, then a write job with its result, one hop.
+
+An inbound message's rules run off the writer (they must never hold it) and off the event
+loop; the worker thread that ran them queues the write job itself, so the request's task is
+woken once, by the commit."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+import trio
+
+from alertd.store import Store
+from alertd.store.writer import PREPARE_THREADS
+
+INSERT = "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, 0)"
+
+
+def open_store(path: Path) -> Store:
+    store = Store(path)
+    store.open()
+    store.start()
+    return store
+
+
+async def test_prepared_writes_commit_with_what_a_worker_thread_prepared(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "p.db")
+    observer = sqlite3.connect(tmp_path / "p.db")
+    loop_thread = threading.current_thread().name
+    threads: set[str] = set()
+    seen = []
+
+    async def one(i: int) -> None:
+        def prepare() -> str:
+            threads.add(threading.current_thread().name)
+            return f"v{i}"
+
+        def job(db, value: str) -> str:
+            threads.add(f"job:{threading.current_thread().name}")
+            db.execute(INSERT, [f"k{i}", value])
+            return value
+
+        assert await store.write_prepared(prepare, job) == f"v{i}"
+        # Awaited means committed.
+        seen.append(observer.execute("SELECT value FROM meta WHERE key = ?", [f"k{i}"]).fetchone())
+
+    async with trio.open_nursery() as nursery:
+        for i in range(PREPARE_THREADS * 3):  # past the thread bound too
+            nursery.start_soon(one, i)
+    assert sorted(seen) == sorted((f"v{i}",) for i in range(PREPARE_THREADS * 3))
+    assert threads & {loop_thread, "alertd-writer"} == set()  # prepared off the loop and the writer
+    assert {t for t in threads if t.startswith("job:")} == {"job:alertd-writer"}
+    await store.aclose()
+
+
+async def test_the_caller_is_woken_once_by_the_commit(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "w.db")
+    me = trio.lowlevel.current_task()
+    woken = 0
+
+    class Count(trio.abc.Instrument):
+        def task_scheduled(self, task: trio.lowlevel.Task) -> None:
+            nonlocal woken
+            woken += task is me
+
+    await store.write_prepared(lambda: "x", lambda db, v: db.execute(INSERT, ["warm", v]))
+    trio.lowlevel.add_instrument(Count())
+    await store.write_prepared(lambda: "y", lambda db, v: db.execute(INSERT, ["k", v]))
+    assert woken == 1  # (a to_thread hop, then a write: 2)
+    await store.aclose()
+
+
+async def test_a_slow_prepare_does_not_hold_the_writer(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "s.db")
+    release = threading.Event()
+
+    def slow() -> str:
+        assert release.wait(30)
+        return "slow"
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(store.write_prepared, slow, lambda db, v: db.execute(INSERT, ["slow", v]))
+        for i in range(5):  # other writes commit while the rules of the first one run
+            await store.write(lambda db, i=i: db.execute(INSERT, [f"k{i}", "x"]))
+        release.set()
+    keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta WHERE updated_at = 0")])
+    assert keys[-1] == "slow" and len(keys) == 6
+    await store.aclose()
+
+
+async def test_a_failing_prepare_is_raised_and_nothing_is_written(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "f.db")
+
+    def broken() -> str:
+        raise ValueError("rules failed")
+
+    with pytest.raises(ValueError, match="rules failed"):
+        await store.write_prepared(broken, lambda db, v: db.execute(INSERT, ["never", v]))
+    assert await store.read(lambda db: db.execute("SELECT COUNT(*) FROM meta WHERE key = 'never'").fetchone()[0]) == 0
+    await store.aclose()
