@@ -104,9 +104,14 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from alertd.config import SHIFT_RE, WEEKDAYS, LayerConfig, ScheduleConfig
+from alertd.shifts import SHIFT_RE
+from alertd.weekdays import WEEKDAYS
+
+if TYPE_CHECKING:  # or config.quick_tables' twins (alertd oncall): the same fields, no pydantic
+    from alertd.config import LayerConfig, ScheduleConfig
 
 __all__ = ["Shift", "layer_source", "next_change", "on_call_at", "override_source", "shifts_between", "to_ical"]
 
