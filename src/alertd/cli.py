@@ -17,7 +17,6 @@ resolved (it loads the plugins). ``alertd check-config`` and ``alertd run`` chec
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from functools import cached_property
@@ -252,6 +251,8 @@ def fail(message: str) -> NoReturn:
 
 
 def echo_json(data: Any) -> None:
+    import json  # here: the listings without --json skip its import
+
     from alertd.textout import json_visible
 
     # Control characters from message data as \uXXXX escapes: the same JSON, inert on a terminal.

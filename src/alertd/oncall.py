@@ -100,7 +100,6 @@ iCalendar
 from __future__ import annotations
 
 import bisect
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -423,6 +422,8 @@ def shifts_between(schedule: ScheduleConfig, start: datetime, end: datetime) -> 
 
 
 def _uid(name: str, shift: Shift, start: datetime) -> str:
+    import hashlib  # only for a feed: `alertd oncall` answers without loading OpenSSL
+
     key = f"{name}\0{shift.user}\0{shift.source}\0{start.isoformat()}"
     return hashlib.sha256(key.encode()).hexdigest()[:32] + "@alertd"
 
