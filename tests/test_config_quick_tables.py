@@ -29,24 +29,26 @@ from alertd.config.models import (
     UserConfig,
 )
 from alertd.config.problems import ConfigError
-from alertd.config.quick_tables import (
+from alertd.config.quick_schedules import (
     LISTEN_RE,
     NAME_RE,
     PUBLIC_URL_RE,
     ApiTokenSettings,
     LayerSettings,
-    NotifyStepSettings,
     OverrideSettings,
-    QuickTables,
     RestrictionSettings,
     ScheduleSettings,
     Secret,
     ServerSettings,
+    check_schedule_tables,
+    read_schedule_tables,
+)
+from alertd.config.quick_tables import (
+    NotifyStepSettings,
+    QuickTables,
     StoreSettings,
     UserSettings,
-    check_schedule_tables,
     check_store_and_users,
-    read_quick_tables,
     read_store_and_users,
 )
 from alertd.config.subset import read_tables, subset_model
@@ -438,7 +440,7 @@ start = 2026-11-01T00:30:00
 end = 2026-11-01T03:00:00+02:00
 """
     path.write_text(good)
-    quick = read_quick_tables(path, ("server", "schedules"))
+    quick = read_schedule_tables(path)
     assert isinstance(quick, QuickTables)
     models = read_tables(path, ("store", "users", "server", "schedules"))
     assert plain(quick.raw) == plain(models.raw.model_dump())  # type: ignore[attr-defined]
@@ -446,13 +448,13 @@ end = 2026-11-01T03:00:00+02:00
     assert "0123456789abcdef" not in repr(quick.raw)  # secrets masked as the models mask them
 
     path.write_text(good.replace("handoff = 08:30:00", 'handoff = "08:30"'))  # a conversion: the models'
-    converted = read_quick_tables(path, ("server", "schedules"))
+    converted = read_schedule_tables(path)
     assert not isinstance(converted, QuickTables)
     assert converted.raw.schedules["primary"].layers[0].handoff == time(8, 30)  # type: ignore[attr-defined]
 
     path.write_text(good.replace('shift = "1d"', 'shift = "0d"').replace("listen = ", "listen = 5 #"))
     with pytest.raises(ConfigError) as quick_error:
-        read_quick_tables(path, ("server", "schedules"))
+        read_schedule_tables(path)
     with pytest.raises(ConfigError) as models_error:
         read_tables(path, ("store", "users", "server", "schedules"))
     assert str(quick_error.value) == str(models_error.value)

@@ -166,9 +166,9 @@ class CliContext:
         or act command answers in a fraction of the time a whole check takes, and an error elsewhere
         in the file (left to ``check-config`` and ``run``) does not lock the operator out. The file
         checked whole instead when a command has already asked for it, or tables already checked
-        that include these. ``[store]`` and ``[users]`` (with ``[server]`` and ``[schedules]``: oncall)
-        without pydantic when plainly valid (config.quick_tables: ``path``, ``raw``, ``db_path``,
-        ``public_url`` of ``Config``)."""
+        that include these. ``[store]`` and ``[users]`` (config.quick_tables; with ``[server]`` and
+        ``[schedules]`` for oncall: config.quick_schedules) without pydantic when plainly valid
+        (``path``, ``raw``, ``db_path``, ``public_url`` of ``Config``)."""
         for whole in ("config", "core_config"):
             if whole in self.__dict__:
                 return self.__dict__[whole]  # type: ignore[no-any-return]
@@ -177,11 +177,16 @@ class CliContext:
             if set(key) <= set(checked):  # e.g. oncall's tables, then [store] to open the database
                 return config
         from alertd.config.problems import ConfigError
-        from alertd.config.quick_tables import QUICK_SETS, read_quick_tables
 
-        try:
-            if more in QUICK_SETS:  # no pydantic unless a value needs its verdict
-                self._subsets[key] = read_quick_tables(self.config_path, more)  # type: ignore[assignment]
+        try:  # no pydantic for the listings, ack, close and oncall unless a value needs its verdict
+            if not more:
+                from alertd.config.quick_tables import read_store_and_users
+
+                self._subsets[key] = read_store_and_users(self.config_path)  # type: ignore[assignment]
+            elif more == ("server", "schedules"):
+                from alertd.config.quick_schedules import read_schedule_tables
+
+                self._subsets[key] = read_schedule_tables(self.config_path)  # type: ignore[assignment]
             else:
                 from alertd.config.subset import read_tables
 
