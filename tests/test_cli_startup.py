@@ -5,8 +5,8 @@ bar, checked in a fresh interpreter, not a timing (bench/cli.py prints the timin
 - read and act commands (``alerts``, ``ack``, ``close``, ``inbound-log``, ``oncall``): only the
   tables they use are validated ([store], [users]; [server], [schedules] for oncall), not the whole
   config model; no plugin entry point is scanned or loaded, and no server, HTTP client or SMS
-  library is imported; ``alerts``, ``alerts show``, ``inbound-log``, ``ack`` and ``close`` import
-  neither pydantic nor sqlite-utils (config.quick_tables; a plain sqlite3 connection);
+  library is imported; they import neither pydantic nor sqlite-utils (config.quick_tables; a plain
+  sqlite3 connection) unless a value needs the models' verdict;
 - a command that uses plugins (``plugins``) does scan the entry points: the probe sees it.
 """
 
@@ -143,10 +143,9 @@ def test_read_and_act_commands_load_no_plugin_and_no_server(tmp_path: Path) -> N
         assert scans == [], (args, scans)  # neither pluggy's (plugins) nor pydantic's (its plugins)
         # The tables the command uses are validated, the rule compiler only when there are rules.
         assert "jinja2" not in modules, args
-        if args[0] == "oncall":  # [server] and [schedules]: the models (pydantic)
-            assert "alertd.config.models" in modules, args
-        else:  # [store] and [users] plainly valid: no pydantic; a plain sqlite3 connection
-            assert loaded(modules, ("pydantic", "sqlite_utils", "alertd.config.models")) == [], args
+        # [store], [users] (and [server], [schedules]: oncall) plainly valid: no pydantic, no
+        # sqlite-utils (a plain sqlite3 connection); oncall computes without icalendar or APScheduler.
+        assert loaded(modules, ("pydantic", "sqlite_utils", "alertd.config.models", "apscheduler")) == [], args
 
 
 def test_listings_and_ack_import_neither_pydantic_nor_sqlite_utils(tmp_path: Path) -> None:
@@ -277,3 +276,22 @@ def test_the_daemon_starts_without_httpx_or_apscheduler() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_oncall_imports_pydantic_only_for_a_value_the_models_judge(tmp_path: Path) -> None:
+    # Issue 15, `alertd oncall` under 0.2 s: [server] and [schedules] plainly valid are checked
+    # without pydantic (config.quick_tables) and the token writes go through plain sqlite3; a value
+    # only the models can judge (a handoff time given as a string) brings them in, same answer.
+    config = write_config(tmp_path, PEOPLE)
+    seed(tmp_path / "alertd.db", "Disk full")  # a database of the current schema (else: migrated)
+    c = ("-c", str(config))
+    for args in (("oncall", *c), ("oncall", "primary", "--json", *c)):
+        result, modules, _ = probe(*args)
+        assert result.returncode == 0 and result.stderr == "", (args, result.stderr)
+        assert loaded(modules, ("pydantic", "sqlite_utils", "alertd.config.models", "icalendar")) == [], args
+    plain = probe("oncall", "primary", "--at", "2026-12-01T12:00", *c)[0].stdout
+    config.write_text(config.read_text().replace('shift = "1w"\n', 'shift = "1w"\nhandoff = "09:00"\n'))
+    result, modules, _, built = probe_models("oncall", "primary", "--at", "2026-12-01T12:00", *c)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout == plain and "primary: alice" in plain
+    assert "alertd.config.models" in modules and "RawConfig" not in built

@@ -98,3 +98,31 @@ def test_ical_feed(tmp_path: Path) -> None:
         assert any("Bob B." in str(e["SUMMARY"]) for e in events)
         assert daemon.get("/schedules/ny.ics?token=wrong").status_code == 404
         assert daemon.get("/schedules/nope.ics").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("bad", "asked"),
+    [
+        ('shift = "1d"\nhandoff = "09:00"', "ny"),  # valid (the models convert the string): no error
+        ('shift = "0d"\nhandoff = 09:00:00', "ny"),  # the schedule asked for
+        ('shift = "0d"\nhandoff = 09:00:00', "berlin"),  # another one: refused as before (all [schedules])
+        ('shift = "1d"\nhandoff = "25:00"', None),
+        ('shift = "1d"\nhandoff = 09:00:00\nrestrictions = [{ days = ["monday"] }]', "ny"),
+    ],
+)
+def test_a_bad_schedule_gets_the_models_message(tmp_path: Path, bad: str, asked: str | None) -> None:
+    # oncall checks [server] and [schedules] without pydantic when plainly valid; anything else gets
+    # the models' verdict, word for word as check-config's (file, key path, what was expected).
+    from alertd.config.problems import ConfigError
+    from alertd.config.subset import read_tables
+
+    config = write_config(tmp_path, SCHEDULES.replace('shift = "1d"\nhandoff = "09:00"', bad, 1))
+    assert bad in config.read_text()
+    result = run_cli_in_process("oncall", *([asked] if asked else []), "--at", "2026-12-01T12:00", "-c", str(config))
+    try:
+        read_tables(config, ("store", "users", "server", "schedules"))
+    except ConfigError as exc:
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", f"{exc}\n")
+        assert result.stderr.startswith(f"{config}: schedules.ny.layers[0].")
+    else:
+        assert result.returncode == 0 and "ny: " in result.stdout, result.stderr

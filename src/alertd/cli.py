@@ -17,7 +17,6 @@ resolved (it loads the plugins). ``alertd check-config`` and ``alertd run`` chec
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from functools import cached_property
@@ -166,27 +165,34 @@ class CliContext:
         """``[store]``, ``[users]`` and ``more`` tables checked, nothing else (config.subset): a read
         or act command answers in a fraction of the time a whole check takes, and an error elsewhere
         in the file (left to ``check-config`` and ``run``) does not lock the operator out. The file
-        checked whole instead when a command has already asked for it. ``[store]`` and ``[users]``
-        alone: without pydantic when plainly valid (config.quick_tables: ``path``, ``raw``,
-        ``db_path`` of ``Config``)."""
+        checked whole instead when a command has already asked for it, or tables already checked
+        that include these. ``[store]`` and ``[users]`` (config.quick_tables; with ``[server]`` and
+        ``[schedules]`` for oncall: config.quick_schedules) without pydantic when plainly valid
+        (``path``, ``raw``, ``db_path``, ``public_url`` of ``Config``)."""
         for whole in ("config", "core_config"):
             if whole in self.__dict__:
                 return self.__dict__[whole]  # type: ignore[no-any-return]
         key = ("store", "users", *more)
-        if key not in self._subsets:
-            from alertd.config.problems import ConfigError
+        for checked, config in self._subsets.items():
+            if set(key) <= set(checked):  # e.g. oncall's tables, then [store] to open the database
+                return config
+        from alertd.config.problems import ConfigError
 
-            try:
-                if more:
-                    from alertd.config.subset import read_tables
+        try:  # no pydantic for the listings, ack, close and oncall unless a value needs its verdict
+            if not more:
+                from alertd.config.quick_tables import read_store_and_users
 
-                    self._subsets[key] = read_tables(self.config_path, key)
-                else:  # the listings and ack/close: no pydantic unless a value needs its verdict
-                    from alertd.config.quick_tables import read_store_and_users
+                self._subsets[key] = read_store_and_users(self.config_path)  # type: ignore[assignment]
+            elif more == ("server", "schedules"):
+                from alertd.config.quick_schedules import read_schedule_tables
 
-                    self._subsets[key] = read_store_and_users(self.config_path)  # type: ignore[assignment]
-            except ConfigError as exc:
-                fail(str(exc))
+                self._subsets[key] = read_schedule_tables(self.config_path)  # type: ignore[assignment]
+            else:
+                from alertd.config.subset import read_tables
+
+                self._subsets[key] = read_tables(self.config_path, key)
+        except ConfigError as exc:
+            fail(str(exc))
         return self._subsets[key]
 
     def open_read_db(self) -> Any:
@@ -218,8 +224,10 @@ class CliContext:
         ``conn``), sparing sqlite-utils' import; ``open_store_db``'s when the schema is not current."""
         import sqlite3
 
+        from alertd.store.plain import PlainDatabase
+
         db = self.open_read_db()
-        return _PlainDatabase(db) if isinstance(db, sqlite3.Connection) else db
+        return PlainDatabase(db) if isinstance(db, sqlite3.Connection) else db
 
     def open_store_db(self) -> Any:
         """A migrated sqlite-utils Database for commands that run beside (or without) the daemon."""
@@ -241,16 +249,6 @@ class CliContext:
         return db
 
 
-class _PlainDatabase:
-    """A sqlite3 connection with sqlite-utils' ``Database.execute`` and ``.conn`` (open_act_db)."""
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
-    def execute(self, sql: str, parameters: Any = None) -> Any:
-        return self.conn.execute(sql, () if parameters is None else parameters)
-
-
 def fail(message: str) -> NoReturn:
     """A user-facing failure: the message (one line per problem), exit code 2, no traceback."""
     click.echo(message, err=True)
@@ -258,6 +256,8 @@ def fail(message: str) -> NoReturn:
 
 
 def echo_json(data: Any) -> None:
+    import json  # here: the listings without --json skip its import
+
     from alertd.textout import json_visible
 
     # Control characters from message data as \uXXXX escapes: the same JSON, inert on a terminal.
@@ -682,9 +682,9 @@ def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: b
     if schedule is not None and schedule not in schedules:
         raise click.BadParameter(f"no schedule named {schedule!r} (known: {', '.join(schedules) or 'none'})")
     names = [schedule] if schedule else list(schedules)
-    db = obj.open_store_db()
+    db = obj.open_act_db()  # plain sqlite3 (no sqlite-utils) when the schema is current
     with write_transaction(db):
-        feeds = ensure_ical_tokens(db, config)
+        feeds = ensure_ical_tokens(db, config)  # type: ignore[arg-type]
     out = []
     for name in names:
         cfg = schedules[name]

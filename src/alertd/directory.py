@@ -36,9 +36,10 @@ def on_call(raw: Any, at: datetime, only: str | None = None) -> list[dict[str, A
     override, since and until when; when nobody is, the next change (``alertd oncall``, the
     console's On call page, ``GET /api/v1/oncall``)."""
     out = []
-    for name, schedule in raw.schedules.items():
-        if only is not None and name != only:
-            continue
+    # ``only``: looked up, not searched for (`alertd oncall` asks for each of 1,000 schedules in turn).
+    names = list(raw.schedules) if only is None else [only] if only in raw.schedules else []
+    for name in names:
+        schedule = raw.schedules[name]
         shift = oncall.on_call_at(schedule, at)
         out.append(
             {
@@ -48,7 +49,8 @@ def on_call(raw: Any, at: datetime, only: str | None = None) -> list[dict[str, A
                 "source": shift.source if shift else None,
                 "starts_at": _ts(shift.start) if shift else None,
                 "ends_at": _ts(shift.end) if shift else None,
-                "next_change_at": _ts(oncall.next_change(schedule, at)),
+                # The answer holds until it changes: a shift's end is next_change's answer.
+                "next_change_at": _ts(shift.end if shift else oncall.next_change(schedule, at)),
             }
         )
     return out

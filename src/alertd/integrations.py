@@ -7,9 +7,6 @@ across restarts. Lookups hash the presented token and compare in constant time.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -32,6 +29,8 @@ def ensure_named_tokens(db: Database, prefix: str, configured: dict[str, str | N
         if token is None:
             token = stored.get(name)
         if token is None:
+            import secrets  # here: `alertd oncall` reads stored tokens without loading OpenSSL (hashlib)
+
             token = secrets.token_urlsafe(24)
             db.execute(
                 "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, ?) "
@@ -61,6 +60,8 @@ def ensure_ical_tokens(db: Database, config: Config) -> dict[str, str]:
 
 
 def _digest(token: str) -> bytes:
+    import hashlib  # the daemon's lookups only (the CLI skips loading OpenSSL): a dict hit after the first
+
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
@@ -76,6 +77,8 @@ class TokenIndex:
     def lookup(self, presented: str) -> Integration | None:
         # The dict is keyed by a hash, so the lookup's timing says nothing about the token's
         # characters; the final comparison is constant-time all the same.
+        import hmac
+
         found = self._by_digest.get(_digest(presented))
         if found is None or not hmac.compare_digest(found[0].encode(), presented.encode("utf-8", "surrogateescape")):
             return None

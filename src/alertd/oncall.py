@@ -100,13 +100,17 @@ iCalendar
 from __future__ import annotations
 
 import bisect
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from alertd.config import SHIFT_RE, WEEKDAYS, LayerConfig, ScheduleConfig
+from alertd.shifts import SHIFT_RE
+from alertd.weekdays import WEEKDAYS
+
+if TYPE_CHECKING:  # or config.quick_tables' twins (alertd oncall): the same fields, no pydantic
+    from alertd.config import LayerConfig, ScheduleConfig
 
 __all__ = ["Shift", "layer_source", "next_change", "on_call_at", "override_source", "shifts_between", "to_ical"]
 
@@ -418,6 +422,8 @@ def shifts_between(schedule: ScheduleConfig, start: datetime, end: datetime) -> 
 
 
 def _uid(name: str, shift: Shift, start: datetime) -> str:
+    import hashlib  # only for a feed: `alertd oncall` answers without loading OpenSSL
+
     key = f"{name}\0{shift.user}\0{shift.source}\0{start.isoformat()}"
     return hashlib.sha256(key.encode()).hexdigest()[:32] + "@alertd"
 

@@ -16,6 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 
 from alertd.config.workflow_models import WorkflowConfig, WorkflowLimits
 from alertd.kinds import KIND_RE, MAX_KIND_CHARS
+from alertd.shifts import SHIFT_RE as SHIFT_RE  # re-exported: alertd.config.SHIFT_RE
+from alertd.shifts import valid_shift
 from alertd.store.pgurl import postgresql_url_problem
 from alertd.weekdays import WEEKDAYS
 
@@ -225,8 +227,6 @@ class GroupConfig(Model):
 
 # --- schedules ----------------------------------------------------------------
 
-SHIFT_RE = re.compile(r"^(\d+)\s*([hdw])$")
-
 
 class Restriction(Model):
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = list(WEEKDAYS)
@@ -245,7 +245,7 @@ class LayerConfig(Model):
     @field_validator("shift")
     @classmethod
     def _shift(cls, value: str) -> str:
-        if not SHIFT_RE.match(value) or int(SHIFT_RE.match(value).group(1)) == 0:  # type: ignore[union-attr]
+        if not valid_shift(value):
             raise ValueError("expected a shift length like '12h', '1d' or '2w'")
         return value
 

@@ -1,8 +1,9 @@
 """``[store]`` and ``[users]`` checked without pydantic: the CLI's read and act commands (issue 15).
 
-``alertd alerts``, ``alerts show``, ``inbound-log``, ``ack`` and ``close`` use only these two tables,
-and importing pydantic with the models takes longer than the rest of such a call. This check accepts
-what is plainly valid (each value of its TOML type within the bounds of ``StoreConfig``,
+``alertd alerts``, ``alerts show``, ``inbound-log``, ``ack`` and ``close`` use only these two tables
+(``alertd oncall`` also ``[server]`` and ``[schedules]``: ``config.quick_schedules``, built on this
+module), and importing pydantic with the models takes longer than the rest of such a call. This check
+accepts what is plainly valid (each value of its TOML type within the bounds of ``StoreConfig``,
 ``UserConfig`` and ``NotifyStep``, no unknown key) and makes the same values the models make;
 anything else (a bad value, but also one the models would convert, such as ``"5"`` for a number)
 returns None, and the caller validates with the models (``config.subset``), which word every error
@@ -14,6 +15,7 @@ over good and bad values of every field that the two agree, and that every field
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -69,16 +71,22 @@ class StoreAndUsers(NamedTuple):
 
 
 class QuickTables(NamedTuple):
-    """What a read or act command uses of ``Config``: the file's path, ``raw``, ``db_path``."""
+    """What a read or act command uses of ``Config``: the file's path, ``raw``, ``db_path``
+    (``public_url`` with ``[server]``)."""
 
     path: Path
-    raw: StoreAndUsers
+    raw: StoreAndUsers  # or config.quick_schedules.ScheduleTables (the same two tables, and two more)
 
     @property
     def db_path(self) -> Path:
         # As Config.resolve_path: relative to the config file's directory.
         path = self.raw.store.path
         return path if path.is_absolute() else self.path.parent / path
+
+    @property
+    def public_url(self) -> str:
+        server = self.raw.server  # type: ignore[attr-defined]  # ScheduleTables only
+        return server.public_url.rstrip("/") if server.public_url else f"http://{server.listen}"
 
 
 class _Refused(Exception):
@@ -206,14 +214,20 @@ def check_store_and_users(data: dict[str, Any]) -> StoreAndUsers | None:
         return None
 
 
-def read_store_and_users(path: str | Path) -> QuickTables | Config:
-    """The file at ``path`` with ``[store]`` and ``[users]`` checked: without pydantic when they are
-    plainly valid, else by the models (``config.subset``: ConfigError naming each problem)."""
+def read_quick(path: str | Path, more: tuple[str, ...], check: Callable[[dict[str, Any]], Any]) -> QuickTables | Config:
+    """The file at ``path`` with ``[store]``, ``[users]`` and ``more`` checked by ``check`` (None: not
+    plainly valid): without pydantic when they are plainly valid, else by the models
+    (``config.subset``: ConfigError naming each problem)."""
     path = Path(path).absolute()
     data = read_toml(path)
-    checked = check_store_and_users(data)
+    checked = check(data)
     if checked is not None:
         return QuickTables(path=path, raw=checked)
     from alertd.config.subset import read_tables
 
-    return read_tables(path, ("store", "users"), data)
+    return read_tables(path, ("store", "users", *more), data)
+
+
+def read_store_and_users(path: str | Path) -> QuickTables | Config:
+    """The file at ``path`` with ``[store]`` and ``[users]`` checked (``read_quick``)."""
+    return read_quick(path, (), check_store_and_users)
