@@ -81,6 +81,17 @@ async def build_history(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
             what="a page in the outbox",
         )
         await app.advance(60)
+        # Every page sent (and its `notified` event written) before the views are taken: a page
+        # still pending would be sent, and its event added, by the daemon on PostgreSQL.
+        await app.wait_until(
+            lambda: (
+                sqlite3.connect(tmp_path / "alertd.db")
+                .execute("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
+                .fetchone()[0]
+                == 0
+            ),
+            what="every page sent",
+        )
         history["views"] = {a["id"]: await alert_view(app, a["id"]) for a in alerts}
     return config, history
 
