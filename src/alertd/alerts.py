@@ -11,6 +11,7 @@ the same transaction, so the alert and its plan never disagree.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -128,9 +129,12 @@ def open_alert(
     now: float,
     *,
     previous: int | Unknown | None = UNKNOWN,
+    route: str | None = None,
+    recipients: Sequence[str] = (),
 ) -> tuple[int, list[AlertEvent]]:
     """``previous``: the source's latest closed alert as ``lookup`` found it in this transaction
-    (UNKNOWN: look it up here)."""
+    (UNKNOWN: look it up here). ``route``, ``recipients``: the route the message took and the
+    alert's owners (routing.Route), written with the row (as routing.assign would)."""
     assert decision.source_id is not None
     # A source that fires again after its alert closed gets a new alert linked to the old one.
     if isinstance(previous, Unknown):
@@ -144,8 +148,8 @@ def open_alert(
         db,
         """INSERT INTO alerts (integration, source_id, status, title, description, severity, url, tags,
                fields, escalation_policy, created_at, updated_at, first_inbound_id, last_inbound_id,
-               previous_alert_id)
-           VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
+               previous_alert_id, route, recipients)
+           VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
         [
             integration,
             decision.source_id,
@@ -161,6 +165,8 @@ def open_alert(
             inbound_id,
             inbound_id,
             previous,
+            route,
+            json.dumps(list(recipients)),
         ],
     )
     detail: dict[str, Any] = {"inbound_id": inbound_id, "title": decision.title}

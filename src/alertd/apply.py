@@ -34,10 +34,22 @@ def open_alert(
     now: float,
     *,
     previous: int | alerts.Unknown | None = alerts.UNKNOWN,
+    route: routing.Route | None = None,
 ) -> int:
     """A new alert (or a reopened one, linked to the last closed alert of its source) and its plan.
-    ``previous``: that closed alert, if the caller looked it up already (alerts.lookup)."""
-    alert_id, _events = alerts.open_alert(db, integration, policy, decision, inbound_id, now, previous=previous)
+    ``previous``: that closed alert, if the caller looked it up already (alerts.lookup); ``route``:
+    the route the message took (its name and owners go into the alert's row)."""
+    alert_id, _events = alerts.open_alert(
+        db,
+        integration,
+        policy,
+        decision,
+        inbound_id,
+        now,
+        previous=previous,
+        route=None if route is None else route.name,
+        recipients=() if route is None else route.recipients,
+    )
     if policy is not None:
         escalation.start(db, alert_id, policy, now)
     return alert_id
@@ -79,9 +91,7 @@ def apply_decision(
     name = integration.name
     policy = integration.config.escalation_policy if route is None else route.policy
     if decision.action == "open":
-        alert_id = open_alert(db, name, policy, decision, inbound_id, now, previous=previous)
-        if route is not None:
-            routing.assign(db, alert_id, route)
+        alert_id = open_alert(db, name, policy, decision, inbound_id, now, previous=previous, route=route)
         if window is not None:
             maintenance_windows.hold(db, alert_id, window, now)
         elif policy is None and config is not None and route is not None and route.recipients:
