@@ -120,6 +120,15 @@ def append(db: Database, alert_id: int, integration: str, inbound_id: int, now: 
     return [add_event(db, alert_id, "appended", integration, "source", now, inbound_id=inbound_id, append_count=count)]
 
 
+_INSERT_ALERT = """INSERT INTO alerts (integration, source_id, status, title, description, severity, url, tags,
+       fields, escalation_policy, created_at, updated_at, first_inbound_id, last_inbound_id, previous_alert_id)
+   VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
+_INSERT_ROUTED_ALERT = """INSERT INTO alerts (integration, source_id, status, title, description, severity, url, tags,
+       fields, escalation_policy, created_at, updated_at, first_inbound_id, last_inbound_id, previous_alert_id,
+       route, recipients)
+   VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
+
+
 def open_alert(
     db: Database,
     integration: str,
@@ -144,31 +153,26 @@ def open_alert(
             [integration, decision.source_id],
         ).fetchone()
         previous = None if row is None else row[0]
-    alert_id = inserted_id(
-        db,
-        """INSERT INTO alerts (integration, source_id, status, title, description, severity, url, tags,
-               fields, escalation_policy, created_at, updated_at, first_inbound_id, last_inbound_id,
-               previous_alert_id, route, recipients)
-           VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-        [
-            integration,
-            decision.source_id,
-            decision.title,
-            decision.description,
-            decision.severity,
-            decision.url,
-            json.dumps(list(decision.tags)),
-            json.dumps(decision.fields),
-            policy,
-            now,
-            now,
-            inbound_id,
-            inbound_id,
-            previous,
-            route,
-            json.dumps(list(recipients)),
-        ],
-    )
+    values = [
+        integration,
+        decision.source_id,
+        decision.title,
+        decision.description,
+        decision.severity,
+        decision.url,
+        json.dumps(list(decision.tags)),
+        json.dumps(decision.fields),
+        policy,
+        now,
+        now,
+        inbound_id,
+        inbound_id,
+        previous,
+    ]
+    if route is None:  # the columns' defaults (no route, no owners)
+        alert_id = inserted_id(db, _INSERT_ALERT, values)
+    else:
+        alert_id = inserted_id(db, _INSERT_ROUTED_ALERT, [*values, route, json.dumps(list(recipients))])
     detail: dict[str, Any] = {"inbound_id": inbound_id, "title": decision.title}
     events = []
     if previous is not None:
