@@ -17,6 +17,7 @@ from alertd.mapping import (
     compile_condition,
     compile_ruleset,
     decide,
+    evaluate,
 )
 from alertd.plugins import make_manager
 from alertd_aws_sns.rulesets import CLOUDWATCH_ALARM, EVENTBRIDGE_CLOUDTRAIL
@@ -273,6 +274,30 @@ def test_the_existing_alert_is_looked_up_by_this_messages_source_id() -> None:
     assert decide({"id": "a"}, ruleset, find_open).alert_id == 3
     assert decide({"id": "b"}, ruleset, find_open).outcome == "Mapped Open"
     assert asked == ["a", "b"]
+
+
+def test_only_the_open_rule_looks_up_the_alert_while_evaluating() -> None:
+    """evaluate (on a reader, before the write) needs the alert state only to decide whether to
+    render an opening alert's details: a close or ack match is not looked up there (the writer
+    settles it against its own read); decide still settles it against the state."""
+    ruleset = rules(
+        open_when={"field": "open", "equals": True},
+        close_when={"field": "close", "equals": True},
+        ack_when={"field": "ack", "equals": True},
+    )
+    asked: list[str] = []
+
+    def find_open(source_id: str) -> OpenAlert | None:
+        asked.append(source_id)
+        return OPEN
+
+    assert evaluate({"id": "c", "close": True}, ruleset, find_open).matched == "close"
+    assert evaluate({"id": "k", "ack": True}, ruleset, find_open).matched == "ack"
+    assert asked == []
+    assert evaluate({"id": "o", "open": True}, ruleset, find_open).seen == OPEN
+    assert asked == ["o"]
+    assert decide({"id": "c", "close": True}, ruleset, find_open).outcome == "Mapped Closed"
+    assert decide({"id": "k", "ack": True}, ruleset, find_open).outcome == "Mapped Acknowledged"
 
 
 def test_empty_source_id_and_title() -> None:

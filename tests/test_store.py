@@ -155,3 +155,30 @@ def test_a_reader_opened_after_a_lost_directory_fails_instead_of_making_an_empty
     thread.join()
     assert outcome[1] is None
     trio.run(store.aclose)
+
+
+def test_reader_connections_of_ended_threads_are_reused(tmp_path: Path) -> None:
+    """trio's worker threads end after a while idle and new ones start under the next burst: each new
+    thread takes over the connection of one that ended, so open files stay bounded by the threads
+    reading at once (before: a connection per thread there ever was, never closed until shutdown)."""
+    import os
+    import threading
+
+    store = Store(tmp_path / "alertd.db")
+    store.open()
+
+    def open_files() -> int:
+        return sum(
+            1 for fd in os.listdir("/proc/self/fd") if os.path.realpath(f"/proc/self/fd/{fd}") == str(store.path)
+        )
+
+    def read() -> None:
+        assert store.reader().execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 0
+
+    before = open_files()
+    for _ in range(20):  # one after another: each thread has ended when the next one reads
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    assert open_files() == before + 1
+    trio.run(store.aclose)

@@ -11,6 +11,8 @@ the same transaction, so the alert and its plan never disagree.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from alertd.decisions import Decision, OpenAlert
@@ -23,6 +25,15 @@ if TYPE_CHECKING:
 STATUSES = ("open", "acknowledged", "closed")
 
 
+class Unknown(Enum):
+    """Not looked up yet (a default that None cannot stand for: None is an answer)."""
+
+    TOKEN = 0
+
+
+UNKNOWN = Unknown.TOKEN
+
+
 class AlertError(Exception):
     """A command that cannot apply (unknown alert, already closed ...)."""
 
@@ -31,23 +42,36 @@ class AlertError(Exception):
 MAX_MERGE_HOPS = 10
 
 
+# The source's alert that is not closed (at most one: alerts_live_source) and its latest closed
+# alert, in one statement: the dedup lookup runs for every inbound message.
+_LOOKUP = (
+    "SELECT id, status, merged_into FROM alerts WHERE integration = ? AND source_id = ? AND status != 'closed' "
+    "UNION ALL SELECT * FROM (SELECT id, status, merged_into FROM alerts WHERE integration = ? AND source_id = ? "
+    "AND status = 'closed' ORDER BY id DESC LIMIT 1) AS latest_closed"
+)
+
+
+def lookup(db: Database, integration: str, source_id: str) -> tuple[OpenAlert | None, int | None]:
+    """(``find_live``'s answer, the id of the source's latest closed alert or None): the second is
+    what ``open_alert`` links a reopened source to, so a new alert needs no second lookup."""
+    live = latest = None
+    for row in db.execute(_LOOKUP, [integration, source_id, integration, source_id]).fetchall():
+        if row[1] == "closed":
+            latest = row
+        else:
+            live = OpenAlert(id=row[0], status=row[1])
+    previous = None if latest is None else latest[0]
+    if live is not None:
+        return live, previous
+    if latest is None or latest[2] is None:
+        return None, previous
+    return merge_target(db, latest[2]), previous
+
+
 def find_live(db: Database, integration: str, source_id: str) -> OpenAlert | None:
     """The alert for (integration, source id) that is not closed, if any: the dedup lookup. When the
     source's latest alert was merged into another that is still not closed, that one (``merged``)."""
-    row = db.execute(
-        "SELECT id, status FROM alerts WHERE integration = ? AND source_id = ? AND status != 'closed'",
-        [integration, source_id],
-    ).fetchone()
-    if row is not None:
-        return OpenAlert(id=row[0], status=row[1])
-    latest = db.execute(
-        "SELECT merged_into FROM alerts WHERE integration = ? AND source_id = ? AND status = 'closed' "
-        "ORDER BY id DESC LIMIT 1",
-        [integration, source_id],
-    ).fetchone()
-    if latest is None or latest[0] is None:
-        return None
-    return merge_target(db, latest[0])
+    return lookup(db, integration, source_id)[0]
 
 
 def merge_target(db: Database, alert_id: int) -> OpenAlert | None:
@@ -86,13 +110,23 @@ def timeline(db: Database, alert_id: int) -> list[dict[str, Any]]:
 
 def append(db: Database, alert_id: int, integration: str, inbound_id: int, now: float) -> list[AlertEvent]:
     """A source repeated itself on an alert that is not closed."""
-    db.execute(
-        "UPDATE alerts SET append_count = append_count + 1, last_inbound_id = ?, updated_at = ? WHERE id = ?",
-        [inbound_id, now, alert_id],
-    )
     # The count as of this repeat: a workflow reading the event later sees the count it was.
-    count = db.execute("SELECT append_count FROM alerts WHERE id = ?", [alert_id]).fetchone()[0]
+    # fetchall: SQLite ends the statement (an UPDATE ... RETURNING left open would hold the commit).
+    count = db.execute(
+        "UPDATE alerts SET append_count = append_count + 1, last_inbound_id = ?, updated_at = ? WHERE id = ? "
+        "RETURNING append_count",
+        [inbound_id, now, alert_id],
+    ).fetchall()[0][0]
     return [add_event(db, alert_id, "appended", integration, "source", now, inbound_id=inbound_id, append_count=count)]
+
+
+_INSERT_ALERT = """INSERT INTO alerts (integration, source_id, status, title, description, severity, url, tags,
+       fields, escalation_policy, created_at, updated_at, first_inbound_id, last_inbound_id, previous_alert_id)
+   VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
+_INSERT_ROUTED_ALERT = """INSERT INTO alerts (integration, source_id, status, title, description, severity, url, tags,
+       fields, escalation_policy, created_at, updated_at, first_inbound_id, last_inbound_id, previous_alert_id,
+       route, recipients)
+   VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
 
 
 def open_alert(
@@ -102,40 +136,47 @@ def open_alert(
     decision: Decision,
     inbound_id: int | None,
     now: float,
+    *,
+    previous: int | Unknown | None = UNKNOWN,
+    route: str | None = None,
+    recipients: Sequence[str] = (),
 ) -> tuple[int, list[AlertEvent]]:
+    """``previous``: the source's latest closed alert as ``lookup`` found it in this transaction
+    (UNKNOWN: look it up here). ``route``, ``recipients``: the route the message took and the
+    alert's owners (routing.Route), written with the row (as routing.assign would)."""
     assert decision.source_id is not None
     # A source that fires again after its alert closed gets a new alert linked to the old one.
-    previous = db.execute(
-        "SELECT id FROM alerts WHERE integration = ? AND source_id = ? AND status = 'closed' ORDER BY id DESC LIMIT 1",
-        [integration, decision.source_id],
-    ).fetchone()
-    alert_id = inserted_id(
-        db,
-        """INSERT INTO alerts (integration, source_id, status, title, description, severity, url, tags,
-               fields, escalation_policy, created_at, updated_at, first_inbound_id, last_inbound_id,
-               previous_alert_id)
-           VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
-        [
-            integration,
-            decision.source_id,
-            decision.title,
-            decision.description,
-            decision.severity,
-            decision.url,
-            json.dumps(list(decision.tags)),
-            json.dumps(decision.fields),
-            policy,
-            now,
-            now,
-            inbound_id,
-            inbound_id,
-            previous[0] if previous else None,
-        ],
-    )
+    if isinstance(previous, Unknown):
+        row = db.execute(
+            "SELECT id FROM alerts WHERE integration = ? AND source_id = ? AND status = 'closed' "
+            "ORDER BY id DESC LIMIT 1",
+            [integration, decision.source_id],
+        ).fetchone()
+        previous = None if row is None else row[0]
+    values = [
+        integration,
+        decision.source_id,
+        decision.title,
+        decision.description,
+        decision.severity,
+        decision.url,
+        json.dumps(list(decision.tags)),
+        json.dumps(decision.fields),
+        policy,
+        now,
+        now,
+        inbound_id,
+        inbound_id,
+        previous,
+    ]
+    if route is None:  # the columns' defaults (no route, no owners)
+        alert_id = inserted_id(db, _INSERT_ALERT, values)
+    else:
+        alert_id = inserted_id(db, _INSERT_ROUTED_ALERT, [*values, route, json.dumps(list(recipients))])
     detail: dict[str, Any] = {"inbound_id": inbound_id, "title": decision.title}
     events = []
-    if previous:
-        detail["previous_alert_id"] = previous[0]
+    if previous is not None:
+        detail["previous_alert_id"] = previous
         events.append(add_event(db, alert_id, "reopened", integration, "source", now, **detail))
     else:
         events.append(add_event(db, alert_id, "opened", integration, "source", now, **detail))

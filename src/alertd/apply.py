@@ -26,10 +26,30 @@ if TYPE_CHECKING:
 
 
 def open_alert(
-    db: Database, integration: str, policy: str | None, decision: Decision, inbound_id: int | None, now: float
+    db: Database,
+    integration: str,
+    policy: str | None,
+    decision: Decision,
+    inbound_id: int | None,
+    now: float,
+    *,
+    previous: int | alerts.Unknown | None = alerts.UNKNOWN,
+    route: routing.Route | None = None,
 ) -> int:
-    """A new alert (or a reopened one, linked to the last closed alert of its source) and its plan."""
-    alert_id, _events = alerts.open_alert(db, integration, policy, decision, inbound_id, now)
+    """A new alert (or a reopened one, linked to the last closed alert of its source) and its plan.
+    ``previous``: that closed alert, if the caller looked it up already (alerts.lookup); ``route``:
+    the route the message took (its name and owners go into the alert's row)."""
+    alert_id, _events = alerts.open_alert(
+        db,
+        integration,
+        policy,
+        decision,
+        inbound_id,
+        now,
+        previous=previous,
+        route=None if route is None else route.name,
+        recipients=() if route is None else route.recipients,
+    )
     if policy is not None:
         escalation.start(db, alert_id, policy, now)
     return alert_id
@@ -61,21 +81,21 @@ def apply_decision(
     *,
     route: routing.Route | None = None,
     window: maintenance_windows.Window | None = None,
+    previous: int | alerts.Unknown | None = alerts.UNKNOWN,
 ) -> int | None:
     """Carry out what the mapper decided for one inbound message; return the alert's id, if any.
 
     ``route``: the routing rule the message matched (its policy and owners; None: the
     integration's own). ``window``: the maintenance window that applies (the new alert's plan
-    waits for its end)."""
+    waits for its end). ``previous``: the source's latest closed alert (alerts.lookup), if known."""
     name = integration.name
     policy = integration.config.escalation_policy if route is None else route.policy
     if decision.action == "open":
-        alert_id = open_alert(db, name, policy, decision, inbound_id, now)
-        if route is not None:
-            routing.assign(db, alert_id, route)
+        alert_id = open_alert(db, name, policy, decision, inbound_id, now, previous=previous, route=route)
         if window is not None:
             maintenance_windows.hold(db, alert_id, window, now)
-        elif policy is None and config is not None:
+        elif policy is None and config is not None and route is not None and route.recipients:
+            # Owners are the route's recipients (just assigned): without any, nobody to page.
             routing.page_owners(db, config.raw, alert_id, now)
         return alert_id
     alert_id = decision.alert_id

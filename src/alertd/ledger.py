@@ -85,6 +85,10 @@ def safe_headers(
     return {k: (v if k in STORED_HEADERS or k.startswith(prefixes) else NOT_STORED) for k, v in headers.items()}
 
 
+# json.dumps(..., default=str) builds a new encoder on every call; this one is made once.
+_encode_decision = json.JSONEncoder(default=str).encode
+
+
 def record(db: Database, entry: Entry) -> int:
     return inserted_id(
         db,
@@ -109,7 +113,7 @@ def record(db: Database, entry: Entry) -> int:
             entry.status,
             int(entry.accepted),
             entry.alert_id,
-            None if entry.decision is None else json.dumps(entry.decision, default=str),
+            None if entry.decision is None else _encode_decision(entry.decision),
             int(entry.simulated),
             entry.maintenance_id,
         ],

@@ -453,7 +453,7 @@ class Evaluation:
     ``decision`` is set when the alert state cannot change the outcome (filtered, unmapped);
     otherwise ``matched`` is the rule that matched and ``source_id`` the alert it is about.
     ``details`` (title, fields ...) is None when they were not rendered; ``seen`` is the
-    alert state the evaluation looked at."""
+    alert state the evaluation looked at (only for the open rule's match, or with ``always``)."""
 
     decision: Decision | None = None
     matched: Action | None = None
@@ -520,7 +520,9 @@ def evaluate(
                 except Exception as exc:
                     render.problems.append(f"threshold.group_by template failed: {type(exc).__name__}: {exc}"[:300])
                     group = ""
-    seen = None if find_open is None else find_open(source_id)
+    # The alert state matters here only to decide whether to render (the writer settles against its
+    # own read): no lookup for a close or ack rule's match (a read on a reader connection each).
+    seen = None if find_open is None or (matched != "open" and details != "always") else find_open(source_id)
     if details == "always" or (matched == "open" and (details == "open_rule" or seen is None)):
         rendered: dict[str, Any] | None = _render_details(ruleset, render, source_id)
     else:
@@ -609,6 +611,10 @@ def decide(
     The alert's title, fields ... are rendered only when the decision opens an alert (nothing
     else uses them), or always with ``render_all`` (dry runs show them)."""
     evaluation = evaluate(data, ruleset, find_open, "always" if render_all else "opening")
-    decision = settle(evaluation, evaluation.seen)
+    existing = evaluation.seen
+    if evaluation.decision is None and evaluation.matched != "open" and not render_all:
+        assert evaluation.source_id is not None
+        existing = find_open(evaluation.source_id)  # evaluate did not look (see there)
+    decision = settle(evaluation, existing)
     assert decision is not None  # the details were rendered for the state settle sees
     return decision

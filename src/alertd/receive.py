@@ -246,7 +246,7 @@ def apply_evaluation(
     log ``entry`` with the outcome and apply the decision at time ``now`` (inbound messages, and
     replays of them: replay.py). None (nothing written) when the evaluation lacks the details."""
     name = integration.name
-    existing = None if evaluation.source_id is None else alerts.find_live(db, name, evaluation.source_id)
+    existing, previous = (None, None) if evaluation.source_id is None else alerts.lookup(db, name, evaluation.source_id)
     decision = settle(evaluation, existing)
     if decision is None:
         return None
@@ -277,7 +277,9 @@ def apply_evaluation(
     inbound_id = ledger.record(db, entry)
     if count_id is not None:
         thresholds.link(db, count_id, inbound_id)
-    alert_id = apply.apply_decision(db, config, integration, decision, inbound_id, now, route=route, window=window)
+    alert_id = apply.apply_decision(
+        db, config, integration, decision, inbound_id, now, route=route, window=window, previous=previous
+    )
     if decision.action == "open" and alert_id is not None:
         ledger.set_alert(db, inbound_id, alert_id)
     # Only a match of the open rule keeps the alert alive (not an ack rule's repeat).

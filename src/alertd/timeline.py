@@ -77,12 +77,16 @@ class AlertEvent:
     id: int | None = None
 
 
+# json.dumps(..., default=str) builds a new encoder on every call; this one is made once.
+_encode = json.JSONEncoder(default=str).encode
+
+
 def add_event(db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, /, **detail: Any) -> AlertEvent:
     """Append to the alert's timeline, in the caller's transaction: the event dispatcher hands it
     on after commit. The first six are positional-only, so ``detail`` may use any key."""
     kind = EventKind(kind)  # a kind outside the Enum (undocumented for plugins) is a bug: fail the write
     db.execute(
         "INSERT INTO alert_events (alert_id, at, kind, actor, via, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        [alert_id, at, str(kind), actor, via, json.dumps(detail, default=str)],
+        [alert_id, at, str(kind), actor, via, _encode(detail)],
     )
     return AlertEvent(kind=str(kind), alert_id=alert_id, actor=actor, via=via, at=at, detail=detail)

@@ -86,7 +86,8 @@ class Store:
         self.max_size_mb = max_size_mb
         self._writer: Writer | None = None
         self._local = threading.local()
-        self._readers: list[Any] = []
+        # Every reader connection opened, with the thread that uses it now (store.reader()).
+        self._readers: list[tuple[threading.Thread, Any]] = []
         self._readers_lock = threading.Lock()
         self._pool_db: Any = None
         # Called (in trio) after a committed write that may have added alert events: the
@@ -171,11 +172,24 @@ class Store:
             return self._pool_db
         db = getattr(self._local, "db", None)
         if db is None:
-            # The daemon made the file at open(): a reader never creates one (a lost mount is an error).
-            db = connect(self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, create=False)
+            db = self._adopt_reader()
             self._local.db = db
-            with self._readers_lock:
-                self._readers.append(db)
+        return db
+
+    def _adopt_reader(self) -> Any:
+        """The connection of a thread that has ended (trio's worker threads end after a while idle
+        and new ones start under the next burst), else a new one: the count of connections (three
+        open files each) stays the most threads that read at once, not every thread there ever was."""
+        me = threading.current_thread()
+        with self._readers_lock:
+            for i, (thread, db) in enumerate(self._readers):
+                if not thread.is_alive():
+                    self._readers[i] = (me, db)
+                    return db
+        # The daemon made the file at open(): a reader never creates one (a lost mount is an error).
+        db = connect(self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, create=False)
+        with self._readers_lock:
+            self._readers.append((me, db))
         return db
 
     async def read(self, fn: Callable[[Any], T]) -> T:
@@ -209,7 +223,7 @@ class Store:
         if self._pool_db is not None:
             self._pool_db.close()
         with self._readers_lock:
-            for db in self._readers:
+            for _thread, db in self._readers:
                 try:
                     db.conn.close()
                 except Exception:

@@ -150,15 +150,16 @@ class SqliteWriteBackend:
         self.conn: sqlite3.Connection = db.conn
         self.inserts = 0
         if watch_table is not None:
-            # Rows inserted into ``watch_table``, counted by a TEMP trigger on this connection.
-            self.conn.create_function("alertd_count_insert", 0, self._count_insert)
-            self.conn.execute(
-                f"CREATE TEMP TRIGGER IF NOT EXISTS count_{watch_table} AFTER INSERT ON main.{watch_table} "
-                "BEGIN SELECT alertd_count_insert(); END"
-            )
+            # INSERT statements into ``watch_table`` run through ``db``, counted by sqlite-utils'
+            # tracer (called before each statement, GIL held), as PgWriteBackend counts them. Not a
+            # TEMP trigger calling a Python function: SQLite would call it inside the statement's
+            # step, where the thread has let go of the GIL and must wait to take it back.
+            self._watch = f"INSERT INTO {watch_table} "
+            db._tracer = self._trace  # what Database(tracer=...) sets; the connection exists already
 
-    def _count_insert(self) -> None:
-        self.inserts += 1
+    def _trace(self, sql: str, _params: Any) -> None:
+        if sql.startswith(self._watch):
+            self.inserts += 1
 
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")
