@@ -161,7 +161,11 @@ async def events_loop(runtime: Runtime) -> None:
     cursor of their own in memory, for their wake-ups and listeners only, and take over from
     the saved cursor when the lock's lease expires (at least once: the events past it again)."""
     store = runtime.store
-    cursor = await _first_cursor(runtime)
+    try:
+        cursor = await _first_cursor(runtime)
+    except BaseException:
+        runtime.cluster.cursor_saved.set()  # stopped before dispatching: no cursor to save
+        raise
     seen = cursor  # how far this instance's own subscribers (wake-ups, listeners) have been told
     leading = False
     moved = trio.Event()

@@ -59,8 +59,10 @@ async def instance_loop(runtime: Runtime) -> None:
                 log.error("cluster.renew_failed", exc_info=True)
             await _sleep_until(runtime, now + claims.renew_interval(lease))
     finally:
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            with trio.move_on_after(2):
+        # The cursor's last save may take up to its own 5 s bound (a loaded disk): the lock goes
+        # only after it, or the next leader would read the old cursor and hand events out again.
+        with trio.CancelScope(shield=True), trio.move_on_after(9):
+            with trio.move_on_after(6):
                 await state.cursor_saved.wait()
             try:
                 await store.write(lambda db: instances.unregister(db, state.instance))

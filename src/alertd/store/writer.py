@@ -123,8 +123,6 @@ class Writer:
         if self._preparing >= PREPARE_THREADS:  # bounded like trio.to_thread: two hops past it
             prepared = await trio.to_thread.run_sync(prepare)
             return await self.submit(lambda db: fn(db, prepared))
-        token = self._token
-        assert token is not None
         job = _Job(fn)
 
         def run() -> None:
@@ -139,14 +137,14 @@ class Writer:
                 result.unwrap()
             except BaseException as exc:  # prepare() failed: nothing was queued
                 job.error = exc
-                token.run_sync_soon(job.done.set)
+                self._wake([job])
 
         self.in_flight += 1
         self._preparing += 1
         try:
             trio.lowlevel.start_thread_soon(run, deliver)
-            with trio.CancelScope(shield=True):
-                await job.done.wait()
+            # Parked until the commit (or prepare's failure) answers, cancellation refused: as submit.
+            await trio.lowlevel.wait_task_rescheduled(_cannot_abort)
         finally:
             self.in_flight -= 1
             self._preparing -= 1
