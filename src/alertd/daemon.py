@@ -10,6 +10,7 @@ cancel the loops, commit what is queued, exit 0.
 from __future__ import annotations
 
 import errno
+import gc
 import logging
 import os
 import signal
@@ -179,6 +180,7 @@ class Daemon:
                     for url in binds:
                         log.info("http.listening", url=url)
                     self.notifier.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
+                    gc.enable()  # off during start-up (cli.run): it only walked objects that live on
                     await self.shutdown.wait()
                     runtime.ready = False
                     for listener in runtime.listeners:  # e.g. the console's open event streams end now
