@@ -29,7 +29,7 @@ API_TOKEN = "startup-api-token-0123456789abcdef"
 
 # ``alertd ARGS`` in this interpreter; at READY=1 the loaded modules go to the file in argv[1].
 PROBE = """
-import gc, json, os, sys
+import json, os, sys
 import alertd.sdnotify
 _notify = alertd.sdnotify.Notifier.notify
 def notify(self, *lines):
@@ -37,10 +37,6 @@ def notify(self, *lines):
         with open(MODULES + ".tmp", "w") as out:
             json.dump(sorted(sys.modules), out)
         os.replace(MODULES + ".tmp", MODULES)  # whole, for the test that waits for it
-    for line in lines:  # the garbage collector: off during start-up, on while serving
-        if line in ("READY=1", "STOPPING=1"):
-            with open(MODULES + ".gc", "a") as out:
-                out.write(f"{line} {gc.isenabled()}\\n")
     return _notify(self, *lines)
 alertd.sdnotify.Notifier.notify = notify
 MODULES = sys.argv[1]
@@ -105,8 +101,6 @@ def test_ready_before_the_web_stack_and_everything_answers_after(tmp_path: Path)
             response = client.get(daemon.url + "/healthz")
         assert (response.status_code, response.http_version, response.text) == (200, "HTTP/2", "ok\n")
         assert daemon.stop() == 0
-    # Start-up ran without the garbage collector's passes (cli.run); serving runs with them.
-    assert Path(f"{modules_file}.gc").read_text().split("\n") == ["READY=1 False", "STOPPING=1 True", ""]
 
 
 async def test_first_requests_to_quart_wait_for_one_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -290,11 +290,6 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 @click.pass_obj
 def run(obj: CliContext) -> None:
     """Run the daemon in the foreground (systemd: Type=notify)."""
-    import gc
-
-    # Start-up allocates many objects and frees few: the collector's passes over them were a sixth
-    # of the time to ready. The daemon turns it back on once ready (daemon.Daemon.run).
-    gc.disable()
     from alertd import daemon
     from alertd.config import ConfigError
     from alertd.plugins import PluginError

@@ -10,7 +10,6 @@ cancel the loops, commit what is queued, exit 0.
 from __future__ import annotations
 
 import errno
-import gc
 import logging
 import os
 import signal
@@ -180,7 +179,6 @@ class Daemon:
                     for url in binds:
                         log.info("http.listening", url=url)
                     self.notifier.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
-                    gc.enable()  # off during start-up (cli.run): it only walked objects that live on
                     # Valid settings that page nobody: logged once ready (a line each: 300 users
                     # without a channel were 1% of the start).
                     log_warnings(config)
