@@ -45,8 +45,20 @@ from alertd.cli import main
 main()
 """
 
-# Loaded after ready: the web stack, metrics, HTTP/2 and WebSockets.
-LATER = ("quart", "quart_trio", "flask", "werkzeug", "prometheus_client", "h2.connection", "hpack", "wsproto")
+# Loaded after ready: the web stack, metrics, HTTP/2 and WebSockets, sqlite-utils (store.sqlite.LazyDatabase).
+LATER = (
+    "quart",
+    "quart_trio",
+    "flask",
+    "werkzeug",
+    "prometheus_client",
+    "h2.connection",
+    "h2.settings",
+    "hyperframe",
+    "hpack",
+    "wsproto",
+    "sqlite_utils",
+)
 
 
 class ProbedDaemon(DaemonProcess):
@@ -154,3 +166,22 @@ def test_a_plugin_whose_routes_fail_stops_the_daemon_in_one_line(tmp_path: Path)
     failed = [line for line in done.stderr.splitlines() if "daemon.start_failed" in line]
     assert len(failed) == 1 and "building the web routes failed: RuntimeError: no routes today" in failed[0]
     assert "Traceback" not in done.stderr
+
+
+H2_PROBE = """
+import sys, types
+from alertd.http import lazy_protocols
+lazy_protocols.install()
+import hypercorn.trio  # imports h2.events for its type hints: the stand-in
+before = sorted(m for m in ("h2.settings", "hyperframe") if m in sys.modules)
+import h2.events
+import httpcore._async.http2  # an HTTP/2 client: imports from h2.events, uses its classes
+real = sys.modules["h2.events"]
+print(before, type(real) is types.ModuleType, h2.events is real, real.ResponseReceived.__module__)
+"""
+
+
+def test_h2_events_loads_at_the_first_name_used() -> None:
+    out = subprocess.run([sys.executable, "-c", H2_PROBE], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "True", "True", "h2.events"]

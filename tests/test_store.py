@@ -182,3 +182,41 @@ def test_reader_connections_of_ended_threads_are_reused(tmp_path: Path) -> None:
         thread.join()
     assert open_files() == before + 1
     trio.run(store.aclose)
+
+
+LAZY_PROBE = """
+import sys, trio
+from alertd.store import Store
+
+async def main():
+    store = Store(sys.argv[1])
+    store.open()  # a fresh database: every migration runs
+    store.start()
+    await store.write(lambda db: db.execute("INSERT INTO meta (key, value, updated_at) VALUES ('k', 'v', 0)"))
+    before = "sqlite_utils" in sys.modules
+    # Anything beyond execute and conn is sqlite-utils' Database, built on first use.
+    await store.write(lambda db: db["meta"].insert({"key": "k2", "value": "v2", "updated_at": 0}))
+    query = "SELECT key, value FROM meta WHERE key LIKE 'k%'"
+    rows = await store.read(lambda db: [(r["key"], r["value"]) for r in db.query(query)])
+    pragma = "PRAGMA recursive_triggers"
+    triggers = [await store.write(lambda db: db.execute(pragma).fetchone()[0]),
+                await store.read(lambda db: db.execute(pragma).fetchone()[0])]
+    dialects = [await store.write(lambda db: db.dialect), await store.read(lambda db: db.dialect)]
+    await store.aclose()
+    print(before, "sqlite_utils" in sys.modules, sorted(rows), triggers, dialects)
+
+trio.run(main)
+"""
+
+
+def test_the_daemons_store_opens_without_sqlite_utils_and_loads_it_on_first_use(tmp_path: Path) -> None:
+    """Start-up (migrations, tokens) needs only ``execute``: sqlite-utils, a tenth of the time to
+    ready, loads when something first uses more of it, with the pragmas its Database sets."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", LAZY_PROBE, str(tmp_path / "lazy.db")], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False True [('k', 'v'), ('k2', 'v2')] [1, 1] ['sqlite', 'sqlite']"

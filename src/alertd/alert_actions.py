@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from alertd import alert_timers, escalation
 from alertd.alerts import AlertError
 from alertd.apply import acknowledge, close
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import RawConfig
 
 MIN_SNOOZE_SECONDS = 60

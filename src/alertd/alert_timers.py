@@ -10,11 +10,12 @@ is ``alertd.engine.escalation`` (one scheduler for every timer on alerts).
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from alertd import claims
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 SNOOZE = "snooze"
 WORKFLOW = "workflow"

@@ -24,8 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from alertd import claims
 from alertd.config.workflow_models import SCHEDULE_TRIGGERS, WorkflowAction, WorkflowConfig
 from alertd.log import get_logger
@@ -34,6 +32,8 @@ from alertd.workflow_templates import render_json, render_text
 from alertd.workflows import in_window, notice_methods, queue_notice, queue_webhook
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config, RawConfig, ScheduleConfig
 
 log = get_logger("alertd.handoffs")

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from alertd import alerts, apply, claims, maintenance_windows
 from alertd.decisions import Decision
 from alertd.timeline import AlertEvent
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config, HeartbeatConfig
 
 INTEGRATION_PREFIX = "heartbeat:"

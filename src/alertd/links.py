@@ -16,10 +16,12 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from alertd.config import Config
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 META_KEY = "links_secret"
 ACTIONS = ("ack", "close")

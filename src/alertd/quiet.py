@@ -8,11 +8,14 @@ other way is just dropped when it comes due.
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from alertd import apply, claims
 from alertd.durations import words
 from alertd.timeline import AlertEvent
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def arm(db: Database, alert_id: int, integration: str, quiet_seconds: float, now: float) -> None:

@@ -19,9 +19,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from alertd import alerts, apply, handshakes, ledger, maintenance_windows, metrics, quiet, routing, thresholds
 from alertd.config import Integration
@@ -43,6 +41,9 @@ from alertd.mapping import (
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
 from alertd.unknown_tokens import UnknownTokenTally
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 log = get_logger("alertd.inbound")
 

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlite_utils import Database
-
 from alertd.commands import MAX_ID, AlertCommandError, apply_action
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import RawConfig
 
 WORDS = {

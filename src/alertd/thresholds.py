@@ -9,10 +9,13 @@ group never holds more than ``count - 1`` rows.
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from alertd.mapping import MAX_WINDOW_SECONDS, Threshold
 from alertd.store.returning import inserted_id
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 
 def count_match(db: Database, integration: str, group: str, threshold: Threshold, now: float) -> tuple[int, int]:

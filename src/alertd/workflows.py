@@ -24,8 +24,6 @@ from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlite_utils import Database
-
 from alertd import alert_actions, alert_timers, alerts, apply, outbox
 from alertd.config.workflow_models import TIME_TRIGGERS, WEEKDAYS, TimeWindow, WorkflowAction, WorkflowConfig
 from alertd.log import get_logger
@@ -34,6 +32,8 @@ from alertd.timeline import AlertEvent, add_event
 from alertd.workflow_templates import render_json, render_text
 
 if TYPE_CHECKING:
+    from sqlite_utils import Database
+
     from alertd.config import Config, RawConfig
 
 log = get_logger("alertd.workflows")

@@ -10,7 +10,7 @@ the rows at least every MAX_IDLE_SECONDS.
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from alertd import alert_actions, alert_timers
 from alertd.config import Config
@@ -18,6 +18,9 @@ from alertd.escalation import fire_due, next_due
 from alertd.log import get_logger
 from alertd.runtime import Runtime, writes_now
 from alertd.timeline import AlertEvent
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 log = get_logger("alertd.escalation")
 

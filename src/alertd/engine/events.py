@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import trio
-from sqlite_utils import Database
 
 from alertd import alerts, metrics, workflows
 from alertd.claims import DISPATCH
@@ -30,6 +30,9 @@ from alertd.log import get_logger
 from alertd.runtime import Runtime
 from alertd.store import StoreUnavailable
 from alertd.timeline import AlertEvent, EventKind
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 log = get_logger("alertd.engine.events")
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database
-
 from alertd.claims import HOUSEKEEPING
 from alertd.engine.instance import hold
 from alertd.log import get_logger
@@ -24,6 +22,7 @@ from alertd.runtime import Runtime
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
+    from sqlite_utils import Database
 
 log = get_logger("alertd.housekeeping")
 

@@ -7,7 +7,7 @@ API) is handled in that command's own transaction; this loop finds nothing left 
 
 from __future__ import annotations
 
-from sqlite_utils import Database
+from typing import TYPE_CHECKING
 
 from alertd import maintenance_windows as windows
 from alertd.config import Config
@@ -15,6 +15,9 @@ from alertd.engine.timer import timer_loop
 from alertd.log import get_logger
 from alertd.runtime import Runtime
 from alertd.timeline import AlertEvent
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 log = get_logger("alertd.maintenance_windows")
 

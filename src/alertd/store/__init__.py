@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from alertd.errors import StoreUnavailable
 from alertd.store.capacity import space_used_share
 from alertd.store.schema import SCHEMA_VERSION, migrate
-from alertd.store.sqlite import connect, open_connection
+from alertd.store.sqlite import LazyDatabase, connect, open_connection
 from alertd.store.transaction import StoreBusy, write_transaction
 
 if TYPE_CHECKING:
@@ -122,9 +122,10 @@ class Store:
             return version
         from alertd.store.sqlite import SqliteWriteBackend
 
-        db = connect(
+        conn = open_connection(
             self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, max_size_mb=self.max_size_mb
         )
+        db = LazyDatabase(conn)  # sqlite-utils loads after ready
         version = migrate(db)
         self._writer = Writer(SqliteWriteBackend(db, watch_table="alert_events"))
         return version
@@ -187,7 +188,9 @@ class Store:
                     self._readers[i] = (me, db)
                     return db
         # The daemon made the file at open(): a reader never creates one (a lost mount is an error).
-        db = connect(self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, create=False)
+        db = LazyDatabase(
+            open_connection(self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout, create=False)
+        )
         with self._readers_lock:
             self._readers.append((me, db))
         return db

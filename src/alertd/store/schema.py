@@ -456,7 +456,8 @@ def _v11_source_handshakes(db: Database) -> None:
             PRIMARY KEY (integration, key)
         )"""
     )
-    if db["subscriptions"].exists():
+    # Asked of the catalogue (SQLite only: PostgreSQL starts past this step), not sqlite-utils'.
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'subscriptions'").fetchone():
         # json_patch drops the NULL members (a row never confirmed has no confirmed_at).
         db.execute(
             """INSERT INTO source_handshakes (integration, key, state, inbound_id, updated_at, detail)

@@ -50,6 +50,41 @@ def connect(
     return Database(conn, execute_plugins=False)
 
 
+class LazyDatabase:
+    """sqlite-utils' ``Database`` over ``conn``, built on the first use of anything beyond
+    ``execute`` and ``conn``. The daemon's start-up (migrations check, tokens, pruning) uses only
+    those, and importing sqlite-utils (it compiles large regexes) was a tenth of the time to ready:
+    it now loads after ready (the web stack imports it) or on first use."""
+
+    dialect = "sqlite"  # what the portable code asks (``getattr(db, "dialect", "sqlite")``)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._db: Database | None = None
+        conn.execute("PRAGMA recursive_triggers=on")  # as sqlite-utils' Database(conn) does
+
+    def execute(self, sql: str, parameters: Any = None) -> sqlite3.Cursor:
+        return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
+
+    @property
+    def database(self) -> Database:
+        if self._db is None:
+            from sqlite_utils import Database
+
+            # recursive_triggers is on already; no sqlite-utils plugins (see connect).
+            self._db = Database(self.conn, recursive_triggers=False, execute_plugins=False)
+        return self._db
+
+    def __getattr__(self, name: str) -> Any:  # only for names not defined here
+        return getattr(self.database, name)
+
+    def __getitem__(self, table: str) -> Any:
+        return self.database[table]
+
+    def __repr__(self) -> str:
+        return f"<LazyDatabase {self.conn!r}>"
+
+
 def open_connection(
     path: str | Path,
     *,

@@ -35,7 +35,7 @@ STATUSES = ("firing", "resolved")
 class AlertmanagerOptions(BaseModel):
     """``[integrations.NAME.options]`` of an alertmanager integration."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     bearer_token: SecretStr | None = None
     one_alert_per: Literal["alert", "group"] = "alert"

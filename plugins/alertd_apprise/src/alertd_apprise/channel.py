@@ -16,7 +16,7 @@ MAX_ERROR_CHARS = 500
 class AppriseSettings(BaseModel):
     """``[channels.apprise]`` in alertd.toml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     # Seconds for the whole notify() call (Apprise reports unfinished services as timed out).
     timeout: float = Field(15, gt=0, le=60)

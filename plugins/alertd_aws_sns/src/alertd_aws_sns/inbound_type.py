@@ -77,7 +77,7 @@ FUTURE_SKEW_SECONDS = 15 * 60
 class SnsOptions(BaseModel):
     """``[integrations.NAME.options]`` of an aws_sns integration."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     topic_arns: list[str] = Field(default_factory=list, description="allow-list; empty allows any topic")
     auto_confirm: bool = False
@@ -97,7 +97,7 @@ class SnsOptions(BaseModel):
 class SnsSettings(BaseModel):
     """``[inbound.aws_sns]``: settings shared by every aws_sns integration."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     cert_cache_dir: Path = Path("var/sns-certs")
     fetch_timeout: float = Field(5.0, gt=0, le=60)

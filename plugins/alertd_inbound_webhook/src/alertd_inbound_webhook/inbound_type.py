@@ -33,7 +33,7 @@ MESSAGE_TYPE = "webhook"
 class WebhookOptions(BaseModel):
     """``[integrations.NAME.options]`` of a webhook integration."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     secret: LongSecret | None = None
     signature_header: str = Field("X-Signature-256", pattern=HEADER_NAME, max_length=64)

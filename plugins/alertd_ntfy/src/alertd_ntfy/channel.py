@@ -32,7 +32,7 @@ Priority = Annotated[int, Field(ge=1, le=5)]
 class NtfySettings(BaseModel):
     """``[channels.ntfy]`` in alertd.toml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     server: str = Field("https://ntfy.sh", pattern=r"^https?://[^/\s]+(/[^\s]*)?$")
     # An ntfy access token (tk_...), sent as "Authorization: Bearer" to `server` only.

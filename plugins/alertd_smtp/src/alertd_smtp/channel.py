@@ -20,7 +20,7 @@ from alertd_smtp.message import build_message, message_id
 class SmtpSettings(BaseModel):
     """``[channels.smtp]`` in alertd.toml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     host: str = Field(min_length=1)
     port: int = Field(587, ge=1, le=65535)

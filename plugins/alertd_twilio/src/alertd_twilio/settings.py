@@ -12,7 +12,7 @@ class TwilioSettings(BaseModel):
     (``voice``, ``language``, ``repeat``, ``gather_timeout``, ``ring_seconds``) only matter
     to ``twilio_voice``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: SecretStr

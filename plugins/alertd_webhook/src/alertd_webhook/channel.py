@@ -34,7 +34,7 @@ USER_AGENT = "alertd-webhook/0.1.0"
 class WebhookSettings(BaseModel):
     """``[channels.webhook]`` in alertd.toml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     # When set: X-Alertd-Timestamp and X-Alertd-Signature: sha256=<hex HMAC-SHA256 of "{timestamp}.{raw body}">.
     secret: LongSecret | None = None  # at least 32 characters
