@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,9 +61,19 @@ class LazyDatabase:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._db: Database | None = None
+        self._tracer: Callable[[str, Any], None] | None = None
         conn.execute("PRAGMA recursive_triggers=on")  # as sqlite-utils' Database(conn) does
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # ``_tracer`` is sqlite-utils' hook (SqliteWriteBackend counts inserts with it): it must
+        # see the statements run here and those of the Database built later.
+        object.__setattr__(self, name, value)
+        if name == "_tracer" and self.__dict__.get("_db") is not None:
+            self._db._tracer = value
+
     def execute(self, sql: str, parameters: Any = None) -> sqlite3.Cursor:
+        if self._tracer is not None:
+            self._tracer(sql, parameters)
         return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
 
     @property
@@ -72,7 +82,7 @@ class LazyDatabase:
             from sqlite_utils import Database
 
             # recursive_triggers is on already; no sqlite-utils plugins (see connect).
-            self._db = Database(self.conn, recursive_triggers=False, execute_plugins=False)
+            self._db = Database(self.conn, recursive_triggers=False, execute_plugins=False, tracer=self._tracer)
         return self._db
 
     def __getattr__(self, name: str) -> Any:  # only for names not defined here
