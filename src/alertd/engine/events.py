@@ -172,45 +172,51 @@ async def events_loop(runtime: Runtime) -> None:
     seen = cursor  # how far this instance's own subscribers (wake-ups, listeners) have been told
     leading = False
     moved = trio.Event()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_save_cursor_loop, runtime, cursor, lambda: cursor, lambda: moved)
-        while True:
-            wake = runtime.wakeup_event("events")
-            if await hold(runtime, DISPATCH) != leading:
-                leading = not leading
-                if leading:
-                    cursor = await _saved_cursor(runtime, cursor)
-                log.info("events.leading" if leading else "events.following", cursor=cursor, seen=seen)
-            listening = leading and bool(runtime.pm.hook.alertd_alert_event.get_hookimpls())
-            start = cursor if leading else seen
-            try:
-                events = await store.read(lambda db, c=start, s=listening: events_after(db, c, snapshots=s))
-            except Exception:
-                log.error("events.read_failed", exc_info=True)
-                events = []
-            if not leading:
-                dispatch_local(runtime, events)
-            else:
-                if events and runtime.config.raw.workflows:
-                    # The wake-ups a page waits for go first; the workflows' write must not delay them.
-                    for loop in sorted(loops_to_wake(e.kind for e in events)):
-                        runtime.wake(loop)
-                if events and not await _workflows(runtime, events):
-                    await trio.sleep(WORKFLOW_RETRY_SECONDS)
-                    continue  # the same batch again: the cursor stays until workflows have seen it
+    saved = [cursor]  # the last cursor saved (by _save_cursor_loop)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_save_cursor_loop, runtime, saved, lambda: cursor, lambda: moved)
+            while True:
+                wake = runtime.wakeup_event("events")
+                if await hold(runtime, DISPATCH) != leading:
+                    leading = not leading
+                    if leading:
+                        cursor = await _saved_cursor(runtime, cursor)
+                    log.info("events.leading" if leading else "events.following", cursor=cursor, seen=seen)
+                listening = leading and bool(runtime.pm.hook.alertd_alert_event.get_hookimpls())
+                start = cursor if leading else seen
+                try:
+                    events = await store.read(lambda db, c=start, s=listening: events_after(db, c, snapshots=s))
+                except Exception:
+                    log.error("events.read_failed", exc_info=True)
+                    events = []
+                if not leading:
+                    dispatch_local(runtime, events)
+                else:
+                    if events and runtime.config.raw.workflows:
+                        # The wake-ups a page waits for go first; the workflows' write must not delay them.
+                        for loop in sorted(loops_to_wake(e.kind for e in events)):
+                            runtime.wake(loop)
+                    if events and not await _workflows(runtime, events):
+                        await trio.sleep(WORKFLOW_RETRY_SECONDS)
+                        continue  # the same batch again: the cursor stays until workflows have seen it
+                    if events:
+                        dispatch(runtime, events, seen)
+                        last = events[-1].id
+                        assert last is not None
+                        cursor = last
+                        moved.set()
+                        moved = trio.Event()
                 if events:
-                    dispatch(runtime, events, seen)
-                    last = events[-1].id
-                    assert last is not None
-                    cursor = last
-                    moved.set()
-                    moved = trio.Event()
-            if events:
-                seen = max(seen, events[-1].id or 0)
-            if len(events) == BATCH:
-                continue
-            with trio.move_on_after(POLL_SECONDS):
-                await wake.wait()
+                    seen = max(seen, events[-1].id or 0)
+                if len(events) == BATCH:
+                    continue
+                with trio.move_on_after(POLL_SECONDS):
+                    await wake.wait()
+    finally:
+        # After the nursery: the loop above can no longer dispatch (a read that was under way
+        # when the stop came returns, and its batch is dispatched, before the cancel lands).
+        await _last_save(runtime, saved[0], cursor)
 
 
 async def _saved_cursor(runtime: Runtime, fallback: int) -> int:
@@ -243,34 +249,35 @@ async def _workflows(runtime: Runtime, events: list[AlertEvent]) -> bool:
 
 
 async def _save_cursor_loop(
-    runtime: Runtime, saved: int, current: Callable[[], int], moved: Callable[[], trio.Event]
+    runtime: Runtime, saved: list[int], current: Callable[[], int], moved: Callable[[], trio.Event]
 ) -> None:
     """Persist the dispatcher's position after it moved (only ever to events already dispatched);
-    once more at shutdown, so that a clean restart hands nothing out twice."""
+    ``saved[0]`` is the last position saved. The save at shutdown is _last_save's."""
+    while True:
+        cursor = current()
+        if cursor == saved[0]:
+            await moved().wait()
+            continue
+        try:
+            await runtime.store.write(lambda db, c=cursor: save_cursor(db, c, runtime.clock.now()))
+            saved[0] = cursor
+        except StoreUnavailable as exc:
+            # Kept in memory and tried again; until then a restart hands these events out again.
+            log.warning("events.cursor_not_saved", cursor=cursor, error=str(exc))
+        # At most one save per interval: under load a save per pass would double the
+        # fsyncs. The price: a crash re-sends up to that much (at least once anyway).
+        await trio.sleep(SAVE_SECONDS)
 
-    async def save(cursor: int) -> None:
-        await runtime.store.write(lambda db: save_cursor(db, cursor, runtime.clock.now()))
 
+async def _last_save(runtime: Runtime, saved: int, cursor: int) -> None:
+    """Once more at shutdown, so that a clean restart or the next leader hands nothing out twice;
+    then the dispatch lock may go (engine/instance.py waits for ``cursor_saved``)."""
     try:
-        while True:
-            cursor = current()
-            if cursor == saved:
-                await moved().wait()
-                continue
-            try:
-                await save(cursor)
-                saved = cursor
-            except StoreUnavailable as exc:
-                # Kept in memory and tried again; until then a restart hands these events out again.
-                log.warning("events.cursor_not_saved", cursor=cursor, error=str(exc))
-            # At most one save per interval: under load a save per pass would double the
-            # fsyncs. The price: a crash re-sends up to that much (at least once anyway).
-            await trio.sleep(SAVE_SECONDS)
-    finally:
-        if current() != saved:
+        if cursor != saved:
             with trio.move_on_after(5, shield=True):
                 try:
-                    await save(current())
+                    await runtime.store.write(lambda db: save_cursor(db, cursor, runtime.clock.now()))
                 except StoreUnavailable:
                     pass
-        runtime.cluster.cursor_saved.set()  # now the dispatch lock may go (engine/instance.py)
+    finally:
+        runtime.cluster.cursor_saved.set()
