@@ -11,7 +11,7 @@ import httpx
 
 from helpers import DaemonProcess, write_config
 from postgres import PgDb, db_url
-from sns_signing import headers_for, sample_envelope, seed_cert_cache
+from sns_signing import headers_for, notification, sample_envelope, seed_cert_cache
 
 TOKEN = "cloudtrail-alarms-test-token-0123456789"
 EVENTS_TOKEN = "cloudtrail-events-test-token-0123456789"
@@ -43,6 +43,16 @@ def sample_message(name: str) -> tuple[str, str, str | None]:
     """(Message, MessageId, Subject) of a sample file."""
     _headers, body = sample_envelope(name)
     return body["Message"], body["MessageId"], body.get("Subject")
+
+
+def alarm_notification(name: str, state: str = "ALARM") -> dict[str, Any]:
+    """A signed SNS notification of the sample CloudWatch alarm, renamed ``name``, in ``state``."""
+    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
+    data = json.loads(message)
+    data["AlarmName"] = name
+    data["AlarmArn"] = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
+    data["NewStateValue"] = state
+    return notification(json.dumps(data))
 
 
 def post_envelope(

@@ -15,10 +15,11 @@ from alertd.config import load_config
 from alertd.store import write_transaction
 from alertd.store.schema import migrate
 from helpers import ROOT, run_cli_in_process
-from inbound_fixtures import TOKEN, Db, sample_message, sns_config
+from inbound_fixtures import TOKEN, Db, sns_config
+from inbound_fixtures import alarm_notification as alarm
 from inprocess import InProcess, in_process
 from postgres import config_on_backend, connect
-from sns_signing import headers_for, notification
+from sns_signing import headers_for
 
 pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
@@ -64,15 +65,6 @@ def make_config(tmp_path: Path) -> tuple[Path, Path]:
 
 def sends(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def alarm(name: str, state: str = "ALARM") -> dict[str, Any]:
-    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
-    data = json.loads(message)
-    data["AlarmName"] = name
-    data["AlarmArn"] = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
-    data["NewStateValue"] = state
-    return notification(json.dumps(data))
 
 
 async def deliver(app: InProcess, envelope: dict[str, Any]) -> dict[str, Any]:

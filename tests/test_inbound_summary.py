@@ -12,17 +12,10 @@ from typing import Any
 import pytest
 
 from alertd.log import LogfmtFormatter
-from inbound_fixtures import TOKEN, sample_message, sns_config
+from inbound_fixtures import TOKEN, sns_config
+from inbound_fixtures import alarm_notification as alarm
 from inprocess import InProcess, in_process
-from sns_signing import headers_for, notification
-
-
-def alarm(name: str, state: str = "ALARM") -> dict[str, Any]:
-    data = json.loads(sample_message("sns-cloudwatch-alarm-ALARM.json")[0])
-    data["AlarmName"] = name
-    data["AlarmArn"] = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
-    data["NewStateValue"] = state
-    return notification(json.dumps(data))
+from sns_signing import headers_for
 
 
 async def deliver(app: InProcess, envelope: dict[str, Any], status: int = 200) -> None:
