@@ -18,9 +18,10 @@ from alertd.config import ConfigError, build_config, load_config
 from alertd.workflows import in_window
 from channel_fixtures import HttpPeer, Reply
 from helpers import ROOT
-from inbound_fixtures import TOKEN, Db, sample_message, sns_config
+from inbound_fixtures import TOKEN, Db, sns_config
+from inbound_fixtures import alarm_notification as alarm
 from inprocess import InProcess, in_process
-from sns_signing import headers_for, notification
+from sns_signing import headers_for
 
 pytestmark = pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL (tests/postgres.py)
 
@@ -57,15 +58,6 @@ def make_config(tmp_path: Path, workflows: str, server: str = "", people: str = 
 
 def sends(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def alarm(name: str, state: str = "ALARM") -> dict[str, Any]:
-    message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
-    data = json.loads(message)
-    data["AlarmName"] = name
-    data["AlarmArn"] = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
-    data["NewStateValue"] = state
-    return notification(json.dumps(data))
 
 
 async def deliver(app: InProcess, envelope: dict[str, Any]) -> dict[str, Any]:
@@ -247,6 +239,13 @@ body = '{{"text": "{{{{ alert.title }}}}", "id": {{{{ alert.id }}}}, "tags": {{{
             await app.wait_until(lambda: len(peer.requests) >= 1, what="first POST")
             await app.advance(2)
             await app.wait_until(lambda: len(peer.requests) >= 2, what="the retry")
+            # The peer has the request before the daemon has its answer: wait for the row to say so
+            # (a stop before that leaves the send in doubt, 'sending', as designed).
+            outbox = Db(tmp_path / "alertd.db")
+            await app.wait_until(
+                lambda: outbox.rows("SELECT status FROM outbox WHERE kind = 'webhook'")[0]["status"] != "sending",
+                what="the retry's answer recorded",
+            )
         request = peer.requests[-1]
         assert request.path == "/hooks/chat"
         timestamp = request.headers["x-alertd-timestamp"]
