@@ -211,8 +211,13 @@ def record_message(
         source_message_id=message.source_message_id,
         simulated=simulated,
     )
+    looked_up: tuple[alerts.OpenAlert | None, int | None] | None = None
     if message.source_message_id is not None:
-        first = ledger.first_delivery(db, name, message.source_message_id)
+        source_id = None if evaluation is None or message.outcome is not None else evaluation.source_id
+        if source_id is None:
+            first = ledger.first_delivery(db, name, message.source_message_id)
+        else:  # the redelivery check and the dedup lookup in one statement
+            first, looked_up = alerts.lookup_delivered(db, name, source_id, message.source_message_id)
         if first is not None:
             entry.outcome, entry.alert_id = DUPLICATE_DELIVERY, first[1]
             entry.reason = f"message id first delivered as inbound #{first[0]}"
@@ -228,7 +233,7 @@ def record_message(
 
     assert evaluation is not None, "a message for the mapper comes with its evaluation"
     config = None if runtime is None else runtime.config
-    recorded = apply_evaluation(db, config, integration, entry, evaluation, now, placement)
+    recorded = apply_evaluation(db, config, integration, entry, evaluation, now, placement, looked_up=looked_up)
     if recorded is not None:
         _record_handshake(db, name, message, recorded.inbound_id, now)
     return recorded
@@ -242,12 +247,17 @@ def apply_evaluation(
     evaluation: Evaluation,
     now: float,
     placement: Placement | None = None,
+    *,
+    looked_up: tuple[alerts.OpenAlert | None, int | None] | None = None,
 ) -> Recorded | None:
     """Settle an evaluation against the alert state now, count it against the rule's threshold,
     log ``entry`` with the outcome and apply the decision at time ``now`` (inbound messages, and
-    replays of them: replay.py). None (nothing written) when the evaluation lacks the details."""
+    replays of them: replay.py). None (nothing written) when the evaluation lacks the details.
+    ``looked_up``: ``alerts.lookup``'s answer for the evaluation's source id, read in this job."""
     name = integration.name
-    existing, previous = (None, None) if evaluation.source_id is None else alerts.lookup(db, name, evaluation.source_id)
+    if looked_up is None:
+        looked_up = (None, None) if evaluation.source_id is None else alerts.lookup(db, name, evaluation.source_id)
+    existing, previous = looked_up
     decision = settle(evaluation, existing)
     if decision is None:
         return None

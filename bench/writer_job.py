@@ -1,0 +1,152 @@
+"""bench/writer_job: what one inbound message's write job costs the writer thread.
+
+    .venv/bin/python bench/writer_job.py [--messages 2000] [--concurrency 32] [--runs 2]
+
+The daemon runs in-process (tests/inprocess.py, as bench/ingest_handler.py) and takes the ingest
+mix of bench/ingest.py. Each write job (``receive.record_message``) is timed with
+``time.thread_time`` and its statements counted (calls of the writer connection's ``execute``
+and ``executemany``), grouped by the outcome it recorded. Printed per run: per outcome the jobs,
+statements per job and writer CPU per job; then all jobs together, the writer thread's whole CPU
+per message (batches, BEGIN/COMMIT included) and the statements per COMMIT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import logging
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import ingest  # noqa: E402
+
+import sns_signing  # noqa: E402
+from alertd import receive  # noqa: E402
+from alertd.log import setup_logging  # noqa: E402
+from inbound_fixtures import TOKEN, sns_config  # noqa: E402
+from inprocess import in_process  # noqa: E402
+
+WARM = 200
+
+
+class Counted:
+    """The writer's Database with its statements counted (a thin proxy: the job sees the same API)."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self.statements = 0
+
+    def execute(self, sql: str, parameters: Any = None) -> Any:
+        self.statements += 1
+        return self._db.execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        self.statements += 1
+        return self._db.executemany(sql, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+async def one_run(messages: int, concurrency: int, seed: int) -> dict[str, Any]:
+    config = sns_config(Path(tempfile.mkdtemp(prefix="alertd-bench-writer-")))
+    bodies = []
+    for message, message_id in ingest.make_traffic(messages + WARM, seed=seed):
+        envelope = sns_signing.notification(message, message_id=message_id)
+        bodies.append((json.dumps(envelope).encode(), sns_signing.headers_for(envelope)))
+    setup_logging("info")
+    handler = logging.getLogger().handlers[0]
+    handler.stream = open("/dev/null", "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0, 0.0])  # jobs, statements, cpu
+    measuring = False
+    original = receive.record_message
+
+    def record_message(db: Any, *args: Any, **kw: Any) -> Any:
+        if not measuring:
+            return original(db, *args, **kw)
+        counted = Counted(db)
+        started = time.thread_time()
+        result = original(counted, *args, **kw)
+        cpu = time.thread_time() - started
+        outcome = "None (evaluate again)" if result is None else result.outcome
+        row = stats[outcome]
+        row[0] += 1
+        row[1] += counted.statements
+        row[2] += cpu
+        return result
+
+    receive.record_message = record_message
+    try:
+        async with in_process(config) as app:
+            writer = app.runtime.store.writer
+            thread = writer._thread
+            assert thread is not None and isinstance(thread, threading.Thread) and thread.ident is not None
+            clock = time.pthread_getcpuclockid(thread.ident)
+
+            async def post_all(items: list) -> None:
+                it = iter(items)
+
+                async def worker() -> None:
+                    for body, headers in it:
+                        response = await app.post(f"/in/{TOKEN}", content=body, headers=headers)
+                        assert response.status_code == 200, response.text
+
+                async with trio.open_nursery() as nursery:
+                    for _ in range(concurrency):
+                        nursery.start_soon(worker)
+
+            await post_all(bodies[:WARM])
+            measuring = True
+            commits0, writer0, wall0 = writer.commits, time.clock_gettime(clock), time.perf_counter()
+            await post_all(bodies[WARM:])
+            commits1, writer1, wall1 = writer.commits, time.clock_gettime(clock), time.perf_counter()
+            measuring = False
+    finally:
+        receive.record_message = original
+    return {
+        "stats": dict(stats),
+        "writer_us": 1e6 * (writer1 - writer0) / messages,
+        "commits": commits1 - commits0,
+        "msgs_per_s": messages / (wall1 - wall0),
+    }
+
+
+def _line(outcome: str, jobs: int, statements: int, cpu: float) -> str:
+    per_job = f"{statements / jobs:5.2f} statements/job  {1e6 * cpu / jobs:5.0f} us CPU/job"
+    return f"  {outcome:<24} {jobs:>5} jobs  {per_job}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args()
+    for run in range(args.runs):
+        r = trio.run(one_run, args.messages, args.concurrency, int(time.time()) + run)
+        print(f"run {run + 1} c={args.concurrency}: {r['msgs_per_s']:.0f} msg/s")
+        jobs = statements = 0
+        cpu = 0.0
+        for outcome, (n, s, c) in sorted(r["stats"].items()):
+            jobs, statements, cpu = jobs + n, statements + s, cpu + c
+            print(_line(outcome, n, s, c))
+        print(_line("all", jobs, statements, cpu))
+        print(
+            f"  writer thread {r['writer_us']:.0f} us CPU/msg (batches, BEGIN/COMMIT included); "
+            f"{jobs / max(1, r['commits']):.1f} jobs/commit"
+        )
+
+
+if __name__ == "__main__":
+    main()
