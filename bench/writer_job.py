@@ -7,7 +7,9 @@ mix of bench/ingest.py. Each write job (``receive.record_message``) is timed wit
 ``time.thread_time`` and its statements counted (calls of the writer connection's ``execute``
 and ``executemany``), grouped by the outcome it recorded. Printed per run: per outcome the jobs,
 statements per job and writer CPU per job; then all jobs together, the writer thread's whole CPU
-per message (batches, BEGIN/COMMIT included) and the statements per COMMIT.
+per message (batches, BEGIN/COMMIT included) and the jobs per COMMIT. Then the same jobs
+(their arguments kept) are replayed on one thread into a fresh database, in their order, 8 per
+transaction: the CPU per job without the other threads (a steadier figure on a shared machine).
 """
 
 from __future__ import annotations
@@ -71,10 +73,12 @@ async def one_run(messages: int, concurrency: int, seed: int) -> dict[str, Any]:
     stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0, 0.0])  # jobs, statements, cpu
     measuring = False
     original = receive.record_message
+    jobs: list[tuple[tuple, dict]] = []
 
     def record_message(db: Any, *args: Any, **kw: Any) -> Any:
         if not measuring:
             return original(db, *args, **kw)
+        jobs.append((args, kw))
         counted = Counted(db)
         started = time.thread_time()
         result = original(counted, *args, **kw)
@@ -115,11 +119,32 @@ async def one_run(messages: int, concurrency: int, seed: int) -> dict[str, Any]:
     finally:
         receive.record_message = original
     return {
+        "replayed_us": replay(jobs, original),
         "stats": dict(stats),
         "writer_us": 1e6 * (writer1 - writer0) / messages,
         "commits": commits1 - commits0,
         "msgs_per_s": messages / (wall1 - wall0),
     }
+
+
+def replay(jobs: list[tuple[tuple, dict]], record_message: Any, per_commit: int = 8) -> dict[str, float]:
+    """Run the jobs again on this thread into a fresh database: CPU per job, and per job of the COMMITs."""
+    from alertd.store import Store
+
+    store = Store(Path(tempfile.mkdtemp(prefix="alertd-bench-replay-")) / "alertd.db")
+    store.open()
+    backend = store.writer._backend
+    job_cpu = commit_cpu = 0.0
+    for i in range(0, len(jobs), per_commit):
+        backend.begin()
+        started = time.thread_time()
+        for args, kw in jobs[i : i + per_commit]:
+            record_message(backend.db, *args, **kw)
+        committing = time.thread_time()
+        backend.commit()
+        job_cpu, commit_cpu = job_cpu + committing - started, commit_cpu + time.thread_time() - committing
+    backend.close()
+    return {"job_us": 1e6 * job_cpu / len(jobs), "commit_us": 1e6 * commit_cpu / len(jobs)}
 
 
 def _line(outcome: str, jobs: int, statements: int, cpu: float) -> str:
@@ -145,6 +170,11 @@ def main() -> None:
         print(
             f"  writer thread {r['writer_us']:.0f} us CPU/msg (batches, BEGIN/COMMIT included); "
             f"{jobs / max(1, r['commits']):.1f} jobs/commit"
+        )
+        replayed = r["replayed_us"]
+        print(
+            f"  replayed on one thread: {replayed['job_us']:.0f} us CPU/job, "
+            f"COMMIT {replayed['commit_us']:.0f} us CPU/job (8 jobs per COMMIT)"
         )
 
 

@@ -164,10 +164,6 @@ def _space_used_share(db: Database) -> float:
     return space_used_share(db)
 
 
-def set_alert(db: Database, inbound_id: int, alert_id: int) -> None:
-    db.execute("UPDATE inbound_log SET alert_id = ? WHERE id = ?", [alert_id, inbound_id])
-
-
 def first_delivery(db: Database, integration: str, source_message_id: str) -> tuple[int, int | None] | None:
     """(inbound id, alert id) of the accepted delivery of this message id, if any."""
     row = db.execute(

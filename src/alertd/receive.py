@@ -291,8 +291,8 @@ def apply_evaluation(
     alert_id = apply.apply_decision(
         db, config, integration, decision, inbound_id, now, route=route, window=window, previous=previous
     )
-    if decision.action == "open" and alert_id is not None:
-        ledger.set_alert(db, inbound_id, alert_id)
+    # An opening message's inbound-log row gets the new alert's id from the alert row's insert
+    # (trigger inbound_log_opened_alert: it names this row as first_inbound_id).
     # Only a match of the open rule keeps the alert alive (not an ack rule's repeat).
     if ruleset.quiet_seconds is not None and evaluation.matched == "open" and alert_id is not None:
         quiet.arm(db, alert_id, name, ruleset.quiet_seconds, now)

@@ -548,6 +548,27 @@ def _cluster_claims_and_locks(db: Database) -> None:
     db.execute(f"CREATE TABLE locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until {real} NOT NULL)")
 
 
+def _inbound_log_opened_alert(db: Database) -> None:
+    # The inbound-log row of a message that opened an alert gets the alert's id as the alert row
+    # is inserted (it names that row as first_inbound_id): a statement fewer per opening message
+    # than an UPDATE from the write job (issue 15; the row is inserted first, so its id is known).
+    if getattr(db, "dialect", "sqlite") == "postgresql":
+        db.execute(
+            "CREATE FUNCTION inbound_log_opened_alert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "UPDATE inbound_log SET alert_id = NEW.id WHERE id = NEW.first_inbound_id; RETURN NULL; END $$"
+        )
+        db.execute(
+            "CREATE TRIGGER inbound_log_opened_alert AFTER INSERT ON alerts FOR EACH ROW "
+            "WHEN (NEW.first_inbound_id IS NOT NULL) EXECUTE FUNCTION inbound_log_opened_alert()"
+        )
+        return
+    db.execute(
+        "CREATE TRIGGER inbound_log_opened_alert AFTER INSERT ON alerts "
+        "WHEN NEW.first_inbound_id IS NOT NULL BEGIN "
+        "UPDATE inbound_log SET alert_id = NEW.id WHERE id = NEW.first_inbound_id; END"
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -570,6 +591,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("schedule events: notices without an alert, schedule timers", _schedule_events),
     ("cluster: running instances", _cluster_instances),
     ("cluster: claims of outbox rows, locks", _cluster_claims_and_locks),
+    ("inbound log: an opening message's row gets its alert's id (trigger)", _inbound_log_opened_alert),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
