@@ -1,6 +1,6 @@
 """bench/writer_job: what one inbound message's write job costs the writer thread.
 
-    .venv/bin/python bench/writer_job.py [--messages 2000] [--concurrency 32] [--runs 2]
+    .venv/bin/python bench/writer_job.py [--messages 2000] [--concurrency 32] [--runs 2] [--quick]
 
 The daemon runs in-process (tests/inprocess.py, as bench/ingest_handler.py) and takes the ingest
 mix of bench/ingest.py. Each write job (``receive.record_message``) is timed with
@@ -157,7 +157,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="500 messages, one run")
     args = parser.parse_args()
+    if args.quick:
+        args.messages, args.runs = 500, 1
+    runs = []
     for run in range(args.runs):
         r = trio.run(one_run, args.messages, args.concurrency, int(time.time()) + run)
         print(f"run {run + 1} c={args.concurrency}: {r['msgs_per_s']:.0f} msg/s")
@@ -176,6 +180,18 @@ def main() -> None:
             f"  replayed on one thread: {replayed['job_us']:.0f} us CPU/job, "
             f"COMMIT {replayed['commit_us']:.0f} us CPU/job (8 jobs per COMMIT)"
         )
+        runs.append(
+            {
+                "msgs_per_s": r["msgs_per_s"],
+                "statements_per_job": statements / jobs,
+                "cpu_us_per_job": 1e6 * cpu / jobs,
+                "writer_us_per_msg": r["writer_us"],
+                "replayed_job_us": replayed["job_us"],
+                "replayed_commit_us_per_job": replayed["commit_us"],
+                "by_outcome": {o: {"jobs": n, "statements_per_job": s / n} for o, (n, s, _c) in r["stats"].items()},
+            }
+        )
+    print("SUMMARY " + json.dumps({"bench": "writer_job", "concurrency": args.concurrency, "runs": runs}))
 
 
 if __name__ == "__main__":
