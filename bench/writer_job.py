@@ -9,7 +9,8 @@ and ``executemany``), grouped by the outcome it recorded. Printed per run: per o
 statements per job and writer CPU per job; then all jobs together, the writer thread's whole CPU
 per message (batches, BEGIN/COMMIT included) and the jobs per COMMIT. Then the same jobs
 (their arguments kept) are replayed on one thread into a fresh database, in their order, 8 per
-transaction: the CPU per job without the other threads (a steadier figure on a shared machine).
+transaction, ``--replays`` times (the least printed): the CPU per job without the other threads (a steadier
+figure on a shared machine).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Counted:
         return getattr(self._db, name)
 
 
-async def one_run(messages: int, concurrency: int, seed: int) -> dict[str, Any]:
+async def one_run(messages: int, concurrency: int, seed: int, replays: int = 3) -> dict[str, Any]:
     config = sns_config(Path(tempfile.mkdtemp(prefix="alertd-bench-writer-")))
     bodies = []
     for message, message_id in ingest.make_traffic(messages + WARM, seed=seed):
@@ -119,7 +120,7 @@ async def one_run(messages: int, concurrency: int, seed: int) -> dict[str, Any]:
     finally:
         receive.record_message = original
     return {
-        "replayed_us": replay(jobs, original),
+        "replayed_us": replay(jobs, original, replays),
         "stats": dict(stats),
         "writer_us": 1e6 * (writer1 - writer0) / messages,
         "commits": commits1 - commits0,
@@ -127,7 +128,13 @@ async def one_run(messages: int, concurrency: int, seed: int) -> dict[str, Any]:
     }
 
 
-def replay(jobs: list[tuple[tuple, dict]], record_message: Any, per_commit: int = 8) -> dict[str, float]:
+def replay(jobs: list[tuple[tuple, dict]], record_message: Any, repeats: int = 3) -> dict[str, float]:
+    """The least of ``repeats`` replays (other tenants of the machine only ever add time)."""
+    results = [replay_once(jobs, record_message) for _ in range(repeats)]
+    return {key: min(r[key] for r in results) for key in results[0]}
+
+
+def replay_once(jobs: list[tuple[tuple, dict]], record_message: Any, per_commit: int = 8) -> dict[str, float]:
     """Run the jobs again on this thread into a fresh database: CPU per job, and per job of the COMMITs."""
     from alertd.store import Store
 
@@ -157,13 +164,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--replays", type=int, default=3, help="replays of the jobs on one thread (the least counts)")
     parser.add_argument("--quick", action="store_true", help="500 messages, one run")
     args = parser.parse_args()
     if args.quick:
         args.messages, args.runs = 500, 1
     runs = []
     for run in range(args.runs):
-        r = trio.run(one_run, args.messages, args.concurrency, int(time.time()) + run)
+        r = trio.run(one_run, args.messages, args.concurrency, int(time.time()) + run, args.replays)
         print(f"run {run + 1} c={args.concurrency}: {r['msgs_per_s']:.0f} msg/s")
         jobs = statements = 0
         cpu = 0.0
@@ -178,7 +186,7 @@ def main() -> None:
         replayed = r["replayed_us"]
         print(
             f"  replayed on one thread: {replayed['job_us']:.0f} us CPU/job, "
-            f"COMMIT {replayed['commit_us']:.0f} us CPU/job (8 jobs per COMMIT)"
+            f"COMMIT {replayed['commit_us']:.0f} us CPU/job (8 jobs per COMMIT; least of {args.replays})"
         )
         runs.append(
             {
