@@ -306,8 +306,10 @@ def _environment() -> Any:
 def _compile_template(text: str, loc: tuple[Any, ...]) -> Any:
     from jinja2 import TemplateSyntaxError
 
+    from alertd.rule_templates import RuleTemplate
+
     try:
-        return _environment().from_string(text)
+        return RuleTemplate(text, _environment().from_string(text))
     except TemplateSyntaxError as exc:
         raise RulesetError(loc, f"expected a template; {exc.message} (line {exc.lineno})") from None
 
@@ -341,11 +343,9 @@ def _value_or_template(text: str, loc: tuple[Any, ...]) -> Callable[[Document, d
     """A field path, or a template when it holds {{ or {% (source_id, threshold.group_by)."""
     if _is_template(text):
         template = _compile_template(text, loc)
-        from alertd import sandbox
 
         def rendered(doc: Document, tvars: dict[str, Any]) -> str | None:
-            out = sandbox.render(template, tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS)
-            return out.strip() or None
+            return template.render(tvars).strip() or None
 
         return rendered
 
@@ -408,12 +408,8 @@ class _Renderer:
         self.problems: list[str] = []
 
     def __call__(self, name: str, template: Any) -> str:
-        from alertd import sandbox  # loaded with the first template compiled
-
         try:
-            return sandbox.render(
-                template, self.tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS
-            ).strip()
+            return template.render(self.tvars).strip()
         except Exception as exc:
             self.problems.append(f"{name} template failed: {type(exc).__name__}: {exc}"[:300])
             return ""

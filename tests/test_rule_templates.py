@@ -1,0 +1,78 @@
+"""Rule templates rendered without Jinja (alertd.rule_templates) give what the sandbox gives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from alertd import sandbox
+from alertd.mapping import RulesetConfig, RulesetError, _compile_template, compile_ruleset
+from alertd.rule_templates import RuleTemplate
+
+DATA: dict[str, Any] = {
+    "Message": {
+        "AlarmName": "cpu <high> & {x}",
+        "Count": 3,
+        "Ratio": 1.5,
+        "Whole": 2.0,
+        "On": True,
+        "Nothing": None,
+        "List": [1, "a", {"b": 2}],
+        "Trigger": {"MetricName": "CPUUtilization", "Dimensions": [{"name": "i"}]},
+        "items": "a key named like a dict method",
+        "": "empty key",
+    },
+    "Text": "not json {",
+    "TopicArn": "arn:aws:sns:us-east-1:1:t",
+    "raw": {"Message": "{}"},
+    "field": lambda path: path,
+}
+
+TEMPLATES = [
+    "critical",
+    "",
+    "   spaced   ",
+    "{{ Message.AlarmName }}: {{Message.Count}} {{ Message.Ratio }} {{ Message.Whole }}",
+    "{{ Message.On }}/{{ Message.Nothing }}/{{ Message.List }}/{{ Message.Trigger }}",
+    "{{ Message.Trigger.MetricName }} {{ Message.Trigger.Missing.Deeper }} {{ Nope }} {{ Nope.x }}",
+    "{{ Message.items }}|{{ Message.keys }}|{{ Message.__class__ }}",  # dict attributes: Jinja's answer
+    "{{ Text.AlarmName }}|{{ Text.upper }}|{{ Message.AlarmName.x }}",  # not a dict on the way
+    "{{ TopicArn }} }} {",
+    "{{ true }} {{ none }} {{ range }}",
+    "{{ field }}",
+    "a {# comment #} b {{ TopicArn }}",
+    "{{- TopicArn -}} x",
+    "{{ TopicArn }}\n",
+    "line\r\n{{ TopicArn }}",
+    "{{ Message.AlarmName | upper }} {{ Message['AlarmName'] }}",
+]
+
+
+@pytest.mark.parametrize("text", TEMPLATES)
+def test_direct_rendering_matches_the_sandbox(text: str) -> None:
+    template = _compile_template(text, ("title",))
+    assert isinstance(template, RuleTemplate)
+    expected = sandbox.render(template.jinja, DATA, seconds=1.0, max_chars=sandbox.RULE_MAX_CHARS)
+    assert template.render(DATA) == expected
+
+
+def test_plain_text_and_lookups_skip_jinja() -> None:
+    assert _compile_template("critical", ()).direct
+    assert _compile_template("{{ Message.AlarmName }}: {{ Message.NewStateReason }}", ()).direct
+    for text in ("{{ x | upper }}", "{% if x %}y{% endif %}", "{{ true }}", "{{ m.items }}", "a\n"):
+        assert not _compile_template(text, ()).direct, text
+
+
+def test_a_direct_template_over_the_output_budget_fails_like_the_sandbox() -> None:
+    template = _compile_template("{{ a }}{{ a }}", ("title",))
+    assert template.direct
+    with pytest.raises(sandbox.BudgetExceeded, match="output longer than 65536 characters"):
+        template.render({"a": "x" * 40000})
+
+
+def test_a_template_syntax_error_still_names_the_key() -> None:
+    with pytest.raises(RulesetError) as info:
+        spec = {"source_id": "id", "open_when": {"field": "id", "exists": True}, "title": "{{ x"}
+        compile_ruleset(RulesetConfig.model_validate(spec))
+    assert info.value.loc == ("title",)
