@@ -46,21 +46,43 @@ TEMPLATES = [
     "{{ TopicArn }}\n",
     "line\r\n{{ TopicArn }}",
     "{{ Message.AlarmName | upper }} {{ Message['AlarmName'] }}",
+    "{{ Message.AlarmName | urlencode }}|{{ Message.AlarmName|lower|trim }}|{{ TopicArn | upper }}",
+    "{{ Message.Count | urlencode }}|{{ Message.List | upper }}|{{ Nope | urlencode }}|{{ Message.No | lower }}",
+    "https://x/?region={{ TopicArn.split(':')[3] }}&a={{ TopicArn.split(\":\")[-1] | urlencode }}",
+    "{{ TopicArn.split(':')[9] }}|{{ Nope.split(':')[0] }}|{{ Message.Nothing.split(':')[0] }}",
+    "{{ Message.Count.split(':')[0] }}",  # an error, from Jinja
+    "{{ TopicArn.split('')[0] }}",  # an error, from Jinja
+    "{{ TopicArn.split(':')[1] | title }}|{{ TopicArn.split(':', 1)[0] }}|{{ TopicArn.split(':') }}",
+    "{{ Message.split }}|{{ Message.AlarmName | urlencode(1) }}",
 ]
+
+
+def _outcome(render: Any) -> tuple[str, str]:
+    try:
+        return "ok", render()
+    except Exception as exc:
+        return type(exc).__name__, str(exc)
 
 
 @pytest.mark.parametrize("text", TEMPLATES)
 def test_direct_rendering_matches_the_sandbox(text: str) -> None:
     template = _compile_template(text, ("title",))
     assert isinstance(template, RuleTemplate)
-    expected = sandbox.render(template.jinja, DATA, seconds=1.0, max_chars=sandbox.RULE_MAX_CHARS)
-    assert template.render(DATA) == expected
+    expected = _outcome(lambda: sandbox.render(template.jinja, DATA, seconds=1.0, max_chars=sandbox.RULE_MAX_CHARS))
+    assert _outcome(lambda: template.render(DATA)) == expected
 
 
 def test_plain_text_and_lookups_skip_jinja() -> None:
     assert _compile_template("critical", ()).direct
     assert _compile_template("{{ Message.AlarmName }}: {{ Message.NewStateReason }}", ()).direct
-    for text in ("{{ x | upper }}", "{% if x %}y{% endif %}", "{{ true }}", "{{ m.items }}", "a\n"):
+    from alertd_aws_sns.rulesets import CLOUDWATCH_ALARM
+
+    ruleset = compile_ruleset(RulesetConfig.model_validate(CLOUDWATCH_ALARM))
+    every = [*ruleset.templates.values(), *ruleset.tag_templates, *ruleset.field_templates.values()]
+    assert all(t.direct for t in every), [t.source for t in every if not t.direct]
+    assert _compile_template("{{ Message.AlarmArn.split(':')[3] }}/{{ Message.AlarmName | urlencode }}", ()).direct
+    needs_jinja = ("{{ x | title }}", "{{ x.split(':') }}", "{{ x.split(':', 1)[0] }}", "{% if x %}y{% endif %}")
+    for text in (*needs_jinja, "{{ true }}", "{{ m.items }}", "a\n"):
         assert not _compile_template(text, ()).direct, text
 
 

@@ -327,6 +327,10 @@ class CompiledRuleset:
     field_templates: dict[str, Any]
     threshold: Threshold | None = None
     quiet_seconds: float | None = None
+    # Every detail template renders without Jinja (alertd.rule_templates): rendering them costs
+    # less than the read that tells whether an alert is already open, so ``evaluate`` renders
+    # on every open-rule match instead of reading first.
+    cheap_details: bool = False
 
 
 @dataclass(frozen=True)
@@ -380,6 +384,8 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
             templates[name] = _compile_template(text, (name,))
     if not any((config.open_when, config.close_when, config.ack_when)):
         raise RulesetError((), "a ruleset needs at least one of open_when, close_when, ack_when")
+    tag_templates = [_compile_template(t, ("tags", i)) for i, t in enumerate(config.tags)]
+    field_templates = {k: _compile_template(v, ("fields", k)) for k, v in config.fields.items()}
     return CompiledRuleset(
         config=config,
         source_id=source_id,
@@ -388,8 +394,9 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
         close_when=cond("close_when"),
         ack_when=cond("ack_when"),
         templates=templates,
-        tag_templates=[_compile_template(t, ("tags", i)) for i, t in enumerate(config.tags)],
-        field_templates={k: _compile_template(v, ("fields", k)) for k, v in config.fields.items()},
+        tag_templates=tag_templates,
+        field_templates=field_templates,
+        cheap_details=all(t.direct for t in (*templates.values(), *tag_templates, *field_templates.values())),
         threshold=threshold,
         quiet_seconds=None
         if config.close_after_quiet is None
@@ -449,7 +456,9 @@ class Evaluation:
     ``decision`` is set when the alert state cannot change the outcome (filtered, unmapped);
     otherwise ``matched`` is the rule that matched and ``source_id`` the alert it is about.
     ``details`` (title, fields ...) is None when they were not rendered; ``seen`` is the
-    alert state the evaluation looked at (only for the open rule's match, or with ``always``)."""
+    alert state the evaluation looked at (only when ``looked``: for the open rule's match
+    of a ruleset without ``cheap_details``, or with ``always``). ``detail_problems``: why a
+    detail came out empty, reported only when the details are used (an alert opens)."""
 
     decision: Decision | None = None
     matched: Action | None = None
@@ -459,6 +468,8 @@ class Evaluation:
     seen: OpenAlert | None = None
     show_details: bool = False
     group: str | None = None  # the threshold's group, when the open rule matched a ruleset with one
+    looked: bool = False
+    detail_problems: tuple[str, ...] = ()
 
 
 def evaluate(
@@ -517,8 +528,13 @@ def evaluate(
                     render.problems.append(f"threshold.group_by template failed: {type(exc).__name__}: {exc}"[:300])
                     group = ""
     # The alert state matters here only to decide whether to render (the writer settles against its
-    # own read): no lookup for a close or ack rule's match (a read on a reader connection each).
-    seen = None if find_open is None or (matched != "open" and details != "always") else find_open(source_id)
+    # own read): no lookup for a close or ack rule's match (a read on a reader connection each), nor
+    # when rendering costs less than the read (after every commit a reader refills its page cache).
+    if details == "opening" and matched == "open" and ruleset.cheap_details:
+        details = "open_rule"
+    looked = find_open is not None and (details == "always" or (matched == "open" and details == "opening"))
+    seen = find_open(source_id) if looked else None  # type: ignore[misc]
+    problems = tuple(render.problems)
     if details == "always" or (matched == "open" and (details == "open_rule" or seen is None)):
         rendered: dict[str, Any] | None = _render_details(ruleset, render, source_id)
     else:
@@ -527,10 +543,12 @@ def evaluate(
         matched=matched,
         source_id=source_id,
         details=rendered,
-        problems=tuple(render.problems),
+        problems=problems,
         seen=seen,
         show_details=details == "always",
         group=group,
+        looked=looked,
+        detail_problems=tuple(render.problems[len(problems) :]),
     )
 
 
@@ -543,8 +561,9 @@ def settle(evaluation: Evaluation, existing: OpenAlert | None) -> Decision | Non
     opens = matched == "open" and existing is None
     if opens and evaluation.details is None:
         return None
-    details = evaluation.details if (opens or evaluation.show_details) and evaluation.details else {}
-    problems = list(evaluation.problems)
+    shown = opens or evaluation.show_details
+    details = evaluation.details if shown and evaluation.details else {}
+    problems = [*evaluation.problems, *(evaluation.detail_problems if shown else ())]
     notes = "; ".join(problems)
 
     if matched == "open":
@@ -608,7 +627,7 @@ def decide(
     else uses them), or always with ``render_all`` (dry runs show them)."""
     evaluation = evaluate(data, ruleset, find_open, "always" if render_all else "opening")
     existing = evaluation.seen
-    if evaluation.decision is None and evaluation.matched != "open" and not render_all:
+    if evaluation.decision is None and not evaluation.looked:
         assert evaluation.source_id is not None
         existing = find_open(evaluation.source_id)  # evaluate did not look (see there)
     decision = settle(evaluation, existing)
