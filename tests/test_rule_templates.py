@@ -17,6 +17,7 @@ DATA: dict[str, Any] = {
         "Ratio": 1.5,
         "Whole": 2.0,
         "On": True,
+        "Zero": 0,
         "Nothing": None,
         "List": [1, "a", {"b": 2}],
         "Trigger": {"MetricName": "CPUUtilization", "Dimensions": [{"name": "i"}]},
@@ -54,6 +55,12 @@ TEMPLATES = [
     "{{ TopicArn.split('')[0] }}",  # an error, from Jinja
     "{{ TopicArn.split(':')[1] | title }}|{{ TopicArn.split(':', 1)[0] }}|{{ TopicArn.split(':') }}",
     "{{ Message.split }}|{{ Message.AlarmName | urlencode(1) }}",
+    "{{ Nope or Message.Count or 'x' }}|{{ Message.Nothing or Message.Whole }}|{{ Nope or Nope2 }}|{{ Nope or '' }}",
+    "{{ Message.On or 'x' }}|{{ 'lit' or Nope }}|{{ \"\" or Message.List }}|{{ Message.Zero or Text }}",
+    "{{ Nope or TopicArn.split(':')[2] | upper }}|{{ Message.AlarmName or Nope.split(':')[0] }}",
+    "{{ Nope or Nope.split(':')[0] }}",  # Jinja's answer (an undefined split)
+    "{{ Message.Count|upper or 'x' }}|{{ 'a}}' }}x",
+    "{{ TopicArn or\n Text }}|{{ Text and TopicArn }}|{{ TopicArn if Text }}|{{ 'a' ~ Text }}",
 ]
 
 
@@ -80,6 +87,9 @@ def test_plain_text_and_lookups_skip_jinja() -> None:
     ruleset = compile_ruleset(RulesetConfig.model_validate(CLOUDWATCH_ALARM))
     every = [*ruleset.templates.values(), *ruleset.tag_templates, *ruleset.field_templates.values()]
     assert all(t.direct for t in every), [t.source for t in every if not t.direct]
+    from alertd_inbound_webhook.rulesets import GENERIC
+
+    assert compile_ruleset(RulesetConfig.model_validate(GENERIC)).cheap_details
     assert _compile_template("{{ Message.AlarmArn.split(':')[3] }}/{{ Message.AlarmName | urlencode }}", ()).direct
     needs_jinja = ("{{ x | title }}", "{{ x.split(':') }}", "{{ x.split(':', 1)[0] }}", "{% if x %}y{% endif %}")
     for text in (*needs_jinja, "{{ true }}", "{{ m.items }}", "a\n"):
@@ -98,3 +108,35 @@ def test_a_template_syntax_error_still_names_the_key() -> None:
         spec = {"source_id": "id", "open_when": {"field": "id", "exists": True}, "title": "{{ x"}
         compile_ruleset(RulesetConfig.model_validate(spec))
     assert info.value.loc == ("title",)
+
+
+def test_generated_templates_match_the_sandbox() -> None:
+    """Operands, splits, filters and ``or`` chains drawn at random (fixed seed) over odd data."""
+    import random
+
+    rng = random.Random(15)
+    names = ["Message", "Text", "TopicArn", "Nope", "raw"]
+    keys = ["AlarmName", "Count", "Ratio", "On", "Zero", "Nothing", "List", "Trigger", "MetricName", "items", "x"]
+    data = {**DATA, "Message": {**DATA["Message"], "Empty": "", "Arn": "a:b::d", "Zero": 0}}
+    keys += ["Empty", "Arn"]
+
+    def operand() -> str:
+        roll = rng.random()
+        if roll < 0.15:
+            return rng.choice(["'lit'", "''", '"q"'])
+        text = rng.choice(names) + "".join(f".{rng.choice(keys)}" for _ in range(rng.randrange(3)))
+        if rng.random() < 0.2:
+            text += f".split({rng.choice([repr(':'), repr('b'), repr('::')])})[{rng.randrange(-4, 5)}]"
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            text += f" | {rng.choice(['urlencode', 'lower', 'upper', 'trim'])}"
+        return text
+
+    direct = 0
+    for _ in range(600):
+        blocks = [" or ".join(operand() for _ in range(rng.randrange(1, 4))) for _ in range(rng.randrange(1, 3))]
+        text = "x " + " - ".join(f"{{{{ {b} }}}}" for b in blocks)
+        template = _compile_template(text, ("title",))
+        direct += template.direct
+        expected = _outcome(lambda t=template: sandbox.render(t.jinja, data, seconds=1.0, max_chars=65536))
+        assert _outcome(lambda t=template: t.render(data)) == expected, text
+    assert direct > 500

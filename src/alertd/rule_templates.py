@@ -2,14 +2,15 @@
 
 Most rule templates are plain text (``"critical"``) or text around field lookups
 (``"{{ Message.AlarmName }}: {{ Message.NewStateReason }}"``, at most with a
-``.split(':')[3]`` and filters such as ``| urlencode``). Rendering those through Jinja costs
+``.split(':')[3]``, filters such as ``| urlencode``, and ``or`` between lookups and
+string literals: ``{{ dedup_key or id or title }}``). Rendering those through Jinja costs
 a context, a generator and a sandbox check per attribute, for every alert opened (the default
 CloudWatch ruleset's 14 renders were half of a new alarm's CPU); here they are rendered by
 walking the message's dicts directly, with the same result as the sandbox (``str`` of the
-value, an unknown name or key renders as ``""``, as ChainableUndefined does). Anything else,
-or data the walk does not handle exactly like Jinja would (a non-dict on the way, a key that
-is a dict attribute, a split index out of range), renders through the sandbox
-(alertd.sandbox) with its time and size budgets. Each direct step is linear in the value's
+value, an unknown name or key renders as ``""`` and is false in ``or``, as
+ChainableUndefined is). Anything else, or data the walk does not handle exactly like Jinja
+would (a non-dict on the way, a key that is a dict attribute, a split index out of range),
+renders through the sandbox (alertd.sandbox) with its time and size budgets. Each direct step is linear in the value's
 size, with no loop: cheap and bounded whatever the message.
 """
 
@@ -24,13 +25,17 @@ from alertd import sandbox
 
 # Filters taken directly: one argument, output linear in the input (Jinja's own functions).
 _FILTERS = ("urlencode", "lower", "upper", "trim")
-# ``{{ name.key.key }}``, optionally ``.split('sep')[index]``, then ``| filter``s; anything else
-# in ``{{ }}`` goes to Jinja.
-_LOOKUP = re.compile(
-    r"\{\{\s*(?P<path>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)"
+_BLOCK = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+# One operand inside ``{{ }}``: a string literal, or ``name.key.key`` optionally followed by
+# ``.split('sep')[index]`` and ``| filter``s. Operands are joined by ``or``; anything else goes
+# to Jinja.
+_TERM = re.compile(
+    r"\s*(?:'(?P<sq_lit>[^'\\]*)'|\"(?P<dq_lit>[^\"\\]*)\""
+    r"|(?P<path>[A-Za-z_][A-Za-z0-9_]*(?:\.(?!split\()[A-Za-z_][A-Za-z0-9_]*)*)"
     r"(?:\.split\(\s*(?:'(?P<sq>[^'\\]+)'|\"(?P<dq>[^\"\\]+)\")\s*\)\[\s*(?P<index>-?\d{1,6})\s*\])?"
-    rf"(?P<filters>(?:\s*\|\s*(?:{'|'.join(_FILTERS)})\b)*)\s*\}}\}}"
+    rf"(?P<filters>(?:\s*\|\s*(?:{'|'.join(_FILTERS)})\b)*))\s*"
 )
+_OR = re.compile(r"or\b")
 # Jinja's words (constants and operators), and its globals: never a message variable here.
 _WORDS = frozenset(
     {"and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None"}
@@ -41,24 +46,54 @@ _DICT_ATTRS = frozenset(dir(dict))
 # Values rendered as Jinja would (``str``); anything else (a function in the variables) goes to Jinja.
 _PLAIN = (str, int, float, bool, type(None), list, dict)
 _GIVE_UP: Any = object()
+_UNDEFINED: Any = object()  # ChainableUndefined: false in ``or``, renders as ""
+
+
+def _term(match: re.Match[str]) -> tuple[Any, ...] | None:
+    literal = match["sq_lit"] if match["sq_lit"] is not None else match["dq_lit"]
+    if literal is not None:
+        return (literal,)
+    path = tuple(match["path"].split("."))
+    if path[0] in _WORDS or any(k in _DICT_ATTRS or k.startswith("_") for k in path[1:]):
+        return None
+    index = None if match["index"] is None else int(match["index"])
+    filters = tuple(FILTERS[f.strip()] for f in match["filters"].split("|")[1:])
+    return (path, match["sq"] or match["dq"], index, filters)
+
+
+def _expression(inner: str) -> tuple[tuple[Any, ...], ...] | None:
+    """The operands of ``a or b or 'c'`` (one for a single operand), or None."""
+    terms = []
+    at = 0
+    while True:
+        match = _TERM.match(inner, at)
+        if match is None:
+            return None
+        term = _term(match)
+        if term is None:
+            return None
+        terms.append(term)
+        at = match.end()
+        if at == len(inner):
+            return tuple(terms)
+        keyword = _OR.match(inner, at)
+        if keyword is None:
+            return None
+        at = keyword.end()
 
 
 def _parse(text: str) -> tuple[Any, ...] | None:
-    """Literal strings and (path, split separator, split index, filters), or None when the text
-    needs Jinja."""
+    """Literal strings and ``or`` chains of operands, or None when the text needs Jinja."""
     if "\r" in text or text.endswith("\n"):  # Jinja normalises newlines and drops a trailing one
         return None
     parts: list[Any] = []
     at = 0
-    for match in _LOOKUP.finditer(text):
+    for match in _BLOCK.finditer(text):
         parts.append(text[at : match.start()])
-        path = tuple(match["path"].split("."))
-        if path[0] in _WORDS or any(k in _DICT_ATTRS or k.startswith("_") for k in path[1:]):
+        terms = _expression(match[1])
+        if terms is None:
             return None
-        sep = match["sq"] or match["dq"]
-        index = None if match["index"] is None else int(match["index"])
-        filters = tuple(FILTERS[f.strip()] for f in match["filters"].split("|")[1:])
-        parts.append((path, sep, index, filters))
+        parts.append(terms)
         at = match.end()
     parts.append(text[at:])
     literals = [p for p in parts if isinstance(p, str)]
@@ -67,17 +102,20 @@ def _parse(text: str) -> tuple[Any, ...] | None:
     return tuple(p for p in parts if p != "")
 
 
-def _lookup(variables: dict[str, Any], expression: tuple[Any, ...]) -> Any:
-    path, sep, index, filters = expression
-    plain = sep is None and not filters  # an undefined value renders as "" only without a split or filter
+def _value(variables: dict[str, Any], term: tuple[Any, ...]) -> Any:
+    """An operand's value (not yet text), _UNDEFINED, or _GIVE_UP."""
+    if len(term) == 1:
+        return term[0]
+    path, sep, index, filters = term
+    plain = sep is None and not filters  # an undefined value is fine only without a split or filter
     if path[0] not in variables:
-        return "" if plain else _GIVE_UP
+        return _UNDEFINED if plain else _GIVE_UP
     value = variables[path[0]]
     for key in path[1:]:
         if type(value) is not dict:
             return _GIVE_UP
         if key not in value:
-            return "" if plain else _GIVE_UP
+            return _UNDEFINED if plain else _GIVE_UP
         value = value[key]
     if not isinstance(value, _PLAIN) or (isinstance(value, str | list | dict) and len(value) > sandbox.MAX_VALUE_CHARS):
         return _GIVE_UP
@@ -92,6 +130,20 @@ def _lookup(variables: dict[str, Any], expression: tuple[Any, ...]) -> Any:
         return _GIVE_UP
     for apply in filters:
         value = apply(value)
+    return value
+
+
+def _lookup(variables: dict[str, Any], terms: tuple[tuple[Any, ...], ...]) -> Any:
+    """The text of ``{{ a or b }}``: the first true operand, else the last (as Python's ``or``)."""
+    value = _UNDEFINED
+    for term in terms:
+        value = _value(variables, term)
+        if value is _GIVE_UP:
+            return _GIVE_UP
+        if value is not _UNDEFINED and value:
+            break
+    if value is _UNDEFINED:
+        return ""
     return value if type(value) is str else str(value)
 
 
