@@ -304,10 +304,10 @@ def test_only_the_open_rule_looks_up_the_alert_while_evaluating() -> None:
     assert decide({"id": "k", "ack": True}, ruleset, find_open).outcome == "Mapped Acknowledged"
 
 
-def test_cheap_details_are_rendered_instead_of_looking_up_the_alert() -> None:
-    """Details that render without Jinja (alertd.rule_templates) cost less than the read: an open
-    rule's match renders them and leaves the alert state to the writer's settle. A template
-    problem is reported only when the details are used (the alert opens)."""
+def test_cheap_details_are_rendered_by_settle_without_looking_up_the_alert() -> None:
+    """Details that render without Jinja (alertd.rule_templates) are left to settle (in the write
+    job), which renders them only for an alert that opens: evaluate reads no alert state. A
+    template problem is reported only when the details are used."""
     ruleset = rules(
         open_when={"field": "open", "equals": True},
         title="T {{ id }}",
@@ -321,12 +321,14 @@ def test_cheap_details_are_rendered_instead_of_looking_up_the_alert() -> None:
         return OPEN
 
     evaluation = evaluate({"id": "o", "open": True, "link": "ftp://x"}, ruleset, find_open)
-    assert asked == [] and not evaluation.looked and evaluation.details is not None
+    assert asked == [] and not evaluation.looked and evaluation.details is None
+    assert evaluation.render_later is not None
     appended = settle(evaluation, OPEN)
     assert appended is not None and (appended.outcome, appended.title, appended.reason) == ("Mapped Appended", "", "")
     opened = settle(evaluation, None)
     assert opened is not None and (opened.outcome, opened.title) == ("Mapped Open", "T o")
     assert "url dropped" in opened.reason
+    assert settle(evaluation, None) == opened  # (a batch run again renders the same)
     # decide (dry runs, tests) looks the alert up itself
     assert decide({"id": "o", "open": True}, ruleset, find_open).outcome == "Mapped Appended"
     assert asked == ["o"]
