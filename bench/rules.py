@@ -67,9 +67,10 @@ async def one_run(messages: int, seed: int, profiler: Any) -> dict[str, tuple[in
             # A ruleset with cheap details leaves them to the write job (mapping.settle), which
             # renders them for an alert that opens: timed apart, counted for new alerts only.
             later = 0.0
-            if evaluation.render_later is not None:
+            render_later = getattr(evaluation, "render_later", None)  # (absent before it existed)
+            if render_later is not None:
                 started = time.thread_time()
-                evaluation.render_later()
+                render_later()
                 later = time.thread_time() - started
             if profiler is not None and i >= WARM:
                 profiler.disable()
