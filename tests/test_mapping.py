@@ -18,6 +18,7 @@ from alertd.mapping import (
     compile_ruleset,
     decide,
     evaluate,
+    settle,
 )
 from alertd.plugins import make_manager
 from alertd_aws_sns.rulesets import CLOUDWATCH_ALARM, EVENTBRIDGE_CLOUDTRAIL
@@ -284,7 +285,9 @@ def test_only_the_open_rule_looks_up_the_alert_while_evaluating() -> None:
         open_when={"field": "open", "equals": True},
         close_when={"field": "close", "equals": True},
         ack_when={"field": "ack", "equals": True},
+        title="{{ 'T ' ~ id }}",  # through Jinja: rendering costs more than the read
     )
+    assert not ruleset.cheap_details
     asked: list[str] = []
 
     def find_open(source_id: str) -> OpenAlert | None:
@@ -294,10 +297,41 @@ def test_only_the_open_rule_looks_up_the_alert_while_evaluating() -> None:
     assert evaluate({"id": "c", "close": True}, ruleset, find_open).matched == "close"
     assert evaluate({"id": "k", "ack": True}, ruleset, find_open).matched == "ack"
     assert asked == []
-    assert evaluate({"id": "o", "open": True}, ruleset, find_open).seen == OPEN
+    opened = evaluate({"id": "o", "open": True}, ruleset, find_open)
+    assert (opened.seen, opened.details) == (OPEN, None)
     assert asked == ["o"]
     assert decide({"id": "c", "close": True}, ruleset, find_open).outcome == "Mapped Closed"
     assert decide({"id": "k", "ack": True}, ruleset, find_open).outcome == "Mapped Acknowledged"
+
+
+def test_cheap_details_are_rendered_by_settle_without_looking_up_the_alert() -> None:
+    """Details that render without Jinja (alertd.rule_templates) are left to settle (in the write
+    job), which renders them only for an alert that opens: evaluate reads no alert state. A
+    template problem is reported only when the details are used."""
+    ruleset = rules(
+        open_when={"field": "open", "equals": True},
+        title="T {{ id }}",
+        url="{{ link }}",
+    )
+    assert ruleset.cheap_details
+    asked: list[str] = []
+
+    def find_open(source_id: str) -> OpenAlert | None:
+        asked.append(source_id)
+        return OPEN
+
+    evaluation = evaluate({"id": "o", "open": True, "link": "ftp://x"}, ruleset, find_open)
+    assert asked == [] and not evaluation.looked and evaluation.details is None
+    assert evaluation.render_later is not None
+    appended = settle(evaluation, OPEN)
+    assert appended is not None and (appended.outcome, appended.title, appended.reason) == ("Mapped Appended", "", "")
+    opened = settle(evaluation, None)
+    assert opened is not None and (opened.outcome, opened.title) == ("Mapped Open", "T o")
+    assert "url dropped" in opened.reason
+    assert settle(evaluation, None) == opened  # (a batch run again renders the same)
+    # decide (dry runs, tests) looks the alert up itself
+    assert decide({"id": "o", "open": True}, ruleset, find_open).outcome == "Mapped Appended"
+    assert asked == ["o"]
 
 
 def test_empty_source_id_and_title() -> None:

@@ -99,7 +99,7 @@ def test_a_backtracking_regex_gives_up_with_a_reason() -> None:
 def test_settle_follows_the_state_at_write_time() -> None:
     from alertd.mapping import evaluate, settle
 
-    ruleset = rules(title="T {{ id }}")
+    ruleset = rules(title="{{ 'T ' ~ id }}")  # through Jinja: evaluate looks before rendering
     # Evaluated while an alert was open: an append, the title not rendered.
     seen_open = evaluate({"id": "s"}, ruleset, lambda _s: OpenAlert(3, "open"))
     assert seen_open.details is None
@@ -228,7 +228,7 @@ def test_the_write_job_writes_nothing_when_the_state_needs_details_it_lacks(tmp_
 
     db = connect(tmp_path / "alertd.db")
     migrate(db)
-    ruleset = rules(title="T {{ id }}")
+    ruleset = rules(title="{{ 'T ' ~ id }}")  # through Jinja: evaluate looks before rendering
     integration = SimpleNamespace(name="x", ruleset=ruleset, inbound_type=None)
     request = InboundRequest("POST", "/in/t", {}, b"{}", "127.0.0.1", 0.0)
     message = InboundMessage("Notification", {"id": "s"}, source_message_id="m-1")

@@ -43,9 +43,11 @@ source id, and ``field("a^b")`` reads a path.
 
 Rules run outside the store's writer (see receive.py): ``evaluate`` does the costly part
 (conditions, regexes, templates) on a worker thread, ``settle`` the cheap lifecycle part
-inside the write job against the alert state as it is then. Each template render has a
-time and size budget (alertd.sandbox) and each regex a time budget; an overrun leaves the
-field empty with the reason, like any failing template. A ``url`` that is not http(s) is
+inside the write job against the alert state as it is then (and, for a ruleset whose detail
+templates all render without Jinja, alertd.rule_templates, the details of an alert that opens:
+a few dict lookups, no loop, so no read of the alert state is needed before the write). Each
+template render has a time and size budget (alertd.sandbox) and each regex a time budget; an
+overrun leaves the field empty with the reason, like any failing template. A ``url`` that is not http(s) is
 dropped with a reason.
 """
 
@@ -306,8 +308,10 @@ def _environment() -> Any:
 def _compile_template(text: str, loc: tuple[Any, ...]) -> Any:
     from jinja2 import TemplateSyntaxError
 
+    from alertd.rule_templates import RuleTemplate
+
     try:
-        return _environment().from_string(text)
+        return RuleTemplate(text, _environment().from_string(text))
     except TemplateSyntaxError as exc:
         raise RulesetError(loc, f"expected a template; {exc.message} (line {exc.lineno})") from None
 
@@ -315,7 +319,7 @@ def _compile_template(text: str, loc: tuple[Any, ...]) -> Any:
 @dataclass
 class CompiledRuleset:
     config: RulesetConfig
-    source_id: Callable[[Document, dict[str, Any]], str | None]
+    source_id: Callable[[Document, Variables], str | None]
     filter: Predicate | None
     open_when: Predicate | None
     close_when: Predicate | None
@@ -325,31 +329,36 @@ class CompiledRuleset:
     field_templates: dict[str, Any]
     threshold: Threshold | None = None
     quiet_seconds: float | None = None
+    # Every detail template renders without Jinja (alertd.rule_templates): a few dict lookups, with
+    # no loop whatever the message, so they may render in the writer's job (``settle``), only for
+    # the alert that opens, instead of a read before it to learn whether one will.
+    cheap_details: bool = False
 
 
 @dataclass(frozen=True)
 class Threshold:
     count: int
     within_seconds: float
-    group: Callable[[Document, dict[str, Any]], str | None] | None  # None: the source id
+    group: Callable[[Document, Variables], str | None] | None  # None: the source id
 
     def template_vars(self) -> dict[str, Any]:
         return {"count": self.count, "within": words(self.within_seconds), "seconds": self.within_seconds}
 
 
-def _value_or_template(text: str, loc: tuple[Any, ...]) -> Callable[[Document, dict[str, Any]], str | None]:
+Variables = Callable[[], dict[str, Any]]  # a message's template variables, made on first use
+
+
+def _value_or_template(text: str, loc: tuple[Any, ...]) -> Callable[[Document, Variables], str | None]:
     """A field path, or a template when it holds {{ or {% (source_id, threshold.group_by)."""
     if _is_template(text):
         template = _compile_template(text, loc)
-        from alertd import sandbox
 
-        def rendered(doc: Document, tvars: dict[str, Any]) -> str | None:
-            out = sandbox.render(template, tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS)
-            return out.strip() or None
+        def rendered(doc: Document, variables: Variables) -> str | None:
+            return template.render(variables()).strip() or None
 
         return rendered
 
-    def at_path(doc: Document, tvars: dict[str, Any]) -> str | None:
+    def at_path(doc: Document, variables: Variables) -> str | None:
         value = doc.get(text)
         return None if value is MISSING or value is None or value == "" else _as_text(value)
 
@@ -380,6 +389,8 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
             templates[name] = _compile_template(text, (name,))
     if not any((config.open_when, config.close_when, config.ack_when)):
         raise RulesetError((), "a ruleset needs at least one of open_when, close_when, ack_when")
+    tag_templates = [_compile_template(t, ("tags", i)) for i, t in enumerate(config.tags)]
+    field_templates = {k: _compile_template(v, ("fields", k)) for k, v in config.fields.items()}
     return CompiledRuleset(
         config=config,
         source_id=source_id,
@@ -388,8 +399,9 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
         close_when=cond("close_when"),
         ack_when=cond("ack_when"),
         templates=templates,
-        tag_templates=[_compile_template(t, ("tags", i)) for i, t in enumerate(config.tags)],
-        field_templates={k: _compile_template(v, ("fields", k)) for k, v in config.fields.items()},
+        tag_templates=tag_templates,
+        field_templates=field_templates,
+        cheap_details=all(t.direct for t in (*templates.values(), *tag_templates, *field_templates.values())),
         threshold=threshold,
         quiet_seconds=None
         if config.close_after_quiet is None
@@ -400,20 +412,35 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
 # --- deciding -----------------------------------------------------------------------
 
 
+class _Variables:
+    """A message's template variables, made on first use (a match on field paths needs none)."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.extra: dict[str, Any] = {}
+        self.made: dict[str, Any] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        if self.made is None:
+            self.made = {**self.doc.template_vars(), **self.extra}
+        return self.made
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.extra[key] = value
+        if self.made is not None:
+            self.made[key] = value
+
+
 class _Renderer:
     """Renders a message's templates; a template that fails on odd data yields "" and a note, never an error."""
 
-    def __init__(self, tvars: dict[str, Any]) -> None:
-        self.tvars = tvars
+    def __init__(self, variables: Variables) -> None:
+        self.variables = variables
         self.problems: list[str] = []
 
     def __call__(self, name: str, template: Any) -> str:
-        from alertd import sandbox  # loaded with the first template compiled
-
         try:
-            return sandbox.render(
-                template, self.tvars, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS
-            ).strip()
+            return template.render(self.variables()).strip()
         except Exception as exc:
             self.problems.append(f"{name} template failed: {type(exc).__name__}: {exc}"[:300])
             return ""
@@ -452,8 +479,11 @@ class Evaluation:
 
     ``decision`` is set when the alert state cannot change the outcome (filtered, unmapped);
     otherwise ``matched`` is the rule that matched and ``source_id`` the alert it is about.
-    ``details`` (title, fields ...) is None when they were not rendered; ``seen`` is the
-    alert state the evaluation looked at (only for the open rule's match, or with ``always``)."""
+    ``details`` (title, fields ...) is None when they were not rendered (``render_later``
+    renders them, for a ruleset with ``cheap_details``); ``seen`` is the alert state the
+    evaluation looked at (only when ``looked``: for the open rule's match of a ruleset without
+    ``cheap_details``, or with ``always``). ``detail_problems``: why a detail came out empty,
+    reported only when the details are used (an alert opens)."""
 
     decision: Decision | None = None
     matched: Action | None = None
@@ -463,6 +493,9 @@ class Evaluation:
     seen: OpenAlert | None = None
     show_details: bool = False
     group: str | None = None  # the threshold's group, when the open rule matched a ruleset with one
+    looked: bool = False
+    detail_problems: tuple[str, ...] = ()
+    render_later: Callable[[], tuple[dict[str, Any], tuple[str, ...]]] | None = None
 
 
 def evaluate(
@@ -483,7 +516,7 @@ def evaluate(
         if doc.notes:
             reason += f" ({_why_not(doc)})"
         return Evaluation(Decision("filtered", FILTERED, reason=reason))
-    tvars = doc.template_vars()
+    tvars = _Variables(doc)
     render = _Renderer(tvars)
     try:
         source_id = ruleset.source_id(doc, tvars)
@@ -520,10 +553,23 @@ def evaluate(
                 except Exception as exc:
                     render.problems.append(f"threshold.group_by template failed: {type(exc).__name__}: {exc}"[:300])
                     group = ""
+    problems = tuple(render.problems)
+    render_later = None
+    if details == "opening" and matched == "open" and ruleset.cheap_details:
+        # No read (after every commit a reader refills its page cache): settle renders the details
+        # if the alert opens (a few lookups, in the writer's job), a repeat renders nothing.
+        def later() -> tuple[dict[str, Any], tuple[str, ...]]:
+            fresh = _Renderer(tvars)
+            return _render_details(ruleset, fresh, source_id), tuple(fresh.problems)
+
+        render_later, details = later, "open_rule"
     # The alert state matters here only to decide whether to render (the writer settles against its
     # own read): no lookup for a close or ack rule's match (a read on a reader connection each).
-    seen = None if find_open is None or (matched != "open" and details != "always") else find_open(source_id)
-    if details == "always" or (matched == "open" and (details == "open_rule" or seen is None)):
+    looked = find_open is not None and (details == "always" or (matched == "open" and details == "opening"))
+    seen = find_open(source_id) if looked else None  # type: ignore[misc]
+    if render_later is None and (
+        details == "always" or (matched == "open" and (details == "open_rule" or seen is None))
+    ):
         rendered: dict[str, Any] | None = _render_details(ruleset, render, source_id)
     else:
         rendered = None
@@ -531,24 +577,32 @@ def evaluate(
         matched=matched,
         source_id=source_id,
         details=rendered,
-        problems=tuple(render.problems),
+        problems=problems,
         seen=seen,
         show_details=details == "always",
         group=group,
+        looked=looked,
+        detail_problems=tuple(render.problems[len(problems) :]),
+        render_later=render_later,
     )
 
 
 def settle(evaluation: Evaluation, existing: OpenAlert | None) -> Decision | None:
-    """The cheap part: the decision given the alert state now. None when that state needs the
+    """The cheap part: the decision given the alert state now (rendering the details of an alert
+    that opens when ``evaluate`` left them to ``render_later``). None when that state needs the
     alert's details and ``evaluate`` did not render them (evaluate again with ``open_rule``)."""
     if evaluation.decision is not None:
         return evaluation.decision
     matched, source_id = evaluation.matched, evaluation.source_id
     opens = matched == "open" and existing is None
-    if opens and evaluation.details is None:
-        return None
-    details = evaluation.details if (opens or evaluation.show_details) and evaluation.details else {}
-    problems = list(evaluation.problems)
+    rendered, detail_problems = evaluation.details, evaluation.detail_problems
+    if opens and rendered is None:
+        if evaluation.render_later is None:
+            return None
+        rendered, detail_problems = evaluation.render_later()
+    shown = opens or evaluation.show_details
+    details = rendered if shown and rendered else {}
+    problems = [*evaluation.problems, *(detail_problems if shown else ())]
     notes = "; ".join(problems)
 
     if matched == "open":
@@ -612,7 +666,7 @@ def decide(
     else uses them), or always with ``render_all`` (dry runs show them)."""
     evaluation = evaluate(data, ruleset, find_open, "always" if render_all else "opening")
     existing = evaluation.seen
-    if evaluation.decision is None and evaluation.matched != "open" and not render_all:
+    if evaluation.decision is None and not evaluation.looked:
         assert evaluation.source_id is not None
         existing = find_open(evaluation.source_id)  # evaluate did not look (see there)
     decision = settle(evaluation, existing)

@@ -7,9 +7,12 @@ dropped with a reason, at the mapping step and again at each channel's edge.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 SCHEMES = ("http", "https")
+# One C-speed search, not a Python loop per character (this runs for every alert opened).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def check_http_url(text: str) -> tuple[str, str | None]:
@@ -19,7 +22,7 @@ def check_http_url(text: str) -> tuple[str, str | None]:
         return "", None
     shown = url[:40] + ("..." if len(url) > 40 else "")
     # Browsers ignore tabs and newlines inside a URL ("java\tscript:"): refuse any control character.
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+    if _CONTROL.search(url):
         return "", f"expected an http:// or https:// URL, got {shown!r} (control characters)"
     try:
         parts = urlsplit(url)
