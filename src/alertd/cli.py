@@ -290,6 +290,10 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 @click.pass_obj
 def run(obj: CliContext) -> None:
     """Run the daemon in the foreground (systemd: Type=notify)."""
+    import gc
+
+    # Start-up allocates much and frees little: the collector stays off until ready (daemon.run).
+    gc.disable()
     from alertd import daemon
     from alertd.config import ConfigError
     from alertd.plugins import PluginError
