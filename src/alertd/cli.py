@@ -56,16 +56,20 @@ LAZY_COMMANDS = {
 }
 
 _manager: pluggy.PluginManager | None = None
+_plugin_commands = False
 
 
-def plugin_manager() -> pluggy.PluginManager:
+def plugin_manager(commands: bool = False) -> pluggy.PluginManager:
     """The entry-point plugins, loaded on first use (a scan of the installed distributions and
-    their imports), with the commands they register added to ``cli``."""
-    global _manager
+    their imports); with ``commands``, the commands they register added to ``cli`` (only a
+    command name no built-in has needs them: ``run`` does not build the plugins' click groups)."""
+    global _manager, _plugin_commands
     if _manager is None:
         from alertd.plugins import make_manager
 
         _manager = make_manager()
+    if commands and not _plugin_commands:
+        _plugin_commands = True
         _manager.hook.alertd_register_commands(cli=cli)
     return _manager
 
@@ -83,8 +87,8 @@ class AlertdGroup(click.Group):
             module, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
             command = getattr(import_module(module), attribute)
             self.add_command(command, cmd_name)
-        if command is None and _manager is None:
-            plugin_manager()
+        if command is None and not _plugin_commands:
+            plugin_manager(commands=True)
             command = super().get_command(ctx, cmd_name)
         return command
 
@@ -290,6 +294,10 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 @click.pass_obj
 def run(obj: CliContext) -> None:
     """Run the daemon in the foreground (systemd: Type=notify)."""
+    import gc
+
+    # Start-up allocates much and frees little: the collector stays off until ready (daemon.run).
+    gc.disable()
     from alertd import daemon
     from alertd.config import ConfigError
     from alertd.plugins import PluginError
@@ -788,14 +796,14 @@ cli_maintenance.register(cli, **_shared, cli_actor=_cli_actor)
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:
     """The group with a fresh plugin manager (and the plugins' commands), as a new process has."""
-    global _manager
-    _manager = None
-    return cli, plugin_manager()
+    global _manager, _plugin_commands
+    _manager, _plugin_commands = None, False
+    return cli, plugin_manager(commands=True)
 
 
 def main() -> None:
-    global _manager
-    _manager = None  # plugins load on demand, once per call (as in a new process)
+    global _manager, _plugin_commands
+    _manager, _plugin_commands = None, False  # plugins load on demand, once per call (as in a new process)
     # alertd uses no pydantic plugin: skip pydantic's scan of every installed distribution for
     # them (a third of a read command's validation); an operator's own setting is kept.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")

@@ -305,13 +305,21 @@ def _environment() -> Any:
     return sandbox.BoundedSandbox(undefined=ChainableUndefined, autoescape=False)
 
 
-def _compile_template(text: str, loc: tuple[Any, ...]) -> Any:
-    from jinja2 import TemplateSyntaxError
-
+def _compile_template(text: str, loc: tuple[Any, ...], shipped: frozenset[str] = frozenset()) -> Any:
+    from alertd.lazy_template import LazyTemplate, needs_compiler_check
     from alertd.rule_templates import RuleTemplate
 
+    if text in shipped:  # a plugin's own ruleset text: compiled (and jinja2 imported) by the first render
+        return RuleTemplate(text, LazyTemplate(_environment, text))
+    from jinja2 import TemplateSyntaxError
+
+    env = _environment()
     try:
-        return RuleTemplate(text, _environment().from_string(text))
+        # Parsed now (the syntax); compiled to Python on first render, unless only the compiler can
+        # judge the template (an unknown filter name ...): parsing is a fifth of compiling.
+        if needs_compiler_check(env, env.parse(text)):
+            return RuleTemplate(text, env.from_string(text))
+        return RuleTemplate(text, LazyTemplate(_environment, text))
     except TemplateSyntaxError as exc:
         raise RulesetError(loc, f"expected a template; {exc.message} (line {exc.lineno})") from None
 
@@ -348,10 +356,12 @@ class Threshold:
 Variables = Callable[[], dict[str, Any]]  # a message's template variables, made on first use
 
 
-def _value_or_template(text: str, loc: tuple[Any, ...]) -> Callable[[Document, Variables], str | None]:
+def _value_or_template(
+    text: str, loc: tuple[Any, ...], shipped: frozenset[str] = frozenset()
+) -> Callable[[Document, Variables], str | None]:
     """A field path, or a template when it holds {{ or {% (source_id, threshold.group_by)."""
     if _is_template(text):
-        template = _compile_template(text, loc)
+        template = _compile_template(text, loc, shipped)
 
         def rendered(doc: Document, variables: Variables) -> str | None:
             return template.render(variables()).strip() or None
@@ -365,19 +375,22 @@ def _value_or_template(text: str, loc: tuple[Any, ...]) -> Callable[[Document, V
     return at_path
 
 
-def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
+def compile_ruleset(config: RulesetConfig, shipped: frozenset[str] = frozenset()) -> CompiledRuleset:
+    """``shipped``: the template texts of the plugin's own ruleset this one is built on (tested
+    with the plugin, so not parsed at load: see alertd.lazy_template)."""
+
     def cond(name: str) -> Predicate | None:
         value = getattr(config, name)
         return None if value is None else compile_condition(value, (name,))
 
-    source_id = _value_or_template(config.source_id, ("source_id",))
+    source_id = _value_or_template(config.source_id, ("source_id",), shipped)
     threshold = None
     if config.threshold is not None:
         group_by = config.threshold.group_by
         threshold = Threshold(
             count=config.threshold.count,
             within_seconds=parse_duration(config.threshold.within, least=1, most=MAX_WINDOW_SECONDS),
-            group=None if group_by is None else _value_or_template(group_by, ("threshold", "group_by")),
+            group=None if group_by is None else _value_or_template(group_by, ("threshold", "group_by"), shipped),
         )
         if config.open_when is None:
             raise RulesetError(("threshold",), "a threshold counts matches of open_when: add an open_when rule")
@@ -386,11 +399,11 @@ def compile_ruleset(config: RulesetConfig) -> CompiledRuleset:
     for name in ("title", "description", "severity", "url"):
         text = getattr(config, name)
         if text is not None:
-            templates[name] = _compile_template(text, (name,))
+            templates[name] = _compile_template(text, (name,), shipped)
     if not any((config.open_when, config.close_when, config.ack_when)):
         raise RulesetError((), "a ruleset needs at least one of open_when, close_when, ack_when")
-    tag_templates = [_compile_template(t, ("tags", i)) for i, t in enumerate(config.tags)]
-    field_templates = {k: _compile_template(v, ("fields", k)) for k, v in config.fields.items()}
+    tag_templates = [_compile_template(t, ("tags", i), shipped) for i, t in enumerate(config.tags)]
+    field_templates = {k: _compile_template(v, ("fields", k), shipped) for k, v in config.fields.items()}
     return CompiledRuleset(
         config=config,
         source_id=source_id,

@@ -11,8 +11,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from collections.abc import Callable
+from functools import cache
 
 
+@cache  # on first use: ctypes.util.find_library runs ldconfig, a cost start-up need not pay
 def _load_trim() -> Callable[[int], int] | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -24,12 +26,10 @@ def _load_trim() -> Callable[[int], int] | None:
     return trim
 
 
-_TRIM = _load_trim()
-
-
 def release_free_memory() -> bool:
     """Return free heap pages to the OS; False where the C library cannot."""
-    if _TRIM is None:
+    trim = _load_trim()
+    if trim is None:
         return False
-    _TRIM(0)
+    trim(0)
     return True

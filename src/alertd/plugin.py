@@ -104,7 +104,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from alertd import hookimpl, jsonlimits, sandbox
+from alertd import hookimpl, jsonlimits
 from alertd.channels import Channel, DeliveryResult, DeliveryState, Notification
 from alertd.cli_common import ROW_ID, config_option
 from alertd.commands import ACTIONS, MAX_ID, AlertCommandError, actor_problem, apply_command
@@ -128,6 +128,7 @@ from alertd.textout import visible, visible_block
 from alertd.weburl import safe_link
 
 if TYPE_CHECKING:
+    from alertd import sandbox
     from alertd.http.api import error, json_response, parse_id, requires_token
     from alertd.http.openapi import ApiError, api_doc
 
@@ -144,6 +145,10 @@ _ROUTE_HELPERS = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "sandbox":  # jinja2 (a tenth of start-up): loaded by the first template, not with plugins
+        value: Any = importlib.import_module("alertd.sandbox")
+        globals()[name] = value
+        return value
     module = _ROUTE_HELPERS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,6 @@ installed this way too) and, optionally, from ``.py`` files in ``plugins_dir``.
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import re
 import sys
@@ -103,6 +102,8 @@ def unknown_hooks(pm: pluggy.PluginManager) -> list[str]:
         for impl in caller.get_hookimpls():
             if impl.optionalhook:
                 continue
+            import difflib  # only for a misspelt hook: not an import of every start
+
             guess = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {guess[0]!r}?" if guess else f"known hooks: {', '.join(known)}"
             out.append(f"plugin {plugin_label(pm, impl.plugin_name)}: unknown hook {name!r} ({hint})")

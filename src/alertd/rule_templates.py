@@ -19,9 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from jinja2.filters import FILTERS
-
-from alertd import sandbox
+from alertd.template_budgets import MAX_VALUE_CHARS, RULE_MAX_CHARS, RULE_SECONDS
 
 # Filters taken directly: one argument, output linear in the input (Jinja's own functions).
 _FILTERS = ("urlencode", "lower", "upper", "trim")
@@ -49,6 +47,23 @@ _GIVE_UP: Any = object()
 _UNDEFINED: Any = object()  # ChainableUndefined: false in ``or``, renders as ""
 
 
+class _Filter:
+    """One of ``_FILTERS``: Jinja's own function, looked up on first use (no jinja2 import at load)."""
+
+    __slots__ = ("function", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.function: Any = None
+
+    def __call__(self, value: str) -> Any:
+        if self.function is None:
+            from jinja2.filters import FILTERS
+
+            self.function = FILTERS[self.name]
+        return self.function(value)
+
+
 def _term(match: re.Match[str]) -> tuple[Any, ...] | None:
     literal = match["sq_lit"] if match["sq_lit"] is not None else match["dq_lit"]
     if literal is not None:
@@ -57,7 +72,7 @@ def _term(match: re.Match[str]) -> tuple[Any, ...] | None:
     if path[0] in _WORDS or any(k in _DICT_ATTRS or k.startswith("_") for k in path[1:]):
         return None
     index = None if match["index"] is None else int(match["index"])
-    filters = tuple(FILTERS[f.strip()] for f in match["filters"].split("|")[1:])
+    filters = tuple(_Filter(f.strip()) for f in match["filters"].split("|")[1:])
     return (path, match["sq"] or match["dq"], index, filters)
 
 
@@ -117,13 +132,13 @@ def _value(variables: dict[str, Any], term: tuple[Any, ...]) -> Any:
         if key not in value:
             return _UNDEFINED if plain else _GIVE_UP
         value = value[key]
-    if not isinstance(value, _PLAIN) or (isinstance(value, str | list | dict) and len(value) > sandbox.MAX_VALUE_CHARS):
+    if not isinstance(value, _PLAIN) or (isinstance(value, str | list | dict) and len(value) > MAX_VALUE_CHARS):
         return _GIVE_UP
     if sep is not None:
         if type(value) is not str:
             return _GIVE_UP
         pieces = value.split(sep)
-        if not -len(pieces) <= index < len(pieces) or len(pieces) > sandbox.MAX_VALUE_CHARS:
+        if not -len(pieces) <= index < len(pieces) or len(pieces) > MAX_VALUE_CHARS:
             return _GIVE_UP
         value = pieces[index]
     if filters and type(value) is not str:
@@ -154,7 +169,9 @@ class RuleTemplate:
 
     def __init__(self, source: str, jinja: Any) -> None:
         self.source = source
-        self.jinja = jinja  # compiled even when not used: its syntax check is the ruleset's
+        # A jinja2 Template, or a LazyTemplate (alertd.lazy_template) compiled by the first render
+        # that falls back to Jinja: the syntax was checked at load either way.
+        self.jinja = jinja
         self.parts = _parse(source)
 
     @property
@@ -175,7 +192,9 @@ class RuleTemplate:
                 out.append(value)
             else:
                 text = "".join(out)
-                if len(text) <= sandbox.RULE_MAX_CHARS:
+                if len(text) <= RULE_MAX_CHARS:
                     return text
         # The sandbox raises what the budgets say (too long, too slow).
-        return sandbox.render(self.jinja, variables, seconds=sandbox.RULE_SECONDS, max_chars=sandbox.RULE_MAX_CHARS)
+        from alertd import sandbox  # (jinja2: loaded by the first template that needs it)
+
+        return sandbox.render(self.jinja, variables, seconds=RULE_SECONDS, max_chars=RULE_MAX_CHARS)

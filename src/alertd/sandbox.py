@@ -24,11 +24,10 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment
 
-# Far above any message a sender may post (server.max_body_bytes), far below what hurts.
-MAX_VALUE_CHARS = 4 * 1024 * 1024
-# A rule field (title, description, url, tag, field): enough for any description a person reads.
-RULE_MAX_CHARS = 64 * 1024
-RULE_SECONDS = 1.0
+# The budgets live apart (read without jinja2); callers read them here too.
+from alertd.template_budgets import MAX_VALUE_CHARS as MAX_VALUE_CHARS
+from alertd.template_budgets import RULE_MAX_CHARS as RULE_MAX_CHARS
+from alertd.template_budgets import RULE_SECONDS as RULE_SECONDS
 
 _budget = threading.local()
 # printf conversions: width and precision are the parts that allocate.

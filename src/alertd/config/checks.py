@@ -23,8 +23,9 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
             known = ", ".join(sorted(table)) or "none defined"
             problems.append(Problem(key, f"expected the name of one of [{kind}] ({known}); found string {name!r}"))
 
+    valid_name = re.compile(NAME_RE).match
     for name in [*raw.integrations, *raw.users, *raw.groups, *raw.schedules, *raw.escalation_policies, *raw.heartbeats]:
-        if not re.match(NAME_RE, name):
+        if not valid_name(name):
             problems.append(Problem(name, "names may hold only letters, digits, '_', '.', '-'"))
 
     for name, integ in raw.integrations.items():
@@ -99,12 +100,15 @@ def check_references(raw: RawConfig, problems: list[Problem], left_out: set[str]
                         f"({', '.join(user.contact) or 'none'}); found string {step.method!r}",
                     )
                 )
-    for name, sched in raw.schedules.items():
+    users = raw.users
+    for name, sched in raw.schedules.items():  # thousands of names in a large file: keys built only for a miss
         for li, layer in enumerate(sched.layers):
             for ui, user in enumerate(layer.users):
-                need("users", raw.users, user, f"schedules.{name}.layers[{li}].users[{ui}]")
+                if user not in users:
+                    need("users", users, user, f"schedules.{name}.layers[{li}].users[{ui}]")
         for oi, override in enumerate(sched.overrides):
-            need("users", raw.users, override.user, f"schedules.{name}.overrides[{oi}].user")
+            if override.user not in users:
+                need("users", users, override.user, f"schedules.{name}.overrides[{oi}].user")
             if override.end <= override.start:
                 problems.append(Problem(f"schedules.{name}.overrides[{oi}].end", "expected an end after the start"))
     for name, policy in raw.escalation_policies.items():

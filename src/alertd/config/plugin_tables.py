@@ -54,6 +54,14 @@ def _validate_plugin_table(
         return None
 
 
+def shipped_texts(ruleset: Any) -> frozenset[str]:
+    """Every string in a plugin's ruleset (its templates among them), at any depth."""
+    if isinstance(ruleset, str):
+        return frozenset((ruleset,))
+    values = ruleset.values() if isinstance(ruleset, dict) else ruleset if isinstance(ruleset, list) else ()
+    return frozenset().union(*(shipped_texts(v) for v in values))
+
+
 def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: list[Problem]) -> None:
     raw = config.raw
     inbound_types: dict[str, Any] = {}
@@ -124,7 +132,7 @@ def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: li
         from alertd.mapping import compile_ruleset  # jinja2 and regex: only when there are rules to compile
 
         try:
-            compiled = compile_ruleset(rules)
+            compiled = compile_ruleset(rules, shipped_texts(base))
         except RulesetError as exc:
             problems.append(Problem(join_key(rules_prefix + tuple(exc.loc)), exc.message))
             continue

@@ -12,20 +12,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import sys
 import time
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 import trio
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alertd.plugin import DeliveryResult, LongSecret, Notification, jsonlimits, post, sandbox
+from alertd.plugin import DeliveryResult, LongSecret, Notification, jsonlimits, post
 
-if TYPE_CHECKING:  # imported on first use: httpx is a tenth of the daemon's start-up
+if TYPE_CHECKING:  # imported on first use: httpx is a tenth of the daemon's start-up, and so is jinja2
     import httpx
+    import jinja2
 
 USER_AGENT = "alertd-webhook/0.1.0"
 # A Retry-After longer than this is cut down: a page must not wait hours because a receiver asked.
@@ -50,6 +51,8 @@ class WebhookSettings(BaseModel):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         if value is not None:
+            import jinja2
+
             try:
                 compile_template(value)
             except jinja2.TemplateSyntaxError as exc:
@@ -86,10 +89,24 @@ def _json_value(value: Any) -> Any:
     return json.dumps(str(value), ensure_ascii=False)[1:-1]
 
 
-_ENV = sandbox.BoundedSandbox(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-_JSON_ENV = sandbox.BoundedSandbox(
-    autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, finalize=_json_value
-)
+@cache
+def _environments() -> tuple[Any, Any]:
+    """The plain and JSON sandboxes, made by the first body template."""
+    import jinja2
+
+    from alertd.plugin import sandbox
+
+    plain = sandbox.BoundedSandbox(autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    as_json = sandbox.BoundedSandbox(
+        autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True, finalize=_json_value
+    )
+    return plain, as_json
+
+
+def _template_error(exc: BaseException) -> bool:
+    """A jinja2 error (the sandbox's too); jinja2 not loaded: no template ran, so none is."""
+    jinja2 = sys.modules.get("jinja2")
+    return jinja2 is not None and isinstance(exc, jinja2.TemplateError)
 
 
 def is_json(content_type: str) -> bool:
@@ -99,7 +116,8 @@ def is_json(content_type: str) -> bool:
 
 @lru_cache(maxsize=32)
 def compile_template(source: str, json_body: bool = False) -> jinja2.Template:
-    return (_JSON_ENV if json_body else _ENV).from_string(source)
+    plain, as_json = _environments()
+    return (as_json if json_body else plain).from_string(source)
 
 
 def default_payload(notification: Notification) -> dict[str, Any]:
@@ -145,6 +163,8 @@ def render_body(notification: Notification, settings: WebhookSettings) -> bytes:
     json_body = is_json(settings.content_type)
     template = compile_template(settings.body_template, json_body)
     variables = {"notification": notification, "alert": notification.alert, "links": dict(notification.links)}
+    from alertd.plugin import sandbox
+
     text = sandbox.render(template, variables, seconds=BODY_SECONDS, max_chars=BODY_MAX_CHARS)
     if json_body:
         try:
@@ -190,7 +210,9 @@ class WebhookChannel:
         try:
             # A worker thread: a template working through its budget does not hold the event loop.
             body = await trio.to_thread.run_sync(render_body, notification, settings)
-        except (jinja2.TemplateError, BodyError) as exc:
+        except Exception as exc:
+            if not (isinstance(exc, BodyError) or _template_error(exc)):
+                raise
             return DeliveryResult("failed", error=f"body_template: {type(exc).__name__}: {exc}")
         headers = {
             "Content-Type": settings.content_type,
