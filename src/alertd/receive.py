@@ -425,6 +425,19 @@ def _log_accepted(runtime: Runtime, name: str, recorded: Recorded) -> None:
     summary.add(runtime, name, recorded.outcome, recorded.inbound_id)
 
 
+def _after_commit(runtime: Runtime, integration: Integration, message: InboundMessage) -> None:
+    """The inbound type's ``after_commit`` in a task of its own, for the message types it names in
+    ``after_commit_for`` (all without it): a task per message was a task spawn and a step on the
+    event loop's thread for every SNS notification, where only confirmations have work."""
+    inbound_type = integration.inbound_type
+    after = getattr(inbound_type, "after_commit", None)
+    if after is None:
+        return
+    wanted = getattr(inbound_type, "after_commit_for", None)
+    if wanted is None or message.message_type in wanted:
+        runtime.spawn(after, message, integration, runtime)
+
+
 async def receive(
     runtime: Runtime,
     integration: Integration | None,
@@ -511,9 +524,8 @@ async def receive(
     outcome_label = COUNTED if recorded.outcome.startswith(f"{COUNTED} (") else recorded.outcome
     metrics.INBOUND.labels(name, outcome_label).inc()
     _log_accepted(runtime, name, recorded)
-    after = getattr(integration.inbound_type, "after_commit", None)
-    if after is not None and recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
-        runtime.spawn(after, result, integration, runtime)
+    if recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
+        _after_commit(runtime, integration, result)
     return Reply(result.status, result.response + "\n")
 
 
