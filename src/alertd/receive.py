@@ -104,7 +104,7 @@ async def reject(
     except StoreUnavailable as exc:
         log.error("inbound.store_unavailable", integration=name, error=str(exc))
         return Reply(503, "storage unavailable; retry later\n")
-    metrics.INBOUND.labels(name, REJECTED).inc()
+    metrics.inc(metrics.INBOUND, name, REJECTED)
     log.info("inbound.rejected", inbound_id=inbound_id, integration=name, status=status, reason=reason)
     return Reply(status, f"{reason}\n")
 
@@ -119,7 +119,7 @@ async def reject_unknown(runtime: Runtime, request: InboundRequest, body_size: i
     now = request.received_at
     stale = tally.take_stale(now)
     bucket = tally.bucket(request.remote_addr, now)
-    metrics.INBOUND.labels("-", REJECTED).inc()
+    metrics.inc(metrics.INBOUND, "-", REJECTED)
     try:
         if bucket is not None:
             due = tally.due(bucket, now)
@@ -522,7 +522,7 @@ async def receive(
         )
     # One label for every "Counted (k of n)": a label value per k would grow the series without bound.
     outcome_label = COUNTED if recorded.outcome.startswith(f"{COUNTED} (") else recorded.outcome
-    metrics.INBOUND.labels(name, outcome_label).inc()
+    metrics.inc(metrics.INBOUND, name, outcome_label)
     _log_accepted(runtime, name, recorded)
     if recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
         _after_commit(runtime, integration, result)
@@ -542,6 +542,6 @@ async def _receive_batch(
         log.error("inbound.decide_failed", exc_info=True, integration=name)
         return await reject(runtime, request, integration, 500, f"internal error while deciding: {type(exc).__name__}")
     for one in recorded:
-        metrics.INBOUND.labels(name, one.outcome).inc()
+        metrics.inc(metrics.INBOUND, name, one.outcome)
         _log_accepted(runtime, name, one)
     return Reply(batch.status, batch.response + "\n")

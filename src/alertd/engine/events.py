@@ -135,7 +135,7 @@ def dispatch(runtime: Runtime, events: list[AlertEvent], seen: int = 0) -> None:
     hook = runtime.pm.hook.alertd_alert_event
     listening = bool(hook.get_hookimpls())  # (a call per event to no plugin is not free)
     for event in events:
-        metrics.ALERT_EVENTS.labels(event.kind).inc()
+        metrics.inc(metrics.ALERT_EVENTS, event.kind)
         if event.kind == EventKind.ESCALATED:
             metrics.ESCALATION_STEPS.inc()
         if not listening:
