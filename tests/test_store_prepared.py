@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from alertd.store import Store
+from alertd.store import Store, lane
 from alertd.store.writer import PREPARE_THREADS
 
 INSERT = "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, 0)"
@@ -100,4 +100,53 @@ async def test_a_failing_prepare_is_raised_and_nothing_is_written(tmp_path: Path
     with pytest.raises(ValueError, match="rules failed"):
         await store.write_prepared(broken, lambda db, v: db.execute(INSERT, ["never", v]))
     assert await store.read(lambda db: db.execute("SELECT COUNT(*) FROM meta WHERE key = 'never'").fetchone()[0]) == 0
+    await store.aclose()
+
+
+async def test_prepares_run_on_the_lane_not_a_thread_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A thread per call costs the event loop a futex wake per message, with up to 40 threads
+    # contending for the GIL; the lane's few threads take one job after the other.
+    monkeypatch.setattr(lane, "STUCK_SECONDS", 60.0)  # a loaded machine's pause is not a slow rule here
+    store = open_store(tmp_path / "l.db")
+    threads: list[str] = []
+
+    async def one(i: int) -> None:
+        def prepare() -> int:
+            threads.append(threading.current_thread().name)
+            return i
+
+        await store.write_prepared(prepare, lambda db, v: db.execute(INSERT, [f"k{v}", "x"]))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(PREPARE_THREADS):
+            nursery.start_soon(one, i)
+    assert len(threads) == PREPARE_THREADS
+    assert {name.rsplit("-", 1)[0] for name in threads} == {"alertd-prepare"}
+    assert len(set(threads)) <= lane.THREADS
+    await store.aclose()
+
+
+async def test_slow_prepares_on_every_lane_thread_do_not_hold_up_the_next(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "b.db")
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def slow() -> str:
+        started.release()
+        assert release.wait(30)
+        return "slow"
+
+    async with trio.open_nursery() as nursery:
+        for i in range(lane.THREADS):
+            nursery.start_soon(store.write_prepared, slow, lambda db, v, i=i: db.execute(INSERT, [f"slow{i}", v]))
+        try:
+            for _ in range(lane.THREADS):  # every lane thread is on a slow rule now
+                await trio.to_thread.run_sync(started.acquire)
+            await trio.sleep(lane.STUCK_SECONDS * 2)
+            with trio.fail_after(10):
+                assert await store.write_prepared(lambda: "quick", lambda db, v: db.execute(INSERT, ["quick", v]) and v)
+        finally:
+            release.set()
+    keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta WHERE updated_at = 0")])
+    assert keys[0] == "quick" and len(keys) == lane.THREADS + 1
     await store.aclose()

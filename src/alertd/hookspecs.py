@@ -56,7 +56,9 @@ def alertd_inbound_types() -> list[InboundType]:
       an :class:`alertd.inbound.InboundBatch` (several alerts in one request)
       gets one inbound-log row and decision per message, all in one commit;
     - ``async after_commit(message, integration, runtime)``: optional; called
-      after the inbound log row is committed (e.g. to confirm a subscription);
+      after the inbound log row is committed (e.g. to confirm a subscription),
+      in a task of its own; with ``after_commit_for`` (a tuple of
+      ``InboundMessage.message_type`` values), only for messages of those types;
     - ``stored_header_prefixes``: optional tuple of lower-case header-name
       prefixes whose values the inbound log keeps (SNS: ``("x-amz-sns-",)``);
       other headers beyond a small allow-list are stored by name only;

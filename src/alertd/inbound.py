@@ -85,8 +85,8 @@ class InboundType(Protocol):
     settings_model: type[BaseModel] | None
     rulesets: dict[str, dict[str, Any]]
     default_ruleset: str
-    # Optional (see hookspecs.alertd_inbound_types): stored_header_prefixes, after_commit,
-    # describe_handshake.
+    # Optional (see hookspecs.alertd_inbound_types): stored_header_prefixes, after_commit (and
+    # after_commit_for), describe_handshake.
 
     async def handle(
         self, request: InboundRequest, integration: Integration, runtime: Runtime

@@ -82,6 +82,20 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+
+def inc(counter: Any, *labels: str) -> None:
+    """``counter.labels(*labels).inc()``, the child for those label values looked up once:
+    ``labels()`` (validation and a lock) costs several ``inc()``s, paid per message on the event
+    loop's thread. Label values here are bounded (integrations, outcomes, event kinds)."""
+    key = (counter, labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = counter.labels(*labels)
+    child.inc()
+
+
 def render(runtime: Runtime) -> bytes:
     from prometheus_client import generate_latest
 

@@ -104,7 +104,7 @@ async def reject(
     except StoreUnavailable as exc:
         log.error("inbound.store_unavailable", integration=name, error=str(exc))
         return Reply(503, "storage unavailable; retry later\n")
-    metrics.INBOUND.labels(name, REJECTED).inc()
+    metrics.inc(metrics.INBOUND, name, REJECTED)
     log.info("inbound.rejected", inbound_id=inbound_id, integration=name, status=status, reason=reason)
     return Reply(status, f"{reason}\n")
 
@@ -119,7 +119,7 @@ async def reject_unknown(runtime: Runtime, request: InboundRequest, body_size: i
     now = request.received_at
     stale = tally.take_stale(now)
     bucket = tally.bucket(request.remote_addr, now)
-    metrics.INBOUND.labels("-", REJECTED).inc()
+    metrics.inc(metrics.INBOUND, "-", REJECTED)
     try:
         if bucket is not None:
             due = tally.due(bucket, now)
@@ -435,6 +435,19 @@ def _log_accepted(runtime: Runtime, name: str, recorded: Recorded) -> None:
     summary.add(runtime, name, recorded.outcome, recorded.inbound_id)
 
 
+def _after_commit(runtime: Runtime, integration: Integration, message: InboundMessage) -> None:
+    """The inbound type's ``after_commit`` in a task of its own, for the message types it names in
+    ``after_commit_for`` (all without it): a task per message was a task spawn and a step on the
+    event loop's thread for every SNS notification, where only confirmations have work."""
+    inbound_type = integration.inbound_type
+    after = getattr(inbound_type, "after_commit", None)
+    if after is None:
+        return
+    wanted = getattr(inbound_type, "after_commit_for", None)
+    if wanted is None or message.message_type in wanted:
+        runtime.spawn(after, message, integration, runtime)
+
+
 async def receive(
     runtime: Runtime,
     integration: Integration | None,
@@ -519,11 +532,10 @@ async def receive(
         )
     # One label for every "Counted (k of n)": a label value per k would grow the series without bound.
     outcome_label = COUNTED if recorded.outcome.startswith(f"{COUNTED} (") else recorded.outcome
-    metrics.INBOUND.labels(name, outcome_label).inc()
+    metrics.inc(metrics.INBOUND, name, outcome_label)
     _log_accepted(runtime, name, recorded)
-    after = getattr(integration.inbound_type, "after_commit", None)
-    if after is not None and recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
-        runtime.spawn(after, result, integration, runtime)
+    if recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
+        _after_commit(runtime, integration, result)
     return Reply(result.status, result.response + "\n")
 
 
@@ -540,6 +552,6 @@ async def _receive_batch(
         log.error("inbound.decide_failed", exc_info=True, integration=name)
         return await reject(runtime, request, integration, 500, f"internal error while deciding: {type(exc).__name__}")
     for one in recorded:
-        metrics.INBOUND.labels(name, one.outcome).inc()
+        metrics.inc(metrics.INBOUND, name, one.outcome)
         _log_accepted(runtime, name, one)
     return Reply(batch.status, batch.response + "\n")

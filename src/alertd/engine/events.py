@@ -132,12 +132,16 @@ def dispatch(runtime: Runtime, events: list[AlertEvent], seen: int = 0) -> None:
     """Hand a batch to every subscriber: this instance's own (for events past ``seen``) first,
     then metrics, then plugins. A failing plugin is logged; it does not stop the others."""
     dispatch_local(runtime, [e for e in events if (e.id or 0) > seen])
+    hook = runtime.pm.hook.alertd_alert_event
+    listening = bool(hook.get_hookimpls())  # (a call per event to no plugin is not free)
     for event in events:
-        metrics.ALERT_EVENTS.labels(event.kind).inc()
+        metrics.inc(metrics.ALERT_EVENTS, event.kind)
         if event.kind == EventKind.ESCALATED:
             metrics.ESCALATION_STEPS.inc()
+        if not listening:
+            continue
         try:
-            runtime.pm.hook.alertd_alert_event(event=event, runtime=runtime)
+            hook(event=event, runtime=runtime)
         except Exception:
             log.error(
                 "plugin.alert_event_failed", exc_info=True, kind=event.kind, alert_id=event.alert_id, event_id=event.id

@@ -10,6 +10,7 @@ processed at once (more get 503, which SNS retries).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -81,11 +82,26 @@ async def read_body(receive_: Any, body: Body, *, limit: int, keep: int) -> None
         body.kept = b"".join(chunks)
 
 
+@functools.lru_cache(maxsize=64)
+def _secrets(token: str) -> tuple[bytes, ...]:
+    """The forms in which the URL token may appear in a header value: as is, and percent-encoded."""
+    if not token:
+        return ()
+    forms = {token, quote(token, safe="")}
+    return tuple(form.encode("latin-1", "replace") for form in forms)
+
+
 def _headers(raw: list[tuple[bytes, bytes]], token: str) -> dict[str, str]:
     """Lower-cased headers with the URL token scrubbed from every value (a proxy's
-    X-Forwarded-Uri or X-Original-URL repeats the path, secret included)."""
-    secrets = (token, quote(token, safe="")) if token else ()
-    return {k.decode("latin-1").lower(): ledger.scrub(v.decode("latin-1"), secrets) for k, v in raw}
+    X-Forwarded-Uri or X-Original-URL repeats the path, secret included). The values are
+    searched for the token once, together: scrubbed one by one only when it is there."""
+    secrets = _secrets(token)
+    values = b"\n".join([value for _name, value in raw])
+    for secret in secrets:
+        if secret in values:
+            forms = (token, quote(token, safe=""))
+            return {k.decode("latin-1").lower(): ledger.scrub(v.decode("latin-1"), forms) for k, v in raw}
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
 class InboundEndpoint:

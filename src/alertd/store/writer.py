@@ -25,6 +25,7 @@ import trio
 
 from alertd.errors import StoreUnavailable
 from alertd.log import get_logger
+from alertd.store.lane import Lane
 
 __all__ = ["StoreUnavailable", "WriteBackend", "Writer"]
 
@@ -85,7 +86,8 @@ class Writer:
         self.jobs = 0
         # Jobs submitted and not yet answered (waiting in the queue, or for a lock or a commit).
         self.in_flight = 0
-        self._preparing = 0  # submit_prepared calls holding a worker thread or waiting for a commit
+        self._preparing = 0  # submit_prepared calls preparing or waiting for a commit
+        self._lane = Lane()  # the threads that run their prepare steps (store/lane.py)
         # Rows inserted into the backend's watched table at the last COMMIT (set before the
         # committed jobs are answered), so that a caller can tell whether a write it awaited
         # may have added some.
@@ -115,9 +117,9 @@ class Writer:
         return job.result
 
     async def submit_prepared(self, prepare: Callable[[], P], fn: Callable[[Any, P], T]) -> T:
-        """``prepare()`` on a worker thread (work that must not hold the writer: an inbound
-        message's rules), then ``fn(db, prepared)`` in the writer as ``submit`` runs it. The worker
-        queues the job itself, so the caller is woken once, by the commit, not also in between."""
+        """``prepare()`` on a lane thread (store/lane.py; work that must not hold the writer: an
+        inbound message's rules), then ``fn(db, prepared)`` in the writer as ``submit`` runs it. That
+        thread queues the job itself, so the caller is woken once, by the commit, not also in between."""
         if self._closed:
             raise StoreUnavailable("store is closed")
         if self._preparing >= PREPARE_THREADS:  # bounded like trio.to_thread: two hops past it
@@ -142,7 +144,7 @@ class Writer:
         self.in_flight += 1
         self._preparing += 1
         try:
-            trio.lowlevel.start_thread_soon(run, deliver)
+            self._lane.start_soon(run, deliver)
             # Parked until the commit (or prepare's failure) answers, cancellation refused: as submit.
             await trio.lowlevel.wait_task_rescheduled(_cannot_abort)
         finally:
@@ -157,6 +159,7 @@ class Writer:
         if self._closed:
             return
         self._closed = True
+        self._lane.close()  # (no prepare is under way: their callers have all returned)
         self._queue.put(_STOP)
         if self._thread is not None:
             await trio.to_thread.run_sync(self._thread.join)

@@ -132,6 +132,8 @@ class SnsInboundType:
     default_ruleset = DEFAULT_RULESET
     # SNS's own headers (message type, id, topic, subscription) are kept in the inbound log.
     stored_header_prefixes = ("x-amz-sns-",)
+    # after_commit has work only for these (auto_confirm): no task per notification.
+    after_commit_for = ("SubscriptionConfirmation",)
 
     def __init__(self) -> None:
         self._caches: dict[tuple[Path, float], CertificateCache] = {}

@@ -1,0 +1,83 @@
+"""A prepare lane: two threads that run ``Writer.submit_prepared``'s prepare steps, fed by one queue.
+
+``trio.lowlevel.start_thread_soon`` gives every call an idle worker of its own by releasing
+that worker's lock: a futex wake per inbound message, and the woken thread wants the GIL at
+once, so the event loop's thread was often descheduled while holding it (py-spy ``--gil``,
+32 concurrent SNS messages: a sixth of the trio thread's GIL time was that one release). A
+lane's threads take the next job when they finish one: under load a put wakes nobody, and the
+jobs (GIL-bound rule evaluation) run one after the other instead of 32 threads contending.
+
+A prepare may run long (a rule's template or regex, up to its budget): when every lane thread
+has been on its job for more than ``STUCK_SECONDS``, new jobs go to trio's thread pool as
+before, so one slow message does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import outcome
+import trio
+
+THREADS = 2
+# A rule evaluation takes well under a millisecond of CPU; a thread on one job this long is
+# working through a slow template or regex.
+STUCK_SECONDS = 0.05
+
+_STOP = object()
+
+
+class Lane:
+    def __init__(self, threads: int = THREADS, name: str = "alertd-prepare") -> None:
+        self._count = threads
+        self._name = name
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Per thread: when its current job started (monotonic), None while it waits for one.
+        self._since: list[float | None] = []
+        self._closed = False
+
+    def start_soon(self, fn: Callable[[], Any], deliver: Callable[[outcome.Outcome[Any]], object]) -> None:
+        """Run ``fn()`` on a lane thread, then ``deliver(outcome)`` on that thread (the contract
+        of ``trio.lowlevel.start_thread_soon``)."""
+        if self._closed:
+            raise RuntimeError("the lane is closed")
+        if not self._since:
+            self._start()
+        elif self._stuck():
+            trio.lowlevel.start_thread_soon(fn, deliver)
+            return
+        self._queue.put((fn, deliver))
+
+    def close(self) -> None:
+        """Let the threads end once the jobs queued before this are done."""
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._since:
+            self._queue.put(_STOP)
+
+    def _stuck(self) -> bool:
+        now = time.monotonic()
+        return all(since is not None and now - since > STUCK_SECONDS for since in self._since)
+
+    def _start(self) -> None:
+        self._since = [None] * self._count
+        for i in range(self._count):
+            threading.Thread(target=self._run, args=(i,), name=f"{self._name}-{i}", daemon=True).start()
+
+    def _run(self, i: int) -> None:
+        since = self._since
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            fn, deliver = item
+            since[i] = time.monotonic()
+            result = outcome.capture(fn)
+            since[i] = None
+            del fn, item  # nothing of the job stays alive while the thread waits
+            deliver(result)
