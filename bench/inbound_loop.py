@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
-import logging
 import sys
 import tempfile
 import time
@@ -29,10 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import ingest  # noqa: E402
+from inprocess_mix import quiet_logging, signed_bodies  # noqa: E402
 
-import sns_signing  # noqa: E402
-from alertd.log import setup_logging  # noqa: E402
 from inbound_fixtures import TOKEN, sns_config  # noqa: E402
 from inprocess import in_process  # noqa: E402
 
@@ -52,13 +48,8 @@ class Count(trio.abc.Instrument):
 
 async def one_run(messages: int, concurrency: int, seed: int) -> dict[str, Any]:
     config = sns_config(Path(tempfile.mkdtemp(prefix="alertd-bench-loop-")))
-    bodies = []
-    for message, message_id in ingest.make_traffic(messages + WARM, seed=seed):
-        envelope = sns_signing.notification(message, message_id=message_id)
-        bodies.append((json.dumps(envelope).encode(), sns_signing.headers_for(envelope)))
-    setup_logging("info")
-    handler = logging.getLogger().handlers[0]
-    handler.stream = open("/dev/null", "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    bodies = signed_bodies(messages + WARM, seed)
+    quiet_logging()
     out: dict[str, Any] = {}
     async with in_process(config) as app:
 

@@ -14,8 +14,6 @@ Log lines go to /dev/null at level info, formatted as on stderr.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 import tempfile
 import time
@@ -27,11 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import ingest  # noqa: E402
+from inprocess_mix import post_all, quiet_logging, signed_bodies  # noqa: E402
 
-import sns_signing  # noqa: E402
-from alertd.log import setup_logging  # noqa: E402
-from inbound_fixtures import TOKEN, sns_config  # noqa: E402
+from inbound_fixtures import sns_config  # noqa: E402
 from inprocess import in_process  # noqa: E402
 
 WARM = 200
@@ -39,30 +35,12 @@ WARM = 200
 
 async def one_run(messages: int, concurrency: int, seed: int) -> dict[str, float]:
     config = sns_config(Path(tempfile.mkdtemp(prefix="alertd-bench-handler-")))
-    bodies = []
-    for message, message_id in ingest.make_traffic(messages + WARM, seed=seed):
-        envelope = sns_signing.notification(message, message_id=message_id)
-        bodies.append((json.dumps(envelope).encode(), sns_signing.headers_for(envelope)))
-    setup_logging("info")
-    handler = logging.getLogger().handlers[0]
-    handler.stream = open("/dev/null", "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    bodies = signed_bodies(messages + WARM, seed)
+    quiet_logging()
     async with in_process(config) as app:
-
-        async def post_all(items: list) -> None:
-            it = iter(items)
-
-            async def worker() -> None:
-                for body, headers in it:
-                    response = await app.post(f"/in/{TOKEN}", content=body, headers=headers)
-                    assert response.status_code == 200, response.text
-
-            async with trio.open_nursery() as nursery:
-                for _ in range(concurrency):
-                    nursery.start_soon(worker)
-
-        await post_all(bodies[:WARM])
+        await post_all(app, bodies[:WARM], concurrency)
         thread0, process0, wall0 = time.thread_time(), time.process_time(), time.perf_counter()
-        await post_all(bodies[WARM:])
+        await post_all(app, bodies[WARM:], concurrency)
         thread1, process1, wall1 = time.thread_time(), time.process_time(), time.perf_counter()
     return {
         "trio_thread_us": 1e6 * (thread1 - thread0) / messages,

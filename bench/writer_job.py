@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import logging
 import sys
 import tempfile
 import threading
@@ -32,12 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import ingest  # noqa: E402
+from inprocess_mix import post_all, quiet_logging, signed_bodies  # noqa: E402
 
-import sns_signing  # noqa: E402
 from alertd import receive  # noqa: E402
-from alertd.log import setup_logging  # noqa: E402
-from inbound_fixtures import TOKEN, sns_config  # noqa: E402
+from inbound_fixtures import sns_config  # noqa: E402
 from inprocess import in_process  # noqa: E402
 
 WARM = 200
@@ -64,13 +61,8 @@ class Counted:
 
 async def one_run(messages: int, concurrency: int, seed: int, replays: int = 3) -> dict[str, Any]:
     config = sns_config(Path(tempfile.mkdtemp(prefix="alertd-bench-writer-")))
-    bodies = []
-    for message, message_id in ingest.make_traffic(messages + WARM, seed=seed):
-        envelope = sns_signing.notification(message, message_id=message_id)
-        bodies.append((json.dumps(envelope).encode(), sns_signing.headers_for(envelope)))
-    setup_logging("info")
-    handler = logging.getLogger().handlers[0]
-    handler.stream = open("/dev/null", "w")  # type: ignore[attr-defined]  # noqa: SIM115
+    bodies = signed_bodies(messages + WARM, seed)
+    quiet_logging()
     stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0, 0.0])  # jobs, statements, cpu
     measuring = False
     original = receive.record_message
@@ -98,23 +90,10 @@ async def one_run(messages: int, concurrency: int, seed: int, replays: int = 3) 
             thread = writer._thread
             assert thread is not None and isinstance(thread, threading.Thread) and thread.ident is not None
             clock = time.pthread_getcpuclockid(thread.ident)
-
-            async def post_all(items: list) -> None:
-                it = iter(items)
-
-                async def worker() -> None:
-                    for body, headers in it:
-                        response = await app.post(f"/in/{TOKEN}", content=body, headers=headers)
-                        assert response.status_code == 200, response.text
-
-                async with trio.open_nursery() as nursery:
-                    for _ in range(concurrency):
-                        nursery.start_soon(worker)
-
-            await post_all(bodies[:WARM])
+            await post_all(app, bodies[:WARM], concurrency)
             measuring = True
             commits0, writer0, wall0 = writer.commits, time.clock_gettime(clock), time.perf_counter()
-            await post_all(bodies[WARM:])
+            await post_all(app, bodies[WARM:], concurrency)
             commits1, writer1, wall1 = writer.commits, time.clock_gettime(clock), time.perf_counter()
             measuring = False
     finally:
