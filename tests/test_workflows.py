@@ -648,7 +648,13 @@ secret = "{SECRET}"
             clock.append(app.clock)
             await deliver(app, alarm("disk"))
             await app.wait_until(lambda: len(seen) >= 2, what="the retry")
-    db = Db(tmp_path / "alertd.db")
+            # The peer has the request before the daemon has its answer: wait for the row to say so
+            # (a stop before that leaves the send in doubt, 'sending', as designed).
+            db = Db(tmp_path / "alertd.db")
+            await app.wait_until(
+                lambda: db.rows("SELECT status FROM outbox WHERE kind = 'webhook'")[0]["status"] != "sending",
+                what="the retry's answer recorded",
+            )
     [row] = db.rows("SELECT status, attempts FROM outbox WHERE kind = 'webhook'")
     assert row == {"status": "sent", "attempts": 2}
     # Backoff with jitter: 0.25-0.5 s; a loop left asleep would send it about 30 s after the first.
