@@ -275,3 +275,34 @@ def _up(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.TransportError:
         return False
+
+
+async def test_counted_alerts_of_a_notification_are_one_metrics_series(tmp_path: Path) -> None:
+    """Each alert of a notification below a rule's threshold is "Counted (k of n)" in the inbound
+    log, and one "Counted" series in /metrics, as for single messages (a label value per k would
+    grow the series without bound)."""
+    integration = f"""
+[integrations.prom]
+type = "alertmanager"
+token = "{PER_ALERT}"
+ruleset = "alertmanager"
+[integrations.prom.options]
+bearer_token = "{BEARER}"
+[integrations.prom.rules]
+threshold = {{ count = 5, within = "10m" }}
+"""
+    config = write_config(tmp_path, integration)
+    series = 'alertd_inbound_messages_total{integration="prom",outcome="Counted"} '
+
+    def counted(metrics: str) -> float:  # (the registry is the process's: earlier tests count too)
+        return sum(float(line[len(series) :]) for line in metrics.splitlines() if line.startswith(series))
+
+    async with in_process(config) as app:
+        before = counted((await app.get("/metrics")).text)
+        r = await app.post(f"/in/{PER_ALERT}", json=notification(), headers=AUTH)
+        assert (r.status_code, r.text) == (200, "OK\n")
+        outcomes = [row["outcome"] for row in Db(tmp_path / "alertd.db").inbound()]
+        metrics = (await app.get("/metrics")).text
+    assert len(outcomes) == 2 and all(o.startswith("Counted (") for o in outcomes), outcomes
+    assert counted(metrics) - before == 2
+    assert "Counted (" not in metrics

@@ -530,13 +530,17 @@ async def receive(
             message_type=result.message_type,
             source_message_id=result.source_message_id,
         )
-    # One label for every "Counted (k of n)": a label value per k would grow the series without bound.
-    outcome_label = COUNTED if recorded.outcome.startswith(f"{COUNTED} (") else recorded.outcome
-    metrics.inc(metrics.INBOUND, name, outcome_label)
+    metrics.inc(metrics.INBOUND, name, _outcome_label(recorded.outcome))
     _log_accepted(runtime, name, recorded)
     if recorded.outcome != DUPLICATE_DELIVERY and runtime.nursery is not None:
         _after_commit(runtime, integration, result)
     return Reply(result.status, result.response + "\n")
+
+
+def _outcome_label(outcome: str) -> str:
+    """The metrics label of an outcome: one for every "Counted (k of n)" (a label value per k
+    would grow the series without bound)."""
+    return COUNTED if outcome.startswith(f"{COUNTED} (") else outcome
 
 
 async def _receive_batch(
@@ -552,6 +556,6 @@ async def _receive_batch(
         log.error("inbound.decide_failed", exc_info=True, integration=name)
         return await reject(runtime, request, integration, 500, f"internal error while deciding: {type(exc).__name__}")
     for one in recorded:
-        metrics.inc(metrics.INBOUND, name, one.outcome)
+        metrics.inc(metrics.INBOUND, name, _outcome_label(one.outcome))
         _log_accepted(runtime, name, one)
     return Reply(batch.status, batch.response + "\n")
