@@ -313,18 +313,19 @@ async def commit_message(
     Used by deliveries and by ``alertd simulate`` alike (``simulated`` marks the inbound-log row).
     """
 
+    recorded: Recorded | None = None
+    if message.outcome is not None:  # a subscription handshake has nothing for the mapper (and opens nothing)
+        recorded = await runtime.store.write(
+            lambda db: record_message(db, runtime, integration, request, message, now, None, simulated=simulated)
+        )
+        assert recorded is not None
+        return recorded
     # Optimistic: evaluate against the alert state read now; the write job re-checks it. In
     # the rare case an alert closed in between and the message now opens one, evaluate again
     # rendering the details whatever the state (so a second round always settles).
-    recorded: Recorded | None = None
     rounds: tuple[Details, ...] = ("opening", "open_rule")
     placed: list[Placement] = []  # found in the first round, kept for the second
     for details in rounds:
-        if message.outcome is not None:  # a subscription handshake has nothing for the mapper
-            recorded = await runtime.store.write(
-                lambda db: record_message(db, runtime, integration, request, message, now, None, simulated=simulated)
-            )
-            break
         # One hop: a worker thread evaluates, then queues the write job itself.
         prepare = functools.partial(evaluate_rules, runtime, integration, message, details, None if placed else now)
 

@@ -16,6 +16,7 @@ size, with no loop: cheap and bounded whatever the message.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -47,21 +48,12 @@ _GIVE_UP: Any = object()
 _UNDEFINED: Any = object()  # ChainableUndefined: false in ``or``, renders as ""
 
 
-class _Filter:
+@functools.cache
+def _jinja_filter(name: str) -> Any:
     """One of ``_FILTERS``: Jinja's own function, looked up on first use (no jinja2 import at load)."""
+    from jinja2.filters import FILTERS
 
-    __slots__ = ("function", "name")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.function: Any = None
-
-    def __call__(self, value: str) -> Any:
-        if self.function is None:
-            from jinja2.filters import FILTERS
-
-            self.function = FILTERS[self.name]
-        return self.function(value)
+    return FILTERS[name]
 
 
 def _term(match: re.Match[str]) -> tuple[Any, ...] | None:
@@ -72,7 +64,7 @@ def _term(match: re.Match[str]) -> tuple[Any, ...] | None:
     if path[0] in _WORDS or any(k in _DICT_ATTRS or k.startswith("_") for k in path[1:]):
         return None
     index = None if match["index"] is None else int(match["index"])
-    filters = tuple(_Filter(f.strip()) for f in match["filters"].split("|")[1:])
+    filters = tuple(f.strip() for f in match["filters"].split("|")[1:])
     return (path, match["sq"] or match["dq"], index, filters)
 
 
@@ -143,8 +135,8 @@ def _value(variables: dict[str, Any], term: tuple[Any, ...]) -> Any:
         value = pieces[index]
     if filters and type(value) is not str:
         return _GIVE_UP
-    for apply in filters:
-        value = apply(value)
+    for name in filters:
+        value = _jinja_filter(name)(value)
     return value
 
 
