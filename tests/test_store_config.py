@@ -107,3 +107,43 @@ def test_a_reload_that_changes_the_url_asks_for_a_restart_without_showing_the_pa
         ("store.url", "postgresql://alertd:***@db1/alertd", "postgresql://alertd:***@db2/alertd"),
         ("store.pool_size", 4, 9),
     ]
+
+
+def test_store_keys_of_the_other_backend_are_warnings_naming_the_key(tmp_path: Path) -> None:
+    """synchronous and max_size_mb are SQLite's, pool_size PostgreSQL's: set for the other backend
+    they would be ignored in silence; check-config names each (a warning: the file still runs)."""
+    path = tmp_path / "a.toml"
+    url = f'url = "postgresql://alertd:{SECRET}@db.internal:5433/alertd"\n'
+    path.write_text(f'[store]\n{url}synchronous = "NORMAL"\nmax_size_mb = 100\n')
+    result = run_cli_in_process("check-config", "-c", str(path))
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "WARNING store." in line]
+    assert warned == [
+        f"{path}: WARNING store.synchronous: applies to SQLite only; remove it when store.url is set "
+        "(PostgreSQL's own synchronous_commit applies)",
+        f"{path}: WARNING store.max_size_mb: applies to SQLite only; remove it when store.url is set "
+        "(no size cap is enforced on PostgreSQL: watch its disk instead)",
+    ]
+    assert "2 warning(s)" in result.stdout and SECRET not in result.stdout + result.stderr
+
+    path.write_text(f"[store]\n{url}pool_size = 8\n")  # the keys that apply: no warning
+    assert "WARNING store." not in run_cli_in_process("check-config", "-c", str(path)).stderr
+    path.write_text('[store]\npath = "a.db"\nsynchronous = "NORMAL"\nmax_size_mb = 100\npool_size = 8\n')
+    warned = [
+        line for line in run_cli_in_process("check-config", "-c", str(path)).stderr.splitlines() if "store." in line
+    ]
+    assert warned == [
+        f"{path}: WARNING store.pool_size: applies to PostgreSQL (store.url) only; remove it "
+        "(the SQLite file has no connection pool)"
+    ]
+
+
+def test_the_daemon_on_postgresql_logs_the_ignored_sqlite_keys(tmp_path: Path, pg_url: str) -> None:
+    from helpers import DaemonProcess, free_port
+
+    path = tmp_path / "a.toml"
+    path.write_text(f'[server]\nlisten = "127.0.0.1:{free_port()}"\n[store]\nurl = "{pg_url}"\nmax_size_mb = 50\n')
+    with DaemonProcess(path) as daemon:
+        line = daemon.wait_for("event=config.warning key=store.max_size_mb")
+        assert "applies to SQLite only" in line
+        assert not [line for line in daemon.lines if "key=store.synchronous" in line]

@@ -181,7 +181,7 @@ def dotted_field_paths(rules: RulesetConfig) -> list[tuple[tuple[Any, ...], str]
 def config_warnings(config: Config, channels_known: bool) -> list[Problem]:
     """Valid settings that mean some alert or page reaches nobody."""
     raw = config.raw
-    out: list[Problem] = []
+    out: list[Problem] = store_warnings(raw)
     for name, integ in raw.integrations.items():
         if integ.enabled and integ.escalation_policy is None:
             out.append(Problem(f"integrations.{name}", "no escalation_policy: alerts will page nobody"))
@@ -222,6 +222,30 @@ def config_warnings(config: Config, channels_known: bool) -> list[Problem]:
                     )
                     out.append(Problem(f"users.{name}.notify[{i}].method", message))
     return out
+
+
+# [store] keys that only one backend reads. A warning, not an error: the daemon behaves safely
+# without them (PostgreSQL commits durably by its own settings), and refusing a file that ran
+# before would stop the paging daemon at its next restart over a leftover key.
+_SQLITE_ONLY = {
+    "synchronous": "PostgreSQL's own synchronous_commit applies",
+    "max_size_mb": "no size cap is enforced on PostgreSQL: watch its disk instead",
+}
+_POSTGRESQL_ONLY = {"pool_size": "the SQLite file has no connection pool"}
+
+
+def store_warnings(raw: RawConfig) -> list[Problem]:
+    """``[store]`` keys set for the other backend: silently ignored otherwise."""
+    store = raw.store
+    on_pg = store.url is not None
+    ignored = _SQLITE_ONLY if on_pg else _POSTGRESQL_ONLY
+    if on_pg:
+        backend = "applies to SQLite only; remove it when store.url is set"
+    else:
+        backend = "applies to PostgreSQL (store.url) only; remove it"
+    return [
+        Problem(f"store.{key}", f"{backend} ({why})") for key, why in ignored.items() if key in store.model_fields_set
+    ]
 
 
 def _duplicate_tokens(table: str, entries: dict[str, Any]) -> list[Problem]:
