@@ -381,3 +381,59 @@ def test_a_target_newer_than_this_alertd_is_refused(tmp_path: Path, pg_url: str)
     [line] = done.stderr.splitlines()
     assert f"{pg_url}: database schema version" in line and "newer than this alertd" in line
     assert target_rows(pg_url) == 0
+
+
+def test_the_copy_keeps_inbound_alert_ids_and_runs_no_schema_trigger(tmp_path: Path, pg_url: str) -> None:
+    """Migration 22's trigger (an alert's insert sets its opening inbound-log row's alert_id) stays
+    off while rows are copied: the rows already hold its effect, so the copy keeps the source's
+    values whatever the table order. Its function is wrapped here to count its calls."""
+    source = make_source(tmp_path)
+    conn = sqlite3.connect(source)
+    with conn:
+        for i in (1, 2, 3):
+            conn.execute(
+                "INSERT INTO inbound_log (id, received_at, integration, method, headers, body, body_size, outcome, "
+                "status, accepted) VALUES (?, 1.0, 'alarms', 'POST', '{}', x'7b7d', 2, 'Mapped Open', 200, 1)",
+                [10 + i],
+            )
+        # Two opening messages, the alerts naming them (SQLite's trigger links them), and one row
+        # whose alert_id differs from what the trigger would write: it must arrive as it is.
+        for n, first in ((4, 11), (5, 12)):
+            conn.execute(
+                "INSERT INTO alerts (id, integration, source_id, status, title, severity, tags, fields, created_at, "
+                "updated_at, first_inbound_id) VALUES (?, 'alarms', ?, 'open', 't', 'critical', '[]', '{}', 1.0, "
+                "1.0, ?)",
+                [n, f"src-{n}", first],
+            )
+        conn.execute("UPDATE inbound_log SET alert_id = 1 WHERE id = 12")
+    source_ids = [tuple(r) for r in conn.execute("SELECT id, alert_id FROM inbound_log ORDER BY id")]
+    conn.close()
+    assert source_ids == [(11, 4), (12, 1), (13, None)]
+
+    db = postgres.connect(pg_url)
+    db.execute("CREATE TABLE trigger_calls (alert_id BIGINT)")
+    db.execute(
+        "CREATE OR REPLACE FUNCTION inbound_log_opened_alert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO trigger_calls VALUES (NEW.id); "
+        "UPDATE inbound_log SET alert_id = NEW.id WHERE id = NEW.first_inbound_id; RETURN NULL; END $$"
+    )
+    db.close()
+    done = run_cli_in_process("migrate-store", "--from", str(source), "--to", pg_url)
+    assert done.returncode == 0, done.stderr
+    copied = [(r["id"], r["alert_id"]) for r in pg_rows(pg_url, "SELECT id, alert_id FROM inbound_log ORDER BY id")]
+    assert copied == source_ids
+    assert pg_rows(pg_url, "SELECT alert_id FROM trigger_calls") == []
+
+    # Switched on again for the daemon: a new opening message gets its alert's id.
+    db = postgres.connect(pg_url)
+    db.execute(
+        "INSERT INTO inbound_log (id, received_at, integration, method, headers, body, body_size, outcome, status, "
+        "accepted) VALUES (14, 2.0, 'alarms', 'POST', '{}', '\\x7b7d', 2, 'Mapped Open', 200, 1)"
+    )
+    db.execute(
+        "INSERT INTO alerts (integration, source_id, status, title, severity, tags, fields, created_at, updated_at, "
+        "first_inbound_id) VALUES ('alarms', 'src-new', 'open', 't', 'critical', '[]', '{}', 2.0, 2.0, 14)"
+    )
+    db.close()
+    assert pg_rows(pg_url, "SELECT alert_id FROM inbound_log WHERE id = 14") == [{"alert_id": 6}]
+    assert pg_rows(pg_url, "SELECT alert_id FROM trigger_calls") == [{"alert_id": 6}]

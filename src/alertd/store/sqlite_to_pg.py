@@ -135,6 +135,21 @@ def dependency_order(tables: list[str], refs: dict[str, set[str]]) -> list[str]:
     return done
 
 
+def schema_triggers(src: sqlite3.Connection, conn: Any) -> dict[str, list[str]]:
+    """Table -> the target's triggers that the schema made: those the SQLite source has too (a
+    migration makes each on both, under one name). A trigger only the target has (its
+    administrator's) is left on."""
+    ours = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    found: dict[str, list[str]] = {}
+    for table, trigger in conn.execute(
+        "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace ORDER BY 1, 2"
+    ).fetchall():
+        if trigger in ours:
+            found.setdefault(table, []).append(trigger)
+    return found
+
+
 def identity_columns(conn: Any) -> dict[str, str]:
     """Table -> its identity (or serial) column."""
     return {
@@ -250,6 +265,7 @@ def _copy_all(src: sqlite3.Connection, conn: Any, *, created: bool) -> list[Tabl
             raise MigrateError(f"the target's table {table} has no column {', '.join(extra)}")
     ids = identity_columns(conn)
     order = dependency_order(list(have), target_references(conn))
+    ours = schema_triggers(src, conn)
     counts = []
     for table in order:
         columns = have[table]
@@ -257,10 +273,19 @@ def _copy_all(src: sqlite3.Connection, conn: Any, *, created: bool) -> list[Tabl
             conn.execute(f"DELETE FROM {_quote(table)}")
         names = ", ".join(_quote(c) for c in columns)
         cursor = src.execute(f"SELECT {names} FROM {_quote(table)}")  # no ORDER BY rowid: WITHOUT ROWID tables too
+        # The rows already hold what the schema's triggers would write (migration 22's sets an
+        # inbound-log row's alert_id as its alert is inserted): they stay off for the copy, which
+        # then keeps the source's values whatever the table order. Foreign keys (internal
+        # triggers) are still checked; ALTER TABLE is transactional, so a failure undoes it too.
+        triggers = ours.get(table, [])
+        for trigger in triggers:
+            conn.execute(f"ALTER TABLE {_quote(table)} DISABLE TRIGGER {_quote(trigger)}")
         with conn.cursor() as cur, cur.copy(f"COPY {_quote(table)} ({names}) FROM STDIN") as copy:
             while batch := cursor.fetchmany(BATCH_ROWS):
                 for row in batch:
                     copy.write_row(tuple(row))
+        for trigger in triggers:
+            conn.execute(f"ALTER TABLE {_quote(table)} ENABLE TRIGGER {_quote(trigger)}")
         id_column = ids.get(table)
         source_count = src.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()[0]
         target_count = conn.execute(f"SELECT COUNT(*) FROM {_quote(table)}").fetchone()[0]
