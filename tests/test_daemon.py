@@ -89,6 +89,24 @@ def test_watchdog_keepalives(tmp_path: Path, notify_socket) -> None:
         assert received
 
 
+def test_a_notify_socket_nobody_reads_does_not_freeze_the_daemon(tmp_path: Path, notify_socket) -> None:
+    """Keep-alives to a receiver that stopped reading fill its queue (net.unix.max_dgram_qlen,
+    10 by default) within a second: a blocking send then froze the event loop, SIGTERM included
+    (test_watchdog_keepalives hung so once, its stop slowed by the post-ready web build). Now the
+    datagram is dropped, logged once, and the daemon goes on."""
+    config = write_config(tmp_path)
+    env = {"NOTIFY_SOCKET": str(notify_socket[0]), "WATCHDOG_USEC": "100000"}  # never read here
+    daemon = DaemonProcess(config, env=env).start()
+    try:
+        daemon.wait_for("event=sdnotify.failed")
+        assert daemon.get("/healthz").status_code == 200
+        assert daemon.stop() == 0
+        daemon.wait_for("event=daemon.stopped")
+        assert len([line for line in daemon.lines if "event=sdnotify.failed" in line]) == 1
+    finally:
+        daemon.kill()
+
+
 def test_sigint_also_stops_cleanly(tmp_path: Path) -> None:
     daemon = DaemonProcess(write_config(tmp_path)).start()
     try:

@@ -18,7 +18,11 @@ class Notifier:
         if address:
             # A leading '@' names a Linux abstract socket.
             self._address = b"\0" + address[1:].encode() if address.startswith("@") else address
-            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Non-blocking: notify() runs on the event loop, and a receiver that stops reading
+            # fills its queue in a few datagrams (net.unix.max_dgram_qlen, 10 by default); a
+            # blocking send then froze the loop, SIGTERM included. A full queue drops the datagram.
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
+        self._failing = False  # logged once per run of failures (keep-alives come every few seconds)
 
     def notify(self, *lines: str) -> None:
         if self._sock is None:
@@ -26,7 +30,11 @@ class Notifier:
         try:
             self._sock.sendto("\n".join(lines).encode(), self._address)  # type: ignore[arg-type]
         except OSError as exc:
-            log.warning("sdnotify.failed", error=str(exc))
+            if not self._failing:
+                log.warning("sdnotify.failed", error=str(exc))
+            self._failing = True
+        else:
+            self._failing = False
 
     def watchdog_interval(self) -> float | None:
         """Half of WatchdogSec, when systemd asked for keep-alives from this process."""
