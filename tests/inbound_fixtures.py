@@ -34,9 +34,16 @@ ruleset = "eventbridge_cloudtrail"
 """
 
 
-def sns_config(tmp_path: Path, extra: str = "", **kw: Any) -> Path:
+def sns_config(tmp_path: Path, extra: str = "", *, alarms: str = "", events: str = "", **kw: Any) -> Path:
+    """A config with the two aws_sns integrations; ``alarms`` and ``events`` are lines added to
+    each one's table (e.g. ``'escalation_policy = "ops"'``), ``extra`` goes at the end."""
     seed_cert_cache(tmp_path / "certs")
-    return write_config(tmp_path, INTEGRATIONS + extra, **kw)
+    text = INTEGRATIONS
+    for name, lines in (("alarms", alarms), ("events", events)):
+        if lines:
+            head = f'[integrations.{name}]\ntype = "aws_sns"\n'
+            text = text.replace(head, head + lines.rstrip("\n") + "\n", 1)
+    return write_config(tmp_path, text + extra, **kw)
 
 
 def sample_message(name: str) -> tuple[str, str, str | None]:

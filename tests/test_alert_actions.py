@@ -55,11 +55,13 @@ users = ["carol"]
 
 def make_config(tmp_path: Path) -> tuple[Path, Path]:
     sent = tmp_path / "sent.jsonl"
-    config = sns_config(tmp_path, "", server=f'api_tokens = [{{ name = "ops", token = "{API_TOKEN}" }}]')
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "two"'
+    config = sns_config(
+        tmp_path,
+        "",
+        server=f'api_tokens = [{{ name = "ops", token = "{API_TOKEN}" }}]',
+        alarms='escalation_policy = "two"',
     )
-    config.write_text(PEOPLE.replace("{sent}", str(sent)) + text)
+    config.write_text(PEOPLE.replace("{sent}", str(sent)) + config.read_text())
     return config, sent
 
 

@@ -204,12 +204,8 @@ async def test_a_paged_alarm_clicks_through_to_the_console_or_the_source(
     tmp_path: Path, peer: HttpPeer, server: str, web: str, console: bool
 ) -> None:
 
-    config = sns_config(tmp_path, PAGER.format(server=peer.url) + web, server=server)
-    config.write_text(
-        config.read_text().replace(
-            '[integrations.alarms]\ntype = "aws_sns"',
-            '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"',
-        )
+    config = sns_config(
+        tmp_path, PAGER.format(server=peer.url) + web, server=server, alarms='escalation_policy = "ops"'
     )
     async with in_process(config) as app:
         alert_id = await open_in_process(app, Db(tmp_path / "alertd.db"))

@@ -79,12 +79,12 @@ shift = "1w"
 schedules = ["secops-weekly"]
 delay_minutes = 60
 """
-    config = sns_config(tmp_path, extra, server=f'api_tokens = [{{ name = "reader", token = "{API_TOKEN}" }}]')
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"',
-        '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "security"',
+    config = sns_config(
+        tmp_path,
+        extra,
+        server=f'api_tokens = [{{ name = "reader", token = "{API_TOKEN}" }}]',
+        alarms='escalation_policy = "security"',
     )
-    config.write_text(text)
     db = Db(tmp_path / "alertd.db")
     with InProcessThread(config) as daemon:
         w = World(config, db, mailbox, daemon)

@@ -200,11 +200,8 @@ def cluster_config(tmp_path: Path) -> Path:
     plugins.mkdir()
     shutil.copy(ROOT / "tests" / "event_plugins" / "event_log.py", plugins)
     shutil.copy(ROOT / "tests" / "plugins_dir" / "recorder.py", plugins)
-    config = sns_config(tmp_path)
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"'
-    )
-    config.write_text(POLICY.format(plugins=plugins, sent=tmp_path / "sent.jsonl") + text)
+    config = sns_config(tmp_path, alarms='escalation_policy = "ops"')
+    config.write_text(POLICY.format(plugins=plugins, sent=tmp_path / "sent.jsonl") + config.read_text())
     return config
 
 

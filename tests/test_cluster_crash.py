@@ -59,12 +59,9 @@ def cluster_config(tmp_path: Path) -> Path:
         f'[[escalation_policies.ops.levels]]\nusers = ["u{i}"]\ndelay_minutes = {DELAY_MINUTES}\n'
         for i in range(LEVELS)
     )
-    config = sns_config(tmp_path)
+    config = sns_config(tmp_path, alarms='escalation_policy = "ops"')
     # One file for all three: port 0, each instance gets its own (read from its log).
     text = re.sub(r'listen = "127\.0\.0\.1:\d+"', 'listen = "127.0.0.1:0"', config.read_text())
-    text = text.replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"'
-    )
     head = CONFIG.format(plugins=plugins, lease=LEASE, sent=tmp_path / "sent.jsonl", users=users, levels=levels)
     config.write_text(head + text)
     return config

@@ -36,13 +36,7 @@ def with_plugins_dir(config: Path) -> Path:
 def test_alarm_pages_a_user_whose_only_contact_is_a_plugin_kind(tmp_path: Path) -> None:
     with HttpPeer() as slack:
         extra = SAM + f'\n[channels.slack]\nwebhook_url = "{slack.url}/hook"\n'
-        config = with_plugins_dir(sns_config(tmp_path, extra))
-        config.write_text(
-            config.read_text().replace(
-                '[integrations.alarms]\ntype = "aws_sns"',
-                '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "chat"',
-            )
-        )
+        config = with_plugins_dir(sns_config(tmp_path, extra, alarms='escalation_policy = "chat"'))
         with InProcessThread(config) as daemon:
             message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")
             assert post_envelope(daemon, notification(message)).status_code == 200

@@ -39,11 +39,7 @@ contact = {{ webhook = "{peer.url}/alice" }}
 users = ["alice"]
 delay_minutes = 60
 """
-    config = sns_config(tmp_path, extra)
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"'
-    )
-    config.write_text(text)
+    config = sns_config(tmp_path, extra, alarms='escalation_policy = "ops"')
     return DaemonProcess(config), Db(tmp_path / "alertd.db")
 
 

@@ -84,12 +84,13 @@ delay_minutes = 10
 [[escalation_policies.security.levels]]
 users = ["bob"]
 """
-    config = sns_config(tmp_path, extra, port=port, server=f'public_url = "http://127.0.0.1:{port}"')
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"',
-        '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "security"\nnotify_on_close = true',
+    config = sns_config(
+        tmp_path,
+        extra,
+        port=port,
+        server=f'public_url = "http://127.0.0.1:{port}"',
+        alarms='escalation_policy = "security"\nnotify_on_close = true',
     )
-    config.write_text(text)
     yield config, twilio, mailbox, Db(tmp_path / "alertd.db")
     twilio.stop()
     smtp.stop()

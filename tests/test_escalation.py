@@ -218,18 +218,13 @@ users = ["bob"]
 
 def escalation_daemon(tmp_path: Path) -> tuple[DaemonProcess, Path, Db]:
     sent = tmp_path / "sent.jsonl"
-    config = sns_config(tmp_path, ESCALATION.replace("{sent}", str(sent)))
-    text = (
-        config.read_text()
-        .replace(
-            '[integrations.alarms]\ntype = "aws_sns"',
-            '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"',
-        )
-        .replace(
-            '[integrations.events]\ntype = "aws_sns"',
-            '[integrations.events]\ntype = "aws_sns"\nescalation_policy = "slow"',
-        )
+    config = sns_config(
+        tmp_path,
+        ESCALATION.replace("{sent}", str(sent)),
+        alarms='escalation_policy = "ops"',
+        events='escalation_policy = "slow"',
     )
+    text = config.read_text()
     config.write_text(
         'plugins_dir = "'
         + str(ROOT / "tests" / "plugins_dir")

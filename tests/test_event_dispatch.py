@@ -131,11 +131,8 @@ def event_daemon(tmp_path: Path, **env: str) -> tuple[DaemonProcess, Db, Path]:
     shutil.copy(ROOT / "tests" / "event_plugins" / "event_log.py", plugins)
     shutil.copy(ROOT / "tests" / "plugins_dir" / "recorder.py", plugins)
     log = tmp_path / "events.jsonl"
-    config = sns_config(tmp_path)
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"'
-    )
-    config.write_text(POLICY.format(plugins=plugins, sent=tmp_path / "sent.jsonl") + text)
+    config = sns_config(tmp_path, alarms='escalation_policy = "ops"')
+    config.write_text(POLICY.format(plugins=plugins, sent=tmp_path / "sent.jsonl") + config.read_text())
     daemon = DaemonProcess(config, env={"ALERTD_TEST_EVENT_LOG": str(log), **env})
     return daemon, Db(tmp_path / "alertd.db"), log
 

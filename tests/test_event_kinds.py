@@ -40,11 +40,8 @@ def pager_config(tmp_path: Path, beeper: HttpPeer) -> Path:
     plugins.mkdir()
     shutil.copy(ROOT / "tests" / "plugins_dir" / "beeper.py", plugins)
     shutil.copy(ROOT / "tests" / "event_plugins" / "event_log.py", plugins)
-    config = sns_config(tmp_path, "", server=f'api_tokens = ["{API_TOKEN}"]')
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "once"'
-    )
-    config.write_text(PAGER.format(plugins=plugins, beeper=beeper.url) + text)
+    config = sns_config(tmp_path, "", server=f'api_tokens = ["{API_TOKEN}"]', alarms='escalation_policy = "once"')
+    config.write_text(PAGER.format(plugins=plugins, beeper=beeper.url) + config.read_text())
     return config
 
 

@@ -41,12 +41,8 @@ def sends(path: Path) -> list[dict]:
 
 async def test_health_and_an_hour_long_escalation_step_in_milliseconds(tmp_path: Path) -> None:
     sent = tmp_path / "sent.jsonl"
-    config = sns_config(tmp_path, "")
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"',
-        '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "hourly"',
-    )
-    config.write_text(HOURLY.replace("{sent}", str(sent)) + text)
+    config = sns_config(tmp_path, "", alarms='escalation_policy = "hourly"')
+    config.write_text(HOURLY.replace("{sent}", str(sent)) + config.read_text())
     db = Db(tmp_path / "alertd.db")
     async with in_process(config) as app:
         assert (await app.get("/readyz")).text == "ready\n"

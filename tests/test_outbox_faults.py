@@ -85,13 +85,7 @@ from_address = "alertd@example.com"
 [[escalation_policies.all.levels]]
 users = ["alice", "bob", "carol", "dave"]
 """
-        config = sns_config(tmp_path, extra)
-        config.write_text(
-            config.read_text().replace(
-                '[integrations.alarms]\ntype = "aws_sns"',
-                '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "all"',
-            )
-        )
+        config = sns_config(tmp_path, extra, alarms='escalation_policy = "all"')
         async with in_process(config) as app:
             db = Db(tmp_path / "alertd.db")
             message, _, _ = sample_message("sns-cloudwatch-alarm-ALARM.json")

@@ -36,12 +36,9 @@ users = ["alice"]
 def pg_config(tmp_path: Path, url: str) -> tuple[Path, Path]:
     """An SNS config whose store is the PostgreSQL database at ``url``; (config, sends file)."""
     sent = tmp_path / "sent.jsonl"
-    config = sns_config(tmp_path, "")
+    config = sns_config(tmp_path, "", alarms='escalation_policy = "page"')
     text = config.read_text()
     text = text.replace(f'path = "{tmp_path / "alertd.db"}"', f'url = "{url}"')
-    text = text.replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "page"'
-    )
     config.write_text(PEOPLE.replace("{sent}", str(sent)) + text)
     assert f'url = "{url}"' in config.read_text()
     return config, sent

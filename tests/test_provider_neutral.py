@@ -38,12 +38,13 @@ webhook_url = "{slack}/hook"
 
 def pager_config(tmp_path: Path, beeper: HttpPeer, slack: HttpPeer, slack_after: int) -> Path:
     extra = SAM.format(beeper=beeper.url, slack=slack.url, slack_after=slack_after)
-    config = sns_config(tmp_path, extra, server=f'api_tokens = ["{API_TOKEN}"]')
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"',
-        '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "pager"\nnotify_on_close = true',
+    config = sns_config(
+        tmp_path,
+        extra,
+        server=f'api_tokens = ["{API_TOKEN}"]',
+        alarms='escalation_policy = "pager"\nnotify_on_close = true',
     )
-    config.write_text(f'plugins_dir = "{PLUGINS_DIR}"\n' + text)
+    config.write_text(f'plugins_dir = "{PLUGINS_DIR}"\n' + config.read_text())
     return config
 
 

@@ -61,16 +61,11 @@ recipients = ["dave"]
 
 def make_config(tmp_path: Path) -> tuple[Path, Path, Db]:
     sent = tmp_path / "sent.jsonl"
-    config = sns_config(tmp_path, PEOPLE.format(sent=sent))
-    text = config.read_text()
-    text = text.replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "ops"'
-    )
     # The events integration has no policy: its owners are paged.
-    text = text.replace(
-        '[integrations.events]\ntype = "aws_sns"',
-        '[integrations.events]\ntype = "aws_sns"\nrecipients = ["group:dbas"]',
+    config = sns_config(
+        tmp_path, PEOPLE.format(sent=sent), alarms='escalation_policy = "ops"', events='recipients = ["group:dbas"]'
     )
+    text = config.read_text()
     text = text.replace('ruleset = "eventbridge_cloudtrail"\n', 'ruleset = "eventbridge_cloudtrail"\n', 1)
     text = text.replace("[integrations.alarms.options]", ROUTES.strip() + "\n[integrations.alarms.options]")
     config.write_text(f'plugins_dir = "{ROOT / "tests" / "plugins_dir"}"\n' + text)

@@ -48,11 +48,8 @@ delay_minutes = 60
 
 def make_config(tmp_path: Path, workflows: str, server: str = "", people: str = PEOPLE) -> tuple[Path, Path]:
     sent = tmp_path / "sent.jsonl"
-    config = sns_config(tmp_path, "", server=server)
-    text = config.read_text().replace(
-        '[integrations.alarms]\ntype = "aws_sns"', '[integrations.alarms]\ntype = "aws_sns"\nescalation_policy = "one"'
-    )
-    config.write_text(people.replace("{sent}", str(sent)) + text + workflows)
+    config = sns_config(tmp_path, "", server=server, alarms='escalation_policy = "one"')
+    config.write_text(people.replace("{sent}", str(sent)) + config.read_text() + workflows)
     return config, sent
 
 
