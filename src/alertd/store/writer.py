@@ -84,6 +84,9 @@ class Writer:
         self._closed = False
         self.commits = 0
         self.jobs = 0
+        # Transactions begun: a job may keep what it read once per batch under this number (the
+        # write lock is held from the BEGIN, so only the batch's own jobs change anything).
+        self.batches = 0
         # Jobs submitted and not yet answered (waiting in the queue, or for a lock or a commit).
         self.in_flight = 0
         self._preparing = 0  # submit_prepared calls preparing or waiting for a commit
@@ -254,6 +257,7 @@ class Writer:
         self._commit(batch, batch + done)
 
     def _begin(self, everyone: list[_Job]) -> bool:
+        self.batches += 1
         try:
             self._backend.begin()
         except Exception as exc:
