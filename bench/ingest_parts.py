@@ -62,7 +62,8 @@ def _job(
     evaluation, placement = prepared
     started = time.thread_time()
     out = None
-    if placement is None or receive.placement_current(db, runtime, placement):
+    current = getattr(receive, "placement_current", None)  # (absent before the windows' copy in memory)
+    if placement is None or current is None or current(db, runtime, placement):
         out = receive.record_message(db, runtime, integration, request, message, now, evaluation, placement=placement)
     cpu["job"] = time.thread_time() - started
     return out

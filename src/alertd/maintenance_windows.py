@@ -189,6 +189,29 @@ class _Cached:
     match: Callable[[Any], bool] | None  # compiled once per load (mapping.compile_condition)
 
 
+@dataclass(frozen=True)
+class Windows:
+    """The windows not ended, as read at ``generation`` (None: read just now, nothing to check)."""
+
+    generation: int | None
+    cached: tuple[_Cached, ...]  # by end, latest first
+
+    def applying(self, integration: str, document: Any, now: float) -> Window | None:
+        """``applying``'s answer from these windows."""
+        doc = None
+        for cached in self.cached:
+            if not (cached.starts_at <= now < cached.window.ends_at) or integration not in cached.integrations:
+                continue
+            if cached.match is not None:
+                from alertd.mapping import Document
+
+                doc = doc or Document(document)
+                if not cached.match(doc):
+                    continue
+            return cached.window
+        return None
+
+
 class WindowCache:
     """The windows not ended, kept in memory for the inbound path: a message's window is found
     without a read (``applying`` read the table on a reader connection for every message: after
@@ -203,23 +226,21 @@ class WindowCache:
     message's evaluation applies to it, as when every message read the table."""
 
     def __init__(self) -> None:
-        self._copy: tuple[int, tuple[_Cached, ...]] | None = None
+        self._copy: Windows | None = None
         self._newest = -1  # the highest generation a writer batch has seen
         self._batch: tuple[int, int] | None = None  # (writer batch, generation then): the writer's own
         self._lock = threading.Lock()
 
-    def applying(
-        self, reader: Callable[[], Any], integration: str, document: Any, now: float, *, fresh: bool = False
-    ) -> tuple[Window | None, int | None]:
-        """``applying``'s answer from the copy (read anew with ``fresh``, or when a writer batch saw
-        a newer generation), and the generation the answer holds for (None when read just now:
-        nothing to check)."""
+    def windows(self, reader: Callable[[], Any], *, fresh: bool = False) -> Windows:
+        """The copy (read anew with ``fresh``, or when a writer batch saw a newer generation)."""
         copy = self._copy
-        if fresh or copy is None or copy[0] < self._newest:
+        if fresh or copy is None or (copy.generation or 0) < self._newest:
             copy = self._load(reader())
-        return _first(copy[1], integration, document, now), None if fresh else copy[0]
+            if fresh:
+                return Windows(None, copy.cached)
+        return copy
 
-    def _load(self, db: Database) -> tuple[int, tuple[_Cached, ...]]:
+    def _load(self, db: Database) -> Windows:
         from alertd.mapping import compile_condition
         from alertd.rules_config import Condition
 
@@ -231,9 +252,9 @@ class WindowCache:
             match = None if row[4] is None else compile_condition(Condition.model_validate(json.loads(row[4])), ())
             window = Window(row[1], row[2], row[6], row[7])
             cached.append(_Cached(window, row[5], frozenset(json.loads(row[3])), match))
-        copy = (int(rows[0][0]), tuple(cached))
+        copy = Windows(int(rows[0][0]), tuple(cached))
         with self._lock:  # two lane threads may load at once: the newer copy stays
-            if self._copy is None or self._copy[0] <= copy[0]:
+            if self._copy is None or (self._copy.generation or 0) <= (copy.generation or 0):
                 self._copy = copy
         return copy
 
@@ -248,22 +269,6 @@ class WindowCache:
             return True
         self._newest = max(self._newest, seen[1])
         return False
-
-
-def _first(windows: tuple[_Cached, ...], integration: str, document: Any, now: float) -> Window | None:
-    """``applying`` over cached windows (ordered by end, latest first)."""
-    doc = None
-    for cached in windows:
-        if not (cached.starts_at <= now < cached.window.ends_at) or integration not in cached.integrations:
-            continue
-        if cached.match is not None:
-            from alertd.mapping import Document
-
-            doc = doc or Document(document)
-            if not cached.match(doc):
-                continue
-        return cached.window
-    return None
 
 
 def still_applies(db: Database, window: Window, now: float) -> bool:

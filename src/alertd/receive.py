@@ -171,11 +171,11 @@ def evaluate_rules(
         evaluation = evaluate(doc, integration.ruleset, find_open, details)
     if place_at is None:
         return evaluation, None
-    cache = window_cache(runtime)
-    window, generation = cache.applying(runtime.store.reader, name, message.document, place_at, fresh=fresh)
+    windows = window_cache(runtime).windows(runtime.store.reader, fresh=fresh)
+    window = windows.applying(name, message.document, place_at)
     at = datetime.fromtimestamp(place_at, UTC)
     route = routing.choose(integration.config, message.document, at)
-    return evaluation, Placement(window=window, route=route, generation=generation)
+    return evaluation, Placement(window=window, route=route, generation=windows.generation)
 
 
 def window_cache(runtime: Runtime) -> maintenance_windows.WindowCache:
@@ -408,6 +408,7 @@ async def commit_batch(
 
         def evaluate_all(indices: list[int] = pending, details: Details = details) -> list[Evaluation | None]:
             db = runtime.store.reader()
+            windows = None
             out: list[Evaluation | None] = []
             for i in indices:
                 message = batch.messages[i]
@@ -419,14 +420,25 @@ async def commit_batch(
                 )
                 out.append(evaluate(Document(message.document), integration.ruleset, find_open, details))
                 if i not in placements:  # where each message goes (window, route), as for single messages
-                    window = maintenance_windows.applying(db, integration.name, message.document, now)
+                    if windows is None:  # the copy in memory; read anew in a second round (as commit_message)
+                        windows = window_cache(runtime).windows(runtime.store.reader, fresh=details != rounds[0])
+                    window = windows.applying(integration.name, message.document, now)
                     at = datetime.fromtimestamp(now, UTC)
                     route = routing.choose(integration.config, message.document, at)
-                    placements[i] = Placement(window=window, route=route)
+                    placements[i] = Placement(window=window, route=route, generation=windows.generation)
             return out
 
-        def job(db: Database, evaluations: list[Evaluation | None], indices: list[int] = pending) -> dict:
+        def job(
+            db: Database,
+            evaluations: list[Evaluation | None],
+            indices: list[int] = pending,
+            first: bool = details == rounds[0],
+        ) -> dict:
             done: dict[int, Recorded] = {}
+            # Placements are checked in the first round (a second one's are read anew, or checked then).
+            if first and not all(placement_current(db, runtime, placements[i]) for i in indices if i in placements):
+                placements.clear()  # an outdated copy of the windows: all again, with the windows read anew
+                return done
             for i, evaluation in zip(indices, evaluations, strict=True):
                 result = record_message(
                     db,
