@@ -306,3 +306,27 @@ threshold = {{ count = 5, within = "10m" }}
     assert len(outcomes) == 2 and all(o.startswith("Counted (") for o in outcomes), outcomes
     assert counted(metrics) - before == 2
     assert "Counted (" not in metrics
+
+
+async def test_a_window_added_beside_the_daemon_applies_to_the_next_notification(config: Path) -> None:
+    """A batch finds its messages' maintenance window in the daemon's copy in memory, like a single
+    message (maintenance_windows.WindowCache); a window committed by another connection (the CLI)
+    applies to the next notification."""
+    db = Db(config.parent / "alertd.db")
+    payload = notification()
+    async with in_process(config) as app:
+        assert (await app.post(f"/in/{PER_ALERT}", json=payload, headers=AUTH)).status_code == 200
+        added = await app.off_loop(
+            run_cli_in_process, "maintenance", "add", "--integration", "prom", "--for", "1h", "--reason", "x",
+            "-c", str(config),
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        assert (await app.post(f"/in/{PER_ALERT}", json=payload, headers=AUTH)).status_code == 200
+    rows = db.rows("SELECT outcome, maintenance_id FROM inbound_log ORDER BY id")
+    (window,) = db.rows("SELECT id FROM maintenance_windows")
+    assert [(r["outcome"], r["maintenance_id"]) for r in rows] == [
+        ("Mapped Open", None),
+        ("Mapped Open", None),
+        ("Mapped Appended", window["id"]),
+        ("Mapped Appended", window["id"]),
+    ]

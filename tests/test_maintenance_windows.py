@@ -14,8 +14,8 @@ import pytest
 
 from alertd.config import ConfigError, build_config
 from alertd.config.models import MaintenanceConfig
-from alertd.maintenance_windows import occurrence
-from helpers import ROOT, run_cli_in_process
+from alertd.maintenance_windows import WindowCache, occurrence
+from helpers import ROOT, run_cli, run_cli_in_process
 from inbound_fixtures import EVENTS_TOKEN, TOKEN, Db, sample_message, sns_config
 from inprocess import InProcess, in_process
 from sns_signing import headers_for, notification
@@ -332,6 +332,46 @@ def test_the_cli_adds_lists_and_ends_windows(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already ended" in again.stderr
     assert "no maintenance windows" in run_cli_in_process("maintenance", *c).stdout
     assert db.rows("SELECT ended_by FROM maintenance_windows")[0]["ended_by"].startswith("cli:")
+
+
+async def test_windows_added_and_ended_by_the_cli_in_another_process_apply_from_the_next_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon keeps the windows in memory (maintenance_windows.WindowCache): messages do not
+    read the table, yet a window the CLI commits in another process applies to the next message,
+    and one it ends stops applying (a trigger bumps a counter the writer checks once per batch)."""
+    config, _sent, db = make_config(tmp_path)
+    loads: list[int] = []
+    load = WindowCache._load
+
+    def counted(self: WindowCache, reader: object) -> object:
+        loads.append(1)
+        return load(self, reader)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(WindowCache, "_load", counted)
+    c = ("-c", str(config))
+    async with in_process(config) as app:
+        first, name = await alarm(app)
+        assert first["maintenance_id"] is None and len(loads) == 1
+        for _ in range(3):
+            assert (await alarm(app))[0]["maintenance_id"] is None
+        assert len(loads) == 1, "a message read the windows although none changed"
+
+        added = await app.off_loop(
+            run_cli, "maintenance", "add", "--integration", "alarms", "--for", "1h", "--reason", "deploy", *c
+        )
+        assert added.returncode == 0, added.stderr
+        (window,) = db.rows("SELECT id FROM maintenance_windows")
+        during, _ = await alarm(app)
+        assert during["maintenance_id"] == window["id"] and "not paged" in during["reason"]
+        repeat, _ = await alarm(app, name=name)
+        assert repeat["outcome"] == "Mapped Appended" and repeat["maintenance_id"] == window["id"]
+        assert len(loads) == 2, "the windows were not read once after the change"
+
+        ended = await app.off_loop(run_cli, "maintenance", "end", str(window["id"]), *c)
+        assert ended.returncode == 0, ended.stderr
+        after, _ = await alarm(app)
+        assert after["outcome"] == "Mapped Open" and after["maintenance_id"] is None
 
 
 async def test_a_window_that_ends_while_the_daemon_is_down_pages_at_start(tmp_path: Path) -> None:

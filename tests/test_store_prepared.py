@@ -14,7 +14,9 @@ import pytest
 import trio
 
 from alertd.store import Store, lane
-from alertd.store.writer import PREPARE_THREADS
+
+# More prepares in flight at once than trio.to_thread's 40 threads (and the lane's spill-over bound).
+MANY = 3 * lane.SPILL_THREADS
 
 INSERT = "INSERT INTO meta (key, value, updated_at) VALUES (?, ?, 0)"
 
@@ -48,9 +50,9 @@ async def test_prepared_writes_commit_with_what_a_worker_thread_prepared(tmp_pat
         seen.append(observer.execute("SELECT value FROM meta WHERE key = ?", [f"k{i}"]).fetchone())
 
     async with trio.open_nursery() as nursery:
-        for i in range(PREPARE_THREADS * 3):  # past the thread bound too
+        for i in range(MANY):
             nursery.start_soon(one, i)
-    assert sorted(seen) == sorted((f"v{i}",) for i in range(PREPARE_THREADS * 3))
+    assert sorted(seen) == sorted((f"v{i}",) for i in range(MANY))
     assert threads & {loop_thread, "alertd-writer"} == set()  # prepared off the loop and the writer
     assert {t for t in threads if t.startswith("job:")} == {"job:alertd-writer"}
     await store.aclose()
@@ -105,7 +107,8 @@ async def test_a_failing_prepare_is_raised_and_nothing_is_written(tmp_path: Path
 
 async def test_prepares_run_on_the_lane_not_a_thread_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A thread per call costs the event loop a futex wake per message, with up to 40 threads
-    # contending for the GIL; the lane's few threads take one job after the other.
+    # contending for the GIL; the lane's few threads take one job after the other. The one path
+    # however many are in flight (past 40, they once went through trio.to_thread: two hops).
     monkeypatch.setattr(lane, "STUCK_SECONDS", 60.0)  # a loaded machine's pause is not a slow rule here
     store = open_store(tmp_path / "l.db")
     threads: list[str] = []
@@ -118,9 +121,9 @@ async def test_prepares_run_on_the_lane_not_a_thread_each(tmp_path: Path, monkey
         await store.write_prepared(prepare, lambda db, v: db.execute(INSERT, [f"k{v}", "x"]))
 
     async with trio.open_nursery() as nursery:
-        for i in range(PREPARE_THREADS):
+        for i in range(MANY):
             nursery.start_soon(one, i)
-    assert len(threads) == PREPARE_THREADS
+    assert len(threads) == MANY
     assert {name.rsplit("-", 1)[0] for name in threads} == {"alertd-prepare"}
     assert len(set(threads)) <= lane.THREADS
     await store.aclose()
@@ -149,4 +152,40 @@ async def test_slow_prepares_on_every_lane_thread_do_not_hold_up_the_next(tmp_pa
             release.set()
     keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta WHERE updated_at = 0")])
     assert keys[0] == "quick" and len(keys) == lane.THREADS + 1
+    await store.aclose()
+
+
+async def test_prepares_spilled_off_a_stuck_lane_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # While every lane thread is on a slow rule, new prepares get threads of their own, at most
+    # SPILL_THREADS at once; the others wait in the lane's queue (a flood of slow rules must not
+    # start a thread each).
+    monkeypatch.setattr(lane, "SPILL_THREADS", 3)
+    store = open_store(tmp_path / "c.db")
+    release = threading.Event()
+    started = threading.Semaphore(0)
+    threads: list[str] = []
+
+    def slow() -> str:
+        threads.append(threading.current_thread().name)
+        started.release()
+        assert release.wait(30)
+        return "slow"
+
+    async with trio.open_nursery() as nursery:
+        for i in range(lane.THREADS):
+            nursery.start_soon(store.write_prepared, slow, lambda db, v, i=i: db.execute(INSERT, [f"lane{i}", v]))
+        try:
+            for _ in range(lane.THREADS):  # every lane thread is on a slow rule now
+                await trio.to_thread.run_sync(started.acquire)
+            await trio.sleep(lane.STUCK_SECONDS * 2)
+            for i in range(6):
+                nursery.start_soon(store.write_prepared, slow, lambda db, v, i=i: db.execute(INSERT, [f"more{i}", v]))
+            for _ in range(3):  # the spilled ones start at once
+                await trio.to_thread.run_sync(started.acquire)
+        finally:
+            release.set()
+    keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta WHERE updated_at = 0")])
+    assert len(keys) == lane.THREADS + 6
+    on_lane = [t for t in threads if t.startswith("alertd-prepare-")]
+    assert len(threads) == lane.THREADS + 6 and len(on_lane) == lane.THREADS + 3, threads
     await store.aclose()

@@ -18,6 +18,8 @@ integration's ``enabled = false``, which rejects the messages.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -165,6 +167,108 @@ def applying(db: Database, integration: str, document: Any, now: float) -> Windo
         if integration in item["integrations"] and matches_condition(item["match"], document):
             return Window(item["id"], item["name"], item["ends_at"], item["on_end"])
     return None
+
+
+# --- the windows in memory (the inbound path) ----------------------------------------------------
+
+# Bumped by triggers on every change to maintenance_windows, whoever commits it (store/schema.py).
+GENERATION_SQL = "SELECT generation FROM table_generations WHERE name = 'maintenance_windows'"
+# The counter and every window not ended, in one statement (one snapshot): none gives one row of NULLs.
+_LOAD_SQL = (
+    "SELECT g.generation, w.id, w.name, w.integrations, w.match, w.starts_at, w.ends_at, w.on_end "
+    "FROM table_generations g LEFT JOIN maintenance_windows w ON w.ended_at IS NULL "
+    "WHERE g.name = 'maintenance_windows' ORDER BY w.ends_at DESC"
+)
+
+
+@dataclass(frozen=True)
+class _Cached:
+    window: Window
+    starts_at: float
+    integrations: frozenset[str]
+    match: Callable[[Any], bool] | None  # compiled once per load (mapping.compile_condition)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The windows not ended, as read at ``generation`` (None: read just now, nothing to check)."""
+
+    generation: int | None
+    cached: tuple[_Cached, ...]  # by end, latest first
+
+    def applying(self, integration: str, document: Any, now: float) -> Window | None:
+        """``applying``'s answer from these windows."""
+        doc = None
+        for cached in self.cached:
+            if not (cached.starts_at <= now < cached.window.ends_at) or integration not in cached.integrations:
+                continue
+            if cached.match is not None:
+                from alertd.mapping import Document
+
+                doc = doc or Document(document)
+                if not cached.match(doc):
+                    continue
+            return cached.window
+        return None
+
+
+class WindowCache:
+    """The windows not ended, kept in memory for the inbound path: a message's window is found
+    without a read (``applying`` read the table on a reader connection for every message: after
+    each commit a reader's page cache is cold, and that one statement was about half the CPU of
+    a message's rules, issue 15).
+
+    Correct across processes: the copy carries the generation counter it was read with (bumped by
+    a trigger on every change to the table, by the CLI, the API, another instance), and the
+    writer job checks it against the counter (``current``: one read per writer batch, on the
+    writer's own warm connection). A placement from an outdated copy is refused there; the message
+    is evaluated again, reading the windows anew (``fresh``). So a window committed before a
+    message's evaluation applies to it, as when every message read the table."""
+
+    def __init__(self) -> None:
+        self._copy: Windows | None = None
+        self._newest = -1  # the highest generation a writer batch has seen
+        self._batch: tuple[int, int] | None = None  # (writer batch, generation then): the writer's own
+        self._lock = threading.Lock()
+
+    def windows(self, reader: Callable[[], Any], *, fresh: bool = False) -> Windows:
+        """The copy (read anew with ``fresh``, or when a writer batch saw a newer generation)."""
+        copy = self._copy
+        if fresh or copy is None or (copy.generation or 0) < self._newest:
+            copy = self._load(reader())
+            if fresh:
+                return Windows(None, copy.cached)
+        return copy
+
+    def _load(self, db: Database) -> Windows:
+        from alertd.mapping import compile_condition
+        from alertd.rules_config import Condition
+
+        rows = db.execute(_LOAD_SQL).fetchall()
+        cached = []
+        for row in rows:
+            if row[1] is None:
+                continue
+            match = None if row[4] is None else compile_condition(Condition.model_validate(json.loads(row[4])), ())
+            window = Window(row[1], row[2], row[6], row[7])
+            cached.append(_Cached(window, row[5], frozenset(json.loads(row[3])), match))
+        copy = Windows(int(rows[0][0]), tuple(cached))
+        with self._lock:  # two lane threads may load at once: the newer copy stays
+            if self._copy is None or (self._copy.generation or 0) <= (copy.generation or 0):
+                self._copy = copy
+        return copy
+
+    def current(self, db: Database, generation: int, batch: int) -> bool:
+        """In the writer job (writer ``batch``): whether a copy at ``generation`` is still current.
+        The counter is read once per batch: a change committed within the batch was committed
+        after the messages in it were evaluated, which may miss it (as before)."""
+        seen = self._batch
+        if seen is None or seen[0] != batch:
+            seen = self._batch = (batch, int(db.execute(GENERATION_SQL).fetchone()[0]))
+        if seen[1] == generation:
+            return True
+        self._newest = max(self._newest, seen[1])
+        return False
 
 
 def still_applies(db: Database, window: Window, now: float) -> bool:

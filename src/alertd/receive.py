@@ -146,12 +146,18 @@ async def reject_unknown(runtime: Runtime, request: InboundRequest, body_size: i
 
 
 def evaluate_rules(
-    runtime: Runtime, integration: Any, message: InboundMessage, details: Details, place_at: float | None = None
+    runtime: Runtime,
+    integration: Any,
+    message: InboundMessage,
+    details: Details,
+    place_at: float | None = None,
+    fresh: bool = False,
 ) -> tuple[Evaluation, Placement | None]:
     """The costly part of the decision, run on a worker thread with a reader connection (by
     ``Store.write_prepared``, just before the write job): the writer and the event loop go on
     while a template or regex works through its budget. With ``place_at``, also where the
-    message goes (``Placement``), in the same thread."""
+    message goes (``Placement``), in the same thread: the maintenance window from the copy in
+    memory (``fresh``: read anew), checked by the write job (``placement_current``)."""
     name = integration.name
     doc = Document(message.document)
     if details == "open_rule":  # renders whatever the alert state: no need to look at it
@@ -165,18 +171,37 @@ def evaluate_rules(
         evaluation = evaluate(doc, integration.ruleset, find_open, details)
     if place_at is None:
         return evaluation, None
-    window = maintenance_windows.applying(runtime.store.reader(), name, message.document, place_at)
+    windows = window_cache(runtime).windows(runtime.store.reader, fresh=fresh)
+    window = windows.applying(name, message.document, place_at)
     at = datetime.fromtimestamp(place_at, UTC)
-    return evaluation, Placement(window=window, route=routing.choose(integration.config, message.document, at))
+    route = routing.choose(integration.config, message.document, at)
+    return evaluation, Placement(window=window, route=route, generation=windows.generation)
+
+
+def window_cache(runtime: Runtime) -> maintenance_windows.WindowCache:
+    """The daemon's maintenance windows in memory (one per runtime: its store's)."""
+    cache = runtime.services.get("window_cache")
+    if cache is None:
+        cache = runtime.services["window_cache"] = maintenance_windows.WindowCache()
+    return cache
 
 
 @dataclass(frozen=True)
 class Placement:
     """What the message's content decides besides the rules: the maintenance window that applies
-    and the route (escalation policy and owners)."""
+    and the route (escalation policy and owners). ``generation``: that of the windows' copy in
+    memory the window was found in (None: read from the table)."""
 
     window: Window | None = None
     route: routing.Route | None = None
+    generation: int | None = None
+
+
+def placement_current(db: Database, runtime: Runtime, placement: Placement) -> bool:
+    """In the write job: whether the copy of the windows ``placement`` was found in is current."""
+    if placement.generation is None:
+        return True
+    return window_cache(runtime).current(db, placement.generation, runtime.store.writer.batches)
 
 
 def _record_handshake(db: Database, integration: str, message: InboundMessage, inbound_id: int, now: float) -> None:
@@ -323,15 +348,21 @@ async def commit_message(
     # Optimistic: evaluate against the alert state read now; the write job re-checks it. In
     # the rare case an alert closed in between and the message now opens one, evaluate again
     # rendering the details whatever the state (so a second round always settles).
+    # A placement found in an outdated copy of the windows (one changed meanwhile) is refused the
+    # same way: the second round reads them anew.
     rounds: tuple[Details, ...] = ("opening", "open_rule")
     placed: list[Placement] = []  # found in the first round, kept for the second
     for details in rounds:
         # One hop: a worker thread evaluates, then queues the write job itself.
-        prepare = functools.partial(evaluate_rules, runtime, integration, message, details, None if placed else now)
+        prepare = functools.partial(
+            evaluate_rules, runtime, integration, message, details, None if placed else now, details != rounds[0]
+        )
 
         def job(db: Database, prepared: tuple[Evaluation, Placement | None]) -> Recorded | None:
             evaluation, placement = prepared
             if placement is not None:
+                if not placement_current(db, runtime, placement):
+                    return None  # (nothing written)
                 placed.append(placement)
             return record_message(
                 db,
@@ -377,6 +408,7 @@ async def commit_batch(
 
         def evaluate_all(indices: list[int] = pending, details: Details = details) -> list[Evaluation | None]:
             db = runtime.store.reader()
+            windows = None
             out: list[Evaluation | None] = []
             for i in indices:
                 message = batch.messages[i]
@@ -388,14 +420,25 @@ async def commit_batch(
                 )
                 out.append(evaluate(Document(message.document), integration.ruleset, find_open, details))
                 if i not in placements:  # where each message goes (window, route), as for single messages
-                    window = maintenance_windows.applying(db, integration.name, message.document, now)
+                    if windows is None:  # the copy in memory; read anew in a second round (as commit_message)
+                        windows = window_cache(runtime).windows(runtime.store.reader, fresh=details != rounds[0])
+                    window = windows.applying(integration.name, message.document, now)
                     at = datetime.fromtimestamp(now, UTC)
                     route = routing.choose(integration.config, message.document, at)
-                    placements[i] = Placement(window=window, route=route)
+                    placements[i] = Placement(window=window, route=route, generation=windows.generation)
             return out
 
-        def job(db: Database, evaluations: list[Evaluation | None], indices: list[int] = pending) -> dict:
+        def job(
+            db: Database,
+            evaluations: list[Evaluation | None],
+            indices: list[int] = pending,
+            first: bool = details == rounds[0],
+        ) -> dict:
             done: dict[int, Recorded] = {}
+            # Placements are checked in the first round (a second one's are read anew, or checked then).
+            if first and not all(placement_current(db, runtime, placements[i]) for i in indices if i in placements):
+                placements.clear()  # an outdated copy of the windows: all again, with the windows read anew
+                return done
             for i, evaluation in zip(indices, evaluations, strict=True):
                 result = record_message(
                     db,

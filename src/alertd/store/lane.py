@@ -8,8 +8,10 @@ lane's threads take the next job when they finish one: under load a put wakes no
 jobs (GIL-bound rule evaluation) run one after the other instead of 32 threads contending.
 
 A prepare may run long (a rule's template or regex, up to its budget): when every lane thread
-has been on its job for more than ``STUCK_SECONDS``, new jobs go to trio's thread pool as
-before, so one slow message does not hold up the others.
+has been on its job for more than ``STUCK_SECONDS``, new jobs go to threads of their own
+(trio's thread cache), so one slow message does not hold up the others; at most
+``SPILL_THREADS`` at once (trio.to_thread's default limit), past that they wait in the queue.
+The lane is the one path of every prepare, however many are in flight.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ THREADS = 2
 # A rule evaluation takes well under a millisecond of CPU; a thread on one job this long is
 # working through a slow template or regex.
 STUCK_SECONDS = 0.05
+# Threads of their own for jobs while every lane thread is stuck, at most this many at once.
+SPILL_THREADS = 40
 
 _STOP = object()
 
@@ -39,6 +43,8 @@ class Lane:
         # Per thread: when its current job started (monotonic), None while it waits for one.
         self._since: list[float | None] = []
         self._closed = False
+        self._spilled = 0  # jobs on threads of their own now (the lane stuck)
+        self._spill_lock = threading.Lock()
 
     def start_soon(self, fn: Callable[[], Any], deliver: Callable[[outcome.Outcome[Any]], object]) -> None:
         """Run ``fn()`` on a lane thread, then ``deliver(outcome)`` on that thread (the contract
@@ -47,8 +53,7 @@ class Lane:
             raise RuntimeError("the lane is closed")
         if not self._since:
             self._start()
-        elif self._stuck():
-            trio.lowlevel.start_thread_soon(fn, deliver)
+        elif self._stuck() and self._spill(fn, deliver):
             return
         self._queue.put((fn, deliver))
 
@@ -59,6 +64,21 @@ class Lane:
         self._closed = True
         for _ in self._since:
             self._queue.put(_STOP)
+
+    def _spill(self, fn: Callable[[], Any], deliver: Callable[[outcome.Outcome[Any]], object]) -> bool:
+        """Run the job on a thread of its own, unless ``SPILL_THREADS`` already are."""
+        with self._spill_lock:
+            if self._spilled >= SPILL_THREADS:
+                return False
+            self._spilled += 1
+
+        def done(result: outcome.Outcome[Any]) -> None:
+            with self._spill_lock:
+                self._spilled -= 1
+            deliver(result)
+
+        trio.lowlevel.start_thread_soon(fn, done)
+        return True
 
     def _stuck(self) -> bool:
         now = time.monotonic()

@@ -569,6 +569,30 @@ def _inbound_log_opened_alert(db: Database) -> None:
     )
 
 
+def _maintenance_windows_generation(db: Database) -> None:
+    # A counter bumped by every change to maintenance_windows, whoever makes it (the daemon, the
+    # CLI, another instance): the daemon keeps the windows in memory and reads this counter, not
+    # the windows, to know that its copy is current (maintenance_windows.WindowCache; issue 15).
+    db.execute("CREATE TABLE table_generations (name TEXT PRIMARY KEY, generation BIGINT NOT NULL)")
+    db.execute("INSERT INTO table_generations (name, generation) VALUES ('maintenance_windows', 0)")
+    bump = "UPDATE table_generations SET generation = generation + 1 WHERE name = 'maintenance_windows'"
+    if getattr(db, "dialect", "sqlite") == "postgresql":
+        db.execute(
+            "CREATE FUNCTION maintenance_windows_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"{bump}; RETURN NULL; END $$"
+        )
+        db.execute(
+            "CREATE TRIGGER maintenance_windows_changed AFTER INSERT OR UPDATE OR DELETE ON maintenance_windows "
+            "FOR EACH STATEMENT EXECUTE FUNCTION maintenance_windows_changed()"
+        )
+        return
+    for change in ("INSERT", "UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER maintenance_windows_{change.lower()} AFTER {change} ON maintenance_windows "
+            f"BEGIN {bump}; END"
+        )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("foundation: meta", _v1_foundation),
     ("inbound log, subscriptions, alerts and their timeline", _v2_inbound_and_alerts),
@@ -592,6 +616,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("cluster: running instances", _cluster_instances),
     ("cluster: claims of outbox rows, locks", _cluster_claims_and_locks),
     ("inbound log: an opening message's row gets its alert's id (trigger)", _inbound_log_opened_alert),
+    ("maintenance windows: a generation counter bumped by every change (trigger)", _maintenance_windows_generation),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

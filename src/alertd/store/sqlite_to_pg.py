@@ -23,10 +23,10 @@ from typing import Any
 
 from alertd.errors import StoreUnavailable
 
-# Tables a migration itself fills (the schema's history, the dispatcher's cursor at 0): in a
-# target migrated before (by a daemon's first start), rows there are not data; the source's
-# replace them. A target this command creates has only such rows, in whatever table.
-SEEDED = ("schema_version", "event_cursors")
+# Tables a migration itself fills (the schema's history, the dispatcher's cursor at 0, change
+# counters at 0): in a target migrated before (by a daemon's first start), rows there are not
+# data; the source's replace them. A target this command creates has only such rows, in whatever table.
+SEEDED = ("schema_version", "event_cursors", "table_generations")
 BATCH_ROWS = 2000
 MAX_PATH_CHARS = 4096
 

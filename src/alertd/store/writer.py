@@ -36,8 +36,6 @@ log = get_logger("alertd.store")
 _STOP = object()
 # Times a batch is run again after a serialization failure or deadlock before its jobs fail.
 RETRIES = 3
-# Worker threads submit_prepared uses at once at most (trio.to_thread's default limit too).
-PREPARE_THREADS = 40
 
 
 class WriteBackend(Protocol):
@@ -84,9 +82,11 @@ class Writer:
         self._closed = False
         self.commits = 0
         self.jobs = 0
+        # Transactions begun: a job may keep what it read once per batch under this number (the
+        # write lock is held from the BEGIN, so only the batch's own jobs change anything).
+        self.batches = 0
         # Jobs submitted and not yet answered (waiting in the queue, or for a lock or a commit).
         self.in_flight = 0
-        self._preparing = 0  # submit_prepared calls preparing or waiting for a commit
         self._lane = Lane()  # the threads that run their prepare steps (store/lane.py)
         # Rows inserted into the backend's watched table at the last COMMIT (set before the
         # committed jobs are answered), so that a caller can tell whether a write it awaited
@@ -119,12 +119,10 @@ class Writer:
     async def submit_prepared(self, prepare: Callable[[], P], fn: Callable[[Any, P], T]) -> T:
         """``prepare()`` on a lane thread (store/lane.py; work that must not hold the writer: an
         inbound message's rules), then ``fn(db, prepared)`` in the writer as ``submit`` runs it. That
-        thread queues the job itself, so the caller is woken once, by the commit, not also in between."""
+        thread queues the job itself, so the caller is woken once, by the commit, not also in between,
+        however many are in flight (the lane queues them; its spill-over threads have their bound)."""
         if self._closed:
             raise StoreUnavailable("store is closed")
-        if self._preparing >= PREPARE_THREADS:  # bounded like trio.to_thread: two hops past it
-            prepared = await trio.to_thread.run_sync(prepare)
-            return await self.submit(lambda db: fn(db, prepared))
         job = _Job(fn)
 
         def run() -> None:
@@ -142,14 +140,12 @@ class Writer:
                 self._wake([job])
 
         self.in_flight += 1
-        self._preparing += 1
         try:
             self._lane.start_soon(run, deliver)
             # Parked until the commit (or prepare's failure) answers, cancellation refused: as submit.
             await trio.lowlevel.wait_task_rescheduled(_cannot_abort)
         finally:
             self.in_flight -= 1
-            self._preparing -= 1
         if job.error is not None:
             raise job.error
         return job.result
@@ -254,6 +250,7 @@ class Writer:
         self._commit(batch, batch + done)
 
     def _begin(self, everyone: list[_Job]) -> bool:
+        self.batches += 1
         try:
             self._backend.begin()
         except Exception as exc:
