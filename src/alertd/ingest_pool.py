@@ -1,0 +1,250 @@
+"""The HTTP process's side of the ingest workers (``[server] ingest_processes``): start them,
+hand each ``/in/`` request to the least busy one, repeat the reply's effects here, restart a
+worker that dies.
+
+Until a worker has said hello, and whenever none is alive, ``receive()`` returns None and the
+HTTP process answers the request itself, as with ``ingest_processes = 0``: start-up and readiness
+do not wait for workers. A worker's commits are rows like any other: the event dispatcher of this
+process reads them; a reply only wakes it (and the escalation loop when an alert opened) so that a
+page does not wait for the dispatcher's poll.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from alertd import ingest_ipc, metrics
+from alertd.inbound import InboundRequest
+from alertd.inbound_summary import AcceptedSummary
+from alertd.log import get_logger
+from alertd.receive import Reply
+from alertd.runtime import Runtime
+
+log = get_logger("alertd.ingest")
+
+RESTART_FIRST_SECONDS = 0.5
+RESTART_MAX_SECONDS = 30.0
+# A worker that ran this long before it died is restarted after the first delay again.
+STABLE_SECONDS = 60.0
+STOPPED = Reply(503, "ingest worker stopped; retry later\n")
+
+
+@dataclass(eq=False)  # identity: kept in a set
+class _Child:
+    process: Any  # trio.Process
+    stream: trio.SocketStream
+    send_lock: trio.Lock = field(default_factory=trio.Lock)
+    waiting: dict[int, tuple[trio.Event, list[Any]]] = field(default_factory=dict)
+    pid: int = 0
+    in_flight: int = 0
+    retired: bool = False  # told to stop (reload, shutdown): gets no new request
+
+
+class IngestPool:
+    def __init__(self, runtime: Runtime, config_path: Path, count: int) -> None:
+        self.runtime = runtime
+        self.config_path = config_path.absolute()
+        self.count = count
+        self.live: list[_Child] = []  # said hello, not retired
+        self._all: set[_Child] = set()
+        self._next_id = 0
+        self._stopping = False
+        self._scope: trio.CancelScope | None = None
+        self._done = trio.Event()
+
+    # --- routing ---------------------------------------------------------------
+    async def receive(
+        self, request: InboundRequest, name: str, *, oversize: bool, body_size: int, timed_out: bool
+    ) -> Reply | None:
+        """The worker's reply to the request, or None: no worker can take it (answer it here)."""
+        if not self.live:
+            return None
+        child = min(self.live, key=lambda c: c.in_flight)
+        self._next_id += 1
+        rid = self._next_id
+        done = trio.Event()
+        slot: list[Any] = []
+        frame = ingest_ipc.encode(
+            (
+                rid,
+                name,
+                request.method,
+                request.headers,
+                request.body,
+                request.remote_addr,
+                request.received_at,
+                oversize,
+                body_size,
+                timed_out,
+            )
+        )
+        child.waiting[rid] = (done, slot)
+        child.in_flight += 1
+        try:
+            try:
+                async with child.send_lock:
+                    await child.stream.send_all(frame)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return None  # not (wholly) sent: the worker never saw it
+            await done.wait()
+        finally:
+            child.waiting.pop(rid, None)
+            child.in_flight -= 1
+        reply = slot[0]
+        if reply is None:
+            return STOPPED  # the worker died with it: committed or not, the sender's retry is safe
+        _rid, status, body, labels, accepted, opened = reply
+        if status == ingest_ipc.NOT_HANDLED:
+            return None
+        self._repeat_effects(labels, accepted, opened)
+        return Reply(status, body)
+
+    def _repeat_effects(
+        self, labels: list[tuple[str, ...]], accepted: list[tuple[str, str, int]], opened: bool
+    ) -> None:
+        runtime = self.runtime
+        for label in labels:
+            metrics.inc(metrics.INBOUND, *label)
+        if accepted:
+            summary = runtime.services.get("accepted_summary")
+            if summary is None:
+                summary = runtime.services["accepted_summary"] = AcceptedSummary()
+            for name, outcome, inbound_id in accepted:
+                summary.add(runtime, name, outcome, inbound_id)
+        # The worker committed: its alert events are for this process's dispatcher.
+        runtime.wake("events")
+        if opened:
+            runtime.wake("escalation")
+
+    # --- the workers' lives ----------------------------------------------------
+    async def run(self) -> None:
+        """Keep ``count`` workers running until ``aclose``."""
+        try:
+            with trio.CancelScope() as self._scope:
+                async with trio.open_nursery() as nursery:
+                    for index in range(self.count):
+                        nursery.start_soon(self._keep, index)
+        finally:
+            self._done.set()
+
+    async def _keep(self, index: int) -> None:
+        delay = RESTART_FIRST_SECONDS
+        while not self._stopping:
+            started = trio.current_time()
+            child, code = await self._run_one()
+            if self._stopping:
+                return
+            if child is not None and child.retired:  # a reload: the next one starts at once
+                delay = RESTART_FIRST_SECONDS
+                continue
+            if trio.current_time() - started > STABLE_SECONDS:
+                delay = RESTART_FIRST_SECONDS
+            log.warning(
+                "ingest.worker_exited",
+                worker=index,
+                pid=None if child is None else child.pid,
+                exit_code=code,
+                restart_in=delay,
+            )
+            await trio.sleep(delay)
+            delay = min(delay * 2, RESTART_MAX_SECONDS)
+
+    async def _run_one(self) -> tuple[_Child | None, int | None]:
+        ours, theirs = socket.socketpair()
+        try:
+            command = [
+                sys.executable,
+                "-m",
+                "alertd.ingest_worker",
+                "--config",
+                str(self.config_path),
+                "--fd",
+                str(theirs.fileno()),
+            ]
+            try:
+                process = await trio.lowlevel.open_process(
+                    command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL
+                )
+            except OSError as exc:
+                log.error("ingest.worker_start_failed", error=str(exc))
+                ours.close()
+                return None, None
+        finally:
+            theirs.close()
+        child = _Child(process=process, stream=trio.SocketStream(trio.socket.from_stdlib_socket(ours)))
+        child.pid = process.pid
+        self._all.add(child)
+        try:
+            await self._read(child)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._lost(child)
+        return child, process.returncode
+
+    async def _read(self, child: _Child) -> None:
+        def on_frame(frame: tuple[Any, ...]) -> None:
+            rid = frame[0]
+            if rid == 0:  # hello
+                if not child.retired and not self._stopping:
+                    self.live.append(child)
+                log.info("ingest.worker_started", pid=frame[1])
+                return
+            waiter = child.waiting.get(rid)
+            if waiter is not None:
+                waiter[1].append(frame)
+                waiter[0].set()
+
+        try:
+            await ingest_ipc.read_frames(child.stream, ingest_ipc.REPLY_LIMIT_BYTES, on_frame)
+        except ingest_ipc.FrameError as exc:
+            log.error("ingest.bad_frame", pid=child.pid, error=str(exc))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def _lost(self, child: _Child) -> None:
+        """The worker's socket ended: its waiting requests get 503, the process is reaped."""
+        if child in self.live:
+            self.live.remove(child)
+        self._all.discard(child)
+        for done, slot in list(child.waiting.values()):
+            slot.append(None)
+            done.set()
+        await child.stream.aclose()
+        with trio.move_on_after(self.runtime.config.raw.server.graceful_timeout + 5):
+            await child.process.wait()
+        if child.process.returncode is None:
+            child.process.kill()
+            await child.process.wait()
+
+    async def _retire(self, child: _Child) -> None:
+        child.retired = True
+        if child in self.live:
+            self.live.remove(child)
+        try:
+            async with child.send_lock:
+                await child.stream.send_all(ingest_ipc.encode((0, ingest_ipc.STOP)))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def restart(self) -> None:
+        """After a reload: each worker answers what it has, then a new one loads the new config
+        (meanwhile this process answers, or the other workers)."""
+        for child in list(self._all):
+            await self._retire(child)
+
+    async def aclose(self, timeout: float) -> None:
+        """Stop the workers: each answers what it has in flight, then exits."""
+        self._stopping = True
+        for child in list(self._all):
+            await self._retire(child)
+        with trio.move_on_after(timeout):
+            await self._done.wait()
+        if self._scope is not None:
+            self._scope.cancel()
