@@ -218,6 +218,8 @@ def alertd_level(
         commits_after, jobs_after = writer_counts(daemon.url)
         # Write jobs (one per message) per COMMIT, so per fsync.
         per_commit = (jobs_after - jobs_before) / max(1.0, commits_after - commits_before)
+        if workers:  # /metrics shows the HTTP process's writer: the messages commit in the workers
+            per_commit = float("nan")
         trivial["cpu_ms_per_request"] = 1000 * cpu_trivial / max(1, trivial["ok"])
         ingest["cpu_ms_per_request"] = 1000 * cpu_ingest / max(1, ingest["requests"])
         # With ingest workers: cpu_ms_per_request is the HTTP process's alone; this, the workers'.
