@@ -13,7 +13,7 @@ Request (parent -> worker)::
 Reply (worker -> parent)::
 
     (request id, status, body, inbound metric labels, accepted (integration, outcome,
-     inbound id) triples, alert opened)
+     inbound id) triples, alert opened, alert events written)
 
 Request id 0 is control: the worker's hello ``(0, pid)``; the parent's ``(0, "stop")`` (answer
 what is in flight, then exit). Reply status 0: the worker does not handle this integration (its

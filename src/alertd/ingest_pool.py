@@ -100,14 +100,14 @@ class IngestPool:
         reply = slot[0]
         if reply is None:
             return STOPPED  # the worker died with it: committed or not, the sender's retry is safe
-        _rid, status, body, labels, accepted, opened = reply
+        _rid, status, body, labels, accepted, opened, events = reply
         if status == ingest_ipc.NOT_HANDLED:
             return None
-        self._repeat_effects(labels, accepted, opened)
+        self._repeat_effects(labels, accepted, opened, events)
         return Reply(status, body)
 
     def _repeat_effects(
-        self, labels: list[tuple[str, ...]], accepted: list[tuple[str, str, int]], opened: bool
+        self, labels: list[tuple[str, ...]], accepted: list[tuple[str, str, int]], opened: bool, events: bool
     ) -> None:
         runtime = self.runtime
         for label in labels:
@@ -118,8 +118,8 @@ class IngestPool:
                 summary = runtime.services["accepted_summary"] = AcceptedSummary()
             for name, outcome, inbound_id in accepted:
                 summary.add(runtime, name, outcome, inbound_id)
-        # The worker committed: its alert events are for this process's dispatcher.
-        runtime.wake("events")
+        if events:  # the worker's commit wrote alert events: this process's dispatcher hands them on
+            runtime.wake("events")
         if opened:
             runtime.wake("escalation")
 

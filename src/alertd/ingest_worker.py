@@ -50,6 +50,7 @@ class Effects:
     labels: list[tuple[str, ...]] = field(default_factory=list)
     accepted: list[tuple[str, str, int]] = field(default_factory=list)
     opened: bool = False
+    events: bool = False  # a commit wrote alert events (Store.on_commit): the dispatcher has work
 
 
 # The request the running task handles (each trio task has its own context).
@@ -78,8 +79,11 @@ class WorkerRuntime(Runtime):
 
     def wake(self, loop: str) -> None:
         effects = _effects.get()
-        if loop == "escalation" and effects is not None:
-            effects.opened = True
+        if effects is not None:
+            if loop == "escalation":
+                effects.opened = True
+            elif loop == "events":
+                effects.events = True
 
 
 class Worker:
@@ -112,7 +116,7 @@ class Worker:
         runtime = self.runtime
         integration = runtime.config.integrations.get(name)
         if integration is None or not integration.config.enabled:
-            await self.send((rid, ingest_ipc.NOT_HANDLED, "", [], [], False))
+            await self.send((rid, ingest_ipc.NOT_HANDLED, "", [], [], False, False))
             return
         effects = Effects()
         _effects.set(effects)
@@ -131,7 +135,9 @@ class Worker:
         except Exception:
             log.error("ingest.failed", exc_info=True, integration=name)
             reply = Reply(503, "internal error; retry later\n")
-        await self.send((rid, reply.status, reply.body, effects.labels, effects.accepted, effects.opened))
+        await self.send(
+            (rid, reply.status, reply.body, effects.labels, effects.accepted, effects.opened, effects.events)
+        )
 
     async def read(self, scope: trio.CancelScope) -> None:
         with scope:
