@@ -33,6 +33,7 @@ RESTART_FIRST_SECONDS = 0.5
 RESTART_MAX_SECONDS = 30.0
 # A worker that ran this long before it died is restarted after the first delay again.
 STABLE_SECONDS = 60.0
+SEND_TIMEOUT_SECONDS = 30.0
 STOPPED = Reply(503, "ingest worker stopped; retry later\n")
 
 
@@ -89,10 +90,11 @@ class IngestPool:
         child.in_flight += 1
         try:
             try:
-                async with child.send_lock:
-                    await child.stream.send_all(frame)
+                sent = await self._send(child, frame)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return None  # not (wholly) sent: the worker never saw it
+            if not sent:
+                return STOPPED
             await done.wait()
         finally:
             child.waiting.pop(rid, None)
@@ -105,6 +107,20 @@ class IngestPool:
             return None
         self._repeat_effects(labels, accepted, opened, events)
         return Reply(status, body)
+
+    async def _send(self, child: _Child, frame: bytes) -> bool:
+        """Send one whole frame: a frame cut by a cancellation would garble the stream, so the send
+        is shielded, with a deadline of its own. A worker that does not take a frame in that time
+        is stuck: it is killed (a new one starts) and False."""
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(SEND_TIMEOUT_SECONDS):
+                async with child.send_lock:
+                    await child.stream.send_all(frame)
+                return True
+            log.error("ingest.worker_stuck", pid=child.pid, timeout=SEND_TIMEOUT_SECONDS)
+            child.process.kill()
+            await child.stream.aclose()
+            return False
 
     def _repeat_effects(
         self, labels: list[tuple[str, ...]], accepted: list[tuple[str, str, int]], opened: bool, events: bool
@@ -228,8 +244,7 @@ class IngestPool:
         if child in self.live:
             self.live.remove(child)
         try:
-            async with child.send_lock:
-                await child.stream.send_all(ingest_ipc.encode((0, ingest_ipc.STOP)))
+            await self._send(child, ingest_ipc.encode((0, ingest_ipc.STOP)))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 

@@ -98,8 +98,9 @@ class Worker:
 
     async def send(self, message: tuple[Any, ...]) -> None:
         try:
-            async with self.send_lock:
-                await self.stream.send_all(ingest_ipc.encode(message))
+            with trio.CancelScope(shield=True):  # a frame cut short would garble the stream
+                async with self.send_lock:
+                    await self.stream.send_all(ingest_ipc.encode(message))
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
 
