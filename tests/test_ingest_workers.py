@@ -202,3 +202,26 @@ def test_daemon_stop_stops_the_workers(tmp_path: Path) -> None:
     started = time.monotonic()
     assert daemon.stop() == 0
     assert gone(pid) and time.monotonic() - started < 15
+
+
+def test_without_a_live_worker_the_daemon_answers_itself(tmp_path: Path) -> None:
+    """A worker that cannot start (here: a plugin that refuses to load in it) is retried with a
+    growing delay, a warning each time; meanwhile /in/ is answered by the HTTP process."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "refuse_in_worker.py").write_text(
+        'import sys\n\nif "ingest_worker" in sys.argv[0]:\n    raise RuntimeError("not in a worker")\n'
+    )
+    config = sns_config(tmp_path, server=WORKERS)
+    config.write_text(f'plugins_dir = "{plugins}"\n' + config.read_text())
+    db = Db(tmp_path / "alertd.db")
+    with DaemonProcess(config) as daemon:
+        first = daemon.wait_for("event=ingest.worker_exited", timeout=30)
+        assert "exit_code=2 restart_in=0.5" in first
+        assert post_envelope(daemon, alarm_notification("NoWorker")).status_code == 200
+        assert db.inbound()[-1]["outcome"] == "Mapped Open"
+        wait_until(lambda: sum("event=ingest.worker_exited" in x for x in daemon.lines) >= 2, what="a second try")
+        second = [x for x in daemon.lines if "event=ingest.worker_exited" in x][1]
+        assert "restart_in=1.0" in second
+        assert "plugin file" in daemon.wait_for("event=ingest.worker_start_failed")
+        assert not any("ingest.worker_started" in x for x in daemon.lines)
