@@ -34,6 +34,7 @@ RESTART_MAX_SECONDS = 30.0
 # A worker that ran this long before it died is restarted after the first delay again.
 STABLE_SECONDS = 60.0
 SEND_TIMEOUT_SECONDS = 30.0
+NOT_SENT: Any = object()  # the slot of a request the worker never got
 STOPPED = Reply(503, "ingest worker stopped; retry later\n")
 
 
@@ -41,11 +42,15 @@ STOPPED = Reply(503, "ingest worker stopped; retry later\n")
 class _Child:
     process: Any  # trio.Process
     stream: trio.SocketStream
-    send_lock: trio.Lock = field(default_factory=trio.Lock)
+    # Frames not yet sent, with their request ids; the child's sender task writes them out
+    # together: under load one send for many requests, and no lock per request.
+    outbox: list[tuple[int, bytes]] = field(default_factory=list)
+    queued: trio.Event = field(default_factory=trio.Event)
     waiting: dict[int, tuple[trio.Event, list[Any]]] = field(default_factory=dict)
     pid: int = 0
     in_flight: int = 0
     retired: bool = False  # told to stop (reload, shutdown): gets no new request
+    sent: set[int] = field(default_factory=set)  # request ids written out, not yet answered
 
 
 class IngestPool:
@@ -88,18 +93,16 @@ class IngestPool:
         )
         child.waiting[rid] = (done, slot)
         child.in_flight += 1
+        child.outbox.append((rid, frame))
+        child.queued.set()
         try:
-            try:
-                sent = await self._send(child, frame)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return None  # not (wholly) sent: the worker never saw it
-            if not sent:
-                return STOPPED
             await done.wait()
         finally:
             child.waiting.pop(rid, None)
             child.in_flight -= 1
         reply = slot[0]
+        if reply is NOT_SENT:
+            return None  # the worker went away before it was sent: answer it here
         if reply is None:
             return STOPPED  # the worker died with it: committed or not, the sender's retry is safe
         _rid, status, body, labels, accepted, opened, events = reply
@@ -108,19 +111,24 @@ class IngestPool:
         self._repeat_effects(labels, accepted, opened, events)
         return Reply(status, body)
 
-    async def _send(self, child: _Child, frame: bytes) -> bool:
-        """Send one whole frame: a frame cut by a cancellation would garble the stream, so the send
-        is shielded, with a deadline of its own. A worker that does not take a frame in that time
-        is stuck: it is killed (a new one starts) and False."""
-        with trio.CancelScope(shield=True):
+    async def _send(self, child: _Child) -> None:
+        """Write the child's queued frames out, together, until its socket ends. A worker that
+        does not take them in SEND_TIMEOUT_SECONDS is stuck: it is killed (a new one starts)."""
+        while True:
+            await child.queued.wait()
+            child.queued = trio.Event()
+            batch, child.outbox = child.outbox, []
             with trio.move_on_after(SEND_TIMEOUT_SECONDS):
-                async with child.send_lock:
-                    await child.stream.send_all(frame)
-                return True
+                try:
+                    await child.stream.send_all(b"".join(frame for _rid, frame in batch))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    child.outbox[:0] = batch  # not (wholly) sent: _lost answers them here
+                    return
+                child.sent.update(rid for rid, _frame in batch)
+                continue
             log.error("ingest.worker_stuck", pid=child.pid, timeout=SEND_TIMEOUT_SECONDS)
             child.process.kill()
-            await child.stream.aclose()
-            return False
+            return
 
     def _repeat_effects(
         self, labels: list[tuple[str, ...]], accepted: list[tuple[str, str, int]], opened: bool, events: bool
@@ -198,7 +206,10 @@ class IngestPool:
         child.pid = process.pid
         self._all.add(child)
         try:
-            await self._read(child)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._send, child)
+                await self._read(child)
+                nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
                 await self._lost(child)
@@ -212,6 +223,7 @@ class IngestPool:
                     self.live.append(child)
                 log.info("ingest.worker_started", pid=frame[1])
                 return
+            child.sent.discard(rid)
             waiter = child.waiting.get(rid)
             if waiter is not None:
                 waiter[1].append(frame)
@@ -229,8 +241,8 @@ class IngestPool:
         if child in self.live:
             self.live.remove(child)
         self._all.discard(child)
-        for done, slot in list(child.waiting.values()):
-            slot.append(None)
+        for rid, (done, slot) in list(child.waiting.items()):
+            slot.append(None if rid in child.sent else NOT_SENT)
             done.set()
         await child.stream.aclose()
         with trio.move_on_after(self.runtime.config.raw.server.graceful_timeout + 5):
@@ -243,10 +255,8 @@ class IngestPool:
         child.retired = True
         if child in self.live:
             self.live.remove(child)
-        try:
-            await self._send(child, ingest_ipc.encode((0, ingest_ipc.STOP)))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+        child.outbox.append((0, ingest_ipc.encode((0, ingest_ipc.STOP))))
+        child.queued.set()
 
     async def restart(self) -> None:
         """After a reload: each worker answers what it has, then a new one loads the new config
