@@ -162,7 +162,7 @@ class Worker:
                     reading = trio.CancelScope()
                     requests.start_soon(self.read, reading)
                     await self.send((0, os.getpid()))
-                    log.info("ingest.worker_ready", pid=os.getpid())
+                    log.debug("ingest.worker_ready", pid=os.getpid())
                     await self.stopping.wait()
                     reading.cancel()  # nothing new is read; requests in flight are answered
                     requests.cancel_scope.deadline = trio.current_time() + runtime.config.raw.server.graceful_timeout
