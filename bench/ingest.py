@@ -18,6 +18,10 @@ daemons on the one database and config file, the load spread over them (the conc
 between N load processes, one per daemon, each sending its own share of the messages); req/s is
 their sum, p50 the median of theirs, p99 the highest; the inbound-log check covers all of them.
 
+``--ingest-processes 0,1`` measures the SNS levels with each ``[server] ingest_processes`` value,
+back to back (cpu/req is then the HTTP process's; the workers' CPU and peak RSS are printed
+beside it).
+
 The webhook level: the same mix as generic JSON webhooks (``type = "webhook"``, HMAC-SHA256
 signed, a delivery id header each) to a fresh daemon at each concurrency, printed beside the SNS
 figure of the same run with their ratio (webhook / SNS).
@@ -170,17 +174,35 @@ def verify_log(db: Path | str, answered: set[str]) -> dict[str, Any]:
     }
 
 
+def worker_pids(daemon: DaemonProcess, count: int) -> list[int]:
+    """The pids of the ingest workers once ``count`` said hello (until then the daemon answers)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pids = [int(x.split("pid=", 1)[1].split()[0]) for x in daemon.lines if "event=ingest.worker_started" in x]
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.05)
+    raise RuntimeError(f"{count} ingest workers never started")
+
+
 def alertd_level(
-    tmp: Path, pool: list, concurrency: int, duration: float, token: str = TOKEN, store_url: str | None = None
+    tmp: Path,
+    pool: list,
+    concurrency: int,
+    duration: float,
+    token: str = TOKEN,
+    store_url: str | None = None,
+    ingest_processes: int = 0,
 ) -> dict[str, Any]:
     # info: what a deployment runs with (one log line per request)
-    config = sns_config(tmp, WEBHOOK_INTEGRATION)
+    config = sns_config(tmp, WEBHOOK_INTEGRATION, server=f"ingest_processes = {ingest_processes}")
     if store_url is not None:
         config.write_text(config.read_text().replace(f'path = "{tmp / "alertd.db"}"', f'url = "{store_url}"', 1))
     daemon = DaemonProcess(config).start()
     try:
         port = int(daemon.url.rsplit(":", 1)[1])
         pid = daemon.proc.pid  # type: ignore[union-attr]
+        workers = worker_pids(daemon, ingest_processes) if ingest_processes else []
         # The daemon's CPU time per answered request: a figure the other tenants of a shared
         # machine disturb less than requests per second.
         cpu_before = cpu_seconds(pid)
@@ -189,16 +211,23 @@ def alertd_level(
         requests = [("POST", f"/in/{token}", headers, body) for _mid, body, headers in pool]
         commits_before, jobs_before = writer_counts(daemon.url)
         cpu_before = cpu_seconds(pid)
+        workers_before = sum(cpu_seconds(w) for w in workers)
         ingest = run_load(port, requests, concurrency, duration)
         cpu_ingest = cpu_seconds(pid) - cpu_before
+        cpu_workers = sum(cpu_seconds(w) for w in workers) - workers_before
         commits_after, jobs_after = writer_counts(daemon.url)
         # Write jobs (one per message) per COMMIT, so per fsync.
         per_commit = (jobs_after - jobs_before) / max(1.0, commits_after - commits_before)
+        if workers:  # /metrics shows the HTTP process's writer: the messages commit in the workers
+            per_commit = float("nan")
         trivial["cpu_ms_per_request"] = 1000 * cpu_trivial / max(1, trivial["ok"])
         ingest["cpu_ms_per_request"] = 1000 * cpu_ingest / max(1, ingest["requests"])
+        # With ingest workers: cpu_ms_per_request is the HTTP process's alone; this, the workers'.
+        ingest["worker_cpu_ms_per_request"] = 1000 * cpu_workers / max(1, ingest["requests"])
         answered = {pool[i][0] for i in ingest["ok_indexes"]}
         time.sleep(0.2)
         peak = rss_kib(daemon.proc.pid)  # type: ignore[union-attr]
+        worker_peak = max([rss_kib(w) for w in workers], default=0)
     finally:
         daemon.stop()
         daemon.kill()
@@ -212,6 +241,8 @@ def alertd_level(
         "ingest": ingest,
         "trivial": trivial,
         "peak_rss_mib": peak / 1024,
+        "ingest_processes": ingest_processes,
+        "worker_peak_rss_mib": worker_peak / 1024,
         "ratio_to_trivial": ingest["rps"] / trivial["rps"] if trivial["rps"] else float("nan"),
         "log": check,
     }
@@ -331,6 +362,23 @@ def alertmanager_level(tmp: Path, concurrency: int, duration: float) -> dict[str
         proc.wait(10)
 
 
+def print_run(run: int, c: int, result: dict[str, Any], am_result: dict[str, Any] | None) -> None:
+    i = result["ingest"]
+    workers = result["ingest_processes"]
+    print(
+        f"run {run + 1} c={c:>3} ingest_processes={workers}: {i['rps']:7.0f} req/s  p50 {i['p50_ms']:6.1f} ms  p99 "
+        f"{i['p99_ms']:6.1f} ms  errors {i['errors']}  trivial {result['trivial']['rps']:7.0f} req/s  "
+        f"ratio {result['ratio_to_trivial']:.2f}  rss {result['peak_rss_mib']:.0f} MiB"
+        + (f" (worker {result['worker_peak_rss_mib']:.0f} MiB)" if workers else "")
+        + (f"  alertmanager {am_result['rps']:7.0f} req/s" if am_result else "")
+        + f"  log: missing {result['log']['missing']}"
+        + f"  cpu/req {i['cpu_ms_per_request']:.2f} ms"
+        + (f" + workers {i['worker_cpu_ms_per_request']:.2f} ms" if workers else "")
+        + f" (trivial {result['trivial']['cpu_ms_per_request']:.2f})"
+        + f"  msgs/commit {result['messages_per_commit']:.1f}  fsync {result['fsync_ms']:.2f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", default="1,8,32")
@@ -338,6 +386,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pool", type=int, default=16000, help="signed notifications prepared per level")
     parser.add_argument("--quick", action="store_true", help="one short run at concurrency 8")
+    parser.add_argument(
+        "--ingest-processes",
+        default="0",
+        help="[server] ingest_processes of the SNS daemon; several (e.g. 0,1): each measured per level, back to back",
+    )
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument(
         "--instances", type=int, default=1, help="with --store postgresql|both: daemons sharing the database"
@@ -349,10 +402,11 @@ def main() -> None:
         pg_main(args)
         return
     levels = [int(x) for x in args.levels.split(",")]
+    modes = [int(x) for x in args.ingest_processes.split(",")]
     traffic = make_traffic(args.pool)
     pool = signed_pool(args.pool, traffic)
     hooks = webhook_pool(traffic)
-    per_level: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
+    per_level: dict[tuple[int, int], list[dict[str, Any]]] = {(c, m): [] for c in levels for m in modes}
     webhook: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
     am: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
     for run in range(args.runs):
@@ -362,27 +416,23 @@ def main() -> None:
             if run % 2:
                 with tempfile.TemporaryDirectory() as tmp:
                     hook = alertd_level(Path(tmp), hooks, c, args.duration, WEBHOOK_TOKEN)
-            with tempfile.TemporaryDirectory() as tmp:
-                result = alertd_level(Path(tmp), pool, c, args.duration)
+            results = []
+            for mode in modes if not run % 2 else modes[::-1]:
+                with tempfile.TemporaryDirectory() as tmp:
+                    results.append(alertd_level(Path(tmp), pool, c, args.duration, ingest_processes=mode))
             if not run % 2:
                 with tempfile.TemporaryDirectory() as tmp:
                     hook = alertd_level(Path(tmp), hooks, c, args.duration, WEBHOOK_TOKEN)
-            per_level[c].append(result)
+            for result in results:
+                per_level[c, result["ingest_processes"]].append(result)
             webhook[c].append(hook)
             with tempfile.TemporaryDirectory() as tmp:
                 am_result = alertmanager_level(Path(tmp), c, args.duration)
                 if am_result is not None:
                     am[c].append(am_result)
-            i = result["ingest"]
-            print(
-                f"run {run + 1} c={c:>3}: {i['rps']:7.0f} req/s  p50 {i['p50_ms']:6.1f} ms  p99 "
-                f"{i['p99_ms']:6.1f} ms  errors {i['errors']}  trivial {result['trivial']['rps']:7.0f} req/s  "
-                f"ratio {result['ratio_to_trivial']:.2f}  rss {result['peak_rss_mib']:.0f} MiB"
-                + (f"  alertmanager {am_result['rps']:7.0f} req/s" if am_result else "")
-                + f"  log: missing {result['log']['missing']}"
-                + f"  cpu/req {i['cpu_ms_per_request']:.2f} ms (trivial {result['trivial']['cpu_ms_per_request']:.2f})"
-                + f"  msgs/commit {result['messages_per_commit']:.1f}  fsync {result['fsync_ms']:.2f} ms"
-            )
+            for result in sorted(results, key=lambda r: r["ingest_processes"]):
+                print_run(run, c, result, am_result)
+            i = next(r for r in results if r["ingest_processes"] == modes[0])["ingest"]
             print(
                 f"           webhook: {hook['ingest']['rps']:7.0f} req/s  p50 {hook['ingest']['p50_ms']:6.1f} ms  "
                 f"p99 {hook['ingest']['p99_ms']:6.1f} ms  errors {hook['ingest']['errors']}  "
@@ -392,14 +442,18 @@ def main() -> None:
     rows = []
     print("\nmedians over runs")
     print(
-        f"{'conc':>4} {'req/s':>8} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'errors':>6} {'trivial':>8} "
+        f"{'conc':>4} {'ip':>2} {'req/s':>8} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'errors':>6} {'trivial':>8} "
         f"{'ratio':>5} {'AM req/s':>8} {'vs AM':>6} {'RSS MiB':>7} {'cpu/req':>7} {'triv cpu':>8} {'msg/commit':>10} "
-        f"{'fsync':>6} {'fsync/p50':>9}"
+        f"{'fsync':>6} {'fsync/p50':>9} {'wrk cpu':>7} {'wrk RSS':>7}"
     )
-    for c in levels:
-        runs = per_level[c]
+    for c, mode in per_level:
+        runs = per_level[c, mode]
+        first = runs if mode == modes[0] else None  # the webhook level ran beside the first mode
         row = {
             "concurrency": c,
+            "ingest_processes": mode,
+            "worker_cpu_ms_per_request": median([r["ingest"]["worker_cpu_ms_per_request"] for r in runs]),
+            "worker_peak_rss_mib": max(r["worker_peak_rss_mib"] for r in runs),
             "rps": median([r["ingest"]["rps"] for r in runs]),
             "p50_ms": median([r["ingest"]["p50_ms"] for r in runs]),
             "p90_ms": median([r["ingest"]["p90_ms"] for r in runs]),
@@ -430,7 +484,7 @@ def main() -> None:
             "runs_rps": [round(r["ingest"]["rps"]) for r in hooks_runs],
             # Each run's webhook figure over the SNS figure of the same run.
             "ratio_to_sns": median(
-                [h["ingest"]["rps"] / s["ingest"]["rps"] for h, s in zip(hooks_runs, runs, strict=True)]
+                [h["ingest"]["rps"] / s["ingest"]["rps"] for h, s in zip(hooks_runs, first or runs, strict=True)]
             ),
         }
         # The share of a request's latency that is the disk's flush (at c=1 every message waits for its own).
@@ -441,17 +495,20 @@ def main() -> None:
             row["ratio_to_alertmanager"] = row["rps"] / row["alertmanager_rps"]
         rows.append(row)
         print(
-            f"{c:>4} {row['rps']:8.0f} {row['p50_ms']:7.1f} {row['p90_ms']:7.1f} {row['p99_ms']:7.1f} "
+            f"{c:>4} {mode:>2} {row['rps']:8.0f} {row['p50_ms']:7.1f} {row['p90_ms']:7.1f} {row['p99_ms']:7.1f} "
             f"{row['max_ms']:8.1f} {row['errors']:>6} {row['trivial_rps']:8.0f} {row['ratio_to_trivial']:5.2f} "
             f"{row.get('alertmanager_rps', float('nan')):8.0f} {row.get('ratio_to_alertmanager', float('nan')):6.3f} "
             f"{row['peak_rss_mib']:7.0f} {row['cpu_ms_per_request']:7.2f} {row['trivial_cpu_ms_per_request']:8.2f} "
-            f"{row['messages_per_commit']:10.1f} {row['fsync_ms']:6.2f} {row['fsync_share_of_p50']:9.0%}"
+            f"{row['messages_per_commit']:10.1f} {row['fsync_ms']:6.2f} {row['fsync_share_of_p50']:9.0%} "
+            f"{row['worker_cpu_ms_per_request']:7.2f} {row['worker_peak_rss_mib']:7.0f}"
         )
         if row["log_missing"] or row["webhook"]["log_missing"]:
             print("  !! messages answered 2xx are missing from the inbound log")
     print(f"\n{'conc':>4} {'webhook req/s':>13} {'p50':>7} {'p99':>7} {'errors':>6} ", end="")
     print(f"{'SNS req/s':>9} {'webhook/SNS':>11}")
     for row in rows:
+        if row["ingest_processes"] != modes[0]:
+            continue
         w = row["webhook"]
         print(
             f"{row['concurrency']:>4} {w['rps']:13.0f} {w['p50_ms']:7.1f} {w['p99_ms']:7.1f} {w['errors']:>6} "

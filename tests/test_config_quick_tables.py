@@ -287,6 +287,7 @@ SERVER_TYPES = {
     "graceful_timeout": "number",
     "body_timeout": "number",
     "max_inbound_in_flight": "integer",
+    "ingest_processes": "integer",
     "api_tokens": "other",
 }
 SCHEDULE_FIELDS = {

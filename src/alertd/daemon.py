@@ -81,6 +81,9 @@ class Daemon:
         if not await reload_config(self.config_path, self.runtime, self.notifier, self._refresh_tokens):
             return False
         self.reloads += 1
+        pool = self.runtime.services.get("ingest")
+        if pool is not None:  # the workers load the file again
+            await pool.restart()
         return True
 
     async def _watchdog(self, interval: float) -> None:
@@ -119,6 +122,18 @@ class Daemon:
                 await self.runtime.store.write(lambda db: add_repeats(db, counts, now))
             except StoreUnavailable as exc:
                 log.warning("inbound.repeats_lost", rows=len(counts), error=str(exc))
+
+    def _start_ingest(self, nursery: trio.Nursery) -> Any:
+        """The ingest worker processes ([server] ingest_processes), started once ready: until one
+        has said hello, this process answers /in/ itself."""
+        count = self.runtime.config.raw.server.ingest_processes
+        if not count:
+            return None
+        from alertd.ingest_pool import IngestPool
+
+        pool = self.runtime.services["ingest"] = IngestPool(self.runtime, self.config_path, count)
+        nursery.start_soon(pool.run)
+        return pool
 
     async def _build_web(self, app: Any) -> None:
         """The web stack, built just after ready. A plugin whose routes cannot be registered stops
@@ -179,6 +194,7 @@ class Daemon:
                     runtime.ready = True
                     # The API, console and plugins' routes (Quart) load now, off the way of ready.
                     loops.start_soon(self._build_web, app)
+                    pool = self._start_ingest(loops)
                     for url in binds:
                         log.info("http.listening", url=url)
                     self.notifier.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
@@ -194,6 +210,8 @@ class Daemon:
                     self.notifier.notify("STOPPING=1")
                     with trio.move_on_after(config.raw.server.graceful_timeout + 5):
                         await served.wait()
+                    if pool is not None:
+                        await pool.aclose(timeout=config.raw.server.graceful_timeout + 5)
                     loops.cancel_scope.cancel()
                 outer.cancel_scope.cancel()
         finally:

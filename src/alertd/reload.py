@@ -25,6 +25,7 @@ log = get_logger("alertd.daemon")
 # Settings read once at start; a reload that changes them asks for a restart.
 RESTART_ONLY = (
     "server.listen",
+    "server.ingest_processes",
     "store.path",
     "store.url",
     "store.pool_size",
@@ -38,6 +39,7 @@ def restart_only_values(config: Config) -> dict[str, Any]:
     raw = config.raw
     return {
         "server.listen": raw.server.listen,
+        "server.ingest_processes": raw.server.ingest_processes,
         "store.path": str(config.db_path),
         # Shown without its password (a change of the password alone is not noticed).
         "store.url": None if raw.store.url is None else redacted(raw.store.url.get_secret_value()),

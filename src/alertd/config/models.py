@@ -85,6 +85,9 @@ class ServerConfig(Model):
     body_timeout: float = Field(10.0, gt=0, le=300)
     # /in/: requests to a known token being read or processed at once; more get 503 (senders retry).
     max_inbound_in_flight: int = Field(100, ge=1, le=10_000)
+    # /in/: worker processes that verify and record inbound messages off the HTTP process's
+    # interpreter lock (alertd.ingest_worker); 0: in the HTTP process.
+    ingest_processes: int = Field(0, ge=0, le=8)
     # Each entry a table { name = "ci", token = "..." } or a plain string (then named token-1, token-2 ...).
     api_tokens: list[ApiToken] = Field([], max_length=100)
 

@@ -82,6 +82,7 @@ class ServerSettings(NamedTuple):
     graceful_timeout: float = 10.0
     body_timeout: float = 10.0
     max_inbound_in_flight: int = 100
+    ingest_processes: int = 0
     api_tokens: list[ApiTokenSettings] = []  # a shared default: _server gives each a list of its own
 
 
@@ -186,6 +187,8 @@ def _server(value: Any) -> ServerSettings:
         out["body_timeout"] = _number(table["body_timeout"], gt=0, le=300)
     if "max_inbound_in_flight" in table:
         out["max_inbound_in_flight"] = _integer(table["max_inbound_in_flight"], 1, 10_000)
+    if "ingest_processes" in table:
+        out["ingest_processes"] = _integer(table["ingest_processes"], 0, 8)
     if "api_tokens" in table:
         tokens = _list(table["api_tokens"], max_items=MAX_API_TOKENS)
         out["api_tokens"] = [_api_token(token, i) for i, token in enumerate(tokens, 1)]

@@ -5,7 +5,8 @@ buffered up to ``server.max_body_bytes``; an unknown token's is read and thrown
 away (its first bytes kept for the log), so junk costs no memory. The whole body
 must arrive within ``server.body_timeout`` (else 408 and the connection closes),
 and at most ``server.max_inbound_in_flight`` known-token requests are read or
-processed at once (more get 503, which SNS retries).
+processed at once (more get 503, which SNS retries). With ``[server] ingest_processes``, a
+known token's request is then answered by an ingest worker process (alertd.ingest_pool).
 """
 
 from __future__ import annotations
@@ -176,13 +177,21 @@ class InboundEndpoint:
             remote_addr=client[0] or "",
             received_at=runtime.clock.now(),
         )
-        reply = await receive(
-            runtime,
-            integration,
-            request,
-            oversize=body.oversize,
-            body_size=body.size,
-            timed_out=timed_out,
-        )
+        reply = None
+        pool = runtime.services.get("ingest")
+        if pool is not None and wanted and integration is not None:
+            # An ingest worker process does the rest (alertd.ingest_pool); None: none can.
+            reply = await pool.receive(
+                request, integration.name, oversize=body.oversize, body_size=body.size, timed_out=timed_out
+            )
+        if reply is None:
+            reply = await receive(
+                runtime,
+                integration,
+                request,
+                oversize=body.oversize,
+                body_size=body.size,
+                timed_out=timed_out,
+            )
         await _send_reply(send, reply, close=not body.complete)
         return len(body.kept)

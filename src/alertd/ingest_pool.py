@@ -1,0 +1,275 @@
+"""The HTTP process's side of the ingest workers (``[server] ingest_processes``): start them,
+hand each ``/in/`` request to the least busy one, repeat the reply's effects here, restart a
+worker that dies.
+
+Until a worker has said hello, and whenever none is alive, ``receive()`` returns None and the
+HTTP process answers the request itself, as with ``ingest_processes = 0``: start-up and readiness
+do not wait for workers. A worker's commits are rows like any other: the event dispatcher of this
+process reads them; a reply only wakes it (and the escalation loop when an alert opened) so that a
+page does not wait for the dispatcher's poll.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from alertd import ingest_ipc, metrics
+from alertd.inbound import InboundRequest
+from alertd.inbound_summary import AcceptedSummary
+from alertd.log import get_logger
+from alertd.receive import Reply
+from alertd.runtime import Runtime
+
+log = get_logger("alertd.ingest")
+
+RESTART_FIRST_SECONDS = 0.5
+RESTART_MAX_SECONDS = 30.0
+# A worker that ran this long before it died is restarted after the first delay again.
+STABLE_SECONDS = 60.0
+SEND_TIMEOUT_SECONDS = 30.0
+NOT_SENT: Any = object()  # the slot of a request the worker never got
+STOPPED = Reply(503, "ingest worker stopped; retry later\n")
+
+
+@dataclass(eq=False)  # identity: kept in a set
+class _Child:
+    process: Any  # trio.Process
+    stream: trio.SocketStream
+    # Frames not yet sent, with their request ids; the child's sender task writes them out
+    # together: under load one send for many requests, and no lock per request.
+    outbox: list[tuple[int, bytes]] = field(default_factory=list)
+    queued: trio.Event = field(default_factory=trio.Event)
+    waiting: dict[int, tuple[trio.Event, list[Any]]] = field(default_factory=dict)
+    pid: int = 0
+    in_flight: int = 0
+    retired: bool = False  # told to stop (reload, shutdown): gets no new request
+    sent: set[int] = field(default_factory=set)  # request ids written out, not yet answered
+
+
+class IngestPool:
+    def __init__(self, runtime: Runtime, config_path: Path, count: int) -> None:
+        self.runtime = runtime
+        self.config_path = config_path.absolute()
+        self.count = count
+        self.live: list[_Child] = []  # said hello, not retired
+        self._all: set[_Child] = set()
+        self._next_id = 0
+        self._stopping = False
+        self._scope: trio.CancelScope | None = None
+        self._done = trio.Event()
+
+    # --- routing ---------------------------------------------------------------
+    async def receive(
+        self, request: InboundRequest, name: str, *, oversize: bool, body_size: int, timed_out: bool
+    ) -> Reply | None:
+        """The worker's reply to the request, or None: no worker can take it (answer it here)."""
+        if not self.live:
+            return None
+        child = min(self.live, key=lambda c: c.in_flight)
+        self._next_id += 1
+        rid = self._next_id
+        done = trio.Event()
+        slot: list[Any] = []
+        frame = ingest_ipc.encode(
+            (
+                rid,
+                name,
+                request.method,
+                request.headers,
+                request.body,
+                request.remote_addr,
+                request.received_at,
+                oversize,
+                body_size,
+                timed_out,
+            )
+        )
+        child.waiting[rid] = (done, slot)
+        child.in_flight += 1
+        child.outbox.append((rid, frame))
+        child.queued.set()
+        try:
+            await done.wait()
+        finally:
+            child.waiting.pop(rid, None)
+            child.in_flight -= 1
+        reply = slot[0]
+        if reply is NOT_SENT:
+            return None  # the worker went away before it was sent: answer it here
+        if reply is None:
+            return STOPPED  # the worker died with it: committed or not, the sender's retry is safe
+        _rid, status, body, labels, accepted, opened, events = reply
+        if status == ingest_ipc.NOT_HANDLED:
+            return None
+        self._repeat_effects(labels, accepted, opened, events)
+        return Reply(status, body)
+
+    async def _send(self, child: _Child) -> None:
+        """Write the child's queued frames out, together, until its socket ends. A worker that
+        does not take them in SEND_TIMEOUT_SECONDS is stuck: it is killed (a new one starts)."""
+        while True:
+            await child.queued.wait()
+            child.queued = trio.Event()
+            batch, child.outbox = child.outbox, []
+            with trio.move_on_after(SEND_TIMEOUT_SECONDS):
+                try:
+                    await child.stream.send_all(b"".join(frame for _rid, frame in batch))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    child.outbox[:0] = batch  # not (wholly) sent: _lost answers them here
+                    return
+                child.sent.update(rid for rid, _frame in batch)
+                continue
+            log.error("ingest.worker_stuck", pid=child.pid, timeout=SEND_TIMEOUT_SECONDS)
+            child.process.kill()
+            return
+
+    def _repeat_effects(
+        self, labels: list[tuple[str, ...]], accepted: list[tuple[str, str, int]], opened: bool, events: bool
+    ) -> None:
+        runtime = self.runtime
+        for label in labels:
+            metrics.inc(metrics.INBOUND, *label)
+        if accepted:
+            summary = runtime.services.get("accepted_summary")
+            if summary is None:
+                summary = runtime.services["accepted_summary"] = AcceptedSummary()
+            for name, outcome, inbound_id in accepted:
+                summary.add(runtime, name, outcome, inbound_id)
+        if events:  # the worker's commit wrote alert events: this process's dispatcher hands them on
+            runtime.wake("events")
+        if opened:
+            runtime.wake("escalation")
+
+    # --- the workers' lives ----------------------------------------------------
+    async def run(self) -> None:
+        """Keep ``count`` workers running until ``aclose``."""
+        try:
+            with trio.CancelScope() as self._scope:
+                async with trio.open_nursery() as nursery:
+                    for index in range(self.count):
+                        nursery.start_soon(self._keep, index)
+        finally:
+            self._done.set()
+
+    async def _keep(self, index: int) -> None:
+        delay = RESTART_FIRST_SECONDS
+        while not self._stopping:
+            started = trio.current_time()
+            child, code = await self._run_one()
+            if self._stopping:
+                return
+            if child is not None and child.retired:  # a reload: the next one starts at once
+                delay = RESTART_FIRST_SECONDS
+                continue
+            if trio.current_time() - started > STABLE_SECONDS:
+                delay = RESTART_FIRST_SECONDS
+            log.warning(
+                "ingest.worker_exited",
+                worker=index,
+                pid=None if child is None else child.pid,
+                exit_code=code,
+                restart_in=delay,
+            )
+            await trio.sleep(delay)
+            delay = min(delay * 2, RESTART_MAX_SECONDS)
+
+    async def _run_one(self) -> tuple[_Child | None, int | None]:
+        ours, theirs = socket.socketpair()
+        try:
+            command = [
+                sys.executable,
+                "-m",
+                "alertd.ingest_worker",
+                "--config",
+                str(self.config_path),
+                "--fd",
+                str(theirs.fileno()),
+            ]
+            try:
+                process = await trio.lowlevel.open_process(
+                    command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL
+                )
+            except OSError as exc:
+                log.error("ingest.worker_start_failed", error=str(exc))
+                ours.close()
+                return None, None
+        finally:
+            theirs.close()
+        child = _Child(process=process, stream=trio.SocketStream(trio.socket.from_stdlib_socket(ours)))
+        child.pid = process.pid
+        self._all.add(child)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._send, child)
+                await self._read(child)
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._lost(child)
+        return child, process.returncode
+
+    async def _read(self, child: _Child) -> None:
+        def on_frame(frame: tuple[Any, ...]) -> None:
+            rid = frame[0]
+            if rid == 0:  # hello
+                if not child.retired and not self._stopping:
+                    self.live.append(child)
+                log.info("ingest.worker_started", pid=frame[1])
+                return
+            child.sent.discard(rid)
+            waiter = child.waiting.get(rid)
+            if waiter is not None:
+                waiter[1].append(frame)
+                waiter[0].set()
+
+        try:
+            await ingest_ipc.read_frames(child.stream, ingest_ipc.REPLY_LIMIT_BYTES, on_frame)
+        except ingest_ipc.FrameError as exc:
+            log.error("ingest.bad_frame", pid=child.pid, error=str(exc))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    async def _lost(self, child: _Child) -> None:
+        """The worker's socket ended: its waiting requests get 503, the process is reaped."""
+        if child in self.live:
+            self.live.remove(child)
+        self._all.discard(child)
+        for rid, (done, slot) in list(child.waiting.items()):
+            slot.append(None if rid in child.sent else NOT_SENT)
+            done.set()
+        await child.stream.aclose()
+        with trio.move_on_after(self.runtime.config.raw.server.graceful_timeout + 5):
+            await child.process.wait()
+        if child.process.returncode is None:
+            child.process.kill()
+            await child.process.wait()
+
+    async def _retire(self, child: _Child) -> None:
+        child.retired = True
+        if child in self.live:
+            self.live.remove(child)
+        child.outbox.append((0, ingest_ipc.encode((0, ingest_ipc.STOP))))
+        child.queued.set()
+
+    async def restart(self) -> None:
+        """After a reload: each worker answers what it has, then a new one loads the new config
+        (meanwhile this process answers, or the other workers)."""
+        for child in list(self._all):
+            await self._retire(child)
+
+    async def aclose(self, timeout: float) -> None:
+        """Stop the workers: each answers what it has in flight, then exits."""
+        self._stopping = True
+        for child in list(self._all):
+            await self._retire(child)
+        with trio.move_on_after(timeout):
+            await self._done.wait()
+        if self._scope is not None:
+            self._scope.cancel()

@@ -1,0 +1,241 @@
+"""An ingest worker: a child process of ``alertd run`` that answers ``/in/`` requests for it.
+
+``[server] ingest_processes = N`` starts N of these (alertd.ingest_pool). The HTTP process
+looks the token up, reads the body under its limits, and sends the request here over a
+socketpair (alertd.ingest_ipc); this process runs ``receive()`` on it exactly as the HTTP
+process would (verify, rules, one commit) and answers with the reply and what the HTTP process
+must count (metrics, the ``inbound.accepted`` line) and wake (the dispatcher reads this
+process's commits as rows). So the per-message work runs under this process's interpreter lock,
+on the other core.
+
+It loads the same config file and plugins, opens its own store connection and writer, and runs
+no engine loop, no HTTP server, no instance logic. It exits when the HTTP process tells it to
+stop or goes away (its socket's end of file: also after a ``kill -9`` of the parent), and on
+SIGTERM; SIGINT and SIGHUP are the parent's to handle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import gc
+import logging
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from alertd import ingest_ipc, metrics
+from alertd.config import ConfigError, load_config
+from alertd.inbound import InboundRequest
+from alertd.log import get_logger, setup_logging
+from alertd.plugins import PluginError, check_plugins, load_config_plugins_dir, make_manager
+from alertd.receive import Reply, receive
+from alertd.runtime import Runtime
+from alertd.startup import StartupError, open_store
+from alertd.store import Store
+
+log = get_logger("alertd.ingest")
+
+
+@dataclass
+class Effects:
+    """What one request's ``receive()`` did that the HTTP process must repeat on its side."""
+
+    labels: list[tuple[str, ...]] = field(default_factory=list)
+    accepted: list[tuple[str, str, int]] = field(default_factory=list)
+    opened: bool = False
+    events: bool = False  # a commit wrote alert events (Store.on_commit): the dispatcher has work
+
+
+# The request the running task handles (each trio task has its own context).
+_effects: contextvars.ContextVar[Effects | None] = contextvars.ContextVar("ingest_effects", default=None)
+
+
+def _count(counter: Any, *labels: str) -> None:
+    """``metrics.inc`` in a worker: the count goes back with the reply (/metrics is the HTTP
+    process's); receive() counts only inbound messages."""
+    effects = _effects.get()
+    if effects is not None:
+        effects.labels.append(labels)
+
+
+class _Accepted:
+    """The ``accepted_summary`` service of a worker: the HTTP process writes the summary lines."""
+
+    def add(self, runtime: Any, integration: str, outcome: str, inbound_id: int) -> None:
+        effects = _effects.get()
+        if effects is not None:
+            effects.accepted.append((integration, outcome, inbound_id))
+
+
+class WorkerRuntime(Runtime):
+    """The services receive() needs, without loops: a wake-up becomes part of the reply."""
+
+    def wake(self, loop: str) -> None:
+        effects = _effects.get()
+        if effects is not None:
+            if loop == "escalation":
+                effects.opened = True
+            elif loop == "events":
+                effects.events = True
+
+
+class Worker:
+    def __init__(self, runtime: Runtime, sock: socket.socket) -> None:
+        self.runtime = runtime
+        self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        self.send_lock = trio.Lock()
+        self.requests: trio.Nursery | None = None
+        self.stopping = trio.Event()
+        limit = runtime.config.raw.server.max_body_bytes
+        self.frame_limit = limit + ingest_ipc.FRAME_OVERHEAD_BYTES
+
+    async def send(self, message: tuple[Any, ...]) -> None:
+        try:
+            with trio.CancelScope(shield=True):  # a frame cut short would garble the stream
+                async with self.send_lock:
+                    await self.stream.send_all(ingest_ipc.encode(message))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
+
+    def on_frame(self, frame: tuple[Any, ...]) -> None:
+        if frame[0] == 0:
+            if frame[1:] == (ingest_ipc.STOP,):
+                self.stopping.set()
+            return
+        assert self.requests is not None
+        self.requests.start_soon(self.handle, frame)
+
+    async def handle(self, frame: tuple[Any, ...]) -> None:
+        rid, name, method, headers, body, remote_addr, received_at, oversize, body_size, timed_out = frame
+        runtime = self.runtime
+        integration = runtime.config.integrations.get(name)
+        if integration is None or not integration.config.enabled:
+            await self.send((rid, ingest_ipc.NOT_HANDLED, "", [], [], False, False))
+            return
+        effects = Effects()
+        _effects.set(effects)
+        request = InboundRequest(
+            method=method,
+            path="/in/{token}",
+            headers=headers,
+            body=body,
+            remote_addr=remote_addr,
+            received_at=received_at,
+        )
+        try:
+            reply = await receive(
+                runtime, integration, request, oversize=oversize, body_size=body_size, timed_out=timed_out
+            )
+        except Exception:
+            log.error("ingest.failed", exc_info=True, integration=name)
+            reply = Reply(503, "internal error; retry later\n")
+        await self.send(
+            (rid, reply.status, reply.body, effects.labels, effects.accepted, effects.opened, effects.events)
+        )
+
+    async def read(self, scope: trio.CancelScope) -> None:
+        with scope:
+            try:
+                await ingest_ipc.read_frames(self.stream, self.frame_limit, self.on_frame)
+            except ingest_ipc.FrameError as exc:
+                log.error("ingest.bad_frame", error=str(exc))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        self.stopping.set()
+
+    async def run(self) -> None:
+        runtime = self.runtime
+        runtime.store.start()
+        try:
+            async with trio.open_nursery() as outer:
+                runtime.nursery = outer  # after-commit tasks (an SNS subscription's confirmation)
+                outer.start_soon(self._signals)
+                async with trio.open_nursery() as requests:
+                    self.requests = requests
+                    reading = trio.CancelScope()
+                    requests.start_soon(self.read, reading)
+                    await self.send((0, os.getpid()))
+                    log.debug("ingest.worker_ready", pid=os.getpid())
+                    await self.stopping.wait()
+                    reading.cancel()  # nothing new is read; requests in flight are answered
+                    requests.cancel_scope.deadline = trio.current_time() + runtime.config.raw.server.graceful_timeout
+                # After-commit tasks get a moment (a confirmation's fetch is bounded by its timeout).
+                outer.cancel_scope.deadline = trio.current_time() + 5
+                await self._after_tasks_done(outer)
+        finally:
+            with trio.CancelScope(shield=True):
+                await runtime.store.aclose()
+                await self.stream.aclose()
+
+    async def _after_tasks_done(self, outer: trio.Nursery) -> None:
+        while len(outer.child_tasks) > 1:  # the signal watcher stays
+            await trio.sleep(0.05)
+        outer.cancel_scope.cancel()
+
+    async def _signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM) as signals:
+            async for _signum in signals:
+                log.info("ingest.worker_stopping", signal="SIGTERM")
+                self.stopping.set()
+
+
+def _mark_lines() -> None:
+    """The worker's lines go to the daemon's stderr in the daemon's format, with
+    ``ingest_worker=PID`` at the end: which process wrote a line is seen at once."""
+    pid = os.getpid()
+
+    def mark(record: logging.LogRecord) -> bool:
+        record.fields = {**getattr(record, "fields", {}), "ingest_worker": pid}
+        return True
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(mark)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m alertd.ingest_worker")
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--fd", required=True, type=int)
+    args = parser.parse_args(argv)
+    # The parent handles a terminal's Ctrl-C and reloads; it stops this process through its socket.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    gc.disable()  # start-up allocates much and frees little (as for the daemon: cli.run)
+    sock = socket.socket(fileno=args.fd)
+    pm = make_manager()
+    try:
+        load_config_plugins_dir(pm, args.config)
+        check_plugins(pm)
+        config = load_config(args.config, pm)
+    except (ConfigError, PluginError) as exc:
+        setup_logging("info")
+        log.error("ingest.worker_start_failed", error=str(exc))
+        return 2
+    setup_logging(config.raw.log.level)
+    _mark_lines()
+    store = Store.for_settings(config.db_path, config.raw.store)
+    try:
+        open_store(store)
+    except StartupError as exc:
+        log.error("ingest.worker_start_failed", error=str(exc))
+        return 2
+    runtime = WorkerRuntime(config=config, store=store, pm=pm)
+    runtime.ready = True
+    runtime.services["accepted_summary"] = _Accepted()
+    metrics.inc = _count  # type: ignore[assignment]
+    gc.collect()
+    gc.freeze()
+    gc.enable()
+    trio.run(Worker(runtime, sock).run)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
