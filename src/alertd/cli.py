@@ -106,13 +106,13 @@ class CliContext:
     def pm(self) -> pluggy.PluginManager:
         return plugin_manager()
 
-    def load_plugins_dir(self) -> None:
+    def load_plugins_dir(self, cached: bool = False) -> None:
         from alertd.plugins import check_plugins, load_config_plugins_dir
 
         if self._plugins_dir_loaded:
             return
         self._plugins_dir_loaded = True
-        load_config_plugins_dir(self.pm, self.config_path)
+        load_config_plugins_dir(self.pm, self.config_path, cached=cached)
         # Entry-point plugins and plugins_dir ones together: a misspelt hook or a name claimed twice.
         check_plugins(self.pm)
 
@@ -303,7 +303,7 @@ def run(obj: CliContext) -> None:
     from alertd.plugins import PluginError
 
     try:
-        obj.load_plugins_dir()
+        obj.load_plugins_dir(cached=True)  # the validated config's cache (config.validated_cache)
     except (ConfigError, PluginError) as exc:
         fail(str(exc))
     sys.exit(daemon.run(obj.config_path, obj.pm))

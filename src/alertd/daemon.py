@@ -22,6 +22,7 @@ import trio
 from hypercorn.config import Config as HyperConfig
 
 from alertd.config import Config, ConfigError, load_config
+from alertd.config.validated_cache import save_pending
 from alertd.engine import LOOPS
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
 from alertd.http import lazy_protocols
@@ -132,6 +133,8 @@ class Daemon:
             self.shutdown.set()
         finally:
             collect_after_start()
+        # A config validated in full at this start: its validated tree kept for the next start.
+        await trio.to_thread.run_sync(save_pending)
 
     # --- main ------------------------------------------------------------------
     async def run(self) -> None:
@@ -141,6 +144,7 @@ class Daemon:
         runtime = self.runtime
         config = runtime.config
         version = self.open_store()
+        log.info("config.loaded", path=str(config.path), from_cache=config.from_cache)
         log.info("store.opened", path=runtime.store.where, schema_version=version)
         runtime.store.start()
         try:
@@ -220,7 +224,7 @@ def collect_after_start() -> None:
 def run(config_path: Path, pm: pluggy.PluginManager) -> int:
     """Entry point of ``alertd run``; returns the process exit code (2: could not start)."""
     try:
-        config = load_config(config_path, pm)
+        config = load_config(config_path, pm, cached=True)
     except ConfigError as exc:
         setup_logging("info")
         log.error("config.invalid", path=str(exc.path), problems=len(exc.problems), errors=str(exc))

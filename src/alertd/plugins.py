@@ -71,13 +71,24 @@ def load_plugins_dir(pm: pluggy.PluginManager, plugins_dir: Path) -> None:
             raise PluginError(f"plugin file {path}: {exc}") from None
 
 
-def load_config_plugins_dir(pm: pluggy.PluginManager, config_path: Path) -> None:
+def load_config_plugins_dir(pm: pluggy.PluginManager, config_path: Path, *, cached: bool = False) -> None:
     """Load the ``plugins_dir`` a config file names, before the config is validated
-    (its plugins may provide the inbound types and channels the file uses)."""
+    (its plugins may provide the inbound types and channels the file uses). ``cached``
+    (``alertd run``): from the file's validated tree in the cache, when it is there."""
     from alertd.config import read_toml
 
     config_path = config_path.absolute()
-    value = read_toml(config_path, keep=True).get("plugins_dir")  # read-only: validation reuses it
+    value: object = None
+    raw = None
+    if cached:
+        from alertd.config import validated_cache
+        from alertd.config.reading import read_source
+
+        raw = validated_cache.lookup(config_path, validated_cache.digest_of(read_source(config_path)))
+    if raw is not None:
+        value = None if raw.plugins_dir is None else str(raw.plugins_dir)
+    else:
+        value = read_toml(config_path, keep=True).get("plugins_dir")  # read-only: validation reuses it
     if isinstance(value, str):
         directory = Path(value)
         load_plugins_dir(pm, directory if directory.is_absolute() else config_path.parent / directory)
