@@ -116,3 +116,48 @@ def test_a_config_with_only_shipped_rules_loads_without_jinja2(tmp_path: Path) -
     loaded_at_load, outcome, title, loaded_after = json.loads(result.stdout)
     assert loaded_at_load is False
     assert outcome == "Mapped Open" and "ConsoleSignInFailures" in title and loaded_after is True
+
+
+def test_compile_waiting_compiles_what_only_jinja_renders() -> None:
+    from alertd.lazy_template import compile_waiting
+
+    ruleset = rules(title="{{ name | capitalize }}", fields={"plain": "{{ host | upper }}"})
+    title = ruleset.templates["title"].jinja
+    plain = ruleset.field_templates["plain"].jinja
+    assert not title.compiled and not plain.compiled
+    assert compile_waiting() >= 1
+    assert title.compiled  # the first message will not compile it
+    assert not plain.compiled  # rendered without Jinja: not worth compiling
+    assert compile_waiting() == 0 or title.compiled  # (other tests' templates may be alive too)
+    decision = decide({"id": "1", "name": "disk", "host": "h1"}, ruleset, lambda _s: None)
+    assert (decision.title, decision.fields) == ("Disk", {"plain": "H1"})
+
+
+OPERATOR_RULES = """
+[integrations.plain]
+type = "webhook"
+token = "webhook-open-token-0123456789abcdefgh"
+[integrations.plain.options]
+delivery_id_header = ""
+[integrations.plain.rules]
+source_id = "{{ data[0].id }}-{{ data[0].host | lower }}"
+open_when = { field = "labels^severity", equals = "page" }
+title = "{{ data[0].name | capitalize }} on {% if data[0].host %}{{ data[0].host }}{% else %}?{% endif %}"
+"""
+
+
+def test_the_daemon_compiles_operator_templates_just_after_ready(tmp_path: Path) -> None:
+    from helpers import DaemonProcess, write_config
+    from inbound_fixtures import Db
+
+    config = write_config(tmp_path, OPERATOR_RULES)
+    with DaemonProcess(config) as daemon:
+        # After ready, before any message: the source_id and the title (only Jinja renders them).
+        compiled = daemon.wait_for("event=rules.compiled")
+        assert "templates=2" in compiled
+        assert daemon.lines.index(compiled) > daemon.lines.index(daemon.wait_for("event=http.listening"))
+        payload = {"data": [{"id": "d1", "name": "disk full", "host": "DB1"}], "labels": {"severity": "page"}}
+        r = daemon.post("/in/webhook-open-token-0123456789abcdefgh", json=payload)
+        assert r.status_code == 200, r.text
+    (alert,) = Db(config.parent / "alertd.db").alerts()
+    assert (alert["source_id"], alert["title"]) == ("d1-db1", "Disk full on DB1")

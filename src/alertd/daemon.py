@@ -28,6 +28,7 @@ from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
 from alertd.http import lazy_protocols
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
+from alertd.lazy_template import compile_waiting
 from alertd.ledger import add_repeats
 from alertd.links import ensure_secret
 from alertd.log import get_logger, setup_logging
@@ -125,6 +126,12 @@ class Daemon:
         """The web stack, built just after ready. A plugin whose routes cannot be registered stops
         the daemon (exit 2), as it did when the routes were built before ready: a deployment must
         not run on without the routes it configured."""
+        # First the rule templates only Jinja renders: else the first message would compile them.
+        try:
+            compiled = await trio.to_thread.run_sync(compile_waiting)
+            log.info("rules.compiled", templates=compiled)
+        except Exception as exc:  # its messages meet the same error, as they did without this step
+            log.warning("rules.compile_failed", error=f"{type(exc).__name__}: {exc}")
         try:
             await app.warm()
         except Exception as exc:

@@ -81,10 +81,10 @@ def load_config_plugins_dir(pm: pluggy.PluginManager, config_path: Path, *, cach
     value: object = None
     raw = None
     if cached:
-        from alertd.config import validated_cache
         from alertd.config.reading import read_source
+        from alertd.config.validated_cache import digest_of, lookup
 
-        raw = validated_cache.lookup(config_path, validated_cache.digest_of(read_source(config_path)))
+        raw = lookup(config_path, digest_of(read_source(config_path)))
     if raw is not None:
         value = None if raw.plugins_dir is None else str(raw.plugins_dir)
     else:

@@ -26,17 +26,17 @@ def load_config(path: str | Path, pm: pluggy.PluginManager | None = None, *, cac
     path = Path(path).absolute()
     if not cached:
         return build_config(path, read_toml(path), pm)
-    from alertd.config import validated_cache
+    from alertd.config.validated_cache import digest_of, remember, take
 
     source = read_source(path)
-    digest = validated_cache.digest_of(source)
-    raw = validated_cache.take(path, digest)
+    digest = digest_of(source)
+    raw = take(path, digest)
     if raw is not None:
         config = _from_validated(path, raw, pm)
         config.from_cache = True
         return config
     config = build_config(path, parse_source(path, source), pm)
-    validated_cache.remember(path, digest, config.raw)
+    remember(path, digest, config.raw)
     return config
 
 

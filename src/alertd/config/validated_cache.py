@@ -72,7 +72,7 @@ def fingerprint() -> tuple[Any, ...]:
     import pydantic
 
     import alertd
-    from alertd.config import models  # noqa: F401  (imports every module in _MODEL_MODULES)
+    from alertd.config.models import RawConfig  # noqa: F401  (imports every module in _MODEL_MODULES)
 
     files = []
     for name in _MODEL_MODULES:
