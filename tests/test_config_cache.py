@@ -178,6 +178,7 @@ def test_a_restart_from_the_cache_serves_loads_plugins_dir_and_reloads(tmp_path:
         assert "from_cache=false" in daemon.wait_for("event=config.loaded")
         entry = cache.entry_path(path.absolute())
         wait_until(entry.exists, what="the cache entry written after ready")
+        assert (entry.parent / "entry-points.json").exists()  # alertd.entry_point_cache's
         daemon.stop()
         daemon.start()
         assert "from_cache=true" in daemon.wait_for("event=config.loaded")

@@ -59,7 +59,7 @@ _manager: pluggy.PluginManager | None = None
 _plugin_commands = False
 
 
-def plugin_manager(commands: bool = False) -> pluggy.PluginManager:
+def plugin_manager(commands: bool = False, entry_point_cache: Path | None = None) -> pluggy.PluginManager:
     """The entry-point plugins, loaded on first use (a scan of the installed distributions and
     their imports); with ``commands``, the commands they register added to ``cli`` (only a
     command name no built-in has needs them: ``run`` does not build the plugins' click groups)."""
@@ -67,7 +67,7 @@ def plugin_manager(commands: bool = False) -> pluggy.PluginManager:
     if _manager is None:
         from alertd.plugins import make_manager
 
-        _manager = make_manager()
+        _manager = make_manager(entry_point_cache=entry_point_cache)
     if commands and not _plugin_commands:
         _plugin_commands = True
         _manager.hook.alertd_register_commands(cli=cli)
@@ -300,8 +300,10 @@ def run(obj: CliContext) -> None:
     gc.disable()
     from alertd import daemon
     from alertd.config import ConfigError
+    from alertd.config.validated_cache import cache_dir
     from alertd.plugins import PluginError
 
+    plugin_manager(entry_point_cache=cache_dir(obj.config_path.absolute()) / "entry-points.json")
     try:
         obj.load_plugins_dir(cached=True)  # the validated config's cache (config.validated_cache)
     except (ConfigError, PluginError) as exc:

@@ -38,10 +38,17 @@ class PluginInfo:
     hooks: list[str]
 
 
-def make_manager(plugins_dir: Path | None = None, *, entry_points: bool = True) -> pluggy.PluginManager:
+def make_manager(
+    plugins_dir: Path | None = None, *, entry_points: bool = True, entry_point_cache: Path | None = None
+) -> pluggy.PluginManager:
+    """``entry_point_cache`` (``alertd run``): the entry-point scan kept there (alertd.entry_point_cache)."""
     pm = pluggy.PluginManager("alertd")
     pm.add_hookspecs(hookspecs)
-    if entry_points:
+    if entry_points and entry_point_cache is not None:
+        from alertd.entry_point_cache import load_entry_points
+
+        load_entry_points(pm, ENTRY_POINT_GROUP, entry_point_cache)
+    elif entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     if plugins_dir is not None:
         load_plugins_dir(pm, plugins_dir)

@@ -1,0 +1,123 @@
+"""The ``alertd`` entry points found by the last scan, kept for the next ``alertd run``.
+
+pluggy's ``load_setuptools_entrypoints`` imports ``importlib.metadata`` (with ``email``,
+``zipfile`` and ``csv``) and reads the metadata of every installed distribution: a tenth of the
+time to ready. Which entry points exist changes only when a distribution is installed, removed or
+upgraded, and each of those adds or removes a ``*.dist-info`` folder in a ``sys.path`` folder,
+which changes that folder's modification time. So the scan's result is kept with the ``sys.path``
+folders and their modification times; the next start with the same ones imports the plugins
+straight from the kept ``module:attribute`` values. A kept file that cannot be read or does not
+match is a full scan, silently, and is rewritten (atomically: a temporary file renamed over it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+_FORMAT = "alertd-entry-points/1"
+MAX_FILE_BYTES = 1024 * 1024
+# An entry point's value: "module.path:attr.path [extras]" (importlib.metadata's own pattern).
+_VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
+
+
+def path_key() -> list[list[Any]]:
+    """Each ``sys.path`` entry with its folder's modification time (None: not a folder)."""
+    key = []
+    for entry in sys.path:
+        try:
+            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            key.append([entry, None])
+    return key
+
+
+def scan(group: str) -> tuple[list[list[str]], int]:
+    """[name, value, distribution, version] of every entry point in ``group``, in pluggy's order;
+    and how many pydantic plugins (entry-point group ``pydantic``) there are."""
+    import importlib.metadata
+
+    found, pydantic_plugins = [], 0
+    for dist in list(importlib.metadata.distributions()):
+        for ep in dist.entry_points:
+            if ep.group == group:
+                found.append([ep.name, ep.value, dist.metadata["name"], dist.version])
+            elif ep.group == "pydantic":
+                pydantic_plugins += 1
+    return found, pydantic_plugins
+
+
+def _read(cache_file: Path, key: list[list[Any]]) -> tuple[list[list[str]], int] | None:
+    try:
+        with cache_file.open("rb") as fh:
+            if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
+                return None
+            kept = json.loads(fh.read())
+        if kept["format"] != _FORMAT or kept["key"] != key:
+            return None
+        found, pydantic_plugins = kept["entry_points"], kept["pydantic_plugins"]
+        if not all(isinstance(row, list) and len(row) == 4 and all(isinstance(v, str) for v in row) for row in found):
+            return None
+        return found, int(pydantic_plugins)
+    except Exception:  # missing, corrupt, another format: scan again
+        return None
+
+
+def _write(cache_file: Path, key: list[list[Any]], found: list[list[str]], pydantic_plugins: int) -> None:
+    import tempfile
+
+    try:
+        cache_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".entry-points-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                kept = {"format": _FORMAT, "key": key, "entry_points": found, "pydantic_plugins": pydantic_plugins}
+                json.dump(kept, fh)
+            os.replace(tmp, cache_file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        pass  # a folder that cannot be written: scan at every start, as without the cache
+
+
+def load_value(value: str) -> Any:
+    match = _VALUE.match(value)
+    if match is None:
+        raise ValueError(f"malformed entry point value {value!r}")
+    obj: Any = import_module(match.group("module"))
+    for attr in (match.group("attr") or "").split("."):
+        if attr:
+            obj = getattr(obj, attr)
+    return obj
+
+
+def load_entry_points(pm: pluggy.PluginManager, group: str, cache_file: Path) -> int:
+    """``pm.load_setuptools_entrypoints(group)`` with the scan kept in ``cache_file``. The plugins
+    are registered without their distribution (``pm.list_plugin_distinfo``): only ``alertd
+    plugins`` lists those, and it scans."""
+    key = path_key()
+    kept = _read(cache_file, key)
+    if kept is None:
+        kept = scan(group)
+        _write(cache_file, key, *kept)
+    found, pydantic_plugins = kept
+    if pydantic_plugins == 0:
+        # pydantic scans every distribution for its own plugins when it builds its first validator
+        # (the plugin tables, before ready); there are none, so that scan is skipped. (Set in the
+        # environment, the only switch pydantic has; an operator's own setting is kept.)
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    count = 0
+    for name, value, _dist, _version in found:
+        if pm.has_plugin(name) or pm.is_blocked(name):
+            continue
+        pm.register(load_value(value), name=name)
+        count += 1
+    return count
