@@ -49,9 +49,11 @@ def install(folder: Path, name: str, entry_points: str) -> None:
 
 
 def bump(folder: Path) -> None:
-    # The folder's time as a later install would leave it (not within the file system's tick).
-    stamp = folder.stat().st_mtime_ns + 10_000_000
-    os.utime(folder, ns=(stamp, stamp))
+    # The metadata folders' times as a later install would leave them (not within the file
+    # system's tick); the sys.path folder's own time does not count (a database may live there).
+    for info in folder.glob("*.dist-info"):
+        stamp = info.stat().st_mtime_ns + 10_000_000
+        os.utime(info, ns=(stamp, stamp))
 
 
 def test_the_kept_scan_loads_the_plugins_pluggy_finds(site: Path, tmp_path: Path) -> None:
@@ -61,6 +63,10 @@ def test_the_kept_scan_loads_the_plugins_pluggy_finds(site: Path, tmp_path: Path
     assert names(make_manager(entry_point_cache=kept)) == scanned  # first: scanned and kept
     assert kept.exists() and kept.stat().st_mode & 0o777 == 0o600
     assert names(make_manager(entry_point_cache=kept)) == scanned  # then: from the file
+    (site / "alertd.db-wal").write_text("")  # the sys.path folder changes, no distribution does
+    before = kept.read_bytes()
+    assert names(make_manager(entry_point_cache=kept)) == scanned
+    assert kept.read_bytes() == before  # still from the file
 
 
 def test_an_install_or_removal_is_seen_at_the_next_start(site: Path, tmp_path: Path) -> None:
@@ -84,7 +90,7 @@ def test_an_unreadable_file_means_a_scan(site: Path, tmp_path: Path, damage: byt
     expected = names(make_manager(entry_point_cache=kept))
     kept.write_bytes(damage)
     assert names(make_manager(entry_point_cache=kept)) == expected
-    assert json.loads(kept.read_text())["format"] == "alertd-entry-points/1"  # rewritten whole
+    assert json.loads(kept.read_text())["format"] == "alertd-entry-points/2"  # rewritten whole
 
 
 def test_a_file_naming_other_plugins_is_not_used_for_another_sys_path(site: Path, tmp_path: Path) -> None:
@@ -92,7 +98,7 @@ def test_a_file_naming_other_plugins_is_not_used_for_another_sys_path(site: Path
     make_manager(entry_point_cache=kept)
     data = json.loads(kept.read_text())
     data["entry_points"].append(["ghost", "no_such_module_here", "ghost", "1"])
-    data["key"][0][1] = 1  # as if written before the last change of a sys.path folder
+    data["key"][0][1] = []  # as if written before the last install into a sys.path folder
     kept.write_text(json.dumps(data))
     assert "ghost" not in names(make_manager(entry_point_cache=kept))
 
@@ -115,3 +121,17 @@ def test_entry_point_values_are_loaded_as_importlib_does() -> None:
         assert entry_point_cache.load_value(value) is ep.load()
     with pytest.raises(ValueError, match="malformed"):
         entry_point_cache.load_value("not a value!")
+
+
+def test_a_reinstall_of_the_same_version_is_seen(site: Path, tmp_path: Path) -> None:
+    kept = tmp_path / "entry-points.json"
+    assert "fake_probe" in names(make_manager(entry_point_cache=kept))
+    info = site / "fake_probe-1.0.dist-info"
+    for path in info.iterdir():  # pip writes the folder anew, same name, other entry points
+        path.unlink()
+    info.rmdir()
+    (site / "fake_renamed.py").write_text(FAKE_PLUGIN)
+    install(site, "fake_probe", "[alertd]\nfake_renamed = fake_renamed\n")
+    now = names(make_manager(entry_point_cache=kept))
+    assert "fake_renamed" in now and "fake_probe" not in now
+    sys.modules.pop("fake_renamed", None)

@@ -3,9 +3,9 @@
 pluggy's ``load_setuptools_entrypoints`` imports ``importlib.metadata`` (with ``email``,
 ``zipfile`` and ``csv``) and reads the metadata of every installed distribution: a tenth of the
 time to ready. Which entry points exist changes only when a distribution is installed, removed or
-upgraded, and each of those adds or removes a ``*.dist-info`` folder in a ``sys.path`` folder,
-which changes that folder's modification time. So the scan's result is kept with the ``sys.path``
-folders and their modification times; the next start with the same ones imports the plugins
+upgraded, and each of those writes or removes a ``*.dist-info`` folder in a ``sys.path`` folder.
+So the scan's result is kept with the names and modification times of those folders; the next
+start that finds the same ones imports the plugins
 straight from the kept ``module:attribute`` values. A kept file that cannot be read or does not
 match is a full scan, silently, and is rewritten (atomically: a temporary file renamed over it).
 """
@@ -22,21 +22,35 @@ from typing import Any
 
 import pluggy
 
-_FORMAT = "alertd-entry-points/1"
+_FORMAT = "alertd-entry-points/2"
+_METADATA = (".dist-info", ".egg-info")
 MAX_FILE_BYTES = 1024 * 1024
 # An entry point's value: "module.path:attr.path [extras]" (importlib.metadata's own pattern).
 _VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
 
 
 def path_key() -> list[list[Any]]:
-    """Each ``sys.path`` entry with its folder's modification time (None: not a folder)."""
-    key = []
+    """Each ``sys.path`` entry with its distributions' metadata folders (``*.dist-info``,
+    ``*.egg-info``) and their modification times: an install, removal, upgrade or reinstall
+    (pip writes the folder anew) changes it; a database's files in the working folder do not."""
+    key: list[list[Any]] = []
     for entry in sys.path:
         try:
-            key.append([entry, os.stat(entry or ".").st_mtime_ns])
+            with os.scandir(entry or ".") as found:
+                dists = sorted([item.name, item.stat().st_mtime_ns] for item in found if item.name.endswith(_METADATA))
+            key.append([entry, dists])
+        except NotADirectoryError:  # a zip file on sys.path
+            key.append([entry, _mtime(entry)])
         except OSError:
             key.append([entry, None])
     return key
+
+
+def _mtime(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def scan(group: str) -> tuple[list[list[str]], int]:
