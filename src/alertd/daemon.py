@@ -23,7 +23,6 @@ from hypercorn.config import Config as HyperConfig
 
 from alertd.config import Config, ConfigError, load_config
 from alertd.config.validated_cache import save_pending
-from alertd.engine import LOOPS
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
 from alertd.http import lazy_protocols
 from alertd.http.app import build_app
@@ -103,13 +102,21 @@ class Daemon:
         runtime.services["heartbeat_tokens"] = HeartbeatIndex(beats)
 
     def _start_background(self, nursery: trio.Nursery) -> None:
-        """The engine's loops, then whatever loops plugins ask for."""
+        """The engine's loops (their task is the first to run after ready), then whatever loops
+        plugins ask for."""
         runtime = self.runtime
-        for loop in LOOPS:
-            nursery.start_soon(loop, runtime)
+        nursery.start_soon(self._start_loops, nursery)
         for result in runtime.pm.hook.alertd_startup(runtime=runtime):
             if result is not None:
                 runtime.spawn(result)
+
+    async def _start_loops(self, nursery: trio.Nursery) -> None:
+        # Imported here: the engine's modules (delivery, escalation, on-call ...) are a few tens
+        # of ms of imports that inbound messages do not need to be accepted and committed.
+        from alertd.engine import LOOPS
+
+        for loop in LOOPS:
+            nursery.start_soon(loop, self.runtime)
 
     async def _write_unknown_token_repeats(self) -> None:
         """Repeats of requests to unknown tokens still only counted in memory."""
