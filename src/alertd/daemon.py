@@ -21,6 +21,7 @@ import pluggy
 import trio
 from hypercorn.config import Config as HyperConfig
 
+from alertd import lazy_regex
 from alertd.config import Config, ConfigError, load_config
 from alertd.config.validated_cache import save_pending
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
@@ -133,10 +134,12 @@ class Daemon:
         """The web stack, built just after ready. A plugin whose routes cannot be registered stops
         the daemon (exit 2), as it did when the routes were built before ready: a deployment must
         not run on without the routes it configured."""
-        # First the rule templates only Jinja renders: else the first message would compile them.
+        # First the rules' templates only Jinja renders, and their regexes: else the first message
+        # would compile them (and import jinja2 or regex).
         try:
-            compiled = await trio.to_thread.run_sync(compile_waiting)
-            log.info("rules.compiled", templates=compiled)
+            templates = await trio.to_thread.run_sync(compile_waiting)
+            regexes = await trio.to_thread.run_sync(lazy_regex.compile_waiting)
+            log.info("rules.compiled", templates=templates, regexes=regexes)
         except Exception as exc:  # its messages meet the same error, as they did without this step
             log.warning("rules.compile_failed", error=f"{type(exc).__name__}: {exc}")
         try:

@@ -62,10 +62,12 @@ def log_warnings(config: Config) -> None:
 
 def _load_compiled(config_path: Path, pm: Any) -> Config:
     """The new config, its rule templates compiled before it serves (as at start, just after ready)."""
+    from alertd import lazy_regex
     from alertd.lazy_template import compile_waiting
 
     new = load_config(config_path, pm)
     compile_waiting()
+    lazy_regex.compile_waiting()
     return new
 
 
