@@ -34,8 +34,6 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (folder / "fake_alertd_probe.py").write_text(FAKE_PLUGIN)
     install(folder, "fake_probe", "[alertd]\nfake_probe = fake_alertd_probe\n")
     monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "x")
-    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS")  # restored (unset) after the test
     yield folder
     sys.modules.pop("fake_alertd_probe", None)
 
@@ -90,7 +88,7 @@ def test_an_unreadable_file_means_a_scan(site: Path, tmp_path: Path, damage: byt
     expected = names(make_manager(entry_point_cache=kept))
     kept.write_bytes(damage)
     assert names(make_manager(entry_point_cache=kept)) == expected
-    assert json.loads(kept.read_text())["format"] == "alertd-entry-points/2"  # rewritten whole
+    assert json.loads(kept.read_text())["format"] == "alertd-entry-points/3"  # rewritten whole
 
 
 def test_a_file_naming_other_plugins_is_not_used_for_another_sys_path(site: Path, tmp_path: Path) -> None:
@@ -101,16 +99,6 @@ def test_a_file_naming_other_plugins_is_not_used_for_another_sys_path(site: Path
     data["key"][0][1] = []  # as if written before the last install into a sys.path folder
     kept.write_text(json.dumps(data))
     assert "ghost" not in names(make_manager(entry_point_cache=kept))
-
-
-def test_pydantic_plugins_are_scanned_for_only_when_there_are_some(site: Path, tmp_path: Path) -> None:
-    kept = tmp_path / "entry-points.json"
-    make_manager(entry_point_cache=kept)
-    assert os.environ.get("PYDANTIC_DISABLE_PLUGINS") == "__all__"  # none installed: its scan skipped
-    del os.environ["PYDANTIC_DISABLE_PLUGINS"]
-    install(site, "fake_pydantic_plugin", "[pydantic]\nfake = fake_pydantic_plugin_module:plugin\n")
-    make_manager(entry_point_cache=kept)
-    assert "PYDANTIC_DISABLE_PLUGINS" not in os.environ  # one is installed: pydantic loads it as ever
 
 
 def test_entry_point_values_are_loaded_as_importlib_does() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pluggy
 
-_FORMAT = "alertd-entry-points/2"
+_FORMAT = "alertd-entry-points/3"
 _METADATA = (".dist-info", ".egg-info")
 MAX_FILE_BYTES = 1024 * 1024
 # An entry point's value: "module.path:attr.path [extras]" (importlib.metadata's own pattern).
@@ -53,22 +53,19 @@ def _mtime(path: str) -> int | None:
         return None
 
 
-def scan(group: str) -> tuple[list[list[str]], int]:
-    """[name, value, distribution, version] of every entry point in ``group``, in pluggy's order;
-    and how many pydantic plugins (entry-point group ``pydantic``) there are."""
+def scan(group: str) -> list[list[str]]:
+    """[name, value, distribution, version] of every entry point in ``group``, in pluggy's order."""
     import importlib.metadata
 
-    found, pydantic_plugins = [], 0
-    for dist in list(importlib.metadata.distributions()):
-        for ep in dist.entry_points:
-            if ep.group == group:
-                found.append([ep.name, ep.value, dist.metadata["name"], dist.version])
-            elif ep.group == "pydantic":
-                pydantic_plugins += 1
-    return found, pydantic_plugins
+    return [
+        [ep.name, ep.value, dist.metadata["name"], dist.version]
+        for dist in list(importlib.metadata.distributions())
+        for ep in dist.entry_points
+        if ep.group == group
+    ]
 
 
-def _read(cache_file: Path, key: list[list[Any]]) -> tuple[list[list[str]], int] | None:
+def _read(cache_file: Path, key: list[list[Any]]) -> list[list[str]] | None:
     try:
         with cache_file.open("rb") as fh:
             if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
@@ -76,15 +73,15 @@ def _read(cache_file: Path, key: list[list[Any]]) -> tuple[list[list[str]], int]
             kept = json.loads(fh.read())
         if kept["format"] != _FORMAT or kept["key"] != key:
             return None
-        found, pydantic_plugins = kept["entry_points"], kept["pydantic_plugins"]
+        found = kept["entry_points"]
         if not all(isinstance(row, list) and len(row) == 4 and all(isinstance(v, str) for v in row) for row in found):
             return None
-        return found, int(pydantic_plugins)
+        return found
     except Exception:  # missing, corrupt, another format: scan again
         return None
 
 
-def _write(cache_file: Path, key: list[list[Any]], found: list[list[str]], pydantic_plugins: int) -> None:
+def _write(cache_file: Path, key: list[list[Any]], found: list[list[str]]) -> None:
     import tempfile
 
     try:
@@ -92,8 +89,7 @@ def _write(cache_file: Path, key: list[list[Any]], found: list[list[str]], pydan
         fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".entry-points-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as fh:
-                kept = {"format": _FORMAT, "key": key, "entry_points": found, "pydantic_plugins": pydantic_plugins}
-                json.dump(kept, fh)
+                json.dump({"format": _FORMAT, "key": key, "entry_points": found}, fh)
             os.replace(tmp, cache_file)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -118,16 +114,10 @@ def load_entry_points(pm: pluggy.PluginManager, group: str, cache_file: Path) ->
     are registered without their distribution (``pm.list_plugin_distinfo``): only ``alertd
     plugins`` lists those, and it scans."""
     key = path_key()
-    kept = _read(cache_file, key)
-    if kept is None:
-        kept = scan(group)
-        _write(cache_file, key, *kept)
-    found, pydantic_plugins = kept
-    if pydantic_plugins == 0:
-        # pydantic scans every distribution for its own plugins when it builds its first validator
-        # (the plugin tables, before ready); there are none, so that scan is skipped. (Set in the
-        # environment, the only switch pydantic has; an operator's own setting is kept.)
-        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    found = _read(cache_file, key)
+    if found is None:
+        found = scan(group)
+        _write(cache_file, key, found)
     count = 0
     for name, value, _dist, _version in found:
         if pm.has_plugin(name) or pm.is_blocked(name):
