@@ -18,7 +18,6 @@ resolved (it loads the plugins). ``alertd check-config`` and ``alertd run`` chec
 from __future__ import annotations
 
 import os
-import sys
 from functools import cached_property
 from importlib import import_module
 from pathlib import Path
@@ -59,7 +58,7 @@ _manager: pluggy.PluginManager | None = None
 _plugin_commands = False
 
 
-def plugin_manager(commands: bool = False, entry_point_cache: Path | None = None) -> pluggy.PluginManager:
+def plugin_manager(commands: bool = False) -> pluggy.PluginManager:
     """The entry-point plugins, loaded on first use (a scan of the installed distributions and
     their imports); with ``commands``, the commands they register added to ``cli`` (only a
     command name no built-in has needs them: ``run`` does not build the plugins' click groups)."""
@@ -67,7 +66,7 @@ def plugin_manager(commands: bool = False, entry_point_cache: Path | None = None
     if _manager is None:
         from alertd.plugins import make_manager
 
-        _manager = make_manager(entry_point_cache=entry_point_cache)
+        _manager = make_manager()
     if commands and not _plugin_commands:
         _plugin_commands = True
         _manager.hook.alertd_register_commands(cli=cli)
@@ -106,13 +105,13 @@ class CliContext:
     def pm(self) -> pluggy.PluginManager:
         return plugin_manager()
 
-    def load_plugins_dir(self, cached: bool = False) -> None:
+    def load_plugins_dir(self) -> None:
         from alertd.plugins import check_plugins, load_config_plugins_dir
 
         if self._plugins_dir_loaded:
             return
         self._plugins_dir_loaded = True
-        load_config_plugins_dir(self.pm, self.config_path, cached=cached)
+        load_config_plugins_dir(self.pm, self.config_path)
         # Entry-point plugins and plugins_dir ones together: a misspelt hook or a name claimed twice.
         check_plugins(self.pm)
 
@@ -294,21 +293,9 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 @click.pass_obj
 def run(obj: CliContext) -> None:
     """Run the daemon in the foreground (systemd: Type=notify)."""
-    import gc
+    from alertd.run_command import run_daemon  # (alertd.launch: a plain `alertd run` skips click)
 
-    # Start-up allocates much and frees little: the collector stays off until ready (daemon.run).
-    gc.disable()
-    from alertd import daemon
-    from alertd.config import ConfigError
-    from alertd.config.validated_cache import cache_dir
-    from alertd.plugins import PluginError
-
-    plugin_manager(entry_point_cache=cache_dir(obj.config_path.absolute()) / "entry-points.json")
-    try:
-        obj.load_plugins_dir(cached=True)  # the validated config's cache (config.validated_cache)
-    except (ConfigError, PluginError) as exc:
-        fail(str(exc))
-    sys.exit(daemon.run(obj.config_path, obj.pm))
+    run_daemon(obj.config_path)
 
 
 @cli.command("check-config")
