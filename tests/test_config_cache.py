@@ -194,3 +194,70 @@ def test_a_restart_from_the_cache_serves_loads_plugins_dir_and_reloads(tmp_path:
         assert daemon.stop() == 0
     finally:
         daemon.kill()
+
+
+JINJA_PROBE = """
+import sys
+from alertd.plugin import hookimpl
+
+@hookimpl
+def alertd_startup(runtime):  # called before ready
+    with open({out!r}, "a") as fh:
+        fh.write(f"{{'jinja2' in sys.modules}}\\n")
+"""
+
+OPERATOR_RULES = """
+[integrations.plain]
+type = "webhook"
+token = "webhook-open-token-0123456789abcdefgh"
+[integrations.plain.options]
+delivery_id_header = ""
+[integrations.plain.rules]
+source_id = "data^0^id"
+open_when = { field = "labels^severity", equals = "page" }
+title = "{{ data[0].name | capitalize }}{% if data[0].host %} on {{ data[0].host }}{% endif %}"
+"""
+
+
+def test_a_start_from_the_cache_parses_the_files_rule_templates_after_ready(tmp_path: Path) -> None:
+    from inbound_fixtures import Db
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    out = tmp_path / "probe.txt"
+    (plugins / "probe.py").write_text(JINJA_PROBE.format(out=str(out)))
+    path = write_config(tmp_path, OPERATOR_RULES)
+    path.write_text(f'plugins_dir = "{plugins}"\n' + path.read_text())
+    daemon = DaemonProcess(path).start()
+    try:
+        wait_until(cache.entry_path(path.absolute()).exists, what="the cache entry")
+        daemon.stop()
+        daemon.start()
+        assert "from_cache=true" in daemon.wait_for("event=config.loaded")
+        daemon.wait_for("event=rules.compiled")
+        # At the first start the file's templates were parsed (jinja2) before ready; not now.
+        assert out.read_text().split() == ["True", "False"]
+        payload = {"data": [{"id": "d1", "name": "disk full", "host": "db1"}], "labels": {"severity": "page"}}
+        assert daemon.post("/in/webhook-open-token-0123456789abcdefgh", json=payload).status_code == 200
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    (alert,) = Db(path.parent / "alertd.db").alerts()
+    assert alert["title"] == "Disk full on db1"
+
+
+def test_another_jinja2_or_regex_makes_the_entry_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    path = write_config(tmp_path, PEOPLE)
+    start_load(path)
+    real = importlib.util.find_spec
+
+    def moved(name: str, *args: object):
+        spec = real(name, *args)
+        if name == "jinja2" and spec is not None:
+            spec.origin = str(tmp_path / "elsewhere.py")  # as after an upgrade: another file
+        return spec
+
+    monkeypatch.setattr(importlib.util, "find_spec", moved)
+    assert not start_load(path).from_cache

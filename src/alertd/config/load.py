@@ -46,7 +46,7 @@ def _from_validated(path: Path, raw: RawConfig, pm: pluggy.PluginManager | None)
     config = Config(path=path, raw=raw)
     problems: list[Problem] = []
     if pm is not None:
-        resolve_plugin_tables(config, pm, problems)
+        resolve_plugin_tables(config, pm, problems, rules_checked=True)
     config.warnings = config_warnings(config, pm is not None)
     if pm is not None:
         config.warnings += workflow_warnings(config)

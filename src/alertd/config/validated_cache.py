@@ -7,10 +7,12 @@ the code that validated them (alertd's version, the model modules' files, Python
 the next start with the same bytes and code unpickles it (a fifth of the cost) instead.
 
 What is not cached is redone at every start: the plugin tables (their plugins may have changed),
-rulesets and warnings. Only a file without any problem is cached; a miss, a stale entry or a
-cache that cannot be read for any reason (corrupt, truncated, unreadable) falls back to the full
-validation, silently, and the entry is rewritten after ready (``save_pending``), atomically (a
-temporary file renamed over it). ``check-config`` and SIGHUP reloads always validate in full.
+rulesets and warnings; the file's own rule templates, checked when it was cached, are compiled
+after ready without being parsed again (the jinja2 and regex files are in the fingerprint).
+Only a file without any problem is cached; a miss, a stale entry or a cache that cannot be read
+for any reason (corrupt, truncated, unreadable) falls back to the full validation, silently, and
+the entry is rewritten after ready (``save_pending``), atomically (a temporary file renamed over
+it). ``check-config`` and SIGHUP reloads always validate in full.
 
 Where: ``$ALERTD_CACHE_DIR``, else systemd's ``$CACHE_DIRECTORY`` (``CacheDirectory=`` in the
 unit), else ``.alertd-cache/`` beside the config file; one file per config path. Unpickling runs
@@ -22,6 +24,7 @@ The entry holds the file's secrets, as the file does: it is written 0600.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
 import sys
@@ -45,6 +48,8 @@ _MODEL_MODULES = (
     "alertd.weekdays",
     "alertd.store.pgurl",
 )
+
+_RULE_LIBRARIES = ("jinja2", "regex")
 
 # The last entry a lookup loaded, handed to the next lookup of the same bytes: start-up looks
 # for plugins_dir first, then validates (one unpickle for both).
@@ -77,6 +82,15 @@ def fingerprint() -> tuple[Any, ...]:
     files = []
     for name in _MODEL_MODULES:
         path = getattr(sys.modules.get(name), "__file__", None) or ""
+        try:
+            st = os.stat(path)
+            files.append((name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            files.append((name, None, None))
+    # The libraries that judged the rules' templates and regexes (their files: not imported here).
+    for name in _RULE_LIBRARIES:
+        spec = importlib.util.find_spec(name)
+        path = spec.origin if spec is not None and spec.origin else ""
         try:
             st = os.stat(path)
             files.append((name, st.st_size, st.st_mtime_ns))
