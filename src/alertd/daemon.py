@@ -142,6 +142,9 @@ class Daemon:
             log.info("rules.compiled", templates=templates, regexes=regexes)
         except Exception as exc:  # its messages meet the same error, as they did without this step
             log.warning("rules.compile_failed", error=f"{type(exc).__name__}: {exc}")
+        # A config validated in full at this start: its validated tree kept for the next start
+        # (before the web build: a daemon stopped soon after ready still leaves it).
+        await trio.to_thread.run_sync(save_pending)
         try:
             await app.warm()
         except Exception as exc:
@@ -150,8 +153,6 @@ class Daemon:
             self.shutdown.set()
         finally:
             collect_after_start()
-        # A config validated in full at this start: its validated tree kept for the next start.
-        await trio.to_thread.run_sync(save_pending)
 
     # --- main ------------------------------------------------------------------
     async def run(self) -> None:

@@ -162,6 +162,6 @@ def save(config_path: Path, digest: str, raw: RawConfig) -> bool:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+    except Exception:  # (OSError, a tree pickle refuses ...): a cache never stops the daemon
         return False
     return True
