@@ -64,6 +64,13 @@ def test_the_kept_scan_loads_the_plugins_pluggy_finds(site: Path, tmp_path: Path
     (site / "alertd.db-wal").write_text("")  # the sys.path folder changes, no distribution does
     before = kept.read_bytes()
     assert names(make_manager(entry_point_cache=kept)) == scanned
+    empty = tmp_path / "cwd"
+    empty.mkdir()
+    sys.path.insert(0, str(empty))  # python -m puts its working folder first: no distributions there
+    try:
+        assert names(make_manager(entry_point_cache=kept)) == scanned
+    finally:
+        sys.path.remove(str(empty))
     assert kept.read_bytes() == before  # still from the file
 
 
@@ -88,7 +95,7 @@ def test_an_unreadable_file_means_a_scan(site: Path, tmp_path: Path, damage: byt
     expected = names(make_manager(entry_point_cache=kept))
     kept.write_bytes(damage)
     assert names(make_manager(entry_point_cache=kept)) == expected
-    assert json.loads(kept.read_text())["format"] == "alertd-entry-points/3"  # rewritten whole
+    assert json.loads(kept.read_text())["format"] == "alertd-entry-points/4"  # rewritten whole
 
 
 def test_a_file_naming_other_plugins_is_not_used_for_another_sys_path(site: Path, tmp_path: Path) -> None:
@@ -96,7 +103,7 @@ def test_a_file_naming_other_plugins_is_not_used_for_another_sys_path(site: Path
     make_manager(entry_point_cache=kept)
     data = json.loads(kept.read_text())
     data["entry_points"].append(["ghost", "no_such_module_here", "ghost", "1"])
-    data["key"][0][1] = []  # as if written before the last install into a sys.path folder
+    data["key"][0][1] = data["key"][0][1][1:]  # as if written before the last install into that folder
     kept.write_text(json.dumps(data))
     assert "ghost" not in names(make_manager(entry_point_cache=kept))
 

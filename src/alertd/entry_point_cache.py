@@ -22,7 +22,7 @@ from typing import Any
 
 import pluggy
 
-_FORMAT = "alertd-entry-points/3"
+_FORMAT = "alertd-entry-points/4"
 _METADATA = (".dist-info", ".egg-info")
 MAX_FILE_BYTES = 1024 * 1024
 # An entry point's value: "module.path:attr.path [extras]" (importlib.metadata's own pattern).
@@ -30,19 +30,21 @@ _VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras
 
 
 def path_key() -> list[list[Any]]:
-    """Each ``sys.path`` entry with its distributions' metadata folders (``*.dist-info``,
-    ``*.egg-info``) and their modification times: an install, removal, upgrade or reinstall
-    (pip writes the folder anew) changes it; a database's files in the working folder do not."""
+    """Each ``sys.path`` entry holding distributions, with their metadata folders (``*.dist-info``,
+    ``*.egg-info``) and those folders' modification times: an install, removal, upgrade or
+    reinstall (pip writes the folder anew) changes it; a database's files in the working folder
+    do not, nor does a folder without distributions (``python -m``'s working folder)."""
     key: list[list[Any]] = []
     for entry in sys.path:
         try:
             with os.scandir(entry or ".") as found:
                 dists = sorted([item.name, item.stat().st_mtime_ns] for item in found if item.name.endswith(_METADATA))
-            key.append([entry, dists])
+            if dists:
+                key.append([entry, dists])
         except NotADirectoryError:  # a zip file on sys.path
             key.append([entry, _mtime(entry)])
         except OSError:
-            key.append([entry, None])
+            pass  # no such folder: nothing to find there
     return key
 
 
