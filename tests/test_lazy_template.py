@@ -116,3 +116,92 @@ def test_a_config_with_only_shipped_rules_loads_without_jinja2(tmp_path: Path) -
     loaded_at_load, outcome, title, loaded_after = json.loads(result.stdout)
     assert loaded_at_load is False
     assert outcome == "Mapped Open" and "ConsoleSignInFailures" in title and loaded_after is True
+
+
+def test_compile_waiting_compiles_what_only_jinja_renders() -> None:
+    from alertd.lazy_template import compile_waiting
+
+    ruleset = rules(title="{{ name | capitalize }}", fields={"plain": "{{ host | upper }}"})
+    title = ruleset.templates["title"].jinja
+    plain = ruleset.field_templates["plain"].jinja
+    assert not title.compiled and not plain.compiled
+    assert compile_waiting() >= 1
+    assert title.compiled  # the first message will not compile it
+    assert not plain.compiled  # rendered without Jinja: not worth compiling
+    assert compile_waiting() == 0 or title.compiled  # (other tests' templates may be alive too)
+    decision = decide({"id": "1", "name": "disk", "host": "h1"}, ruleset, lambda _s: None)
+    assert (decision.title, decision.fields) == ("Disk", {"plain": "H1"})
+
+
+OPERATOR_RULES = """
+[integrations.plain]
+type = "webhook"
+token = "webhook-open-token-0123456789abcdefgh"
+[integrations.plain.options]
+delivery_id_header = ""
+[integrations.plain.rules]
+source_id = "{{ data[0].id }}-{{ data[0].host | lower }}"
+open_when = { field = "labels^severity", regex = "^PA", ignore_case = true }
+title = "{{ data[0].name | capitalize }} on {% if data[0].host %}{{ data[0].host }}{% else %}?{% endif %}"
+"""
+
+
+def test_the_daemon_compiles_operator_templates_just_after_ready(tmp_path: Path) -> None:
+    from helpers import DaemonProcess, write_config
+    from inbound_fixtures import Db
+
+    config = write_config(tmp_path, OPERATOR_RULES)
+    with DaemonProcess(config) as daemon:
+        # After ready, before any message: the source_id and the title (only Jinja renders them),
+        # and the regex.
+        compiled = daemon.wait_for("event=rules.compiled")
+        assert "templates=2 regexes=1" in compiled
+        assert daemon.lines.index(compiled) > daemon.lines.index(daemon.wait_for("event=http.listening"))
+        payload = {"data": [{"id": "d1", "name": "disk full", "host": "DB1"}], "labels": {"severity": "page"}}
+        r = daemon.post("/in/webhook-open-token-0123456789abcdefgh", json=payload)
+        assert r.status_code == 200, r.text
+    (alert,) = Db(config.parent / "alertd.db").alerts()
+    assert (alert["source_id"], alert["title"]) == ("d1-db1", "Disk full on DB1")
+
+
+def test_a_rule_regex_is_checked_at_load_and_compiled_on_first_use() -> None:
+    from alertd.lazy_regex import LazyRegex, compile_waiting
+
+    with pytest.raises(RulesetError, match="expected a regular expression"):
+        rules(filter={"field": "name", "regex": "(unclosed"})
+    ruleset = rules(filter={"field": "name", "regex": "^disk", "ignore_case": True})
+    pattern = ruleset.filter.__closure__  # (the condition's compiled pattern is in its closure)
+    lazy = next(c.cell_contents for c in pattern if isinstance(c.cell_contents, LazyRegex))
+    assert not lazy.compiled
+    assert decide({"id": "1", "name": "DISK full"}, ruleset, lambda _s: None).outcome == "Mapped Open"
+    assert decide({"id": "1", "name": "cpu"}, ruleset, lambda _s: None).outcome == "Filtered"
+    assert lazy.compiled
+    other = rules(filter={"field": "name", "regex": "x+"})
+    assert compile_waiting() >= 1  # what the daemon's post-ready step does
+    assert all(c.cell_contents.compiled for c in other.filter.__closure__ if isinstance(c.cell_contents, LazyRegex))
+
+
+NO_REGEX_AT_LOAD = """
+import sys
+from pathlib import Path
+
+from alertd.config import load_config
+from alertd.plugins import make_manager
+
+config = load_config(Path(sys.argv[1]), make_manager())
+print("regex" in sys.modules)
+"""
+
+
+def test_a_config_with_a_shipped_regex_rule_loads_without_the_regex_module(tmp_path: Path) -> None:
+    config = tmp_path / "alertd.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "alertd.db"}"\n'
+        '[integrations.events]\ntype = "aws_sns"\nruleset = "eventbridge_cloudtrail"\n'
+        'token = "events-test-token-0123456789abcdef0123"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", NO_REGEX_AT_LOAD, str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

@@ -1,3 +1,3 @@
-from alertd.cli import main
+from alertd.launch import main
 
 main()

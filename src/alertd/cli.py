@@ -18,7 +18,6 @@ resolved (it loads the plugins). ``alertd check-config`` and ``alertd run`` chec
 from __future__ import annotations
 
 import os
-import sys
 from functools import cached_property
 from importlib import import_module
 from pathlib import Path
@@ -294,19 +293,9 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 @click.pass_obj
 def run(obj: CliContext) -> None:
     """Run the daemon in the foreground (systemd: Type=notify)."""
-    import gc
+    from alertd.run_command import run_daemon  # (alertd.launch: a plain `alertd run` skips click)
 
-    # Start-up allocates much and frees little: the collector stays off until ready (daemon.run).
-    gc.disable()
-    from alertd import daemon
-    from alertd.config import ConfigError
-    from alertd.plugins import PluginError
-
-    try:
-        obj.load_plugins_dir()
-    except (ConfigError, PluginError) as exc:
-        fail(str(exc))
-    sys.exit(daemon.run(obj.config_path, obj.pm))
+    run_daemon(obj.config_path)
 
 
 @cli.command("check-config")

@@ -21,12 +21,14 @@ import pluggy
 import trio
 from hypercorn.config import Config as HyperConfig
 
+from alertd import lazy_regex
 from alertd.config import Config, ConfigError, load_config
-from alertd.engine import LOOPS
+from alertd.config.validated_cache import save_pending
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
 from alertd.http import lazy_protocols
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
+from alertd.lazy_template import compile_waiting
 from alertd.ledger import add_repeats
 from alertd.links import ensure_secret
 from alertd.log import get_logger, setup_logging
@@ -104,13 +106,21 @@ class Daemon:
         runtime.services["heartbeat_tokens"] = HeartbeatIndex(beats)
 
     def _start_background(self, nursery: trio.Nursery) -> None:
-        """The engine's loops, then whatever loops plugins ask for."""
+        """The engine's loops (their task is the first to run after ready), then whatever loops
+        plugins ask for."""
         runtime = self.runtime
-        for loop in LOOPS:
-            nursery.start_soon(loop, runtime)
+        nursery.start_soon(self._start_loops, nursery)
         for result in runtime.pm.hook.alertd_startup(runtime=runtime):
             if result is not None:
                 runtime.spawn(result)
+
+    async def _start_loops(self, nursery: trio.Nursery) -> None:
+        # Imported here: the engine's modules (delivery, escalation, on-call ...) are a few tens
+        # of ms of imports that inbound messages do not need to be accepted and committed.
+        from alertd.engine import LOOPS
+
+        for loop in LOOPS:
+            nursery.start_soon(loop, self.runtime)
 
     async def _write_unknown_token_repeats(self) -> None:
         """Repeats of requests to unknown tokens still only counted in memory."""
@@ -139,6 +149,17 @@ class Daemon:
         """The web stack, built just after ready. A plugin whose routes cannot be registered stops
         the daemon (exit 2), as it did when the routes were built before ready: a deployment must
         not run on without the routes it configured."""
+        # First the rules' templates only Jinja renders, and their regexes: else the first message
+        # would compile them (and import jinja2 or regex).
+        try:
+            templates = await trio.to_thread.run_sync(compile_waiting)
+            regexes = await trio.to_thread.run_sync(lazy_regex.compile_waiting)
+            log.info("rules.compiled", templates=templates, regexes=regexes)
+        except Exception as exc:  # its messages meet the same error, as they did without this step
+            log.warning("rules.compile_failed", error=f"{type(exc).__name__}: {exc}")
+        # A config validated in full at this start: its validated tree kept for the next start
+        # (before the web build: a daemon stopped soon after ready still leaves it).
+        await trio.to_thread.run_sync(save_pending)
         try:
             await app.warm()
         except Exception as exc:
@@ -156,6 +177,7 @@ class Daemon:
         runtime = self.runtime
         config = runtime.config
         version = self.open_store()
+        log.info("config.loaded", path=str(config.path), from_cache=config.from_cache)
         log.info("store.opened", path=runtime.store.where, schema_version=version)
         runtime.store.start()
         try:
@@ -238,7 +260,7 @@ def collect_after_start() -> None:
 def run(config_path: Path, pm: pluggy.PluginManager) -> int:
     """Entry point of ``alertd run``; returns the process exit code (2: could not start)."""
     try:
-        config = load_config(config_path, pm)
+        config = load_config(config_path, pm, cached=True)
     except ConfigError as exc:
         setup_logging("info")
         log.error("config.invalid", path=str(exc.path), problems=len(exc.problems), errors=str(exc))

@@ -15,6 +15,7 @@ jinja2 (a tenth of the time to ready) is imported by the first message's render,
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,17 +41,27 @@ def needs_compiler_check(env: Environment, tree: nodes.Template) -> bool:
     return False
 
 
+# Every LazyTemplate alive (the running config's and, until collected, a replaced one's), for
+# ``compile_waiting``.
+_made: weakref.WeakSet[LazyTemplate] = weakref.WeakSet()
+
+
 class LazyTemplate:
     """Stands for ``environment().from_string(source)``; the template is built on first use (once:
-    rules render on worker threads)."""
+    rules render on worker threads), or by ``compile_waiting`` just after ready."""
 
-    __slots__ = ("_environment", "_lock", "_template", "source")
+    __slots__ = ("__weakref__", "_environment", "_lock", "_template", "source")
 
     def __init__(self, environment: Callable[[], Environment], source: str) -> None:
         self._environment = environment
         self.source = source
         self._template: Template | None = None
         self._lock = threading.Lock()
+        _made.add(self)
+
+    @property
+    def compiled(self) -> bool:
+        return self._template is not None
 
     @property
     def template(self) -> Template:
@@ -68,3 +79,18 @@ class LazyTemplate:
 
     def __getattr__(self, name: str) -> Any:  # anything else a Template has
         return getattr(self.template, name)
+
+
+def compile_waiting() -> int:
+    """Compile every template not compiled yet that only Jinja renders (those alertd.rule_templates
+    renders itself need Jinja only for an oversized value); returns how many. The daemon calls it
+    just after ready, on a worker thread: otherwise the first message after a restart would compile
+    its ruleset's templates (and import jinja2), on the way of its answer."""
+    from alertd.rule_templates import RuleTemplate
+
+    done = 0
+    for lazy in list(_made):
+        if not lazy.compiled and not RuleTemplate(lazy.source, None).direct:
+            lazy.template  # noqa: B018 (compiles it)
+            done += 1
+    return done

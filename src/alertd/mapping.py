@@ -240,12 +240,9 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
             re.compile(cond.regex)
         except re.error as exc:
             raise RulesetError((*loc, "regex"), f"expected a regular expression; {exc}") from None
-        import regex  # imported by the first rule that needs it (config checks of a file without any do not)
+        from alertd.lazy_regex import LazyRegex
 
-        try:
-            pattern = regex.compile(cond.regex, regex.IGNORECASE if cond.ignore_case else 0)
-        except regex.error as exc:
-            raise RulesetError((*loc, "regex"), f"expected a regular expression; {exc}") from None
+        pattern = LazyRegex(cond.regex, bool(cond.ignore_case))  # `regex` compiles it after ready
 
         def matches(doc: Document) -> bool:
             value = doc.get(path)

@@ -106,7 +106,6 @@ from typing import TYPE_CHECKING, Any
 
 from alertd import hookimpl, jsonlimits
 from alertd.channels import Channel, DeliveryResult, DeliveryState, Notification
-from alertd.cli_common import ROW_ID, config_option
 from alertd.commands import ACTIONS, MAX_ID, AlertCommandError, actor_problem, apply_command
 from alertd.config import Integration, LongSecret
 from alertd.decisions import SUBSCRIPTION_CONFIRMATION, UNSUBSCRIBE_CONFIRMATION
@@ -129,12 +128,17 @@ from alertd.weburl import safe_link
 
 if TYPE_CHECKING:
     from alertd import sandbox
+    from alertd.cli_common import ROW_ID, config_option
     from alertd.http.api import error, json_response, parse_id, requires_token
     from alertd.http.openapi import ApiError, api_doc
 
 # The helpers for routes come with Quart (alertd.http.api imports it): loaded on first use, so
 # that loading a plugin does not load the web stack (the daemon builds it after it is ready).
+# The helpers for commands come with click: loaded by the commands that use them, so that
+# `alertd run` (alertd.launch) does not import click for the plugins.
 _ROUTE_HELPERS = {
+    "ROW_ID": "alertd.cli_common",
+    "config_option": "alertd.cli_common",
     "error": "alertd.http.api",
     "json_response": "alertd.http.api",
     "parse_id": "alertd.http.api",

@@ -38,10 +38,17 @@ class PluginInfo:
     hooks: list[str]
 
 
-def make_manager(plugins_dir: Path | None = None, *, entry_points: bool = True) -> pluggy.PluginManager:
+def make_manager(
+    plugins_dir: Path | None = None, *, entry_points: bool = True, entry_point_cache: Path | None = None
+) -> pluggy.PluginManager:
+    """``entry_point_cache`` (``alertd run``): the entry-point scan kept there (alertd.entry_point_cache)."""
     pm = pluggy.PluginManager("alertd")
     pm.add_hookspecs(hookspecs)
-    if entry_points:
+    if entry_points and entry_point_cache is not None:
+        from alertd.entry_point_cache import load_entry_points
+
+        load_entry_points(pm, ENTRY_POINT_GROUP, entry_point_cache)
+    elif entry_points:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     if plugins_dir is not None:
         load_plugins_dir(pm, plugins_dir)
@@ -71,13 +78,24 @@ def load_plugins_dir(pm: pluggy.PluginManager, plugins_dir: Path) -> None:
             raise PluginError(f"plugin file {path}: {exc}") from None
 
 
-def load_config_plugins_dir(pm: pluggy.PluginManager, config_path: Path) -> None:
+def load_config_plugins_dir(pm: pluggy.PluginManager, config_path: Path, *, cached: bool = False) -> None:
     """Load the ``plugins_dir`` a config file names, before the config is validated
-    (its plugins may provide the inbound types and channels the file uses)."""
+    (its plugins may provide the inbound types and channels the file uses). ``cached``
+    (``alertd run``): from the file's validated tree in the cache, when it is there."""
     from alertd.config import read_toml
 
     config_path = config_path.absolute()
-    value = read_toml(config_path, keep=True).get("plugins_dir")  # read-only: validation reuses it
+    value: object = None
+    raw = None
+    if cached:
+        from alertd.config.reading import read_source
+        from alertd.config.validated_cache import digest_of, lookup
+
+        raw = lookup(config_path, digest_of(read_source(config_path)))
+    if raw is not None:
+        value = None if raw.plugins_dir is None else str(raw.plugins_dir)
+    else:
+        value = read_toml(config_path, keep=True).get("plugins_dir")  # read-only: validation reuses it
     if isinstance(value, str):
         directory = Path(value)
         load_plugins_dir(pm, directory if directory.is_absolute() else config_path.parent / directory)

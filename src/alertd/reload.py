@@ -62,13 +62,24 @@ def log_warnings(config: Config) -> None:
         log.warning("config.warning", key=warning.key, problem=warning.message)
 
 
+def _load_compiled(config_path: Path, pm: Any) -> Config:
+    """The new config, its rule templates compiled before it serves (as at start, just after ready)."""
+    from alertd import lazy_regex
+    from alertd.lazy_template import compile_waiting
+
+    new = load_config(config_path, pm)
+    compile_waiting()
+    lazy_regex.compile_waiting()
+    return new
+
+
 async def reload_config(
     config_path: Path, runtime: Runtime, notifier: Notifier, refresh: Callable[[], Awaitable[None]]
 ) -> bool:
     """Validate ``config_path`` whole; swap it into ``runtime`` only if it is valid, then ``refresh``."""
     notifier.notify("RELOADING=1")
     try:
-        new = await trio.to_thread.run_sync(load_config, config_path, runtime.pm)
+        new = await trio.to_thread.run_sync(_load_compiled, config_path, runtime.pm)
     except ConfigError as exc:
         log.error("config.reload_rejected", problems=len(exc.problems), errors=str(exc))
         notifier.notify("READY=1", "STATUS=reload rejected; running on the previous config")

@@ -13,16 +13,46 @@ from alertd.config.checks import check_references, config_warnings
 from alertd.config.models import RawConfig
 from alertd.config.plugin_tables import resolve_plugin_tables
 from alertd.config.problems import ConfigError, Problem, problems_from_validation
-from alertd.config.reading import read_toml
+from alertd.config.reading import parse_source, read_source, read_toml
 from alertd.config.resolved import CheckedConfig, Config
 from alertd.config.workflow_checks import check_workflows, workflow_warnings
 
 
-def load_config(path: str | Path, pm: pluggy.PluginManager | None = None) -> Config:
-    """Parse, validate and cross-check ``path``; raise ConfigError listing every problem."""
+def load_config(path: str | Path, pm: pluggy.PluginManager | None = None, *, cached: bool = False) -> Config:
+    """Parse, validate and cross-check ``path``; raise ConfigError listing every problem.
+
+    ``cached`` (``alertd run``): the validated tree of the same bytes comes from the cache
+    (config.validated_cache) when it holds it; a file validated in full is queued for it."""
     path = Path(path).absolute()
-    data = read_toml(path)
-    return build_config(path, data, pm)
+    if not cached:
+        return build_config(path, read_toml(path), pm)
+    from alertd.config.validated_cache import digest_of, remember, take
+
+    source = read_source(path)
+    digest = digest_of(source)
+    raw = take(path, digest)
+    if raw is not None:
+        config = _from_validated(path, raw, pm)
+        config.from_cache = True
+        return config
+    config = build_config(path, parse_source(path, source), pm)
+    remember(path, digest, config.raw)
+    return config
+
+
+def _from_validated(path: Path, raw: RawConfig, pm: pluggy.PluginManager | None) -> Config:
+    """``build_config`` of a tree validated before, without problems: the cross-checks of the tree
+    alone (references, workflows) passed then; what depends on the plugins is done again."""
+    config = Config(path=path, raw=raw)
+    problems: list[Problem] = []
+    if pm is not None:
+        resolve_plugin_tables(config, pm, problems, rules_checked=True)
+    config.warnings = config_warnings(config, pm is not None)
+    if pm is not None:
+        config.warnings += workflow_warnings(config)
+    if problems:
+        raise ConfigError(path, problems, config.warnings)
+    return config
 
 
 def build_config(path: Path, data: dict[str, Any], pm: pluggy.PluginManager | None) -> Config:

@@ -62,7 +62,11 @@ def shipped_texts(ruleset: Any) -> frozenset[str]:
     return frozenset().union(*(shipped_texts(v) for v in values))
 
 
-def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: list[Problem]) -> None:
+def resolve_plugin_tables(
+    config: Config, pm: pluggy.PluginManager, problems: list[Problem], *, rules_checked: bool = False
+) -> None:
+    """``rules_checked``: the file's own rule texts passed every check before (the same bytes and
+    code: config.validated_cache), so they are compiled on first use, as a plugin's own ones are."""
     raw = config.raw
     inbound_types: dict[str, Any] = {}
     for group in pm.hook.alertd_inbound_types():
@@ -132,7 +136,12 @@ def resolve_plugin_tables(config: Config, pm: pluggy.PluginManager, problems: li
         from alertd.mapping import compile_ruleset  # jinja2 and regex: only when there are rules to compile
 
         try:
-            compiled = compile_ruleset(rules, shipped_texts(base))
+            shipped = shipped_texts(base)
+            if rules_checked:  # (with the model's defaults, e.g. severity "critical")
+                shipped |= shipped_texts(integ.rules or {}) | shipped_texts(
+                    [rules.title, rules.description, rules.severity, rules.url]
+                )
+            compiled = compile_ruleset(rules, shipped)
         except RulesetError as exc:
             problems.append(Problem(join_key(rules_prefix + tuple(exc.loc)), exc.message))
             continue

@@ -39,14 +39,33 @@ def read_toml(path: Path, *, keep: bool = False) -> dict[str, Any]:
             kept, _kept = _kept, None
             if kept is not None and kept[0] == key:
                 return kept[1]
-            data = parse_toml(fh.read().decode())
-            if keep:
-                _kept = (key, data)
-            return data
-    except FileNotFoundError:
-        raise ConfigError(path, [Problem("", "file not found")]) from None
+            source = fh.read()
     except OSError as exc:
-        raise ConfigError(path, [Problem("", f"cannot read file: {exc.strerror}")]) from None
+        raise _read_error(path, exc) from None
+    data = parse_source(path, source)
+    if keep:
+        _kept = (key, data)
+    return data
+
+
+def read_source(path: Path) -> bytes:
+    """The file's bytes; ConfigError (one line) if it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _read_error(path, exc) from None
+
+
+def _read_error(path: Path, exc: OSError) -> ConfigError:
+    if isinstance(exc, FileNotFoundError):
+        return ConfigError(path, [Problem("", "file not found")])
+    return ConfigError(path, [Problem("", f"cannot read file: {exc.strerror}")])
+
+
+def parse_source(path: Path, source: bytes) -> dict[str, Any]:
+    """``source`` (the bytes of ``path``) parsed; ConfigError naming the file if it is not TOML."""
+    try:
+        return parse_toml(source.decode())
     except UnicodeDecodeError as exc:  # a TOML file is UTF-8 text
         byte = exc.object[exc.start]
         message = f"TOML syntax error: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})"

@@ -40,6 +40,8 @@ class Config:
     quiet_kinds: frozenset[str] = frozenset()
     # Things that are valid but probably not meant (printed by check-config, logged at start).
     warnings: list[Problem] = field(default_factory=list)
+    # Whether the validated tree came from config.validated_cache (logged at start).
+    from_cache: bool = False
 
     def sends_closure_notices(self, kind: str) -> bool:
         """Whether people reached on ``kind`` are told when the alert closes."""

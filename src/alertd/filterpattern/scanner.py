@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import regex as regex_module
-
 from alertd.filterpattern.errors import FilterPatternError
 
 NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -116,6 +114,8 @@ class Scanner:
                 "(CloudWatch allows letters, digits, _#=@/;,:- and ^$?[]{}|\\*+.; no parentheses)",
                 start + 1 + offender,
             )
+        import regex as regex_module  # only for a pattern with a %regex% (alertd run: after ready)
+
         try:
             regex_module.compile(body)
         except regex_module.error as exc:

@@ -12,8 +12,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import regex
-
 from alertd.filterpattern.scanner import NUMBER_RE, Literal
 
 REGEX_SECONDS = 0.25
@@ -83,6 +81,8 @@ def comparison(op: str, literal: Literal) -> Callable[[Any], bool]:
 
         return numeric
     if literal.kind == "regex":
+        import regex  # only for a pattern with a %regex%
+
         pattern = regex.compile(literal.text)
 
         def search(value: Any) -> bool:

@@ -6,12 +6,13 @@ Registered through the ``alertd`` entry point like any third-party plugin.
 from __future__ import annotations
 
 import time
-from typing import Any
-
-import click
+from typing import TYPE_CHECKING, Any
 
 from alertd.plugin import hookimpl
 from alertd_aws_sns.inbound_type import SnsInboundType
+
+if TYPE_CHECKING:
+    import click
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,8 @@ class _Store:
 
 @hookimpl
 def alertd_register_commands(cli: click.Group) -> None:
+    import click  # (here: `alertd run` loads the plugins without click)
+
     from alertd.plugin import ROW_ID, config_option
     from alertd_aws_sns.cli_aws import register as register_aws
 

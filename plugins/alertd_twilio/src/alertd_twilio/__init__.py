@@ -18,12 +18,13 @@ console, point the number's incoming-message webhook at ``<public_url>/twilio/sm
 
 from __future__ import annotations
 
-from typing import Any
-
-import click
+from typing import TYPE_CHECKING, Any
 
 from alertd.plugin import get_logger, hookimpl
 from alertd_twilio.channels import CHANNELS, SMS_STATUS_PATH, VOICE_STATUS_PATH
+
+if TYPE_CHECKING:
+    import click
 
 __version__ = "0.1.0"
 
@@ -65,6 +66,8 @@ def webhook_urls(public_url: str) -> dict[str, str]:
 
 @hookimpl
 def alertd_register_commands(cli: click.Group) -> None:
+    import click  # (here: `alertd run` loads the plugins without click)
+
     from alertd.plugin import config_option
 
     @cli.group("twilio")

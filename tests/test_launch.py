@@ -1,0 +1,77 @@
+"""A plain ``alertd run`` command line starts the daemon without click (alertd.launch); every
+other command line goes to alertd.cli as before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alertd.launch import plain_run_config
+from helpers import DaemonProcess, wait_until, write_config
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run"], "alertd.toml"),
+        (["run", "-c", "a.toml"], "a.toml"),
+        (["-c", "a.toml", "run"], "a.toml"),
+        (["--config", "a.toml", "run"], "a.toml"),
+        (["run", "--config=a.toml"], "a.toml"),
+        (["-c", "a.toml", "run", "-c", "b.toml"], "b.toml"),  # the command's own -c wins, as in click
+        (["-c", "run", "run"], "run"),
+    ],
+)
+def test_plain_run_command_lines(argv: list[str], expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALERTD_CONFIG", raising=False)
+    assert plain_run_config(argv) == Path(expected)
+
+
+def test_the_config_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALERTD_CONFIG", "/etc/alertd/alertd.toml")
+    assert plain_run_config(["run"]) == Path("/etc/alertd/alertd.toml")
+    assert plain_run_config(["run", "-c", "x.toml"]) == Path("x.toml")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--version"],
+        ["run", "--help"],
+        ["run", "run"],
+        ["run", "-c"],
+        ["run", "-c", "--help"],
+        ["run", "-cfile.toml"],
+        ["run", "--config="],
+        ["alerts"],
+        ["check-config", "-c", "a.toml"],
+        ["-c", "a.toml"],
+    ],
+)
+def test_anything_else_goes_to_click(argv: list[str]) -> None:
+    assert plain_run_config(argv) is None
+
+
+PROBE = """
+import sys
+from alertd.plugin import hookimpl
+
+@hookimpl
+def alertd_startup(runtime):
+    with open({out!r}, "w") as fh:
+        fh.write(str("click" in sys.modules))
+"""
+
+
+def test_alertd_run_starts_without_click(tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    out = tmp_path / "click.txt"
+    (plugins / "probe.py").write_text(PROBE.format(out=str(out)))
+    config = write_config(tmp_path)
+    config.write_text(f'plugins_dir = "{plugins}"\n' + config.read_text())
+    with DaemonProcess(config) as daemon:  # python -m alertd run -c CONFIG
+        assert wait_until(lambda: out.exists() and out.read_text(), what="the probe") == "False"
+        assert daemon.get("/readyz").status_code == 200
