@@ -9,6 +9,12 @@ is read and it gets SIGTERM. With ``--tree`` (repeatable), each tree is a ``PYTH
 code), and the trees take turns, so that a shared machine's load falls on all alike. Printed:
 per tree the median, min and max seconds to ready and the median RSS after ready, and the load
 average. Compile first (``python -m compileall -q src plugins``) when PYTHONDONTWRITEBYTECODE is set.
+
+``alertd run`` keeps the validated config and the plugin scan between starts (README: "What
+``alertd run`` keeps between starts"), written just after ready. So that the timed starts are
+restarts, as a long-running daemon's next start is, each tree first gets one untimed start that
+runs ``--settle`` seconds past ready. ``--cold`` times first starts instead: each start gets an
+empty cache directory (``ALERTD_CACHE_DIR``), as after a change of the config file.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,9 +50,15 @@ def ready(address: tuple[str, int]) -> bool:
         return False
 
 
-def one_start(config: Path, tree: str, timeout: float) -> tuple[float, float, float]:
-    """(seconds to ready, CPU seconds used by then, RSS MiB after ready)."""
+def one_start(
+    config: Path, tree: str, timeout: float, settle: float = 0.0, cold: bool = False
+) -> tuple[float, float, float]:
+    """(seconds to ready, CPU seconds used by then, RSS MiB after ready); the daemon runs
+    ``settle`` seconds past ready before it is stopped."""
     env = dict(os.environ)
+    empty = tempfile.TemporaryDirectory(prefix="alertd-cold-") if cold else None
+    if empty is not None:
+        env["ALERTD_CACHE_DIR"] = empty.name
     if tree:
         env["PYTHONPATH"] = tree + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     address = listen_address(config)
@@ -66,12 +79,15 @@ def one_start(config: Path, tree: str, timeout: float) -> tuple[float, float, fl
         took = time.monotonic() - began
         cpu = cpu_seconds(proc.pid)
         rss = rss_kib(proc.pid, "VmRSS") / 1024
+        time.sleep(settle)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if empty is not None:
+            empty.cleanup()
     return took, cpu, rss
 
 
@@ -81,13 +97,23 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=7, help="starts per tree (default 7)")
     parser.add_argument("--tree", action="append", help='[LABEL=]PYTHONPATH put first ("" = this code); repeatable')
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--settle", type=float, default=3.0, help="seconds the untimed first start runs past ready (default 3)"
+    )
+    parser.add_argument("--cold", action="store_true", help="time first starts: an empty cache directory each")
     args = parser.parse_args()
+    if not 0 <= args.settle <= 60:
+        parser.error("--settle: expected 0 to 60 seconds")
     trees = args.tree or [""]
     results: dict[str, list[tuple[float, float, float]]] = {tree: [] for tree in trees}
     load = [os.getloadavg()[0]]
+    if not args.cold:  # what a running daemon keeps for its next start is written once
+        for tree in trees:
+            one_start(args.config, tree.partition("=")[2] if "=" in tree else tree, args.timeout, settle=args.settle)
     for _ in range(args.starts):
         for tree in trees:
-            results[tree].append(one_start(args.config, tree.partition("=")[2] if "=" in tree else tree, args.timeout))
+            path = tree.partition("=")[2] if "=" in tree else tree
+            results[tree].append(one_start(args.config, path, args.timeout, cold=args.cold))
         load.append(os.getloadavg()[0])
     figures = {}
     for i, tree in enumerate(trees):
@@ -95,8 +121,9 @@ def main() -> None:
         cpu = [c for _, c, _ in results[tree]]
         rss = [r for _, _, r in results[tree]]
         name = tree.partition("=")[0] if "=" in tree else (tree or "this code")
+        kind = "first starts" if args.cold else "restarts"
         print(
-            f"{name}: start to ready median {statistics.median(times):.3f} s "
+            f"{name} ({kind}): start to ready median {statistics.median(times):.3f} s "
             f"(min {min(times):.3f}, max {max(times):.3f}, {len(times)} starts), "
             f"CPU by then median {statistics.median(cpu):.3f} s, RSS median {statistics.median(rss):.1f} MiB"
         )
@@ -107,6 +134,7 @@ def main() -> None:
             "min_s": round(min(times), 3),
             "max_s": round(max(times), 3),
             "rss_mb": round(statistics.median(rss), 1),
+            "cold": args.cold,
         }
     print(f"load average (1 min) during the runs: {min(load):.2f} to {max(load):.2f}")
     figures["load"] = [round(min(load), 2), round(max(load), 2)]
