@@ -225,3 +225,44 @@ def test_without_a_live_worker_the_daemon_answers_itself(tmp_path: Path) -> None
         assert "restart_in=1.0" in second
         assert "plugin file" in daemon.wait_for("event=ingest.worker_start_failed")
         assert not any("ingest.worker_started" in x for x in daemon.lines)
+
+
+GARBLE = """
+import sys
+
+if "ingest_worker" in sys.argv[0]:
+    ingest_worker = sys.modules["__main__"]  # (python -m alertd.ingest_worker)
+
+    real_send = ingest_worker.Worker.send
+
+    async def send(self, message):
+        if {kind!r} == "hello" and message[0] == 0:
+            message = (0,)
+        elif {kind!r} == "reply" and message[0] != 0:
+            message = (message[0], "not", "a", "reply")
+        await real_send(self, message)
+
+    ingest_worker.Worker.send = send
+"""
+
+
+@pytest.mark.parametrize("kind", ["hello", "reply"])
+def test_a_worker_sending_malformed_frames_is_killed_and_the_daemon_stays_up(tmp_path: Path, kind: str) -> None:
+    """A confused worker (here: a plugin that garbles what it sends) costs its requests a 503 at
+    most, never the HTTP process: the frame is refused, the worker killed and started again."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "garble_in_worker.py").write_text(GARBLE.format(kind=kind))
+    config = sns_config(tmp_path, server=WORKERS)
+    config.write_text(f'plugins_dir = "{plugins}"\n' + config.read_text())
+    with DaemonProcess(config) as daemon:
+        if kind == "reply":
+            worker_pid(daemon)
+            response = post_envelope(daemon, alarm_notification("Garbled"))
+            assert response.status_code == 503, response.text
+        refused = daemon.wait_for("event=ingest.bad_frame", timeout=30)
+        assert ("a malformed hello" if kind == "hello" else "a reply of 4 values") in refused
+        daemon.wait_for("event=ingest.worker_exited", timeout=30)
+        assert daemon.proc is not None and daemon.proc.poll() is None  # the daemon serves on
+        if kind == "hello":  # no worker said hello: the daemon answers itself
+            assert post_envelope(daemon, alarm_notification("NoHello")).status_code == 200

@@ -217,6 +217,9 @@ class IngestPool:
 
     async def _read(self, child: _Child) -> None:
         def on_frame(frame: tuple[Any, ...]) -> None:
+            problem = ingest_ipc.reply_problem(frame)
+            if problem is not None:
+                raise ingest_ipc.FrameError(problem)
             rid = frame[0]
             if rid == 0:  # hello
                 if not child.retired and not self._stopping:
@@ -232,7 +235,9 @@ class IngestPool:
         try:
             await ingest_ipc.read_frames(child.stream, ingest_ipc.REPLY_LIMIT_BYTES, on_frame)
         except ingest_ipc.FrameError as exc:
+            # A confused worker: its requests in flight get 503 (_lost), a new one starts.
             log.error("ingest.bad_frame", pid=child.pid, error=str(exc))
+            child.process.kill()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
