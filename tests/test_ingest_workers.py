@@ -52,6 +52,7 @@ def _line(daemon: DaemonProcess, pid: int, text: str, start: int) -> str:
     return wait_until(found, what=f"{text!r} from worker {pid}")
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL ([store] url): the worker opens its own
 def test_alarm_pages_and_duplicate_ok_rejections_behave_as_in_process(tmp_path: Path) -> None:
     daemon, sent, db = escalation_daemon(tmp_path)
     with_workers(daemon.config)
