@@ -267,3 +267,23 @@ def test_a_worker_sending_malformed_frames_is_killed_and_the_daemon_stays_up(tmp
         assert daemon.proc is not None and daemon.proc.poll() is None  # the daemon serves on
         if kind == "hello":  # no worker said hello: the daemon answers itself
             assert post_envelope(daemon, alarm_notification("NoHello")).status_code == 200
+
+
+def test_a_worker_restarted_after_an_edit_not_reloaded_does_not_run_the_edit(tmp_path: Path) -> None:
+    """The file edited but not reloaded (not in force), then a worker dies: the new worker must
+    not run the edited file (another topic accepted here). It refuses to start, the daemon answers
+    with the config in force; the reload (SIGHUP) brings workers back, on the new file."""
+    config = sns_config(tmp_path, server=WORKERS)
+    with DaemonProcess(config) as daemon:
+        pid = worker_pid(daemon)
+        config.write_text(config.read_text().replace(DEFAULT_TOPIC, DEFAULT_TOPIC + "-other", 1))
+        mark = len(daemon.lines)
+        os.kill(pid, signal.SIGKILL)
+        refused = daemon.wait_for("event=ingest.worker_start_failed", timeout=30, start=mark)
+        assert "changed since the daemon loaded it" in refused
+        assert post_envelope(daemon, alarm_notification("NotReloaded")).status_code == 200  # old topics
+        mark = len(daemon.lines)
+        daemon.signal(signal.SIGHUP)
+        worker_pid(daemon, start=mark)
+        response = post_envelope(daemon, alarm_notification("Reloaded"))
+        assert response.status_code == 403 and "topic_arns" in response.text
