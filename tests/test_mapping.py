@@ -405,3 +405,27 @@ def test_a_regex_only_re_accepts_is_refused_by_check_config_and_reload_not_at_ru
     # `alertd run`'s start defers `regex` (its import) to just after ready: the file loads.
     monkeypatch.setenv("ALERTD_CACHE_DIR", str(tmp_path / "cache"))
     assert load_config(path, make_manager(), cached=True).integrations["v"].ruleset is not None
+
+
+def test_a_reload_that_fixes_a_regex_regex_refuses_is_applied(tmp_path: Path) -> None:
+    """`alertd run` started on a pattern only `re` accepts (its compile after ready fails, logged);
+    a reload with the pattern fixed is applied, and the daemon serves on (the old config's failing
+    pattern, still in memory, must not fail the reload)."""
+    import signal
+
+    from helpers import DaemonProcess, write_config
+
+    config = write_config(
+        tmp_path,
+        '[integrations.v]\ntype = "aws_sns"\n[integrations.v.rules]\nsource_id = "id"\n'
+        'open_when = { field = "a", regex = "[[:foo:]]" }\n',
+    )
+    with DaemonProcess(config) as daemon:
+        daemon.wait_for("event=rules.compile_failed")
+        daemon.signal(signal.SIGHUP)  # the same file: refused, with the key path
+        assert "integrations.v.rules.open_when.regex" in daemon.wait_for("event=config.reload_rejected")
+        config.write_text(config.read_text().replace("[[:foo:]]", "[[:alpha:]]"))
+        mark = len(daemon.lines)
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for("event=config.reloaded", start=mark)
+        assert daemon.get("/readyz").status_code == 200
