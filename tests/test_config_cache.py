@@ -308,3 +308,22 @@ def test_old_entries_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     start_load(paths[0])  # served from nothing: written again, the two oldest others go
     kept = sorted(p.name for p in (tmp_path / "shared").iterdir())
     assert kept == sorted(cache.entry_path(p.absolute()).name for p in (paths[0], paths[3]))
+
+
+@pytest.mark.parametrize("module", ["alertd.durations", "alertd.config.checks", "alertd.config.workflow_checks"])
+def test_a_change_of_the_code_a_cached_load_skips_makes_the_entry_stale(
+    tmp_path: Path, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Durations parse inside the models' validators, and the tree's cross-checks (references,
+    workflows) are not run again on a cached load: their code is part of the fingerprint."""
+    import importlib
+    import shutil
+
+    path = write_config(tmp_path, PEOPLE)
+    start_load(path)
+    assert start_load(path).from_cache
+    copy = tmp_path / "edited.py"
+    shutil.copy(importlib.import_module(module).__file__, copy)
+    copy.write_text(copy.read_text() + "\n# edited\n")  # an edit in place: size and time change
+    monkeypatch.setattr(importlib.import_module(module), "__file__", str(copy))
+    assert not start_load(path).from_cache

@@ -44,10 +44,14 @@ _FORMAT = "alertd-validated-config/1"
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
 # Entries (config paths) kept in one directory; older ones are removed when a new one is written.
 MAX_ENTRIES = 16
-# The modules whose code decides what a file validates to (models and their validators).
+# The modules whose code decides what a file validates to (models and their validators), and
+# the cross-checks of the tree a cached load skips (load._from_validated).
 _MODEL_MODULES = (
     "alertd.config.models",
     "alertd.config.workflow_models",
+    "alertd.config.checks",
+    "alertd.config.workflow_checks",
+    "alertd.durations",
     "alertd.rules_config",
     "alertd.shifts",
     "alertd.kinds",
