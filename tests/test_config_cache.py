@@ -327,3 +327,19 @@ def test_a_change_of_the_code_a_cached_load_skips_makes_the_entry_stale(
     copy.write_text(copy.read_text() + "\n# edited\n")  # an edit in place: size and time change
     monkeypatch.setattr(importlib.import_module(module), "__file__", str(copy))
     assert not start_load(path).from_cache
+
+
+def test_the_fingerprint_does_not_depend_on_what_is_imported_yet() -> None:
+    """`alertd run` looks the entry up for plugins_dir before the loader (and its checks) are
+    imported, and again after: both lookups must see the same fingerprint."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from alertd.config import validated_cache as c\n"
+        "first = c.fingerprint()\n"
+        "import alertd.config.load\n"
+        "print(first == c.fingerprint())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "True", done.stderr

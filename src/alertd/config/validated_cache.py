@@ -91,7 +91,7 @@ def fingerprint() -> tuple[Any, ...]:
 
     files = []
     for name in _MODEL_MODULES:
-        path = getattr(sys.modules.get(name), "__file__", None) or ""
+        path = getattr(sys.modules.get(name), "__file__", None) or _origin(name)  # imported or not yet
         try:
             st = os.stat(path)
             files.append((name, st.st_size, st.st_mtime_ns))
@@ -107,6 +107,11 @@ def fingerprint() -> tuple[Any, ...]:
         except OSError:
             files.append((name, None, None))
     return (_FORMAT, alertd.__version__, sys.version, pydantic.VERSION, tuple(files))
+
+
+def _origin(name: str) -> str:
+    spec = importlib.util.find_spec(name)
+    return spec.origin if spec is not None and spec.origin else ""
 
 
 def lookup(config_path: Path, digest: str) -> RawConfig | None:
