@@ -261,3 +261,85 @@ def test_another_jinja2_or_regex_makes_the_entry_stale(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(importlib.util, "find_spec", moved)
     assert not start_load(path).from_cache
+
+
+@pytest.mark.parametrize(
+    "expose",
+    [
+        lambda entry: entry.parent.chmod(0o777),  # a folder others can write (as /tmp)
+        lambda entry: entry.parent.chmod(0o770),  # or a group
+        lambda entry: entry.chmod(0o666),  # an entry others can write
+        lambda entry: os.chown(entry.parent, 65534, 65534),  # a folder another user made first
+        lambda entry: os.chown(entry, 65534, 65534),  # an entry another user wrote
+    ],
+    ids=["dir-world-writable", "dir-group-writable", "entry-writable", "dir-other-owner", "entry-other-owner"],
+)
+def test_an_entry_another_user_could_have_written_is_never_unpickled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expose
+) -> None:
+    path = write_config(tmp_path, PEOPLE)
+    start_load(path)
+    entry = cache.entry_path(path.absolute())
+    if os.geteuid() != 0 and "chown" in expose.__code__.co_names:
+        pytest.skip("changing a file's owner needs root")
+    loaded: list[object] = []
+    real_load = pickle.load
+    monkeypatch.setattr(cache.pickle, "load", lambda fh: loaded.append(fh) or real_load(fh))
+    expose(entry)
+    monkeypatch.setattr(cache, "_last", None)
+    again = start_load(path)
+    assert not again.from_cache and loaded == []  # validated in full, nothing unpickled
+    assert again.raw.users["alice"].full_name == "Alice A"
+
+
+def test_old_entries_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 2, raising=False)
+    monkeypatch.setenv(cache.ENV_DIR, str(tmp_path / "shared"))
+    paths = []
+    for n in range(4):
+        folder = tmp_path / f"c{n}"
+        folder.mkdir()
+        paths.append(write_config(folder, PEOPLE))
+        start_load(paths[-1])
+        stamp = 10**18 + n * 10**9  # each later than the one before (and than none written now)
+        os.utime(cache.entry_path(paths[-1].absolute()), ns=(stamp, stamp))
+    (tmp_path / "shared" / ".config-left.tmp").write_bytes(b"killed writer")
+    os.utime(tmp_path / "shared" / ".config-left.tmp", (0, 0))
+    start_load(paths[0])  # served from nothing: written again, the two oldest others go
+    kept = sorted(p.name for p in (tmp_path / "shared").iterdir())
+    assert kept == sorted(cache.entry_path(p.absolute()).name for p in (paths[0], paths[3]))
+
+
+@pytest.mark.parametrize("module", ["alertd.durations", "alertd.config.checks", "alertd.config.workflow_checks"])
+def test_a_change_of_the_code_a_cached_load_skips_makes_the_entry_stale(
+    tmp_path: Path, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Durations parse inside the models' validators, and the tree's cross-checks (references,
+    workflows) are not run again on a cached load: their code is part of the fingerprint."""
+    import importlib
+    import shutil
+
+    path = write_config(tmp_path, PEOPLE)
+    start_load(path)
+    assert start_load(path).from_cache
+    copy = tmp_path / "edited.py"
+    shutil.copy(importlib.import_module(module).__file__, copy)
+    copy.write_text(copy.read_text() + "\n# edited\n")  # an edit in place: size and time change
+    monkeypatch.setattr(importlib.import_module(module), "__file__", str(copy))
+    assert not start_load(path).from_cache
+
+
+def test_the_fingerprint_does_not_depend_on_what_is_imported_yet() -> None:
+    """`alertd run` looks the entry up for plugins_dir before the loader (and its checks) are
+    imported, and again after: both lookups must see the same fingerprint."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from alertd.config import validated_cache as c\n"
+        "first = c.fingerprint()\n"
+        "import alertd.config.load\n"
+        "print(first == c.fingerprint())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "True", done.stderr

@@ -52,6 +52,7 @@ def _line(daemon: DaemonProcess, pid: int, text: str, start: int) -> str:
     return wait_until(found, what=f"{text!r} from worker {pid}")
 
 
+@pytest.mark.usefixtures("each_backend")  # SQLite and PostgreSQL ([store] url): the worker opens its own
 def test_alarm_pages_and_duplicate_ok_rejections_behave_as_in_process(tmp_path: Path) -> None:
     daemon, sent, db = escalation_daemon(tmp_path)
     with_workers(daemon.config)
@@ -225,3 +226,64 @@ def test_without_a_live_worker_the_daemon_answers_itself(tmp_path: Path) -> None
         assert "restart_in=1.0" in second
         assert "plugin file" in daemon.wait_for("event=ingest.worker_start_failed")
         assert not any("ingest.worker_started" in x for x in daemon.lines)
+
+
+GARBLE = """
+import sys
+
+if "ingest_worker" in sys.argv[0]:
+    ingest_worker = sys.modules["__main__"]  # (python -m alertd.ingest_worker)
+
+    real_send = ingest_worker.Worker.send
+
+    async def send(self, message):
+        if {kind!r} == "hello" and message[0] == 0:
+            message = (0,)
+        elif {kind!r} == "reply" and message[0] != 0:
+            message = (message[0], "not", "a", "reply")
+        await real_send(self, message)
+
+    ingest_worker.Worker.send = send
+"""
+
+
+@pytest.mark.parametrize("kind", ["hello", "reply"])
+def test_a_worker_sending_malformed_frames_is_killed_and_the_daemon_stays_up(tmp_path: Path, kind: str) -> None:
+    """A confused worker (here: a plugin that garbles what it sends) costs its requests a 503 at
+    most, never the HTTP process: the frame is refused, the worker killed and started again."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "garble_in_worker.py").write_text(GARBLE.format(kind=kind))
+    config = sns_config(tmp_path, server=WORKERS)
+    config.write_text(f'plugins_dir = "{plugins}"\n' + config.read_text())
+    with DaemonProcess(config) as daemon:
+        if kind == "reply":
+            worker_pid(daemon)
+            response = post_envelope(daemon, alarm_notification("Garbled"))
+            assert response.status_code == 503, response.text
+        refused = daemon.wait_for("event=ingest.bad_frame", timeout=30)
+        assert ("a malformed hello" if kind == "hello" else "a reply of 4 values") in refused
+        daemon.wait_for("event=ingest.worker_exited", timeout=30)
+        assert daemon.proc is not None and daemon.proc.poll() is None  # the daemon serves on
+        if kind == "hello":  # no worker said hello: the daemon answers itself
+            assert post_envelope(daemon, alarm_notification("NoHello")).status_code == 200
+
+
+def test_a_worker_restarted_after_an_edit_not_reloaded_does_not_run_the_edit(tmp_path: Path) -> None:
+    """The file edited but not reloaded (not in force), then a worker dies: the new worker must
+    not run the edited file (another topic accepted here). It refuses to start, the daemon answers
+    with the config in force; the reload (SIGHUP) brings workers back, on the new file."""
+    config = sns_config(tmp_path, server=WORKERS)
+    with DaemonProcess(config) as daemon:
+        pid = worker_pid(daemon)
+        config.write_text(config.read_text().replace(DEFAULT_TOPIC, DEFAULT_TOPIC + "-other", 1))
+        mark = len(daemon.lines)
+        os.kill(pid, signal.SIGKILL)
+        refused = daemon.wait_for("event=ingest.worker_start_failed", timeout=30, start=mark)
+        assert "changed since the daemon loaded it" in refused
+        assert post_envelope(daemon, alarm_notification("NotReloaded")).status_code == 200  # old topics
+        mark = len(daemon.lines)
+        daemon.signal(signal.SIGHUP)
+        worker_pid(daemon, start=mark)
+        response = post_envelope(daemon, alarm_notification("Reloaded"))
+        assert response.status_code == 403 and "topic_arns" in response.text

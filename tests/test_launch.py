@@ -75,3 +75,22 @@ def test_alertd_run_starts_without_click(tmp_path: Path) -> None:
     with DaemonProcess(config) as daemon:  # python -m alertd run -c CONFIG
         assert wait_until(lambda: out.exists() and out.read_text(), what="the probe") == "False"
         assert daemon.get("/readyz").status_code == 200
+
+
+def test_ctrl_c_during_start_is_one_line_as_through_click(tmp_path: Path) -> None:
+    """Ctrl-C before the daemon handles SIGINT (here: raised by a plugin file as it loads) ends
+    `alertd run` as click did: "Aborted.", exit 1, no traceback, for the plain command line
+    (alertd.launch) as for one click parses (-cFILE)."""
+    import subprocess
+    import sys
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "interrupt.py").write_text("raise KeyboardInterrupt\n")
+    config = write_config(tmp_path)
+    config.write_text(f'plugins_dir = "{plugins}"\n' + config.read_text())
+    for argv in (["run", "-c", str(config)], ["run", f"-c{config}"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "alertd", *argv], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
+        assert (done.returncode, done.stderr.strip()) == (1, "Aborted."), argv

@@ -22,7 +22,7 @@ from alertd.mapping import (
 )
 from alertd.plugins import make_manager
 from alertd_aws_sns.rulesets import CLOUDWATCH_ALARM, EVENTBRIDGE_CLOUDTRAIL
-from helpers import SAMPLES
+from helpers import SAMPLES, run_cli_in_process
 
 
 def body(name: str) -> dict:
@@ -386,3 +386,46 @@ def test_the_ruleset_models_bound_filter_patterns_as_the_parser_does() -> None:
     from alertd import filterpattern, rules_config
 
     assert rules_config.MAX_PATTERN_CHARS == filterpattern.MAX_PATTERN_CHARS
+
+
+def test_a_regex_only_re_accepts_is_refused_by_check_config_and_reload_not_at_run_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `re` accepts "[[:foo:]]" (a set), `regex` (which runs rules) refuses it (an unknown POSIX class).
+    path = tmp_path / "a.toml"
+    path.write_text(
+        '[integrations.v]\ntype = "aws_sns"\n[integrations.v.rules]\nsource_id = "id"\n'
+        'open_when = { field = "a", regex = "[[:foo:]]" }\n'
+    )
+    done = run_cli_in_process("check-config", "-c", str(path))
+    assert done.returncode == 1  # problems found
+    assert "integrations.v.rules.open_when.regex: expected a regular expression; unknown property" in done.stderr
+    with pytest.raises(ConfigError, match=r"integrations\.v\.rules\.open_when\.regex"):
+        load_config(path, make_manager())  # what a reload (and an ingest worker) loads
+    # `alertd run`'s start defers `regex` (its import) to just after ready: the file loads.
+    monkeypatch.setenv("ALERTD_CACHE_DIR", str(tmp_path / "cache"))
+    assert load_config(path, make_manager(), cached=True).integrations["v"].ruleset is not None
+
+
+def test_a_reload_that_fixes_a_regex_regex_refuses_is_applied(tmp_path: Path) -> None:
+    """`alertd run` started on a pattern only `re` accepts (its compile after ready fails, logged);
+    a reload with the pattern fixed is applied, and the daemon serves on (the old config's failing
+    pattern, still in memory, must not fail the reload)."""
+    import signal
+
+    from helpers import DaemonProcess, write_config
+
+    config = write_config(
+        tmp_path,
+        '[integrations.v]\ntype = "aws_sns"\n[integrations.v.rules]\nsource_id = "id"\n'
+        'open_when = { field = "a", regex = "[[:foo:]]" }\n',
+    )
+    with DaemonProcess(config) as daemon:
+        daemon.wait_for("event=rules.compile_failed")
+        daemon.signal(signal.SIGHUP)  # the same file: refused, with the key path
+        assert "integrations.v.rules.open_when.regex" in daemon.wait_for("event=config.reload_rejected")
+        config.write_text(config.read_text().replace("[[:foo:]]", "[[:alpha:]]"))
+        mark = len(daemon.lines)
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for("event=config.reloaded", start=mark)
+        assert daemon.get("/readyz").status_code == 200

@@ -130,3 +130,18 @@ def test_a_reinstall_of_the_same_version_is_seen(site: Path, tmp_path: Path) -> 
     now = names(make_manager(entry_point_cache=kept))
     assert "fake_renamed" in now and "fake_probe" not in now
     sys.modules.pop("fake_renamed", None)
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775])
+def test_a_file_others_could_write_is_not_read(site: Path, tmp_path: Path, mode: int) -> None:
+    folder = tmp_path / "cache"
+    kept = folder / "entry-points.json"
+    make_manager(entry_point_cache=kept)
+    data = json.loads(kept.read_text())
+    data["entry_points"].append(["ghost", "no_such_module_here", "ghost", "1"])  # would fail to import
+    kept.write_text(json.dumps(data))
+    folder.chmod(mode)
+    assert "fake_probe" in names(make_manager(entry_point_cache=kept))  # scanned, not read
+    folder.chmod(0o700)
+    kept.chmod(0o666)
+    assert "fake_probe" in names(make_manager(entry_point_cache=kept))

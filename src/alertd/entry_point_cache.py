@@ -8,6 +8,7 @@ So the scan's result is kept with the names and modification times of those fold
 start that finds the same ones imports the plugins
 straight from the kept ``module:attribute`` values. A kept file that cannot be read or does not
 match is a full scan, silently, and is rewritten (atomically: a temporary file renamed over it).
+It names modules to import: a file another user could have written (alertd.private_files) is not read.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
+
+from alertd.private_files import open_private, private_dir
 
 _FORMAT = "alertd-entry-points/4"
 _METADATA = (".dist-info", ".egg-info")
@@ -69,7 +72,10 @@ def scan(group: str) -> list[list[str]]:
 
 def _read(cache_file: Path, key: list[list[Any]]) -> list[list[str]] | None:
     try:
-        with cache_file.open("rb") as fh:
+        opened = open_private(cache_file)
+        if opened is None:  # another user could choose what is imported
+            return None
+        with opened as fh:
             if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
                 return None
             kept = json.loads(fh.read())
@@ -88,6 +94,8 @@ def _write(cache_file: Path, key: list[list[Any]], found: list[list[str]]) -> No
 
     try:
         cache_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not private_dir(cache_file.parent):  # never read back (see _read)
+            return
         fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".entry-points-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w") as fh:

@@ -72,3 +72,32 @@ async def read_frames(stream: Any, limit: int, on_frame: Callable[[tuple[Any, ..
             on_frame(message)
         if start:
             del buf[:start]
+
+
+def reply_problem(frame: tuple[Any, ...]) -> str | None:
+    """Why ``frame`` (from a worker) is not a hello or a reply of the shapes above; None if it is.
+    The HTTP process acts on a reply's values (status, counters, wake-ups): a malformed one from
+    a confused worker must not reach them."""
+    rid = frame[0]
+    if type(rid) is not int or rid < 0:
+        return "a frame's request id is not a number"
+    if rid == 0:
+        return None if len(frame) == 2 and type(frame[1]) is int else "a malformed hello"
+    if len(frame) != 7:
+        return f"a reply of {len(frame)} values, not 7"
+    _rid, status, body, labels, accepted, opened, events = frame
+    if not (type(status) is int and (status == NOT_HANDLED or 100 <= status <= 599)):
+        return "a reply's status is not an HTTP status"
+    if type(body) is not str or type(opened) is not bool or type(events) is not bool:
+        return "a reply's body or flags are of the wrong type"
+    if not (type(labels) is list and all(type(x) is tuple and all(type(v) is str for v in x) for x in labels)):
+        return "a reply's metric labels are malformed"
+    if not (
+        type(accepted) is list
+        and all(
+            type(x) is tuple and len(x) == 3 and type(x[0]) is str and type(x[1]) is str and type(x[2]) is int
+            for x in accepted
+        )
+    ):
+        return "a reply's accepted messages are malformed"
+    return None

@@ -64,6 +64,18 @@ class IngestPool:
         self._stopping = False
         self._scope: trio.CancelScope | None = None
         self._done = trio.Event()
+        self.digest = self._file_digest()  # of the bytes the running config was loaded from
+
+    def _file_digest(self) -> str | None:
+        """The config file's SHA-256 now (just after the daemon loaded it, or reloaded): a worker
+        started later refuses a file that changed since (not reloaded yet: not in force)."""
+        from alertd.config.reading import read_source
+        from alertd.config.validated_cache import digest_of
+
+        try:
+            return digest_of(read_source(self.config_path))
+        except Exception:  # unreadable now: the worker reports it when it loads the file
+            return None
 
     # --- routing ---------------------------------------------------------------
     async def receive(
@@ -191,6 +203,7 @@ class IngestPool:
                 str(self.config_path),
                 "--fd",
                 str(theirs.fileno()),
+                *(["--digest", self.digest] if self.digest else []),
             ]
             try:
                 process = await trio.lowlevel.open_process(
@@ -217,6 +230,9 @@ class IngestPool:
 
     async def _read(self, child: _Child) -> None:
         def on_frame(frame: tuple[Any, ...]) -> None:
+            problem = ingest_ipc.reply_problem(frame)
+            if problem is not None:
+                raise ingest_ipc.FrameError(problem)
             rid = frame[0]
             if rid == 0:  # hello
                 if not child.retired and not self._stopping:
@@ -232,7 +248,9 @@ class IngestPool:
         try:
             await ingest_ipc.read_frames(child.stream, ingest_ipc.REPLY_LIMIT_BYTES, on_frame)
         except ingest_ipc.FrameError as exc:
+            # A confused worker: its requests in flight get 503 (_lost), a new one starts.
             log.error("ingest.bad_frame", pid=child.pid, error=str(exc))
+            child.process.kill()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
@@ -261,6 +279,7 @@ class IngestPool:
     async def restart(self) -> None:
         """After a reload: each worker answers what it has, then a new one loads the new config
         (meanwhile this process answers, or the other workers)."""
+        self.digest = self._file_digest()
         for child in list(self._all):
             await self._retire(child)
 

@@ -199,10 +199,20 @@ def _mark_lines() -> None:
         handler.addFilter(mark)
 
 
+def _changed_since(config: Path, digest: str | None) -> str | None:
+    from alertd.config.reading import read_source
+    from alertd.config.validated_cache import digest_of
+
+    if digest is None or digest_of(read_source(config)) == digest:
+        return None
+    return f"{config} changed since the daemon loaded it: not used until a reload (SIGHUP) applies it"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alertd.ingest_worker")
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--fd", required=True, type=int)
+    parser.add_argument("--digest", help="SHA-256 of the config file the daemon runs")
     args = parser.parse_args(argv)
     # The parent handles a terminal's Ctrl-C and reloads; it stops this process through its socket.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -211,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(fileno=args.fd)
     pm = make_manager()
     try:
+        changed = _changed_since(args.config, args.digest)
+        if changed:  # a worker must run the daemon's config, not an edit that is not reloaded yet
+            setup_logging("info")
+            log.error("ingest.worker_start_failed", error=changed)
+            return 2
         load_config_plugins_dir(pm, args.config)
         check_plugins(pm)
         config = load_config(args.config, pm)

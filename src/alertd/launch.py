@@ -49,4 +49,8 @@ def main() -> None:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from alertd.run_command import run_daemon
 
-    run_daemon(config)
+    try:
+        run_daemon(config)
+    except KeyboardInterrupt:  # Ctrl-C before the daemon handles SIGINT: as click's (alertd.cli.main)
+        sys.stderr.write("\nAborted.\n")
+        raise SystemExit(1) from None

@@ -3,14 +3,38 @@
 Rules run their regexes with the ``regex`` module (it releases the GIL and honours a timeout), and
 importing it took 12-19 ms of the time to ready for the one shipped rule that has a regex. The
 pattern is checked at load by ``re`` (the dialect and messages the operator is told about, as
-before); ``regex`` compiles it just after ready (``compile_waiting``, the daemon's post-ready
-step) or at its first use, whichever is first.
+before). Only ``alertd run``'s start defers ``regex`` (``deferred``): it compiles the pattern just
+after ready (``compile_waiting``, the daemon's post-ready step) or at its first use, whichever is
+first. Every other load (``check-config``, a reload, a worker) compiles it at once
+(``compile_now``), so a pattern ``re`` accepts and ``regex`` refuses (``[[:foo:]]``) is still
+refused there with its key path.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+# False while ``alertd run`` loads its config at start (``deferred``).
+_eager: ContextVar[bool] = ContextVar("lazy_regex_eager", default=True)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Patterns made inside are compiled on first use or by ``compile_waiting``, not at once."""
+    token = _eager.set(False)
+    try:
+        yield
+    finally:
+        _eager.reset(token)
+
+
+def eager() -> bool:
+    return _eager.get()
+
 
 # Every LazyRegex alive, for ``compile_waiting``.
 _made: weakref.WeakSet[LazyRegex] = weakref.WeakSet()
@@ -38,6 +62,10 @@ class LazyRegex:
 
             compiled = self._compiled = regex.compile(self.pattern, regex.IGNORECASE if self.ignore_case else 0)
         return compiled
+
+    def compile_now(self) -> None:
+        """Compile it now: ``regex.error`` if ``regex`` refuses the pattern."""
+        self._compile()
 
     def search(self, text: str, **kwargs: Any) -> Any:
         return self._compile().search(text, **kwargs)

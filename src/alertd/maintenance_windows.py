@@ -173,11 +173,11 @@ def applying(db: Database, integration: str, document: Any, now: float) -> Windo
 
 # Bumped by triggers on every change to maintenance_windows, whoever commits it (store/schema.py).
 GENERATION_SQL = "SELECT generation FROM table_generations WHERE name = 'maintenance_windows'"
-# The counter and every window not ended, in one statement (one snapshot): none gives one row of NULLs.
+# The counter and every window not ended, in one statement (one snapshot): none gives one row of
+# NULLs; a counter row deleted by hand gives a NULL generation (the windows are still read).
 _LOAD_SQL = (
-    "SELECT g.generation, w.id, w.name, w.integrations, w.match, w.starts_at, w.ends_at, w.on_end "
-    "FROM table_generations g LEFT JOIN maintenance_windows w ON w.ended_at IS NULL "
-    "WHERE g.name = 'maintenance_windows' ORDER BY w.ends_at DESC"
+    f"SELECT ({GENERATION_SQL}), w.id, w.name, w.integrations, w.match, w.starts_at, w.ends_at, w.on_end "
+    "FROM (SELECT 1 AS one) o LEFT JOIN maintenance_windows w ON w.ended_at IS NULL ORDER BY w.ends_at DESC"
 )
 
 
@@ -252,6 +252,10 @@ class WindowCache:
             match = None if row[4] is None else compile_condition(Condition.model_validate(json.loads(row[4])), ())
             window = Window(row[1], row[2], row[6], row[7])
             cached.append(_Cached(window, row[5], frozenset(json.loads(row[3])), match))
+        if rows[0][0] is None:  # no counter (its row deleted by hand): no copy can be trusted
+            with self._lock:
+                self._copy = None
+            return Windows(None, tuple(cached))  # read just now: nothing to check
         copy = Windows(int(rows[0][0]), tuple(cached))
         with self._lock:  # two lane threads may load at once: the newer copy stays
             if self._copy is None or (self._copy.generation or 0) <= (copy.generation or 0):
@@ -264,7 +268,8 @@ class WindowCache:
         after the messages in it were evaluated, which may miss it (as before)."""
         seen = self._batch
         if seen is None or seen[0] != batch:
-            seen = self._batch = (batch, int(db.execute(GENERATION_SQL).fetchone()[0]))
+            row = db.execute(GENERATION_SQL).fetchone()
+            seen = self._batch = (batch, -1 if row is None else int(row[0]))  # no row: changed
         if seen[1] == generation:
             return True
         self._newest = max(self._newest, seen[1])

@@ -240,9 +240,16 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
             re.compile(cond.regex)
         except re.error as exc:
             raise RulesetError((*loc, "regex"), f"expected a regular expression; {exc}") from None
-        from alertd.lazy_regex import LazyRegex
+        from alertd import lazy_regex
 
-        pattern = LazyRegex(cond.regex, bool(cond.ignore_case))  # `regex` compiles it after ready
+        pattern = lazy_regex.LazyRegex(cond.regex, bool(cond.ignore_case))
+        if lazy_regex.eager():  # not `alertd run`'s start (it compiles them after ready)
+            import regex
+
+            try:
+                pattern.compile_now()
+            except regex.error as exc:
+                raise RulesetError((*loc, "regex"), f"expected a regular expression; {exc}") from None
 
         def matches(doc: Document) -> bool:
             value = doc.get(path)

@@ -63,13 +63,13 @@ def log_warnings(config: Config) -> None:
 
 
 def _load_compiled(config_path: Path, pm: Any) -> Config:
-    """The new config, its rule templates compiled before it serves (as at start, just after ready)."""
-    from alertd import lazy_regex
+    """The new config, its rule templates compiled before it serves (as at start, just after ready).
+    Its rule regexes are compiled by load_config itself (a pattern `regex` refuses is a problem with
+    its key path); every pattern in memory is not: the running config's may fail (logged at start)."""
     from alertd.lazy_template import compile_waiting
 
     new = load_config(config_path, pm)
     compile_waiting()
-    lazy_regex.compile_waiting()
     return new
 
 

@@ -26,6 +26,13 @@ def load_config(path: str | Path, pm: pluggy.PluginManager | None = None, *, cac
     path = Path(path).absolute()
     if not cached:
         return build_config(path, read_toml(path), pm)
+    from alertd import lazy_regex
+
+    with lazy_regex.deferred():  # rule regexes compiled just after ready (daemon._build_web)
+        return _load_cached(path, pm)
+
+
+def _load_cached(path: Path, pm: pluggy.PluginManager | None) -> Config:
     from alertd.config.validated_cache import digest_of, remember, take
 
     source = read_source(path)

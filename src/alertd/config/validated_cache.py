@@ -16,9 +16,11 @@ it). ``check-config`` and SIGHUP reloads always validate in full.
 
 Where: ``$ALERTD_CACHE_DIR``, else systemd's ``$CACHE_DIRECTORY`` (``CacheDirectory=`` in the
 unit), else ``.alertd-cache/`` beside the config file; one file per config path. Unpickling runs
-code named by the file, so the cache is only as trusted as its directory: the daemon's own
-(0700), or the config file's, whose writers can already load code through ``plugins_dir``.
-The entry holds the file's secrets, as the file does: it is written 0600.
+code named by the file, so an entry is read only if it and its directory belong to the daemon's
+user and no group or other can write them (alertd.private_files): a ``.alertd-cache`` another user
+made beside a config in ``/tmp`` is ignored (and not written to). The entry holds the file's
+secrets, as the file does: it is written 0600. At most ``MAX_ENTRIES`` entries (one per config
+path) are kept: the least recently written ones beyond that are removed at each save.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from alertd.private_files import open_private, private_dir
+
 if TYPE_CHECKING:
     from alertd.config.models import RawConfig
 
@@ -38,10 +42,16 @@ ENV_DIR = "ALERTD_CACHE_DIR"
 _FORMAT = "alertd-validated-config/1"
 # An entry far larger than any config's validated tree is not read (a bound on what is unpickled).
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
-# The modules whose code decides what a file validates to (models and their validators).
+# Entries (config paths) kept in one directory; older ones are removed when a new one is written.
+MAX_ENTRIES = 16
+# The modules whose code decides what a file validates to (models and their validators), and
+# the cross-checks of the tree a cached load skips (load._from_validated).
 _MODEL_MODULES = (
     "alertd.config.models",
     "alertd.config.workflow_models",
+    "alertd.config.checks",
+    "alertd.config.workflow_checks",
+    "alertd.durations",
     "alertd.rules_config",
     "alertd.shifts",
     "alertd.kinds",
@@ -81,7 +91,7 @@ def fingerprint() -> tuple[Any, ...]:
 
     files = []
     for name in _MODEL_MODULES:
-        path = getattr(sys.modules.get(name), "__file__", None) or ""
+        path = getattr(sys.modules.get(name), "__file__", None) or _origin(name)  # imported or not yet
         try:
             st = os.stat(path)
             files.append((name, st.st_size, st.st_mtime_ns))
@@ -99,6 +109,11 @@ def fingerprint() -> tuple[Any, ...]:
     return (_FORMAT, alertd.__version__, sys.version, pydantic.VERSION, tuple(files))
 
 
+def _origin(name: str) -> str:
+    spec = importlib.util.find_spec(name)
+    return spec.origin if spec is not None and spec.origin else ""
+
+
 def lookup(config_path: Path, digest: str) -> RawConfig | None:
     """The validated tree of the bytes with ``digest``, or None (never raises)."""
     global _last
@@ -108,7 +123,10 @@ def lookup(config_path: Path, digest: str) -> RawConfig | None:
         return last[2]
     try:
         entry = entry_path(config_path)
-        with entry.open("rb") as fh:
+        opened = open_private(entry)
+        if opened is None:  # another user could have written it: never unpickled
+            return None
+        with opened as fh:
             if os.fstat(fh.fileno()).st_size > MAX_ENTRY_BYTES:
                 return None
             stored = pickle.load(fh)
@@ -153,6 +171,8 @@ def save(config_path: Path, digest: str, raw: RawConfig) -> bool:
     entry = entry_path(config_path)
     try:
         entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not private_dir(entry.parent):  # its entries would never be read (see lookup)
+            return False
         data = pickle.dumps((_FORMAT, fingerprint(), digest, raw), protocol=pickle.HIGHEST_PROTOCOL)
         fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".config-", suffix=".tmp")  # 0600
         try:
@@ -164,4 +184,23 @@ def save(config_path: Path, digest: str, raw: RawConfig) -> bool:
             raise
     except Exception:  # (OSError, a tree pickle refuses ...): a cache never stops the daemon
         return False
+    _prune(entry.parent)
     return True
+
+
+def _prune(directory: Path) -> None:
+    """Keep the ``MAX_ENTRIES`` most recently written entries (each config path run from this
+    directory leaves one) and no temporary file a killed writer left (older than an hour)."""
+    import time
+
+    try:
+        entries = []
+        for item in os.scandir(directory):
+            if item.name.startswith("config-") and item.name.endswith(".pickle"):
+                entries.append((item.stat().st_mtime_ns, item.path))
+            elif item.name.startswith(".config-") and item.stat().st_mtime < time.time() - 3600:
+                os.unlink(item.path)
+        for _mtime, path in sorted(entries, reverse=True)[MAX_ENTRIES:]:
+            os.unlink(path)
+    except OSError:
+        pass  # removed meanwhile by another start: nothing to bound
