@@ -3,11 +3,12 @@
 Rules run their regexes with the ``regex`` module (it releases the GIL and honours a timeout), and
 importing it took 12-19 ms of the time to ready for the one shipped rule that has a regex. The
 pattern is checked at load by ``re`` (the dialect and messages the operator is told about, as
-before). Only ``alertd run``'s start defers ``regex`` (``deferred``): it compiles the pattern just
-after ready (``compile_waiting``, the daemon's post-ready step) or at its first use, whichever is
-first. Every other load (``check-config``, a reload, a worker) compiles it at once
-(``compile_now``), so a pattern ``re`` accepts and ``regex`` refuses (``[[:foo:]]``) is still
-refused there with its key path.
+before). Two kinds are compiled just after ready (``compile_waiting``, the daemon's post-ready
+step) or at first use, whichever is first: a plugin's own patterns (tested with the plugin), and
+every pattern when ``alertd run`` starts from a kept entry (``deferred``: those bytes were compiled
+in full before). Every other pattern (``check-config``, a reload, a worker, a first start) is
+compiled at once (``compile_now``), so a pattern ``re`` accepts and ``regex`` refuses
+(``[[:foo:]]``) is refused with its key path.
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def _as_number(value: Any) -> float | None:
     return None
 
 
-def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
+def compile_condition(cond: Condition, loc: tuple[Any, ...], shipped: frozenset[str] = frozenset()) -> Predicate:
     combinators = [k for k in ("all", "any", "not_") if getattr(cond, k) is not None]
     operators = [k for k in ("equals", "contains", "regex", "exists") if getattr(cond, k) is not None]
     numeric = [k for k in ("gt", "gte", "lt", "lte") if getattr(cond, k) is not None]
@@ -187,9 +187,9 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
             raise RulesetError(loc, "a condition is either all/any/not alone, or a field with an operator")
         kind = combinators[0]
         if kind == "not_":
-            inner = compile_condition(cond.not_, (*loc, "not"))  # type: ignore[arg-type]
+            inner = compile_condition(cond.not_, (*loc, "not"), shipped)  # type: ignore[arg-type]
             return lambda doc: not inner(doc)
-        parts = [compile_condition(c, (*loc, kind, i)) for i, c in enumerate(getattr(cond, kind))]
+        parts = [compile_condition(c, (*loc, kind, i), shipped) for i, c in enumerate(getattr(cond, kind))]
         if not parts:
             raise RulesetError((*loc, kind), f"{kind} needs at least one condition")
         if kind == "all":
@@ -243,7 +243,9 @@ def compile_condition(cond: Condition, loc: tuple[Any, ...]) -> Predicate:
         from alertd import lazy_regex
 
         pattern = lazy_regex.LazyRegex(cond.regex, bool(cond.ignore_case))
-        if lazy_regex.eager():  # not `alertd run`'s start (it compiles them after ready)
+        # A plugin's own pattern (tested with it), and any on `alertd run`'s start from a kept
+        # entry, compile just after ready; an operator's is compiled now, so `regex` may refuse it.
+        if lazy_regex.eager() and cond.regex not in shipped:
             import regex
 
             try:
@@ -380,12 +382,13 @@ def _value_or_template(
 
 
 def compile_ruleset(config: RulesetConfig, shipped: frozenset[str] = frozenset()) -> CompiledRuleset:
-    """``shipped``: the template texts of the plugin's own ruleset this one is built on (tested
-    with the plugin, so not parsed at load: see alertd.lazy_template)."""
+    """``shipped``: the template texts and patterns of the plugin's own ruleset this one is built
+    on (tested with the plugin, so not parsed or compiled at load: see alertd.lazy_template and
+    alertd.lazy_regex)."""
 
     def cond(name: str) -> Predicate | None:
         value = getattr(config, name)
-        return None if value is None else compile_condition(value, (name,))
+        return None if value is None else compile_condition(value, (name,), shipped)
 
     source_id = _value_or_template(config.source_id, ("source_id",), shipped)
     threshold = None

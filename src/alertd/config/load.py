@@ -26,10 +26,7 @@ def load_config(path: str | Path, pm: pluggy.PluginManager | None = None, *, cac
     path = Path(path).absolute()
     if not cached:
         return build_config(path, read_toml(path), pm)
-    from alertd import lazy_regex
-
-    with lazy_regex.deferred():  # rule regexes compiled just after ready (daemon._build_web)
-        return _load_cached(path, pm)
+    return _load_cached(path, pm)
 
 
 def _load_cached(path: Path, pm: pluggy.PluginManager | None) -> Config:
@@ -39,7 +36,12 @@ def _load_cached(path: Path, pm: pluggy.PluginManager | None) -> Config:
     digest = digest_of(source)
     raw = take(path, digest)
     if raw is not None:
-        config = _from_validated(path, raw, pm)
+        from alertd import lazy_regex
+
+        # These bytes' regexes compiled when the entry was made (a file with a pattern `regex`
+        # refuses is refused, so never kept): now they compile just after ready (daemon._build_web).
+        with lazy_regex.deferred():
+            config = _from_validated(path, raw, pm)
         config.from_cache = True
         return config
     config = build_config(path, parse_source(path, source), pm)
