@@ -23,7 +23,7 @@ from typing import Any
 
 import pluggy
 
-from alertd.private_files import open_private, private_dir
+from alertd.private_files import read_private, write_private
 
 _FORMAT = "alertd-entry-points/4"
 _METADATA = (".dist-info", ".egg-info")
@@ -72,13 +72,10 @@ def scan(group: str) -> list[list[str]]:
 
 def _read(cache_file: Path, key: list[list[Any]]) -> list[list[str]] | None:
     try:
-        opened = open_private(cache_file)
-        if opened is None:  # another user could choose what is imported
+        data = read_private(cache_file, MAX_FILE_BYTES)
+        if data is None:  # another user could choose what is imported, or too large
             return None
-        with opened as fh:
-            if os.fstat(fh.fileno()).st_size > MAX_FILE_BYTES:
-                return None
-            kept = json.loads(fh.read())
+        kept = json.loads(data)
         if kept["format"] != _FORMAT or kept["key"] != key:
             return None
         found = kept["entry_points"]
@@ -90,20 +87,9 @@ def _read(cache_file: Path, key: list[list[Any]]) -> list[list[str]] | None:
 
 
 def _write(cache_file: Path, key: list[list[Any]], found: list[list[str]]) -> None:
-    import tempfile
-
+    data = json.dumps({"format": _FORMAT, "key": key, "entry_points": found}).encode()
     try:
-        cache_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not private_dir(cache_file.parent):  # never read back (see _read)
-            return
-        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=".entry-points-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"format": _FORMAT, "key": key, "entry_points": found}, fh)
-            os.replace(tmp, cache_file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private(cache_file, data, ".entry-points-")
     except OSError:
         pass  # a folder that cannot be written: scan at every start, as without the cache
 

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
+from alertd.store.files import make_private_dirs
+
 
 def is_private(st: os.stat_result) -> bool:
     """Owned by this process's user and writable by nobody else."""
@@ -41,3 +43,36 @@ def open_private(path: Path) -> BinaryIO | None:
         fh.close()
         return None
     return fh
+
+
+def read_private(path: Path, max_bytes: int) -> bytes | None:
+    """The contents of ``path``, or None if ``open_private`` refuses it or it is larger than
+    ``max_bytes`` (a bound on what is decoded). OSError (missing, unreadable) propagates."""
+    opened = open_private(path)
+    if opened is None:
+        return None
+    with opened as fh:
+        if os.fstat(fh.fileno()).st_size > max_bytes:
+            return None
+        return fh.read()
+
+
+def write_private(path: Path, data: bytes, temporary_prefix: str) -> bool:
+    """Replace ``path`` with ``data`` atomically (a temporary file, 0600, renamed over it: a reader
+    sees the old contents or the new, whole), its folder made 0700 if missing. False, writing
+    nothing, if the folder is one ``read_private`` would refuse (its files would never be read).
+    OSError propagates."""
+    import tempfile  # only when writing (after ready)
+
+    make_private_dirs(path.parent)
+    if not private_dir(path.parent):
+        return False
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix, suffix=".tmp")  # 0600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

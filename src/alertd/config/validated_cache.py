@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alertd.private_files import open_private, private_dir
+from alertd.private_files import read_private, write_private
 
 if TYPE_CHECKING:
     from alertd.config.models import RawConfig
@@ -90,17 +90,9 @@ def fingerprint() -> tuple[Any, ...]:
     from alertd.config.models import RawConfig  # noqa: F401  (imports every module in _MODEL_MODULES)
 
     files = []
-    for name in _MODEL_MODULES:
+    # With the libraries that judged the rules' templates and regexes (their files: not imported here).
+    for name in (*_MODEL_MODULES, *_RULE_LIBRARIES):
         path = getattr(sys.modules.get(name), "__file__", None) or _origin(name)  # imported or not yet
-        try:
-            st = os.stat(path)
-            files.append((name, st.st_size, st.st_mtime_ns))
-        except OSError:
-            files.append((name, None, None))
-    # The libraries that judged the rules' templates and regexes (their files: not imported here).
-    for name in _RULE_LIBRARIES:
-        spec = importlib.util.find_spec(name)
-        path = spec.origin if spec is not None and spec.origin else ""
         try:
             st = os.stat(path)
             files.append((name, st.st_size, st.st_mtime_ns))
@@ -122,15 +114,10 @@ def lookup(config_path: Path, digest: str) -> RawConfig | None:
         _last = last  # kept until load_config takes it (plugins_dir looks first)
         return last[2]
     try:
-        entry = entry_path(config_path)
-        opened = open_private(entry)
-        if opened is None:  # another user could have written it: never unpickled
+        data = read_private(entry_path(config_path), MAX_ENTRY_BYTES)
+        if data is None:  # another user could have written it (never unpickled), or too large
             return None
-        with opened as fh:
-            if os.fstat(fh.fileno()).st_size > MAX_ENTRY_BYTES:
-                return None
-            stored = pickle.load(fh)
-        form, stored_print, stored_digest, raw = stored
+        form, stored_print, stored_digest, raw = pickle.loads(data)
         if form != _FORMAT or stored_digest != digest or stored_print != fingerprint():
             return None
         from alertd.config.models import RawConfig
@@ -166,22 +153,11 @@ def save_pending() -> None:
 
 
 def save(config_path: Path, digest: str, raw: RawConfig) -> bool:
-    import tempfile  # only when writing (after ready)
-
     entry = entry_path(config_path)
     try:
-        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not private_dir(entry.parent):  # its entries would never be read (see lookup)
-            return False
         data = pickle.dumps((_FORMAT, fingerprint(), digest, raw), protocol=pickle.HIGHEST_PROTOCOL)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".config-", suffix=".tmp")  # 0600
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, entry)  # atomic: a reader sees the old entry or the new one, whole
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        if not write_private(entry, data, ".config-"):
+            return False
     except Exception:  # (OSError, a tree pickle refuses ...): a cache never stops the daemon
         return False
     _prune(entry.parent)
