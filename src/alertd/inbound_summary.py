@@ -80,3 +80,12 @@ class AcceptedSummary:
                 last_inbound_id=tally.last_id,
                 outcomes=outcomes,
             )
+
+
+def accepted_summary(runtime: Any) -> AcceptedSummary:
+    """The running daemon's summary (its ``accepted_summary`` service), made on first use; an
+    ingest worker puts its own in that place (alertd.ingest_worker)."""
+    summary = runtime.services.get("accepted_summary")
+    if summary is None:
+        summary = runtime.services["accepted_summary"] = AcceptedSummary()
+    return summary

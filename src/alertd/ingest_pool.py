@@ -22,7 +22,7 @@ import trio
 
 from alertd import ingest_ipc, metrics
 from alertd.inbound import InboundRequest
-from alertd.inbound_summary import AcceptedSummary
+from alertd.inbound_summary import accepted_summary
 from alertd.log import get_logger
 from alertd.receive import Reply
 from alertd.runtime import Runtime
@@ -149,9 +149,7 @@ class IngestPool:
         for label in labels:
             metrics.inc(metrics.INBOUND, *label)
         if accepted:
-            summary = runtime.services.get("accepted_summary")
-            if summary is None:
-                summary = runtime.services["accepted_summary"] = AcceptedSummary()
+            summary = accepted_summary(runtime)
             for name, outcome, inbound_id in accepted:
                 summary.add(runtime, name, outcome, inbound_id)
         if events:  # the worker's commit wrote alert events: this process's dispatcher hands them on

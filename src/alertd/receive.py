@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from alertd import alerts, apply, handshakes, ledger, maintenance_windows, metrics, quiet, routing, thresholds
 from alertd.config import Integration
 from alertd.inbound import InboundBatch, InboundMessage, InboundRequest, Rejection
-from alertd.inbound_summary import AcceptedSummary
+from alertd.inbound_summary import accepted_summary
 from alertd.log import get_logger
 from alertd.maintenance_windows import Window
 from alertd.mapping import (
@@ -473,10 +473,7 @@ def _log_accepted(runtime: Runtime, name: str, recorded: Recorded) -> None:
         outcome=recorded.outcome,
         alert_id=recorded.alert_id,
     )
-    summary = runtime.services.get("accepted_summary")
-    if summary is None:
-        summary = runtime.services["accepted_summary"] = AcceptedSummary()
-    summary.add(runtime, name, recorded.outcome, recorded.inbound_id)
+    accepted_summary(runtime).add(runtime, name, recorded.outcome, recorded.inbound_id)
 
 
 def _after_commit(runtime: Runtime, integration: Integration, message: InboundMessage) -> None:
