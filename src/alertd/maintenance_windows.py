@@ -154,19 +154,9 @@ def listing(db: Database, now: float, *, include_ended: bool = False, limit: int
 
 def applying(db: Database, integration: str, document: Any, now: float) -> Window | None:
     """The window that applies to a message of ``integration`` received at ``now``, if any (the
-    one ending last, when several do). Evaluates match conditions: call it off the writer."""
-    from alertd.mapping import matches_condition  # the rule compiler: only where a message is matched
-
-    rows = db.execute(
-        "SELECT * FROM maintenance_windows WHERE ended_at IS NULL AND starts_at <= ? AND ends_at > ? "
-        "ORDER BY ends_at DESC",
-        [now, now],
-    ).fetchall()
-    for row in rows:
-        item = _row(row)
-        if integration in item["integrations"] and matches_condition(item["match"], document):
-            return Window(item["id"], item["name"], item["ends_at"], item["on_end"])
-    return None
+    one ending last, when several do), read from the table now. Evaluates match conditions: call
+    it off the writer. (The inbound path keeps the windows in memory: WindowCache.)"""
+    return load_windows(db).applying(integration, document, now)
 
 
 # --- the windows in memory (the inbound path) ----------------------------------------------------
@@ -212,6 +202,22 @@ class Windows:
         return None
 
 
+def load_windows(db: Database) -> Windows:
+    """Every window not ended, read now with the generation counter, match conditions compiled."""
+    from alertd.mapping import compile_condition
+    from alertd.rules_config import Condition
+
+    rows = db.execute(_LOAD_SQL).fetchall()
+    cached = []
+    for row in rows:
+        if row[1] is None:
+            continue
+        match = None if row[4] is None else compile_condition(Condition.model_validate(json.loads(row[4])), ())
+        window = Window(row[1], row[2], row[6], row[7])
+        cached.append(_Cached(window, row[5], frozenset(json.loads(row[3])), match))
+    return Windows(None if rows[0][0] is None else int(rows[0][0]), tuple(cached))
+
+
 class WindowCache:
     """The windows not ended, kept in memory for the inbound path: a message's window is found
     without a read (``applying`` read the table on a reader connection for every message: after
@@ -241,24 +247,13 @@ class WindowCache:
         return copy
 
     def _load(self, db: Database) -> Windows:
-        from alertd.mapping import compile_condition
-        from alertd.rules_config import Condition
-
-        rows = db.execute(_LOAD_SQL).fetchall()
-        cached = []
-        for row in rows:
-            if row[1] is None:
-                continue
-            match = None if row[4] is None else compile_condition(Condition.model_validate(json.loads(row[4])), ())
-            window = Window(row[1], row[2], row[6], row[7])
-            cached.append(_Cached(window, row[5], frozenset(json.loads(row[3])), match))
-        if rows[0][0] is None:  # no counter (its row deleted by hand): no copy can be trusted
+        copy = load_windows(db)
+        if copy.generation is None:  # no counter (its row deleted by hand): no copy can be trusted
             with self._lock:
                 self._copy = None
-            return Windows(None, tuple(cached))  # read just now: nothing to check
-        copy = Windows(int(rows[0][0]), tuple(cached))
+            return copy  # read just now: nothing to check
         with self._lock:  # two lane threads may load at once: the newer copy stays
-            if self._copy is None or (self._copy.generation or 0) <= (copy.generation or 0):
+            if self._copy is None or (self._copy.generation or 0) <= copy.generation:
                 self._copy = copy
         return copy
 
