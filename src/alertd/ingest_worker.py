@@ -31,7 +31,9 @@ from typing import Any
 import trio
 
 from alertd import ingest_ipc, metrics
-from alertd.config import ConfigError, load_config
+from alertd.config import ConfigError
+from alertd.config.load import build_config
+from alertd.config.reading import parse_source, read_source
 from alertd.inbound import InboundRequest
 from alertd.log import get_logger, setup_logging
 from alertd.plugins import PluginError, check_plugins, load_config_plugins_dir, make_manager
@@ -199,11 +201,10 @@ def _mark_lines() -> None:
         handler.addFilter(mark)
 
 
-def _changed_since(config: Path, digest: str | None) -> str | None:
-    from alertd.config.reading import read_source
+def _changed_since(config: Path, source: bytes, digest: str | None) -> str | None:
     from alertd.config.validated_cache import digest_of
 
-    if digest is None or digest_of(read_source(config)) == digest:
+    if digest is None or digest_of(source) == digest:
         return None
     return f"{config} changed since the daemon loaded it: not used until a reload (SIGHUP) applies it"
 
@@ -221,14 +222,16 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(fileno=args.fd)
     pm = make_manager()
     try:
-        changed = _changed_since(args.config, args.digest)
+        # The bytes checked are the bytes loaded: an edit landing in between cannot slip in.
+        source = read_source(args.config)
+        changed = _changed_since(args.config, source, args.digest)
         if changed:  # a worker must run the daemon's config, not an edit that is not reloaded yet
             setup_logging("info")
             log.error("ingest.worker_start_failed", error=changed)
             return 2
         load_config_plugins_dir(pm, args.config)
         check_plugins(pm)
-        config = load_config(args.config, pm)
+        config = build_config(args.config.absolute(), parse_source(args.config, source), pm)
     except (ConfigError, PluginError) as exc:
         setup_logging("info")
         log.error("ingest.worker_start_failed", error=str(exc))
