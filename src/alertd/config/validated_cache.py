@@ -89,10 +89,12 @@ def fingerprint() -> tuple[Any, ...]:
     import alertd
     from alertd.config.models import RawConfig  # noqa: F401  (imports every module in _MODEL_MODULES)
 
+    # The model modules' files, imported or not yet; the files of the libraries that judged the
+    # rules' templates and regexes (not imported here).
+    paths = [(name, getattr(sys.modules.get(name), "__file__", None) or _origin(name)) for name in _MODEL_MODULES]
+    paths += [(name, _origin(name)) for name in _RULE_LIBRARIES]
     files = []
-    # With the libraries that judged the rules' templates and regexes (their files: not imported here).
-    for name in (*_MODEL_MODULES, *_RULE_LIBRARIES):
-        path = getattr(sys.modules.get(name), "__file__", None) or _origin(name)  # imported or not yet
+    for name, path in paths:
         try:
             st = os.stat(path)
             files.append((name, st.st_size, st.st_mtime_ns))
