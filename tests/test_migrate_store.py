@@ -437,3 +437,42 @@ def test_the_copy_keeps_inbound_alert_ids_and_runs_no_schema_trigger(tmp_path: P
     db.close()
     assert pg_rows(pg_url, "SELECT alert_id FROM inbound_log WHERE id = 14") == [{"alert_id": 6}]
     assert pg_rows(pg_url, "SELECT alert_id FROM trigger_calls") == [{"alert_id": 6}]
+
+
+def test_the_copy_keeps_the_maintenance_windows_generation(tmp_path: Path, pg_url: str) -> None:
+    """PostgreSQL's trigger that counts changes to maintenance_windows (one, named otherwise than
+    SQLite's three) stays off for the copy too: the target's counter is the source's, and counts
+    again afterwards. Its function is wrapped here to count its calls (the table order alone
+    may hide a bump: table_generations is copied whole)."""
+    source = make_source(tmp_path)
+    conn = sqlite3.connect(source)
+    with conn:
+        for n in (1, 2):
+            conn.execute(
+                "INSERT INTO maintenance_windows (integrations, starts_at, ends_at, on_end, created_by, created_at) "
+                "VALUES ('[]', 1.0, ?, 'quiet', 'cli:root', 1.0)",
+                [100.0 * n],
+            )
+        conn.execute("UPDATE maintenance_windows SET reason = 'deploy'")
+    [(generation,)] = conn.execute("SELECT generation FROM table_generations WHERE name = 'maintenance_windows'")
+    conn.close()
+    assert generation == 4  # SQLite counts per row: two inserts, two updates
+
+    db = postgres.connect(pg_url)
+    db.execute("CREATE TABLE trigger_calls (n INT)")
+    db.execute(
+        "CREATE OR REPLACE FUNCTION maintenance_windows_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "INSERT INTO trigger_calls VALUES (1); UPDATE table_generations SET generation = generation + 1 "
+        "WHERE name = 'maintenance_windows'; RETURN NULL; END $$"
+    )
+    db.close()
+    done = run_cli_in_process("migrate-store", "--from", str(source), "--to", pg_url)
+    assert done.returncode == 0, done.stderr
+    counter = "SELECT generation FROM table_generations WHERE name = 'maintenance_windows'"
+    assert pg_rows(pg_url, counter) == [{"generation": 4}]
+    assert pg_rows(pg_url, "SELECT n FROM trigger_calls") == []
+    db = postgres.connect(pg_url)
+    db.execute("UPDATE maintenance_windows SET reason = 'over'")
+    db.close()
+    assert pg_rows(pg_url, counter) == [{"generation": 5}]
+    assert pg_rows(pg_url, "SELECT n FROM trigger_calls") == [{"n": 1}]

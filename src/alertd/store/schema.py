@@ -548,6 +548,12 @@ def _cluster_claims_and_locks(db: Database) -> None:
     db.execute(f"CREATE TABLE locks (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until {real} NOT NULL)")
 
 
+# The triggers the migrations make on PostgreSQL, by name (SQLite's may be named otherwise: one
+# trigger per change where PostgreSQL has one for all): migrate-store turns exactly these off
+# while it copies rows that already hold their effect (sqlite_to_pg.schema_triggers).
+POSTGRES_TRIGGERS = frozenset({"inbound_log_opened_alert", "maintenance_windows_changed"})
+
+
 def _inbound_log_opened_alert(db: Database) -> None:
     # The inbound-log row of a message that opened an alert gets the alert's id as the alert row
     # is inserted (it names that row as first_inbound_id): a statement fewer per opening message

@@ -135,17 +135,17 @@ def dependency_order(tables: list[str], refs: dict[str, set[str]]) -> list[str]:
     return done
 
 
-def schema_triggers(src: sqlite3.Connection, conn: Any) -> dict[str, list[str]]:
-    """Table -> the target's triggers that the schema made: those the SQLite source has too (a
-    migration makes each on both, under one name). A trigger only the target has (its
-    administrator's) is left on."""
-    ours = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+def schema_triggers(conn: Any) -> dict[str, list[str]]:
+    """Table -> the target's triggers that the schema made (schema.POSTGRES_TRIGGERS). A trigger
+    only the target has (its administrator's) is left on."""
+    from alertd.store.schema import POSTGRES_TRIGGERS
+
     found: dict[str, list[str]] = {}
     for table, trigger in conn.execute(
         "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
         "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace ORDER BY 1, 2"
     ).fetchall():
-        if trigger in ours:
+        if trigger in POSTGRES_TRIGGERS:
             found.setdefault(table, []).append(trigger)
     return found
 
@@ -265,7 +265,7 @@ def _copy_all(src: sqlite3.Connection, conn: Any, *, created: bool) -> list[Tabl
             raise MigrateError(f"the target's table {table} has no column {', '.join(extra)}")
     ids = identity_columns(conn)
     order = dependency_order(list(have), target_references(conn))
-    ours = schema_triggers(src, conn)
+    ours = schema_triggers(conn)
     counts = []
     for table in order:
         columns = have[table]
