@@ -15,6 +15,15 @@ from typing import BinaryIO
 
 from alertd.store.files import make_private_dirs
 
+ENV_DIR = "ALERTD_CACHE_DIR"
+
+
+def cache_dir(config_path: Path) -> Path:
+    """The folder of alertd's caches for ``config_path``: ``$ALERTD_CACHE_DIR``, else systemd's
+    ``$CACHE_DIRECTORY`` (``CacheDirectory=``), else ``.alertd-cache/`` beside the file."""
+    chosen = os.environ.get(ENV_DIR) or os.environ.get("CACHE_DIRECTORY", "").split(":")[0]
+    return Path(chosen) if chosen else config_path.parent / ".alertd-cache"
+
 
 def is_private(st: os.stat_result) -> bool:
     """Owned by this process's user and writable by nobody else."""

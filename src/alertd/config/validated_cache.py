@@ -33,12 +33,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alertd.private_files import read_private, write_private
+from alertd.private_files import ENV_DIR as ENV_DIR  # where the folder is (private_files.cache_dir)
+from alertd.private_files import cache_dir, read_private, write_private
 
 if TYPE_CHECKING:
     from alertd.config.models import RawConfig
 
-ENV_DIR = "ALERTD_CACHE_DIR"
 _FORMAT = "alertd-validated-config/1"
 # An entry far larger than any config's validated tree is not read (a bound on what is unpickled).
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
@@ -66,11 +66,6 @@ _RULE_LIBRARIES = ("jinja2", "regex")
 _last: tuple[Path, str, RawConfig] | None = None
 # An entry to write after ready: (entry file, digest, validated tree).
 _pending: tuple[Path, str, RawConfig] | None = None
-
-
-def cache_dir(config_path: Path) -> Path:
-    chosen = os.environ.get(ENV_DIR) or os.environ.get("CACHE_DIRECTORY", "").split(":")[0]
-    return Path(chosen) if chosen else config_path.parent / ".alertd-cache"
 
 
 def entry_path(config_path: Path) -> Path:
