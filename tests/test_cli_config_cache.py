@@ -186,8 +186,8 @@ def test_an_entry_another_user_could_have_written_is_never_unpickled(
     if os.geteuid() != 0 and "chown" in expose.__code__.co_names:
         pytest.skip("changing a file's owner needs root")
     loaded: list[bytes] = []
-    real_loads = pickle.loads
-    monkeypatch.setattr(quick_cache.pickle, "loads", lambda data: loaded.append(data) or real_loads(data))
+    real_loads = quick_cache.loads
+    monkeypatch.setattr(quick_cache, "loads", lambda data: loaded.append(data) or real_loads(data))
     expose(entry(path))
     assert read_store_and_users(path).raw.users["alice"].full_name == "Alice A"
     assert loaded == [] and len(parses) == 2  # read from the file, nothing unpickled

@@ -179,8 +179,6 @@ class CliContext:
         for checked, config in self._subsets.items():
             if set(key) <= set(checked):  # e.g. oncall's tables, then [store] to open the database
                 return config
-        from alertd.config.problems import ConfigError
-
         try:  # no pydantic for the listings, ack, close and oncall unless a value needs its verdict
             if not more:
                 from alertd.config.quick_tables import read_store_and_users
@@ -194,7 +192,11 @@ class CliContext:
                 from alertd.config.subset import read_tables
 
                 self._subsets[key] = read_tables(self.config_path, key)
-        except ConfigError as exc:
+        except Exception as exc:
+            from alertd.config.problems import ConfigError  # here: a good file's call need not import it
+
+            if not isinstance(exc, ConfigError):
+                raise
             fail(str(exc))
         return self._subsets[key]
 
@@ -536,12 +538,13 @@ def inbound_log(
     import time
 
     from alertd import ledger
-    from alertd.decisions import OUTCOMES
     from alertd.views import inbound_table, match_outcome
 
     obj: CliContext = ctx.obj
     db = obj.open_read_db()
     if outcome is not None:
+        from alertd.decisions import OUTCOMES
+
         try:
             outcome = match_outcome(outcome, OUTCOMES)
         except ValueError:

@@ -10,6 +10,8 @@ import click
 
 # Row ids (alerts, inbound messages) as SQLite stores them: 1 to 2^63-1; anything else is a usage error.
 ROW_ID = click.IntRange(1, 2**63 - 1)
+# One for every command's -c (a type holds no state): click asks gettext for its name per instance.
+CONFIG_PATH = click.Path(path_type=Path)
 
 
 def config_option(fn: Any) -> Any:
@@ -24,7 +26,7 @@ def config_option(fn: Any) -> Any:
         "-c",
         "--config",
         "config_override",
-        type=click.Path(path_type=Path),
+        type=CONFIG_PATH,
         expose_value=False,
         callback=callback,
         is_eager=True,
@@ -37,16 +39,16 @@ def cli_actor(obj: Any, user: str | None) -> str:
 
     Without --user the OS login is recorded but does not claim to be a configured user.
     """
-    import getpass
-
-    from alertd.commands import actor_problem
-
     if user is None:
+        import getpass
+
         try:
             login = getpass.getuser()
         except (KeyError, OSError):
             login = "unknown"
         return f"cli:{login}"
+    from alertd.commands import actor_problem
+
     problem = actor_problem(obj.tables().raw, user)
     if problem is not None:
         click.echo(f"Error: {problem}", err=True)

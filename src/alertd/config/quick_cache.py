@@ -19,7 +19,6 @@ the tables' secrets, as the file does). At most ``MAX_ENTRIES`` are kept.
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,10 @@ from typing import Any
 import alertd
 from alertd.private_files import cache_dir, read_private, write_private
 
+try:  # pickle's C part: pickle.py's own import (its Python pickler) was a tenth of a cache hit
+    from _pickle import dumps, loads
+except ImportError:
+    from pickle import dumps, loads
 try:  # the builtin SHA-256, as random imports its SHA-512: hashlib's OpenSSL import cost more than hashing
     from _sha2 import sha256  # Python 3.12+
 except ImportError:
@@ -71,7 +74,7 @@ def lookup(config_path: Path, tables: str, digest: str) -> Any:
         data = read_private(entry_path(config_path, tables), MAX_ENTRY_BYTES)
         if data is None:  # another user could have written it (never unpickled), or too large
             return None
-        form, stored_print, stored_digest, kept = pickle.loads(data)
+        form, stored_print, stored_digest, kept = loads(data)
         if form != _FORMAT or stored_digest != digest or stored_print != fingerprint():
             return None
     except Exception:  # missing, corrupt, truncated, from other code: parse the file
@@ -83,7 +86,7 @@ def save(config_path: Path, tables: str, digest: str, checked: Any) -> bool:
     """Keep ``checked``; a folder that cannot be written (or is not private) is silently skipped."""
     entry = entry_path(config_path, tables)
     try:
-        data = pickle.dumps((_FORMAT, fingerprint(), digest, checked), protocol=pickle.HIGHEST_PROTOCOL)
+        data = dumps((_FORMAT, fingerprint(), digest, checked), protocol=-1)  # -1: the highest
         if not write_private(entry, data, f".{_PREFIX}"):
             return False
     except Exception:  # a cache never stops a command
