@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import alertd
-from alertd.private_files import cache_dir, read_private, write_private
+from alertd.private_files import cache_dir, prune_entries, read_private, write_private
 
 try:  # pickle's C part: pickle.py's own import (its Python pickler) was a tenth of a cache hit
     from _pickle import Pickler, loads
@@ -127,18 +127,4 @@ def _shared(value: Any, seen: dict[Any, Any]) -> Any:
 
 
 def _prune(directory: Path) -> None:
-    """Keep the ``MAX_ENTRIES`` most recently written entries and no temporary file a killed call
-    left (older than an hour)."""
-    import time
-
-    try:
-        entries = []
-        for item in os.scandir(directory):
-            if item.name.startswith(_PREFIX) and item.name.endswith(".pickle"):
-                entries.append((item.stat().st_mtime_ns, item.path))
-            elif item.name.startswith(f".{_PREFIX}") and item.stat().st_mtime < time.time() - 3600:
-                os.unlink(item.path)
-        for _mtime, path in sorted(entries, reverse=True)[MAX_ENTRIES:]:
-            os.unlink(path)
-    except OSError:
-        pass  # removed meanwhile by another call: nothing to bound
+    prune_entries(directory, _PREFIX, MAX_ENTRIES)

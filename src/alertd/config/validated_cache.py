@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alertd.private_files import ENV_DIR as ENV_DIR  # where the folder is (private_files.cache_dir)
-from alertd.private_files import cache_dir, read_private, write_private
+from alertd.private_files import cache_dir, prune_entries, read_private, write_private
 
 if TYPE_CHECKING:
     from alertd.config.models import RawConfig
@@ -163,17 +163,5 @@ def save(config_path: Path, digest: str, raw: RawConfig) -> bool:
 
 def _prune(directory: Path) -> None:
     """Keep the ``MAX_ENTRIES`` most recently written entries (each config path run from this
-    directory leaves one) and no temporary file a killed writer left (older than an hour)."""
-    import time
-
-    try:
-        entries = []
-        for item in os.scandir(directory):
-            if item.name.startswith("config-") and item.name.endswith(".pickle"):
-                entries.append((item.stat().st_mtime_ns, item.path))
-            elif item.name.startswith(".config-") and item.stat().st_mtime < time.time() - 3600:
-                os.unlink(item.path)
-        for _mtime, path in sorted(entries, reverse=True)[MAX_ENTRIES:]:
-            os.unlink(path)
-    except OSError:
-        pass  # removed meanwhile by another start: nothing to bound
+    directory leaves one) and no temporary file a killed writer left."""
+    prune_entries(directory, "config-", MAX_ENTRIES)
