@@ -1,6 +1,7 @@
 """CLI latency: wall and CPU time of each command an operator types, median of N runs.
 
     .venv/bin/python bench/cli.py [--dir DIR] [--alerts 100000] [--schedules 1000] [--users 300] [--runs 9]
+        [--only 'ack,close']
 
 Set-up as bench/scale.py (its config: 300 users, 1000 schedules, 600 KB of TOML; its database with
 100,000 open alerts), built in DIR (kept, and reused by a later call with the same DIR) or a temp
@@ -8,7 +9,11 @@ dir; plus ``small.toml``: the same database with only [store] and five users, th
 typical file. Each command runs as ``python -m alertd ...`` in a fresh interpreter (PYTHONPATH is
 passed on, so the same script times another checkout: ``PYTHONPATH=/other/src``). ``ack`` and
 ``close`` act on a different open alert each run. Figures: wall (process start to exit) and CPU
-(user + system of the child, from getrusage) in milliseconds, median and min of the runs.
+(user + system of the child, from getrusage) in milliseconds, median and min of the runs. Each
+command runs once untimed first (ack and close: a listing of the same file), as an operator's
+second command would: the config's checked tables are kept between calls (config.quick_cache).
+``--against SRC`` times another checkout in the same loop, its runs alternating with these (on a
+shared machine, a comparison made minutes apart measures the neighbours); ``--only`` picks commands.
 """
 
 from __future__ import annotations
@@ -45,11 +50,13 @@ def build(directory: Path, alerts: int, schedules: int, users: int) -> tuple[Pat
     return big, small
 
 
-def timed(args: list[str]) -> tuple[float, float]:
-    """Wall and CPU milliseconds of ``python -m alertd ARGS``; exits on a failure."""
+def timed(args: list[str], pythonpath: str | None = None) -> tuple[float, float]:
+    """Wall and CPU milliseconds of ``python -m alertd ARGS`` (with that PYTHONPATH, if given);
+    exits on a failure."""
+    env = None if pythonpath is None else {**os.environ, "PYTHONPATH": pythonpath}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "alertd", *args], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "alertd", *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
@@ -74,12 +81,14 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=1000)
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--runs", type=int, default=9, help="runs of each command (default 9)")
+    parser.add_argument("--only", help="only the commands whose names contain one of these (comma-separated)")
+    parser.add_argument("--against", metavar="SRC", help="alternate runs with PYTHONPATH=SRC (another checkout's src)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="alertd-bench-cli-") as tmp_name:
         directory = args.dir or Path(tmp_name)
         directory.mkdir(parents=True, exist_ok=True)
         big, small = build(directory, args.alerts, args.schedules, args.users)
-        ids = iter(open_ids(directory / "alertd.db", 3 * args.runs))
+        ids = iter(open_ids(directory / "alertd.db", 6 * args.runs))
         b, s = ("-c", str(big)), ("-c", str(small))
         commands = {
             "--version": lambda: ["--version"],
@@ -99,19 +108,30 @@ def main() -> None:
         print(
             f"cli: {args.alerts} alerts, config {big.stat().st_size // 1024} KB, {args.runs} runs each, "
             f"python {sys.version.split()[0]}, PYTHONPATH={os.environ.get('PYTHONPATH', '-')}"
+            + (f", against PYTHONPATH={args.against} (runs alternate)" if args.against else "")
         )
-        print(f"{'command':<24} {'wall median':>11} {'wall min':>9} {'cpu median':>11} {'cpu min':>8}  (ms)")
+        trees: list[str | None] = [None, args.against] if args.against else [None]
+        head = f"{'wall median':>11} {'wall min':>9} {'cpu median':>11} {'cpu min':>8}"
+        print(f"{'command':<24} {head}" + (f" | against: {head}" if args.against else "") + "  (ms)")
+        if args.only:
+            wanted = args.only.split(",")
+            commands = {name: make for name, make in commands.items() if any(w in name for w in wanted)}
         for name, make in commands.items():
-            walls, cpus = [], []
-            timed(make() if name.startswith(("--", "alerts", "inbound", "oncall")) else ["--version"])  # warm the cache
+            figures: list[tuple[list[float], list[float]]] = [([], []) for _ in trees]
+            for tree in trees:  # warm the caches (the config's kept tables): ack and close through a listing
+                first = make() if name.startswith(("--", "alerts", "inbound", "oncall")) else None
+                timed(first or ["alerts", "--limit", "1", *(s if "small" in name else b)], tree)
             for _ in range(args.runs):
-                wall, cpu = timed(make())
-                walls.append(wall)
-                cpus.append(cpu)
-            print(
-                f"{name:<24} {statistics.median(walls):>11.0f} {min(walls):>9.0f} "
+                for tree, (walls, cpus) in zip(trees, figures, strict=True):
+                    wall, cpu = timed(make(), tree)
+                    walls.append(wall)
+                    cpus.append(cpu)
+            columns = [
+                f"{statistics.median(walls):>11.0f} {min(walls):>9.0f} "
                 f"{statistics.median(cpus):>11.0f} {min(cpus):>8.0f}"
-            )
+                for walls, cpus in figures
+            ]
+            print(f"{name:<24} " + " | against: ".join(columns))
         print(f"load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f} (a shared machine)")
 
 

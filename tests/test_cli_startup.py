@@ -295,3 +295,39 @@ def test_oncall_imports_pydantic_only_for_a_value_the_models_judge(tmp_path: Pat
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert result.stdout == plain and "primary: alice" in plain
     assert "alertd.config.models" in modules and "RawConfig" not in built
+
+
+def test_a_command_imports_its_own_module_and_a_repeat_parses_no_toml(tmp_path: Path) -> None:
+    """Each incident command imports its own module (cli_alerts, cli_inbound, cli_oncall), not the
+    other commands' nor what only the ingest path or delivery builds; from the second call on the
+    same bytes, the config's checked tables come from the kept entry (config.quick_cache): no
+    TOML parser is imported, and no pickle.py or hashlib (their C parts only)."""
+    config = write_config(tmp_path, PEOPLE)
+    alert_id = seed(tmp_path / "alertd.db", "Disk full")
+    c = ("-c", str(config))
+    commands = ("alertd.cli_alerts", "alertd.cli_inbound", "alertd.cli_oncall", "alertd.cli_heartbeats")
+    others = ("alertd.cli_maintenance", "alertd.cli_actions", "alertd.cli_workflows", "alertd.cli_users")
+    ingest = (
+        "alertd.decisions",
+        "alertd.maintenance_windows",
+        "alertd.routing",
+        "alertd.channels",
+        "alertd.handshakes",
+    )
+    # (difflib is click's: `-c` is tried as a long option first, and the miss suggests names)
+    unneeded = ("alertd.config.problems", "rtoml", "tomllib", "pickle", "hashlib", "getpass")
+    probe("alerts", *c)  # the first calls on the file keep its tables: [store] and [users] ...
+    probe("oncall", *c)  # ... and with [server] and [schedules]
+    for args, own in (
+        (("alerts", *c), "alertd.cli_alerts"),
+        (("alerts", "show", str(alert_id), *c), "alertd.cli_alerts"),
+        (("inbound-log", *c), "alertd.cli_inbound"),
+        (("oncall", "primary", *c), "alertd.cli_oncall"),
+        (("ack", str(alert_id), "--user", "alice", *c), "alertd.cli_alerts"),
+        (("close", str(alert_id), "--user", "alice", *c), "alertd.cli_alerts"),
+    ):
+        result, modules, _ = probe(*args)
+        assert result.returncode == 0 and result.stderr == "", (args, result.stderr)
+        assert loaded(modules, commands) == [own], args
+        assert loaded(modules, others + ingest) == [], args
+        assert loaded(modules, unneeded) == [], args

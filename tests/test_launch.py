@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import alertd
 from alertd.launch import plain_run_config
 from helpers import DaemonProcess, wait_until, write_config
 
@@ -94,3 +95,23 @@ def test_ctrl_c_during_start_is_one_line_as_through_click(tmp_path: Path) -> Non
             [sys.executable, "-m", "alertd", *argv], capture_output=True, text=True, timeout=60, cwd=tmp_path
         )
         assert (done.returncode, done.stderr.strip()) == (1, "Aborted."), argv
+
+
+def test_version_alone_prints_clicks_line_without_click() -> None:
+    """`alertd --version` answers from alertd.launch (click's import was most of that command),
+    with the very line click's version option prints; with anything else beside it, click decides."""
+    import subprocess
+    import sys
+
+    from helpers import run_cli_in_process
+
+    probe = (
+        "import sys; from alertd.launch import main; main(); "
+        "print(sorted({'click', 'pathlib', 'typing'} & set(sys.modules)), file=sys.stderr)"
+    )
+    plain = subprocess.run([sys.executable, "-c", probe, "--version"], capture_output=True, text=True, timeout=60)
+    through_click = run_cli_in_process("--version")
+    assert (plain.returncode, through_click.returncode) == (0, 0)
+    assert plain.stdout == through_click.stdout == f"alertd, version {alertd.__version__}\n"
+    assert plain.stderr.strip() == "[]"  # neither click nor what only the CLI needs
+    assert plain_run_config(["--version"]) is None

@@ -63,3 +63,11 @@ def test_bare_or_quoted_follows_the_per_character_rule_for_every_character() -> 
         else:
             assert shown == value, hex(code)
     assert _format("e", n=12, b=True, none=None).endswith("n=12 b=true none=null")
+
+
+def test_visible_s_printable_shortcut_never_skips_an_unsafe_character() -> None:
+    # visible() returns a printable text as it is (decided in C: the CLI's listings call it per
+    # cell); every character unsafe by the per-character rule must therefore be non-printable.
+    from alertd.textout import is_unsafe
+
+    assert [hex(c) for c in range(0x110000) if chr(c).isprintable() and is_unsafe(chr(c))] == []

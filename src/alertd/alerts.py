@@ -15,12 +15,15 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from alertd.decisions import Decision, OpenAlert
 from alertd.store.returning import inserted_id
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+    # OpenAlert is imported where it is made: the CLI's listings and ack import this module
+    # without building the decisions' dataclasses.
+    from alertd.decisions import Decision, OpenAlert
 
 STATUSES = ("open", "acknowledged", "closed")
 
@@ -79,6 +82,8 @@ def lookup_delivered(
 
 
 def _found(db: Database, rows: Sequence[Any]) -> tuple[OpenAlert | None, int | None]:
+    from alertd.decisions import OpenAlert
+
     live = latest = None
     for row in rows:
         if row[1] == "closed":
@@ -101,6 +106,8 @@ def find_live(db: Database, integration: str, source_id: str) -> OpenAlert | Non
 
 def merge_target(db: Database, alert_id: int) -> OpenAlert | None:
     """``alert_id`` if it is not closed, else the alert it was merged into (following chains)."""
+    from alertd.decisions import OpenAlert
+
     current = alert_id
     for _ in range(MAX_MERGE_HOPS):
         row = db.execute("SELECT status, merged_into FROM alerts WHERE id = ?", [current]).fetchone()

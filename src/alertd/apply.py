@@ -15,14 +15,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from alertd import alerts, escalation, maintenance_windows, outbox, routing
-from alertd.decisions import Decision
+from alertd import alerts, escalation
 from alertd.timeline import AlertEvent, EventKind
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    from alertd import maintenance_windows, routing
     from alertd.config import Config, Integration
+    from alertd.decisions import Decision
 
 
 def open_alert(
@@ -88,6 +89,9 @@ def apply_decision(
     ``route``: the routing rule the message matched (its policy and owners; None: the
     integration's own). ``window``: the maintenance window that applies (the new alert's plan
     waits for its end). ``previous``: the source's latest closed alert (alerts.lookup), if known."""
+    # Here, not at the top: a person's ack or close (the CLI) needs none of the three.
+    from alertd import maintenance_windows, outbox, routing
+
     name = integration.name
     policy = integration.config.escalation_policy if route is None else route.policy
     if decision.action == "open":

@@ -7,7 +7,8 @@ command that needs them (``obj.pm``, ``obj.config``) or for a command name no bu
 
 Adding a command: write it in a module of its own (``cli_<topic>.py``, importing only click and
 ``alertd.cli_common`` at its top) and add one line to ``LAZY_COMMANDS`` below: the module is
-imported when the command is used (or ``--help`` lists it). Read and act commands open the
+imported when the command is used (or ``--help`` lists it): ``alertd ack`` imports
+``cli_alerts``, not the definitions of thirty other commands. Read and act commands open the
 database with ``obj.open_store_db()`` (``obj.open_read_db()`` if they only read), which check only
 ``[store]`` and ``[users]`` (``obj.tables(...)``: the tables a command uses, validated as
 ``check-config`` does; the rest of the file need only be valid TOML). ``obj.core_config`` is the
@@ -21,13 +22,15 @@ import os
 from functools import cached_property
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from alertd import __version__, cli_heartbeats, cli_maintenance
-from alertd.cli_common import ROW_ID, config_option
+from alertd import __version__
+from alertd.cli_common import ROW_ID as ROW_ID  # (ROW_ID, parse_since: importable from here as before)
+from alertd.cli_common import CliError, config_option, echo_json, fail, tz_option
 from alertd.cli_common import cli_actor as _cli_actor
+from alertd.cli_common import parse_since as parse_since
 from alertd.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -37,8 +40,14 @@ if TYPE_CHECKING:
 
 DEFAULT_CONFIG = "alertd.toml"
 
-# Commands kept in modules of their own: name -> "module:attribute", imported on use.
+# Commands kept in modules of their own: name -> "module:attribute", imported on use (a command
+# imports click and its own module, not every command's definitions).
 LAZY_COMMANDS = {
+    "alerts": "alertd.cli_alerts:alerts_cmd",
+    "ack": "alertd.cli_alerts:ack_cmd",
+    "close": "alertd.cli_alerts:close_cmd",
+    "inbound-log": "alertd.cli_inbound:inbound_log",
+    "oncall": "alertd.cli_oncall:oncall_cmd",
     "filter-pattern": "alertd.cli_filterpattern:filter_pattern",
     "replay": "alertd.cli_replay:replay_cmd",
     "users": "alertd.cli_users:users_cmd",
@@ -53,6 +62,9 @@ LAZY_COMMANDS = {
     "cluster": "alertd.cli_cluster:cluster_cmd",
     "migrate-store": "alertd.cli_migrate_store:migrate_store_cmd",
 }
+
+# Modules that add their commands with ``register(cli, **shared options)``: imported on use too.
+LAZY_REGISTERS = {"heartbeats": "alertd.cli_heartbeats", "maintenance": "alertd.cli_maintenance"}
 
 _manager: pluggy.PluginManager | None = None
 _plugin_commands = False
@@ -78,7 +90,7 @@ class AlertdGroup(click.Group):
     use; a name neither knows loads the plugins (they may register it)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS, *LAZY_REGISTERS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
@@ -86,6 +98,12 @@ class AlertdGroup(click.Group):
             module, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
             command = getattr(import_module(module), attribute)
             self.add_command(command, cmd_name)
+        if command is None and cmd_name in LAZY_REGISTERS:
+            extra = {"cli_actor": _cli_actor} if cmd_name == "maintenance" else {}
+            import_module(LAZY_REGISTERS[cmd_name]).register(
+                self, config_option=config_option, tz_option=tz_option, echo_json=echo_json, **extra
+            )
+            command = super().get_command(ctx, cmd_name)
         if command is None and not _plugin_commands:
             plugin_manager(commands=True)
             command = super().get_command(ctx, cmd_name)
@@ -179,8 +197,6 @@ class CliContext:
         for checked, config in self._subsets.items():
             if set(key) <= set(checked):  # e.g. oncall's tables, then [store] to open the database
                 return config
-        from alertd.config.problems import ConfigError
-
         try:  # no pydantic for the listings, ack, close and oncall unless a value needs its verdict
             if not more:
                 from alertd.config.quick_tables import read_store_and_users
@@ -194,7 +210,11 @@ class CliContext:
                 from alertd.config.subset import read_tables
 
                 self._subsets[key] = read_tables(self.config_path, key)
-        except ConfigError as exc:
+        except Exception as exc:
+            from alertd.config.problems import ConfigError  # here: a good file's call need not import it
+
+            if not isinstance(exc, ConfigError):
+                raise
             fail(str(exc))
         return self._subsets[key]
 
@@ -250,21 +270,6 @@ class CliContext:
         except (OSError, sqlite3.Error, SchemaTooNew) as exc:
             fail(f"cannot open the database {path}: {reason(exc)}")
         return db
-
-
-def fail(message: str) -> NoReturn:
-    """A user-facing failure: the message (one line per problem), exit code 2, no traceback."""
-    click.echo(message, err=True)
-    raise SystemExit(2)
-
-
-def echo_json(data: Any) -> None:
-    import json  # here: the listings without --json skip its import
-
-    from alertd.textout import json_visible
-
-    # Control characters from message data as \uXXXX escapes: the same JSON, inert on a terminal.
-    click.echo(json_visible(json.dumps(data, indent=2, default=str, ensure_ascii=False)))
 
 
 @click.group(
@@ -379,54 +384,6 @@ def plugins_cmd(obj: CliContext, as_json: bool) -> None:
             click.echo(f"    {hook}")
 
 
-def parse_since(value: str | None, zone: Any = None) -> float | None:
-    """``2h``, ``30m``, ``7d`` ago, or an ISO 8601 time; a time without an offset is in
-    ``zone`` (the zone the listing is shown in, so a time copied from it means the same)."""
-    import re
-    import time
-    from datetime import UTC, datetime
-
-    if value is None:
-        return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", value.strip())
-    if match:
-        seconds = float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-        return time.time() - seconds
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("expected a duration like 2h, 30m, 7d or an ISO time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone or UTC)
-    return parsed.timestamp()
-
-
-class CliError(click.ClickException):
-    """One line on stderr, exit 2: a mistake in what was asked."""
-
-    exit_code = 2
-
-
-def tz_option(fn: Any) -> Any:
-    """``--tz ZONE``: times in that zone instead of this machine's local one."""
-
-    def callback(_ctx: click.Context, _param: Any, value: str | None) -> Any:
-        from alertd.textout import zone_named
-
-        try:
-            return zone_named(value)
-        except ValueError as exc:
-            raise CliError(f"--tz: {exc}") from None
-
-    return click.option(
-        "--tz",
-        "zone",
-        metavar="ZONE",
-        callback=callback,
-        help="Show times in this zone (IANA name, e.g. Europe/Berlin). Default: the local zone (TZ).",
-    )(fn)
-
-
 @cli.command("integrations")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -512,217 +469,6 @@ def _echo_decision(result: dict[str, Any]) -> None:
         click.echo(f"field:       {v(key)} = {v(value)}")
 
 
-@cli.group("inbound-log", invoke_without_command=True)
-@config_option
-@click.option("--integration", help="Only this integration.")
-@click.option("--outcome", help="Only this outcome, any case (e.g. 'mapped open', rejected).")
-@click.option("--since", help="Only rows since: 2h, 30m, 7d, or an ISO time (without offset: in the --tz zone).")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Rows at most.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@tz_option
-@click.pass_context
-def inbound_log(
-    ctx: click.Context,
-    integration: str | None,
-    outcome: str | None,
-    since: str | None,
-    limit: int,
-    as_json: bool,
-    zone: Any,
-) -> None:
-    """List the inbound log, newest first (``inbound-log show ID`` for one row)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    import time
-
-    from alertd import ledger
-    from alertd.decisions import OUTCOMES
-    from alertd.views import inbound_table, match_outcome
-
-    obj: CliContext = ctx.obj
-    db = obj.open_read_db()
-    if outcome is not None:
-        try:
-            outcome = match_outcome(outcome, OUTCOMES)
-        except ValueError:
-            # Not one of the core's: perhaps a plugin's or a newer version's, found in the log.
-            stored = [row[0] for row in db.execute("SELECT DISTINCT outcome FROM inbound_log") if row[0]]
-            try:
-                outcome = match_outcome(outcome, [*OUTCOMES, *stored])
-            except ValueError as exc:
-                raise CliError(f"--outcome: {exc}") from None
-    rows = ledger.query(db, integration=integration, outcome=outcome, since=parse_since(since, zone), limit=limit)
-    if as_json:
-        echo_json(rows)
-        return
-    for line in inbound_table(rows, zone, time.time()):
-        click.echo(line)
-
-
-@inbound_log.command("show")
-@config_option
-@click.argument("inbound_id", type=ROW_ID)
-@tz_option
-@click.pass_obj
-def inbound_show(obj: CliContext, inbound_id: int, zone: Any) -> None:
-    """One inbound message with its headers and body (control characters shown as escapes)."""
-    from alertd import ledger
-    from alertd.views import inbound_detail
-
-    row = ledger.get(obj.open_read_db(), inbound_id)
-    if row is None:
-        raise click.ClickException(f"no inbound message #{inbound_id}")
-    for line in inbound_detail(row, zone):
-        click.echo(line)
-
-
-@cli.group("alerts", invoke_without_command=True)
-@config_option
-@click.option("--status", type=click.Choice(["open", "acknowledged", "closed"]), help="Only this status.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="Rows at most.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@tz_option
-@click.pass_context
-def alerts_cmd(ctx: click.Context, status: str | None, limit: int, as_json: bool, zone: Any) -> None:
-    """List alerts, newest first (``alerts show ID`` for one, with its timeline and plan)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    import time
-
-    from alertd import alerts
-    from alertd.views import alerts_table
-
-    rows = alerts.list_alerts(ctx.obj.open_read_db(), status, limit)
-    if as_json:
-        echo_json(rows)
-        return
-    for line in alerts_table(rows, zone, time.time()):
-        click.echo(line)
-
-
-@alerts_cmd.command("show")
-@config_option
-@click.argument("alert_id", type=ROW_ID)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@tz_option
-@click.pass_obj
-def alerts_show(obj: CliContext, alert_id: int, as_json: bool, zone: Any) -> None:
-    """One alert with its timeline in words, escalation plan and notifications."""
-    from alertd.readmodel import alert_detail
-    from alertd.views import alert_detail as alert_detail_lines
-
-    data = alert_detail(obj.open_read_db(), alert_id)
-    if data is None:
-        raise click.ClickException(f"no alert #{alert_id}")
-    if as_json:
-        echo_json(data)
-        return
-    for line in alert_detail_lines(data, zone):
-        click.echo(line)
-
-
-def _alert_command(obj: CliContext, action: str, alert_id: int, user: str | None) -> None:
-    import time
-
-    from alertd.commands import AlertCommandError, apply_command
-    from alertd.store import write_transaction
-
-    actor = _cli_actor(obj, user)
-    db = obj.open_act_db()
-    try:
-        with write_transaction(db):
-            alert = apply_command(db, action, alert_id, actor, "cli", time.time())
-    except AlertCommandError as exc:
-        raise click.ClickException(str(exc)) from None
-    from alertd.textout import visible
-
-    click.echo(f"#{alert_id} {alert['status']} by {visible(actor)}: {visible(alert['title'])}")
-
-
-@cli.command("ack")
-@config_option
-@click.argument("alert_id", type=ROW_ID)
-@click.option("--user", help="The configured user who acknowledges (default: recorded as cli:<login>).")
-@click.pass_obj
-def ack_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
-    """Acknowledge an alert: its escalation stops."""
-    _alert_command(obj, "ack", alert_id, user)
-
-
-@cli.command("close")
-@config_option
-@click.argument("alert_id", type=ROW_ID)
-@click.option("--user", help="The configured user who closes (default: recorded as cli:<login>).")
-@click.pass_obj
-def close_cmd(obj: CliContext, alert_id: int, user: str | None) -> None:
-    """Close an alert: its escalation stops and pending notifications are cancelled."""
-    _alert_command(obj, "close", alert_id, user)
-
-
-@cli.command("oncall")
-@config_option
-@click.argument("schedule", required=False)
-@click.option("--at", "at", help="When (ISO time; naive = the schedule's zone). Default: now.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_obj
-def oncall_cmd(obj: CliContext, schedule: str | None, at: str | None, as_json: bool) -> None:
-    """Who is on call, since when and until when (every schedule, or one)."""
-    from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
-
-    from alertd.directory import on_call
-    from alertd.integrations import ensure_ical_tokens
-    from alertd.store import write_transaction
-
-    config = obj.tables("server", "schedules")
-    schedules = config.raw.schedules
-    if schedule is not None and schedule not in schedules:
-        raise click.BadParameter(f"no schedule named {schedule!r} (known: {', '.join(schedules) or 'none'})")
-    names = [schedule] if schedule else list(schedules)
-    db = obj.open_act_db()  # plain sqlite3 (no sqlite-utils) when the schema is current
-    with write_transaction(db):
-        feeds = ensure_ical_tokens(db, config)  # type: ignore[arg-type]
-    out = []
-    for name in names:
-        cfg = schedules[name]
-        zone = ZoneInfo(cfg.timezone)
-        if at is None:
-            when = datetime.now(UTC)
-        else:
-            try:
-                when = datetime.fromisoformat(at)
-            except ValueError:
-                raise click.BadParameter("expected an ISO time like 2026-11-01T01:30", param_hint="--at") from None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=zone)
-        (now,) = on_call(config.raw, when, only=name)
-        out.append(
-            {
-                "schedule": name,
-                "timezone": cfg.timezone,
-                "at": when.astimezone(zone).isoformat(),
-                "user": now["user"],
-                "source": now["source"],
-                "since": datetime.fromtimestamp(now["starts_at"], zone).isoformat() if now["user"] else None,
-                "until": datetime.fromtimestamp(now["ends_at"], zone).isoformat() if now["user"] else None,
-                "ical": f"{config.public_url}/schedules/{name}.ics?token={feeds[name]}",
-            }
-        )
-    if as_json:
-        echo_json(out)
-        return
-    for item in out:
-        if item["user"] is None:
-            click.echo(f"{item['schedule']}: nobody on call at {item['at']}")
-        else:
-            click.echo(
-                f"{item['schedule']}: {item['user']} from {item['since']} until {item['until']} "
-                f"({item['source']}, {item['timezone']})"
-            )
-        if schedule:
-            click.echo(f"  iCal feed: {item['ical']}")
-
-
 # --- simulate, backup (issue 9: operators) ------------------------------------------
 
 
@@ -775,12 +521,6 @@ def backup_cmd(obj: CliContext, file: Path, force: bool) -> None:
         f"{result.alerts} alert(s), {result.inbound_messages} inbound message(s), "
         f"integrity ok, {result.seconds:.2f} s"
     )
-
-
-# Commands kept in modules of their own, given this module's shared options (no import back).
-_shared = {"config_option": config_option, "tz_option": tz_option, "echo_json": echo_json}
-cli_heartbeats.register(cli, **_shared)
-cli_maintenance.register(cli, **_shared, cli_actor=_cli_actor)
 
 
 def build_cli() -> tuple[click.Group, pluggy.PluginManager]:

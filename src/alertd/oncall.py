@@ -150,9 +150,14 @@ def _utc(value: datetime, what: str = "instant") -> datetime:
     return value.astimezone(UTC)
 
 
+def _wall(at: time) -> time:
+    """``at`` as ``_resolve`` takes it: naive, fold=0 (gaps move forward, overlaps take the first)."""
+    return at.replace(tzinfo=None, fold=0)
+
+
 def _resolve(day: date, at: time, zone: ZoneInfo) -> datetime:
-    """The instant of wall time ``at`` on ``day`` (fold=0: gaps move forward, overlaps take the first)."""
-    return datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=zone).astimezone(UTC)
+    """The instant of wall time ``at`` (made by ``_wall``: once per layer, not per day) on ``day``."""
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
 
 
 def _max(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -188,13 +193,13 @@ class _Layer:
         self.hours: timedelta | None = timedelta(hours=count) if unit == "h" else None
         self.days = count * 7 if unit == "w" else count
         self.start_day = config.start
-        self.handoff = config.handoff.replace(tzinfo=None, fold=0)
+        self.handoff = _wall(config.handoff)
         self.epoch = _resolve(self.start_day, self.handoff, zone)
         self.restrictions = [
             (
                 frozenset(WEEKDAYS.index(day) for day in r.days),
-                r.start.replace(tzinfo=None),
-                r.end.replace(tzinfo=None),
+                _wall(r.start),
+                _wall(r.end),
             )
             for r in config.restrictions
         ]

@@ -21,12 +21,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from alertd import claims
-from alertd.channels import DeliveryResult, DeliveryState, Notification
 from alertd.timeline import AlertEvent, add_event
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    # The channel types are imported where delivery uses them: a person's ack or close (the CLI:
+    # escalation.stop -> cancel_pending) builds none of them.
+    from alertd.channels import DeliveryResult, DeliveryState, Notification
     from alertd.config import Config, RawConfig
     from alertd.runtime import Runtime
 
@@ -363,6 +365,8 @@ def record_delivery_status(
 
     With ``notification_id`` (carried in the callback URL) the row is found even when the report
     beats the commit of the send's own result; otherwise it is found by the provider's id."""
+    from alertd.channels import DeliveryResult, DeliveryState
+
     if not isinstance(state, DeliveryState):
         # A plugin passing its provider's raw word would otherwise be ignored without a trace.
         raise TypeError(f"state must be a DeliveryState, not {type(state).__name__}")
@@ -398,6 +402,7 @@ def record_delivery_status(
 
 
 def build_notification(runtime: Runtime, row: dict[str, Any], now: float) -> Notification:
+    from alertd.channels import Notification
     from alertd.links import console_page
 
     config = runtime.config

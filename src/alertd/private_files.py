@@ -15,6 +15,15 @@ from typing import BinaryIO
 
 from alertd.store.files import make_private_dirs
 
+ENV_DIR = "ALERTD_CACHE_DIR"
+
+
+def cache_dir(config_path: Path) -> Path:
+    """The folder of alertd's caches for ``config_path``: ``$ALERTD_CACHE_DIR``, else systemd's
+    ``$CACHE_DIRECTORY`` (``CacheDirectory=``), else ``.alertd-cache/`` beside the file."""
+    chosen = os.environ.get(ENV_DIR) or os.environ.get("CACHE_DIRECTORY", "").split(":")[0]
+    return Path(chosen) if chosen else config_path.parent / ".alertd-cache"
+
 
 def is_private(st: os.stat_result) -> bool:
     """Owned by this process's user and writable by nobody else."""
@@ -76,3 +85,21 @@ def write_private(path: Path, data: bytes, temporary_prefix: str) -> bool:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def prune_entries(directory: Path, prefix: str, keep: int) -> None:
+    """In ``directory``, keep the ``keep`` most recently written ``<prefix>*.pickle`` entries and
+    no ``.<prefix>*`` temporary file a killed writer left (older than an hour)."""
+    import time
+
+    try:
+        entries = []
+        for item in os.scandir(directory):
+            if item.name.startswith(prefix) and item.name.endswith(".pickle"):
+                entries.append((item.stat().st_mtime_ns, item.path))
+            elif item.name.startswith(f".{prefix}") and item.stat().st_mtime < time.time() - 3600:
+                os.unlink(item.path)
+        for _mtime, path in sorted(entries, reverse=True)[keep:]:
+            os.unlink(path)
+    except OSError:
+        pass  # removed meanwhile by another writer: nothing to bound

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from alertd import alerts, escalation, handshakes, outbox
+from alertd import alerts, escalation, outbox
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -31,7 +30,10 @@ def alert_detail(db: Database, alert_id: int) -> dict[str, Any] | None:
 def integrations_overview(db: Database, config: Config, tokens: dict[str, str]) -> list[dict[str, Any]]:
     """Each configured integration: its URL, ruleset, policy, and its source's ``handshakes`` (each
     row with the ``label`` and ``text`` its inbound type shows it as: alertd.handshakes)."""
-    from alertd.integrations import integration_url  # not for alert_detail (`alertd alerts show`)
+    from dataclasses import asdict
+
+    from alertd import handshakes  # these three: not for alert_detail (`alertd alerts show`)
+    from alertd.integrations import integration_url
 
     stored = handshakes.by_integration(db)
     out = []

@@ -33,6 +33,8 @@ def visible(text: object, *, keep: str = "") -> str:
     """``text`` with every control or format character written as an escape (``\\x1b``,
     ``\\r``, ``\\u2028``); characters in ``keep`` (e.g. newline and tab in a body) stay."""
     text = str(text)
+    if text.isprintable():  # no Cc, Cf, Zl or Zp (nor other separators): decided in C, the common case
+        return text
     if not any(is_unsafe(ch) for ch in text):
         return text
     return "".join(escape_char(ch) if is_unsafe(ch) and ch not in keep else ch for ch in text)

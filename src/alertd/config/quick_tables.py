@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from alertd.config.reading import read_toml
+from alertd.config.reading import parse_source, read_source
 from alertd.kinds import kind_problem
 
 if TYPE_CHECKING:
@@ -217,11 +217,21 @@ def check_store_and_users(data: dict[str, Any]) -> StoreAndUsers | None:
 def read_quick(path: str | Path, more: tuple[str, ...], check: Callable[[dict[str, Any]], Any]) -> QuickTables | Config:
     """The file at ``path`` with ``[store]``, ``[users]`` and ``more`` checked by ``check`` (None: not
     plainly valid): without pydantic when they are plainly valid, else by the models
-    (``config.subset``: ConfigError naming each problem)."""
+    (``config.subset``: ConfigError naming each problem). Plainly valid tables are kept for the
+    next call with the same bytes (``config.quick_cache``: no parse then)."""
+    from alertd.config import quick_cache
+
     path = Path(path).absolute()
-    data = read_toml(path)
+    source = read_source(path)
+    tables = ",".join(more) or "store,users"
+    digest = quick_cache.digest_of(source)
+    kept = quick_cache.lookup(path, tables, digest)
+    if kept is not None:
+        return QuickTables(path=path, raw=kept)
+    data = parse_source(path, source)
     checked = check(data)
     if checked is not None:
+        quick_cache.save(path, tables, digest, checked)
         return QuickTables(path=path, raw=checked)
     from alertd.config.subset import read_tables
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alertd.config.problems import ConfigError, Problem
+if TYPE_CHECKING:  # imported by the error paths only: a CLI call reading a good file does not build them
+    from alertd.config.problems import ConfigError
 
 
 def parse_toml(text: str) -> dict[str, Any]:
@@ -57,6 +58,8 @@ def read_source(path: Path) -> bytes:
 
 
 def _read_error(path: Path, exc: OSError) -> ConfigError:
+    from alertd.config.problems import ConfigError, Problem
+
     if isinstance(exc, FileNotFoundError):
         return ConfigError(path, [Problem("", "file not found")])
     return ConfigError(path, [Problem("", f"cannot read file: {exc.strerror}")])
@@ -67,11 +70,15 @@ def parse_source(path: Path, source: bytes) -> dict[str, Any]:
     try:
         return parse_toml(source.decode())
     except UnicodeDecodeError as exc:  # a TOML file is UTF-8 text
+        from alertd.config.problems import ConfigError, Problem
+
         byte = exc.object[exc.start]
         message = f"TOML syntax error: not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})"
         raise ConfigError(path, [Problem("", message)]) from None
     except ValueError as exc:  # tomllib.TOMLDecodeError is one (tomllib is imported by then)
         import tomllib
+
+        from alertd.config.problems import ConfigError, Problem
 
         if not isinstance(exc, tomllib.TOMLDecodeError):
             raise

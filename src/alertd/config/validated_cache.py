@@ -33,12 +33,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alertd.private_files import read_private, write_private
+from alertd.private_files import ENV_DIR as ENV_DIR  # where the folder is (private_files.cache_dir)
+from alertd.private_files import cache_dir, prune_entries, read_private, write_private
 
 if TYPE_CHECKING:
     from alertd.config.models import RawConfig
 
-ENV_DIR = "ALERTD_CACHE_DIR"
 _FORMAT = "alertd-validated-config/1"
 # An entry far larger than any config's validated tree is not read (a bound on what is unpickled).
 MAX_ENTRY_BYTES = 256 * 1024 * 1024
@@ -66,11 +66,6 @@ _RULE_LIBRARIES = ("jinja2", "regex")
 _last: tuple[Path, str, RawConfig] | None = None
 # An entry to write after ready: (entry file, digest, validated tree).
 _pending: tuple[Path, str, RawConfig] | None = None
-
-
-def cache_dir(config_path: Path) -> Path:
-    chosen = os.environ.get(ENV_DIR) or os.environ.get("CACHE_DIRECTORY", "").split(":")[0]
-    return Path(chosen) if chosen else config_path.parent / ".alertd-cache"
 
 
 def entry_path(config_path: Path) -> Path:
@@ -168,17 +163,5 @@ def save(config_path: Path, digest: str, raw: RawConfig) -> bool:
 
 def _prune(directory: Path) -> None:
     """Keep the ``MAX_ENTRIES`` most recently written entries (each config path run from this
-    directory leaves one) and no temporary file a killed writer left (older than an hour)."""
-    import time
-
-    try:
-        entries = []
-        for item in os.scandir(directory):
-            if item.name.startswith("config-") and item.name.endswith(".pickle"):
-                entries.append((item.stat().st_mtime_ns, item.path))
-            elif item.name.startswith(".config-") and item.stat().st_mtime < time.time() - 3600:
-                os.unlink(item.path)
-        for _mtime, path in sorted(entries, reverse=True)[MAX_ENTRIES:]:
-            os.unlink(path)
-    except OSError:
-        pass  # removed meanwhile by another start: nothing to bound
+    directory leaves one) and no temporary file a killed writer left."""
+    prune_entries(directory, "config-", MAX_ENTRIES)
