@@ -153,6 +153,13 @@ class SnsInboundType:
         self._last = (config, self._caches[key])
         return self._caches[key]
 
+    def warm_up(self, runtime: Runtime) -> None:
+        """Import the certificate parser (lazy for the daemon's start) before an ingest worker
+        takes its first message."""
+        from cryptography import x509  # noqa: F401
+        from cryptography.hazmat.primitives import hashes  # noqa: F401
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: F401
+
     # --- unwrapping (shared by handle and dry runs) ---------------------------------
     def _unwrap(self, request: InboundRequest, options: SnsOptions) -> tuple[dict[str, Any], str] | Rejection:
         try:
