@@ -16,6 +16,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from alertd.decisions import Decision, OpenAlert
+from alertd.jsontext import dumps
 from alertd.store.returning import inserted_id
 from alertd.timeline import AlertEvent, add_event
 
@@ -185,8 +186,8 @@ def open_alert(
         decision.description,
         decision.severity,
         decision.url,
-        json.dumps(list(decision.tags)),
-        json.dumps(decision.fields),
+        dumps(list(decision.tags)),
+        dumps(decision.fields),
         policy,
         now,
         now,
@@ -197,7 +198,7 @@ def open_alert(
     if route is None:  # the columns' defaults (no route, no owners)
         alert_id = inserted_id(db, _INSERT_ALERT, values)
     else:
-        alert_id = inserted_id(db, _INSERT_ROUTED_ALERT, [*values, route, json.dumps(list(recipients))])
+        alert_id = inserted_id(db, _INSERT_ROUTED_ALERT, [*values, route, dumps(list(recipients))])
     detail: dict[str, Any] = {"inbound_id": inbound_id, "title": decision.title}
     events = []
     if previous is not None:
