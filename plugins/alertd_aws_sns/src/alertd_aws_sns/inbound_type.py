@@ -44,6 +44,7 @@ from alertd_aws_sns.signature import (
     CertificateCache,
     CertificateUnavailable,
     SignatureError,
+    _crypto,
     cert_url_problem,
     topic_region,
     verify_signature,
@@ -157,8 +158,8 @@ class SnsInboundType:
         """Import the certificate parser (lazy for the daemon's start) before an ingest worker
         takes its first message."""
         from cryptography import x509  # noqa: F401
-        from cryptography.hazmat.primitives import hashes  # noqa: F401
-        from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: F401
+
+        _crypto()
 
     # --- unwrapping (shared by handle and dry runs) ---------------------------------
     def _unwrap(self, request: InboundRequest, options: SnsOptions) -> tuple[dict[str, Any], str] | Rejection:
