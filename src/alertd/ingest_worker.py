@@ -208,12 +208,13 @@ class Worker:
 
 def warm_up(runtime: Runtime) -> None:
     """Before the hello, what the first messages would otherwise do on first use: compile the
-    rules' templates and regexes, import Jinja's filters and the metrics, and each inbound type's ``warm_up``
+    rules' templates and regexes, import Jinja's filters, the metrics and orjson, and each inbound type's ``warm_up``
     (SNS: the certificate parser). Until the hello the HTTP process answers alone, so this delays
     no request; in a worker's first seconds it was a tenth of its CPU (py-spy, 32 in flight)."""
-    from alertd import lazy_regex, lazy_template
+    from alertd import jsontext, lazy_regex, lazy_template
 
     metrics.load()  # receive() names its counter even where the count goes back with the reply
+    jsontext.load()
     try:
         lazy_template.compile_waiting()
         lazy_regex.compile_waiting()

@@ -5,10 +5,11 @@ RecursionError. ``loads`` turns that into bad input with a one-line reason, and 
 what did parse without recursion: anything deeper than ``MAX_JSON_DEPTH`` is refused the
 same way. ``check_depth`` measures text without parsing it.
 
-Parsing goes through orjson (several times faster than ``json``: an SNS envelope and its
-message are parsed for every inbound message) whenever its answer is ``json``'s; any text it
-refuses goes to ``json``, whose answer and errors stay the reference (NaN, a BOM, a lone
-surrogate, JSON nested deeper than orjson's own limit).
+Once ``jsontext.load()`` has run (the daemon and ingest workers), parsing goes through orjson
+(several times faster than ``json``: an SNS envelope and its message are parsed for every
+inbound message) whenever its answer is ``json``'s; any text it refuses goes to ``json``, whose
+answer and errors stay the reference (NaN, a BOM, a lone surrogate, JSON nested deeper than
+orjson's own limit).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 from itertools import accumulate
 from typing import Any
 
-import orjson
+from alertd import jsontext
 
 # Real payloads (SNS envelopes, CloudWatch alarms, EventBridge events) nest < 10 levels.
 MAX_JSON_DEPTH = 64
@@ -84,6 +85,9 @@ _NOT_FAST: Any = object()
 
 def _fast_loads(text: str | bytes) -> Any:
     """orjson's value of ``text`` where it is the same as ``json.loads``'s, else ``_NOT_FAST``."""
+    orjson = jsontext.orjson
+    if orjson is None:
+        return _NOT_FAST
     try:
         data = text.encode() if isinstance(text, str) else text
         if type(data) is not bytes or _LONG_NUMBER in data.translate(_DIGITS_ONLY):
