@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 import httpx
 import trio
 
+from alertd import jsontext
 from alertd.config import load_config
 from alertd.daemon import Daemon
 from alertd.engine import LOOPS
@@ -130,6 +131,7 @@ async def in_process(config_path: Path) -> AsyncIterator[InProcess]:
                 daemon._start_background(nursery)
                 runtime.ready = True
                 await app.warm()  # the web stack, as alertd run builds it just after ready
+                jsontext.load()  # and the inbound path's orjson
                 yield InProcess(runtime, client, clock, config_path)
                 runtime.ready = False
             nursery.cancel_scope.cancel()

@@ -92,11 +92,11 @@ async def test_counts_open_append_and_close_after_quiet(tmp_path: Path) -> None:
         await app.advance(61)
         await app.wait_until(lambda: db.alerts()[0]["status"] == "closed", what="closed after quiet")
         closed = db.rows("SELECT actor, via, detail FROM alert_events WHERE kind = 'closed'")
-        assert closed == [
+        assert [{**row, "detail": json.loads(row["detail"])} for row in closed] == [
             {
                 "actor": "signins",
                 "via": "rule",
-                "detail": json.dumps({"reason": "no matching message for 15 min (close_after_quiet)"}),
+                "detail": {"reason": "no matching message for 15 min (close_after_quiet)"},
             }
         ]
         # After it closed, the count starts again; the old matches were pruned from the window.

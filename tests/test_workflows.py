@@ -151,7 +151,7 @@ async def test_event_workflows_with_conditions_change_the_alert(tmp_path: Path) 
             await deliver(app, alarm("disk"))
         await app.wait_until(lambda: db.rows("SELECT COUNT(*) AS n FROM workflow_runs")[0]["n"] >= 3)
         await app.advance(1)
-        assert db.alerts()[0]["tags"] == json.dumps(["aws", "cloudwatch", "CloudTrailMetrics"])
+        assert json.loads(db.alerts()[0]["tags"]) == ["aws", "cloudwatch", "CloudTrailMetrics"]
         db.rows("UPDATE alerts SET severity = 'warning' WHERE id = 1")  # read-only helper: no effect
         await deliver(app, alarm("disk"))  # the 4th repeat
         await app.wait_until(lambda: "noisy" in db.alerts()[0]["tags"], what="tags added")
@@ -160,7 +160,9 @@ async def test_event_workflows_with_conditions_change_the_alert(tmp_path: Path) 
         outcomes = [e["detail"]["outcome"] for e in workflow_events(db, disk)]
         assert outcomes[1:] == ["tags noisy added", "note added"]
         notes = db.rows("SELECT actor, detail FROM alert_events WHERE kind = 'note_added'")
-        assert notes == [{"actor": "workflow:repeats-raise-severity", "detail": '{"text": "repeated 4 times"}'}]
+        assert [{**n, "detail": json.loads(n["detail"])} for n in notes] == [
+            {"actor": "workflow:repeats-raise-severity", "detail": {"text": "repeated 4 times"}}
+        ]
         # A condition on the source message (SNS Message parsed on the way down) and a no-op second ack.
         cpu = (await deliver(app, alarm("cpu")))["alert_id"]
         await deliver(app, alarm("cpu"))

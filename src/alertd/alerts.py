@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from alertd.jsontext import dumps
 from alertd.store.returning import inserted_id
 from alertd.timeline import AlertEvent, add_event
 
@@ -192,8 +193,8 @@ def open_alert(
         decision.description,
         decision.severity,
         decision.url,
-        json.dumps(list(decision.tags)),
-        json.dumps(decision.fields),
+        dumps(list(decision.tags)),
+        dumps(decision.fields),
         policy,
         now,
         now,
@@ -204,7 +205,7 @@ def open_alert(
     if route is None:  # the columns' defaults (no route, no owners)
         alert_id = inserted_id(db, _INSERT_ALERT, values)
     else:
-        alert_id = inserted_id(db, _INSERT_ROUTED_ALERT, [*values, route, json.dumps(list(recipients))])
+        alert_id = inserted_id(db, _INSERT_ROUTED_ALERT, [*values, route, dumps(list(recipients))])
     detail: dict[str, Any] = {"inbound_id": inbound_id, "title": decision.title}
     events = []
     if previous is not None:

@@ -21,7 +21,7 @@ import pluggy
 import trio
 from hypercorn.config import Config as HyperConfig
 
-from alertd import lazy_regex
+from alertd import jsontext, lazy_regex
 from alertd.config import Config, ConfigError, load_config
 from alertd.config.validated_cache import save_pending
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
@@ -157,6 +157,7 @@ class Daemon:
             log.info("rules.compiled", templates=templates, regexes=regexes)
         except Exception as exc:  # its messages meet the same error, as they did without this step
             log.warning("rules.compile_failed", error=f"{type(exc).__name__}: {exc}")
+        await trio.to_thread.run_sync(jsontext.load)  # the inbound path's JSON (not at import: 30 ms)
         # A config validated in full at this start: its validated tree kept for the next start
         # (before the web build: a daemon stopped soon after ready still leaves it).
         await trio.to_thread.run_sync(save_pending)

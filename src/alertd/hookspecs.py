@@ -59,6 +59,8 @@ def alertd_inbound_types() -> list[InboundType]:
       after the inbound log row is committed (e.g. to confirm a subscription),
       in a task of its own; with ``after_commit_for`` (a tuple of
       ``InboundMessage.message_type`` values), only for messages of those types;
+    - ``warm_up(runtime)``: optional; an ingest worker calls it before it
+      takes requests, to import or load now what ``handle`` would on first use;
     - ``stored_header_prefixes``: optional tuple of lower-case header-name
       prefixes whose values the inbound log keeps (SNS: ``("x-amz-sns-",)``);
       other headers beyond a small allow-list are stored by name only;

@@ -86,7 +86,7 @@ class InboundType(Protocol):
     rulesets: dict[str, dict[str, Any]]
     default_ruleset: str
     # Optional (see hookspecs.alertd_inbound_types): stored_header_prefixes, after_commit (and
-    # after_commit_for), describe_handshake.
+    # after_commit_for), describe_handshake, warm_up.
 
     async def handle(
         self, request: InboundRequest, integration: Integration, runtime: Runtime

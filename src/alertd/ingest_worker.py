@@ -92,19 +92,35 @@ class Worker:
     def __init__(self, runtime: Runtime, sock: socket.socket) -> None:
         self.runtime = runtime
         self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
-        self.send_lock = trio.Lock()
+        # Replies waiting for the sender task: the replies of one commit are woken together and
+        # leave in one write (a write and a wake-up of the HTTP process per batch, not per reply).
+        self.outgoing: list[bytes] = []
+        self.wanted = trio.Event()
         self.requests: trio.Nursery | None = None
         self.stopping = trio.Event()
         limit = runtime.config.raw.server.max_body_bytes
         self.frame_limit = limit + ingest_ipc.FRAME_OVERHEAD_BYTES
 
-    async def send(self, message: tuple[Any, ...]) -> None:
-        try:
-            with trio.CancelScope(shield=True):  # a frame cut short would garble the stream
-                async with self.send_lock:
-                    await self.stream.send_all(ingest_ipc.encode(message))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
+    def send(self, message: tuple[Any, ...]) -> None:
+        """Queue ``message`` for the sender task."""
+        self.outgoing.append(ingest_ipc.encode(message))
+        self.wanted.set()
+
+    async def sender(self, done: trio.Event) -> None:
+        """Write the queued frames, all that wait at once, until ``done`` and nothing is left."""
+        while True:
+            await self.wanted.wait()
+            self.wanted = trio.Event()
+            if self.outgoing:
+                frames, self.outgoing = self.outgoing, []
+                try:
+                    with trio.CancelScope(shield=True):  # a frame cut short would garble the stream
+                        await self.stream.send_all(b"".join(frames))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
+                    return
+            if done.is_set() and not self.outgoing:
+                return
 
     def on_frame(self, frame: tuple[Any, ...]) -> None:
         if frame[0] == 0:
@@ -119,7 +135,7 @@ class Worker:
         runtime = self.runtime
         integration = runtime.config.integrations.get(name)
         if integration is None or not integration.config.enabled:
-            await self.send((rid, ingest_ipc.NOT_HANDLED, "", [], [], False, False))
+            self.send((rid, ingest_ipc.NOT_HANDLED, "", [], [], False, False))
             return
         effects = Effects()
         _effects.set(effects)
@@ -138,9 +154,7 @@ class Worker:
         except Exception:
             log.error("ingest.failed", exc_info=True, integration=name)
             reply = Reply(503, "internal error; retry later\n")
-        await self.send(
-            (rid, reply.status, reply.body, effects.labels, effects.accepted, effects.opened, effects.events)
-        )
+        self.send((rid, reply.status, reply.body, effects.labels, effects.accepted, effects.opened, effects.events))
 
     async def read(self, scope: trio.CancelScope) -> None:
         with scope:
@@ -159,15 +173,19 @@ class Worker:
             async with trio.open_nursery() as outer:
                 runtime.nursery = outer  # after-commit tasks (an SNS subscription's confirmation)
                 outer.start_soon(self._signals)
+                answered = trio.Event()  # every request has its reply queued: the sender ends
+                outer.start_soon(self.sender, answered)
                 async with trio.open_nursery() as requests:
                     self.requests = requests
                     reading = trio.CancelScope()
                     requests.start_soon(self.read, reading)
-                    await self.send((0, os.getpid()))
+                    self.send((0, os.getpid()))
                     log.debug("ingest.worker_ready", pid=os.getpid())
                     await self.stopping.wait()
                     reading.cancel()  # nothing new is read; requests in flight are answered
                     requests.cancel_scope.deadline = trio.current_time() + runtime.config.raw.server.graceful_timeout
+                answered.set()
+                self.wanted.set()
                 # After-commit tasks get a moment (a confirmation's fetch is bounded by its timeout).
                 outer.cancel_scope.deadline = trio.current_time() + 5
                 await self._after_tasks_done(outer)
@@ -177,7 +195,7 @@ class Worker:
                 await self.stream.aclose()
 
     async def _after_tasks_done(self, outer: trio.Nursery) -> None:
-        while len(outer.child_tasks) > 1:  # the signal watcher stays
+        while len(outer.child_tasks) > 1:  # the signal watcher stays (the sender ends once it sent all)
             await trio.sleep(0.05)
         outer.cancel_scope.cancel()
 
@@ -186,6 +204,34 @@ class Worker:
             async for _signum in signals:
                 log.info("ingest.worker_stopping", signal="SIGTERM")
                 self.stopping.set()
+
+
+def warm_up(runtime: Runtime) -> None:
+    """Before the hello, what the first messages would otherwise do on first use: compile the
+    rules' templates and regexes, import Jinja's filters, the metrics and orjson, and each inbound type's ``warm_up``
+    (SNS: the certificate parser). Until the hello the HTTP process answers alone, so this delays
+    no request; in a worker's first seconds it was a tenth of its CPU (py-spy, 32 in flight)."""
+    from alertd import jsontext, lazy_regex, lazy_template
+
+    metrics.load()  # receive() names its counter even where the count goes back with the reply
+    jsontext.load()
+    try:
+        lazy_template.compile_waiting()
+        lazy_regex.compile_waiting()
+        import jinja2.filters  # noqa: F401  (rule_templates renders with them)
+    except Exception as exc:  # its messages meet the same error, as in the daemon's post-ready step
+        log.warning("rules.compile_failed", error=f"{type(exc).__name__}: {exc}")
+    warmed: set[int] = set()
+    for integration in runtime.config.integrations.values():
+        inbound_type = integration.inbound_type
+        warm = getattr(inbound_type, "warm_up", None)
+        if warm is None or id(inbound_type) in warmed:
+            continue
+        warmed.add(id(inbound_type))
+        try:
+            warm(runtime)
+        except Exception as exc:  # a lost head start only
+            log.warning("ingest.warm_up_failed", integration=integration.name, error=f"{type(exc).__name__}: {exc}")
 
 
 def _mark_lines() -> None:
@@ -248,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     runtime.ready = True
     runtime.services["accepted_summary"] = _Accepted()
     metrics.inc = _count  # type: ignore[assignment]
+    warm_up(runtime)
     gc.collect()
     gc.freeze()
     gc.enable()

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from alertd.jsontext import dumps
 from alertd.store.returning import inserted_id
 
 if TYPE_CHECKING:
@@ -85,10 +86,6 @@ def safe_headers(
     return {k: (v if k in STORED_HEADERS or k.startswith(prefixes) else NOT_STORED) for k, v in headers.items()}
 
 
-# json.dumps(..., default=str) builds a new encoder on every call; this one is made once.
-_encode_decision = json.JSONEncoder(default=str).encode
-
-
 def record(db: Database, entry: Entry) -> int:
     return inserted_id(
         db,
@@ -101,7 +98,7 @@ def record(db: Database, entry: Entry) -> int:
             entry.integration,
             entry.remote_addr,
             entry.method,
-            json.dumps(
+            dumps(
                 safe_headers(entry.headers, known_sender=entry.integration is not None, prefixes=entry.header_prefixes)
             ),
             entry.body,
@@ -113,7 +110,7 @@ def record(db: Database, entry: Entry) -> int:
             entry.status,
             int(entry.accepted),
             entry.alert_id,
-            None if entry.decision is None else _encode_decision(entry.decision),
+            None if entry.decision is None else dumps(entry.decision),
             int(entry.simulated),
             entry.maintenance_id,
         ],

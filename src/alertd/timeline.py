@@ -1,6 +1,6 @@
 """The alert timeline's vocabulary: the kinds of change and the event that records one.
 
-A leaf module (it imports nothing of alertd). Every change to an alert is a row of
+A leaf module (of alertd it imports only the leaf jsontext). Every change to an alert is a row of
 ``alert_events`` written in the transaction that makes the change; the event
 dispatcher (``alertd.engine.events``) reads those rows after commit and hands them
 to plugins, metrics and the other loops. Every kind here is documented in
@@ -9,10 +9,11 @@ to plugins, metrics and the other loops. Every kind here is documented in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from alertd.jsontext import dumps
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -77,16 +78,12 @@ class AlertEvent:
     id: int | None = None
 
 
-# json.dumps(..., default=str) builds a new encoder on every call; this one is made once.
-_encode = json.JSONEncoder(default=str).encode
-
-
 def add_event(db: Database, alert_id: int, kind: str, actor: str, via: str, at: float, /, **detail: Any) -> AlertEvent:
     """Append to the alert's timeline, in the caller's transaction: the event dispatcher hands it
     on after commit. The first six are positional-only, so ``detail`` may use any key."""
     kind = EventKind(kind)  # a kind outside the Enum (undocumented for plugins) is a bug: fail the write
     db.execute(
         "INSERT INTO alert_events (alert_id, at, kind, actor, via, detail) VALUES (?, ?, ?, ?, ?, ?)",
-        [alert_id, at, str(kind), actor, via, _encode(detail)],
+        [alert_id, at, str(kind), actor, via, dumps(detail)],
     )
     return AlertEvent(kind=str(kind), alert_id=alert_id, actor=actor, via=via, at=at, detail=detail)

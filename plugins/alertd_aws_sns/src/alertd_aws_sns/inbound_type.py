@@ -44,6 +44,7 @@ from alertd_aws_sns.signature import (
     CertificateCache,
     CertificateUnavailable,
     SignatureError,
+    _crypto,
     cert_url_problem,
     topic_region,
     verify_signature,
@@ -152,6 +153,13 @@ class SnsInboundType:
             self._caches[key] = CertificateCache(directory, timeout=settings.fetch_timeout)
         self._last = (config, self._caches[key])
         return self._caches[key]
+
+    def warm_up(self, runtime: Runtime) -> None:
+        """Import the certificate parser (lazy for the daemon's start) before an ingest worker
+        takes its first message."""
+        from cryptography import x509  # noqa: F401
+
+        _crypto()
 
     # --- unwrapping (shared by handle and dry runs) ---------------------------------
     def _unwrap(self, request: InboundRequest, options: SnsOptions) -> tuple[dict[str, Any], str] | Rejection:
