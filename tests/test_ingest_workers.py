@@ -236,12 +236,12 @@ if "ingest_worker" in sys.argv[0]:
 
     real_send = ingest_worker.Worker.send
 
-    async def send(self, message):
+    def send(self, message):
         if {kind!r} == "hello" and message[0] == 0:
             message = (0,)
         elif {kind!r} == "reply" and message[0] != 0:
             message = (message[0], "not", "a", "reply")
-        await real_send(self, message)
+        real_send(self, message)
 
     ingest_worker.Worker.send = send
 """

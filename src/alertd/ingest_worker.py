@@ -92,17 +92,33 @@ class Worker:
     def __init__(self, runtime: Runtime, sock: socket.socket) -> None:
         self.runtime = runtime
         self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
-        self.send_lock = trio.Lock()
+        self.outbox: list[bytes] = []  # encoded frames not yet written (see send)
+        self.queued = trio.Event()
         self.requests: trio.Nursery | None = None
         self.stopping = trio.Event()
         limit = runtime.config.raw.server.max_body_bytes
         self.frame_limit = limit + ingest_ipc.FRAME_OVERHEAD_BYTES
 
-    async def send(self, message: tuple[Any, ...]) -> None:
+    def send(self, message: tuple[Any, ...]) -> None:
+        """Queue a frame; the sender task writes what is queued in one send. The replies of one
+        commit are queued in the same scheduler pass (the writer wakes its jobs together), so they
+        leave together: one wake-up of the HTTP process per commit, not one per message."""
+        self.outbox.append(ingest_ipc.encode(message))
+        self.queued.set()
+
+    async def _sender(self) -> None:
+        while True:
+            await self.queued.wait()
+            self.queued = trio.Event()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data, self.outbox = b"".join(self.outbox), []
+        if not data:
+            return
         try:
             with trio.CancelScope(shield=True):  # a frame cut short would garble the stream
-                async with self.send_lock:
-                    await self.stream.send_all(ingest_ipc.encode(message))
+                await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
 
@@ -119,7 +135,7 @@ class Worker:
         runtime = self.runtime
         integration = runtime.config.integrations.get(name)
         if integration is None or not integration.config.enabled:
-            await self.send((rid, ingest_ipc.NOT_HANDLED, "", [], [], False, False))
+            self.send((rid, ingest_ipc.NOT_HANDLED, "", [], [], False, False))
             return
         effects = Effects()
         _effects.set(effects)
@@ -138,7 +154,7 @@ class Worker:
         except Exception:
             log.error("ingest.failed", exc_info=True, integration=name)
             reply = Reply(503, "internal error; retry later\n")
-        await self.send(
+        self.send(
             (rid, reply.status, reply.body, effects.labels, effects.accepted, effects.opened, effects.events)
         )
 
@@ -159,15 +175,21 @@ class Worker:
             async with trio.open_nursery() as outer:
                 runtime.nursery = outer  # after-commit tasks (an SNS subscription's confirmation)
                 outer.start_soon(self._signals)
-                async with trio.open_nursery() as requests:
-                    self.requests = requests
-                    reading = trio.CancelScope()
-                    requests.start_soon(self.read, reading)
-                    await self.send((0, os.getpid()))
-                    log.debug("ingest.worker_ready", pid=os.getpid())
-                    await self.stopping.wait()
-                    reading.cancel()  # nothing new is read; requests in flight are answered
-                    requests.cancel_scope.deadline = trio.current_time() + runtime.config.raw.server.graceful_timeout
+                async with trio.open_nursery() as replies:
+                    replies.start_soon(self._sender)
+                    async with trio.open_nursery() as requests:
+                        self.requests = requests
+                        reading = trio.CancelScope()
+                        requests.start_soon(self.read, reading)
+                        self.send((0, os.getpid()))
+                        log.debug("ingest.worker_ready", pid=os.getpid())
+                        await self.stopping.wait()
+                        reading.cancel()  # nothing new is read; requests in flight are answered
+                        requests.cancel_scope.deadline = (
+                            trio.current_time() + runtime.config.raw.server.graceful_timeout
+                        )
+                    replies.cancel_scope.cancel()  # (its send under way is shielded: it ends whole)
+                await self._flush()  # the last replies
                 # After-commit tasks get a moment (a confirmation's fetch is bounded by its timeout).
                 outer.cancel_scope.deadline = trio.current_time() + 5
                 await self._after_tasks_done(outer)
