@@ -154,9 +154,7 @@ class Worker:
         except Exception:
             log.error("ingest.failed", exc_info=True, integration=name)
             reply = Reply(503, "internal error; retry later\n")
-        self.send(
-            (rid, reply.status, reply.body, effects.labels, effects.accepted, effects.opened, effects.events)
-        )
+        self.send((rid, reply.status, reply.body, effects.labels, effects.accepted, effects.opened, effects.events))
 
     async def read(self, scope: trio.CancelScope) -> None:
         with scope:
