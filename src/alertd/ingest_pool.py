@@ -35,37 +35,42 @@ RESTART_MAX_SECONDS = 30.0
 STABLE_SECONDS = 60.0
 SEND_TIMEOUT_SECONDS = 30.0
 NOT_SENT: Any = object()  # the slot of a request the worker never got
-# The engine loops woken by workers' replies are woken at most once per this interval (see Wakes).
-WAKE_GAP_SECONDS = 0.05
+# How often, at most, workers' replies wake each engine loop (Wakes). A new alert's page waits at
+# most ESCALATION_WAKE_GAP_SECONDS more under sustained load; the dispatcher's other work (metrics,
+# plugins' alert events, closure notices) waits no longer than for another process's commits
+# (engine/events.py polls every POLL_SECONDS).
+ESCALATION_WAKE_GAP_SECONDS = 0.05
+EVENTS_WAKE_GAP_SECONDS = 0.25
 STOPPED = Reply(503, "ingest worker stopped; retry later\n")
 
 
 class Wakes:
-    """The engine loops' wake-ups asked for by workers' replies, coalesced: the first after a quiet
-    spell is given at once, later ones at most once per ``gap`` per loop. Each pass of the
-    dispatcher or the escalation loop is a reader or writer thread hop in this process (about half
-    a millisecond of its CPU); woken by every reply under load, they ran pass after pass for one
-    or two messages each. A page waits at most ``gap`` more; nothing is lost (a wake-up only says
-    "look now": the loops read rows, and poll)."""
+    """The engine loops' wake-ups asked for by workers' replies, coalesced per loop: the first after
+    a quiet spell is given at once, later ones at most once per the loop's gap. Each pass of the
+    dispatcher or the escalation loop is a reader or writer thread hop in this process, often a
+    write (about half a millisecond of its CPU, and the database's write lock taken from the
+    workers); woken by every reply under load, they ran pass after pass for a message or two each.
+    Nothing is lost: a wake-up only says "look now", the loops read rows (and poll)."""
 
-    def __init__(self, runtime: Runtime, gap: float = WAKE_GAP_SECONDS) -> None:
+    def __init__(self, runtime: Runtime, gaps: dict[str, float]) -> None:
         self.runtime = runtime
-        self.gap = gap
-        self.wanted: set[str] = set()
-        self.asked = trio.Event()
+        self.gaps = gaps
+        self.asked = {loop: trio.Event() for loop in gaps}
 
     def ask(self, loop: str) -> None:
-        self.wanted.add(loop)
-        self.asked.set()
+        self.asked[loop].set()
 
     async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for loop in self.gaps:
+                nursery.start_soon(self._wake, loop)
+
+    async def _wake(self, loop: str) -> None:
         while True:
-            await self.asked.wait()
-            self.asked = trio.Event()
-            wanted, self.wanted = self.wanted, set()
-            for loop in sorted(wanted):
-                self.runtime.wake(loop)
-            await trio.sleep(self.gap)
+            await self.asked[loop].wait()
+            self.asked[loop] = trio.Event()
+            self.runtime.wake(loop)
+            await trio.sleep(self.gaps[loop])
 
 
 @dataclass(eq=False)  # identity: kept in a set
@@ -95,7 +100,7 @@ class IngestPool:
         self._scope: trio.CancelScope | None = None
         self._done = trio.Event()
         self.digest = self._file_digest()  # of the bytes the running config was loaded from
-        self.wakes = Wakes(runtime)
+        self.wakes = Wakes(runtime, {"escalation": ESCALATION_WAKE_GAP_SECONDS, "events": EVENTS_WAKE_GAP_SECONDS})
 
     def _file_digest(self) -> str | None:
         """The config file's SHA-256 now (just after the daemon loaded it, or reloaded): a worker
