@@ -77,6 +77,7 @@ class Wakes:
 class _Child:
     process: Any  # trio.Process
     stream: trio.SocketStream
+    sock: socket.socket  # the stream's socket (non-blocking): a frame with nothing before it is sent at once
     # Frames not yet sent, with their request ids; the child's sender task writes them out
     # together: under load one send for many requests, and no lock per request.
     outbox: list[tuple[int, bytes]] = field(default_factory=list)
@@ -86,6 +87,7 @@ class _Child:
     in_flight: int = 0
     retired: bool = False  # told to stop (reload, shutdown): gets no new request
     sent: set[int] = field(default_factory=set)  # request ids written out, not yet answered
+    sending: bool = False  # the sender task is writing a batch: nothing may go between its bytes
 
 
 class IngestPool:
@@ -141,8 +143,7 @@ class IngestPool:
         )
         child.waiting[rid] = (done, slot)
         child.in_flight += 1
-        child.outbox.append((rid, frame))
-        child.queued.set()
+        self._queue(child, rid, frame)
         try:
             await done.wait()
         finally:
@@ -159,6 +160,23 @@ class IngestPool:
         self._repeat_effects(labels, accepted, opened, events)
         return Reply(status, body)
 
+    def _queue(self, child: _Child, rid: int, frame: bytes) -> None:
+        """Write the frame at once when nothing waits before it (requests one at a time: no trip
+        through the sender task, a scheduler pass sooner at the worker); else, or for what the
+        socket does not take now, the sender task writes it with the others."""
+        if not child.outbox and not child.sending:
+            try:
+                written = child.sock.send(frame)
+            except OSError:  # full (BlockingIOError), or closed: the sender meets it
+                written = 0
+            if written:
+                child.sent.add(rid)  # (a part too: the worker may get the rest; 503 is the safe answer)
+                if written == len(frame):
+                    return
+                frame = frame[written:]
+        child.outbox.append((rid, frame))
+        child.queued.set()
+
     async def _send(self, child: _Child) -> None:
         """Write the child's queued frames out, together, until its socket ends. A worker that
         does not take them in SEND_TIMEOUT_SECONDS is stuck: it is killed (a new one starts)."""
@@ -167,11 +185,14 @@ class IngestPool:
             child.queued = trio.Event()
             batch, child.outbox = child.outbox, []
             with trio.move_on_after(SEND_TIMEOUT_SECONDS):
+                child.sending = True
                 try:
                     await child.stream.send_all(b"".join(frame for _rid, frame in batch))
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     child.outbox[:0] = batch  # not (wholly) sent: _lost answers them here
                     return
+                finally:
+                    child.sending = False
                 child.sent.update(rid for rid, _frame in batch)
                 continue
             log.error("ingest.worker_stuck", pid=child.pid, timeout=SEND_TIMEOUT_SECONDS)
@@ -252,7 +273,7 @@ class IngestPool:
                 return None, None
         finally:
             theirs.close()
-        child = _Child(process=process, stream=trio.SocketStream(trio.socket.from_stdlib_socket(ours)))
+        child = _Child(process=process, stream=trio.SocketStream(trio.socket.from_stdlib_socket(ours)), sock=ours)
         child.pid = process.pid
         self._all.add(child)
         try:
