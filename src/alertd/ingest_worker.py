@@ -92,35 +92,35 @@ class Worker:
     def __init__(self, runtime: Runtime, sock: socket.socket) -> None:
         self.runtime = runtime
         self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
-        # Replies waiting for the sender task: the replies of one commit are woken together and
-        # leave in one write (a write and a wake-up of the HTTP process per batch, not per reply).
-        self.outgoing: list[bytes] = []
-        self.wanted = trio.Event()
+        self.outbox: list[bytes] = []  # encoded frames not yet written (see send)
+        self.queued = trio.Event()
         self.requests: trio.Nursery | None = None
         self.stopping = trio.Event()
         limit = runtime.config.raw.server.max_body_bytes
         self.frame_limit = limit + ingest_ipc.FRAME_OVERHEAD_BYTES
 
     def send(self, message: tuple[Any, ...]) -> None:
-        """Queue ``message`` for the sender task."""
-        self.outgoing.append(ingest_ipc.encode(message))
-        self.wanted.set()
+        """Queue a frame; the sender task writes what is queued in one send. The replies of one
+        commit are queued in the same scheduler pass (the writer wakes its jobs together), so they
+        leave together: one wake-up of the HTTP process per commit, not one per message."""
+        self.outbox.append(ingest_ipc.encode(message))
+        self.queued.set()
 
-    async def sender(self, done: trio.Event) -> None:
-        """Write the queued frames, all that wait at once, until ``done`` and nothing is left."""
+    async def _sender(self) -> None:
         while True:
-            await self.wanted.wait()
-            self.wanted = trio.Event()
-            if self.outgoing:
-                frames, self.outgoing = self.outgoing, []
-                try:
-                    with trio.CancelScope(shield=True):  # a frame cut short would garble the stream
-                        await self.stream.send_all(b"".join(frames))
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
-                    return
-            if done.is_set() and not self.outgoing:
-                return
+            await self.queued.wait()
+            self.queued = trio.Event()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        data, self.outbox = b"".join(self.outbox), []
+        if not data:
+            return
+        try:
+            with trio.CancelScope(shield=True):  # a frame cut short would garble the stream
+                await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
 
     def on_frame(self, frame: tuple[Any, ...]) -> None:
         if frame[0] == 0:
@@ -173,19 +173,21 @@ class Worker:
             async with trio.open_nursery() as outer:
                 runtime.nursery = outer  # after-commit tasks (an SNS subscription's confirmation)
                 outer.start_soon(self._signals)
-                answered = trio.Event()  # every request has its reply queued: the sender ends
-                outer.start_soon(self.sender, answered)
-                async with trio.open_nursery() as requests:
-                    self.requests = requests
-                    reading = trio.CancelScope()
-                    requests.start_soon(self.read, reading)
-                    self.send((0, os.getpid()))
-                    log.debug("ingest.worker_ready", pid=os.getpid())
-                    await self.stopping.wait()
-                    reading.cancel()  # nothing new is read; requests in flight are answered
-                    requests.cancel_scope.deadline = trio.current_time() + runtime.config.raw.server.graceful_timeout
-                answered.set()
-                self.wanted.set()
+                async with trio.open_nursery() as replies:
+                    replies.start_soon(self._sender)
+                    async with trio.open_nursery() as requests:
+                        self.requests = requests
+                        reading = trio.CancelScope()
+                        requests.start_soon(self.read, reading)
+                        self.send((0, os.getpid()))
+                        log.debug("ingest.worker_ready", pid=os.getpid())
+                        await self.stopping.wait()
+                        reading.cancel()  # nothing new is read; requests in flight are answered
+                        requests.cancel_scope.deadline = (
+                            trio.current_time() + runtime.config.raw.server.graceful_timeout
+                        )
+                    replies.cancel_scope.cancel()  # (its send under way is shielded: it ends whole)
+                await self._flush()  # the last replies
                 # After-commit tasks get a moment (a confirmation's fetch is bounded by its timeout).
                 outer.cancel_scope.deadline = trio.current_time() + 5
                 await self._after_tasks_done(outer)
@@ -195,7 +197,7 @@ class Worker:
                 await self.stream.aclose()
 
     async def _after_tasks_done(self, outer: trio.Nursery) -> None:
-        while len(outer.child_tasks) > 1:  # the signal watcher stays (the sender ends once it sent all)
+        while len(outer.child_tasks) > 1:  # the signal watcher stays
             await trio.sleep(0.05)
         outer.cancel_scope.cancel()
 
