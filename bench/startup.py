@@ -14,7 +14,8 @@ average. Compile first (``python -m compileall -q src plugins``) when PYTHONDONT
 ``alertd run`` keeps between starts"), written just after ready. So that the timed starts are
 restarts, as a long-running daemon's next start is, each tree first gets one untimed start that
 runs ``--settle`` seconds past ready (with several trees, each in a cache directory of its own).
-``--cold`` times first starts instead: each start gets an empty cache directory (``ALERTD_CACHE_DIR``), as after a change of the config file.
+``--cold`` times first starts instead: each start gets an empty cache directory
+(``ALERTD_CACHE_DIR``), as after a change of the config file.
 """
 
 from __future__ import annotations
