@@ -21,7 +21,7 @@ import pluggy
 import trio
 from hypercorn.config import Config as HyperConfig
 
-from alertd import lazy_regex
+from alertd import code_cache, lazy_regex
 from alertd.config import Config, ConfigError, load_config
 from alertd.config.validated_cache import save_pending
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
@@ -167,6 +167,10 @@ class Daemon:
             self.exit_code = 2
             self.shutdown.set()
         finally:
+            # The code compiled up to here (the web's too) kept for the next start (alertd.code_cache).
+            counts = await trio.to_thread.run_sync(code_cache.save_active)
+            if counts is not None:
+                log.info("startup.code_cache", reused=counts[0], compiled=counts[1])
             collect_after_start()
 
     # --- main ------------------------------------------------------------------

@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from alertd.store.files import make_private_dirs
-
 
 def is_private(st: os.stat_result) -> bool:
     """Owned by this process's user and writable by nobody else."""
@@ -63,6 +61,8 @@ def write_private(path: Path, data: bytes, temporary_prefix: str) -> bool:
     nothing, if the folder is one ``read_private`` would refuse (its files would never be read).
     OSError propagates."""
     import tempfile  # only when writing (after ready)
+
+    from alertd.store.files import make_private_dirs  # not imported before alertd.code_cache is on
 
     make_private_dirs(path.parent)
     if not private_dir(path.parent):
