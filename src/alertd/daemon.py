@@ -163,11 +163,14 @@ class Daemon:
         # (before the web build: a daemon stopped soon after ready still leaves it).
         await trio.to_thread.run_sync(save_pending)
         try:
-            await app.warm()
-        except Exception as exc:
-            log.error("daemon.start_failed", error=f"building the web routes failed: {type(exc).__name__}: {exc}")
-            self.exit_code = 2
-            self.shutdown.set()
+            try:
+                await app.warm()
+            except Exception:
+                pass  # kept in app.failed (a request may have started the build: the same reason)
+            if app.failed is not None:  # its requests are answered 503 with the reason meanwhile
+                log.error("daemon.start_failed", error=app.failed)
+                self.exit_code = 2
+                self.shutdown.set()
         finally:
             # The code compiled up to here (the web's too) kept for the next start (alertd.code_cache).
             counts = await trio.to_thread.run_sync(code_cache.save_active)
