@@ -343,3 +343,23 @@ def test_the_fingerprint_does_not_depend_on_what_is_imported_yet() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "True", done.stderr
+
+
+def test_a_first_start_parses_the_file_once_and_a_file_changed_meanwhile_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alertd.config import reading
+
+    parsed: list[int] = []
+    real_parse = reading.parse_toml
+    monkeypatch.setattr(reading, "parse_toml", lambda text: parsed.append(len(text)) or real_parse(text))
+    path = write_config(tmp_path, PEOPLE)
+    config = start_load(path)  # plugins_dir, then the validation: one parse
+    assert not config.from_cache and len(parsed) == 1
+    cache.entry_path(path.absolute()).unlink()
+    monkeypatch.setattr(cache, "_last", None)
+    pm = make_manager()
+    load_config_plugins_dir(pm, path, cached=True)
+    path.write_text(path.read_text().replace("Alice A", "Alice B"))  # edited between the two reads
+    again = load_config(path, pm, cached=True)
+    assert len(parsed) == 3 and again.raw.users["alice"].full_name == "Alice B"

@@ -13,7 +13,7 @@ from alertd.config.checks import check_references, config_warnings
 from alertd.config.models import RawConfig
 from alertd.config.plugin_tables import resolve_plugin_tables
 from alertd.config.problems import ConfigError, Problem, problems_from_validation
-from alertd.config.reading import parse_source, read_source, read_toml
+from alertd.config.reading import parse_kept, read_source, read_toml
 from alertd.config.resolved import CheckedConfig, Config
 from alertd.config.workflow_checks import check_workflows, workflow_warnings
 
@@ -44,7 +44,7 @@ def _load_cached(path: Path, pm: pluggy.PluginManager | None) -> Config:
             config = _from_validated(path, raw, pm)
         config.from_cache = True
         return config
-    config = build_config(path, parse_source(path, source), pm)
+    config = build_config(path, parse_kept(path, source), pm)
     remember(path, digest, config.raw)
     return config
 
