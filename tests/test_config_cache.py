@@ -59,7 +59,9 @@ def test_the_same_bytes_load_from_the_cache_and_give_the_same_config(tmp_path: P
     # What is not cached is built again: the plugin tables and the rulesets.
     assert second.integrations["alarms"].ruleset is not None
     assert second.inbound_settings.keys() == first.inbound_settings.keys()
-    assert [w.key for w in second.warnings] == [w.key for w in first.warnings]
+    # ... and the warnings, once they are logged (just after ready)
+    assert second.warnings_later is not None
+    assert [w.key for w in second.warnings_later()] == [w.key for w in first.warnings]
 
 
 def test_any_change_of_the_file_is_validated_in_full(tmp_path: Path) -> None:
@@ -363,3 +365,19 @@ def test_a_first_start_parses_the_file_once_and_a_file_changed_meanwhile_anew(
     path.write_text(path.read_text().replace("Alice A", "Alice B"))  # edited between the two reads
     again = load_config(path, pm, cached=True)
     assert len(parsed) == 3 and again.raw.users["alice"].full_name == "Alice B"
+
+
+def test_a_start_from_the_cache_logs_the_same_warnings_once_ready(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from alertd.reload import log_warnings
+
+    path = write_config(tmp_path, PEOPLE)  # alice's e-mail: no channel serves it
+    first = start_load(path)
+    assert [w.key for w in first.warnings] == ["users.alice"]
+    second = start_load(path)
+    assert second.from_cache and second.warnings == []  # not worked out before ready
+    with caplog.at_level("WARNING"):
+        log_warnings(second)
+    assert second.warnings == first.warnings
+    assert [r.getMessage() for r in caplog.records if "config.warning" in r.getMessage()] != []

