@@ -176,7 +176,7 @@ def _prune(directory: Path) -> None:
         for item in os.scandir(directory):
             if item.name.startswith("config-") and item.name.endswith(".pickle"):
                 entries.append((item.stat().st_mtime_ns, item.path))
-            elif item.name.startswith(".config-") and item.stat().st_mtime < time.time() - 3600:
+            elif item.name.startswith((".config-", ".code-")) and item.stat().st_mtime < time.time() - 3600:
                 os.unlink(item.path)
         for _mtime, path in sorted(entries, reverse=True)[MAX_ENTRIES:]:
             os.unlink(path)
