@@ -153,3 +153,33 @@ def test_a_restart_reuses_the_code_the_first_start_compiled(tmp_path: Path) -> N
     finally:
         daemon.kill()
     assert os.path.getsize(entry) < code_cache.MAX_BYTES
+
+
+ATTRS_PROBE = """
+import inspect, sys
+from pathlib import Path
+from alertd import code_cache
+assert "attr" not in sys.modules
+cache = code_cache.install(Path(sys.argv[1]))
+import attr
+assert "compile" in vars(attr._make) and "def attrs" in inspect.getsource(attr._make)
+misses = cache.misses
+code_cache.save_active()
+assert "compile" not in vars(attr._make) and not any(type(f).__name__ == "_PresetFinder" for f in sys.meta_path)
+print(misses)
+"""
+
+
+def test_attrs_own_classes_compile_through_the_cache_when_attr_is_imported_after(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    directory = tmp_path / "cache"
+    directory.mkdir(mode=0o700)
+    runs = [
+        subprocess.run([sys.executable, "-c", ATTRS_PROBE, str(directory)], capture_output=True, text=True, timeout=60)
+        for _ in range(2)
+    ]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    first, second = (int(r.stdout) for r in runs)
+    assert first > 20 and second <= first - 10  # (those with a __hash__ embed a per-process seed)

@@ -61,6 +61,7 @@ class CodeCache:
         self.hits = 0
         self.misses = 0
         self._redirected: list[tuple[ModuleType, str]] = []
+        self.finders: list[Any] = []
 
     def load(self) -> None:
         try:
@@ -95,13 +96,16 @@ class CodeCache:
         return code
 
     def redirect_compile(self, module: ModuleType) -> None:
-        """``module``'s calls to ``compile`` with source text go through the cache."""
-        inherited = future_flags(module)
+        """``module``'s calls to ``compile`` with source text go through the cache. (Its future
+        flags are read at the first call: the module may not have run its first line yet.)"""
+        inherited: list[int] = []
 
         def compile(
             source: Any, filename: Any, mode: str, flags: int = 0, dont_inherit: bool = False, *args: Any, **kw: Any
         ) -> Any:
-            flags |= 0 if dont_inherit else inherited
+            if not inherited:
+                inherited.append(future_flags(module))
+            flags |= 0 if dont_inherit else inherited[0]
             if args or kw or not isinstance(source, str) or not isinstance(filename, str):
                 return builtins.compile(source, filename, mode, flags, True, *args, **kw)
             return self.compile(source, filename, mode, flags)
@@ -129,6 +133,10 @@ class CodeCache:
         self._redirected.append((module, name))
 
     def restore(self) -> None:
+        for finder in self.finders:  # a module never imported meanwhile
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)
+        self.finders.clear()
         for module, name in self._redirected:
             if name in vars(module):
                 delattr(module, name)
@@ -138,19 +146,60 @@ class CodeCache:
         return marshal.dumps((_header(), tuple(self.used.items())))
 
 
+class _Preset:
+    """A loader that runs ``preset(module)`` before the module's code (else as ``loader``)."""
+
+    def __init__(self, loader: Any, preset: Any) -> None:
+        self._loader = loader
+        self._preset = preset
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._preset(module)
+        self._loader.exec_module(module)
+
+    def __getattr__(self, name: str) -> Any:  # get_source, get_code ... (tracebacks, inspect)
+        return getattr(self._loader, name)
+
+
+class _PresetFinder:
+    """Finds ``name`` as the other finders do, its loader wrapped in ``_Preset`` (once)."""
+
+    def __init__(self, name: str, preset: Any) -> None:
+        self.name = name
+        self.preset = preset
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _Preset(spec.loader, self.preset)
+        return spec
+
+
 def install(directory: Path) -> CodeCache:
     """Start caching (``alertd run``, before the imports that build classes)."""
     global _active
     import dataclasses
     import typing
 
-    import attr._make
-
     cache = CodeCache(directory / FILE_NAME)
     cache.load()
     cache.redirect_exec(dataclasses)
     cache.redirect_compile(typing)
-    cache.redirect_compile(attr._make)
+    # attrs' own classes are built while the attr package imports: its ``compile`` is redirected
+    # before attr._make runs its first line (when it is not imported yet).
+    if "attr._make" in sys.modules:
+        cache.redirect_compile(sys.modules["attr._make"])
+    else:
+        cache.finders.append(_PresetFinder("attr._make", cache.redirect_compile))
+        sys.meta_path.insert(0, cache.finders[-1])
     _active = cache
     return cache
 
