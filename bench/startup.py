@@ -13,8 +13,9 @@ average. Compile first (``python -m compileall -q src plugins``) when PYTHONDONT
 ``alertd run`` keeps the validated config and the plugin scan between starts (README: "What
 ``alertd run`` keeps between starts"), written just after ready. So that the timed starts are
 restarts, as a long-running daemon's next start is, each tree first gets one untimed start that
-runs ``--settle`` seconds past ready. ``--cold`` times first starts instead: each start gets an
-empty cache directory (``ALERTD_CACHE_DIR``), as after a change of the config file.
+runs ``--settle`` seconds past ready (with several trees, each in a cache directory of its own).
+``--cold`` times first starts instead: each start gets an empty cache directory
+(``ALERTD_CACHE_DIR``), as after a change of the config file.
 """
 
 from __future__ import annotations
@@ -51,14 +52,16 @@ def ready(address: tuple[str, int]) -> bool:
 
 
 def one_start(
-    config: Path, tree: str, timeout: float, settle: float = 0.0, cold: bool = False
+    config: Path, tree: str, timeout: float, settle: float = 0.0, cold: bool = False, cache: str | None = None
 ) -> tuple[float, float, float]:
     """(seconds to ready, CPU seconds used by then, RSS MiB after ready); the daemon runs
-    ``settle`` seconds past ready before it is stopped."""
+    ``settle`` seconds past ready before it is stopped. ``cache``: the tree's own cache directory."""
     env = dict(os.environ)
     empty = tempfile.TemporaryDirectory(prefix="alertd-cold-") if cold else None
     if empty is not None:
         env["ALERTD_CACHE_DIR"] = empty.name
+    elif cache is not None:
+        env["ALERTD_CACHE_DIR"] = cache
     if tree:
         env["PYTHONPATH"] = tree + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     address = listen_address(config)
@@ -107,13 +110,20 @@ def main() -> None:
     trees = args.tree or [""]
     results: dict[str, list[tuple[float, float, float]]] = {tree: [] for tree in trees}
     load = [os.getloadavg()[0]]
+    # Each tree keeps its cache apart: one config path has one entry per directory, and two trees'
+    # code makes two different entries, so a shared directory would turn every restart into a miss.
+    caches = (
+        {tree: tempfile.TemporaryDirectory(prefix="alertd-bench-cache-") for tree in trees} if len(trees) > 1 else {}
+    )
+    cache = {tree: (caches[tree].name if tree in caches else None) for tree in trees}
     if not args.cold:  # what a running daemon keeps for its next start is written once
         for tree in trees:
-            one_start(args.config, tree.partition("=")[2] if "=" in tree else tree, args.timeout, settle=args.settle)
+            path = tree.partition("=")[2] if "=" in tree else tree
+            one_start(args.config, path, args.timeout, settle=args.settle, cache=cache[tree])
     for _ in range(args.starts):
         for tree in trees:
             path = tree.partition("=")[2] if "=" in tree else tree
-            results[tree].append(one_start(args.config, path, args.timeout, cold=args.cold))
+            results[tree].append(one_start(args.config, path, args.timeout, cold=args.cold, cache=cache[tree]))
         load.append(os.getloadavg()[0])
     figures = {}
     for i, tree in enumerate(trees):

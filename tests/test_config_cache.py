@@ -59,7 +59,9 @@ def test_the_same_bytes_load_from_the_cache_and_give_the_same_config(tmp_path: P
     # What is not cached is built again: the plugin tables and the rulesets.
     assert second.integrations["alarms"].ruleset is not None
     assert second.inbound_settings.keys() == first.inbound_settings.keys()
-    assert [w.key for w in second.warnings] == [w.key for w in first.warnings]
+    # ... and the warnings, once they are logged (just after ready)
+    assert second.warnings_later is not None
+    assert [w.key for w in second.warnings_later()] == [w.key for w in first.warnings]
 
 
 def test_any_change_of_the_file_is_validated_in_full(tmp_path: Path) -> None:
@@ -343,3 +345,39 @@ def test_the_fingerprint_does_not_depend_on_what_is_imported_yet() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "True", done.stderr
+
+
+def test_a_first_start_parses_the_file_once_and_a_file_changed_meanwhile_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alertd.config import reading
+
+    parsed: list[int] = []
+    real_parse = reading.parse_toml
+    monkeypatch.setattr(reading, "parse_toml", lambda text: parsed.append(len(text)) or real_parse(text))
+    path = write_config(tmp_path, PEOPLE)
+    config = start_load(path)  # plugins_dir, then the validation: one parse
+    assert not config.from_cache and len(parsed) == 1
+    cache.entry_path(path.absolute()).unlink()
+    monkeypatch.setattr(cache, "_last", None)
+    pm = make_manager()
+    load_config_plugins_dir(pm, path, cached=True)
+    path.write_text(path.read_text().replace("Alice A", "Alice B"))  # edited between the two reads
+    again = load_config(path, pm, cached=True)
+    assert len(parsed) == 3 and again.raw.users["alice"].full_name == "Alice B"
+
+
+def test_a_start_from_the_cache_logs_the_same_warnings_once_ready(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from alertd.reload import log_warnings
+
+    path = write_config(tmp_path, PEOPLE)  # alice's e-mail: no channel serves it
+    first = start_load(path)
+    assert [w.key for w in first.warnings] == ["users.alice"]
+    second = start_load(path)
+    assert second.from_cache and second.warnings == []  # not worked out before ready
+    with caplog.at_level("WARNING"):
+        log_warnings(second)
+    assert second.warnings == first.warnings
+    assert [r.getMessage() for r in caplog.records if "config.warning" in r.getMessage()] != []

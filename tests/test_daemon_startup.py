@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+import trio.testing
 
 import alertd.http.app
 from alertd.http.app import build_app
@@ -137,6 +138,58 @@ async def test_first_requests_to_quart_wait_for_one_build(tmp_path: Path, monkey
                     nursery.start_soon(list_alerts)
             assert statuses == [200, 200, 200]
             assert len(builds) == built + 1
+
+
+async def test_a_web_build_that_fails_answers_its_requests_503_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests waiting for the build, and later ones, get 503 and the one-line reason (no hang,
+    no traceback, no build again per request); health and the inbound path are unaffected."""
+    builds = []
+    release = trio.Event()
+
+    def failing_build(runtime: object) -> object:
+        builds.append(1)
+        raise RuntimeError("no routes today")
+
+    def slow_imports(runtime: object) -> None:
+        trio.from_thread.run(release.wait)  # the requests below arrive while the build runs
+
+    config = sns_config(tmp_path, "", server=f'api_tokens = ["{API_TOKEN}"]')
+    async with in_process(config) as app:
+        monkeypatch.setattr(alertd.http.app, "build_quart", failing_build)
+        monkeypatch.setattr(alertd.http.app, "import_web_modules", slow_imports)
+        dispatcher = build_app(app.runtime)
+        transport = httpx.ASGITransport(app=dispatcher, client=("127.0.0.1", 40001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://alertd.test", timeout=30) as client:
+            answers: list[tuple[int, str]] = []
+            raised: list[str] = []
+
+            async def warm() -> None:  # what the daemon does at ready
+                try:
+                    await dispatcher.warm()
+                except RuntimeError as exc:
+                    raised.append(str(exc))
+
+            async def list_alerts() -> None:
+                response = await client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {API_TOKEN}"})
+                answers.append((response.status_code, response.text))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(warm)
+                await trio.testing.wait_all_tasks_blocked()
+                for _ in range(2):
+                    nursery.start_soon(list_alerts)
+                await trio.testing.wait_all_tasks_blocked()
+                assert answers == []  # they wait for the build
+                assert (await client.get("/healthz")).text == "ok\n"
+                release.set()
+            reason = "web routes unavailable: building the web routes failed: RuntimeError: no routes today\n"
+            assert answers == [(503, reason)] * 2
+            assert raised == ["no routes today"]
+            later = await client.get("/login")
+            assert (later.status_code, later.text) == (503, reason)
+            assert len(builds) == 1
 
 
 BROKEN_ROUTES = """

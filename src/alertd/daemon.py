@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import errno
 import gc
+import importlib
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ import pluggy
 import trio
 from hypercorn.config import Config as HyperConfig
 
-from alertd import jsontext, lazy_regex
+from alertd import code_cache, jsontext, lazy_regex
 from alertd.config import Config, ConfigError, load_config
 from alertd.config.validated_cache import save_pending
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
@@ -116,10 +118,10 @@ class Daemon:
 
     async def _start_loops(self, nursery: trio.Nursery) -> None:
         # Imported here: the engine's modules (delivery, escalation, on-call ...) are a few tens
-        # of ms of imports that inbound messages do not need to be accepted and committed.
-        from alertd.engine import LOOPS
-
-        for loop in LOOPS:
+        # of ms of imports that inbound messages do not need to be accepted and committed; on a
+        # worker thread, so that the server answers meanwhile (the first /readyz comes now).
+        engine = await trio.to_thread.run_sync(importlib.import_module, "alertd.engine")
+        for loop in engine.LOOPS:
             nursery.start_soon(loop, self.runtime)
 
     async def _write_unknown_token_repeats(self) -> None:
@@ -145,7 +147,7 @@ class Daemon:
         nursery.start_soon(pool.run)
         return pool
 
-    async def _build_web(self, app: Any) -> None:
+    async def _build_web(self, app: Any, switch_interval: float | None = None) -> None:
         """The web stack, built just after ready. A plugin whose routes cannot be registered stops
         the daemon (exit 2), as it did when the routes were built before ready: a deployment must
         not run on without the routes it configured."""
@@ -162,12 +164,21 @@ class Daemon:
         # (before the web build: a daemon stopped soon after ready still leaves it).
         await trio.to_thread.run_sync(save_pending)
         try:
-            await app.warm()
-        except Exception as exc:
-            log.error("daemon.start_failed", error=f"building the web routes failed: {type(exc).__name__}: {exc}")
-            self.exit_code = 2
-            self.shutdown.set()
+            try:
+                await app.warm()
+            except Exception:
+                pass  # kept in app.failed (a request may have started the build: the same reason)
+            if app.failed is not None:  # its requests are answered 503 with the reason meanwhile
+                log.error("daemon.start_failed", error=app.failed)
+                self.exit_code = 2
+                self.shutdown.set()
         finally:
+            # The code compiled up to here (the web's too) kept for the next start (alertd.code_cache).
+            counts = await trio.to_thread.run_sync(code_cache.save_active)
+            if counts is not None:
+                log.info("startup.code_cache", reused=counts[0], compiled=counts[1])
+            if switch_interval is not None:
+                sys.setswitchinterval(switch_interval)
             collect_after_start()
 
     # --- main ------------------------------------------------------------------
@@ -216,14 +227,18 @@ class Daemon:
                     self._start_background(loops)
                     runtime.ready = True
                     # The API, console and plugins' routes (Quart) load now, off the way of ready.
-                    loops.start_soon(self._build_web, app)
+                    # Meanwhile worker threads import and compile: the event loop takes the GIL
+                    # back after 0.5 ms instead of 5, so that requests are answered in between.
+                    switch_interval = sys.getswitchinterval()
+                    sys.setswitchinterval(min(switch_interval, 0.0005))
+                    loops.start_soon(self._build_web, app, switch_interval)
                     pool = self._start_ingest(loops)
                     for url in binds:
                         log.info("http.listening", url=url)
                     self.notifier.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
                     # Valid settings that page nobody: logged once ready (a line each: 300 users
-                    # without a channel were 1% of the start).
-                    log_warnings(config)
+                    # without a channel were 1% of the start), from a worker thread (as above).
+                    loops.start_soon(trio.to_thread.run_sync, log_warnings, config)
                     await self.shutdown.wait()
                     runtime.ready = False
                     for listener in runtime.listeners:  # e.g. the console's open event streams end now

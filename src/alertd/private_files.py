@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
-from alertd.store.files import make_private_dirs
-
 ENV_DIR = "ALERTD_CACHE_DIR"
 
 
@@ -73,6 +71,8 @@ def write_private(path: Path, data: bytes, temporary_prefix: str) -> bool:
     OSError propagates."""
     import tempfile  # only when writing (after ready)
 
+    from alertd.store.files import make_private_dirs  # not imported before alertd.code_cache is on
+
     make_private_dirs(path.parent)
     if not private_dir(path.parent):
         return False
@@ -87,9 +87,10 @@ def write_private(path: Path, data: bytes, temporary_prefix: str) -> bool:
     return True
 
 
-def prune_entries(directory: Path, prefix: str, keep: int) -> None:
+def prune_entries(directory: Path, prefix: str, keep: int, others: tuple[str, ...] = ()) -> None:
     """In ``directory``, keep the ``keep`` most recently written ``<prefix>*.pickle`` entries and
-    no ``.<prefix>*`` temporary file a killed writer left (older than an hour)."""
+    no ``.<prefix>*`` temporary file a killed writer left (older than an hour), nor one of the
+    temporary prefixes ``others`` (another cache's in the same folder)."""
     import time
 
     try:
@@ -97,7 +98,7 @@ def prune_entries(directory: Path, prefix: str, keep: int) -> None:
         for item in os.scandir(directory):
             if item.name.startswith(prefix) and item.name.endswith(".pickle"):
                 entries.append((item.stat().st_mtime_ns, item.path))
-            elif item.name.startswith(f".{prefix}") and item.stat().st_mtime < time.time() - 3600:
+            elif item.name.startswith((f".{prefix}", *others)) and item.stat().st_mtime < time.time() - 3600:
                 os.unlink(item.path)
         for _mtime, path in sorted(entries, reverse=True)[keep:]:
             os.unlink(path)

@@ -58,6 +58,8 @@ def restart_needed(running: Config, new: Config) -> list[tuple[str, Any, Any]]:
 
 def log_warnings(config: Config) -> None:
     """What check-config warns about (valid settings that page nobody), once per start or reload."""
+    if config.warnings_later is not None:
+        config.warnings, config.warnings_later = config.warnings_later(), None
     for warning in config.warnings:
         log.warning("config.warning", key=warning.key, problem=warning.message)
 

@@ -13,9 +13,13 @@ def run_daemon(config_path: Path) -> NoReturn:
 
     # Start-up allocates much and frees little: the collector stays off until ready (daemon.run).
     gc.disable()
+    from alertd import code_cache
+    from alertd.config.validated_cache import cache_dir
+
+    # Before the imports that build classes: their generated code comes from the last start's.
+    code_cache.install(cache_dir(config_path.absolute()))
     from alertd import daemon
     from alertd.config import ConfigError
-    from alertd.config.validated_cache import cache_dir
     from alertd.plugins import PluginError, check_plugins, load_config_plugins_dir, make_manager
 
     pm = make_manager(entry_point_cache=cache_dir(config_path.absolute()) / "entry-points.json")

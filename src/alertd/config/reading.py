@@ -28,7 +28,7 @@ def parse_toml(text: str) -> dict[str, Any]:
 # The file as last parsed with ``keep``, handed once to the next read of the same unchanged file:
 # start-up reads the file for plugins_dir and then validates it, and a 600 KB file takes 40 ms
 # to parse. Only a reader that does not change the data may keep it.
-_kept: tuple[tuple[str, int, int, int], dict[str, Any]] | None = None
+_kept: tuple[tuple[str, int, int, int], dict[str, Any], bytes] | None = None
 
 
 def read_toml(path: Path, *, keep: bool = False) -> dict[str, Any]:
@@ -45,8 +45,18 @@ def read_toml(path: Path, *, keep: bool = False) -> dict[str, Any]:
         raise _read_error(path, exc) from None
     data = parse_source(path, source)
     if keep:
-        _kept = (key, data)
+        _kept = (key, data, source)
     return data
+
+
+def parse_kept(path: Path, source: bytes) -> dict[str, Any]:
+    """``parse_source``, taking the parse ``read_toml(keep=True)`` kept if it was of these very bytes
+    (``alertd run`` reads the file for plugins_dir, then loads what it read)."""
+    global _kept
+    kept, _kept = _kept, None
+    if kept is not None and kept[0][0] == str(path) and kept[2] == source:
+        return kept[1]
+    return parse_source(path, source)
 
 
 def read_source(path: Path) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ class Config:
     warnings: list[Problem] = field(default_factory=list)
     # Whether the validated tree came from config.validated_cache (logged at start).
     from_cache: bool = False
+    # A start from the cache works the warnings out when it logs them, just after ready (log_warnings).
+    warnings_later: Callable[[], list[Problem]] | None = field(default=None, repr=False, compare=False)
 
     def sends_closure_notices(self, kind: str) -> bool:
         """Whether people reached on ``kind`` are told when the alert closes."""

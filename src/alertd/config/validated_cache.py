@@ -163,5 +163,5 @@ def save(config_path: Path, digest: str, raw: RawConfig) -> bool:
 
 def _prune(directory: Path) -> None:
     """Keep the ``MAX_ENTRIES`` most recently written entries (each config path run from this
-    directory leaves one) and no temporary file a killed writer left."""
-    prune_entries(directory, "config-", MAX_ENTRIES)
+    directory leaves one) and no temporary file a killed writer left (the code cache's too)."""
+    prune_entries(directory, "config-", MAX_ENTRIES, others=(".code-",))

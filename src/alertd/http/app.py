@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from quart_trio import QuartTrio
 
 
+# How long a request for the API or console waits for the build that starts at ready (it takes
+# well under a second; a request to a daemon whose build hangs still gets an answer).
+WEB_BUILD_WAIT_SECONDS = 30.0
+
+
 def import_web_modules(runtime: Runtime) -> None:
     """Import what ``build_quart`` needs (run on a worker thread: the event loop goes on)."""
     import quart_trio  # noqa: F401
@@ -157,6 +162,7 @@ class Dispatcher:
         self.heartbeat = HeartbeatEndpoint(runtime)
         self._quart: QuartTrio | None = None
         self._built: trio.Event | None = None
+        self.failed: str | None = None  # why the Quart app could not be built (it is not tried again)
 
     @property
     def quart(self) -> QuartTrio:
@@ -166,8 +172,10 @@ class Dispatcher:
         return self._quart
 
     async def warm(self) -> None:
-        """Build the Quart app, its imports on a worker thread; concurrent callers wait for the one build."""
-        if self._quart is not None:
+        """Build the Quart app, its imports on a worker thread; concurrent callers wait for the one
+        build. A failure is raised to the first caller (the daemon logs it and stops) and kept: the
+        requests waiting for it, and any later one, are answered 503 with its reason."""
+        if self._quart is not None or self.failed is not None:
             return
         if self._built is not None:
             await self._built.wait()
@@ -176,9 +184,24 @@ class Dispatcher:
         try:
             await trio.to_thread.run_sync(import_web_modules, self.runtime)
             self.quart  # noqa: B018 (builds it)
+        except Exception as exc:
+            self.failed = f"building the web routes failed: {type(exc).__name__}: {exc}"
+            raise
         finally:
             self._built = None
             built.set()
+
+    async def _wait_for_quart(self) -> str | None:
+        """Wait (bounded) for the build that started at ready; why it cannot serve, or None."""
+        if self._quart is None and self.failed is None:
+            with trio.move_on_after(WEB_BUILD_WAIT_SECONDS):
+                try:
+                    await self.warm()
+                except Exception:  # kept in self.failed (the daemon logs it once)
+                    pass
+            if self._quart is None and self.failed is None:
+                return f"the web routes are still loading after {WEB_BUILD_WAIT_SECONDS:.0f} s"
+        return self.failed
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -201,7 +224,11 @@ class Dispatcher:
             await _lifespan(receive, send)
             return
         if self._quart is None:
-            await self.warm()
+            problem = await self._wait_for_quart()
+            if problem is not None:
+                if kind == "http":
+                    await _send_text(send, 503, f"web routes unavailable: {problem}\n")
+                return
         await self.quart(scope, receive, send)
 
 
