@@ -25,7 +25,7 @@ from alertd.alerts import list_alerts, open_alert
 from alertd.mapping import MAPPED_OPEN, Decision
 from alertd.store import connect
 from alertd.store.schema import migrate
-from helpers import write_config
+from helpers import run_cli, write_config
 
 # What a read or act command must not import (the daemon's server, its HTTP client, SMS, the
 # built-in plugins) and what --version/--help must not import on top of that.
@@ -331,3 +331,13 @@ def test_a_command_imports_its_own_module_and_a_repeat_parses_no_toml(tmp_path: 
         assert loaded(modules, commands) == [own], args
         assert loaded(modules, others + ingest) == [], args
         assert loaded(modules, unneeded) == [], args
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"), [("alert", "alerts"), ("maintenanc", "maintenance"), ("inbound-logs", "inbound-log")]
+)
+def test_an_unknown_command_suggests_the_lazily_loaded_ones(typo: str, meant: str) -> None:
+    # click suggests from the commands already added; those imported on use are suggested too.
+    result = run_cli(typo)
+    assert result.returncode == 2
+    assert f"Did you mean '{meant}'?" in result.stderr, result.stderr

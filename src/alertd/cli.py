@@ -109,6 +109,16 @@ class AlertdGroup(click.Group):
             command = super().get_command(ctx, cmd_name)
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:  # click suggests from the loaded commands only
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
+
 
 class CliContext:
     """What every command gets as ``ctx.obj``: the config path, checked on first use."""
