@@ -23,6 +23,8 @@ def _orjson() -> None:
 EDGE_TEXTS = [
     b"123456789012345678901234567890",  # beyond 64 bits: an exact int (orjson: a float)
     b'{"n": -98765432109876543210}',
+    b'{"n": -9223372036854775809}',  # 19 digits, below -2**63 (orjson: a float)
+    b"[-9999999999999999999]",
     b'{"id": "12345678901234567890123"}',  # (20 digits in a string: json's road too, same value)
     b"1e400",
     b'{"a": NaN, "b": -Infinity}',
