@@ -122,6 +122,39 @@ def test_a_file_that_is_not_ours_and_whole_is_ignored(tmp_path: Path, damage) ->
     assert namespace["a"] == 1 and cache.misses == 1
 
 
+OPTIMIZED_PROBE = """
+import sys, types
+from pathlib import Path
+from alertd import code_cache
+cache = code_cache.CodeCache(Path(sys.argv[1]))
+cache.load()
+module = types.ModuleType("m")
+cache.redirect_compile(module)
+exec(module.compile("assert False\\n", "<m>", "exec"), {})
+print("asserts off", cache.hits, cache.misses)
+"""
+
+
+def test_code_compiled_without_o_is_not_reused_under_o(tmp_path: Path) -> None:
+    # compile()'s optimize=-1 means the interpreter's -O level: `python -O` drops asserts.
+    import subprocess
+    import sys
+
+    first = code_cache.CodeCache(tmp_path / "code.marshal")
+    module = fake_module("m", False)
+    first.redirect_compile(module)
+    with pytest.raises(AssertionError):
+        exec(module.compile("assert False\n", "<m>", "exec"), {})
+    first.restore()
+    first.path.write_bytes(first.dump())
+    first.path.chmod(0o600)
+    os.chmod(tmp_path, 0o700)
+    probe = subprocess.run(
+        [sys.executable, "-O", "-c", OPTIMIZED_PROBE, str(first.path)], capture_output=True, text=True, timeout=60
+    )
+    assert probe.stdout.strip() == "asserts off 0 1", probe.stderr
+
+
 PEOPLE = """
 [users.alice]
 contact = { email = "alice@example.com" }

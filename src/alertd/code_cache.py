@@ -40,8 +40,9 @@ _FEATURE = type(__future__.annotations)
 _active: CodeCache | None = None
 
 
-def _header() -> tuple[str, bytes, str]:
-    return (_FORMAT, MAGIC_NUMBER, sys.version)
+def _header() -> tuple[str, bytes, str, int]:
+    # compile()'s default optimize=-1 is the interpreter's -O level: asserts and __debug__ differ.
+    return (_FORMAT, MAGIC_NUMBER, sys.version, sys.flags.optimize)
 
 
 def future_flags(module: ModuleType) -> int:
