@@ -55,6 +55,22 @@ def test_a_redirected_compile_gives_what_compile_gives_with_the_callers_future_f
     assert "compile" not in vars(module)
 
 
+def test_a_compile_to_an_ast_is_not_kept(tmp_path: Path) -> None:
+    # An AST is no code object: each call gets its own (the caller may change it), and the file is
+    # still written (marshal refuses an AST: the save just after ready would raise).
+    import ast
+
+    cache = code_cache.CodeCache(tmp_path / "code.marshal")
+    module = fake_module("m", False)
+    cache.redirect_compile(module)
+    first = module.compile("a = 1\n", "<m>", "exec", ast.PyCF_ONLY_AST)
+    assert isinstance(first, ast.Module)
+    assert module.compile("a = 1\n", "<m>", "exec", ast.PyCF_ONLY_AST) is not first
+    module.compile("b = 2\n", "<m>", "exec")
+    cache.restore()
+    assert len(marshal.loads(cache.dump())[1]) == 1
+
+
 def test_a_dataclass_built_through_the_cache_behaves_as_any(tmp_path: Path) -> None:
     cache = code_cache.CodeCache(tmp_path / "code.marshal")
     cache.redirect_exec(dataclasses)

@@ -88,7 +88,10 @@ class CodeCache:
         key = (mode, filename, flags, source)
         code = self.known.get(key)
         if code is None:
-            code = self.known[key] = builtins.compile(source, filename, mode, flags, True)
+            code = builtins.compile(source, filename, mode, flags, True)
+            if not isinstance(code, CodeType):  # an AST (PyCF_ONLY_AST): mutable, and marshal refuses it
+                return code
+            self.known[key] = code
             self.misses += 1
         else:
             self.hits += 1
