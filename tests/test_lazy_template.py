@@ -211,3 +211,40 @@ def test_a_config_with_a_shipped_regex_rule_loads_without_the_regex_module(tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("kind", ["regex", "template"])
+def test_compile_waiting_lists_them_while_another_thread_makes_more(kind: str) -> None:
+    # The daemon runs compile_waiting on a worker thread just after ready (thread switches every
+    # 0.5 ms then) while other threads may make more (a reload, a maintenance window's match):
+    # listing a WeakSet that grows meanwhile raised "Set changed size during iteration".
+    import threading
+
+    from alertd import lazy_regex, lazy_template
+
+    def make() -> object:
+        if kind == "regex":
+            return lazy_regex.LazyRegex("b", False)
+        return LazyTemplate(lambda: None, "{{ x }}")  # type: ignore[arg-type,return-value]  (direct: never compiled)
+
+    kept = [make() for _ in range(20_000)]
+    compile_waiting = lazy_regex.compile_waiting if kind == "regex" else lazy_template.compile_waiting
+    compile_waiting()
+    stop = threading.Event()
+
+    def make_more() -> None:
+        while not stop.is_set():
+            make()
+
+    maker = threading.Thread(target=make_more)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0001)
+    maker.start()
+    try:
+        for _ in range(20 if kind == "regex" else 2):  # (a template's listing is slower: each is looked at)
+            compile_waiting()
+    finally:
+        stop.set()
+        maker.join()
+        sys.setswitchinterval(interval)
+    assert len(kept) == 20_000

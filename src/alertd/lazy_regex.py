@@ -13,6 +13,7 @@ compiled at once (``compile_now``), so a pattern ``re`` accepts and ``regex`` re
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,8 +38,11 @@ def eager() -> bool:
     return _eager.get()
 
 
-# Every LazyRegex alive, for ``compile_waiting``.
+# Every LazyRegex alive, for ``compile_waiting``. Patterns are made on other threads (a reload, a
+# maintenance window's match) while compile_waiting lists them on a worker thread: a set that
+# grows while it is listed raises RuntimeError, so both take the lock.
 _made: weakref.WeakSet[LazyRegex] = weakref.WeakSet()
+_made_lock = threading.RLock()
 
 
 class LazyRegex:
@@ -50,7 +54,8 @@ class LazyRegex:
         self.pattern = pattern
         self.ignore_case = ignore_case
         self._compiled: Any = None
-        _made.add(self)
+        with _made_lock:
+            _made.add(self)
 
     @property
     def compiled(self) -> bool:
@@ -75,7 +80,9 @@ class LazyRegex:
 def compile_waiting() -> int:
     """Compile every pattern not compiled yet; returns how many."""
     done = 0
-    for lazy in list(_made):
+    with _made_lock:
+        waiting = list(_made)
+    for lazy in waiting:
         if not lazy.compiled:
             lazy._compile()
             done += 1

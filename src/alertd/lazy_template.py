@@ -44,6 +44,7 @@ def needs_compiler_check(env: Environment, tree: nodes.Template) -> bool:
 # Every LazyTemplate alive (the running config's and, until collected, a replaced one's), for
 # ``compile_waiting``.
 _made: weakref.WeakSet[LazyTemplate] = weakref.WeakSet()
+_made_lock = threading.RLock()  # (as lazy_regex's: listed on a worker thread while others add)
 
 
 class LazyTemplate:
@@ -57,7 +58,8 @@ class LazyTemplate:
         self.source = source
         self._template: Template | None = None
         self._lock = threading.Lock()
-        _made.add(self)
+        with _made_lock:
+            _made.add(self)
 
     @property
     def compiled(self) -> bool:
@@ -89,7 +91,9 @@ def compile_waiting() -> int:
     from alertd.rule_templates import RuleTemplate
 
     done = 0
-    for lazy in list(_made):
+    with _made_lock:
+        waiting = list(_made)
+    for lazy in waiting:
         if not lazy.compiled and not RuleTemplate(lazy.source, None).direct:
             lazy.template  # noqa: B018 (compiles it)
             done += 1
