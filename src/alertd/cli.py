@@ -114,10 +114,11 @@ class AlertdGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         try:
             return super().resolve_command(ctx, args)
-        except click.exceptions.NoSuchCommand as exc:  # click suggests from the loaded commands only
-            raise click.exceptions.NoSuchCommand(
-                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
-            ) from None
+        except click.UsageError as exc:  # click suggests from the loaded commands only
+            no_such = getattr(click.exceptions, "NoSuchCommand", None)  # (click >= 8.4; 8.1 suggests none)
+            if no_such is None or not isinstance(exc, no_such):
+                raise
+            raise no_such(exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx) from None
 
 
 class CliContext:
