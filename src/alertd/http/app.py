@@ -226,8 +226,8 @@ class Dispatcher:
         if self._quart is None:
             problem = await self._wait_for_quart()
             if problem is not None:
-                if kind == "http":
-                    await _send_text(send, 503, f"web routes unavailable: {problem}\n")
+                if kind == "http":  # the reason is the daemon's log's (daemon.start_failed), not a stranger's
+                    await _send_text(send, 503, "web routes unavailable: building them failed (see the daemon's log)\n")
                 return
         await self.quart(scope, receive, send)
 
