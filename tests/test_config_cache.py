@@ -132,7 +132,7 @@ def test_the_entry_is_replaced_atomically_and_private(tmp_path: Path, monkeypatc
 
     # A write that fails before its rename leaves the old entry whole and no temporary file.
     path.write_text(path.read_text().replace("Alice A", "Alice C"))
-    monkeypatch.setattr(cache.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)
     assert not start_load(path).from_cache  # silently not cached
     assert entry.read_bytes() == good
     assert sorted(p.name for p in entry.parent.iterdir()) == [entry.name]

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 ENV_DIR = "ALERTD_CACHE_DIR"
 
@@ -62,6 +65,37 @@ def read_private(path: Path, max_bytes: int) -> bytes | None:
         if os.fstat(fh.fileno()).st_size > max_bytes:
             return None
         return fh.read()
+
+
+def read_entry(
+    path: Path, max_bytes: int, loads: Callable[[bytes], Any], form: str, digest: str, fingerprint: Callable[[], Any]
+) -> Any:
+    """The value of a cache entry written as ``(form, fingerprint(), digest, value)``, or None when
+    it is missing, refused (``read_private``), damaged, or of other bytes or other code
+    (``fingerprint`` is called only when the rest matches). Never raises."""
+    try:
+        data = read_private(path, max_bytes)
+        if data is None:  # another user could have written it (never decoded), or too large
+            return None
+        stored_form, stored_print, stored_digest, value = loads(data)
+        if stored_form != form or stored_digest != digest or stored_print != fingerprint():
+            return None
+    except Exception:  # missing, corrupt, truncated, from other code: a miss
+        return None
+    return value
+
+
+def file_stamps(files: Iterable[tuple[str, str | None]]) -> tuple[tuple[str, int | None, int | None], ...]:
+    """(name, size, mtime) of each named file, (name, None, None) where it cannot be read: the part
+    of a cache's fingerprint that makes its entries stale when the code that made them changes."""
+    stamps = []
+    for name, path in files:
+        try:
+            st = os.stat(path or "")
+            stamps.append((name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamps.append((name, None, None))
+    return tuple(stamps)
 
 
 def write_private(path: Path, data: bytes, temporary_prefix: str) -> bool:

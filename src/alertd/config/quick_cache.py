@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import alertd
-from alertd.private_files import cache_dir, prune_entries, read_private, write_private
+from alertd.private_files import cache_dir, file_stamps, prune_entries, read_entry, write_private
 
 try:  # pickle's C part: pickle.py's own import (its Python pickler) was a tenth of a cache hit
     from _pickle import Pickler, loads
@@ -60,28 +60,13 @@ def entry_path(config_path: Path, tables: str) -> Path:
 
 def fingerprint() -> tuple[Any, ...]:
     package = os.path.dirname(alertd.__file__ or "")
-    files = []
-    for name in _CODE:
-        try:
-            st = os.stat(os.path.join(package, name))
-            files.append((name, st.st_size, st.st_mtime_ns))
-        except OSError:
-            files.append((name, None, None))
-    return (_FORMAT, alertd.__version__, sys.version, tuple(files))
+    files = file_stamps((name, os.path.join(package, name)) for name in _CODE)
+    return (_FORMAT, alertd.__version__, sys.version, files)
 
 
 def lookup(config_path: Path, tables: str, digest: str) -> Any:
     """The tables kept for bytes with ``digest``, or None (never raises)."""
-    try:
-        data = read_private(entry_path(config_path, tables), MAX_ENTRY_BYTES)
-        if data is None:  # another user could have written it (never unpickled), or too large
-            return None
-        form, stored_print, stored_digest, kept = loads(data)
-        if form != _FORMAT or stored_digest != digest or stored_print != fingerprint():
-            return None
-    except Exception:  # missing, corrupt, truncated, from other code: parse the file
-        return None
-    return kept
+    return read_entry(entry_path(config_path, tables), MAX_ENTRY_BYTES, loads, _FORMAT, digest, fingerprint)
 
 
 def save(config_path: Path, tables: str, digest: str, checked: Any) -> bool:

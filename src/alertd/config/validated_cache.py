@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import pickle
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from alertd.private_files import ENV_DIR as ENV_DIR  # where the folder is (private_files.cache_dir)
-from alertd.private_files import cache_dir, prune_entries, read_private, write_private
+from alertd.private_files import cache_dir, file_stamps, prune_entries, read_entry, write_private
 
 if TYPE_CHECKING:
     from alertd.config.models import RawConfig
@@ -88,14 +87,7 @@ def fingerprint() -> tuple[Any, ...]:
     # rules' templates and regexes (not imported here).
     paths = [(name, getattr(sys.modules.get(name), "__file__", None) or _origin(name)) for name in _MODEL_MODULES]
     paths += [(name, _origin(name)) for name in _RULE_LIBRARIES]
-    files = []
-    for name, path in paths:
-        try:
-            st = os.stat(path)
-            files.append((name, st.st_size, st.st_mtime_ns))
-        except OSError:
-            files.append((name, None, None))
-    return (_FORMAT, alertd.__version__, sys.version, pydantic.VERSION, tuple(files))
+    return (_FORMAT, alertd.__version__, sys.version, pydantic.VERSION, file_stamps(paths))
 
 
 def _origin(name: str) -> str:
@@ -110,18 +102,12 @@ def lookup(config_path: Path, digest: str) -> RawConfig | None:
     if last is not None and last[0] == config_path and last[1] == digest:
         _last = last  # kept until load_config takes it (plugins_dir looks first)
         return last[2]
-    try:
-        data = read_private(entry_path(config_path), MAX_ENTRY_BYTES)
-        if data is None:  # another user could have written it (never unpickled), or too large
-            return None
-        form, stored_print, stored_digest, raw = pickle.loads(data)
-        if form != _FORMAT or stored_digest != digest or stored_print != fingerprint():
-            return None
-        from alertd.config.models import RawConfig
+    raw = read_entry(entry_path(config_path), MAX_ENTRY_BYTES, pickle.loads, _FORMAT, digest, fingerprint)
+    if raw is None:  # missing, corrupt, truncated, from another code: validate in full
+        return None
+    from alertd.config.models import RawConfig
 
-        if not isinstance(raw, RawConfig):
-            return None
-    except Exception:  # missing, corrupt, truncated, from another code: validate in full
+    if not isinstance(raw, RawConfig):
         return None
     _last = (config_path, digest, raw)
     return raw
