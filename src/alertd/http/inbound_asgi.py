@@ -191,15 +191,16 @@ class InboundEndpoint:
                 with trio.move_on_after(server.body_timeout):
                     await read_body(receive_, body, limit=limit, keep=keep)
         if body.disconnected:
-            return len(body.kept)
+            return body.kept_size
         timed_out = not (body.complete or body.oversize)
+        kept = body.kept
         client = scope.get("client") or ("", 0)
         request = InboundRequest(
             method=scope["method"],
             path="/in/{token}",  # the token is a secret: never stored
             headers=headers,
             # Of a body too large or cut short, only the first bytes are kept, for diagnosis.
-            body=body.kept if body.complete else body.kept[:PARTIAL_PREFIX_BYTES],
+            body=kept if body.complete else kept[:PARTIAL_PREFIX_BYTES],
             remote_addr=client[0] or "",
             received_at=runtime.clock.now(),
         )
@@ -220,4 +221,4 @@ class InboundEndpoint:
                 timed_out=timed_out,
             )
         await _send_reply(send, reply, close=not body.complete)
-        return len(body.kept)
+        return body.kept_size
