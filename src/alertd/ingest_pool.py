@@ -5,8 +5,8 @@ worker that dies.
 Until a worker has said hello, and whenever none is alive, ``receive()`` returns None and the
 HTTP process answers the request itself, as with ``ingest_processes = 0``: start-up and readiness
 do not wait for workers. A worker's commits are rows like any other: the event dispatcher of this
-process reads them; a reply only wakes it (and the escalation loop when an alert opened) so that a
-page does not wait for the dispatcher's poll.
+process reads them; a reply only wakes it (and the escalation loop when an alert opened with a
+policy to page by) so that a page does not wait for the dispatcher's poll.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from alertd import ingest_ipc, metrics
+from alertd import ingest_ipc, metrics, routing
 from alertd.inbound import InboundRequest
 from alertd.inbound_summary import accepted_summary
 from alertd.log import get_logger
@@ -102,6 +102,7 @@ class IngestPool:
         self._scope: trio.CancelScope | None = None
         self._done = trio.Event()
         self.digest = self._file_digest()  # of the bytes the running config was loaded from
+        self._planning: tuple[Any, set[str]] = (None, set())  # (config, integrations whose alerts get plans)
         self.wakes = Wakes(runtime, {"escalation": ESCALATION_WAKE_GAP_SECONDS, "events": EVENTS_WAKE_GAP_SECONDS})
 
     def _file_digest(self) -> str | None:
@@ -157,7 +158,7 @@ class IngestPool:
         _rid, status, body, labels, accepted, opened, events = reply
         if status == ingest_ipc.NOT_HANDLED:
             return None
-        self._repeat_effects(labels, accepted, opened, events)
+        self._repeat_effects(name, labels, accepted, opened, events)
         return Reply(status, body)
 
     def _queue(self, child: _Child, rid: int, frame: bytes) -> None:
@@ -199,8 +200,22 @@ class IngestPool:
             child.process.kill()
             return
 
+    def _starts_plans(self, name: str) -> bool:
+        """Whether integration ``name``'s opened alerts can start an escalation plan (per config:
+        recomputed after a reload)."""
+        config = self.runtime.config
+        if self._planning[0] is not config:
+            names = {n for n, i in config.integrations.items() if routing.may_start_plan(i.config)}
+            self._planning = (config, names)
+        return name in self._planning[1]
+
     def _repeat_effects(
-        self, labels: list[tuple[str, ...]], accepted: list[tuple[str, str, int]], opened: bool, events: bool
+        self,
+        name: str,
+        labels: list[tuple[str, ...]],
+        accepted: list[tuple[str, str, int]],
+        opened: bool,
+        events: bool,
     ) -> None:
         runtime = self.runtime
         for label in labels:
@@ -211,7 +226,9 @@ class IngestPool:
                 summary.add(runtime, name, outcome, inbound_id)
         if events:  # the worker's commit wrote alert events: this process's dispatcher hands them on
             self.wakes.ask("events")
-        if opened:
+        if opened and self._starts_plans(name):
+            # Its first step is due now. Without a policy there is no plan: a pass would only take
+            # the database's write lock (from the workers, too) to find nothing due.
             self.wakes.ask("escalation")
 
     # --- the workers' lives ----------------------------------------------------

@@ -71,6 +71,12 @@ def choose(cfg: IntegrationConfig, document: Any, at: datetime) -> Route:
     return Route(DEFAULT_ROUTE, cfg.escalation_policy, tuple(cfg.recipients))
 
 
+def may_start_plan(cfg: IntegrationConfig) -> bool:
+    """Whether an alert this integration opens can get an escalation plan: ``choose`` gives a
+    policy only from the integration's own ``escalation_policy`` or a route's."""
+    return cfg.escalation_policy is not None or any(route.escalation_policy for route in cfg.routes)
+
+
 def resolve(raw: RawConfig, recipients: list[str] | tuple[str, ...], at: datetime) -> tuple[list[str], dict[str, str]]:
     """The users that ``recipients`` name at ``at`` (group members, whoever is on call in a
     schedule), each once, and how each was reached (``owner``, ``owner:group:ops`` ...)."""

@@ -1,0 +1,123 @@
+"""What the HTTP process does per /in/ request in worker mode beyond a GET (alertd.http.inbound_asgi,
+alertd.ingest_pool): a body whose declared length is all there goes to its worker without waiting
+for the server's end-of-body message; a worker's reply wakes the escalation loop only for an alert
+that can have a plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import trio
+import trio.testing
+
+from alertd.config.models import IntegrationConfig, RouteConfig
+from alertd.http.inbound_asgi import InboundEndpoint
+from alertd.ingest_pool import IngestPool
+from alertd.receive import Reply
+from alertd.routing import may_start_plan
+
+TOKEN = "t" * 40
+
+
+class Worker:
+    """Stands in for the ingest pool's worker side: records what it was handed and answers 200."""
+
+    def __init__(self) -> None:
+        self.live = [object()]
+        self.handed: list[tuple[Any, dict[str, Any], float]] = []
+
+    async def receive(self, request: Any, name: str, **flags: Any) -> Reply:
+        self.handed.append((request, flags, trio.current_time()))
+        return Reply(200, "OK\n")
+
+
+def _runtime(pool: Worker) -> Any:
+    integration = SimpleNamespace(name="alarms", config=SimpleNamespace(enabled=True))
+    tokens = SimpleNamespace(lookup=lambda token: integration if token == TOKEN else None)
+    server = SimpleNamespace(max_inbound_in_flight=10, max_body_bytes=1000, body_timeout=10.0)
+    return SimpleNamespace(
+        config=SimpleNamespace(raw=SimpleNamespace(server=server)),
+        services={"tokens": tokens, "ingest": pool},
+        clock=SimpleNamespace(now=lambda: 1.0),
+    )
+
+
+def _post(body: bytes, declared: int) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": f"/in/{TOKEN}",
+        "headers": [(b"host", b"x"), (b"content-length", str(declared).encode())],
+        "client": ("127.0.0.1", 1),
+    }
+
+
+async def _serve(body: bytes, declared: int, *, end: bool) -> tuple[Worker, list[dict[str, Any]]]:
+    """One request whose body data hypercorn has queued (and, if ``end``, its end-of-body message)."""
+    pool = Worker()
+    endpoint = InboundEndpoint(_runtime(pool))
+    to_app, from_server = trio.open_memory_channel[dict](10)
+    to_app.send_nowait({"type": "http.request", "body": body, "more_body": True})
+    if end:
+        to_app.send_nowait({"type": "http.request", "body": b"", "more_body": False})
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await endpoint(_post(body, declared), from_server.receive, send)
+    return pool, sent
+
+
+def test_a_body_whose_declared_length_is_all_there_goes_to_the_worker_at_once() -> None:
+    async def main() -> None:
+        pool, sent = await _serve(b'{"a": 1}', 8, end=False)  # its end-of-body message not queued yet
+        [(request, flags, at)] = pool.handed
+        assert request.body == b'{"a": 1}' and at == 0  # no wait for the message that adds nothing
+        assert flags == {"oversize": False, "body_size": 8, "timed_out": False}
+        assert sent[0]["status"] == 200 and (b"connection", b"close") not in sent[0]["headers"]
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_a_body_short_of_its_declared_length_waits_for_the_rest_and_times_out() -> None:
+    async def main() -> None:
+        pool, sent = await _serve(b'{"a"', 8, end=False)
+        [(request, flags, at)] = pool.handed
+        assert flags["timed_out"] and at == 10.0  # the body's deadline (server.body_timeout)
+        assert (b"connection", b"close") in sent[0]["headers"]
+
+        pool, sent = await _serve(b'{"a": 1}', 8, end=True)  # whole, its end queued too (as before)
+        [(request, flags, _at)] = pool.handed
+        assert request.body == b'{"a": 1}' and not flags["timed_out"]
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_only_integrations_with_a_policy_somewhere_start_plans() -> None:
+    assert not may_start_plan(IntegrationConfig(type="aws_sns"))
+    assert may_start_plan(IntegrationConfig(type="aws_sns", escalation_policy="ops"))
+    assert may_start_plan(IntegrationConfig(type="aws_sns", routes=[RouteConfig(escalation_policy="db")]))
+    assert not may_start_plan(IntegrationConfig(type="aws_sns", routes=[RouteConfig(recipients=["alice"])]))
+
+
+def test_an_opened_alert_wakes_the_escalation_loop_only_when_it_can_have_a_plan() -> None:
+    integrations = {
+        "paged": SimpleNamespace(config=IntegrationConfig(type="aws_sns", escalation_policy="ops")),
+        "logged": SimpleNamespace(config=IntegrationConfig(type="aws_sns")),
+    }
+    runtime: Any = SimpleNamespace(config=SimpleNamespace(integrations=integrations))
+    pool = IngestPool(runtime, Path("/nonexistent/alertd.toml"), 1)
+    pool._repeat_effects("logged", [], [], True, True)
+    assert pool.wakes.asked["events"].is_set() and not pool.wakes.asked["escalation"].is_set()
+    pool._repeat_effects("paged", [], [], True, False)
+    assert pool.wakes.asked["escalation"].is_set()
+
+    # After a reload the new config decides.
+    pool.wakes.asked["escalation"] = trio.Event()
+    integrations = {"logged": SimpleNamespace(config=IntegrationConfig(type="aws_sns", escalation_policy="ops"))}
+    runtime.config = SimpleNamespace(integrations=integrations)
+    pool._repeat_effects("logged", [], [], True, False)
+    assert pool.wakes.asked["escalation"].is_set()
