@@ -5,6 +5,7 @@ that can have a plan."""
 
 from __future__ import annotations
 
+import marshal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +15,7 @@ import trio.testing
 
 from alertd.config.models import IntegrationConfig, RouteConfig
 from alertd.http.inbound_asgi import InboundEndpoint
+from alertd.ingest_ipc import decoded_headers, encode
 from alertd.ingest_pool import IngestPool
 from alertd.receive import Reply
 from alertd.routing import may_start_plan
@@ -28,7 +30,8 @@ class Worker:
         self.live = [object()]
         self.handed: list[tuple[Any, dict[str, Any], float]] = []
 
-    async def receive(self, request: Any, name: str, **flags: Any) -> Reply:
+    async def receive(self, name: str, method: str, headers: Any, body: bytes, *rest: Any, **flags: Any) -> Reply:
+        request = SimpleNamespace(method=method, headers=headers, body=body)
         self.handed.append((request, flags, trio.current_time()))
         return Reply(200, "OK\n")
 
@@ -44,17 +47,19 @@ def _runtime(pool: Worker) -> Any:
     )
 
 
-def _post(body: bytes, declared: int) -> dict[str, Any]:
+def _post(declared: int, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     return {
         "type": "http",
         "method": "POST",
         "path": f"/in/{TOKEN}",
-        "headers": [(b"host", b"x"), (b"content-length", str(declared).encode())],
+        "headers": [(b"host", b"x"), (b"content-length", str(declared).encode()), *headers],
         "client": ("127.0.0.1", 1),
     }
 
 
-async def _serve(body: bytes, declared: int, *, end: bool) -> tuple[Worker, list[dict[str, Any]]]:
+async def _serve(
+    body: bytes, declared: int, *, end: bool, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> tuple[Worker, list[dict[str, Any]]]:
     """One request whose body data hypercorn has queued (and, if ``end``, its end-of-body message)."""
     pool = Worker()
     endpoint = InboundEndpoint(_runtime(pool))
@@ -67,7 +72,7 @@ async def _serve(body: bytes, declared: int, *, end: bool) -> tuple[Worker, list
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await endpoint(_post(body, declared), from_server.receive, send)
+    await endpoint(_post(declared, list(headers)), from_server.receive, send)
     return pool, sent
 
 
@@ -92,6 +97,33 @@ def test_a_body_short_of_its_declared_length_waits_for_the_rest_and_times_out() 
         pool, sent = await _serve(b'{"a": 1}', 8, end=True)  # whole, its end queued too (as before)
         [(request, flags, _at)] = pool.handed
         assert request.body == b'{"a": 1}' and not flags["timed_out"]
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_a_worker_gets_the_headers_as_received_unless_a_value_holds_the_token() -> None:
+    async def main() -> None:
+        pool, _sent = await _serve(b"{}", 2, end=True, headers=((b"x-amz-sns-message-type", b"Notification"),))
+        [(request, _flags, _at)] = pool.handed
+        assert request.headers == [
+            (b"host", b"x"),
+            (b"content-length", b"2"),
+            (b"x-amz-sns-message-type", b"Notification"),
+        ]
+        assert decoded_headers(request.headers) == {
+            "host": "x",
+            "content-length": "2",
+            "x-amz-sns-message-type": "Notification",
+        }
+        # A proxy's header repeating the path: scrubbed here, the secret never leaves in a frame.
+        pool, _sent = await _serve(b"{}", 2, end=True, headers=((b"X-Original-URL", f"/in/{TOKEN}".encode()),))
+        [(request, _flags, _at)] = pool.handed
+        assert isinstance(request.headers, dict) and TOKEN not in str(request.headers)
+        assert decoded_headers(request.headers)["x-original-url"].startswith("/in/")
+        # A frame with the received pairs passes marshal (the frame's encoding) unchanged.
+        frame = encode((1, "alarms", "POST", [(b"Host", b"x")], b"", "", 1.0, False, 0, False))
+        assert marshal.loads(frame[4:])[3] == [(b"Host", b"x")]
+        assert decoded_headers([(b"Host", b"x")]) == {"host": "x"}
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 

@@ -10,6 +10,10 @@ Request (parent -> worker)::
     (request id, integration name, method, headers, body, remote address, received_at,
      oversize, body size, timed out)
 
+with the headers as the server gave them, (name, value) byte pairs that the worker decodes
+(``decoded_headers``), or already decoded into a dict (the HTTP process scrubbed the URL token
+from a value).
+
 Reply (worker -> parent)::
 
     (request id, status, body, inbound metric labels, accepted (integration, outcome,
@@ -34,6 +38,16 @@ FRAME_OVERHEAD_BYTES = 256 * 1024
 REPLY_LIMIT_BYTES = 1024 * 1024
 NOT_HANDLED = 0
 STOP = "stop"
+
+
+Headers = dict[str, str] | list[tuple[bytes, bytes]]
+
+
+def decoded_headers(headers: Headers) -> dict[str, str]:
+    """A request's headers with lower-cased names (InboundRequest.headers)."""
+    if isinstance(headers, dict):
+        return headers
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
 
 
 class FrameError(Exception):

@@ -21,7 +21,6 @@ from typing import Any
 import trio
 
 from alertd import ingest_ipc, metrics, routing
-from alertd.inbound import InboundRequest
 from alertd.inbound_summary import accepted_summary
 from alertd.log import get_logger
 from alertd.receive import Reply
@@ -118,9 +117,20 @@ class IngestPool:
 
     # --- routing ---------------------------------------------------------------
     async def receive(
-        self, request: InboundRequest, name: str, *, oversize: bool, body_size: int, timed_out: bool
+        self,
+        name: str,
+        method: str,
+        headers: ingest_ipc.Headers,
+        body: bytes,
+        remote_addr: str,
+        received_at: float,
+        *,
+        oversize: bool,
+        body_size: int,
+        timed_out: bool,
     ) -> Reply | None:
-        """The worker's reply to the request, or None: no worker can take it (answer it here)."""
+        """The worker's reply to the request (an InboundRequest's fields), or None: no worker can
+        take it (answer it here)."""
         if not self.live:
             return None
         child = min(self.live, key=lambda c: c.in_flight)
@@ -129,18 +139,7 @@ class IngestPool:
         done = trio.Event()
         slot: list[Any] = []
         frame = ingest_ipc.encode(
-            (
-                rid,
-                name,
-                request.method,
-                request.headers,
-                request.body,
-                request.remote_addr,
-                request.received_at,
-                oversize,
-                body_size,
-                timed_out,
-            )
+            (rid, name, method, headers, body, remote_addr, received_at, oversize, body_size, timed_out)
         )
         child.waiting[rid] = (done, slot)
         child.in_flight += 1

@@ -142,7 +142,7 @@ class Worker:
         request = InboundRequest(
             method=method,
             path="/in/{token}",
-            headers=headers,
+            headers=ingest_ipc.decoded_headers(headers),
             body=body,
             remote_addr=remote_addr,
             received_at=received_at,

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import trio
 
-from alertd import ledger
+from alertd import ingest_ipc, ledger
 from alertd.config import Integration
 from alertd.inbound import InboundRequest
 from alertd.log import get_logger
@@ -132,13 +132,32 @@ def _headers(raw: list[tuple[bytes, bytes]], token: str) -> dict[str, str]:
     """Lower-cased headers with the URL token scrubbed from every value (a proxy's
     X-Forwarded-Uri or X-Original-URL repeats the path, secret included). The values are
     searched for the token once, together: scrubbed one by one only when it is there."""
+    if _has_secret(raw, token):
+        forms = (token, quote(token, safe=""))
+        return {k.decode("latin-1").lower(): ledger.scrub(v.decode("latin-1"), forms) for k, v in raw}
+    return ingest_ipc.decoded_headers(raw)
+
+
+def _has_secret(raw: list[tuple[bytes, bytes]], token: str) -> bool:
     secrets = _secrets(token)
+    if not secrets:
+        return False
     values = b"\n".join([value for _name, value in raw])
-    for secret in secrets:
-        if secret in values:
-            forms = (token, quote(token, safe=""))
-            return {k.decode("latin-1").lower(): ledger.scrub(v.decode("latin-1"), forms) for k, v in raw}
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+    return any(secret in values for secret in secrets)
+
+
+def _worker_headers(raw: list[tuple[bytes, bytes]], token: str) -> ingest_ipc.Headers:
+    """The headers as a request frame carries them: as received (the worker decodes them, off this
+    process's core), or decoded and scrubbed here when a value holds the URL token."""
+    return _headers(raw, token) if _has_secret(raw, token) else raw
+
+
+def _declared_length(raw: list[tuple[bytes, bytes]]) -> str:
+    """The Content-Length header's value, "" without one."""
+    for name, value in raw:
+        if name.lower() == b"content-length":
+            return value.decode("latin-1")
+    return ""
 
 
 class InboundEndpoint:
@@ -152,7 +171,6 @@ class InboundEndpoint:
         runtime = self.runtime
         server = runtime.config.raw.server
         token = scope["path"][len("/in/") :].rstrip("/")
-        headers = _headers(scope["headers"], token)
         integration = runtime.services["tokens"].lookup(token)
         wanted = integration is not None and integration.config.enabled
         if wanted and self.in_flight >= server.max_inbound_in_flight:
@@ -166,7 +184,7 @@ class InboundEndpoint:
         counted = int(wanted)
         self.in_flight += counted
         try:
-            buffered = await self._handle(scope, receive_, send, integration, headers, wanted)
+            buffered = await self._handle(scope, receive_, send, integration, token, wanted)
         finally:
             self.in_flight -= counted
         self.buffered += buffered  # (not `+= await`: that would read the total before awaiting)
@@ -185,14 +203,15 @@ class InboundEndpoint:
         receive_: Any,
         send: Any,
         integration: Integration | None,
-        headers: dict[str, str],
+        token: str,
         wanted: bool,
     ) -> int:
         """Answer the request; return how many body bytes were buffered."""
         runtime = self.runtime
         server = runtime.config.raw.server
         limit = server.max_body_bytes
-        declared = headers.get("content-length", "")
+        raw = scope["headers"]
+        declared = _declared_length(raw)
         body = Body()
         pool = runtime.services.get("ingest")
         if declared.isdigit() and int(declared) > limit:
@@ -209,23 +228,33 @@ class InboundEndpoint:
             return body.kept_size
         timed_out = not (body.complete or body.oversize)
         kept = body.kept
-        client = scope.get("client") or ("", 0)
-        request = InboundRequest(
-            method=scope["method"],
-            path="/in/{token}",  # the token is a secret: never stored
-            headers=headers,
-            # Of a body too large or cut short, only the first bytes are kept, for diagnosis.
-            body=kept if body.complete else kept[:PARTIAL_PREFIX_BYTES],
-            remote_addr=client[0] or "",
-            received_at=runtime.clock.now(),
-        )
+        # Of a body too large or cut short, only the first bytes are kept, for diagnosis.
+        kept = kept if body.complete else kept[:PARTIAL_PREFIX_BYTES]
+        remote_addr = (scope.get("client") or ("", 0))[0] or ""
+        received_at = runtime.clock.now()
         reply = None
         if pool is not None and wanted and integration is not None:
             # An ingest worker process does the rest (alertd.ingest_pool); None: none can.
             reply = await pool.receive(
-                request, integration.name, oversize=body.oversize, body_size=body.size, timed_out=timed_out
+                integration.name,
+                scope["method"],
+                _worker_headers(raw, token),
+                kept,
+                remote_addr,
+                received_at,
+                oversize=body.oversize,
+                body_size=body.size,
+                timed_out=timed_out,
             )
         if reply is None:
+            request = InboundRequest(
+                method=scope["method"],
+                path="/in/{token}",  # the token is a secret: never stored
+                headers=_headers(raw, token),
+                body=kept,
+                remote_addr=remote_addr,
+                received_at=received_at,
+            )
             reply = await receive(
                 runtime,
                 integration,
