@@ -15,7 +15,7 @@ import trio.testing
 
 from alertd.config.models import IntegrationConfig, RouteConfig
 from alertd.http.inbound_asgi import InboundEndpoint
-from alertd.ingest_ipc import decoded_headers, encode
+from alertd.ingest_ipc import decoded_headers, encode, read_frames
 from alertd.ingest_pool import IngestPool
 from alertd.receive import Reply
 from alertd.routing import may_start_plan
@@ -153,3 +153,26 @@ def test_an_opened_alert_wakes_the_escalation_loop_only_when_it_can_have_a_plan(
     runtime.config = SimpleNamespace(integrations=integrations)
     pool._repeat_effects("logged", [], [], True, False)
     assert pool.wakes.asked["escalation"].is_set()
+
+
+class Chunks:
+    """A stream that hands out ``data`` in the sizes asked for, recording them."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.asked: list[int] = []
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        self.asked.append(max_bytes)
+        part, self.data = self.data[:max_bytes], self.data[max_bytes:]
+        return part
+
+
+def test_frames_are_read_in_parts_below_the_allocators_mmap_threshold() -> None:
+    frames = [(1, "small"), (2, b"x" * 300_000), (3, "after")]
+    stream = Chunks(b"".join(encode(frame) for frame in frames))
+    got: list[tuple[Any, ...]] = []
+    trio.run(read_frames, stream, 1024 * 1024, got.append)
+    assert got == frames  # a frame larger than one read is put together
+    # recv() allocates what it is asked for: 128 KiB and more is an mmap and a munmap per read.
+    assert stream.asked and max(stream.asked) < 128 * 1024
