@@ -1,10 +1,10 @@
-"""A prepare lane: two threads that run ``Writer.submit_prepared``'s prepare steps, fed by one queue.
+"""A prepare lane: a thread that runs ``Writer.submit_prepared``'s prepare steps, fed by one queue.
 
 ``trio.lowlevel.start_thread_soon`` gives every call an idle worker of its own by releasing
 that worker's lock: a futex wake per inbound message, and the woken thread wants the GIL at
 once, so the event loop's thread was often descheduled while holding it (py-spy ``--gil``,
 32 concurrent SNS messages: a sixth of the trio thread's GIL time was that one release). A
-lane's threads take the next job when they finish one: under load a put wakes nobody, and the
+lane's thread takes the next job when it finishes one: under load a put wakes nobody, and the
 jobs (GIL-bound rule evaluation) run one after the other instead of 32 threads contending.
 
 A prepare may run long (a rule's template or regex, up to its budget): when every lane thread
@@ -25,7 +25,11 @@ from typing import Any
 import outcome
 import trio
 
-THREADS = 2
+# One thread: a put while it works on a job wakes nobody (it takes the next job when done); with
+# two, each put while one worked woke the other, which then wanted the GIL at once (issue 15:
+# context switches per message of an ingest worker). A slow job still holds up no other: past
+# STUCK_SECONDS, new jobs get threads of their own (below).
+THREADS = 1
 # A rule evaluation takes well under a millisecond of CPU; a thread on one job this long is
 # working through a slow template or regex.
 STUCK_SECONDS = 0.05
@@ -53,9 +57,23 @@ class Lane:
             raise RuntimeError("the lane is closed")
         if not self._since:
             self._start()
-        elif self._stuck() and self._spill(fn, deliver):
-            return
+        elif self._stuck():
+            self._spill_waiting()  # those queued before it was seen stuck go first
+            if self._spill(fn, deliver):
+                return
         self._queue.put((fn, deliver))
+
+    def _spill_waiting(self) -> None:
+        """Move the jobs waiting behind the stuck threads to threads of their own (within the bound)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is _STOP or not self._spill(*item):
+                # Put back (the order of the rest does not matter: each job has its own caller).
+                self._queue.put(item)
+                return
 
     def close(self) -> None:
         """Let the threads end once the jobs queued before this are done."""
