@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -224,4 +225,33 @@ async def test_prepares_queued_behind_a_stuck_lane_move_to_threads_of_their_own(
             release.set()
     keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta WHERE updated_at = 0")])
     assert set(keys[:2]) == {"early", "late"} and len(keys) == lane.THREADS + 2
+    await store.aclose()
+
+
+async def test_the_prepares_of_one_pass_of_the_loop_are_handed_over_together(tmp_path: Path) -> None:
+    # A put per prepare woke the idle lane thread per message (the kernel often ran it at once,
+    # while the loop's thread held the GIL). The jobs of one pass over the runnable tasks are
+    # handed over when the loop next waits for I/O: none starts before the last one is submitted,
+    # even when the loop's thread lets go of the GIL in between.
+    store = open_store(tmp_path / "h.db")
+    await store.write_prepared(lambda: "warm", lambda db, v: db.execute(INSERT, ["warm", v]))
+    count = 8
+    submitted = 0
+    seen: list[int] = []
+
+    async def one(i: int) -> None:
+        nonlocal submitted
+        time.sleep(0.002)  # (lets go of the GIL: a lane thread woken already would run now)
+        submitted += 1
+
+        def prepare() -> int:
+            seen.append(submitted)
+            return i
+
+        await store.write_prepared(prepare, lambda db, v: db.execute(INSERT, [f"k{v}", "x"]))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(count):
+            nursery.start_soon(one, i)
+    assert seen == [count] * count
     await store.aclose()
