@@ -621,3 +621,20 @@ def test_the_cached_cert_url_check_still_tells_topics_and_urls_apart() -> None:
         assert cert_url_problem(url, east) is None
         assert cert_url_problem(url, west) == "SigningCertURL is not on the SNS host of the topic's region eu-west-1"
         assert cert_url_problem(url.replace("https", "http"), east) == "SigningCertURL must use https"
+
+
+def test_the_topic_and_url_caches_keep_no_long_strings() -> None:
+    # They are filled before the signature is checked, from what anyone with the URL sends: a
+    # string longer than any real ARN or certificate URL is answered, not kept.
+    from alertd_aws_sns import signature
+
+    topic = "arn:aws:sns:us-east-1:123456789012:" + "t" * 5000
+    url = "https://sns.us-east-1.amazonaws.com/" + "c" * 5000 + ".pem"
+    regions, problems = signature._topic_region.cache_info().currsize, signature._cert_url_problem.cache_info().currsize
+    assert signature.topic_region(topic) == "us-east-1"
+    assert signature.cert_url_problem(url, topic) is None
+    assert signature._topic_region.cache_info().currsize == regions
+    assert signature._cert_url_problem.cache_info().currsize == problems
+    short = "arn:aws:sns:us-east-1:123456789012:alarms"
+    assert signature.topic_region(short) == "us-east-1" and signature.topic_region(["not", "a", "str"]) is None
+    assert signature._topic_region.cache_info().currsize >= min(regions + 1, 256)

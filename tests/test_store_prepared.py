@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -188,4 +189,69 @@ async def test_prepares_spilled_off_a_stuck_lane_are_bounded(tmp_path: Path, mon
     assert len(keys) == lane.THREADS + 6
     on_lane = [t for t in threads if t.startswith("alertd-prepare-")]
     assert len(threads) == lane.THREADS + 6 and len(on_lane) == lane.THREADS + 3, threads
+    await store.aclose()
+
+
+async def test_prepares_queued_behind_a_stuck_lane_move_to_threads_of_their_own(tmp_path: Path) -> None:
+    # A prepare queued while the lane's thread had only just begun a slow rule (not yet seen
+    # stuck) must not wait for that rule's end: once the lane is seen stuck, it is spilled too.
+    store = open_store(tmp_path / "q.db")
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def slow() -> str:
+        started.release()
+        assert release.wait(30)
+        return "slow"
+
+    async with trio.open_nursery() as nursery:
+        for i in range(lane.THREADS):
+            nursery.start_soon(store.write_prepared, slow, lambda db, v, i=i: db.execute(INSERT, [f"slow{i}", v]))
+        try:
+            for _ in range(lane.THREADS):  # every lane thread is on a slow rule now
+                await trio.to_thread.run_sync(started.acquire)
+            done = trio.Event()
+
+            async def early() -> None:
+                await store.write_prepared(lambda: "early", lambda db, v: db.execute(INSERT, ["early", v]))
+                done.set()
+
+            nursery.start_soon(early)  # queued: the lane is not stuck yet
+            await trio.sleep(lane.STUCK_SECONDS * 2)
+            with trio.fail_after(10):
+                await store.write_prepared(lambda: "late", lambda db, v: db.execute(INSERT, ["late", v]))
+                await done.wait()
+        finally:
+            release.set()
+    keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta WHERE updated_at = 0")])
+    assert set(keys[:2]) == {"early", "late"} and len(keys) == lane.THREADS + 2
+    await store.aclose()
+
+
+async def test_the_prepares_of_one_pass_of_the_loop_are_handed_over_together(tmp_path: Path) -> None:
+    # A put per prepare woke the idle lane thread per message (the kernel often ran it at once,
+    # while the loop's thread held the GIL). The jobs of one pass over the runnable tasks are
+    # handed over when the loop next waits for I/O: none starts before the last one is submitted,
+    # even when the loop's thread lets go of the GIL in between.
+    store = open_store(tmp_path / "h.db")
+    await store.write_prepared(lambda: "warm", lambda db, v: db.execute(INSERT, ["warm", v]))
+    count = 8
+    submitted = 0
+    seen: list[int] = []
+
+    async def one(i: int) -> None:
+        nonlocal submitted
+        time.sleep(0.002)  # (lets go of the GIL: a lane thread woken already would run now)
+        submitted += 1
+
+        def prepare() -> int:
+            seen.append(submitted)
+            return i
+
+        await store.write_prepared(prepare, lambda db, v: db.execute(INSERT, [f"k{v}", "x"]))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(count):
+            nursery.start_soon(one, i)
+    assert seen == [count] * count
     await store.aclose()

@@ -82,15 +82,27 @@ def lookup_delivered(
     return None, _found(db, rows)
 
 
-def _found(db: Database, rows: Sequence[Any]) -> tuple[OpenAlert | None, int | None]:
-    from alertd.decisions import OpenAlert
+def _open_alert_class() -> type[OpenAlert]:
+    """``alertd.decisions.OpenAlert``, imported on first use and kept: an import statement runs
+    the import machinery (some 2 µs) at each call, and this is on every inbound message's path."""
+    global _OPEN_ALERT
+    if _OPEN_ALERT is None:
+        from alertd.decisions import OpenAlert
 
+        _OPEN_ALERT = OpenAlert
+    return _OPEN_ALERT
+
+
+_OPEN_ALERT: type[OpenAlert] | None = None
+
+
+def _found(db: Database, rows: Sequence[Any]) -> tuple[OpenAlert | None, int | None]:
     live = latest = None
     for row in rows:
         if row[1] == "closed":
             latest = row
         else:
-            live = OpenAlert(id=row[0], status=row[1])
+            live = (_OPEN_ALERT or _open_alert_class())(id=row[0], status=row[1])
     previous = None if latest is None else latest[0]
     if live is not None:
         return live, previous
@@ -107,15 +119,13 @@ def find_live(db: Database, integration: str, source_id: str) -> OpenAlert | Non
 
 def merge_target(db: Database, alert_id: int) -> OpenAlert | None:
     """``alert_id`` if it is not closed, else the alert it was merged into (following chains)."""
-    from alertd.decisions import OpenAlert
-
     current = alert_id
     for _ in range(MAX_MERGE_HOPS):
         row = db.execute("SELECT status, merged_into FROM alerts WHERE id = ?", [current]).fetchone()
         if row is None:
             return None
         if row[0] != "closed":
-            return OpenAlert(id=current, status=row[0], merged=True)
+            return (_OPEN_ALERT or _open_alert_class())(id=current, status=row[0], merged=True)
         if row[1] is None:
             return None
         current = row[1]

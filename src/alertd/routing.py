@@ -59,7 +59,8 @@ def within(during: DuringConfig, at: datetime) -> bool:
 def choose(cfg: IntegrationConfig, document: Any, at: datetime) -> Route:
     """The first route whose ``when`` holds for the message and whose ``during`` holds at ``at``,
     else the integration's own settings."""
-    from alertd.mapping import matches_condition  # the rule compiler: only where a message is routed
+    if cfg.routes:  # (an import statement costs some 2 µs per message: only where there are routes)
+        from alertd.mapping import matches_condition  # the rule compiler: only where a message is routed
 
     for i, route in enumerate(cfg.routes):
         if (route.during is None or within(route.during, at)) and matches_condition(route.when, document):

@@ -1,11 +1,14 @@
-"""A prepare lane: two threads that run ``Writer.submit_prepared``'s prepare steps, fed by one queue.
+"""A prepare lane: a thread that runs ``Writer.submit_prepared``'s prepare steps, fed by one queue.
 
 ``trio.lowlevel.start_thread_soon`` gives every call an idle worker of its own by releasing
 that worker's lock: a futex wake per inbound message, and the woken thread wants the GIL at
 once, so the event loop's thread was often descheduled while holding it (py-spy ``--gil``,
 32 concurrent SNS messages: a sixth of the trio thread's GIL time was that one release). A
-lane's threads take the next job when they finish one: under load a put wakes nobody, and the
+lane's thread takes the next job when it finishes one: under load a put wakes nobody, and the
 jobs (GIL-bound rule evaluation) run one after the other instead of 32 threads contending.
+The event loop's thread gathers the jobs of one pass over its runnable tasks and queues them
+just before it waits for I/O (a trio instrument): one wake-up for them all, when that thread is
+about to let go of the GIL anyway.
 
 A prepare may run long (a rule's template or regex, up to its budget): when every lane thread
 has been on its job for more than ``STUCK_SECONDS``, new jobs go to threads of their own
@@ -16,6 +19,7 @@ The lane is the one path of every prepare, however many are in flight.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -25,7 +29,11 @@ from typing import Any
 import outcome
 import trio
 
-THREADS = 2
+# One thread: a put while it works on a job wakes nobody (it takes the next job when done); with
+# two, each put while one worked woke the other, which then wanted the GIL at once (issue 15:
+# context switches per message of an ingest worker). A slow job still holds up no other: past
+# STUCK_SECONDS, new jobs get threads of their own (below).
+THREADS = 1
 # A rule evaluation takes well under a millisecond of CPU; a thread on one job this long is
 # working through a slow template or regex.
 STUCK_SECONDS = 0.05
@@ -45,23 +53,56 @@ class Lane:
         self._closed = False
         self._spilled = 0  # jobs on threads of their own now (the lane stuck)
         self._spill_lock = threading.Lock()
+        self._gathered: list[tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], object]]] = []
+        self._handover: _Handover | None = None
 
     def start_soon(self, fn: Callable[[], Any], deliver: Callable[[outcome.Outcome[Any]], object]) -> None:
         """Run ``fn()`` on a lane thread, then ``deliver(outcome)`` on that thread (the contract
-        of ``trio.lowlevel.start_thread_soon``)."""
+        of ``trio.lowlevel.start_thread_soon``). Called on the event loop's thread: the job is
+        handed over when the loop next looks for I/O (``_Handover``), with the others of that pass."""
         if self._closed:
             raise RuntimeError("the lane is closed")
+        if self._handover is None:
+            self._handover = _Handover(self)
+            trio.lowlevel.add_instrument(self._handover)
+        self._gathered.append((fn, deliver))
+
+    def hand_over(self) -> None:
+        """Queue the gathered jobs (on the event loop's thread): one wake-up of the lane's thread
+        for them all, when the loop is about to wait anyway."""
+        jobs, self._gathered = self._gathered, []
+        if not jobs:
+            return
         if not self._since:
             self._start()
-        elif self._stuck() and self._spill(fn, deliver):
-            return
-        self._queue.put((fn, deliver))
+        elif self._stuck():
+            self._spill_waiting()  # those queued before it was seen stuck go first
+            jobs = [job for job in jobs if not self._spill(*job)]
+        for job in jobs:
+            self._queue.put(job)
+
+    def _spill_waiting(self) -> None:
+        """Move the jobs waiting behind the stuck threads to threads of their own (within the bound)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is _STOP or not self._spill(*item):
+                # Put back (the order of the rest does not matter: each job has its own caller).
+                self._queue.put(item)
+                return
 
     def close(self) -> None:
-        """Let the threads end once the jobs queued before this are done."""
+        """Let the threads end once the jobs queued before this are done (on the event loop's thread)."""
         if self._closed:
             return
+        self.hand_over()
         self._closed = True
+        if self._handover is not None:
+            with contextlib.suppress(KeyError):  # (trio drops an instrument that raised)
+                trio.lowlevel.remove_instrument(self._handover)
+            self._handover = None
         for _ in self._since:
             self._queue.put(_STOP)
 
@@ -101,3 +142,17 @@ class Lane:
             since[i] = None
             del fn, item  # nothing of the job stays alive while the thread waits
             deliver(result)
+
+
+class _Handover(trio.abc.Instrument):
+    """Hands a lane its gathered jobs just before the event loop waits for I/O (once a pass over
+    the runnable tasks): a put per message woke the idle lane thread each time, and the kernel
+    often ran it at once while the loop's thread still held the GIL (two switches, and py-spy
+    ``--gil`` found a tenth of an ingest worker's GIL time in that put)."""
+
+    def __init__(self, lane: Lane) -> None:
+        self.lane = lane
+
+    def before_io_wait(self, timeout: float) -> None:
+        if self.lane._gathered:
+            self.lane.hand_over()

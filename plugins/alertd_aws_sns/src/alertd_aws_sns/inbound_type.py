@@ -110,7 +110,12 @@ def _too_deep_field(envelope: dict[str, Any]) -> str:
     The mapper parses such fields on demand (``Message^...``); refuse them here, as bad
     input, rather than fail there."""
     for key, value in envelope.items():
-        if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+        if type(value) is not str:
+            continue
+        first = value[:1]
+        if first.isspace():  # (rare: a copy of the string only then)
+            first = value.lstrip()[:1]
+        if first in ("{", "["):
             try:
                 jsonlimits.check_depth(value)
             except jsonlimits.JSONTooDeep as exc:
