@@ -255,3 +255,33 @@ async def test_the_prepares_of_one_pass_of_the_loop_are_handed_over_together(tmp
             nursery.start_soon(one, i)
     assert seen == [count] * count
     await store.aclose()
+
+
+def test_a_lane_used_in_a_second_trio_run_still_hands_its_jobs_over(tmp_path: Path) -> None:
+    # The hand-over is a trio instrument, which belongs to the run it was added to: a lane whose
+    # first jobs came from an earlier run must add one to the run its next jobs come from.
+    from alertd.store.lane import Lane
+
+    the_lane = Lane()
+    done: list[int] = []
+
+    async def one_job(value: int) -> None:
+        finished = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+
+        def deliver(result: object) -> None:
+            done.append(value)
+            token.run_sync_soon(finished.set)
+
+        the_lane.start_soon(lambda: value, deliver)
+        with trio.fail_after(5):
+            await finished.wait()
+
+    trio.run(one_job, 1)
+    trio.run(one_job, 2)
+    assert done == [1, 2]
+
+    async def close() -> None:
+        the_lane.close()
+
+    trio.run(close)

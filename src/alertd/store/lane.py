@@ -62,7 +62,8 @@ class Lane:
         handed over when the loop next looks for I/O (``_Handover``), with the others of that pass."""
         if self._closed:
             raise RuntimeError("the lane is closed")
-        if self._handover is None:
+        if self._handover is None or self._handover.token is not trio.lowlevel.current_trio_token():
+            # (again in a new trio.run: an instrument belongs to the run it was added to)
             self._handover = _Handover(self)
             trio.lowlevel.add_instrument(self._handover)
         self._gathered.append((fn, deliver))
@@ -152,6 +153,7 @@ class _Handover(trio.abc.Instrument):
 
     def __init__(self, lane: Lane) -> None:
         self.lane = lane
+        self.token = trio.lowlevel.current_trio_token()  # the run it is added to
 
     def before_io_wait(self, timeout: float) -> None:
         if self.lane._gathered:
