@@ -287,3 +287,25 @@ def test_a_worker_restarted_after_an_edit_not_reloaded_does_not_run_the_edit(tmp
         worker_pid(daemon, start=mark)
         response = post_envelope(daemon, alarm_notification("Reloaded"))
         assert response.status_code == 403 and "topic_arns" in response.text
+
+
+def test_a_worker_parses_its_config_file_once_and_keeps_no_parse(tmp_path: Path, monkeypatch) -> None:
+    # The read for plugins_dir keeps its parse for validation to take: parsed once, and nothing
+    # of it stays held for the worker's life (a 600 KB file is some megabytes parsed).
+    from alertd.config import reading
+    from alertd.ingest_worker import load_config_for_worker
+    from alertd.plugins import make_manager
+
+    config = sns_config(tmp_path)
+    parses: list[Path] = []
+    real = reading.parse_source
+
+    def counted(path: Path, source: bytes):  # type: ignore[no-untyped-def]
+        parses.append(path)
+        return real(path, source)
+
+    monkeypatch.setattr(reading, "parse_source", counted)
+    loaded = load_config_for_worker(config, config.read_bytes(), make_manager())
+    assert "alarms" in loaded.integrations
+    assert len(parses) == 1
+    assert reading._kept is None

@@ -31,9 +31,9 @@ from typing import Any
 import trio
 
 from alertd import ingest_ipc, metrics
-from alertd.config import ConfigError
+from alertd.config import Config, ConfigError
 from alertd.config.load import build_config
-from alertd.config.reading import parse_source, read_source
+from alertd.config.reading import parse_kept, read_source
 from alertd.inbound import InboundRequest
 from alertd.log import get_logger, setup_logging
 from alertd.plugins import PluginError, check_plugins, load_config_plugins_dir, make_manager
@@ -257,6 +257,16 @@ def _changed_since(config: Path, source: bytes, digest: str | None) -> str | Non
     return f"{config} changed since the daemon loaded it: not used until a reload (SIGHUP) applies it"
 
 
+def load_config_for_worker(path: Path, source: bytes, pm: Any) -> Config:
+    """The config in ``source`` (the file's bytes, checked against the daemon's), with the plugins
+    of its ``plugins_dir``: the file is parsed once (the read for ``plugins_dir`` keeps its parse,
+    which validation takes, so none stays held for the worker's life)."""
+    path = path.absolute()
+    load_config_plugins_dir(pm, path)
+    check_plugins(pm)
+    return build_config(path, parse_kept(path, source), pm)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alertd.ingest_worker")
     parser.add_argument("--config", required=True, type=Path)
@@ -277,9 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             setup_logging("info")
             log.error("ingest.worker_start_failed", error=changed)
             return 2
-        load_config_plugins_dir(pm, args.config)
-        check_plugins(pm)
-        config = build_config(args.config.absolute(), parse_source(args.config, source), pm)
+        config = load_config_for_worker(args.config, source, pm)
     except (ConfigError, PluginError) as exc:
         setup_logging("info")
         log.error("ingest.worker_start_failed", error=str(exc))
