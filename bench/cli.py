@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -50,10 +51,14 @@ def build(directory: Path, alerts: int, schedules: int, users: int) -> tuple[Pat
     return big, small
 
 
-def timed(args: list[str], pythonpath: str | None = None) -> tuple[float, float]:
-    """Wall and CPU milliseconds of ``python -m alertd ARGS`` (with that PYTHONPATH, if given);
-    exits on a failure."""
-    env = None if pythonpath is None else {**os.environ, "PYTHONPATH": pythonpath}
+def timed(args: list[str], pythonpath: str | None = None, cache: str | None = None) -> tuple[float, float]:
+    """Wall and CPU milliseconds of ``python -m alertd ARGS`` (with that PYTHONPATH, if given, and
+    that ALERTD_CACHE_DIR); exits on a failure."""
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
+    if cache is not None:
+        env["ALERTD_CACHE_DIR"] = cache
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "alertd", *args], capture_output=True, text=True, env=env)
@@ -111,6 +116,9 @@ def main() -> None:
             + (f", against PYTHONPATH={args.against} (runs alternate)" if args.against else "")
         )
         trees: list[str | None] = [None, args.against] if args.against else [None]
+        # Each tree keeps its cache apart: one config file has one entry per cache directory, and
+        # two trees (two code fingerprints) taking turns would each find the other's and miss.
+        caches = {tree: tempfile.mkdtemp(prefix="alertd-bench-cli-") for tree in trees} if args.against else {}
         head = f"{'wall median':>11} {'wall min':>9} {'cpu median':>11} {'cpu min':>8}"
         print(f"{'command':<24} {head}" + (f" | against: {head}" if args.against else "") + "  (ms)")
         if args.only:
@@ -120,10 +128,10 @@ def main() -> None:
             figures: list[tuple[list[float], list[float]]] = [([], []) for _ in trees]
             for tree in trees:  # warm the caches (the config's kept tables): ack and close through a listing
                 first = make() if name.startswith(("--", "alerts", "inbound", "oncall")) else None
-                timed(first or ["alerts", "--limit", "1", *(s if "small" in name else b)], tree)
+                timed(first or ["alerts", "--limit", "1", *(s if "small" in name else b)], tree, caches.get(tree))
             for _ in range(args.runs):
                 for tree, (walls, cpus) in zip(trees, figures, strict=True):
-                    wall, cpu = timed(make(), tree)
+                    wall, cpu = timed(make(), tree, caches.get(tree))
                     walls.append(wall)
                     cpus.append(cpu)
             columns = [
@@ -133,6 +141,8 @@ def main() -> None:
             ]
             print(f"{name:<24} " + " | against: ".join(columns))
         print(f"load average (1 min) at start {load:.2f}, at end {os.getloadavg()[0]:.2f} (a shared machine)")
+        for folder in caches.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
