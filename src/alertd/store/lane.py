@@ -1,10 +1,10 @@
-"""A prepare lane: a thread that runs ``Writer.submit_prepared``'s prepare steps, fed by one queue.
+"""A prepare lane: two threads that run ``Writer.submit_prepared``'s prepare steps, fed by one queue.
 
 ``trio.lowlevel.start_thread_soon`` gives every call an idle worker of its own by releasing
 that worker's lock: a futex wake per inbound message, and the woken thread wants the GIL at
 once, so the event loop's thread was often descheduled while holding it (py-spy ``--gil``,
 32 concurrent SNS messages: a sixth of the trio thread's GIL time was that one release). A
-lane's thread takes the next job when it finishes one: under load a put wakes nobody, and the
+lane's threads take the next job when they finish one: under load a put wakes nobody, and the
 jobs (GIL-bound rule evaluation) run one after the other instead of 32 threads contending.
 The event loop's thread gathers the jobs of one pass over its runnable tasks and queues them
 just before it waits for I/O (a trio instrument): one wake-up for them all, when that thread is
@@ -29,11 +29,12 @@ from typing import Any
 import outcome
 import trio
 
-# One thread: a put while it works on a job wakes nobody (it takes the next job when done); with
-# two, each put while one worked woke the other, which then wanted the GIL at once (issue 15:
-# context switches per message of an ingest worker). A slow job still holds up no other: past
-# STUCK_SECONDS, new jobs get threads of their own (below).
-THREADS = 1
+# Two threads: a job handed over while one thread is on a slow rule (not yet STUCK_SECONDS in,
+# so the job is queued, not spilled) is taken by the other at once. With one, such a job waited
+# for the whole slow rule when no later hand-over saw the lane stuck (tests/test_rules_budget.py:
+# an alarm waited 4 s behind another integration's slow templates). The jobs of a pass are put
+# together (_Handover), so the second thread is woken at most once per pass, not per message.
+THREADS = 2
 # A rule evaluation takes well under a millisecond of CPU; a thread on one job this long is
 # working through a slow template or regex.
 STUCK_SECONDS = 0.05
