@@ -29,6 +29,28 @@ def open_store(path: Path) -> Store:
     return store
 
 
+class SlowRules:
+    """Prepares that hold their thread until released, as a rule at its budget does."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Semaphore(0)
+        self.threads: list[str] = []  # where each ran
+
+    def slow(self) -> str:
+        self.threads.append(threading.current_thread().name)
+        self.started.release()
+        assert self.release.wait(30)
+        return "slow"
+
+    async def hold_every_lane_thread(self, nursery: trio.Nursery, store: Store, key: str) -> None:
+        """Put a slow prepare on each lane thread (rows ``key0``, ``key1`` ...) and wait until all run."""
+        for i in range(lane.THREADS):
+            nursery.start_soon(store.write_prepared, self.slow, lambda db, v, i=i: db.execute(INSERT, [f"{key}{i}", v]))
+        for _ in range(lane.THREADS):
+            await trio.to_thread.run_sync(self.started.acquire)
+
+
 async def test_prepared_writes_commit_with_what_a_worker_thread_prepared(tmp_path: Path) -> None:
     store = open_store(tmp_path / "p.db")
     observer = sqlite3.connect(tmp_path / "p.db")
@@ -132,25 +154,15 @@ async def test_prepares_run_on_the_lane_not_a_thread_each(tmp_path: Path, monkey
 
 async def test_slow_prepares_on_every_lane_thread_do_not_hold_up_the_next(tmp_path: Path) -> None:
     store = open_store(tmp_path / "b.db")
-    release = threading.Event()
-    started = threading.Semaphore(0)
-
-    def slow() -> str:
-        started.release()
-        assert release.wait(30)
-        return "slow"
-
+    rules = SlowRules()
     async with trio.open_nursery() as nursery:
-        for i in range(lane.THREADS):
-            nursery.start_soon(store.write_prepared, slow, lambda db, v, i=i: db.execute(INSERT, [f"slow{i}", v]))
         try:
-            for _ in range(lane.THREADS):  # every lane thread is on a slow rule now
-                await trio.to_thread.run_sync(started.acquire)
+            await rules.hold_every_lane_thread(nursery, store, "slow")
             await trio.sleep(lane.STUCK_SECONDS * 2)
             with trio.fail_after(10):
                 assert await store.write_prepared(lambda: "quick", lambda db, v: db.execute(INSERT, ["quick", v]) and v)
         finally:
-            release.set()
+            rules.release.set()
     keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta WHERE updated_at = 0")])
     assert keys[0] == "quick" and len(keys) == lane.THREADS + 1
     await store.aclose()
@@ -162,29 +174,20 @@ async def test_prepares_spilled_off_a_stuck_lane_are_bounded(tmp_path: Path, mon
     # start a thread each).
     monkeypatch.setattr(lane, "SPILL_THREADS", 3)
     store = open_store(tmp_path / "c.db")
-    release = threading.Event()
-    started = threading.Semaphore(0)
-    threads: list[str] = []
-
-    def slow() -> str:
-        threads.append(threading.current_thread().name)
-        started.release()
-        assert release.wait(30)
-        return "slow"
-
+    rules = SlowRules()
+    threads = rules.threads
     async with trio.open_nursery() as nursery:
-        for i in range(lane.THREADS):
-            nursery.start_soon(store.write_prepared, slow, lambda db, v, i=i: db.execute(INSERT, [f"lane{i}", v]))
         try:
-            for _ in range(lane.THREADS):  # every lane thread is on a slow rule now
-                await trio.to_thread.run_sync(started.acquire)
+            await rules.hold_every_lane_thread(nursery, store, "lane")
             await trio.sleep(lane.STUCK_SECONDS * 2)
             for i in range(6):
-                nursery.start_soon(store.write_prepared, slow, lambda db, v, i=i: db.execute(INSERT, [f"more{i}", v]))
+                nursery.start_soon(
+                    store.write_prepared, rules.slow, lambda db, v, i=i: db.execute(INSERT, [f"more{i}", v])
+                )
             for _ in range(3):  # the spilled ones start at once
-                await trio.to_thread.run_sync(started.acquire)
+                await trio.to_thread.run_sync(rules.started.acquire)
         finally:
-            release.set()
+            rules.release.set()
     keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta WHERE updated_at = 0")])
     assert len(keys) == lane.THREADS + 6
     on_lane = [t for t in threads if t.startswith("alertd-prepare-")]
@@ -196,20 +199,10 @@ async def test_prepares_queued_behind_a_stuck_lane_move_to_threads_of_their_own(
     # A prepare queued while the lane's thread had only just begun a slow rule (not yet seen
     # stuck) must not wait for that rule's end: once the lane is seen stuck, it is spilled too.
     store = open_store(tmp_path / "q.db")
-    release = threading.Event()
-    started = threading.Semaphore(0)
-
-    def slow() -> str:
-        started.release()
-        assert release.wait(30)
-        return "slow"
-
+    rules = SlowRules()
     async with trio.open_nursery() as nursery:
-        for i in range(lane.THREADS):
-            nursery.start_soon(store.write_prepared, slow, lambda db, v, i=i: db.execute(INSERT, [f"slow{i}", v]))
         try:
-            for _ in range(lane.THREADS):  # every lane thread is on a slow rule now
-                await trio.to_thread.run_sync(started.acquire)
+            await rules.hold_every_lane_thread(nursery, store, "slow")
             done = trio.Event()
 
             async def early() -> None:
@@ -222,7 +215,7 @@ async def test_prepares_queued_behind_a_stuck_lane_move_to_threads_of_their_own(
                 await store.write_prepared(lambda: "late", lambda db, v: db.execute(INSERT, ["late", v]))
                 await done.wait()
         finally:
-            release.set()
+            rules.release.set()
     keys = await store.read(lambda db: [r[0] for r in db.execute("SELECT key FROM meta WHERE updated_at = 0")])
     assert set(keys[:2]) == {"early", "late"} and len(keys) == lane.THREADS + 2
     await store.aclose()
