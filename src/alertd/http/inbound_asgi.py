@@ -132,10 +132,13 @@ def _headers(raw: list[tuple[bytes, bytes]], token: str) -> dict[str, str]:
     """Lower-cased headers with the URL token scrubbed from every value (a proxy's
     X-Forwarded-Uri or X-Original-URL repeats the path, secret included). The values are
     searched for the token once, together: scrubbed one by one only when it is there."""
-    if _has_secret(raw, token):
-        forms = (token, quote(token, safe=""))
-        return {k.decode("latin-1").lower(): ledger.scrub(v.decode("latin-1"), forms) for k, v in raw}
-    return ingest_ipc.decoded_headers(raw)
+    return _scrubbed(raw, token) if _has_secret(raw, token) else ingest_ipc.decoded_headers(raw)
+
+
+def _worker_headers(raw: list[tuple[bytes, bytes]], token: str) -> ingest_ipc.Headers:
+    """The headers as a request frame carries them: as received (the worker decodes them, off this
+    process's core), or decoded and scrubbed here when a value holds the URL token."""
+    return _scrubbed(raw, token) if _has_secret(raw, token) else raw
 
 
 def _has_secret(raw: list[tuple[bytes, bytes]], token: str) -> bool:
@@ -146,10 +149,9 @@ def _has_secret(raw: list[tuple[bytes, bytes]], token: str) -> bool:
     return any(secret in values for secret in secrets)
 
 
-def _worker_headers(raw: list[tuple[bytes, bytes]], token: str) -> ingest_ipc.Headers:
-    """The headers as a request frame carries them: as received (the worker decodes them, off this
-    process's core), or decoded and scrubbed here when a value holds the URL token."""
-    return _headers(raw, token) if _has_secret(raw, token) else raw
+def _scrubbed(raw: list[tuple[bytes, bytes]], token: str) -> dict[str, str]:
+    forms = (token, quote(token, safe=""))
+    return {k.decode("latin-1").lower(): ledger.scrub(v.decode("latin-1"), forms) for k, v in raw}
 
 
 def _declared_length(raw: list[tuple[bytes, bytes]]) -> str:
