@@ -46,6 +46,18 @@ def sns_config(tmp_path: Path, extra: str = "", *, alarms: str = "", events: str
     return write_config(tmp_path, text + extra, **kw)
 
 
+def shipped_rules_config(tmp_path: Path, name: str = "alarms", ruleset: str = "cloudwatch_alarm") -> Path:
+    """A config of one SNS integration on a shipped ruleset and nothing else (for the tests that
+    check what loading such a config imports, in a fresh interpreter)."""
+    config = tmp_path / "alertd.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "alertd.db"}"\n'
+        f'[integrations.{name}]\ntype = "aws_sns"\nruleset = "{ruleset}"\n'
+        f'token = "{name}-test-token-0123456789abcdef0123"\n'
+    )
+    return config
+
+
 def sample_message(name: str) -> tuple[str, str, str | None]:
     """(Message, MessageId, Subject) of a sample file."""
     _headers, body = sample_envelope(name)

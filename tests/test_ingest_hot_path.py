@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from alertd import jsonlimits, jsontext
+from inbound_fixtures import shipped_rules_config
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -122,12 +123,7 @@ print(json.dumps([before, after]))
 
 def test_a_worker_warms_up_what_the_first_messages_would_load(tmp_path: Path) -> None:
     """The shipped rules only: loading imports neither Jinja nor the certificate parser."""
-    config = tmp_path / "alertd.toml"
-    config.write_text(
-        f'[store]\npath = "{tmp_path / "alertd.db"}"\n'
-        '[integrations.alarms]\ntype = "aws_sns"\nruleset = "cloudwatch_alarm"\n'
-        'token = "alarms-test-token-0123456789abcdef0123"\n'
-    )
+    config = shipped_rules_config(tmp_path)
     result = subprocess.run([sys.executable, "-c", WARM_UP, str(config)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     before, after = json.loads(result.stdout)

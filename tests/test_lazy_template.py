@@ -15,6 +15,7 @@ from alertd.lazy_template import LazyTemplate
 from alertd.mapping import RulesetError, compile_ruleset, decide
 from alertd.rules_config import RulesetConfig
 from helpers import SAMPLES
+from inbound_fixtures import shipped_rules_config
 
 
 def rules(**spec: object) -> object:
@@ -103,12 +104,7 @@ print(json.dumps([loaded_at_load, decision.outcome, decision.title, "jinja2" in 
 
 
 def test_a_config_with_only_shipped_rules_loads_without_jinja2(tmp_path: Path) -> None:
-    config = tmp_path / "alertd.toml"
-    config.write_text(
-        f'[store]\npath = "{tmp_path / "alertd.db"}"\n'
-        '[integrations.alarms]\ntype = "aws_sns"\nruleset = "cloudwatch_alarm"\n'
-        'token = "alarms-test-token-0123456789abcdef0123"\n'
-    )
+    config = shipped_rules_config(tmp_path)
     sample = SAMPLES / "sns-cloudwatch-alarm-ALARM.json"
     result = subprocess.run(
         [sys.executable, "-c", NO_JINJA_AT_LOAD, str(config), str(sample)], capture_output=True, text=True, timeout=60
@@ -196,12 +192,7 @@ print("regex" in sys.modules)
 
 
 def test_a_config_with_a_shipped_regex_rule_loads_without_the_regex_module(tmp_path: Path) -> None:
-    config = tmp_path / "alertd.toml"
-    config.write_text(
-        f'[store]\npath = "{tmp_path / "alertd.db"}"\n'
-        '[integrations.events]\ntype = "aws_sns"\nruleset = "eventbridge_cloudtrail"\n'
-        'token = "events-test-token-0123456789abcdef0123"\n'
-    )
+    config = shipped_rules_config(tmp_path, "events", "eventbridge_cloudtrail")
     result = subprocess.run(
         [sys.executable, "-c", NO_REGEX_AT_LOAD, str(config)],
         capture_output=True,
