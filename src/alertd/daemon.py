@@ -108,11 +108,20 @@ class Daemon:
         """Make sure every integration has its URL token, and index them for lookups."""
         runtime = self.runtime
         config = runtime.config
-        tokens = await runtime.store.write(lambda db: ensure_tokens(db, config))
+
+        def ensure(db: Any) -> tuple[dict[str, str], dict[str, str], bytes, dict[str, str]]:
+            # One transaction (one commit, one trip to the writer thread) rather than four, at every start.
+            return (
+                ensure_tokens(db, config),
+                ensure_ical_tokens(db, config),
+                ensure_secret(db, config),
+                ensure_heartbeat_tokens(db, config),
+            )
+
+        tokens, ical_tokens, links_secret, beats = await runtime.store.write(ensure)
         runtime.services["tokens"] = TokenIndex(config, tokens)
-        runtime.services["ical_tokens"] = await runtime.store.write(lambda db: ensure_ical_tokens(db, config))
-        runtime.services["links_secret"] = await runtime.store.write(lambda db: ensure_secret(db, config))
-        beats = await runtime.store.write(lambda db: ensure_heartbeat_tokens(db, config))
+        runtime.services["ical_tokens"] = ical_tokens
+        runtime.services["links_secret"] = links_secret
         runtime.services["heartbeat_tokens"] = HeartbeatIndex(beats)
 
     def _start_background(self, nursery: trio.Nursery) -> None:
