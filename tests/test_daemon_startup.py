@@ -61,6 +61,10 @@ LATER = (
     "sqlite_utils",
     "alertd.engine",  # the loops: imported by their task, the first to run after ready
     "jinja2",  # only the post-ready step compiles rule templates (none here needs it before)
+    "smtplib",  # the smtp channel's sending and its message's HTML: at its first send
+    "alertd_smtp.transport",
+    "alertd_smtp.message",
+    "html",
 )
 
 

@@ -21,6 +21,7 @@ import __future__
 
 import builtins
 import marshal
+import re
 import sys
 from importlib.util import MAGIC_NUMBER
 from pathlib import Path
@@ -38,6 +39,13 @@ Key = tuple[str, str, int, str]  # (mode, filename, flags, source)
 _FEATURE = type(__future__.annotations)
 
 _active: CodeCache | None = None
+
+# attrs' generated ``__hash__`` puts ``hash(<a file name>)`` in its source as a number: a str hash,
+# different in every process (hash randomisation), so its 30-odd classes missed at every start and
+# the file was rewritten after each. Their source is kept with this number in its place, and the
+# code taken has the process's own number put back (``_salted``).
+_ATTRS_SALT = re.compile(r"(?<=hash\(\(\n)([ ]+)(-?\d+),\n")
+SALT_PLACEHOLDER = 7_305_104_170_953_911_093  # a constant no generated source holds otherwise
 
 
 def _header() -> tuple[str, bytes, str, int]:
@@ -85,6 +93,13 @@ class CodeCache:
         self.known = known
 
     def compile(self, source: str, filename: str, mode: str, flags: int) -> CodeType:
+        salt = None
+        if filename.startswith("<attrs generated"):
+            source, salt = _unsalted(source)
+        code = self._compile(source, filename, mode, flags)
+        return code if salt is None else _salted(code, salt)
+
+    def _compile(self, source: str, filename: str, mode: str, flags: int) -> CodeType:
         key = (mode, filename, flags, source)
         code = self.known.get(key)
         if code is None:
@@ -148,6 +163,25 @@ class CodeCache:
 
     def dump(self) -> bytes:
         return marshal.dumps((_header(), tuple(self.used.items())))
+
+
+def _unsalted(source: str) -> tuple[str, int | None]:
+    """``source`` with attrs' per-process hash salt replaced by ``SALT_PLACEHOLDER``, and the salt
+    (None when there is none, or when it is not one number)."""
+    salts = {int(match.group(2)) for match in _ATTRS_SALT.finditer(source)}
+    if len(salts) != 1:
+        return source, None
+    return _ATTRS_SALT.sub(lambda m: f"{m.group(1)}{SALT_PLACEHOLDER},\n", source), salts.pop()
+
+
+def _salted(code: CodeType, salt: int) -> CodeType:
+    """``code`` (and the functions it defines) with ``SALT_PLACEHOLDER`` replaced by ``salt``: the
+    code ``compile`` gives for the source with the salt written in (a literal is one constant)."""
+    consts = tuple(
+        salt if type(c) is int and c == SALT_PLACEHOLDER else _salted(c, salt) if isinstance(c, CodeType) else c
+        for c in code.co_consts
+    )
+    return code.replace(co_consts=consts) if consts != code.co_consts else code
 
 
 class _Preset:

@@ -56,6 +56,14 @@ class Daemon:
         self.exit_code = 0  # 2 when a part built after ready failed (_build_web)
         self.reloads = 0
         self._schema_version: int | None = None
+        # The work done just after ready (imports, compilations, warnings) runs on one worker thread
+        # at a time: each more thread holding the GIL delayed the event loop's answers (the first
+        # /readyz by 20-60 ms); set in run (a trio object).
+        self._after_ready: trio.CapacityLimiter | None = None
+
+    async def _in_background(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on the after-ready worker thread (one at a time, in the order asked)."""
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._after_ready)
 
     # --- start-up --------------------------------------------------------------
     def preflight(self) -> None:
@@ -100,11 +108,20 @@ class Daemon:
         """Make sure every integration has its URL token, and index them for lookups."""
         runtime = self.runtime
         config = runtime.config
-        tokens = await runtime.store.write(lambda db: ensure_tokens(db, config))
+
+        def ensure(db: Any) -> tuple[dict[str, str], dict[str, str], bytes, dict[str, str]]:
+            # One transaction (one commit, one trip to the writer thread) rather than four, at every start.
+            return (
+                ensure_tokens(db, config),
+                ensure_ical_tokens(db, config),
+                ensure_secret(db, config),
+                ensure_heartbeat_tokens(db, config),
+            )
+
+        tokens, ical_tokens, links_secret, beats = await runtime.store.write(ensure)
         runtime.services["tokens"] = TokenIndex(config, tokens)
-        runtime.services["ical_tokens"] = await runtime.store.write(lambda db: ensure_ical_tokens(db, config))
-        runtime.services["links_secret"] = await runtime.store.write(lambda db: ensure_secret(db, config))
-        beats = await runtime.store.write(lambda db: ensure_heartbeat_tokens(db, config))
+        runtime.services["ical_tokens"] = ical_tokens
+        runtime.services["links_secret"] = links_secret
         runtime.services["heartbeat_tokens"] = HeartbeatIndex(beats)
 
     def _start_background(self, nursery: trio.Nursery) -> None:
@@ -120,7 +137,7 @@ class Daemon:
         # Imported here: the engine's modules (delivery, escalation, on-call ...) are a few tens
         # of ms of imports that inbound messages do not need to be accepted and committed; on a
         # worker thread, so that the server answers meanwhile (the first /readyz comes now).
-        engine = await trio.to_thread.run_sync(importlib.import_module, "alertd.engine")
+        engine = await self._in_background(importlib.import_module, "alertd.engine")
         for loop in engine.LOOPS:
             nursery.start_soon(loop, self.runtime)
 
@@ -154,18 +171,19 @@ class Daemon:
         # First the rules' templates only Jinja renders, and their regexes: else the first message
         # would compile them (and import jinja2 or regex).
         try:
-            templates = await trio.to_thread.run_sync(compile_waiting)
-            regexes = await trio.to_thread.run_sync(lazy_regex.compile_waiting)
+            templates = await self._in_background(compile_waiting)
+            regexes = await self._in_background(lazy_regex.compile_waiting)
             log.info("rules.compiled", templates=templates, regexes=regexes)
         except Exception as exc:  # its messages meet the same error, as they did without this step
             log.warning("rules.compile_failed", error=f"{type(exc).__name__}: {exc}")
-        await trio.to_thread.run_sync(jsontext.load)  # the inbound path's JSON (not at import: 30 ms)
+        await self._in_background(jsontext.load)  # the inbound path's JSON (not at import: 30 ms)
         # A config validated in full at this start: its validated tree kept for the next start
         # (before the web build: a daemon stopped soon after ready still leaves it).
-        await trio.to_thread.run_sync(save_pending)
+        await self._in_background(save_pending)
         try:
             try:
-                await app.warm()
+                async with self._after_ready:  # its imports: on the after-ready thread's turn
+                    await app.warm()
             except Exception:
                 pass  # kept in app.failed (a request may have started the build: the same reason)
             if app.failed is not None:  # its requests are answered 503 with the reason meanwhile
@@ -174,7 +192,7 @@ class Daemon:
                 self.shutdown.set()
         finally:
             # The code compiled up to here (the web's too) kept for the next start (alertd.code_cache).
-            counts = await trio.to_thread.run_sync(code_cache.save_active)
+            counts = await self._in_background(code_cache.save_active)
             if counts is not None:
                 log.info("startup.code_cache", reused=counts[0], compiled=counts[1])
             if switch_interval is not None:
@@ -189,6 +207,7 @@ class Daemon:
         app_queue.install()  # a request's body reaches the app without a scheduler trip per message
         runtime = self.runtime
         config = runtime.config
+        self._after_ready = trio.CapacityLimiter(1)
         version = self.open_store()
         log.info("config.loaded", path=str(config.path), from_cache=config.from_cache)
         log.info("store.opened", path=runtime.store.where, schema_version=version)
@@ -239,7 +258,7 @@ class Daemon:
                     self.notifier.notify("READY=1", f"STATUS=serving on {', '.join(binds)}", f"MAINPID={os.getpid()}")
                     # Valid settings that page nobody: logged once ready (a line each: 300 users
                     # without a channel were 1% of the start), from a worker thread (as above).
-                    loops.start_soon(trio.to_thread.run_sync, log_warnings, config)
+                    loops.start_soon(self._in_background, log_warnings, config)
                     await self.shutdown.wait()
                     runtime.ready = False
                     for listener in runtime.listeners:  # e.g. the console's open event streams end now

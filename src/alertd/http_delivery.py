@@ -11,7 +11,6 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
 import trio
@@ -46,6 +45,8 @@ def retry_after(response: httpx.Response) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        from email.utils import parsedate_to_datetime  # (the email package: not on every start's way)
+
         try:
             seconds = parsedate_to_datetime(value).timestamp() - time.time()
         except (TypeError, ValueError, IndexError):
