@@ -81,7 +81,9 @@ class _Child:
     # together: under load one send for many requests, and no lock per request.
     outbox: list[tuple[int, bytes]] = field(default_factory=list)
     queued: trio.Event = field(default_factory=trio.Event)
-    waiting: dict[int, tuple[trio.Event, list[Any]]] = field(default_factory=dict)
+    # The tasks waiting for a reply, each with the slot its reply goes in. Woken directly
+    # (trio.lowlevel.reschedule), not through a trio.Event each: no event, no parking lot per request.
+    waiting: dict[int, tuple[trio.lowlevel.Task, list[Any]]] = field(default_factory=dict)
     pid: int = 0
     in_flight: int = 0
     retired: bool = False  # told to stop (reload, shutdown): gets no new request
@@ -133,21 +135,26 @@ class IngestPool:
         take it (answer it here)."""
         if not self.live:
             return None
-        child = min(self.live, key=lambda c: c.in_flight)
+        live = self.live
+        child = live[0] if len(live) == 1 else min(live, key=lambda c: c.in_flight)
         self._next_id += 1
         rid = self._next_id
-        done = trio.Event()
         slot: list[Any] = []
         frame = ingest_ipc.encode(
             (rid, name, method, headers, body, remote_addr, received_at, oversize, body_size, timed_out)
         )
-        child.waiting[rid] = (done, slot)
+        waiting = child.waiting
+        waiting[rid] = (trio.lowlevel.current_task(), slot)
         child.in_flight += 1
         self._queue(child, rid, frame)
+
+        def abort(_raise_cancel: Any) -> trio.lowlevel.Abort:
+            waiting.pop(rid, None)  # cancelled (the server stopping): a late reply is dropped
+            return trio.lowlevel.Abort.SUCCEEDED
+
         try:
-            await done.wait()
+            await trio.lowlevel.wait_task_rescheduled(abort)
         finally:
-            child.waiting.pop(rid, None)
             child.in_flight -= 1
         reply = slot[0]
         if reply is NOT_SENT:
@@ -314,10 +321,10 @@ class IngestPool:
                 log.info("ingest.worker_started", pid=frame[1])
                 return
             child.sent.discard(rid)
-            waiter = child.waiting.get(rid)
+            waiter = child.waiting.pop(rid, None)  # (popped: a task is woken once)
             if waiter is not None:
                 waiter[1].append(frame)
-                waiter[0].set()
+                trio.lowlevel.reschedule(waiter[0])
 
         try:
             await ingest_ipc.read_frames(child.stream, ingest_ipc.REPLY_LIMIT_BYTES, on_frame)
@@ -333,9 +340,10 @@ class IngestPool:
         if child in self.live:
             self.live.remove(child)
         self._all.discard(child)
-        for rid, (done, slot) in list(child.waiting.items()):
+        waiting, child.waiting = child.waiting, {}
+        for rid, (task, slot) in waiting.items():
             slot.append(None if rid in child.sent else NOT_SENT)
-            done.set()
+            trio.lowlevel.reschedule(task)
         await child.stream.aclose()
         with trio.move_on_after(self.runtime.config.raw.server.graceful_timeout + 5):
             await child.process.wait()
