@@ -9,7 +9,7 @@ go to the non-blocking socket directly (one ``write``, no scheduler trip); an em
 written. Whatever the socket does not take at once (full buffer), an error (peer gone), TLS, or
 a write already under way goes the way it went before, so back-pressure and hypercorn's handling
 of a closed connection are unchanged.
-Checked for hypercorn 0.18 (``tests/test_keep_alive.py``).
+Checked for hypercorn 0.18 (``tests/test_direct_send.py``).
 """
 
 from __future__ import annotations
