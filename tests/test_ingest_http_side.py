@@ -176,3 +176,62 @@ def test_frames_are_read_in_parts_below_the_allocators_mmap_threshold() -> None:
     assert got == frames  # a frame larger than one read is put together
     # recv() allocates what it is asked for: 128 KiB and more is an mmap and a munmap per read.
     assert stream.asked and max(stream.asked) < 128 * 1024
+
+
+class CountedSocket:
+    """The HTTP process's end of a worker's socketpair, counting the writes made to it."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.writes: list[int] = []
+
+    def send(self, data: bytes) -> int:
+        self.writes.append(len(data))
+        return self.sock.send(data)
+
+
+def test_the_requests_of_one_scheduler_pass_go_to_their_worker_in_one_write() -> None:
+    import socket
+
+    from alertd.ingest_pool import _Child
+
+    async def main() -> None:
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        counted = CountedSocket(ours)
+        pool = IngestPool(SimpleNamespace(), Path("/nonexistent/alertd.toml"), 1)
+        child = _Child(process=None, stream=trio.SocketStream(trio.socket.from_stdlib_socket(ours)), sock=counted)  # type: ignore[arg-type]
+        pool.live.append(child)
+        trio.lowlevel.add_instrument(pool._pass_end)
+        replies: list[Reply | None] = []
+
+        async def post(index: int) -> None:
+            replies.append(
+                await pool.receive(
+                    "alarms", "POST", [], b"%d" % index, "", 1.0, oversize=False, body_size=1, timed_out=False
+                )
+            )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pool._read, child)
+            for index in range(5):
+                nursery.start_soon(post, index)  # (all five run in the same pass)
+            await trio.testing.wait_all_tasks_blocked()
+            assert counted.writes and len(counted.writes) == 1, counted.writes
+            got: list[tuple[Any, ...]] = []
+            data = theirs.recv(1 << 20)
+            while data:
+                size = int.from_bytes(data[:4], "big")
+                got.append(marshal.loads(data[4 : 4 + size]))
+                data = data[4 + size :]
+            assert sorted(frame[4] for frame in got) == [b"%d" % i for i in range(5)]
+            theirs.sendall(b"".join(encode((frame[0], 200, "OK\n", [], [], False, False)) for frame in got))
+            with trio.fail_after(5):
+                while len(replies) < 5:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        trio.lowlevel.remove_instrument(pool._pass_end)
+        assert all(reply is not None and reply.status == 200 for reply in replies)
+        theirs.close()
+
+    trio.run(main)

@@ -27,7 +27,7 @@ from alertd import code_cache, jsontext, lazy_regex
 from alertd.config import Config, ConfigError, load_config
 from alertd.config.validated_cache import save_pending
 from alertd.heartbeats import HeartbeatIndex, ensure_heartbeat_tokens
-from alertd.http import app_queue, lazy_protocols
+from alertd.http import app_queue, direct_send, keep_alive, lazy_protocols
 from alertd.http.app import build_app
 from alertd.integrations import TokenIndex, ensure_ical_tokens, ensure_tokens
 from alertd.lazy_template import compile_waiting
@@ -205,6 +205,8 @@ class Daemon:
         import hypercorn.trio
 
         app_queue.install()  # a request's body reaches the app without a scheduler trip per message
+        keep_alive.install()  # hypercorn's keep-alive timer moved, not a task per request
+        direct_send.install()  # a response's bytes written at once, without scheduler trips
         runtime = self.runtime
         config = runtime.config
         self._after_ready = trio.CapacityLimiter(1)

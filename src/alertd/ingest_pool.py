@@ -81,12 +81,29 @@ class _Child:
     # together: under load one send for many requests, and no lock per request.
     outbox: list[tuple[int, bytes]] = field(default_factory=list)
     queued: trio.Event = field(default_factory=trio.Event)
-    waiting: dict[int, tuple[trio.Event, list[Any]]] = field(default_factory=dict)
+    # The tasks waiting for a reply, each with the slot its reply goes in. Woken directly
+    # (trio.lowlevel.reschedule), not through a trio.Event each: no event, no parking lot per request.
+    waiting: dict[int, tuple[trio.lowlevel.Task, list[Any]]] = field(default_factory=dict)
     pid: int = 0
     in_flight: int = 0
     retired: bool = False  # told to stop (reload, shutdown): gets no new request
     sent: set[int] = field(default_factory=set)  # request ids written out, not yet answered
     sending: bool = False  # the sender task is writing a batch: nothing may go between its bytes
+    # Frames of this scheduler pass's requests, written together when the pass ends (_PassEnd).
+    pending: list[tuple[int, bytes]] = field(default_factory=list)
+
+
+class _PassEnd(trio.abc.Instrument):
+    """Writes the frames the requests of one scheduler pass queued, just before the event loop
+    waits for I/O: one write per worker for all of them (and one read, one wake-up at the
+    worker), instead of one each; no frame waits longer than the pass that queued it."""
+
+    def __init__(self, pool: IngestPool) -> None:
+        self.pool = pool
+
+    def before_io_wait(self, timeout: float) -> None:
+        if self.pool._due:
+            self.pool._flush()
 
 
 class IngestPool:
@@ -103,6 +120,8 @@ class IngestPool:
         self.digest = self._file_digest()  # of the bytes the running config was loaded from
         self._planning: tuple[Any, set[str]] = (None, set())  # (config, integrations whose alerts get plans)
         self.wakes = Wakes(runtime, {"escalation": ESCALATION_WAKE_GAP_SECONDS, "events": EVENTS_WAKE_GAP_SECONDS})
+        self._due: list[_Child] = []  # workers with frames pending (written at the pass's end)
+        self._pass_end = _PassEnd(self)
 
     def _file_digest(self) -> str | None:
         """The config file's SHA-256 now (just after the daemon loaded it, or reloaded): a worker
@@ -133,21 +152,26 @@ class IngestPool:
         take it (answer it here)."""
         if not self.live:
             return None
-        child = min(self.live, key=lambda c: c.in_flight)
+        live = self.live
+        child = live[0] if len(live) == 1 else min(live, key=lambda c: c.in_flight)
         self._next_id += 1
         rid = self._next_id
-        done = trio.Event()
         slot: list[Any] = []
         frame = ingest_ipc.encode(
             (rid, name, method, headers, body, remote_addr, received_at, oversize, body_size, timed_out)
         )
-        child.waiting[rid] = (done, slot)
+        waiting = child.waiting
+        waiting[rid] = (trio.lowlevel.current_task(), slot)
         child.in_flight += 1
         self._queue(child, rid, frame)
+
+        def abort(_raise_cancel: Any) -> trio.lowlevel.Abort:
+            waiting.pop(rid, None)  # cancelled (the server stopping): a late reply is dropped
+            return trio.lowlevel.Abort.SUCCEEDED
+
         try:
-            await done.wait()
+            await trio.lowlevel.wait_task_rescheduled(abort)
         finally:
-            child.waiting.pop(rid, None)
             child.in_flight -= 1
         reply = slot[0]
         if reply is NOT_SENT:
@@ -161,20 +185,45 @@ class IngestPool:
         return Reply(status, body)
 
     def _queue(self, child: _Child, rid: int, frame: bytes) -> None:
-        """Write the frame at once when nothing waits before it (requests one at a time: no trip
-        through the sender task, a scheduler pass sooner at the worker); else, or for what the
-        socket does not take now, the sender task writes it with the others."""
-        if not child.outbox and not child.sending:
-            try:
-                written = child.sock.send(frame)
-            except OSError:  # full (BlockingIOError), or closed: the sender meets it
-                written = 0
-            if written:
-                child.sent.add(rid)  # (a part too: the worker may get the rest; 503 is the safe answer)
-                if written == len(frame):
-                    return
-                frame = frame[written:]
-        child.outbox.append((rid, frame))
+        """Queue the frame for the end of this scheduler pass (_PassEnd): the requests of one pass
+        go to their worker in one write, with no trip through the sender task."""
+        if not child.pending:
+            self._due.append(child)
+        child.pending.append((rid, frame))
+
+    def _flush(self) -> None:
+        due, self._due = self._due, []
+        for child in due:
+            self._write_pending(child)
+
+    def _write_pending(self, child: _Child) -> None:
+        """Write the child's pending frames at once when nothing waits before them; else, or for
+        what the socket does not take now, the sender task writes them with the others."""
+        frames, child.pending = child.pending, []
+        if not frames:
+            return
+        if child.outbox or child.sending:
+            child.outbox.extend(frames)
+            child.queued.set()
+            return
+        data = frames[0][1] if len(frames) == 1 else b"".join([frame for _rid, frame in frames])
+        try:
+            written = child.sock.send(data)
+        except OSError:  # full (BlockingIOError), or closed: the sender meets it
+            written = 0
+        if written == len(data):
+            child.sent.update(rid for rid, _frame in frames)
+            return
+        start = 0
+        for index, (rid, frame) in enumerate(frames):
+            if start >= written:
+                child.outbox.extend(frames[index:])
+                break
+            # (a part sent too: the worker may get the rest; 503 is the safe answer)
+            child.sent.add(rid)
+            if start + len(frame) > written:
+                child.outbox.append((rid, frame[written - start :]))
+            start += len(frame)
         child.queued.set()
 
     async def _send(self, child: _Child) -> None:
@@ -233,6 +282,7 @@ class IngestPool:
     # --- the workers' lives ----------------------------------------------------
     async def run(self) -> None:
         """Keep ``count`` workers running until ``aclose``."""
+        trio.lowlevel.add_instrument(self._pass_end)
         try:
             with trio.CancelScope() as self._scope:
                 async with trio.open_nursery() as wakes:
@@ -242,6 +292,10 @@ class IngestPool:
                             nursery.start_soon(self._keep, index)
                     wakes.cancel_scope.cancel()  # the workers are gone: no reply asks for more
         finally:
+            try:
+                trio.lowlevel.remove_instrument(self._pass_end)
+            except KeyError:  # (trio drops an instrument that raised)
+                pass
             self._done.set()
 
     async def _keep(self, index: int) -> None:
@@ -314,10 +368,10 @@ class IngestPool:
                 log.info("ingest.worker_started", pid=frame[1])
                 return
             child.sent.discard(rid)
-            waiter = child.waiting.get(rid)
+            waiter = child.waiting.pop(rid, None)  # (popped: a task is woken once)
             if waiter is not None:
                 waiter[1].append(frame)
-                waiter[0].set()
+                trio.lowlevel.reschedule(waiter[0])
 
         try:
             await ingest_ipc.read_frames(child.stream, ingest_ipc.REPLY_LIMIT_BYTES, on_frame)
@@ -333,9 +387,11 @@ class IngestPool:
         if child in self.live:
             self.live.remove(child)
         self._all.discard(child)
-        for rid, (done, slot) in list(child.waiting.items()):
+        child.pending.clear()  # (their requests are answered here: not sent)
+        waiting, child.waiting = child.waiting, {}
+        for rid, (task, slot) in waiting.items():
             slot.append(None if rid in child.sent else NOT_SENT)
-            done.set()
+            trio.lowlevel.reschedule(task)
         await child.stream.aclose()
         with trio.move_on_after(self.runtime.config.raw.server.graceful_timeout + 5):
             await child.process.wait()
@@ -347,6 +403,7 @@ class IngestPool:
         child.retired = True
         if child in self.live:
             self.live.remove(child)
+        self._write_pending(child)  # this pass's requests go before the stop
         child.outbox.append((0, ingest_ipc.encode((0, ingest_ipc.STOP))))
         child.queued.set()
 
