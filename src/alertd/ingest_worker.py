@@ -17,6 +17,7 @@ SIGTERM; SIGINT and SIGHUP are the parent's to handle.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import contextvars
 import gc
 import logging
@@ -92,7 +93,10 @@ class Worker:
     def __init__(self, runtime: Runtime, sock: socket.socket) -> None:
         self.runtime = runtime
         self.stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        self.sock = sock  # (non-blocking now) written directly at the end of a pass: flush_pass
         self.outbox: list[bytes] = []  # encoded frames not yet written (see send)
+        self.rest = b""  # what a write at the end of a pass left over: the sender task's to write
+        self.sending = False  # the sender task is writing: nothing may go between its bytes
         self.queued = trio.Event()
         self.requests: trio.Nursery | None = None
         self.stopping = trio.Event()
@@ -100,11 +104,32 @@ class Worker:
         self.frame_limit = limit + ingest_ipc.FRAME_OVERHEAD_BYTES
 
     def send(self, message: tuple[Any, ...]) -> None:
-        """Queue a frame; the sender task writes what is queued in one send. The replies of one
-        commit are queued in the same scheduler pass (the writer wakes its jobs together), so they
-        leave together: one wake-up of the HTTP process per commit, not one per message."""
+        """Queue a frame; the frames queued in one scheduler pass are written together at its
+        end (``flush_pass``). The replies of one commit are queued in the same pass (the writer
+        wakes its jobs together), so they leave together: one wake-up of the HTTP process per
+        commit, not one per message."""
         self.outbox.append(ingest_ipc.encode(message))
-        self.queued.set()
+
+    def flush_pass(self) -> None:
+        """Write the frames queued in this pass, before the loop waits for I/O (``_EndOfPass``),
+        with one non-blocking send. A sender task woken for them ran only in the next pass, after
+        that pass's new requests (their verification, a quarter of a millisecond each): the
+        replies of a commit waited for work that was not theirs. What the socket does not take
+        now, the sender task writes when it can."""
+        if not self.outbox or self.sending:
+            return
+        data, self.outbox = b"".join(self.outbox), []
+        try:
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
+            return
+        if sent < len(data):
+            self.rest = data[sent:]
+            self.sending = True  # until the rest is written, later frames wait behind it
+            self.queued.set()
 
     async def _sender(self) -> None:
         while True:
@@ -113,14 +138,21 @@ class Worker:
             await self._flush()
 
     async def _flush(self) -> None:
-        data, self.outbox = b"".join(self.outbox), []
-        if not data:
-            return
+        """Write the rest of a pass's frames, then what was queued meanwhile."""
+        self.sending = True
         try:
-            with trio.CancelScope(shield=True):  # a frame cut short would garble the stream
-                await self.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
+            while self.rest or self.outbox:
+                data, self.rest = self.rest + b"".join(self.outbox), b""
+                self.outbox = []
+                try:
+                    with trio.CancelScope(shield=True):  # a frame cut short would garble the stream
+                        await self.stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    self.stopping.set()  # the HTTP process is gone: nobody waits for an answer
+                    self.outbox = []
+                    return
+        finally:
+            self.sending = False
 
     def on_frame(self, frame: tuple[Any, ...]) -> None:
         if frame[0] == 0:
@@ -169,6 +201,8 @@ class Worker:
     async def run(self) -> None:
         runtime = self.runtime
         runtime.store.start()
+        end_of_pass = _EndOfPass(self)
+        trio.lowlevel.add_instrument(end_of_pass)
         try:
             async with trio.open_nursery() as outer:
                 runtime.nursery = outer  # after-commit tasks (an SNS subscription's confirmation)
@@ -192,6 +226,8 @@ class Worker:
                 outer.cancel_scope.deadline = trio.current_time() + 5
                 await self._after_tasks_done(outer)
         finally:
+            with contextlib.suppress(KeyError):  # (trio drops an instrument that raised)
+                trio.lowlevel.remove_instrument(end_of_pass)
             with trio.CancelScope(shield=True):
                 await runtime.store.aclose()
                 await self.stream.aclose()
@@ -206,6 +242,16 @@ class Worker:
             async for _signum in signals:
                 log.info("ingest.worker_stopping", signal="SIGTERM")
                 self.stopping.set()
+
+
+class _EndOfPass(trio.abc.Instrument):
+    """Writes a worker's replies queued in a scheduler pass at its end (Worker.flush_pass)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.worker.flush_pass()
 
 
 def warm_up(runtime: Runtime) -> None:
