@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/bare_http.py [--levels 8,32] [--duration 5] [--runs 2]
 
-A bare ASGI app under hypercorn-trio, installed as ``alertd run`` installs it (alertd's
-``app_queue`` and ``lazy_protocols``), answers ``GET /healthz`` at once, and reads the whole body
+A bare ASGI app under hypercorn-trio, driven as ``alertd run`` drives it (alertd's adaptations of
+hypercorn installed: ``lazy_protocols``, ``app_queue``, ``keep_alive``, ``direct_send``; ``--stock``
+leaves hypercorn as released), answers ``GET /healthz`` at once, and reads the whole body
 of a ``POST /in/...`` then answers 200: no token lookup, no signature, no rules, no commit. The
 load is bench/ingest.py's: the same signed SNS requests, through bench/loadgen.py, so the POST
 column is what hypercorn alone charges for reading and answering one SNS delivery.
@@ -49,16 +50,19 @@ async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await _text(send, 200, b"ok\n")
 
 
-def serve(bind: str) -> None:
+def serve(bind: str, stock: bool) -> None:
     """The server process: hypercorn-trio as daemon.run drives it (no access log)."""
     import hypercorn.trio
     import trio
     from hypercorn.config import Config
 
-    from alertd.http import app_queue, lazy_protocols
+    if not stock:
+        from alertd.http import app_queue, direct_send, keep_alive, lazy_protocols
 
-    lazy_protocols.install()
-    app_queue.install()
+        lazy_protocols.install()
+        app_queue.install()
+        keep_alive.install()
+        direct_send.install()
     config = Config()
     config.bind = [bind]
     config.accesslog = None
@@ -84,10 +88,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--pool", type=int, default=8000, help="signed notifications prepared")
+    parser.add_argument("--stock", action="store_true", help="hypercorn as released, without alertd's adaptations")
     parser.add_argument("--serve", metavar="HOST:PORT", help=argparse.SUPPRESS)  # the server process
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.stock)
         return
     import ingest
 
@@ -96,7 +101,8 @@ def main() -> None:
     posts = [("POST", f"/in/{TOKEN}", headers, body) for _message, body, headers in pool]
     gets = [("GET", "/healthz", {}, b"")] * 400_000
     port = free_port()
-    server = subprocess.Popen([sys.executable, __file__, "--serve", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+    command = [sys.executable, __file__, "--serve", f"127.0.0.1:{port}"] + (["--stock"] if args.stock else [])
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     figures: dict[str, list[float]] = {}
     try:
         wait_listening(port)
@@ -126,7 +132,7 @@ def main() -> None:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
-    summary("bare_http", figures)
+    summary("bare_http", {"stock": args.stock, **figures})
 
 
 if __name__ == "__main__":
