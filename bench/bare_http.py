@@ -25,6 +25,8 @@ from typing import Any
 
 from common import TOKEN, cpu_seconds, free_port, run_load, summary
 
+from helpers import answer_lifespan
+
 
 async def _text(send: Any, status: int, text: bytes) -> None:
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(text)).encode())]
@@ -34,13 +36,8 @@ async def _text(send: Any, status: int, text: bytes) -> None:
 
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await answer_lifespan(receive, send)
+        return
     if scope["path"].startswith("/in/"):
         more = True
         while more:

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -40,6 +40,16 @@ def wait_until(probe: Callable[[], T], timeout: float = 20, what: str = "conditi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}") from missing
         time.sleep(0.02)
+
+
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """An ASGI app's answers to the server's lifespan messages (start-up, then shut-down), for the
+    small apps tests and benches serve with hypercorn."""
+    while True:
+        message = await receive()
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
 
 
 def free_port() -> int:

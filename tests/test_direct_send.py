@@ -11,6 +11,7 @@ import trio.testing
 from hypercorn.config import Config
 
 from alertd.http import app_queue, direct_send, keep_alive, lazy_protocols
+from helpers import answer_lifespan
 
 TRIPS: list[str] = []  # responses whose sends went through the scheduler
 BIG = bytes(range(256)) * (16 * 1024)  # 4 MiB: more than a loopback socket's buffers
@@ -18,11 +19,8 @@ BIG = bytes(range(256)) * (16 * 1024)  # 4 MiB: more than a loopback socket's bu
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await answer_lifespan(receive, send)
+        return
     body = BIG if scope["path"] == "/big" else b"ok\n"
     start = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]}
     if scope["path"] == "/short":

@@ -10,17 +10,15 @@ import trio
 from hypercorn.config import Config
 
 from alertd.http import app_queue, keep_alive, lazy_protocols
+from helpers import answer_lifespan
 
 REQUEST = b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n"
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            await send({"type": message["type"] + ".complete"})
-            if message["type"] == "lifespan.shutdown":
-                return
+        await answer_lifespan(receive, send)
+        return
     if scope["path"] == "/slow":
         await trio.sleep(float(scope["query_string"] or b"0"))
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"3")]})
