@@ -13,6 +13,7 @@ from typing import Any
 import trio
 import trio.testing
 
+from alertd import loop_pass
 from alertd.config.models import IntegrationConfig, RouteConfig
 from alertd.http.inbound_asgi import InboundEndpoint
 from alertd.ingest_ipc import decoded_headers, encode, read_frames
@@ -202,7 +203,7 @@ def test_the_requests_of_one_scheduler_pass_go_to_their_worker_in_one_write() ->
         pool = IngestPool(SimpleNamespace(), Path("/nonexistent/alertd.toml"), 1)
         child = _Child(process=None, stream=trio.SocketStream(trio.socket.from_stdlib_socket(ours)), sock=counted)  # type: ignore[arg-type]
         pool.live.append(child)
-        trio.lowlevel.add_instrument(pool._pass_end)
+        pass_end = loop_pass.at_pass_end(pool._flush)  # (as pool.run adds it)
         replies: list[Reply | None] = []
 
         async def post(index: int) -> None:
@@ -230,7 +231,7 @@ def test_the_requests_of_one_scheduler_pass_go_to_their_worker_in_one_write() ->
                 while len(replies) < 5:
                     await trio.sleep(0.01)
             nursery.cancel_scope.cancel()
-        trio.lowlevel.remove_instrument(pool._pass_end)
+        loop_pass.remove(pass_end)
         assert all(reply is not None and reply.status == 200 for reply in replies)
         theirs.close()
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import trio
 
-from alertd import ingest_ipc
-from alertd.ingest_worker import Worker, _EndOfPass
+from alertd import ingest_ipc, loop_pass
+from alertd.ingest_worker import Worker
 
 
 class CountingSocket:
@@ -58,7 +58,7 @@ def test_replies_queued_together_leave_in_one_send_whole_and_in_order() -> None:
     frames: list[tuple[Any, ...]] = []
 
     async def main() -> None:
-        trio.lowlevel.add_instrument(_EndOfPass(worker))
+        loop_pass.at_pass_end(worker.flush_pass)  # (as Worker.run adds it)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(worker._sender)
             for rid in (1, 2, 3):  # as the jobs of one commit, woken together, answer
@@ -79,7 +79,7 @@ def test_a_reply_is_on_the_socket_before_the_next_pass_runs() -> None:
     seen: list[bool] = []
 
     async def main() -> None:
-        trio.lowlevel.add_instrument(_EndOfPass(worker))
+        loop_pass.at_pass_end(worker.flush_pass)  # (as Worker.run adds it)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(worker._sender)
             await trio.lowlevel.checkpoint()
@@ -104,7 +104,7 @@ def test_what_the_socket_does_not_take_at_once_the_sender_writes_in_order() -> N
     frames: list[tuple[Any, ...]] = []
 
     async def main() -> None:
-        trio.lowlevel.add_instrument(_EndOfPass(worker))
+        loop_pass.at_pass_end(worker.flush_pass)  # (as Worker.run adds it)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(worker._sender)
             worker.send((1, 200, big, [], [], False, False))

@@ -1,5 +1,6 @@
 """A committed write's caller runs in the first scheduler pass after the event loop wakes
-(store/writer.py _Resumer), not a pass later through trio's task for ``run_sync_soon`` callbacks."""
+(store/writer.py ``_resume_woken``, called as the loop wakes), not a pass later through trio's
+task for ``run_sync_soon`` callbacks."""
 
 from __future__ import annotations
 

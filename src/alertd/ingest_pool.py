@@ -20,7 +20,7 @@ from typing import Any
 
 import trio
 
-from alertd import ingest_ipc, metrics, routing
+from alertd import ingest_ipc, loop_pass, metrics, routing
 from alertd.inbound_summary import accepted_summary
 from alertd.log import get_logger
 from alertd.receive import Reply
@@ -89,21 +89,8 @@ class _Child:
     retired: bool = False  # told to stop (reload, shutdown): gets no new request
     sent: set[int] = field(default_factory=set)  # request ids written out, not yet answered
     sending: bool = False  # the sender task is writing a batch: nothing may go between its bytes
-    # Frames of this scheduler pass's requests, written together when the pass ends (_PassEnd).
+    # Frames of this scheduler pass's requests, written together when the pass ends (_flush).
     pending: list[tuple[int, bytes]] = field(default_factory=list)
-
-
-class _PassEnd(trio.abc.Instrument):
-    """Writes the frames the requests of one scheduler pass queued, just before the event loop
-    waits for I/O: one write per worker for all of them (and one read, one wake-up at the
-    worker), instead of one each; no frame waits longer than the pass that queued it."""
-
-    def __init__(self, pool: IngestPool) -> None:
-        self.pool = pool
-
-    def before_io_wait(self, timeout: float) -> None:
-        if self.pool._due:
-            self.pool._flush()
 
 
 class IngestPool:
@@ -121,7 +108,6 @@ class IngestPool:
         self._planning: tuple[Any, set[str]] = (None, set())  # (config, integrations whose alerts get plans)
         self.wakes = Wakes(runtime, {"escalation": ESCALATION_WAKE_GAP_SECONDS, "events": EVENTS_WAKE_GAP_SECONDS})
         self._due: list[_Child] = []  # workers with frames pending (written at the pass's end)
-        self._pass_end = _PassEnd(self)
 
     def _file_digest(self) -> str | None:
         """The config file's SHA-256 now (just after the daemon loaded it, or reloaded): a worker
@@ -185,13 +171,18 @@ class IngestPool:
         return Reply(status, body)
 
     def _queue(self, child: _Child, rid: int, frame: bytes) -> None:
-        """Queue the frame for the end of this scheduler pass (_PassEnd): the requests of one pass
+        """Queue the frame for the end of this scheduler pass (_flush): the requests of one pass
         go to their worker in one write, with no trip through the sender task."""
         if not child.pending:
             self._due.append(child)
         child.pending.append((rid, frame))
 
     def _flush(self) -> None:
+        """Write the frames the requests of this scheduler pass queued, as the event loop is about
+        to wait for I/O (alertd.loop_pass): one write per worker for all of them (and one read, one
+        wake-up at the worker), instead of one each; no frame waits longer than its pass."""
+        if not self._due:
+            return
         due, self._due = self._due, []
         for child in due:
             self._write_pending(child)
@@ -282,7 +273,7 @@ class IngestPool:
     # --- the workers' lives ----------------------------------------------------
     async def run(self) -> None:
         """Keep ``count`` workers running until ``aclose``."""
-        trio.lowlevel.add_instrument(self._pass_end)
+        pass_end = loop_pass.at_pass_end(self._flush)
         try:
             with trio.CancelScope() as self._scope:
                 async with trio.open_nursery() as wakes:
@@ -292,10 +283,7 @@ class IngestPool:
                             nursery.start_soon(self._keep, index)
                     wakes.cancel_scope.cancel()  # the workers are gone: no reply asks for more
         finally:
-            try:
-                trio.lowlevel.remove_instrument(self._pass_end)
-            except KeyError:  # (trio drops an instrument that raised)
-                pass
+            loop_pass.remove(pass_end)
             self._done.set()
 
     async def _keep(self, index: int) -> None:

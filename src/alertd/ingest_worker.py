@@ -17,7 +17,6 @@ SIGTERM; SIGINT and SIGHUP are the parent's to handle.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import contextvars
 import gc
 import logging
@@ -31,7 +30,7 @@ from typing import Any
 
 import trio
 
-from alertd import ingest_ipc, metrics
+from alertd import ingest_ipc, loop_pass, metrics
 from alertd.config import Config, ConfigError
 from alertd.config.load import build_config
 from alertd.config.reading import parse_kept, read_source
@@ -111,7 +110,7 @@ class Worker:
         self.outbox.append(ingest_ipc.encode(message))
 
     def flush_pass(self) -> None:
-        """Write the frames queued in this pass, before the loop waits for I/O (``_EndOfPass``),
+        """Write the frames queued in this pass, before the loop waits for I/O (alertd.loop_pass),
         with one non-blocking send. A sender task woken for them ran only in the next pass, after
         that pass's new requests (their verification, a quarter of a millisecond each): the
         replies of a commit waited for work that was not theirs. What the socket does not take
@@ -201,8 +200,7 @@ class Worker:
     async def run(self) -> None:
         runtime = self.runtime
         runtime.store.start()
-        end_of_pass = _EndOfPass(self)
-        trio.lowlevel.add_instrument(end_of_pass)
+        end_of_pass = loop_pass.at_pass_end(self.flush_pass)
         try:
             async with trio.open_nursery() as outer:
                 runtime.nursery = outer  # after-commit tasks (an SNS subscription's confirmation)
@@ -226,8 +224,7 @@ class Worker:
                 outer.cancel_scope.deadline = trio.current_time() + 5
                 await self._after_tasks_done(outer)
         finally:
-            with contextlib.suppress(KeyError):  # (trio drops an instrument that raised)
-                trio.lowlevel.remove_instrument(end_of_pass)
+            loop_pass.remove(end_of_pass)
             with trio.CancelScope(shield=True):
                 await runtime.store.aclose()
                 await self.stream.aclose()
@@ -242,16 +239,6 @@ class Worker:
             async for _signum in signals:
                 log.info("ingest.worker_stopping", signal="SIGTERM")
                 self.stopping.set()
-
-
-class _EndOfPass(trio.abc.Instrument):
-    """Writes a worker's replies queued in a scheduler pass at its end (Worker.flush_pass)."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-
-    def before_io_wait(self, timeout: float) -> None:
-        self.worker.flush_pass()
 
 
 def warm_up(runtime: Runtime) -> None:

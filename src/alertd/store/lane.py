@@ -7,8 +7,10 @@ once, so the event loop's thread was often descheduled while holding it (py-spy 
 lane's threads take the next job when they finish one: under load a put wakes nobody, and the
 jobs (GIL-bound rule evaluation) run one after the other instead of 32 threads contending.
 The event loop's thread gathers the jobs of one pass over its runnable tasks and queues them
-just before it waits for I/O (a trio instrument): one wake-up for them all, when that thread is
-about to let go of the GIL anyway.
+just before it waits for I/O (alertd.loop_pass): one wake-up for them all, when that thread is
+about to let go of the GIL anyway. A put per message woke the idle lane thread each time, and the
+kernel often ran it at once while the loop's thread still held the GIL (two switches, and py-spy
+``--gil`` found a tenth of an ingest worker's GIL time in that put).
 
 A prepare may run long (a rule's template or regex, up to its budget): when every lane thread
 has been on its job for more than ``STUCK_SECONDS``, new jobs go to threads of their own
@@ -19,7 +21,6 @@ The lane is the one path of every prepare, however many are in flight.
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
@@ -29,11 +30,13 @@ from typing import Any
 import outcome
 import trio
 
+from alertd import loop_pass
+
 # Two threads: a job handed over while one thread is on a slow rule (not yet STUCK_SECONDS in,
 # so the job is queued, not spilled) is taken by the other at once. With one, such a job waited
 # for the whole slow rule when no later hand-over saw the lane stuck (tests/test_rules_budget.py:
 # an alarm waited 4 s behind another integration's slow templates). The jobs of a pass are put
-# together (_Handover), so the second thread is woken at most once per pass, not per message.
+# together (hand_over), so the second thread is woken at most once per pass, not per message.
 THREADS = 2
 # A rule evaluation takes well under a millisecond of CPU; a thread on one job this long is
 # working through a slow template or regex.
@@ -55,26 +58,28 @@ class Lane:
         self._spilled = 0  # jobs on threads of their own now (the lane stuck)
         self._spill_lock = threading.Lock()
         self._gathered: list[tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], object]]] = []
-        self._handover: _Handover | None = None
+        self._handover: trio.abc.Instrument | None = None  # calls hand_over at each pass's end
+        self._handover_run: trio.lowlevel.TrioToken | None = None  # the run it was added in
 
     def start_soon(self, fn: Callable[[], Any], deliver: Callable[[outcome.Outcome[Any]], object]) -> None:
         """Run ``fn()`` on a lane thread, then ``deliver(outcome)`` on that thread (the contract
         of ``trio.lowlevel.start_thread_soon``). Called on the event loop's thread: the job is
-        handed over when the loop next looks for I/O (``_Handover``), with the others of that pass."""
+        handed over when the loop next looks for I/O (``hand_over``), with the others of that pass."""
         if self._closed:
             raise RuntimeError("the lane is closed")
-        if self._handover is None or self._handover.token is not trio.lowlevel.current_trio_token():
+        run = trio.lowlevel.current_trio_token()
+        if self._handover_run is not run:
             # (again in a new trio.run: an instrument belongs to the run it was added to)
-            self._handover = _Handover(self)
-            trio.lowlevel.add_instrument(self._handover)
+            self._handover = loop_pass.at_pass_end(self.hand_over)
+            self._handover_run = run
         self._gathered.append((fn, deliver))
 
     def hand_over(self) -> None:
         """Queue the gathered jobs (on the event loop's thread): one wake-up of the lane's thread
         for them all, when the loop is about to wait anyway."""
-        jobs, self._gathered = self._gathered, []
-        if not jobs:
+        if not self._gathered:
             return
+        jobs, self._gathered = self._gathered, []
         if not self._since:
             self._start()
         elif self._stuck():
@@ -101,10 +106,8 @@ class Lane:
             return
         self.hand_over()
         self._closed = True
-        if self._handover is not None:
-            with contextlib.suppress(KeyError):  # (trio drops an instrument that raised)
-                trio.lowlevel.remove_instrument(self._handover)
-            self._handover = None
+        loop_pass.remove(self._handover)
+        self._handover = self._handover_run = None
         for _ in self._since:
             self._queue.put(_STOP)
 
@@ -144,18 +147,3 @@ class Lane:
             since[i] = None
             del fn, item  # nothing of the job stays alive while the thread waits
             deliver(result)
-
-
-class _Handover(trio.abc.Instrument):
-    """Hands a lane its gathered jobs just before the event loop waits for I/O (once a pass over
-    the runnable tasks): a put per message woke the idle lane thread each time, and the kernel
-    often ran it at once while the loop's thread still held the GIL (two switches, and py-spy
-    ``--gil`` found a tenth of an ingest worker's GIL time in that put)."""
-
-    def __init__(self, lane: Lane) -> None:
-        self.lane = lane
-        self.token = trio.lowlevel.current_trio_token()  # the run it is added to
-
-    def before_io_wait(self, timeout: float) -> None:
-        if self.lane._gathered:
-            self.lane.hand_over()

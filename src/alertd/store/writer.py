@@ -16,7 +16,6 @@ serialization failures and deadlocks).
 from __future__ import annotations
 
 import collections
-import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 
 import trio
 
+from alertd import loop_pass
 from alertd.errors import StoreUnavailable
 from alertd.log import get_logger
 from alertd.store.lane import Lane
@@ -84,7 +84,7 @@ class Writer:
         # Answered batches whose callers are not yet rescheduled (appended by the writer's
         # thread, taken on the event loop's: _resume_woken).
         self._woken: collections.deque[list[_Job]] = collections.deque()
-        self._resumer: _Resumer | None = None
+        self._resumer: trio.abc.Instrument | None = None  # calls _resume_woken as the loop wakes
         self._closed = False
         self.commits = 0
         self.jobs = 0
@@ -101,8 +101,7 @@ class Writer:
 
     def start(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
-        self._resumer = _Resumer(self)
-        trio.lowlevel.add_instrument(self._resumer)
+        self._resumer = loop_pass.at_wake(self._resume_woken)
         self._thread = threading.Thread(target=self._run, name="alertd-writer", daemon=True)
         self._thread.start()
 
@@ -167,10 +166,8 @@ class Writer:
         self._queue.put(_STOP)
         if self._thread is not None:
             await trio.to_thread.run_sync(self._thread.join)
-        if self._resumer is not None:
-            with contextlib.suppress(KeyError):  # (trio drops an instrument that raised)
-                trio.lowlevel.remove_instrument(self._resumer)
-            self._resumer = None
+        loop_pass.remove(self._resumer)
+        self._resumer = None
 
     # --- writer thread -------------------------------------------------
     def _run(self) -> None:
@@ -299,31 +296,20 @@ class Writer:
         assert self._token is not None
         try:
             # Wakes the event loop if it waits for I/O; by the time this runs, the loop has
-            # usually resumed the batch already (_Resumer).
+            # usually resumed the batch already (_resume_woken as it woke).
             self._token.run_sync_soon(self._resume_woken)
         except trio.RunFinishedError:
             pass
 
     def _resume_woken(self) -> None:
-        """Reschedule the callers of the answered batches (on the event loop's thread)."""
+        """Reschedule the callers of the answered batches (on the event loop's thread), as soon as
+        the loop is back from its wait for I/O, before it runs the tasks that are ready: they run in
+        this pass. Through ``run_sync_soon`` alone they ran a pass later: that wait ends by readying
+        trio's task for such callbacks, which reschedules them when it runs (issue 15: a quarter of a
+        millisecond per commit in an ingest worker, at 8 requests in flight)."""
         woken = self._woken
         while woken:
             for job in woken.popleft():
                 if not job.woken:
                     job.woken = True
                     trio.lowlevel.reschedule(job.task)
-
-
-class _Resumer(trio.abc.Instrument):
-    """Reschedules the callers of answered batches as soon as the event loop is back from its wait
-    for I/O, before it runs the tasks that are ready: they run in this pass. Through
-    ``run_sync_soon`` alone they ran a pass later: that wait ends by readying trio's task for
-    such callbacks, which reschedules them when it runs (issue 15: a quarter of a millisecond
-    per commit in an ingest worker, at 8 requests in flight)."""
-
-    def __init__(self, writer: Writer) -> None:
-        self.writer = writer
-
-    def after_io_wait(self, timeout: float) -> None:
-        if self.writer._woken:
-            self.writer._resume_woken()
